@@ -1,0 +1,46 @@
+# Thin wrapper over CMake. `make test` works on a fresh Debian machine:
+# it installs what is missing, configures, builds and runs the suite.
+#
+#   make deps       install the Debian packages the build needs (apt-get)
+#   make build      configure and build into build/
+#   make test       deps + build + ctest
+#   make asan       the same suite under AddressSanitizer + UBSan (build-asan/)
+#   make bench      the benchmarks (figures, not pass/fail)
+#   make clean
+
+PACKAGES := build-essential cmake pkg-config libfiu-dev fiu-utils libsqlite3-dev \
+            libcjson-dev libcivetweb-dev check libsubunit-dev
+BUILD    ?= build
+JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
+SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: deps build test asan bench clean
+
+deps:
+	@missing=$$(for p in $(PACKAGES); do \
+	    dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; \
+	  done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:" $$missing; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+build: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake --build $(BUILD) -j $(JOBS)
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+asan: deps
+	cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DFAULTDRILL_SANITIZE=ON
+	cmake --build build-asan -j $(JOBS)
+	cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --output-on-failure -j $(JOBS)
+
+bench: build
+	$(BUILD)/tests/bench/bench_checkout
+
+clean:
+	rm -rf build build-asan

@@ -1,0 +1,120 @@
+/*
+ * internal.h — what the platform's own files share and nobody else may use:
+ * one copy of the database (struct db), the transaction runner, the mirror,
+ * and the SQLite-to-errno mapping. Not installed, not included outside
+ * platform/.
+ */
+#ifndef FAULTDRILL_PLATFORM_INTERNAL_H
+#define FAULTDRILL_PLATFORM_INTERNAL_H
+
+#include <sqlite3.h>
+#include <stdarg.h>
+
+#include "platform/platform.h"
+
+#define DB_STMT_CACHE_MAX 48   /* prepared statements kept per connection */
+#define DB_NODE_MAX 32
+#define DB_PATH_MAX 4096
+#define MIRROR_RESYNC_BATCH 64 /* backlog entries applied per resync transaction */
+
+/* ---- One copy -------------------------------------------------------- */
+
+struct db_stmt_slot {
+    const char *sql; /* a string literal: the cache is keyed by its address */
+    sqlite3_stmt *stmt;
+};
+
+struct db {
+    sqlite3 *conn;
+    char node[DB_NODE_MAX];
+    char path[DB_PATH_MAX];
+    char *errmsg;          /* the owning shop's message buffer (SHOP_ERRMSG_MAX) */
+    int64_t seq;           /* mirrored writes applied (fd_meta.mirror_seq) */
+    bool pending_unknown;  /* a commit's sync failed: it may reappear after a crash */
+    size_t stmt_count;
+    struct db_stmt_slot stmts[DB_STMT_CACHE_MAX];
+};
+
+/* Opens a copy, sets WAL and synchronous, creates or migrates the schema. */
+int db_open(struct db *d, const struct shop_copy *copy, bool sync_full, char *errmsg);
+/* Closes; with `abandon` the connection is closed without a checkpoint attempt. */
+void db_close(struct db *d, bool abandon);
+/* The one place SQLite result codes become negative errno. */
+int db_errno(int sqlite_rc);
+/* Formats the message into d->errmsg and returns rc (negative). */
+int db_fail(struct db *d, int rc, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* As db_fail, with SQLite's own message of the connection appended. */
+int db_fail_sqlite(struct db *d, int sqlite_rc, const char *what);
+/* A cached prepared statement for a literal SQL string, reset and unbound. */
+sqlite3_stmt *db_stmt(struct db *d, const char *sql);
+/* Runs SQL without results (BEGIN, COMMIT, DDL). Returns 0 or -errno. */
+int db_exec(struct db *d, const char *sql);
+/* Steps a statement expected to finish without rows; 0 or -errno. */
+int db_step_done(struct db *d, sqlite3_stmt *st, const char *what);
+/* Reads fd_meta.mirror_seq into d->seq. */
+int db_load_seq(struct db *d);
+
+/* A transaction body: runs statements on d, returns 0 or -errno. */
+typedef int (*db_body)(struct db *d, void *arg);
+
+/*
+ * Runs body in BEGIN IMMEDIATE ... COMMIT on one copy. A commit whose sync
+ * failed returns -EINPROGRESS (unknown outcome).
+ */
+int db_write(struct db *d, db_body body, void *arg);
+/* Runs body in a read transaction. */
+int db_read(struct db *d, db_body body, void *arg);
+
+/* SHA-256 of the domain tables in key order, as 64 hex digits. */
+int db_digest(struct db *d, char hex[65]);
+int db_integrity(struct db *d);
+
+/* The domain tables, in the order digests and sessions use. */
+extern const char *const db_domain_tables[];
+extern const size_t db_domain_table_count;
+
+/* ---- SHA-256 ---------------------------------------------------------- */
+
+struct sha256 {
+    uint32_t h[8];
+    uint64_t len;
+    uint8_t buf[64];
+    size_t buf_len;
+};
+
+void sha256_init(struct sha256 *c);
+void sha256_update(struct sha256 *c, const void *data, size_t len);
+void sha256_final(struct sha256 *c, uint8_t out[32]);
+void sha256_hex(const uint8_t digest[32], char hex[65]);
+
+/* ---- The mirror ------------------------------------------------------- */
+
+struct mirror {
+    struct db copy[2];          /* 0: primary, 1: mirror */
+    int lead;                   /* index of the copy holding every write */
+    enum mirror_policy policy;
+    enum mirror_ack ack;
+    enum mirror_state state;
+    int64_t since_us;
+    int64_t resyncs;
+    char last_error[SHOP_ERRMSG_MAX];
+    const struct platform_env *env;
+    const char *process_node;   /* the node whose process runs the mirror: crash points */
+    bool crashed;               /* a crash point fired: no further I/O */
+};
+
+int mirror_open(struct mirror *m, const struct shop_config *cfg, const struct platform_env *env,
+                char *errmsg);
+void mirror_close(struct mirror *m, bool abandon);
+int mirror_write(struct mirror *m, db_body body, void *arg);
+int mirror_read(struct mirror *m, db_body body, void *arg);
+int mirror_resync(struct mirror *m);
+void mirror_get_status(const struct mirror *m, struct mirror_status *out);
+
+/*
+ * Consults crash/<node>/<point>; when it fires, tells the host and returns
+ * true: the caller must unwind without further I/O and return -ECANCELED.
+ */
+bool platform_crash_point(const struct platform_env *env, const char *node, const char *point);
+
+#endif /* FAULTDRILL_PLATFORM_INTERNAL_H */

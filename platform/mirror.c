@@ -1,0 +1,621 @@
+/*
+ * mirror.c — synchronous mirroring of the shop over two SQLite copies.
+ *
+ * A write runs once, on the lead copy, under a SQLite session; its changeset
+ * is applied to the other copy and both commit before the write is
+ * acknowledged. The lead also stores the changeset in its own fd_backlog, in
+ * the same transaction as the change, numbered by fd_meta.mirror_seq. That
+ * one table is what makes every failure recoverable:
+ *   - a crash between the two commits leaves the other copy one change
+ *     behind, and reopening applies the backlog entry;
+ *   - policy=degrade keeps writing on one copy and the backlog is exactly
+ *     what the other missed, replayed in order on heal (resync);
+ *   - policy=strict undoes a change the other copy refused by committing its
+ *     inverse on the lead, so nothing half-applied remains on either side.
+ * Applying by sequence number makes replay idempotent: a copy applies only
+ * entries above its own position.
+ *
+ * ack=early is the naive mode of the workshop: the primary commits and
+ * acknowledges alone, the mirror is best effort, no backlog, no recovery.
+ *
+ * Depends on db.c and SQLite's session extension; knows nothing of faults.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "platform/internal.h"
+
+struct changeset {
+    void *data;
+    int size;
+};
+
+/* Which side of a two-copy write failed. */
+enum side {
+    SIDE_NONE,
+    SIDE_LEAD,
+    SIDE_OTHER,
+};
+
+static int64_t mirror_now(const struct mirror *m)
+{
+    return m->env->now_us != NULL ? m->env->now_us(m->env->ctx) : 0;
+}
+
+static void mirror_set_state(struct mirror *m, enum mirror_state st)
+{
+    if (m->state != st) {
+        m->state = st;
+        m->since_us = mirror_now(m);
+    }
+}
+
+static void mirror_note_error(struct mirror *m, const struct db *d)
+{
+    snprintf(m->last_error, sizeof(m->last_error), "%s", d->errmsg);
+}
+
+/* Storage errors say something about a copy; domain errors about the request. */
+static bool is_storage_error(int err)
+{
+    return err == -EIO || err == -ENOSPC || err == -ENOMEM || err == -EBADMSG ||
+           err == -EBUSY || err == -EROFS || err == -EACCES || err == -EINPROGRESS;
+}
+
+static int crash_here(struct mirror *m, const char *point)
+{
+    if (!platform_crash_point(m->env, m->process_node, point))
+        return 0;
+    m->crashed = true;
+    snprintf(m->copy[0].errmsg, SHOP_ERRMSG_MAX, "node %s crashed at %s", m->process_node,
+             point);
+    return -ECANCELED;
+}
+
+/* ---- changesets ------------------------------------------------------- */
+
+static int run_captured(struct db *d, db_body body, void *arg, struct changeset *cs)
+{
+    sqlite3_session *sess = NULL;
+    cs->data = NULL;
+    cs->size = 0;
+    int rc = sqlite3session_create(d->conn, "main", &sess);
+    if (rc != SQLITE_OK)
+        return db_fail_sqlite(d, rc, "starting a session");
+    for (size_t i = 0; i < db_domain_table_count; i++) {
+        rc = sqlite3session_attach(sess, db_domain_tables[i]);
+        if (rc != SQLITE_OK) {
+            sqlite3session_delete(sess);
+            return db_fail_sqlite(d, rc, "attaching a table to the session");
+        }
+    }
+    int err = body(d, arg);
+    if (!err) {
+        rc = sqlite3session_changeset(sess, &cs->size, &cs->data);
+        if (rc != SQLITE_OK)
+            err = db_fail_sqlite(d, rc, "collecting the changeset");
+    }
+    sqlite3session_delete(sess);
+    return err;
+}
+
+struct conflict_info {
+    const char *table;
+    int kind;
+};
+
+static int on_conflict(void *ctx, int kind, sqlite3_changeset_iter *it)
+{
+    struct conflict_info *ci = ctx;
+    int ncol = 0, op = 0, indirect = 0;
+    sqlite3changeset_op(it, &ci->table, &ncol, &op, &indirect);
+    ci->kind = kind;
+    /* Copies apply changes strictly in sequence: any conflict means they
+     * diverged, and guessing a resolution would hide it. */
+    return SQLITE_CHANGESET_ABORT;
+}
+
+/* Applies one change to d and moves its position to seq; inside a transaction. */
+static int apply_change(struct db *d, const void *data, int size, int64_t seq)
+{
+    struct conflict_info ci = {.table = "?", .kind = 0};
+    int rc = sqlite3changeset_apply(d->conn, size, (void *)data, NULL, on_conflict, &ci);
+    if (rc == SQLITE_ABORT)
+        return db_fail(d, -EBADMSG,
+                       "copies diverged: change %lld conflicts on %s table %s (conflict kind %d)",
+                       (long long)seq, d->node, ci.table, ci.kind);
+    if (rc != SQLITE_OK)
+        return db_fail_sqlite(d, sqlite3_extended_errcode(d->conn), "applying a mirrored change");
+    sqlite3_stmt *st = db_stmt(d, "UPDATE fd_meta SET value = ? WHERE key = 'mirror_seq'");
+    if (st == NULL)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, seq);
+    return db_step_done(d, st, "moving the mirror position");
+}
+
+/* Records change seq in the lead's backlog and prunes what the peer has. */
+static int record_backlog(struct mirror *m, struct db *d, const struct changeset *cs, int64_t seq,
+                          int64_t peer_seq)
+{
+    sqlite3_stmt *st =
+        db_stmt(d, "INSERT INTO fd_backlog (seq, changeset, at_us) VALUES (?, ?, ?)");
+    if (st == NULL)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, seq);
+    sqlite3_bind_blob(st, 2, cs->data, cs->size, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, mirror_now(m));
+    int err = db_step_done(d, st, "recording the change in the backlog");
+    if (err)
+        return err;
+    st = db_stmt(d, "UPDATE fd_meta SET value = ? WHERE key = 'mirror_seq'");
+    if (st == NULL)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, seq);
+    err = db_step_done(d, st, "moving the mirror position");
+    if (err)
+        return err;
+    st = db_stmt(d, "DELETE FROM fd_backlog WHERE seq <= ?");
+    if (st == NULL)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, peer_seq);
+    return db_step_done(d, st, "pruning the backlog");
+}
+
+static void rollback_quietly(struct db *d)
+{
+    if (d->conn != NULL && !sqlite3_get_autocommit(d->conn))
+        sqlite3_exec(d->conn, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* COMMIT; maps a failed sync to -EINPROGRESS like db_write does. */
+static int commit(struct db *d)
+{
+    if (sqlite3_exec(d->conn, "COMMIT", NULL, NULL, NULL) == SQLITE_OK) {
+        d->pending_unknown = false;
+        return 0;
+    }
+    int rc = sqlite3_extended_errcode(d->conn);
+    int err = db_fail_sqlite(d, rc, "committing");
+    rollback_quietly(d);
+    if (rc == SQLITE_IOERR_FSYNC) {
+        d->pending_unknown = true;
+        return db_fail(d, -EINPROGRESS, "commit on %s could not be synced; outcome unknown",
+                       d->node);
+    }
+    return err;
+}
+
+/* ---- the two-copy write ---------------------------------------------- */
+
+struct write_result {
+    int err;        /* 0: the lead committed (and the other too unless other_err) */
+    enum side side; /* who failed */
+    int other_err;  /* the other copy refused the change (lead committed) */
+    struct changeset cs;
+    int64_t seq;
+};
+
+/* Opens the other copy's transaction and applies the change, uncommitted. */
+static int prepare_other(struct db *b, const struct changeset *cs, int64_t seq)
+{
+    int err = db_exec(b, "BEGIN IMMEDIATE");
+    if (!err)
+        err = apply_change(b, cs->data, cs->size, seq);
+    if (err)
+        rollback_quietly(b);
+    return err;
+}
+
+/*
+ * Runs body on copy a and, when b >= 0, mirrors it to copy b; both commit or
+ * the result says which side failed. The lead's backlog always records it.
+ */
+static void write_pair(struct mirror *m, int a, int b, db_body body, void *arg,
+                       struct write_result *r)
+{
+    struct db *A = &m->copy[a];
+    struct db *B = b >= 0 ? &m->copy[b] : NULL;
+    memset(r, 0, sizeof(*r));
+    r->side = SIDE_LEAD;
+    r->err = db_exec(A, "BEGIN IMMEDIATE");
+    if (r->err)
+        return;
+    r->err = run_captured(A, body, arg, &r->cs);
+    if (!r->err && r->cs.size == 0) {
+        r->err = commit(A); /* nothing changed: no mirrored write */
+        r->side = r->err ? SIDE_LEAD : SIDE_NONE;
+        return;
+    }
+    r->seq = A->seq + 1;
+    if (!r->err)
+        r->err = record_backlog(m, A, &r->cs, r->seq, m->copy[1 - a].seq);
+    if (r->err) {
+        rollback_quietly(A);
+        return;
+    }
+    if (B != NULL)
+        r->other_err = prepare_other(B, &r->cs, r->seq);
+    if ((r->err = crash_here(m, "mirror-before-commit")) != 0)
+        return;
+    r->err = commit(A);
+    if (r->err) {
+        if (B != NULL && !r->other_err)
+            rollback_quietly(B);
+        return;
+    }
+    A->seq = r->seq;
+    r->side = SIDE_NONE;
+    if ((r->err = crash_here(m, "mirror-between-commits")) != 0) {
+        r->side = SIDE_LEAD;
+        return;
+    }
+    if (B != NULL && !r->other_err)
+        r->other_err = commit(B);
+    if (B != NULL && !r->other_err)
+        B->seq = r->seq;
+    if (r->other_err)
+        r->side = SIDE_OTHER;
+}
+
+/*
+ * strict: the other copy refused a change the lead committed. Commit its
+ * inverse on the lead as the next change, so the lead's content is as before
+ * and the other copy, when it can write again, replays both and ends equal.
+ */
+static int compensate(struct mirror *m, int a, const struct changeset *cs)
+{
+    struct db *A = &m->copy[a];
+    struct changeset inv = {0};
+    int rc = sqlite3changeset_invert(cs->size, cs->data, &inv.size, &inv.data);
+    if (rc != SQLITE_OK)
+        return db_fail_sqlite(A, rc, "inverting a change");
+    int64_t seq = A->seq + 1;
+    int err = db_exec(A, "BEGIN IMMEDIATE");
+    if (!err)
+        err = apply_change(A, inv.data, inv.size, seq);
+    if (!err)
+        err = record_backlog(m, A, &inv, seq, m->copy[1 - a].seq);
+    if (err)
+        rollback_quietly(A);
+    else
+        err = commit(A);
+    if (!err)
+        A->seq = seq;
+    sqlite3_free(inv.data);
+    return err;
+}
+
+static int refuse_behind(struct mirror *m, int behind)
+{
+    struct db *L = &m->copy[m->lead];
+    mirror_set_state(m, MIRROR_FAILED);
+    return db_fail(L, -EIO,
+                   "writes refused (policy=strict): copy %s is %lld change(s) behind and "
+                   "cannot catch up: %s",
+                   m->copy[behind].node, (long long)(L->seq - m->copy[behind].seq),
+                   m->last_error);
+}
+
+/* The other copy refused: degrade acknowledges on one copy, strict undoes. */
+static int handle_other_failure(struct mirror *m, int a, int b, struct write_result *r)
+{
+    mirror_note_error(m, &m->copy[b]);
+    if (m->policy == MIRROR_DEGRADE) {
+        mirror_set_state(m, MIRROR_DEGRADED);
+        return 0;
+    }
+    int other_err = r->other_err == -EINPROGRESS ? -EIO : r->other_err;
+    int err = compensate(m, a, &r->cs);
+    mirror_set_state(m, MIRROR_FAILED);
+    if (err) {
+        mirror_note_error(m, &m->copy[a]);
+        return db_fail(&m->copy[a], -EINPROGRESS,
+                       "copy %s refused the write and undoing it on %s failed too; outcome "
+                       "unknown until resync: %s",
+                       m->copy[b].node, m->copy[a].node, m->last_error);
+    }
+    return db_fail(&m->copy[a], other_err,
+                   "write refused (policy=strict): copy %s could not write, so it was undone "
+                   "on %s: %s",
+                   m->copy[b].node, m->copy[a].node, m->last_error);
+}
+
+static int write_early(struct mirror *m, db_body body, void *arg)
+{
+    struct write_result r;
+    write_pair(m, 0, -1, body, arg, &r);
+    if (!r.err && r.cs.size > 0) {
+        /* Naive: the primary alone decided; the mirror gets it if it can. */
+        struct db *B = &m->copy[1];
+        int err = prepare_other(B, &r.cs, r.seq);
+        if (!err)
+            err = commit(B);
+        if (!err)
+            B->seq = r.seq;
+        else
+            mirror_note_error(m, B);
+    }
+    sqlite3_free(r.cs.data);
+    return r.err;
+}
+
+int mirror_write(struct mirror *m, db_body body, void *arg)
+{
+    if (m->crashed)
+        return db_fail(&m->copy[0], -ECANCELED, "node %s has crashed", m->process_node);
+    if (m->ack == MIRROR_ACK_EARLY)
+        return write_early(m, body, arg);
+    int a = m->lead, b = 1 - a;
+    if (m->copy[b].seq != m->copy[a].seq)
+        (void)mirror_resync(m);
+    if (m->crashed)
+        return -ECANCELED;
+    bool b_in_sync = m->copy[b].seq == m->copy[a].seq;
+    if (!b_in_sync && m->policy == MIRROR_STRICT)
+        return refuse_behind(m, b);
+
+    struct write_result r;
+    write_pair(m, a, b_in_sync ? b : -1, body, arg, &r);
+    int err = r.err;
+    if (r.err == -ECANCELED) {
+        /* crashed: nothing more */
+    } else if (r.err && r.side == SIDE_LEAD && is_storage_error(r.err)) {
+        mirror_note_error(m, &m->copy[a]);
+        bool can_fail_over = m->policy == MIRROR_DEGRADE && b_in_sync &&
+                             r.err != -EINPROGRESS && !m->copy[a].pending_unknown;
+        if (can_fail_over) {
+            /* The lead cannot write but the other copy holds everything:
+             * it leads now, and the old lead will be resynced from it. */
+            m->lead = b;
+            mirror_set_state(m, MIRROR_DEGRADED);
+            sqlite3_free(r.cs.data);
+            write_pair(m, b, -1, body, arg, &r);
+            err = r.err;
+            if (err && is_storage_error(err)) {
+                mirror_note_error(m, &m->copy[b]);
+                mirror_set_state(m, MIRROR_FAILED);
+            }
+        } else {
+            mirror_set_state(m, MIRROR_FAILED);
+        }
+    } else if (!r.err && r.side == SIDE_OTHER) {
+        err = handle_other_failure(m, a, b, &r);
+    } else if (!r.err) {
+        mirror_set_state(m, b_in_sync ? MIRROR_IN_SYNC : MIRROR_DEGRADED);
+    }
+    sqlite3_free(r.cs.data);
+    return err;
+}
+
+int mirror_read(struct mirror *m, db_body body, void *arg)
+{
+    if (m->crashed)
+        return db_fail(&m->copy[0], -ECANCELED, "node %s has crashed", m->process_node);
+    int a = m->lead, b = 1 - a;
+    int err = db_read(&m->copy[a], body, arg);
+    if (!err || !is_storage_error(err))
+        return err;
+    /* Fall back only to a copy that holds every acknowledged write (the
+     * naive mode believes its mirror always does). */
+    if (m->copy[b].seq != m->copy[a].seq && m->ack != MIRROR_ACK_EARLY)
+        return err;
+    int err_b = db_read(&m->copy[b], body, arg);
+    if (err_b && is_storage_error(err_b))
+        return db_fail(&m->copy[a], err, "neither copy could read: %s / %s", m->copy[a].node,
+                       m->copy[b].node);
+    return err_b;
+}
+
+/* ---- resync ----------------------------------------------------------- */
+
+struct backlog_batch {
+    size_t count;
+    int64_t seq[MIRROR_RESYNC_BATCH];
+    struct changeset cs[MIRROR_RESYNC_BATCH];
+};
+
+static void batch_release(struct backlog_batch *bb)
+{
+    for (size_t i = 0; i < bb->count; i++)
+        free(bb->cs[i].data);
+    bb->count = 0;
+}
+
+static int batch_load(struct db *A, int64_t after, struct backlog_batch *bb)
+{
+    sqlite3_stmt *st =
+        db_stmt(A, "SELECT seq, changeset FROM fd_backlog WHERE seq > ? ORDER BY seq LIMIT ?");
+    if (st == NULL)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, after);
+    sqlite3_bind_int(st, 2, MIRROR_RESYNC_BATCH);
+    int rc;
+    bb->count = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int n = sqlite3_column_bytes(st, 1);
+        void *copy = malloc(n > 0 ? (size_t)n : 1);
+        if (copy == NULL) {
+            sqlite3_reset(st);
+            batch_release(bb);
+            return db_fail(A, -ENOMEM, "out of memory reading the backlog");
+        }
+        memcpy(copy, sqlite3_column_blob(st, 1), (size_t)n);
+        bb->seq[bb->count] = sqlite3_column_int64(st, 0);
+        bb->cs[bb->count].data = copy;
+        bb->cs[bb->count].size = n;
+        bb->count++;
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        batch_release(bb);
+        return db_fail_sqlite(A, sqlite3_extended_errcode(A->conn), "reading the backlog");
+    }
+    return 0;
+}
+
+/* The backlog no longer holds what b needs (a new, empty copy): copy it all. */
+static int full_copy(struct db *A, struct db *B)
+{
+    sqlite3_backup *bk = sqlite3_backup_init(B->conn, "main", A->conn, "main");
+    if (bk == NULL)
+        return db_fail_sqlite(B, sqlite3_extended_errcode(B->conn), "starting a full copy");
+    int rc = sqlite3_backup_step(bk, -1);
+    sqlite3_backup_finish(bk);
+    if (rc != SQLITE_DONE)
+        return db_fail_sqlite(B, rc, "copying the whole database");
+    return db_load_seq(B);
+}
+
+static int apply_batch(struct db *B, const struct backlog_batch *bb)
+{
+    int err = db_exec(B, "BEGIN IMMEDIATE");
+    for (size_t i = 0; !err && i < bb->count; i++)
+        err = apply_change(B, bb->cs[i].data, bb->cs[i].size, bb->seq[i]);
+    if (err) {
+        rollback_quietly(B);
+        return err;
+    }
+    err = commit(B);
+    if (!err)
+        B->seq = bb->seq[bb->count - 1];
+    return err;
+}
+
+int mirror_resync(struct mirror *m)
+{
+    if (m->crashed)
+        return -ECANCELED;
+    int a = m->lead, b = 1 - a;
+    struct db *A = &m->copy[a], *B = &m->copy[b];
+    struct backlog_batch *bb = calloc(1, sizeof(*bb));
+    if (bb == NULL)
+        return db_fail(A, -ENOMEM, "out of memory for a resync batch");
+    int err = 0;
+    bool was_behind = B->seq < A->seq;
+    while (!err && B->seq < A->seq) {
+        err = batch_load(A, B->seq, bb);
+        if (err) {
+            mirror_note_error(m, A);
+            break;
+        }
+        if (bb->count == 0 || bb->seq[0] != B->seq + 1) {
+            batch_release(bb);
+            err = full_copy(A, B);
+        } else {
+            err = apply_batch(B, bb);
+            batch_release(bb);
+        }
+        if (err)
+            mirror_note_error(m, B);
+        else if (B->seq < A->seq)
+            err = crash_here(m, "mirror-during-resync");
+    }
+    free(bb);
+    if (!err) {
+        m->resyncs += was_behind;
+        mirror_set_state(m, MIRROR_IN_SYNC);
+    } else if (err != -ECANCELED) {
+        mirror_set_state(m, m->policy == MIRROR_DEGRADE ? MIRROR_DEGRADED : MIRROR_FAILED);
+    }
+    return err;
+}
+
+/* ---- lifecycle and status -------------------------------------------- */
+
+/*
+ * A copy created empty next to one that already holds data (a new mirror
+ * disk, or a single database turned into a mirrored one) cannot be caught up
+ * from a backlog: copy the whole database over.
+ */
+static int seed_new_copy(struct mirror *m, const bool empty[2])
+{
+    if (empty[0] == empty[1])
+        return 0;
+    int from = empty[0] ? 1 : 0;
+    int err = full_copy(&m->copy[from], &m->copy[1 - from]);
+    if (err)
+        mirror_note_error(m, &m->copy[1 - from]);
+    return err;
+}
+
+static int copy_is_empty(struct db *d, bool *empty)
+{
+    sqlite3_stmt *st = db_stmt(d, "SELECT (SELECT count(*) FROM users) + "
+                                  "(SELECT count(*) FROM products) + (SELECT count(*) FROM orders)");
+    if (st == NULL)
+        return -EIO;
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        int err = db_fail_sqlite(d, sqlite3_extended_errcode(d->conn), "counting rows");
+        sqlite3_reset(st);
+        return err;
+    }
+    *empty = sqlite3_column_int64(st, 0) == 0 && d->seq == 0;
+    sqlite3_reset(st);
+    return 0;
+}
+
+int mirror_open(struct mirror *m, const struct shop_config *cfg, const struct platform_env *env,
+                char *errmsg)
+{
+    memset(m, 0, sizeof(*m));
+    m->env = env;
+    m->policy = cfg->policy;
+    m->ack = cfg->ack;
+    m->process_node = cfg->primary.node;
+    int err = db_open(&m->copy[0], &cfg->primary, cfg->sync_full, errmsg);
+    if (err)
+        return err;
+    err = db_open(&m->copy[1], &cfg->mirror, cfg->sync_full, errmsg);
+    if (err) {
+        db_close(&m->copy[0], false);
+        return err;
+    }
+    m->since_us = mirror_now(m);
+    m->state = MIRROR_IN_SYNC;
+    if (m->ack == MIRROR_ACK_EARLY)
+        return 0; /* the naive mode never checks its mirror */
+    bool empty[2];
+    err = copy_is_empty(&m->copy[0], &empty[0]);
+    if (!err)
+        err = copy_is_empty(&m->copy[1], &empty[1]);
+    if (!err)
+        err = seed_new_copy(m, empty);
+    if (err) {
+        mirror_close(m, false);
+        return err;
+    }
+    m->lead = m->copy[1].seq > m->copy[0].seq ? 1 : 0;
+    /* Recovery: the copy that is behind (a crash between the commits, or a
+     * degraded run) catches up now; if it cannot, the state says so. */
+    if (m->copy[0].seq != m->copy[1].seq)
+        (void)mirror_resync(m);
+    return m->crashed ? -ECANCELED : 0;
+}
+
+void mirror_close(struct mirror *m, bool abandon)
+{
+    db_close(&m->copy[0], abandon || m->crashed);
+    db_close(&m->copy[1], abandon || m->crashed);
+}
+
+void mirror_get_status(const struct mirror *m, struct mirror_status *out)
+{
+    memset(out, 0, sizeof(*out));
+    int a = m->lead, b = 1 - a;
+    out->state = m->state;
+    out->since_us = m->since_us;
+    out->lead = m->copy[a].node;
+    out->seq_primary = m->copy[0].seq;
+    out->seq_mirror = m->copy[1].seq;
+    out->changes_behind = m->copy[a].seq - m->copy[b].seq;
+    if (out->changes_behind < 0)
+        out->changes_behind = -out->changes_behind;
+    out->behind = out->changes_behind > 0 ? m->copy[m->copy[a].seq > m->copy[b].seq ? b : a].node
+                                          : NULL;
+    out->resyncs = m->resyncs;
+    snprintf(out->last_error, sizeof(out->last_error), "%s", m->last_error);
+}

@@ -1,0 +1,275 @@
+/*
+ * platform.h — libplatform: the shop (users, products, carts, orders on
+ * SQLite) and its redundancy, starting with synchronous mirroring.
+ *
+ * The platform knows nothing of the simulator or the fault layer. It is handed
+ * an environment (struct platform_env) for time and for what happens when a
+ * crash point fires, and an optional SQLite VFS name per copy (that is how
+ * the fault layer reaches it). It never reads the wall clock, never sleeps,
+ * never spawns threads and never calls rand().
+ *
+ * A shop object is not thread-safe: one thread (or the simulator) drives it.
+ *
+ * Errors: every action returns 0 (or a count/id >= 0 where said) or a
+ * negative errno, and shop_errmsg() then says what went wrong in words a
+ * user can act on. The codes mean:
+ *   -EINVAL   bad argument (zero or negative quantity, empty name, bad email...)
+ *   -ENOENT   unknown user, product or order
+ *   -EEXIST   duplicate email
+ *   -ERANGE   insufficient stock (the whole order is rejected)
+ *   -EPERM    status transition not allowed (e.g. delivered -> pending)
+ *   -ENODATA  checkout of an empty cart
+ *   -EIO      a copy could not read or write: the write was NOT applied
+ *   -ENOSPC   a copy's disk is full: the write was NOT applied
+ *   -EINPROGRESS  outcome unknown: a commit whose sync failed, or a crash
+ *             point fired mid-write; it may reappear after a crash. Never
+ *             count it as failed nor as acknowledged (platform_is_unknown()).
+ *   -ECANCELED    the node died at a crash point (outcome unknown too); the
+ *             shop must be closed with shop_abandon() and reopened.
+ *   -EBADMSG  the copies diverged or a database is corrupt
+ */
+#ifndef FAULTDRILL_PLATFORM_H
+#define FAULTDRILL_PLATFORM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- Limits ----------------------------------------------------------- */
+
+#define SHOP_NAME_MAX 200        /* bytes in a user or product name */
+#define SHOP_TEXT_MAX 2000       /* bytes in a description */
+#define SHOP_EMAIL_MAX 254       /* bytes in an email address */
+#define SHOP_CATEGORY_MAX 64     /* bytes in a category */
+#define SHOP_ORDER_LINES_MAX 100 /* lines in one order */
+#define SHOP_QTY_MAX 1000000     /* units of one product in one line */
+#define SHOP_PRICE_MAX 100000000 /* cents: one million in the shop's currency */
+#define SHOP_ERRMSG_MAX 256
+#define SHOP_SCHEMA_VERSION 1    /* PRAGMA user_version of a current database */
+
+/* ---- The environment (the seam of DESIGN.md §1) ------------------------ */
+
+struct platform_env {
+    void *ctx;
+    /* Current time in microseconds (virtual in the sim, monotonic in serve). */
+    int64_t (*now_us)(void *ctx);
+    /*
+     * A crash point fired: the host must kill `node` (crash/<node>/<point>).
+     * When this returns, the platform unwinds without further writes and
+     * returns -ECANCELED. A real host may simply not return (SIGKILL).
+     * NULL: crash points are ignored.
+     */
+    void (*crash)(void *ctx, const char *node, const char *point);
+};
+
+/* Whether rc means "may or may not have been applied". */
+bool platform_is_unknown(int rc);
+/* The message of a negative errno as the platform uses it ("insufficient stock"). */
+const char *platform_strerror(int rc);
+
+/* ---- Opening a shop --------------------------------------------------- */
+
+enum shop_topology {
+    SHOP_SINGLE, /* one database: node `primary` */
+    SHOP_MIRROR, /* primary + mirror, synchronous mirroring */
+};
+
+enum mirror_policy {
+    MIRROR_STRICT,  /* reject writes while either copy cannot write */
+    MIRROR_DEGRADE, /* serve on the healthy copy, record what the other missed, resync */
+};
+
+enum mirror_ack {
+    MIRROR_ACK_BOTH,  /* acknowledge when both copies committed (correct) */
+    MIRROR_ACK_EARLY, /* naive: acknowledge after the primary alone; mirror best effort */
+};
+
+/* One copy of the data: where it lives and whose disk it is on. */
+struct shop_copy {
+    const char *node; /* node name, used in crash point names: "primary", "mirror" */
+    const char *path; /* database file */
+    const char *vfs;  /* SQLite VFS name, or NULL for the default */
+};
+
+struct shop_config {
+    enum shop_topology topology;
+    struct shop_copy primary;
+    struct shop_copy mirror;  /* SHOP_MIRROR only */
+    enum mirror_policy policy;
+    enum mirror_ack ack;
+    /* PRAGMA synchronous: true = FULL (durable acks, the default a caller
+     * should pick), false = NORMAL (a power cut may lose acknowledged writes). */
+    bool sync_full;
+};
+
+typedef struct shop shop;
+
+/*
+ * Opens (creating or migrating) the databases and recovers: in SHOP_MIRROR
+ * the copy that is behind is brought up to date from the other's backlog.
+ * env is copied. On failure *out is NULL and the return says why;
+ * errmsg (may be NULL) receives the message.
+ */
+int shop_open(const struct shop_config *cfg, const struct platform_env *env, shop **out,
+              char errmsg[SHOP_ERRMSG_MAX]);
+/* Closes cleanly. NULL is allowed. */
+void shop_close(shop *s);
+/* Closes after the node died: no further reads or writes are attempted. */
+void shop_abandon(shop *s);
+/* The message of the last failed call on s. */
+const char *shop_errmsg(const shop *s);
+
+/* ---- Users ------------------------------------------------------------ */
+
+struct shop_user {
+    int64_t id;
+    char name[SHOP_NAME_MAX + 1];
+    char email[SHOP_EMAIL_MAX + 1];
+    int64_t updated_at_us;
+};
+
+/* Creates a user; returns the new id (> 0) or -EINVAL / -EEXIST / storage errors. */
+int64_t shop_user_create(shop *s, const char *name, const char *email);
+/* Updates the user with `email`: name and/or email (NULL keeps the old). */
+int shop_user_update(shop *s, const char *email, const char *name, const char *new_email);
+int shop_user_get(shop *s, int64_t id, struct shop_user *out);
+int shop_user_get_by_email(shop *s, const char *email, struct shop_user *out);
+
+/* ---- Products --------------------------------------------------------- */
+
+struct shop_product {
+    int64_t id;
+    char name[SHOP_NAME_MAX + 1];
+    char description[SHOP_TEXT_MAX + 1];
+    char category[SHOP_CATEGORY_MAX + 1];
+    int64_t price_cents;
+    int64_t stock;
+};
+
+/* Creates a product from p (id ignored); returns the new id. */
+int64_t shop_product_create(shop *s, const struct shop_product *p);
+/* Replaces every field of product p->id. */
+int shop_product_update(shop *s, const struct shop_product *p);
+/* Deletes a product; -EPERM if an order line refers to it. */
+int shop_product_delete(shop *s, int64_t id);
+int shop_product_get(shop *s, int64_t id, struct shop_product *out);
+
+struct shop_product_filter {
+    const char *category; /* exact match, or NULL */
+    bool in_stock_only;
+    const char *query;    /* substring of name or description, case-insensitive, or NULL */
+};
+
+/*
+ * Lists products by id, at most `max` into out; returns how many matched in
+ * all (may exceed max: call again with a larger buffer).
+ */
+int shop_product_list(shop *s, const struct shop_product_filter *filter, struct shop_product *out,
+                      size_t max);
+
+/* ---- Carts ------------------------------------------------------------ */
+
+struct shop_cart_item {
+    int64_t product_id;
+    int64_t quantity;
+    int64_t unit_price_cents; /* the product's current price */
+};
+
+/* Adds quantity (> 0) of a product to the user's cart (adds to what is there). */
+int shop_cart_add(shop *s, int64_t user_id, int64_t product_id, int64_t quantity);
+/* Removes a product from the cart; -ENOENT if it was not in it. */
+int shop_cart_remove(shop *s, int64_t user_id, int64_t product_id);
+/* The cart's items by product id; returns how many (may exceed max). */
+int shop_cart_get(shop *s, int64_t user_id, struct shop_cart_item *out, size_t max);
+
+/* ---- Orders ----------------------------------------------------------- */
+
+enum shop_order_status {
+    ORDER_PENDING,
+    ORDER_SHIPPED,
+    ORDER_DELIVERED,
+    ORDER_CANCELLED,
+};
+
+struct shop_order_line {
+    int64_t product_id;
+    int64_t quantity;
+    int64_t unit_price_cents;
+};
+
+struct shop_order {
+    int64_t id;
+    int64_t user_id;
+    enum shop_order_status status;
+    int64_t total_cents;
+    int64_t created_at_us;
+    size_t line_count;
+    struct shop_order_line lines[SHOP_ORDER_LINES_MAX];
+};
+
+/* "pending", "shipped", "delivered", "cancelled". */
+const char *shop_order_status_name(enum shop_order_status st);
+/* Parses a status name; -EINVAL when unknown. */
+int shop_order_status_parse(const char *name, enum shop_order_status *out);
+
+/*
+ * Creates an order from explicit lines (unit prices taken from the products)
+ * in one transaction: every product's stock is decremented or, if one lacks
+ * stock, nothing happens (-ERANGE). Returns the order id; out (may be NULL)
+ * receives the order.
+ */
+int64_t shop_order_create(shop *s, int64_t user_id, const struct shop_order_line *lines,
+                          size_t count, struct shop_order *out);
+/* Moves the user's cart into an order, atomically; -ENODATA on an empty cart. */
+int64_t shop_checkout(shop *s, int64_t user_id, struct shop_order *out);
+/*
+ * pending -> shipped -> delivered; pending or shipped -> cancelled, which
+ * returns the stock. Anything else is -EPERM; the same status is a no-op.
+ */
+int shop_order_set_status(shop *s, int64_t order_id, enum shop_order_status status);
+int shop_order_get(shop *s, int64_t order_id, struct shop_order *out);
+/* The user's order ids, newest first; returns how many (may exceed max). */
+int shop_order_list(shop *s, int64_t user_id, int64_t *ids, size_t max);
+
+/* ---- Mirroring -------------------------------------------------------- */
+
+enum mirror_state {
+    MIRROR_IN_SYNC,   /* both copies hold every acknowledged write */
+    MIRROR_DEGRADED,  /* one copy is behind; writes go to the other (degrade) */
+    MIRROR_FAILED,    /* no copy can take writes (strict with a failing copy, or both) */
+};
+
+struct mirror_status {
+    enum mirror_state state;
+    int64_t since_us;          /* when the state began */
+    const char *lead;          /* node of the copy holding every write */
+    const char *behind;        /* node of the copy that is behind, or NULL */
+    int64_t changes_behind;    /* mirrored writes the behind copy lacks */
+    int64_t seq_primary;       /* mirrored writes each copy has applied */
+    int64_t seq_mirror;
+    int64_t resyncs;           /* completed resyncs since open */
+    char last_error[SHOP_ERRMSG_MAX];
+};
+
+/* -EINVAL when the shop is not mirrored. */
+int shop_mirror_status(shop *s, struct mirror_status *out);
+/* "in-sync", "degraded", "failed". */
+const char *mirror_state_name(enum mirror_state st);
+/*
+ * Tries to bring the behind copy up to date now (writes also try first).
+ * Returns 0 when in sync afterwards, else the error that stopped it.
+ */
+int shop_mirror_resync(shop *s);
+
+/* ---- Inspection (for checkers and tests) ------------------------------ */
+
+/*
+ * A digest of the shop's contents (every domain table, rows in key order) on
+ * one copy: two copies with equal digests hold equal data. copy is 0 for
+ * the primary, 1 for the mirror. hex receives 64 hex digits and a NUL.
+ */
+int shop_digest(shop *s, int copy, char hex[65]);
+/* PRAGMA integrity_check on one copy: 0 when "ok", -EBADMSG otherwise. */
+int shop_integrity(shop *s, int copy);
+
+#endif /* FAULTDRILL_PLATFORM_H */

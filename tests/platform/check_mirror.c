@@ -1,0 +1,528 @@
+/*
+ * check_mirror.c — tests of platform/mirror.c: synchronous mirroring in each
+ * mode (strict, degrade, the naive ack=early) under disk faults injected on
+ * either copy through the fault VFS, resync to identical contents, read
+ * fallback, and the in-process crash points with recovery on reopen.
+ */
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "faults/faults.h"
+#include "tests/platform/testenv.h"
+
+static struct testenv t;
+
+static void setup(void)
+{
+    testenv_init(&t);
+}
+
+static void teardown(void)
+{
+    testenv_release(&t);
+}
+
+static shop *open_mirror(enum mirror_policy policy, enum mirror_ack ack)
+{
+    struct shop_config cfg = testenv_config(&t, SHOP_MIRROR, policy, ack);
+    return testenv_open(&t, &cfg);
+}
+
+static void assert_copies_equal(shop *s)
+{
+    char a[65], b[65];
+    testenv_digest(s, 0, a);
+    testenv_digest(s, 1, b);
+    ck_assert_str_eq(a, b);
+}
+
+static int user_count(shop *s)
+{
+    int n = 0;
+    char email[64];
+    struct shop_user u;
+    for (int i = 1; i <= 200; i++) {
+        snprintf(email, sizeof(email), "u%d@example.com", i);
+        if (shop_user_get_by_email(s, email, &u) == 0)
+            n++;
+    }
+    return n;
+}
+
+static int64_t add_user(shop *s, int i)
+{
+    char email[64];
+    snprintf(email, sizeof(email), "u%d@example.com", i);
+    return shop_user_create(s, "someone", email);
+}
+
+static struct mirror_status status_of(shop *s)
+{
+    struct mirror_status st;
+    ck_assert_int_eq(shop_mirror_status(s, &st), 0);
+    return st;
+}
+
+/* Reopens the shop and returns it: what a restart sees. */
+static shop *reopen(shop *s, enum mirror_policy policy, enum mirror_ack ack)
+{
+    shop_close(s);
+    return open_mirror(policy, ack);
+}
+
+START_TEST(test_strict_in_sync_writes_both)
+{
+    shop *s = open_mirror(MIRROR_STRICT, MIRROR_ACK_BOTH);
+    int64_t uid = testenv_seed(s, 3);
+    ck_assert_int_gt(shop_cart_add(s, uid, 1, 2), -1);
+    ck_assert_int_gt(shop_checkout(s, uid, NULL), 0);
+    struct mirror_status st = status_of(s);
+    ck_assert_int_eq(st.state, MIRROR_IN_SYNC);
+    ck_assert_int_eq(st.changes_behind, 0);
+    ck_assert_int_eq(st.seq_primary, st.seq_mirror);
+    ck_assert_int_eq(st.seq_primary, 6); /* 3 products, 1 user, cart, checkout */
+    assert_copies_equal(s);
+    shop_close(s);
+}
+END_TEST
+
+START_TEST(test_strict_mirror_write_eio_refuses_and_leaves_nothing)
+{
+    shop *s = open_mirror(MIRROR_STRICT, MIRROR_ACK_BOTH);
+    testenv_seed(s, 2);
+    char before[65];
+    testenv_digest(s, 0, before);
+    testenv_arm("disk/mirror/write", EIO, 0);
+    int64_t rc = add_user(s, 1);
+    ck_assert_int_eq(rc, -EIO);
+    ck_assert_ptr_nonnull(strstr(shop_errmsg(s), "mirror"));
+    /* Nothing half-applied: the primary's content is as before. */
+    char after[65];
+    testenv_digest(s, 0, after);
+    ck_assert_str_eq(before, after);
+    ck_assert_int_eq(status_of(s).state, MIRROR_FAILED);
+    /* While the mirror cannot write, every write is refused. */
+    ck_assert_int_eq(add_user(s, 2), -EIO);
+    ck_assert_int_eq(user_count(s), 0);
+    faults_disarm_all();
+    /* Healed: the next write resyncs first, then succeeds on both. */
+    ck_assert_int_gt(add_user(s, 3), 0);
+    struct mirror_status st = status_of(s);
+    ck_assert_int_eq(st.state, MIRROR_IN_SYNC);
+    ck_assert_int_eq(st.changes_behind, 0);
+    assert_copies_equal(s);
+    ck_assert_int_eq(user_count(s), 1);
+    shop_close(s);
+}
+END_TEST
+
+START_TEST(test_strict_mirror_full_reports_enospc)
+{
+    shop *s = open_mirror(MIRROR_STRICT, MIRROR_ACK_BOTH);
+    testenv_seed(s, 1);
+    testenv_arm("disk/mirror/full", 0, 0);
+    ck_assert_int_eq(add_user(s, 1), -ENOSPC);
+    faults_disarm_all();
+    ck_assert_int_gt(add_user(s, 2), 0);
+    assert_copies_equal(s);
+    shop_close(s);
+}
+END_TEST
+
+START_TEST(test_strict_primary_write_eio_refuses)
+{
+    shop *s = open_mirror(MIRROR_STRICT, MIRROR_ACK_BOTH);
+    testenv_seed(s, 1);
+    testenv_arm("disk/primary/write", EIO, 0);
+    ck_assert_int_eq(add_user(s, 1), -EIO);
+    ck_assert_int_eq(status_of(s).state, MIRROR_FAILED);
+    faults_disarm_all();
+    ck_assert_int_eq(user_count(s), 0);
+    assert_copies_equal(s);
+    ck_assert_int_gt(add_user(s, 2), 0);
+    ck_assert_int_eq(status_of(s).state, MIRROR_IN_SYNC);
+    assert_copies_equal(s);
+    shop_close(s);
+}
+END_TEST
+
+START_TEST(test_strict_mirror_fsync_failure_is_undone)
+{
+    shop *s = open_mirror(MIRROR_STRICT, MIRROR_ACK_BOTH);
+    testenv_seed(s, 1);
+    testenv_arm("disk/mirror/fsync", EIO, 1);
+    ck_assert_int_eq(add_user(s, 1), -EIO);
+    faults_disarm_all();
+    ck_assert_int_eq(shop_mirror_resync(s), 0);
+    assert_copies_equal(s);
+    ck_assert_int_eq(user_count(s), 0);
+    /* The unknown commit on the mirror may reappear after a crash: the
+     * replayed inverse must still leave both copies equal. */
+    ck_assert_int_eq(faults_vfs_crash("mirror", FAULTS_CRASH_PROCESS, NULL, NULL), 0);
+    ck_assert_int_eq(faults_vfs_crash("primary", FAULTS_CRASH_PROCESS, NULL, NULL), 0);
+    shop_abandon(s);
+    ck_assert_int_eq(faults_vfs_restart("mirror"), 0);
+    ck_assert_int_eq(faults_vfs_restart("primary"), 0);
+    s = open_mirror(MIRROR_STRICT, MIRROR_ACK_BOTH);
+    assert_copies_equal(s);
+    ck_assert_int_eq(user_count(s), 0);
+    shop_close(s);
+}
+END_TEST
+
+START_TEST(test_degrade_keeps_serving_and_resyncs)
+{
+    shop *s = open_mirror(MIRROR_DEGRADE, MIRROR_ACK_BOTH);
+    testenv_seed(s, 2);
+    testenv_arm("disk/mirror/write", EIO, 0);
+    for (int i = 1; i <= 5; i++)
+        ck_assert_int_gt(add_user(s, i), 0);
+    struct mirror_status st = status_of(s);
+    ck_assert_int_eq(st.state, MIRROR_DEGRADED);
+    ck_assert_str_eq(st.lead, "primary");
+    ck_assert_str_eq(st.behind, "mirror");
+    ck_assert_int_eq(st.changes_behind, 5);
+    ck_assert_int_gt(st.since_us, 0);
+    ck_assert_int_ne(st.last_error[0], '\0');
+    /* A resync while the disk still fails keeps it degraded. */
+    ck_assert_int_lt(shop_mirror_resync(s), 0);
+    ck_assert_int_eq(status_of(s).changes_behind, 5);
+    faults_disarm_all();
+    ck_assert_int_eq(shop_mirror_resync(s), 0);
+    st = status_of(s);
+    ck_assert_int_eq(st.state, MIRROR_IN_SYNC);
+    ck_assert_int_eq(st.changes_behind, 0);
+    ck_assert_int_eq(st.resyncs, 1);
+    assert_copies_equal(s);
+    ck_assert_int_eq(user_count(s), 5);
+    shop_close(s);
+}
+END_TEST
+
+START_TEST(test_degrade_mirror_full_then_resync_on_reopen)
+{
+    shop *s = open_mirror(MIRROR_DEGRADE, MIRROR_ACK_BOTH);
+    int64_t uid = testenv_seed(s, 2);
+    testenv_arm("disk/mirror/full", ENOSPC, 0);
+    ck_assert_int_eq(shop_cart_add(s, uid, 1, 3), 0);
+    ck_assert_int_gt(shop_checkout(s, uid, NULL), 0);
+    ck_assert_int_eq(status_of(s).changes_behind, 2);
+    faults_disarm_all();
+    /* A restart recovers from the backlog too. */
+    s = reopen(s, MIRROR_DEGRADE, MIRROR_ACK_BOTH);
+    ck_assert_int_eq(status_of(s).state, MIRROR_IN_SYNC);
+    assert_copies_equal(s);
+    struct shop_product p;
+    ck_assert_int_eq(shop_product_get(s, 1, &p), 0);
+    ck_assert_int_eq(p.stock, 97);
+    shop_close(s);
+}
+END_TEST
+
+START_TEST(test_degrade_primary_fails_mirror_leads)
+{
+    shop *s = open_mirror(MIRROR_DEGRADE, MIRROR_ACK_BOTH);
+    testenv_seed(s, 1);
+    testenv_arm("disk/primary/write", EIO, 0);
+    for (int i = 1; i <= 3; i++)
+        ck_assert_int_gt(add_user(s, i), 0);
+    struct mirror_status st = status_of(s);
+    ck_assert_int_eq(st.state, MIRROR_DEGRADED);
+    ck_assert_str_eq(st.lead, "mirror");
+    ck_assert_str_eq(st.behind, "primary");
+    ck_assert_int_eq(st.changes_behind, 3);
+    /* Reads still see every acknowledged write. */
+    ck_assert_int_eq(user_count(s), 3);
+    faults_disarm_all();
+    ck_assert_int_gt(add_user(s, 4), 0);
+    st = status_of(s);
+    ck_assert_int_eq(st.state, MIRROR_IN_SYNC);
+    assert_copies_equal(s);
+    ck_assert_int_eq(user_count(s), 4);
+    shop_close(s);
+}
+END_TEST
+
+START_TEST(test_degrade_both_fail_refuses)
+{
+    shop *s = open_mirror(MIRROR_DEGRADE, MIRROR_ACK_BOTH);
+    testenv_seed(s, 1);
+    testenv_arm("disk/primary/write", EIO, 0);
+    testenv_arm("disk/mirror/write", EIO, 0);
+    ck_assert_int_eq(add_user(s, 1), -EIO);
+    ck_assert_int_eq(status_of(s).state, MIRROR_FAILED);
+    faults_disarm_all();
+    ck_assert_int_eq(user_count(s), 0);
+    assert_copies_equal(s);
+    shop_close(s);
+}
+END_TEST
+
+START_TEST(test_degrade_no_split_brain)
+{
+    /* The mirror falls behind; then the primary fails too. Writing on the
+     * stale mirror would fork history, so writes must be refused. */
+    shop *s = open_mirror(MIRROR_DEGRADE, MIRROR_ACK_BOTH);
+    testenv_seed(s, 1);
+    testenv_arm("disk/mirror/write", EIO, 0);
+    ck_assert_int_gt(add_user(s, 1), 0);
+    ck_assert_int_eq(faults_disarm("disk/mirror/write"), 0);
+    testenv_arm("disk/primary/write", EIO, 0);
+    testenv_arm("disk/primary/read", EIO, 0);
+    ck_assert_int_lt(add_user(s, 2), 0);
+    faults_disarm_all();
+    ck_assert_int_gt(add_user(s, 3), 0);
+    assert_copies_equal(s);
+    ck_assert_int_eq(user_count(s), 2);
+    shop_close(s);
+}
+END_TEST
+
+START_TEST(test_early_ack_drifts_and_never_heals)
+{
+    shop *s = open_mirror(MIRROR_STRICT, MIRROR_ACK_EARLY);
+    testenv_seed(s, 1);
+    testenv_arm("disk/mirror/write", EIO, 0);
+    ck_assert_int_gt(add_user(s, 1), 0); /* acknowledged on the primary alone */
+    faults_disarm_all();
+    ck_assert_int_gt(add_user(s, 2), 0);
+    char a[65], b[65];
+    testenv_digest(s, 0, a);
+    testenv_digest(s, 1, b);
+    ck_assert_str_ne(a, b);
+    s = reopen(s, MIRROR_STRICT, MIRROR_ACK_EARLY);
+    testenv_digest(s, 0, a);
+    testenv_digest(s, 1, b);
+    ck_assert_str_ne(a, b); /* the naive mode never repairs its mirror */
+    shop_close(s);
+}
+END_TEST
+
+START_TEST(test_reads_fall_back_to_mirror)
+{
+    shop *s = open_mirror(MIRROR_STRICT, MIRROR_ACK_BOTH);
+    testenv_seed(s, 4);
+    testenv_arm("disk/primary/read", EIO, 0);
+    struct shop_product p;
+    ck_assert_int_eq(shop_product_get(s, 3, &p), 0);
+    ck_assert_str_eq(p.name, "product 3");
+    struct shop_product list[8];
+    ck_assert_int_eq(shop_product_list(s, NULL, list, 8), 4);
+    testenv_arm("disk/mirror/read", EIO, 0);
+    ck_assert_int_eq(shop_product_get(s, 3, &p), -EIO);
+    faults_disarm_all();
+    shop_close(s);
+}
+END_TEST
+
+START_TEST(test_no_fallback_to_a_stale_mirror)
+{
+    shop *s = open_mirror(MIRROR_DEGRADE, MIRROR_ACK_BOTH);
+    testenv_seed(s, 1);
+    testenv_arm("disk/mirror/write", EIO, 0);
+    ck_assert_int_gt(add_user(s, 1), 0);
+    testenv_arm("disk/primary/read", EIO, 0);
+    struct shop_user u;
+    ck_assert_int_eq(shop_user_get_by_email(s, "u1@example.com", &u), -EIO);
+    faults_disarm_all();
+    shop_close(s);
+}
+END_TEST
+
+/* ---- crash points, in process ---------------------------------------- */
+
+static shop *crash_and_reopen(shop *s, enum mirror_policy policy)
+{
+    ck_assert_int_eq(faults_vfs_crash("primary", FAULTS_CRASH_PROCESS, NULL, NULL), 0);
+    ck_assert_int_eq(faults_vfs_crash("mirror", FAULTS_CRASH_PROCESS, NULL, NULL), 0);
+    shop_abandon(s);
+    faults_disarm_all();
+    ck_assert_int_eq(faults_vfs_restart("primary"), 0);
+    ck_assert_int_eq(faults_vfs_restart("mirror"), 0);
+    return open_mirror(policy, MIRROR_ACK_BOTH);
+}
+
+START_TEST(test_crash_between_commits_recovers_on_reopen)
+{
+    shop *s = open_mirror(MIRROR_STRICT, MIRROR_ACK_BOTH);
+    testenv_seed(s, 1);
+    testenv_arm("crash/primary/mirror-between-commits", 0, 1);
+    ck_assert_int_eq(add_user(s, 1), -ECANCELED);
+    ck_assert_int_eq(t.crashes, 1);
+    ck_assert_str_eq(t.crashed_point, "mirror-between-commits");
+    /* The dead shop does nothing more. */
+    ck_assert_int_eq(add_user(s, 2), -ECANCELED);
+    s = crash_and_reopen(s, MIRROR_STRICT);
+    struct mirror_status st = status_of(s);
+    ck_assert_int_eq(st.state, MIRROR_IN_SYNC);
+    ck_assert_int_eq(st.resyncs, 1);
+    assert_copies_equal(s);
+    ck_assert_int_eq(user_count(s), 1); /* the primary had committed it */
+    ck_assert_int_eq(shop_integrity(s, 0), 0);
+    ck_assert_int_eq(shop_integrity(s, 1), 0);
+    shop_close(s);
+}
+END_TEST
+
+START_TEST(test_crash_before_commit_loses_the_write_on_both)
+{
+    shop *s = open_mirror(MIRROR_STRICT, MIRROR_ACK_BOTH);
+    testenv_seed(s, 1);
+    testenv_arm("crash/primary/mirror-before-commit", 0, 1);
+    ck_assert_int_eq(add_user(s, 1), -ECANCELED);
+    ck_assert(platform_is_unknown(-ECANCELED));
+    s = crash_and_reopen(s, MIRROR_STRICT);
+    assert_copies_equal(s);
+    ck_assert_int_eq(user_count(s), 0);
+    shop_close(s);
+}
+END_TEST
+
+START_TEST(test_crash_mid_checkout_is_atomic)
+{
+    shop *s = open_mirror(MIRROR_STRICT, MIRROR_ACK_BOTH);
+    int64_t uid = testenv_seed(s, 2);
+    ck_assert_int_eq(shop_cart_add(s, uid, 2, 5), 0);
+    testenv_arm("crash/primary/checkout-mid-transaction", 0, 1);
+    ck_assert_int_eq(shop_checkout(s, uid, NULL), -ECANCELED);
+    s = crash_and_reopen(s, MIRROR_STRICT);
+    assert_copies_equal(s);
+    struct shop_product p;
+    ck_assert_int_eq(shop_product_get(s, 2, &p), 0);
+    ck_assert_int_eq(p.stock, 100);
+    struct shop_cart_item items[4];
+    ck_assert_int_eq(shop_cart_get(s, uid, items, 4), 1);
+    ck_assert_int_eq(shop_order_list(s, uid, NULL, 0), 0);
+    shop_close(s);
+}
+END_TEST
+
+START_TEST(test_crash_during_resync_then_finishes)
+{
+    shop *s = open_mirror(MIRROR_DEGRADE, MIRROR_ACK_BOTH);
+    testenv_seed(s, 1);
+    testenv_arm("disk/mirror/write", EIO, 0);
+    for (int i = 1; i <= 150; i++) /* more than two resync batches */
+        ck_assert_int_gt(add_user(s, i), 0);
+    ck_assert_int_eq(faults_disarm("disk/mirror/write"), 0);
+    testenv_arm("crash/primary/mirror-during-resync", 0, 1);
+    ck_assert_int_eq(shop_mirror_resync(s), -ECANCELED);
+    s = crash_and_reopen(s, MIRROR_DEGRADE);
+    ck_assert_int_eq(status_of(s).state, MIRROR_IN_SYNC);
+    assert_copies_equal(s);
+    ck_assert_int_eq(user_count(s), 150);
+    shop_close(s);
+}
+END_TEST
+
+START_TEST(test_primary_fsync_failure_is_unknown_and_reappears)
+{
+    shop *s = open_mirror(MIRROR_STRICT, MIRROR_ACK_BOTH);
+    testenv_seed(s, 1);
+    testenv_arm("disk/primary/fsync", EIO, 1);
+    int64_t rc = add_user(s, 1);
+    ck_assert_int_eq(rc, -EINPROGRESS);
+    ck_assert(platform_is_unknown((int)rc));
+    /* A process crash keeps the unsynced commit: it comes back, and
+     * recovery mirrors it, so both copies agree it happened. */
+    s = crash_and_reopen(s, MIRROR_STRICT);
+    assert_copies_equal(s);
+    ck_assert_int_eq(user_count(s), 1);
+    shop_close(s);
+}
+END_TEST
+
+START_TEST(test_power_cut_keeps_every_acknowledged_write)
+{
+    shop *s = open_mirror(MIRROR_STRICT, MIRROR_ACK_BOTH);
+    testenv_seed(s, 1);
+    for (int i = 1; i <= 20; i++)
+        ck_assert_int_gt(add_user(s, i), 0);
+    struct faults_rng rng;
+    faults_rng_seed(&rng, 7, "power");
+    ck_assert_int_eq(faults_vfs_crash("primary", FAULTS_CRASH_POWER, &rng, NULL), 0);
+    ck_assert_int_eq(faults_vfs_crash("mirror", FAULTS_CRASH_POWER, &rng, NULL), 0);
+    shop_abandon(s);
+    ck_assert_int_eq(faults_vfs_restart("primary"), 0);
+    ck_assert_int_eq(faults_vfs_restart("mirror"), 0);
+    s = open_mirror(MIRROR_STRICT, MIRROR_ACK_BOTH);
+    ck_assert_int_eq(user_count(s), 20);
+    ck_assert_int_eq(shop_integrity(s, 0), 0);
+    ck_assert_int_eq(shop_integrity(s, 1), 0);
+    assert_copies_equal(s);
+    shop_close(s);
+}
+END_TEST
+
+START_TEST(test_new_empty_mirror_is_copied_whole)
+{
+    struct shop_config cfg = testenv_config(&t, SHOP_SINGLE, MIRROR_STRICT, MIRROR_ACK_BOTH);
+    shop *s = testenv_open(&t, &cfg);
+    testenv_seed(s, 5);
+    ck_assert_int_gt(add_user(s, 1), 0);
+    shop_close(s);
+    s = open_mirror(MIRROR_STRICT, MIRROR_ACK_BOTH);
+    assert_copies_equal(s);
+    ck_assert_int_gt(add_user(s, 2), 0);
+    assert_copies_equal(s);
+    ck_assert_int_eq(status_of(s).state, MIRROR_IN_SYNC);
+    shop_close(s);
+}
+END_TEST
+
+START_TEST(test_status_of_single_shop_is_einval)
+{
+    struct shop_config cfg = testenv_config(&t, SHOP_SINGLE, MIRROR_STRICT, MIRROR_ACK_BOTH);
+    shop *s = testenv_open(&t, &cfg);
+    struct mirror_status st;
+    ck_assert_int_eq(shop_mirror_status(s, &st), -EINVAL);
+    ck_assert_int_eq(shop_mirror_resync(s), -EINVAL);
+    ck_assert_str_eq(mirror_state_name(MIRROR_DEGRADED), "degraded");
+    shop_close(s);
+}
+END_TEST
+
+static Suite *mirror_suite(void)
+{
+    Suite *su = suite_create("mirror");
+    TCase *tc = tcase_create("faults");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_strict_in_sync_writes_both);
+    tcase_add_test(tc, test_strict_mirror_write_eio_refuses_and_leaves_nothing);
+    tcase_add_test(tc, test_strict_mirror_full_reports_enospc);
+    tcase_add_test(tc, test_strict_primary_write_eio_refuses);
+    tcase_add_test(tc, test_strict_mirror_fsync_failure_is_undone);
+    tcase_add_test(tc, test_degrade_keeps_serving_and_resyncs);
+    tcase_add_test(tc, test_degrade_mirror_full_then_resync_on_reopen);
+    tcase_add_test(tc, test_degrade_primary_fails_mirror_leads);
+    tcase_add_test(tc, test_degrade_both_fail_refuses);
+    tcase_add_test(tc, test_degrade_no_split_brain);
+    tcase_add_test(tc, test_early_ack_drifts_and_never_heals);
+    tcase_add_test(tc, test_reads_fall_back_to_mirror);
+    tcase_add_test(tc, test_no_fallback_to_a_stale_mirror);
+    tcase_add_test(tc, test_status_of_single_shop_is_einval);
+    suite_add_tcase(su, tc);
+    TCase *cr = tcase_create("crash");
+    tcase_add_checked_fixture(cr, setup, teardown);
+    tcase_add_test(cr, test_crash_between_commits_recovers_on_reopen);
+    tcase_add_test(cr, test_crash_before_commit_loses_the_write_on_both);
+    tcase_add_test(cr, test_crash_mid_checkout_is_atomic);
+    tcase_add_test(cr, test_crash_during_resync_then_finishes);
+    tcase_add_test(cr, test_primary_fsync_failure_is_unknown_and_reappears);
+    tcase_add_test(cr, test_power_cut_keeps_every_acknowledged_write);
+    tcase_add_test(cr, test_new_empty_mirror_is_copied_whole);
+    suite_add_tcase(su, cr);
+    return su;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(mirror_suite());
+    srunner_run_all(sr, CK_ENV);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
