@@ -3,6 +3,7 @@
 #
 #   make deps       install the Debian packages the build needs (apt-get)
 #   make build      configure and build into build/
+#   make run        deps + build + the drill catalog (needs the runner: not built yet)
 #   make test       deps + build + ctest
 #   make asan       the same suite under AddressSanitizer + UBSan (build-asan/)
 #   make bench      the benchmarks (figures, not pass/fail)
@@ -14,7 +15,7 @@ BUILD    ?= build
 JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps build test asan bench clean
+.PHONY: deps build run test asan bench clean
 
 deps:
 	@missing=$$(for p in $(PACKAGES); do \
@@ -29,6 +30,9 @@ deps:
 build: deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
 	cmake --build $(BUILD) -j $(JOBS)
+
+run: build
+	@echo 'make run: the drill runner is not built yet (see README); make test runs the suite' >&2; exit 2
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)

@@ -20,12 +20,12 @@
 
 /* ---- Limits ----------------------------------------------------------- */
 
-#define FAULTS_NAME_MAX 128          /* bytes in a fault point name, NUL included */
-#define FAULTS_NODE_MAX 32           /* bytes in a node name, NUL included */
-#define FAULTS_NODES_MAX 64          /* VFS nodes registered at once */
-#define FAULTS_ARMED_MAX 256         /* fault points armed at once */
-#define FAULTS_UNDO_BYTES_MAX (256u << 20) /* unsynced bytes a node may hold */
-#define FAULTS_DELAY_US_DEFAULT 10000 /* slow/delay points armed without a delay */
+#define FAULTS_NAME_MAX         128          /* bytes in a fault point name, NUL included */
+#define FAULTS_NODE_MAX         32           /* bytes in a node name, NUL included */
+#define FAULTS_NODES_MAX        64           /* VFS nodes registered at once */
+#define FAULTS_ARMED_MAX        256          /* fault points armed at once */
+#define FAULTS_UNDO_BYTES_MAX   (256u << 20) /* unsynced bytes a node may hold */
+#define FAULTS_DELAY_US_DEFAULT 10000        /* slow/delay points armed without a delay */
 
 /* ---- The seeded generator -------------------------------------------- */
 
@@ -60,11 +60,11 @@ enum faults_family {
  * stand for one path component (a node name); everything else is literal.
  */
 struct faults_point {
-    const char *pattern;     /* e.g. "disk/<node>/write" */
+    const char *pattern; /* e.g. "disk/<node>/write" */
     enum faults_family family;
-    const char *where;       /* the code location or call where it fires */
-    int errno_default;       /* errno injected when none is given; 0: takes none */
-    const char *description; /* one sentence for `faultdrill faults` */
+    const char *where;        /* the code location or call where it fires */
+    int errno_default;        /* errno injected when none is given; 0: takes none */
+    const char *description;  /* one sentence for `faultdrill faults` */
     int64_t delay_us_default; /* delay when none is given; 0: takes none (not slow/delay) */
 };
 
@@ -82,9 +82,12 @@ const struct faults_point *faults_lookup(const char *name);
  * of [a-z0-9_-]. */
 bool faults_is_node_name(const char *node);
 
-/* errno name <-> number for the ones drills may name ("EIO", "ENOSPC", ...). */
-/* A name from the table or a decimal number; EINTR and EAGAIN/EWOULDBLOCK are
- * refused (SQLite retries them forever), by name and by number. */
+/*
+ * errno name <-> number for the ones drills may name ("EIO", "ENOSPC", ...).
+ * Parsing takes a name from the table or a decimal number; EINTR and
+ * EAGAIN/EWOULDBLOCK are refused (SQLite retries them forever), by name and
+ * by number.
+ */
 int faults_errno_parse(const char *text); /* > 0, or -EINVAL when unknown */
 const char *faults_errno_name(int err);   /* "EIO"; NULL when not in the table */
 
@@ -162,7 +165,12 @@ struct faults_crash_stats {
 /*
  * Registers (or re-registers) the VFS of `node`, wrapping the default VFS.
  * Every file a connection opens with it consults disk/<node>/read, write,
- * fsync, full and slow, and is part of the node's crash model. host may be
+ * fsync, full and slow, and is part of the node's crash model: read in
+ * xRead and also when a WAL read transaction starts (its shared WAL-index
+ * lock), so that a failing disk is seen even by a query the page cache
+ * would serve; write and full in xWrite; fsync in xSync; slow in xRead,
+ * xWrite and xSync. An injected ENOSPC, EDQUOT or EFBIG is SQLITE_FULL,
+ * any other errno the call's SQLITE_IOERR_* code. host may be
  * NULL. The VFS name is faults_vfs_name(node). Re-registering a node keeps
  * its VFS object (open connections stay valid) and replaces the host.
  * -EINVAL for a bad node name, -E2BIG past FAULTS_NODES_MAX.

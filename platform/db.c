@@ -25,7 +25,7 @@ static const char schema_v1[] =
     "CREATE TABLE users ("
     " id INTEGER PRIMARY KEY,"
     " name TEXT NOT NULL CHECK (length(name) > 0),"
-    " email TEXT NOT NULL UNIQUE,"
+    " email TEXT NOT NULL UNIQUE COLLATE NOCASE,"
     " updated_at INTEGER NOT NULL);"
     "CREATE TABLE products ("
     " id INTEGER PRIMARY KEY,"
@@ -186,7 +186,8 @@ int db_load_seq(struct db *d)
     return 0;
 }
 
-static int db_migrate(struct db *d)
+/* Reads user_version, refusing a newer schema before anything is written. */
+static int db_schema_version(struct db *d, int *out)
 {
     sqlite3_stmt *st = NULL;
     int rc = sqlite3_prepare_v2(d->conn, "PRAGMA user_version", -1, &st, NULL);
@@ -201,6 +202,12 @@ static int db_migrate(struct db *d)
         return db_fail(d, -EPROTO,
                        "%s: schema version %d is newer than this faultdrill (%d); upgrade it",
                        d->path, version, SHOP_SCHEMA_VERSION);
+    *out = version;
+    return 0;
+}
+
+static int db_migrate(struct db *d, int version)
+{
     if (version == SHOP_SCHEMA_VERSION)
         return 0;
     int err = db_exec(d, "BEGIN IMMEDIATE");
@@ -240,13 +247,16 @@ int db_open(struct db *d, const struct shop_copy *copy, bool sync_full, char *er
     }
     sqlite3_extended_result_codes(d->conn, 1);
     sqlite3_busy_timeout(d->conn, 5000);
-    int err = db_exec(d, "PRAGMA journal_mode = WAL");
+    int version = 0;
+    int err = db_schema_version(d, &version);
+    if (!err)
+        err = db_exec(d, "PRAGMA journal_mode = WAL");
     if (!err)
         err = db_exec(d, sync_full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
     if (!err)
         err = db_exec(d, "PRAGMA foreign_keys = ON");
     if (!err)
-        err = db_migrate(d);
+        err = db_migrate(d, version);
     if (!err)
         err = db_load_seq(d);
     if (err) {

@@ -51,6 +51,10 @@ const char *platform_strerror(int rc)
         return "read-only storage";
     case E2BIG:
         return "over a limit";
+    case EPROTO:
+        return "database from a newer version";
+    case EACCES:
+        return "cannot open the database file";
     default:
         return "unexpected error";
     }

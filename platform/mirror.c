@@ -578,7 +578,7 @@ int mirror_open(struct mirror *m, const struct shop_config *cfg, const struct pl
     m->state = MIRROR_IN_SYNC;
     if (m->ack == MIRROR_ACK_EARLY)
         return 0; /* the naive mode never checks its mirror */
-    bool empty[2];
+    bool empty[2] = {false, false};
     err = copy_is_empty(&m->copy[0], &empty[0]);
     if (!err)
         err = copy_is_empty(&m->copy[1], &empty[1]);

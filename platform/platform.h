@@ -27,6 +27,9 @@
  *   -ECANCELED    the node died at a crash point (outcome unknown too); the
  *             shop must be closed with shop_abandon() and reopened.
  *   -EBADMSG  the copies diverged or a database is corrupt
+ *   -E2BIG    over a limit (more than SHOP_ORDER_LINES_MAX lines in a cart or order)
+ *   -EPROTO   the database was written by a newer faultdrill (schema version)
+ *   -EACCES   a database file cannot be opened or created
  */
 #ifndef FAULTDRILL_PLATFORM_H
 #define FAULTDRILL_PLATFORM_H

@@ -539,7 +539,21 @@ static int cart_add_body(struct db *d, void *arg)
         err = db_fail(d, -ENOENT, "no product with id %lld", (long long)a->product_id);
     if (err)
         return err;
-    sqlite3_stmt *st = db_stmt(d, "INSERT INTO carts (user_id, product_id, quantity)"
+    /* A cart must stay something checkout can turn into one order. */
+    sqlite3_stmt *st = db_stmt(d, "SELECT count(*) FROM carts WHERE user_id = ?1 AND NOT EXISTS"
+                                  " (SELECT 1 FROM carts WHERE user_id = ?1 AND product_id = ?2)");
+    if (st == NULL)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, a->user_id);
+    sqlite3_bind_int64(st, 2, a->product_id);
+    int64_t distinct = 0;
+    err = step_int(d, st, &distinct, &found);
+    if (err)
+        return err;
+    if (distinct >= SHOP_ORDER_LINES_MAX)
+        return db_fail(d, -E2BIG, "a cart holds at most %d different products",
+                       SHOP_ORDER_LINES_MAX);
+    st = db_stmt(d, "INSERT INTO carts (user_id, product_id, quantity)"
                                   " VALUES (?1, ?2, ?3) ON CONFLICT (user_id, product_id)"
                                   " DO UPDATE SET quantity = quantity + ?3"
                                   " WHERE quantity + ?3 <= ?4");
@@ -815,6 +829,9 @@ static int checkout_body(struct db *d, void *arg)
         return err;
     if (lines == 0)
         return db_fail(d, -ENODATA, "the cart of user %lld is empty", (long long)a->user_id);
+    if (lines > SHOP_ORDER_LINES_MAX)
+        return db_fail(d, -E2BIG, "the cart holds %lld products; an order holds at most %d",
+                       (long long)lines, SHOP_ORDER_LINES_MAX);
     err = order_insert(d, a);
     if (err)
         return err;
@@ -930,13 +947,18 @@ static int order_lines_read(struct db *d, struct shop_order *o)
     sqlite3_bind_int64(st, 1, o->id);
     int rc;
     o->line_count = 0;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW && o->line_count < SHOP_ORDER_LINES_MAX) {
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (o->line_count == SHOP_ORDER_LINES_MAX) {
+            sqlite3_reset(st);
+            return db_fail(d, -E2BIG, "order %lld has more than %d lines", (long long)o->id,
+                           SHOP_ORDER_LINES_MAX);
+        }
         struct shop_order_line *l = &o->lines[o->line_count++];
         l->product_id = sqlite3_column_int64(st, 0);
         l->quantity = sqlite3_column_int64(st, 1);
         l->unit_price_cents = sqlite3_column_int64(st, 2);
     }
-    int err = rc == SQLITE_DONE || rc == SQLITE_ROW
+    int err = rc == SQLITE_DONE
                   ? 0
                   : db_fail_sqlite(d, sqlite3_extended_errcode(d->conn), "reading order lines");
     sqlite3_reset(st);

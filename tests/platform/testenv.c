@@ -2,6 +2,7 @@
  * testenv.c — the platform tests' scratch directory, fake host and fault
  * VFS set-up (see testenv.h).
  */
+#define _XOPEN_SOURCE 700 /* nftw */
 #include <check.h>
 #include <errno.h>
 #include <fiu-control.h>
