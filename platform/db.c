@@ -11,14 +11,12 @@
 
 #include "platform/internal.h"
 
-const char *const db_domain_tables[] = {"users", "products", "carts", "orders", "order_lines"};
-const size_t db_domain_table_count = sizeof(db_domain_tables) / sizeof(db_domain_tables[0]);
-
 /*
  * Version 1. Every table has a primary key (the session extension needs one
  * to mirror a change). No ON DELETE CASCADE: a cascade would be replayed
- * twice when a changeset is applied to the other copy, so the shop deletes
- * dependent rows itself. fd_meta and fd_backlog belong to the mirror and are
+ * twice when a change is applied to the other copy, so the shop deletes
+ * dependent rows itself. Foreign keys are checked at commit (DEFERRABLE
+ * INITIALLY DEFERRED) so a change may list its rows in any order. fd_meta and fd_backlog belong to the mirror and are
  * never part of a changeset.
  */
 static const char schema_v1[] =
@@ -36,21 +34,21 @@ static const char schema_v1[] =
     " stock INTEGER NOT NULL CHECK (stock >= 0));"
     "CREATE INDEX products_category ON products(category);"
     "CREATE TABLE carts ("
-    " user_id INTEGER NOT NULL REFERENCES users(id),"
-    " product_id INTEGER NOT NULL REFERENCES products(id),"
+    " user_id INTEGER NOT NULL REFERENCES users(id) DEFERRABLE INITIALLY DEFERRED,"
+    " product_id INTEGER NOT NULL REFERENCES products(id) DEFERRABLE INITIALLY DEFERRED,"
     " quantity INTEGER NOT NULL CHECK (quantity > 0),"
     " PRIMARY KEY (user_id, product_id)) WITHOUT ROWID;"
     "CREATE TABLE orders ("
     " id INTEGER PRIMARY KEY,"
-    " user_id INTEGER NOT NULL REFERENCES users(id),"
+    " user_id INTEGER NOT NULL REFERENCES users(id) DEFERRABLE INITIALLY DEFERRED,"
     " status TEXT NOT NULL"
     "  CHECK (status IN ('pending', 'shipped', 'delivered', 'cancelled')),"
     " total_cents INTEGER NOT NULL CHECK (total_cents >= 0),"
     " created_at INTEGER NOT NULL);"
     "CREATE INDEX orders_user ON orders(user_id, id);"
     "CREATE TABLE order_lines ("
-    " order_id INTEGER NOT NULL REFERENCES orders(id),"
-    " product_id INTEGER NOT NULL REFERENCES products(id),"
+    " order_id INTEGER NOT NULL REFERENCES orders(id) DEFERRABLE INITIALLY DEFERRED,"
+    " product_id INTEGER NOT NULL REFERENCES products(id) DEFERRABLE INITIALLY DEFERRED,"
     " quantity INTEGER NOT NULL CHECK (quantity > 0),"
     " unit_price_cents INTEGER NOT NULL CHECK (unit_price_cents >= 0),"
     " PRIMARY KEY (order_id, product_id)) WITHOUT ROWID;"
@@ -172,7 +170,8 @@ int db_step_done(struct db *d, sqlite3_stmt *st, const char *what)
 
 int db_load_seq(struct db *d)
 {
-    sqlite3_stmt *st = db_stmt(d, "SELECT value FROM fd_meta WHERE key = 'mirror_seq'");
+    sqlite3_stmt *st = db_stmt(d, "SELECT max((SELECT value FROM fd_meta WHERE key = 'mirror_seq'),"
+                                  " coalesce((SELECT max(seq) FROM fd_backlog), 0))");
     if (st == NULL)
         return -EIO;
     int rc = sqlite3_step(st);
@@ -271,6 +270,7 @@ void db_close(struct db *d, bool abandon)
     for (size_t i = 0; i < d->stmt_count; i++)
         sqlite3_finalize(d->stmts[i].stmt);
     d->stmt_count = 0;
+    change_cache_release(d);
     if (d->conn != NULL) {
         /* A dead node's files refuse writes anyway; skipping the checkpoint
          * on close just keeps SQLite from trying. */
@@ -281,30 +281,42 @@ void db_close(struct db *d, bool abandon)
     }
 }
 
-static void db_rollback_quietly(struct db *d)
+static const char sql_begin[] = "BEGIN IMMEDIATE";
+static const char sql_commit[] = "COMMIT";
+static const char sql_rollback[] = "ROLLBACK";
+
+int db_begin(struct db *d)
 {
-    if (d->conn != NULL && !sqlite3_get_autocommit(d->conn))
-        sqlite3_exec(d->conn, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_stmt *st = db_stmt(d, sql_begin);
+    return st == NULL ? -EIO : db_step_done(d, st, "starting a transaction");
 }
 
-int db_write(struct db *d, db_body body, void *arg)
+void db_rollback(struct db *d)
 {
-    int err = db_exec(d, "BEGIN IMMEDIATE");
-    if (err)
-        return err;
-    err = body(d, arg);
-    if (err) {
-        db_rollback_quietly(d);
-        return err;
-    }
-    int rc = sqlite3_exec(d->conn, "COMMIT", NULL, NULL, NULL);
-    if (rc == SQLITE_OK) {
+    if (d->conn == NULL || sqlite3_get_autocommit(d->conn))
+        return;
+    sqlite3_stmt *st = db_stmt(d, sql_rollback);
+    if (st == NULL || sqlite3_step(st) != SQLITE_DONE)
+        sqlite3_exec(d->conn, "ROLLBACK", NULL, NULL, NULL);
+    if (st != NULL)
+        sqlite3_reset(st);
+}
+
+int db_commit(struct db *d)
+{
+    sqlite3_stmt *st = db_stmt(d, sql_commit);
+    if (st == NULL)
+        return -EIO;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) {
+        sqlite3_reset(st);
         d->pending_unknown = false;
         return 0;
     }
     rc = sqlite3_extended_errcode(d->conn);
-    err = db_fail_sqlite(d, rc, "committing");
-    db_rollback_quietly(d);
+    int err = db_fail_sqlite(d, rc, "committing");
+    sqlite3_reset(st);
+    db_rollback(d);
     if (rc == SQLITE_IOERR_FSYNC) {
         /* The commit frame is in the WAL but not synced: a crash may bring
          * it back, a later successful commit overwrites it. Unknown. */
@@ -315,13 +327,26 @@ int db_write(struct db *d, db_body body, void *arg)
     return err;
 }
 
+int db_write(struct db *d, db_body body, void *arg)
+{
+    int err = db_begin(d);
+    if (err)
+        return err;
+    err = body(d, arg);
+    if (err) {
+        db_rollback(d);
+        return err;
+    }
+    return db_commit(d);
+}
+
 int db_read(struct db *d, db_body body, void *arg)
 {
     int err = db_exec(d, "BEGIN");
     if (err)
         return err;
     err = body(d, arg);
-    db_rollback_quietly(d);
+    db_rollback(d);
     return err;
 }
 
@@ -383,8 +408,8 @@ static int digest_body(struct db *d, void *arg)
 {
     struct sha256 c;
     sha256_init(&c);
-    for (size_t i = 0; i < db_domain_table_count; i++) {
-        int err = digest_table(d, &c, db_domain_tables[i]);
+    for (size_t i = 0; i < db_table_count; i++) {
+        int err = digest_table(d, &c, db_tables[i].name);
         if (err)
             return err;
     }

@@ -15,12 +15,21 @@
 #define DB_STMT_CACHE_MAX 48   /* prepared statements kept per connection */
 #define DB_NODE_MAX 32
 #define DB_PATH_MAX 4096
+#define DB_APPLY_CACHE_MAX 32  /* changeset statement shapes kept per connection */
 #define MIRROR_RESYNC_BATCH 64 /* backlog entries applied per resync transaction */
+#define MIRROR_PRUNE_EVERY 32  /* backlog rows the peer holds are pruned this often */
 
 /* ---- One copy -------------------------------------------------------- */
 
 struct db_stmt_slot {
     const char *sql; /* a string literal: the cache is keyed by its address */
+    sqlite3_stmt *stmt;
+};
+
+struct db_apply_slot {
+    int table;
+    int op;        /* SQLITE_INSERT, SQLITE_UPDATE, SQLITE_DELETE */
+    uint32_t mask; /* UPDATE: the changed columns */
     sqlite3_stmt *stmt;
 };
 
@@ -33,7 +42,21 @@ struct db {
     bool pending_unknown;  /* a commit's sync failed: it may reappear after a crash */
     size_t stmt_count;
     struct db_stmt_slot stmts[DB_STMT_CACHE_MAX];
+    size_t apply_count;
+    struct db_apply_slot apply[DB_APPLY_CACHE_MAX];
 };
+
+/* A domain table as the mirror sees it: key columns first. */
+struct db_table {
+    const char *name;
+    int ncol;
+    int npk;
+    const char *const *cols;
+};
+
+/* The domain tables, in the order digests and sessions use (changeset.c). */
+extern const struct db_table db_tables[];
+extern const size_t db_table_count;
 
 /* Opens a copy, sets WAL and synchronous, creates or migrates the schema. */
 int db_open(struct db *d, const struct shop_copy *copy, bool sync_full, char *errmsg);
@@ -51,8 +74,17 @@ sqlite3_stmt *db_stmt(struct db *d, const char *sql);
 int db_exec(struct db *d, const char *sql);
 /* Steps a statement expected to finish without rows; 0 or -errno. */
 int db_step_done(struct db *d, sqlite3_stmt *st, const char *what);
-/* Reads fd_meta.mirror_seq into d->seq. */
+/* Reads the copy's mirror position into d->seq: the highest of
+ * fd_meta.mirror_seq (moved by changes applied from the peer) and the last
+ * fd_backlog entry (written by changes this copy led). */
 int db_load_seq(struct db *d);
+
+/* BEGIN IMMEDIATE. */
+int db_begin(struct db *d);
+/* COMMIT; a commit whose sync failed is -EINPROGRESS and sets pending_unknown. */
+int db_commit(struct db *d);
+/* ROLLBACK if a transaction is open; errors are ignored (nothing to undo). */
+void db_rollback(struct db *d);
 
 /* A transaction body: runs statements on d, returns 0 or -errno. */
 typedef int (*db_body)(struct db *d, void *arg);
@@ -69,9 +101,30 @@ int db_read(struct db *d, db_body body, void *arg);
 int db_digest(struct db *d, char hex[65]);
 int db_integrity(struct db *d);
 
-/* The domain tables, in the order digests and sessions use. */
-extern const char *const db_domain_tables[];
-extern const size_t db_domain_table_count;
+/* ---- Change records (change.c) ---------------------------------------- */
+
+#define CHANGE_BYTES_MAX (16u << 20) /* one write's change record */
+
+/* The row changes of one write, in the format change.c describes. */
+struct change_log {
+    uint8_t *data;
+    size_t len;
+    size_t cap;
+    uint32_t rows;
+    int err; /* sticky: -ENOMEM, -E2BIG, -EBADMSG while capturing */
+};
+
+/* Captures every change to a domain table on d until stop. */
+void change_capture_start(struct db *d, struct change_log *log);
+/* Stops capturing; returns the capture's error, if any. */
+int change_capture_stop(struct db *d, struct change_log *log);
+/* Applies a change strictly: any mismatch is divergence (-EBADMSG). */
+int change_apply(struct db *d, const void *data, size_t len, int64_t seq);
+/* Writes into out the change that undoes data. */
+int change_invert(const void *data, size_t len, struct change_log *out);
+void change_log_release(struct change_log *log);
+/* Finalizes the apply statements cached on d. */
+void change_cache_release(struct db *d);
 
 /* ---- SHA-256 ---------------------------------------------------------- */
 
@@ -101,6 +154,8 @@ struct mirror {
     const struct platform_env *env;
     const char *process_node;   /* the node whose process runs the mirror: crash points */
     bool crashed;               /* a crash point fired: no further I/O */
+    struct change_log log;      /* the capture of the write in progress */
+    struct change_log inverse;  /* its inverse, when strict mode undoes it */
 };
 
 int mirror_open(struct mirror *m, const struct shop_config *cfg, const struct platform_env *env,

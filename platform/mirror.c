@@ -1,9 +1,9 @@
 /*
  * mirror.c — synchronous mirroring of the shop over two SQLite copies.
  *
- * A write runs once, on the lead copy, under a SQLite session; its changeset
- * is applied to the other copy and both commit before the write is
- * acknowledged. The lead also stores the changeset in its own fd_backlog, in
+ * A write runs once, on the lead copy, with its row changes captured
+ * (change.c); that change is applied to the other copy and both commit before the write is
+ * acknowledged. The lead also stores the change in its own fd_backlog, in
  * the same transaction as the change, numbered by fd_meta.mirror_seq. That
  * one table is what makes every failure recoverable:
  *   - a crash between the two commits leaves the other copy one change
@@ -28,10 +28,6 @@
 
 #include "platform/internal.h"
 
-struct changeset {
-    void *data;
-    int size;
-};
 
 /* Which side of a two-copy write failed. */
 enum side {
@@ -75,60 +71,24 @@ static int crash_here(struct mirror *m, const char *point)
     return -ECANCELED;
 }
 
-/* ---- changesets ------------------------------------------------------- */
+/* ---- changes ---------------------------------------------------------- */
 
-static int run_captured(struct db *d, db_body body, void *arg, struct changeset *cs)
+/* Runs body on d (inside its transaction) and captures what it changed. */
+static int run_captured(struct db *d, db_body body, void *arg, struct change_log *log)
 {
-    sqlite3_session *sess = NULL;
-    cs->data = NULL;
-    cs->size = 0;
-    int rc = sqlite3session_create(d->conn, "main", &sess);
-    if (rc != SQLITE_OK)
-        return db_fail_sqlite(d, rc, "starting a session");
-    for (size_t i = 0; i < db_domain_table_count; i++) {
-        rc = sqlite3session_attach(sess, db_domain_tables[i]);
-        if (rc != SQLITE_OK) {
-            sqlite3session_delete(sess);
-            return db_fail_sqlite(d, rc, "attaching a table to the session");
-        }
-    }
+    change_capture_start(d, log);
     int err = body(d, arg);
-    if (!err) {
-        rc = sqlite3session_changeset(sess, &cs->size, &cs->data);
-        if (rc != SQLITE_OK)
-            err = db_fail_sqlite(d, rc, "collecting the changeset");
-    }
-    sqlite3session_delete(sess);
-    return err;
+    int cap_err = change_capture_stop(d, log);
+    return err ? err : cap_err;
 }
 
-struct conflict_info {
-    const char *table;
-    int kind;
-};
-
-static int on_conflict(void *ctx, int kind, sqlite3_changeset_iter *it)
+/* Applies one change from the peer to d and moves its position to seq;
+ * inside a transaction. */
+static int apply_change(struct db *d, const void *data, size_t len, int64_t seq)
 {
-    struct conflict_info *ci = ctx;
-    int ncol = 0, op = 0, indirect = 0;
-    sqlite3changeset_op(it, &ci->table, &ncol, &op, &indirect);
-    ci->kind = kind;
-    /* Copies apply changes strictly in sequence: any conflict means they
-     * diverged, and guessing a resolution would hide it. */
-    return SQLITE_CHANGESET_ABORT;
-}
-
-/* Applies one change to d and moves its position to seq; inside a transaction. */
-static int apply_change(struct db *d, const void *data, int size, int64_t seq)
-{
-    struct conflict_info ci = {.table = "?", .kind = 0};
-    int rc = sqlite3changeset_apply(d->conn, size, (void *)data, NULL, on_conflict, &ci);
-    if (rc == SQLITE_ABORT)
-        return db_fail(d, -EBADMSG,
-                       "copies diverged: change %lld conflicts on %s table %s (conflict kind %d)",
-                       (long long)seq, d->node, ci.table, ci.kind);
-    if (rc != SQLITE_OK)
-        return db_fail_sqlite(d, sqlite3_extended_errcode(d->conn), "applying a mirrored change");
+    int err = change_apply(d, data, len, seq);
+    if (err)
+        return err;
     sqlite3_stmt *st = db_stmt(d, "UPDATE fd_meta SET value = ? WHERE key = 'mirror_seq'");
     if (st == NULL)
         return -EIO;
@@ -136,8 +96,13 @@ static int apply_change(struct db *d, const void *data, int size, int64_t seq)
     return db_step_done(d, st, "moving the mirror position");
 }
 
-/* Records change seq in the lead's backlog and prunes what the peer has. */
-static int record_backlog(struct mirror *m, struct db *d, const struct changeset *cs, int64_t seq,
+/*
+ * Records change seq in the lead's backlog: that row is also the lead's
+ * position (db_load_seq). Rows the peer already holds are pruned every
+ * MIRROR_PRUNE_EVERY changes, keeping the last one, so the common write
+ * touches one backlog page and no other bookkeeping page.
+ */
+static int record_backlog(struct mirror *m, struct db *d, const struct change_log *cs, int64_t seq,
                           int64_t peer_seq)
 {
     sqlite3_stmt *st =
@@ -145,47 +110,16 @@ static int record_backlog(struct mirror *m, struct db *d, const struct changeset
     if (st == NULL)
         return -EIO;
     sqlite3_bind_int64(st, 1, seq);
-    sqlite3_bind_blob(st, 2, cs->data, cs->size, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 2, cs->data, (int)cs->len, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, mirror_now(m));
     int err = db_step_done(d, st, "recording the change in the backlog");
-    if (err)
-        return err;
-    st = db_stmt(d, "UPDATE fd_meta SET value = ? WHERE key = 'mirror_seq'");
-    if (st == NULL)
-        return -EIO;
-    sqlite3_bind_int64(st, 1, seq);
-    err = db_step_done(d, st, "moving the mirror position");
-    if (err)
+    if (err || seq % MIRROR_PRUNE_EVERY != 0)
         return err;
     st = db_stmt(d, "DELETE FROM fd_backlog WHERE seq <= ?");
     if (st == NULL)
         return -EIO;
-    sqlite3_bind_int64(st, 1, peer_seq);
+    sqlite3_bind_int64(st, 1, peer_seq < seq ? peer_seq : seq - 1);
     return db_step_done(d, st, "pruning the backlog");
-}
-
-static void rollback_quietly(struct db *d)
-{
-    if (d->conn != NULL && !sqlite3_get_autocommit(d->conn))
-        sqlite3_exec(d->conn, "ROLLBACK", NULL, NULL, NULL);
-}
-
-/* COMMIT; maps a failed sync to -EINPROGRESS like db_write does. */
-static int commit(struct db *d)
-{
-    if (sqlite3_exec(d->conn, "COMMIT", NULL, NULL, NULL) == SQLITE_OK) {
-        d->pending_unknown = false;
-        return 0;
-    }
-    int rc = sqlite3_extended_errcode(d->conn);
-    int err = db_fail_sqlite(d, rc, "committing");
-    rollback_quietly(d);
-    if (rc == SQLITE_IOERR_FSYNC) {
-        d->pending_unknown = true;
-        return db_fail(d, -EINPROGRESS, "commit on %s could not be synced; outcome unknown",
-                       d->node);
-    }
-    return err;
 }
 
 /* ---- the two-copy write ---------------------------------------------- */
@@ -194,18 +128,18 @@ struct write_result {
     int err;        /* 0: the lead committed (and the other too unless other_err) */
     enum side side; /* who failed */
     int other_err;  /* the other copy refused the change (lead committed) */
-    struct changeset cs;
+    struct change_log *cs; /* the mirror's capture buffer */
     int64_t seq;
 };
 
 /* Opens the other copy's transaction and applies the change, uncommitted. */
-static int prepare_other(struct db *b, const struct changeset *cs, int64_t seq)
+static int prepare_other(struct db *b, const struct change_log *cs, int64_t seq)
 {
-    int err = db_exec(b, "BEGIN IMMEDIATE");
+    int err = db_begin(b);
     if (!err)
-        err = apply_change(b, cs->data, cs->size, seq);
+        err = apply_change(b, cs->data, cs->len, seq);
     if (err)
-        rollback_quietly(b);
+        db_rollback(b);
     return err;
 }
 
@@ -219,31 +153,32 @@ static void write_pair(struct mirror *m, int a, int b, db_body body, void *arg,
     struct db *A = &m->copy[a];
     struct db *B = b >= 0 ? &m->copy[b] : NULL;
     memset(r, 0, sizeof(*r));
+    r->cs = &m->log;
     r->side = SIDE_LEAD;
-    r->err = db_exec(A, "BEGIN IMMEDIATE");
+    r->err = db_begin(A);
     if (r->err)
         return;
-    r->err = run_captured(A, body, arg, &r->cs);
-    if (!r->err && r->cs.size == 0) {
-        r->err = commit(A); /* nothing changed: no mirrored write */
+    r->err = run_captured(A, body, arg, r->cs);
+    if (!r->err && r->cs->len == 0) {
+        r->err = db_commit(A); /* nothing changed: no mirrored write */
         r->side = r->err ? SIDE_LEAD : SIDE_NONE;
         return;
     }
     r->seq = A->seq + 1;
     if (!r->err)
-        r->err = record_backlog(m, A, &r->cs, r->seq, m->copy[1 - a].seq);
+        r->err = record_backlog(m, A, r->cs, r->seq, m->copy[1 - a].seq);
     if (r->err) {
-        rollback_quietly(A);
+        db_rollback(A);
         return;
     }
     if (B != NULL)
-        r->other_err = prepare_other(B, &r->cs, r->seq);
+        r->other_err = prepare_other(B, r->cs, r->seq);
     if ((r->err = crash_here(m, "mirror-before-commit")) != 0)
         return;
-    r->err = commit(A);
+    r->err = db_commit(A);
     if (r->err) {
         if (B != NULL && !r->other_err)
-            rollback_quietly(B);
+            db_rollback(B);
         return;
     }
     A->seq = r->seq;
@@ -253,7 +188,7 @@ static void write_pair(struct mirror *m, int a, int b, db_body body, void *arg,
         return;
     }
     if (B != NULL && !r->other_err)
-        r->other_err = commit(B);
+        r->other_err = db_commit(B);
     if (B != NULL && !r->other_err)
         B->seq = r->seq;
     if (r->other_err)
@@ -265,26 +200,25 @@ static void write_pair(struct mirror *m, int a, int b, db_body body, void *arg,
  * inverse on the lead as the next change, so the lead's content is as before
  * and the other copy, when it can write again, replays both and ends equal.
  */
-static int compensate(struct mirror *m, int a, const struct changeset *cs)
+static int compensate(struct mirror *m, int a, const struct change_log *cs)
 {
     struct db *A = &m->copy[a];
-    struct changeset inv = {0};
-    int rc = sqlite3changeset_invert(cs->size, cs->data, &inv.size, &inv.data);
-    if (rc != SQLITE_OK)
-        return db_fail_sqlite(A, rc, "inverting a change");
+    struct change_log *inv = &m->inverse;
+    int rc = change_invert(cs->data, cs->len, inv);
+    if (rc != 0)
+        return db_fail(A, rc, "inverting a change: %s", platform_strerror(rc));
     int64_t seq = A->seq + 1;
-    int err = db_exec(A, "BEGIN IMMEDIATE");
+    int err = db_begin(A);
     if (!err)
-        err = apply_change(A, inv.data, inv.size, seq);
+        err = apply_change(A, inv->data, inv->len, seq);
     if (!err)
-        err = record_backlog(m, A, &inv, seq, m->copy[1 - a].seq);
+        err = record_backlog(m, A, inv, seq, m->copy[1 - a].seq);
     if (err)
-        rollback_quietly(A);
+        db_rollback(A);
     else
-        err = commit(A);
+        err = db_commit(A);
     if (!err)
         A->seq = seq;
-    sqlite3_free(inv.data);
     return err;
 }
 
@@ -308,7 +242,7 @@ static int handle_other_failure(struct mirror *m, int a, int b, struct write_res
         return 0;
     }
     int other_err = r->other_err == -EINPROGRESS ? -EIO : r->other_err;
-    int err = compensate(m, a, &r->cs);
+    int err = compensate(m, a, r->cs);
     mirror_set_state(m, MIRROR_FAILED);
     if (err) {
         mirror_note_error(m, &m->copy[a]);
@@ -327,18 +261,17 @@ static int write_early(struct mirror *m, db_body body, void *arg)
 {
     struct write_result r;
     write_pair(m, 0, -1, body, arg, &r);
-    if (!r.err && r.cs.size > 0) {
+    if (!r.err && r.cs->len > 0) {
         /* Naive: the primary alone decided; the mirror gets it if it can. */
         struct db *B = &m->copy[1];
-        int err = prepare_other(B, &r.cs, r.seq);
+        int err = prepare_other(B, r.cs, r.seq);
         if (!err)
-            err = commit(B);
+            err = db_commit(B);
         if (!err)
             B->seq = r.seq;
         else
             mirror_note_error(m, B);
     }
-    sqlite3_free(r.cs.data);
     return r.err;
 }
 
@@ -371,7 +304,6 @@ int mirror_write(struct mirror *m, db_body body, void *arg)
              * it leads now, and the old lead will be resynced from it. */
             m->lead = b;
             mirror_set_state(m, MIRROR_DEGRADED);
-            sqlite3_free(r.cs.data);
             write_pair(m, b, -1, body, arg, &r);
             err = r.err;
             if (err && is_storage_error(err)) {
@@ -386,7 +318,6 @@ int mirror_write(struct mirror *m, db_body body, void *arg)
     } else if (!r.err) {
         mirror_set_state(m, b_in_sync ? MIRROR_IN_SYNC : MIRROR_DEGRADED);
     }
-    sqlite3_free(r.cs.data);
     return err;
 }
 
@@ -414,7 +345,10 @@ int mirror_read(struct mirror *m, db_body body, void *arg)
 struct backlog_batch {
     size_t count;
     int64_t seq[MIRROR_RESYNC_BATCH];
-    struct changeset cs[MIRROR_RESYNC_BATCH];
+    struct {
+        void *data;
+        size_t len;
+    } cs[MIRROR_RESYNC_BATCH];
 };
 
 static void batch_release(struct backlog_batch *bb)
@@ -445,7 +379,7 @@ static int batch_load(struct db *A, int64_t after, struct backlog_batch *bb)
         memcpy(copy, sqlite3_column_blob(st, 1), (size_t)n);
         bb->seq[bb->count] = sqlite3_column_int64(st, 0);
         bb->cs[bb->count].data = copy;
-        bb->cs[bb->count].size = n;
+        bb->cs[bb->count].len = (size_t)n;
         bb->count++;
     }
     sqlite3_reset(st);
@@ -471,14 +405,14 @@ static int full_copy(struct db *A, struct db *B)
 
 static int apply_batch(struct db *B, const struct backlog_batch *bb)
 {
-    int err = db_exec(B, "BEGIN IMMEDIATE");
+    int err = db_begin(B);
     for (size_t i = 0; !err && i < bb->count; i++)
-        err = apply_change(B, bb->cs[i].data, bb->cs[i].size, bb->seq[i]);
+        err = apply_change(B, bb->cs[i].data, bb->cs[i].len, bb->seq[i]);
     if (err) {
-        rollback_quietly(B);
+        db_rollback(B);
         return err;
     }
-    err = commit(B);
+    err = db_commit(B);
     if (!err)
         B->seq = bb->seq[bb->count - 1];
     return err;
@@ -598,6 +532,8 @@ int mirror_open(struct mirror *m, const struct shop_config *cfg, const struct pl
 
 void mirror_close(struct mirror *m, bool abandon)
 {
+    change_log_release(&m->log);
+    change_log_release(&m->inverse);
     db_close(&m->copy[0], abandon || m->crashed);
     db_close(&m->copy[1], abandon || m->crashed);
 }
