@@ -79,7 +79,8 @@ static const struct faults_point catalog[] = {
     {.pattern = "crash/<node>/mirror-between-commits",
      .family = FAULTS_FAMILY_CRASH,
      .where = "platform/mirror.c, in the mirror's write path, after the primary committed "
-              "and before the mirror commits",
+              "and before the mirror commits (hosts that commit the copies one after the "
+              "other: the simulator; serve overlaps them)",
      .errno_default = 0,
      .description = "The node dies with the write committed on the primary only."},
     {.pattern = "crash/<node>/mirror-before-commit",

@@ -16,8 +16,8 @@
  * to mirror a change). No ON DELETE CASCADE: a cascade would be replayed
  * twice when a change is applied to the other copy, so the shop deletes
  * dependent rows itself. Foreign keys are checked at commit (DEFERRABLE
- * INITIALLY DEFERRED) so a change may list its rows in any order. fd_meta and fd_backlog belong to the mirror and are
- * never part of a changeset.
+ * INITIALLY DEFERRED) so a change may list its rows in any order. fd_backlog belongs to the mirror and is never
+ * part of a change.
  */
 static const char schema_v1[] =
     "CREATE TABLE users ("
@@ -53,8 +53,6 @@ static const char schema_v1[] =
     " unit_price_cents INTEGER NOT NULL CHECK (unit_price_cents >= 0),"
     " PRIMARY KEY (order_id, product_id)) WITHOUT ROWID;"
     "CREATE INDEX order_lines_product ON order_lines(product_id);"
-    "CREATE TABLE fd_meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
-    "INSERT INTO fd_meta VALUES ('mirror_seq', 0);"
     "CREATE TABLE fd_backlog ("
     " seq INTEGER PRIMARY KEY,"
     " changeset BLOB NOT NULL,"
@@ -170,8 +168,7 @@ int db_step_done(struct db *d, sqlite3_stmt *st, const char *what)
 
 int db_load_seq(struct db *d)
 {
-    sqlite3_stmt *st = db_stmt(d, "SELECT max((SELECT value FROM fd_meta WHERE key = 'mirror_seq'),"
-                                  " coalesce((SELECT max(seq) FROM fd_backlog), 0))");
+    sqlite3_stmt *st = db_stmt(d, "SELECT coalesce(max(seq), 0) FROM fd_backlog");
     if (st == NULL)
         return -EIO;
     int rc = sqlite3_step(st);

@@ -38,7 +38,7 @@ struct db {
     char node[DB_NODE_MAX];
     char path[DB_PATH_MAX];
     char *errmsg;          /* the owning shop's message buffer (SHOP_ERRMSG_MAX) */
-    int64_t seq;           /* mirrored writes applied (fd_meta.mirror_seq) */
+    int64_t seq;           /* mirrored writes applied: the last fd_backlog row */
     bool pending_unknown;  /* a commit's sync failed: it may reappear after a crash */
     size_t stmt_count;
     struct db_stmt_slot stmts[DB_STMT_CACHE_MAX];
@@ -74,9 +74,7 @@ sqlite3_stmt *db_stmt(struct db *d, const char *sql);
 int db_exec(struct db *d, const char *sql);
 /* Steps a statement expected to finish without rows; 0 or -errno. */
 int db_step_done(struct db *d, sqlite3_stmt *st, const char *what);
-/* Reads the copy's mirror position into d->seq: the highest of
- * fd_meta.mirror_seq (moved by changes applied from the peer) and the last
- * fd_backlog entry (written by changes this copy led). */
+/* Reads the copy's mirror position into d->seq: its last fd_backlog row. */
 int db_load_seq(struct db *d);
 
 /* BEGIN IMMEDIATE. */

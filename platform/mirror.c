@@ -3,11 +3,13 @@
  *
  * A write runs once, on the lead copy, with its row changes captured
  * (change.c); that change is applied to the other copy and both commit before the write is
- * acknowledged. The lead also stores the change in its own fd_backlog, in
- * the same transaction as the change, numbered by fd_meta.mirror_seq. That
- * one table is what makes every failure recoverable:
- *   - a crash between the two commits leaves the other copy one change
- *     behind, and reopening applies the backlog entry;
+ * acknowledged. Each copy also stores the change in its own fd_backlog, in
+ * the same transaction as the change, numbered by sequence; a copy's last
+ * row is its position. That one table is what makes every failure
+ * recoverable, whichever copy got further:
+ *   - a crash between the two commits, or one copy's commit failing while
+ *     the other's succeeded, leaves a copy one change behind, and resync
+ *     (on the next write or on reopen) applies the other's backlog entry;
  *   - policy=degrade keeps writing on one copy and the backlog is exactly
  *     what the other missed, replayed in order on heal (resync);
  *   - policy=strict undoes a change the other copy refused by committing its
@@ -32,8 +34,9 @@
 /* Which side of a two-copy write failed. */
 enum side {
     SIDE_NONE,
-    SIDE_LEAD,
-    SIDE_OTHER,
+    SIDE_LEAD,      /* the lead failed (and the other did not commit) */
+    SIDE_OTHER,     /* the other failed; the lead committed */
+    SIDE_LEAD_ONLY, /* parallel commits: the lead failed, the other committed */
 };
 
 static int64_t mirror_now(const struct mirror *m)
@@ -82,37 +85,27 @@ static int run_captured(struct db *d, db_body body, void *arg, struct change_log
     return err ? err : cap_err;
 }
 
-/* Applies one change from the peer to d and moves its position to seq;
- * inside a transaction. */
-static int apply_change(struct db *d, const void *data, size_t len, int64_t seq)
+/*
+ * Appends change seq to d's backlog (applying it first when it comes from
+ * the other copy); inside d's transaction. The row is also d's position
+ * (db_load_seq). Rows the peer already holds are pruned every
+ * MIRROR_PRUNE_EVERY changes, always keeping the last, so a write touches
+ * one bookkeeping page.
+ */
+static int append_change(struct mirror *m, struct db *d, const void *data, size_t len,
+                         int64_t seq, int64_t peer_seq, bool apply)
 {
-    int err = change_apply(d, data, len, seq);
+    int err = apply ? change_apply(d, data, len, seq) : 0;
     if (err)
         return err;
-    sqlite3_stmt *st = db_stmt(d, "UPDATE fd_meta SET value = ? WHERE key = 'mirror_seq'");
-    if (st == NULL)
-        return -EIO;
-    sqlite3_bind_int64(st, 1, seq);
-    return db_step_done(d, st, "moving the mirror position");
-}
-
-/*
- * Records change seq in the lead's backlog: that row is also the lead's
- * position (db_load_seq). Rows the peer already holds are pruned every
- * MIRROR_PRUNE_EVERY changes, keeping the last one, so the common write
- * touches one backlog page and no other bookkeeping page.
- */
-static int record_backlog(struct mirror *m, struct db *d, const struct change_log *cs, int64_t seq,
-                          int64_t peer_seq)
-{
     sqlite3_stmt *st =
         db_stmt(d, "INSERT INTO fd_backlog (seq, changeset, at_us) VALUES (?, ?, ?)");
     if (st == NULL)
         return -EIO;
     sqlite3_bind_int64(st, 1, seq);
-    sqlite3_bind_blob(st, 2, cs->data, (int)cs->len, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 2, data, (int)len, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, mirror_now(m));
-    int err = db_step_done(d, st, "recording the change in the backlog");
+    err = db_step_done(d, st, "recording the change in the backlog");
     if (err || seq % MIRROR_PRUNE_EVERY != 0)
         return err;
     st = db_stmt(d, "DELETE FROM fd_backlog WHERE seq <= ?");
@@ -133,14 +126,49 @@ struct write_result {
 };
 
 /* Opens the other copy's transaction and applies the change, uncommitted. */
-static int prepare_other(struct db *b, const struct change_log *cs, int64_t seq)
+static int prepare_other(struct mirror *m, struct db *b, const struct change_log *cs,
+                         int64_t seq, int64_t peer_seq)
 {
     int err = db_begin(b);
     if (!err)
-        err = apply_change(b, cs->data, cs->len, seq);
+        err = append_change(m, b, cs->data, cs->len, seq, peer_seq, true);
     if (err)
         db_rollback(b);
     return err;
+}
+
+struct commit_job {
+    struct db *d;
+    int err;
+    char msg[SHOP_ERRMSG_MAX]; /* the two commits must not share a buffer */
+};
+
+static void commit_job_run(void *arg)
+{
+    struct commit_job *j = arg;
+    char *shared = j->d->errmsg;
+    j->d->errmsg = j->msg;
+    j->msg[0] = '\0';
+    j->err = db_commit(j->d);
+    j->d->errmsg = shared;
+}
+
+/* Both copies commit at once (the host's parallel hook): their syncs overlap. */
+static void commit_both(struct mirror *m, struct db *A, struct db *B, struct write_result *r)
+{
+    struct commit_job ja = {.d = A}, jb = {.d = B};
+    m->env->parallel(m->env->ctx, commit_job_run, &ja, &jb);
+    if (!ja.err)
+        A->seq = r->seq;
+    if (!jb.err)
+        B->seq = r->seq;
+    r->err = ja.err;
+    r->other_err = jb.err;
+    if (ja.err)
+        snprintf(A->errmsg, SHOP_ERRMSG_MAX, "%s", ja.msg);
+    else if (jb.err)
+        snprintf(A->errmsg, SHOP_ERRMSG_MAX, "%s", jb.msg);
+    r->side = ja.err ? (jb.err ? SIDE_LEAD : SIDE_LEAD_ONLY) : (jb.err ? SIDE_OTHER : SIDE_NONE);
 }
 
 /*
@@ -166,15 +194,19 @@ static void write_pair(struct mirror *m, int a, int b, db_body body, void *arg,
     }
     r->seq = A->seq + 1;
     if (!r->err)
-        r->err = record_backlog(m, A, r->cs, r->seq, m->copy[1 - a].seq);
+        r->err = append_change(m, A, r->cs->data, r->cs->len, r->seq, m->copy[1 - a].seq, false);
     if (r->err) {
         db_rollback(A);
         return;
     }
     if (B != NULL)
-        r->other_err = prepare_other(B, r->cs, r->seq);
+        r->other_err = prepare_other(m, B, r->cs, r->seq, A->seq);
     if ((r->err = crash_here(m, "mirror-before-commit")) != 0)
         return;
+    if (B != NULL && !r->other_err && m->env->parallel != NULL) {
+        commit_both(m, A, B, r);
+        return;
+    }
     r->err = db_commit(A);
     if (r->err) {
         if (B != NULL && !r->other_err)
@@ -210,9 +242,7 @@ static int compensate(struct mirror *m, int a, const struct change_log *cs)
     int64_t seq = A->seq + 1;
     int err = db_begin(A);
     if (!err)
-        err = apply_change(A, inv->data, inv->len, seq);
-    if (!err)
-        err = record_backlog(m, A, inv, seq, m->copy[1 - a].seq);
+        err = append_change(m, A, inv->data, inv->len, seq, m->copy[1 - a].seq, true);
     if (err)
         db_rollback(A);
     else
@@ -257,6 +287,33 @@ static int handle_other_failure(struct mirror *m, int a, int b, struct write_res
                    m->copy[b].node, m->copy[a].node, m->last_error);
 }
 
+/*
+ * Parallel commits: the other copy committed the change and the lead could
+ * not. The other copy holds the newest write, so it leads now; degrade has
+ * the write durable there and acknowledges it, strict undoes it there.
+ */
+static int handle_lead_only_failure(struct mirror *m, int a, int b, struct write_result *r)
+{
+    mirror_note_error(m, &m->copy[a]);
+    int lead_err = r->err == -EINPROGRESS ? -EIO : r->err;
+    m->lead = b;
+    if (m->policy == MIRROR_DEGRADE) {
+        mirror_set_state(m, MIRROR_DEGRADED);
+        return 0;
+    }
+    int err = compensate(m, b, r->cs);
+    mirror_set_state(m, MIRROR_FAILED);
+    if (err)
+        return db_fail(&m->copy[b], -EINPROGRESS,
+                       "copy %s refused the write and undoing it on %s failed too; outcome "
+                       "unknown until resync: %s",
+                       m->copy[a].node, m->copy[b].node, m->last_error);
+    return db_fail(&m->copy[b], lead_err,
+                   "write refused (policy=strict): copy %s could not write, so it was undone "
+                   "on %s: %s",
+                   m->copy[a].node, m->copy[b].node, m->last_error);
+}
+
 static int write_early(struct mirror *m, db_body body, void *arg)
 {
     struct write_result r;
@@ -264,7 +321,7 @@ static int write_early(struct mirror *m, db_body body, void *arg)
     if (!r.err && r.cs->len > 0) {
         /* Naive: the primary alone decided; the mirror gets it if it can. */
         struct db *B = &m->copy[1];
-        int err = prepare_other(B, r.cs, r.seq);
+        int err = prepare_other(m, B, r.cs, r.seq, m->copy[0].seq);
         if (!err)
             err = db_commit(B);
         if (!err)
@@ -313,6 +370,8 @@ int mirror_write(struct mirror *m, db_body body, void *arg)
         } else {
             mirror_set_state(m, MIRROR_FAILED);
         }
+    } else if (r.side == SIDE_LEAD_ONLY) {
+        err = handle_lead_only_failure(m, a, b, &r);
     } else if (!r.err && r.side == SIDE_OTHER) {
         err = handle_other_failure(m, a, b, &r);
     } else if (!r.err) {
@@ -403,11 +462,12 @@ static int full_copy(struct db *A, struct db *B)
     return db_load_seq(B);
 }
 
-static int apply_batch(struct db *B, const struct backlog_batch *bb)
+static int apply_batch(struct mirror *m, struct db *B, int64_t peer_seq,
+                       const struct backlog_batch *bb)
 {
     int err = db_begin(B);
     for (size_t i = 0; !err && i < bb->count; i++)
-        err = apply_change(B, bb->cs[i].data, bb->cs[i].len, bb->seq[i]);
+        err = append_change(m, B, bb->cs[i].data, bb->cs[i].len, bb->seq[i], peer_seq, true);
     if (err) {
         db_rollback(B);
         return err;
@@ -439,7 +499,7 @@ int mirror_resync(struct mirror *m)
             batch_release(bb);
             err = full_copy(A, B);
         } else {
-            err = apply_batch(B, bb);
+            err = apply_batch(m, B, A->seq, bb);
             batch_release(bb);
         }
         if (err)
@@ -450,6 +510,7 @@ int mirror_resync(struct mirror *m)
     free(bb);
     if (!err) {
         m->resyncs += was_behind;
+        m->lead = 0; /* in sync again: the primary leads */
         mirror_set_state(m, MIRROR_IN_SYNC);
     } else if (err != -ECANCELED) {
         mirror_set_state(m, m->policy == MIRROR_DEGRADE ? MIRROR_DEGRADED : MIRROR_FAILED);

@@ -63,6 +63,14 @@ struct platform_env {
      * NULL: crash points are ignored.
      */
     void (*crash)(void *ctx, const char *node, const char *point);
+    /*
+     * Runs fn(a) and fn(b) and returns when both have returned, at the same
+     * time if the host can: the mirror commits its two copies through this,
+     * so that their syncs overlap. fn touches disjoint state. NULL (the
+     * simulator): the platform commits one copy after the other, with the
+     * crash point crash/<node>/mirror-between-commits in between.
+     */
+    void (*parallel)(void *ctx, void (*fn)(void *arg), void *a, void *b);
 };
 
 /* Whether rc means "may or may not have been applied". */

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fiu-control.h>
 #include <ftw.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,33 @@ static void fake_crash(void *ctx, const char *node, const char *point)
     t->crashes++;
     snprintf(t->crashed_node, sizeof(t->crashed_node), "%s", node);
     snprintf(t->crashed_point, sizeof(t->crashed_point), "%s", point);
+}
+
+struct run_arg {
+    void (*fn)(void *);
+    void *arg;
+};
+
+static void *run_thread(void *p)
+{
+    struct run_arg *r = p;
+    r->fn(r->arg);
+    return NULL;
+}
+
+static void thread_parallel(void *ctx, void (*fn)(void *), void *a, void *b)
+{
+    (void)ctx;
+    pthread_t th;
+    struct run_arg ra = {fn, b};
+    ck_assert_int_eq(pthread_create(&th, NULL, run_thread, &ra), 0);
+    fn(a);
+    ck_assert_int_eq(pthread_join(th, NULL), 0);
+}
+
+void testenv_use_parallel(struct testenv *t)
+{
+    t->env.parallel = thread_parallel;
 }
 
 void testenv_init(struct testenv *t)

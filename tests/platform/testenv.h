@@ -26,6 +26,9 @@ struct testenv {
 /* Makes a scratch directory and the env; registers the fault VFS of nodes
  * "primary" and "mirror" and starts libfaults with seed 1. */
 void testenv_init(struct testenv *t);
+/* Commits the mirror's two copies from two threads (the env's parallel hook),
+ * as a real host does; without this they commit one after the other. */
+void testenv_use_parallel(struct testenv *t);
 /* Disarms every fault, unregisters the VFS, removes the directory. */
 void testenv_release(struct testenv *t);
 
