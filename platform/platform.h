@@ -274,6 +274,9 @@ int shop_mirror_resync(shop *s);
 
 /* ---- Inspection (for checkers and tests) ------------------------------ */
 
+/* Lowercase hex SHA-256 of data: the digest the platform and the runner use. */
+void platform_sha256_hex(const void *data, size_t len, char hex[65]);
+
 /*
  * A digest of the shop's contents (every domain table, rows in key order) on
  * one copy: two copies with equal digests hold equal data. copy is 0 for

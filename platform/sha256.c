@@ -117,3 +117,13 @@ void sha256_hex(const uint8_t digest[32], char hex[65])
     }
     hex[64] = '\0';
 }
+
+void platform_sha256_hex(const void *data, size_t len, char hex[65])
+{
+    struct sha256 c;
+    uint8_t out[32];
+    sha256_init(&c);
+    sha256_update(&c, data, len);
+    sha256_final(&c, out);
+    sha256_hex(out, hex);
+}

@@ -1,0 +1,121 @@
+/*
+ * reports.h — libreports: what a finished drill run looks like to people and
+ * to CI, and the writers for it: report.json, report.md, report.html (one
+ * self-contained file with an inline SVG timeline), trace.log, JUnit XML,
+ * and the one-line stdout summary. DESIGN.md §6 is the contract for the file
+ * names and JSON keys.
+ *
+ * It knows nothing of the simulator: the runner fills a struct report_run
+ * and hands it over. Depends on cJSON only.
+ */
+#ifndef FAULTDRILL_REPORTS_H
+#define FAULTDRILL_REPORTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define REPORT_NAME_MAX 128
+#define REPORT_TEXT_MAX 2048   /* an explanation */
+#define REPORT_ERR_MAX 512
+
+struct report_expectation {
+    char invariant[48];
+    bool expect_violated;          /* the drill said `violated` */
+    bool observed_violated;
+    bool ok;                       /* expectation met */
+    int64_t first_violation_us;    /* -1: never violated */
+    uint64_t checks;               /* times it was evaluated (checkpoints, end) */
+    char explanation[REPORT_TEXT_MAX]; /* what broke (names ops, rows, nodes, times),
+                                          or, when it held, the invariant's summary */
+};
+
+struct report_fault {
+    char name[REPORT_NAME_MAX];    /* as armed, e.g. "disk/primary/write" */
+    char lane[64];                 /* the node it strikes (timeline lane), "" if none */
+    int64_t armed_at_us;
+    int64_t healed_at_us;          /* -1: still armed at the end */
+    uint64_t fired;
+};
+
+struct report_op_count {
+    char kind[32];                 /* "checkout", ... */
+    uint64_t ok, fail, unknown;
+};
+
+enum report_mark {
+    REPORT_OP_OK,
+    REPORT_OP_FAIL,
+    REPORT_OP_UNKNOWN,
+    REPORT_CRASH,
+    REPORT_RESTART,
+    REPORT_CHECKPOINT,
+    REPORT_VIOLATION,
+    REPORT_PARTITION,              /* a partition begins (label names the sides) */
+    REPORT_HEAL,
+};
+
+/* One mark on the timeline: an operation tick, a crash, a violation... */
+struct report_event {
+    int64_t at_us;
+    char lane[64];                 /* node or client name */
+    enum report_mark mark;
+    char label[160];
+};
+
+struct report_run {
+    char drill_name[REPORT_NAME_MAX];  /* file name without .drill */
+    char drill_file[4096];
+    char title[512];
+    char about[2048];                  /* the about lines, joined by newlines */
+    uint64_t seed;
+    bool pass;                         /* every expectation met */
+    size_t expectation_count;
+    struct report_expectation *expectations;
+    size_t fault_count;
+    struct report_fault *faults;
+    size_t op_count;
+    struct report_op_count *ops;
+    uint64_t total_ops;
+    size_t lane_count;
+    char (*lanes)[64];                 /* nodes first, then clients */
+    size_t event_count;
+    struct report_event *events;       /* in time order */
+    int64_t simulated_us;
+    int64_t wall_ms;
+    const char *trace;                 /* trace.log content: one line per event */
+    size_t trace_len;
+    char trace_sha256[65];
+    char replay[1024];                 /* the command that replays this run */
+};
+
+/*
+ * Writes report.json, report.md, report.html and trace.log into dir (which
+ * must exist). Returns 0 or -errno with a message in err.
+ */
+int report_write_dir(const struct report_run *r, const char *dir, char err[REPORT_ERR_MAX]);
+
+/* Individual writers (report_write_dir calls them); each returns 0 or -errno. */
+int report_write_json(const struct report_run *r, FILE *out);
+int report_write_markdown(const struct report_run *r, FILE *out);
+int report_write_html(const struct report_run *r, FILE *out);
+
+/*
+ * JUnit XML of several runs: a <testsuites> root, one <testsuite> per drill,
+ * one <testcase> per drill x seed x expectation (name "invariant (expected
+ * hold|violated)", classname "faultdrill.<drill>.seed-<N>"), a <failure>
+ * carrying the explanation and the replay command when not met.
+ */
+int report_write_junit(const struct report_run *const *runs, size_t count, const char *path,
+                       char err[REPORT_ERR_MAX]);
+
+/*
+ * The one-line summary, e.g.
+ * "PASS  mirror-primary-disk-fails  seed=42  14 checks  1,204 ops  30s simulated in 38ms";
+ * a failure adds, on following lines, each unmet expectation's explanation
+ * and the replay command. verbose adds the about text and the fault list.
+ */
+void report_print_summary(const struct report_run *r, FILE *out, bool verbose);
+
+#endif /* FAULTDRILL_REPORTS_H */
