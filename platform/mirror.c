@@ -482,6 +482,9 @@ int mirror_resync(struct mirror *m)
 {
     if (m->crashed)
         return -ECANCELED;
+    if (m->ack == MIRROR_ACK_EARLY)
+        return db_fail(&m->copy[0], -ENOTSUP,
+                       "ack=early keeps no way to repair its mirror: that is its bug");
     int a = m->lead, b = 1 - a;
     struct db *A = &m->copy[a], *B = &m->copy[b];
     struct backlog_batch *bb = calloc(1, sizeof(*bb));

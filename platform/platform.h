@@ -268,7 +268,8 @@ int shop_mirror_status(shop *s, struct mirror_status *out);
 const char *mirror_state_name(enum mirror_state st);
 /*
  * Tries to bring the behind copy up to date now (writes also try first).
- * Returns 0 when in sync afterwards, else the error that stopped it.
+ * Returns 0 when in sync afterwards, else the error that stopped it;
+ * -ENOTSUP with ack=early, which has no repair (the naive mode's bug).
  */
 int shop_mirror_resync(shop *s);
 
@@ -285,5 +286,34 @@ void platform_sha256_hex(const void *data, size_t len, char hex[65]);
 int shop_digest(shop *s, int copy, char hex[65]);
 /* PRAGMA integrity_check on one copy: 0 when "ok", -EBADMSG otherwise. */
 int shop_integrity(shop *s, int copy);
+
+/*
+ * Pins every read that follows to one copy (0 primary, 1 mirror), with no
+ * fallback, so a checker can ask "what does this copy hold?"; -1 unpins.
+ */
+int shop_pin_reads(shop *s, int copy);
+
+#define SHOP_AUDIT_PRODUCTS_MAX 1024
+#define SHOP_AUDIT_BAD_MAX 8
+
+/* What the consistency checkers need from one copy, in one read transaction. */
+struct shop_audit {
+    size_t product_count; /* > SHOP_AUDIT_PRODUCTS_MAX: only the first are listed */
+    struct {
+        int64_t id;
+        int64_t stock;
+        int64_t ordered;  /* units in orders that are not cancelled */
+    } products[SHOP_AUDIT_PRODUCTS_MAX];
+    int64_t orders;
+    int64_t users;
+    size_t bad_total_count; /* orders whose total is not the sum of their lines */
+    struct {
+        int64_t order_id;
+        int64_t total_cents;
+        int64_t lines_cents;
+    } bad_totals[SHOP_AUDIT_BAD_MAX];
+};
+
+int shop_audit(shop *s, int copy, struct shop_audit *out);
 
 #endif /* FAULTDRILL_PLATFORM_H */

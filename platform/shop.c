@@ -15,6 +15,7 @@
 
 struct shop {
     enum shop_topology topology;
+    int pinned; /* copy every read goes to, or -1 */
     struct platform_env env;
     const char *process_node;
     bool crashed;
@@ -60,6 +61,9 @@ static int shop_read(shop *s, db_body body, void *arg)
     if (s->crashed)
         return shop_crashed(s);
     s->errmsg[0] = '\0';
+    if (s->pinned >= 0)
+        return db_read(s->topology == SHOP_MIRROR ? &s->mirror.copy[s->pinned] : &s->single,
+                       body, arg);
     return s->topology == SHOP_MIRROR ? mirror_read(&s->mirror, body, arg)
                                       : db_read(&s->single, body, arg);
 }
@@ -89,6 +93,7 @@ int shop_open(const struct shop_config *cfg, const struct platform_env *env, sho
         return -ENOMEM;
     }
     s->topology = cfg->topology;
+    s->pinned = -1;
     s->env = *env;
     s->process_node = cfg->primary.node;
     int err = cfg->topology == SHOP_MIRROR ? mirror_open(&s->mirror, cfg, &s->env, s->errmsg)
@@ -200,6 +205,9 @@ static void copy_text(char *dst, size_t cap, sqlite3_stmt *st, int col)
 /* Steps a statement returning one integer; *found tells whether a row came. */
 static int step_int(struct db *d, sqlite3_stmt *st, int64_t *value, bool *found)
 {
+    *found = false;
+    if (st == NULL)
+        return -EIO; /* db_stmt said why */
     int rc = sqlite3_step(st);
     *found = rc == SQLITE_ROW;
     if (rc == SQLITE_ROW)
@@ -1093,4 +1101,79 @@ int shop_integrity(shop *s, int copy)
     if (s->crashed)
         return shop_crashed(s);
     return db_integrity(d);
+}
+
+int shop_pin_reads(shop *s, int copy)
+{
+    if (copy != -1 && shop_copy(s, copy) == NULL)
+        return shop_fail(s, -EINVAL, "no copy %d in this shop", copy);
+    s->pinned = copy;
+    return 0;
+}
+
+static int audit_products(struct db *d, struct shop_audit *a)
+{
+    sqlite3_stmt *st = db_stmt(d, "SELECT p.id, p.stock, coalesce((SELECT sum(l.quantity)"
+                                  " FROM order_lines l JOIN orders o ON o.id = l.order_id"
+                                  " WHERE l.product_id = p.id AND o.status != 'cancelled'), 0)"
+                                  " FROM products p ORDER BY p.id");
+    if (st == NULL)
+        return -EIO;
+    int rc;
+    a->product_count = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (a->product_count < SHOP_AUDIT_PRODUCTS_MAX) {
+            a->products[a->product_count].id = sqlite3_column_int64(st, 0);
+            a->products[a->product_count].stock = sqlite3_column_int64(st, 1);
+            a->products[a->product_count].ordered = sqlite3_column_int64(st, 2);
+        }
+        a->product_count++;
+    }
+    int err = rc == SQLITE_DONE ? 0
+                                : db_fail_sqlite(d, sqlite3_extended_errcode(d->conn), "auditing");
+    sqlite3_reset(st);
+    return err;
+}
+
+static int audit_body(struct db *d, void *arg)
+{
+    struct shop_audit *a = arg;
+    int err = audit_products(d, a);
+    if (err)
+        return err;
+    sqlite3_stmt *st = db_stmt(d, "SELECT o.id, o.total_cents, coalesce((SELECT"
+                                  " sum(quantity * unit_price_cents) FROM order_lines"
+                                  " WHERE order_id = o.id), 0) AS lines FROM orders o"
+                                  " WHERE o.total_cents != lines ORDER BY o.id");
+    if (st == NULL)
+        return -EIO;
+    int rc;
+    a->bad_total_count = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (a->bad_total_count < SHOP_AUDIT_BAD_MAX) {
+            a->bad_totals[a->bad_total_count].order_id = sqlite3_column_int64(st, 0);
+            a->bad_totals[a->bad_total_count].total_cents = sqlite3_column_int64(st, 1);
+            a->bad_totals[a->bad_total_count].lines_cents = sqlite3_column_int64(st, 2);
+        }
+        a->bad_total_count++;
+    }
+    err = rc == SQLITE_DONE ? 0 : db_fail_sqlite(d, sqlite3_extended_errcode(d->conn), "auditing");
+    sqlite3_reset(st);
+    if (err)
+        return err;
+    bool found;
+    err = step_int(d, db_stmt(d, "SELECT count(*) FROM orders"), &a->orders, &found);
+    if (!err)
+        err = step_int(d, db_stmt(d, "SELECT count(*) FROM users"), &a->users, &found);
+    return err;
+}
+
+int shop_audit(shop *s, int copy, struct shop_audit *out)
+{
+    struct db *d = shop_copy(s, copy);
+    if (d == NULL)
+        return shop_fail(s, -EINVAL, "no copy %d in this shop", copy);
+    if (s->crashed)
+        return shop_crashed(s);
+    return db_read(d, audit_body, out);
 }

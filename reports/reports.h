@@ -118,4 +118,39 @@ int report_write_junit(const struct report_run *const *runs, size_t count, const
  */
 void report_print_summary(const struct report_run *r, FILE *out, bool verbose);
 
+/* ---- Added by the reports writer: pieces the writers share (the CLI may use them) ---- */
+
+#define REPORT_FMT_MAX            32   /* a formatted duration or count, with its NUL */
+#define REPORT_TIMELINE_OPS_MAX   5000 /* op ticks drawn; more are sampled evenly */
+#define REPORT_TIMELINE_MARKS_MAX 2000 /* other marks drawn (crashes, checkpoints...) */
+
+/*
+ * True when r is well formed: every fixed-size string NUL-terminated, every
+ * array present when its count is not zero, trace present when trace_len is
+ * not zero, events in time order. The writers assert it.
+ */
+bool report_run_is_valid(const struct report_run *r);
+
+/* The inline <svg> timeline of report.html alone; 0 or -errno. */
+int report_write_timeline(const struct report_run *r, FILE *out);
+
+/* "30s", "1.5s", "250ms", "1.5ms", "800us" (us >= 0); no locale, no floats. */
+void report_format_duration(int64_t us, char out[REPORT_FMT_MAX]);
+/* "1,204": thousands separated by commas whatever the locale. */
+void report_format_count(uint64_t n, char out[REPORT_FMT_MAX]);
+
+/*
+ * s escaped for XML and HTML: & < > " ' become entities; in an attribute,
+ * tab and line breaks become character references. Invalid UTF-8 and control
+ * characters that XML 1.0 forbids become U+FFFD, so the document stays valid.
+ */
+void report_xml_put_text(FILE *out, const char *s);
+void report_xml_put_attr(FILE *out, const char *s);
+
+/* A malloc'd copy of s with invalid UTF-8 replaced by U+FFFD; NULL if out of memory. */
+char *report_utf8_clean(const char *s);
+
+/* After a writer: flushes out; 0, or -errno of the failed write (-EIO if unknown). */
+int report_stream_status(FILE *out);
+
 #endif /* FAULTDRILL_REPORTS_H */

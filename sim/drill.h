@@ -30,6 +30,18 @@
 #define DRILL_ERRORS_MAX 64     /* errors reported for one file */
 #define DRILL_NAME_MAX 64       /* a drill's name: its file name without .drill */
 #define DRILL_FILE_BYTES_MAX (1u << 20)
+#define DRILL_LINE_MAX 4096     /* bytes in one line */
+#define DRILL_WORDS_MAX 64      /* words in one statement */
+#define DRILL_DURATION_US_MAX (24 * 3600 * INT64_C(1000000)) /* any duration: 24h */
+#define DRILL_PRODUCTS_MAX SHOP_AUDIT_PRODUCTS_MAX /* the checkers audit every product */
+#define DRILL_USERS_MAX 100000
+#define DRILL_STOCK_MAX 1000000000 /* stock=N of one product */
+#define DRILL_RATE_PER_S_MAX 100000 /* rate=R/s of one workload */
+#define DRILL_MIX_WEIGHT_MAX 1000000
+#define DRILL_LOCALS_MAX 16     /* locals=N */
+#define DRILL_REPLICAS_MAX 16   /* replicas=N */
+#define DRILL_FAULT_COUNT_MAX 1000000000 /* count=N and after=N */
+#define DRILL_DURATION_TEXT_MAX 32 /* drill_duration_format's buffer */
 
 /* ---- Topology ----------------------------------------------------------- */
 
@@ -92,10 +104,12 @@ enum drill_op {
 };
 
 struct drill_workload {
-    char name[DRILL_NAME_MAX];
+    char name[DRILL_NAME_MAX];    /* [a-z0-9_-]; unique in the drill */
     int clients;                  /* clients=N (default 1) */
-    double rate_per_s;            /* rate=R/s: operations per second over all its clients */
-    unsigned mix[DRILL_OP_COUNT]; /* mix=KIND:WEIGHT,...; weights, not necessarily summing to 100 */
+    double rate_per_s;            /* rate=R/s (required, > 0): operations per second over all
+                                   * its clients */
+    unsigned mix[DRILL_OP_COUNT]; /* mix=KIND:WEIGHT,... (required); weights, not necessarily
+                                   * summing to 100, at least one > 0 */
     int64_t until_us;             /* until=DUR (default: the drill's duration) */
     int first_client;             /* its clients are client<first_client>..; set by the parser */
 };
@@ -108,8 +122,8 @@ enum drill_action {
     DRILL_PARTITION,  /* partition A [B...] | C [D...] */
     DRILL_CRASH,      /* crash NODE [process] */
     DRILL_RESTART,    /* restart NODE */
-    DRILL_OFFLINE,    /* offline NODE */
-    DRILL_ONLINE,     /* online NODE */
+    DRILL_GO_OFFLINE, /* offline NODE */
+    DRILL_GO_ONLINE,  /* online NODE */
     DRILL_FAILOVER,   /* failover NODE */
     DRILL_OP,         /* op KIND client=clientN [product=ID qty=N] */
     DRILL_CHECKPOINT, /* checkpoint */
@@ -126,9 +140,12 @@ struct drill_event {
     int64_t at_us;
     int line, col;                  /* of the `at` */
     enum drill_action action;
-    char name[FAULTS_NAME_MAX];     /* fault point, node, or op kind name */
+    char name[FAULTS_NAME_MAX];     /* fault point, node, or op kind name (canonical, no alias);
+                                     * "partition"/"all" for those heals; "" otherwise */
     /* DRILL_FAULT */
-    struct faults_arm_spec spec;    /* p (never 0 here: p=0 is refused), err, count, after, delay_us */
+    struct faults_arm_spec spec;    /* p (never 0 here: p=0 is refused; 1 when not given), err (0:
+                                     * the catalog default), count (`once`: 1), after, delay_us (0:
+                                     * the default; only slow/delay points take delay=) */
     bool p_given, err_given;
     int64_t for_us;                 /* 0: until healed */
     /* DRILL_HEAL */
@@ -185,7 +202,10 @@ struct drill {
     int users;                            /* users N (default 4) */
     size_t workload_count;
     struct drill_workload workloads[DRILL_WORKLOADS_MAX];
-    int clients;                          /* total over workloads (and `op` clients) */
+    int clients;                          /* total over workloads; a drill without workloads
+                                           * has the clients its `op` lines name (up to the
+                                           * highest N); with workloads, `op` must name one of
+                                           * theirs */
     size_t event_count;
     struct drill_event events[DRILL_EVENTS_MAX]; /* sorted by time, then by line */
     size_t expect_count;
@@ -222,6 +242,15 @@ bool drill_has_node(const struct drill *d, const char *name);
 
 const char *drill_op_name(enum drill_op op);
 const char *drill_action_name(enum drill_action a);
+/* "single", "mirror", "async", "offline", "cluster" for one DRILL_* bit. */
+const char *drill_component_name(enum drill_component c);
+
+/* Parses a duration as drills write it (250ms, 2s, 1.5s, 1m, 100us; whole
+ * microseconds): 0, -EINVAL when malformed, -ERANGE above DRILL_DURATION_US_MAX. */
+int drill_duration_parse(const char *text, int64_t *us);
+/* Writes us (>= 0) the way a drill would ("1.5s", "250ms", "2m") into buf;
+ * returns buf. drill_duration_parse reads it back to the same value. */
+const char *drill_duration_format(int64_t us, char buf[DRILL_DURATION_TEXT_MAX]);
 
 /* What the drill will do, in words, for a student (`faultdrill explain`). */
 void drill_explain(const struct drill *d, FILE *out);

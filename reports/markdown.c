@@ -1,0 +1,194 @@
+/*
+ * markdown.c — report.md, the result of one drill run for people reading a
+ * CI artifact or a pull request: title, verdict, the about text, tables of
+ * expectations, faults and operations, each unmet expectation's explanation
+ * quoted, and the replay command.
+ *
+ * User text (titles, explanations, names) is escaped so it can neither open
+ * an HTML tag nor break a table. Depends on the text helpers of libreports.
+ */
+#include "reports/reports.h"
+
+#include <assert.h>
+#include <inttypes.h>
+#include <string.h>
+
+/* What would start markup in running text or end a table cell. */
+#define MD_SPECIAL "\\`*<>[]|&"
+
+static void md_put_char(FILE *out, char c)
+{
+    assert(c != '\0');
+    if (strchr(MD_SPECIAL, c) != NULL) {
+        fputc('\\', out);
+    }
+    fputc(c, out);
+}
+
+/* s escaped; in a table cell a line break becomes a space. */
+static void md_put(FILE *out, const char *s, bool in_cell)
+{
+    for (const char *p = s; *p != '\0'; p++) {
+        if (in_cell && (*p == '\n' || *p == '\r')) {
+            fputc(' ', out);
+        } else {
+            md_put_char(out, *p);
+        }
+    }
+}
+
+/* Each line of s as a block quote line. */
+static void md_put_quoted(FILE *out, const char *s)
+{
+    fputs("> ", out);
+    for (const char *p = s; *p != '\0'; p++) {
+        if (*p == '\n') {
+            fputs("\n> ", out);
+        } else {
+            md_put_char(out, *p);
+        }
+    }
+    fputs("\n\n", out);
+}
+
+static void md_header(const struct report_run *r, FILE *out)
+{
+    char ops[REPORT_FMT_MAX], simulated[REPORT_FMT_MAX];
+    report_format_count(r->total_ops, ops);
+    report_format_duration(r->simulated_us, simulated);
+    fputs("# ", out);
+    md_put(out, r->title[0] != '\0' ? r->title : r->drill_name, true);
+    fprintf(out, "\n\n**%s** — drill ", r->pass ? "PASS" : "FAIL");
+    md_put(out, r->drill_name, true);
+    fprintf(out, ", seed %" PRIu64 "\n\n- file: ", r->seed);
+    md_put(out, r->drill_file, true);
+    fprintf(out, "\n- %s simulated in %" PRId64 " ms of wall time\n- %s operations\n", simulated,
+            r->wall_ms, ops);
+    fprintf(out, "- trace sha256: `%s`\n\n", r->trace_sha256);
+    if (r->about[0] != '\0') {
+        md_put_quoted(out, r->about);
+    }
+}
+
+static void md_expectations(const struct report_run *r, FILE *out)
+{
+    fputs("## Expectations\n\n", out);
+    if (r->expectation_count == 0) {
+        fputs("The drill expects nothing.\n\n", out);
+        return;
+    }
+    fputs("| invariant | expected | observed | ok |\n|---|---|---|---|\n", out);
+    for (size_t i = 0; i < r->expectation_count; i++) {
+        const struct report_expectation *e = &r->expectations[i];
+        fputs("| ", out);
+        md_put(out, e->invariant, true);
+        fprintf(out, " | %s | %s | %s |\n", e->expect_violated ? "violated" : "hold",
+                e->observed_violated ? "violated" : "held", e->ok ? "yes" : "**no**");
+    }
+    fputc('\n', out);
+    for (size_t i = 0; i < r->expectation_count; i++) {
+        const struct report_expectation *e = &r->expectations[i];
+        if (e->ok) {
+            continue;
+        }
+        fputs("### Not met: ", out);
+        md_put(out, e->invariant, true);
+        fprintf(out, "\n\nExpected it to %s; it %s", e->expect_violated ? "be violated" : "hold",
+                e->observed_violated ? "was violated" : "held");
+        if (e->first_violation_us >= 0) {
+            char at[REPORT_FMT_MAX];
+            report_format_duration(e->first_violation_us, at);
+            fprintf(out, ", first at %s", at);
+        }
+        fputs(".\n\n", out);
+        md_put_quoted(out, e->explanation);
+    }
+}
+
+static void md_faults(const struct report_run *r, FILE *out)
+{
+    fputs("## Faults\n\n", out);
+    if (r->fault_count == 0) {
+        fputs("No faults were armed.\n\n", out);
+        return;
+    }
+    fputs("| fault | lane | armed at | healed at | fired |\n|---|---|---:|---:|---:|\n", out);
+    for (size_t i = 0; i < r->fault_count; i++) {
+        const struct report_fault *f = &r->faults[i];
+        char armed[REPORT_FMT_MAX], healed[REPORT_FMT_MAX], fired[REPORT_FMT_MAX];
+        report_format_duration(f->armed_at_us < 0 ? 0 : f->armed_at_us, armed);
+        if (f->healed_at_us >= 0) {
+            report_format_duration(f->healed_at_us, healed);
+        } else {
+            snprintf(healed, sizeof healed, "never");
+        }
+        report_format_count(f->fired, fired);
+        fputs("| ", out);
+        md_put(out, f->name, true);
+        fputs(" | ", out);
+        md_put(out, f->lane[0] != '\0' ? f->lane : "-", true);
+        fprintf(out, " | %s | %s | %s |\n", armed, healed, fired);
+    }
+    fputc('\n', out);
+}
+
+static void md_ops(const struct report_run *r, FILE *out)
+{
+    char total[REPORT_FMT_MAX];
+    report_format_count(r->total_ops, total);
+    fputs("## Operations\n\n", out);
+    if (r->op_count > 0) {
+        fputs("| kind | ok | fail | unknown |\n|---|---:|---:|---:|\n", out);
+    }
+    for (size_t i = 0; i < r->op_count; i++) {
+        const struct report_op_count *c = &r->ops[i];
+        char ok[REPORT_FMT_MAX], fail[REPORT_FMT_MAX], unknown[REPORT_FMT_MAX];
+        report_format_count(c->ok, ok);
+        report_format_count(c->fail, fail);
+        report_format_count(c->unknown, unknown);
+        fputs("| ", out);
+        md_put(out, c->kind, true);
+        fprintf(out, " | %s | %s | %s |\n", ok, fail, unknown);
+    }
+    fprintf(out,
+            "%s%s operations in all; *unknown* means the node died with the operation in "
+            "flight.\n\n",
+            r->op_count > 0 ? "\n" : "", total);
+}
+
+/* A fence longer than any run of backticks in s, so s cannot close it. */
+static size_t md_fence_len(const char *s)
+{
+    size_t longest = 0, run = 0;
+    for (const char *p = s; *p != '\0'; p++) {
+        run = *p == '`' ? run + 1 : 0;
+        longest = run > longest ? run : longest;
+    }
+    return longest < 3 ? 3 : longest + 1;
+}
+
+static void md_replay(const struct report_run *r, FILE *out)
+{
+    size_t fence = md_fence_len(r->replay);
+    fputs("## Replay\n\n", out);
+    for (size_t i = 0; i < fence; i++) {
+        fputc('`', out);
+    }
+    fprintf(out, "sh\n%s\n", r->replay);
+    for (size_t i = 0; i < fence; i++) {
+        fputc('`', out);
+    }
+    fputc('\n', out);
+}
+
+int report_write_markdown(const struct report_run *r, FILE *out)
+{
+    assert(report_run_is_valid(r));
+    assert(out != NULL);
+    md_header(r, out);
+    md_expectations(r, out);
+    md_faults(r, out);
+    md_ops(r, out);
+    md_replay(r, out);
+    return report_stream_status(out);
+}

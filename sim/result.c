@@ -1,0 +1,154 @@
+/*
+ * result.c — turns a finished run into the report the reports library
+ * writes: expectations met or not with their explanations, the faults as
+ * armed, operation counts, the timeline's lanes and marks, and the trace
+ * with its digest. Part of libsim.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sim/world.h"
+
+static void fill_expectations(struct sim *s, struct report_run *rep)
+{
+    const struct drill *d = s->drill;
+    rep->pass = true;
+    for (size_t i = 0; i < d->expect_count; i++) {
+        const struct drill_expect *e = &d->expects[i];
+        const struct world_verdict *v = &s->verdicts[i];
+        struct report_expectation *x = &rep->expectations[i];
+        const struct invariant_info *info = invariant_lookup(e->invariant);
+        snprintf(x->invariant, sizeof(x->invariant), "%s", e->invariant);
+        x->expect_violated = e->violated;
+        x->observed_violated = v->violated;
+        x->ok = v->violated == e->violated && (v->checks > 0 || e->violated);
+        x->first_violation_us = v->violated ? v->first_us : -1;
+        x->checks = v->checks;
+        if (v->violated)
+            snprintf(x->explanation, sizeof(x->explanation), "%s", v->why);
+        else if (v->checks == 0)
+            snprintf(x->explanation, sizeof(x->explanation),
+                     "never judged: no checkpoint found the state it needs (%s)",
+                     info ? info->summary : e->invariant);
+        else if (e->violated)
+            snprintf(x->explanation, sizeof(x->explanation),
+                     "expected a violation, but it held in all %llu checks: %s",
+                     (unsigned long long)v->checks, info ? info->summary : e->invariant);
+        else
+            snprintf(x->explanation, sizeof(x->explanation), "held in %llu checks: %s",
+                     (unsigned long long)v->checks, info ? info->summary : e->invariant);
+        rep->pass = rep->pass && x->ok;
+    }
+}
+
+static void fill_faults(struct sim *s, struct report_run *rep)
+{
+    for (size_t i = 0; i < s->fault_count; i++) {
+        struct world_fault *f = &s->faults[i];
+        struct report_fault *r = &rep->faults[i];
+        if (f->armed) {
+            uint64_t calls = 0;
+            faults_stats(f->name, &calls, &f->fired);
+        }
+        snprintf(r->name, sizeof(r->name), "%s", f->name);
+        snprintf(r->lane, sizeof(r->lane), "%s", f->lane);
+        r->armed_at_us = f->armed_at_us;
+        r->healed_at_us = f->armed ? -1 : f->healed_at_us;
+        r->fired = f->fired;
+    }
+}
+
+static void fill_ops(struct sim *s, struct report_run *rep)
+{
+    for (int k = 0; k < DRILL_OP_COUNT; k++)
+        snprintf(rep->ops[k].kind, sizeof(rep->ops[k].kind), "%s",
+                 drill_op_name((enum drill_op)k));
+    for (size_t i = 0; i < s->op_count; i++) {
+        struct report_op_count *c = &rep->ops[s->ops[i].kind];
+        switch (s->ops[i].outcome) {
+        case SIM_OK:
+            c->ok++;
+            break;
+        case SIM_FAIL:
+            c->fail++;
+            break;
+        default:
+            c->unknown++; /* still pending at the end counts as unknown too */
+            break;
+        }
+    }
+    rep->total_ops = s->op_count;
+}
+
+static void fill_lanes(struct sim *s, struct report_run *rep)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->node_count; i++)
+        snprintf(rep->lanes[n++], 64, "%s", s->nodes[i].name);
+    for (int c = 1; c <= s->client_count; c++)
+        snprintf(rep->lanes[n++], 64, "client%d", c);
+    rep->lane_count = n;
+}
+
+static void fill_about(const struct drill *d, struct report_run *rep)
+{
+    size_t used = 0;
+    for (size_t i = 0; i < d->about_count && used < sizeof(rep->about) - 1; i++) {
+        int w = snprintf(rep->about + used, sizeof(rep->about) - used, "%s%s", i ? "\n" : "",
+                         d->about[i]);
+        if (w < 0)
+            break;
+        used += (size_t)w;
+    }
+}
+
+int result_fill(struct sim *s, struct report_run *rep, const char *replay)
+{
+    const struct drill *d = s->drill;
+    snprintf(rep->drill_name, sizeof(rep->drill_name), "%s", d->name);
+    snprintf(rep->drill_file, sizeof(rep->drill_file), "%s", d->file);
+    snprintf(rep->title, sizeof(rep->title), "%s", d->title);
+    fill_about(d, rep);
+    rep->seed = s->seed;
+    rep->expectations = calloc(d->expect_count + 1, sizeof(*rep->expectations));
+    rep->faults = calloc(s->fault_count + 1, sizeof(*rep->faults));
+    rep->ops = calloc(DRILL_OP_COUNT, sizeof(*rep->ops));
+    rep->lanes = calloc(s->node_count + (size_t)s->client_count + 1, sizeof(*rep->lanes));
+    if (!rep->expectations || !rep->faults || !rep->ops || !rep->lanes) {
+        sim_result_release(rep);
+        snprintf(s->msg, sizeof(s->msg), "out of memory writing the result");
+        return -ENOMEM;
+    }
+    rep->expectation_count = d->expect_count;
+    fill_expectations(s, rep);
+    rep->fault_count = s->fault_count;
+    fill_faults(s, rep);
+    rep->op_count = DRILL_OP_COUNT;
+    fill_ops(s, rep);
+    fill_lanes(s, rep);
+    rep->events = s->marks; /* ownership moves to the report */
+    rep->event_count = s->mark_count;
+    s->marks = NULL;
+    s->mark_count = s->mark_cap = 0;
+    rep->simulated_us = s->now_us;
+    rep->trace = s->trace != NULL ? s->trace : "";
+    rep->trace_len = s->trace_len;
+    s->trace = NULL;
+    platform_sha256_hex(rep->trace, rep->trace_len, rep->trace_sha256);
+    snprintf(rep->replay, sizeof(rep->replay), "%s", replay ? replay : "");
+    return 0;
+}
+
+void sim_result_release(struct report_run *rep)
+{
+    free(rep->expectations);
+    free(rep->faults);
+    free(rep->ops);
+    free(rep->lanes);
+    free(rep->events);
+    if (rep->trace_len > 0)
+        free((void *)rep->trace);
+    memset(rep, 0, sizeof(*rep));
+}

@@ -1,0 +1,954 @@
+/*
+ * runner.c — runs one drill in virtual time: sets up the nodes, the shop
+ * and the clients, then pops events in (time, sequence) order: client
+ * requests and replies crossing the simulated network, the drill's
+ * timeline (faults, partitions, crashes, restarts, checkpoints, drain), and
+ * the end. Everything random is drawn from a named stream of the run's seed;
+ * nothing reads the wall clock. Part of libsim.
+ */
+#define _XOPEN_SOURCE 700 /* nftw */
+#include <errno.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "sim/world.h"
+
+/* ---- trace and marks ---------------------------------------------------- */
+
+static void trace_append(struct sim *s, const char *text, size_t n)
+{
+    if (s->trace_full)
+        return;
+    if (s->trace_len + n + 1 > SIM_TRACE_BYTES_MAX) {
+        s->trace_full = true;
+        return;
+    }
+    if (s->trace_len + n + 1 > s->trace_cap) {
+        size_t cap = s->trace_cap ? s->trace_cap * 2 : 1u << 16;
+        while (cap < s->trace_len + n + 1)
+            cap *= 2;
+        char *grown = realloc(s->trace, cap);
+        if (grown == NULL) {
+            s->trace_full = true;
+            return;
+        }
+        s->trace = grown;
+        s->trace_cap = cap;
+    }
+    memcpy(s->trace + s->trace_len, text, n);
+    s->trace_len += n;
+    s->trace[s->trace_len] = '\0';
+}
+
+void world_trace(struct sim *s, const char *lane, const char *fmt, ...)
+{
+    char line[1024];
+    int n = snprintf(line, sizeof(line), "%lld.%06lld %-10s ", (long long)(s->now_us / 1000000),
+                     (long long)(s->now_us % 1000000), lane);
+    va_list ap;
+    va_start(ap, fmt);
+    int m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+    va_end(ap);
+    size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
+    if (len > sizeof(line) - 2)
+        len = sizeof(line) - 2;
+    line[len++] = '\n';
+    trace_append(s, line, len);
+}
+
+void world_mark(struct sim *s, const char *lane, enum report_mark mark, const char *fmt, ...)
+{
+    if (s->mark_count == s->mark_cap) {
+        size_t cap = s->mark_cap ? 2 * s->mark_cap : 256;
+        struct report_event *grown = realloc(s->marks, cap * sizeof(*grown));
+        if (grown == NULL)
+            return; /* marks only draw the timeline: losing one is not fatal */
+        s->marks = grown;
+        s->mark_cap = cap;
+    }
+    struct report_event *e = &s->marks[s->mark_count++];
+    memset(e, 0, sizeof(*e));
+    e->at_us = s->now_us;
+    e->mark = mark;
+    snprintf(e->lane, sizeof(e->lane), "%s", lane);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->label, sizeof(e->label), fmt, ap);
+    va_end(ap);
+}
+
+int world_node_index(const struct sim *s, const char *name)
+{
+    for (size_t i = 0; i < s->node_count; i++)
+        if (strcmp(s->nodes[i].name, name) == 0)
+            return (int)i;
+    return -1;
+}
+
+const char *world_endpoint_name(const struct sim *s, int endpoint, char buf[32])
+{
+    if (endpoint < (int)s->node_count)
+        return s->nodes[endpoint].name;
+    snprintf(buf, 32, "client%d", endpoint - (int)s->node_count + 1);
+    return buf;
+}
+
+static int client_endpoint(const struct sim *s, int client)
+{
+    return (int)s->node_count + client - 1;
+}
+
+/* ---- the platform's host ------------------------------------------------ */
+
+static int64_t env_now(void *ctx)
+{
+    return ((struct sim *)ctx)->now_us;
+}
+
+static void env_crash(void *ctx, const char *node, const char *point)
+{
+    struct sim *s = ctx;
+    (void)node;
+    s->crash_pending = true;
+    snprintf(s->crash_point, sizeof(s->crash_point), "%s", point);
+}
+
+static void host_delay(void *ctx, const char *node, int64_t delay_us)
+{
+    struct sim *s = ctx;
+    (void)node;
+    s->delay_pending_us += delay_us;
+}
+
+static int shop_node(const struct sim *s)
+{
+    for (size_t i = 0; i < s->node_count; i++)
+        if (s->nodes[i].runs_shop)
+            return (int)i;
+    return -1;
+}
+
+static void check_integrity(struct sim *s, const char *when)
+{
+    int copies = s->shop_cfg.topology == SHOP_MIRROR ? 2 : 1;
+    for (int c = 0; c < copies && s->shop != NULL; c++) {
+        if (shop_integrity(s->shop, c) != 0 && !s->integrity_failed) {
+            s->integrity_failed = true;
+            snprintf(s->integrity_why, sizeof(s->integrity_why),
+                     "PRAGMA integrity_check failed on %s %s at %.3fs: %s",
+                     c == 0 ? s->shop_cfg.primary.node : s->shop_cfg.mirror.node, when,
+                     (double)s->now_us / 1e6, shop_errmsg(s->shop));
+        }
+    }
+}
+
+/* Opens the shop (recovery included) on the node that runs it. */
+static int open_shop(struct sim *s, const char *why)
+{
+    char msg[SHOP_ERRMSG_MAX];
+    int err = shop_open(&s->shop_cfg, &s->env, &s->shop, msg);
+    int n = shop_node(s);
+    if (err) {
+        s->shop = NULL;
+        world_trace(s, s->nodes[n].name, "cannot open the shop (%s): %s", why, msg);
+        return err;
+    }
+    world_trace(s, s->nodes[n].name, "shop open (%s)", why);
+    check_integrity(s, why);
+    return 0;
+}
+
+/* The process that runs the shop dies: its connections go without writing. */
+static void kill_shop_process(struct sim *s, enum faults_crash_kind kind)
+{
+    int n = shop_node(s);
+    faults_vfs_crash(s->nodes[n].name, kind, &s->crash_rng, NULL);
+    if (s->shop_cfg.topology == SHOP_MIRROR) {
+        /* its handles on the mirror's disk die too; that disk keeps its data */
+        faults_vfs_crash(s->shop_cfg.mirror.node, FAULTS_CRASH_PROCESS, NULL, NULL);
+    }
+    shop_abandon(s->shop);
+    s->shop = NULL;
+    if (s->shop_cfg.topology == SHOP_MIRROR) {
+        int m = world_node_index(s, s->shop_cfg.mirror.node);
+        if (m >= 0 && s->nodes[m].up)
+            faults_vfs_restart(s->shop_cfg.mirror.node);
+    }
+}
+
+static void crash_node(struct sim *s, int n, bool process, const char *cause)
+{
+    struct world_node *node = &s->nodes[n];
+    if (!node->up)
+        return;
+    node->up = false;
+    node->crashes++;
+    enum faults_crash_kind kind = process ? FAULTS_CRASH_PROCESS : FAULTS_CRASH_POWER;
+    struct faults_crash_stats st = {0};
+    if (node->runs_shop) {
+        if (s->shop != NULL)
+            kill_shop_process(s, kind);
+    } else {
+        faults_vfs_crash(node->name, kind, &s->crash_rng, &st);
+    }
+    world_trace(s, node->name, "crash (%s, %s): %llu unsynced writes kept, %llu dropped, %llu torn",
+                process ? "process" : "power cut", cause, (unsigned long long)st.writes_kept,
+                (unsigned long long)st.writes_dropped, (unsigned long long)st.writes_torn);
+    world_mark(s, node->name, REPORT_CRASH, "%s crashed (%s)", node->name, cause);
+}
+
+static void restart_node(struct sim *s, int n, const char *why)
+{
+    struct world_node *node = &s->nodes[n];
+    if (!node->up) {
+        node->up = true;
+        faults_vfs_restart(node->name);
+        world_mark(s, node->name, REPORT_RESTART, "%s restarted", node->name);
+        world_trace(s, node->name, "restart (%s)", why);
+    }
+    int sn = shop_node(s);
+    if (!s->nodes[sn].up)
+        return;
+    if (s->shop != NULL && n != sn) {
+        /* a disk of the shop came back: the shop reattaches and resyncs */
+        shop_close(s->shop);
+        s->shop = NULL;
+    }
+    if (s->shop == NULL)
+        open_shop(s, why);
+}
+
+/* A crash point fired inside the shop while serving a request. */
+static void handle_crash_point(struct sim *s)
+{
+    s->crash_pending = false;
+    int n = shop_node(s);
+    char cause[96];
+    snprintf(cause, sizeof(cause), "crash point %s", s->crash_point);
+    crash_node(s, n, true, cause);
+}
+
+/* ---- network ------------------------------------------------------------ */
+
+static bool is_cut(const struct sim *s, int from, int to)
+{
+    const struct world_partition *p = &s->partition;
+    return p->active && ((p->side[0][from] && p->side[1][to]) || (p->side[1][from] && p->side[0][to]));
+}
+
+static int64_t link_latency(struct sim *s)
+{
+    const struct drill_topology *t = &s->drill->topology;
+    int64_t jitter = t->jitter_us > 0 ? (int64_t)faults_rng_below(&s->net_rng, (uint64_t)t->jitter_us + 1) : 0;
+    return t->latency_us + jitter;
+}
+
+static int new_msg(struct sim *s, int from, int to, enum world_msg_kind kind, uint32_t op)
+{
+    if (s->msg_count == SIM_MSGS_MAX)
+        return -E2BIG;
+    if (s->msg_count == s->msg_cap) {
+        size_t cap = s->msg_cap ? 2 * s->msg_cap : 1024;
+        struct world_msg *grown = realloc(s->msgs, cap * sizeof(*grown));
+        if (grown == NULL)
+            return -ENOMEM;
+        s->msgs = grown;
+        s->msg_cap = cap;
+    }
+    s->msgs[s->msg_count] = (struct world_msg){from, to, kind, op};
+    return (int)s->msg_count++;
+}
+
+/* Sends a message over the directed link from -> to, through its faults. */
+static void send_msg(struct sim *s, int from, int to, enum world_msg_kind kind, uint32_t op,
+                     int64_t at_us)
+{
+    char fb[32], tb[32], point[FAULTS_NAME_MAX];
+    const char *fn = world_endpoint_name(s, from, fb), *tn = world_endpoint_name(s, to, tb);
+    if (is_cut(s, from, to)) {
+        world_trace(s, fn, "-> %s #%u dropped (partition)", tn, op);
+        return;
+    }
+    snprintf(point, sizeof(point), "net/%s/%s/drop", fn, tn);
+    if (faults_check(point) > 0) {
+        world_trace(s, fn, "-> %s #%u dropped (%s)", tn, op, point);
+        return;
+    }
+    int64_t delay = link_latency(s);
+    snprintf(point, sizeof(point), "net/%s/%s/delay", fn, tn);
+    int64_t extra = faults_check(point);
+    delay += extra > 0 ? extra : 0;
+    snprintf(point, sizeof(point), "net/%s/%s/reorder", fn, tn);
+    if (faults_check(point) > 0)
+        delay += (int64_t)faults_rng_below(&s->net_rng, 2 * (uint64_t)delay + 1);
+    snprintf(point, sizeof(point), "net/%s/%s/duplicate", fn, tn);
+    int copies = faults_check(point) > 0 ? 2 : 1;
+    for (int i = 0; i < copies; i++) {
+        int m = new_msg(s, from, to, kind, op);
+        if (m < 0 || sim_queue_push(&s->queue, at_us + delay + i, SIM_EV_DELIVER, m, 0) != 0) {
+            world_trace(s, fn, "-> %s #%u lost: the simulator is out of room", tn, op);
+            return;
+        }
+    }
+}
+
+/* ---- clients ------------------------------------------------------------ */
+
+static struct sim_op *new_op(struct sim *s, int client, enum drill_op kind)
+{
+    if (s->op_count == SIM_OPS_MAX)
+        return NULL;
+    if (s->op_count == s->op_cap) {
+        size_t cap = s->op_cap ? 2 * s->op_cap : 1024;
+        struct sim_op *grown = realloc(s->ops, cap * sizeof(*grown));
+        if (grown == NULL)
+            return NULL;
+        s->ops = grown;
+        s->op_cap = cap;
+    }
+    struct sim_op *op = &s->ops[s->op_count];
+    memset(op, 0, sizeof(*op));
+    op->id = (uint32_t)++s->op_count;
+    op->client = client;
+    op->kind = kind;
+    op->invoke_us = s->now_us;
+    op->complete_us = -1;
+    op->outcome = SIM_PENDING;
+    return op;
+}
+
+/* Think time: uniform in [mean/2, 3*mean/2], integer arithmetic only. */
+static int64_t think_us(struct sim *s, int client)
+{
+    const struct drill_workload *w = s->clients[client].workload;
+    double rate = w->rate_per_s > 0 ? w->rate_per_s : 1;
+    int64_t mean = (int64_t)((double)w->clients * 1e6 / rate);
+    if (mean < 1)
+        mean = 1;
+    return mean / 2 + (int64_t)faults_rng_below(&s->clients[client].rng, (uint64_t)mean + 1);
+}
+
+static void schedule_next(struct sim *s, int client)
+{
+    const struct drill_workload *w = s->clients[client].workload;
+    if (w == NULL || s->workload_stopped)
+        return;
+    int64_t at = s->now_us + think_us(s, client);
+    if (at < w->until_us)
+        sim_queue_push(&s->queue, at, SIM_EV_CLIENT_NEXT, client, 0);
+}
+
+static void issue(struct sim *s, int client, enum drill_op kind, int64_t product, int64_t qty)
+{
+    struct sim_op *op = new_op(s, client, kind);
+    char lane[32];
+    snprintf(lane, sizeof(lane), "client%d", client);
+    if (op == NULL) {
+        world_trace(s, lane, "no room for another operation");
+        return;
+    }
+    op->product_id = product;
+    op->qty = qty;
+    workload_prepare(s, op);
+    s->clients[client].pending_op = op->id;
+    int to = shop_node(s);
+    world_trace(s, lane, "%s #%u -> %s", drill_op_name(kind), op->id, s->nodes[to].name);
+    send_msg(s, client_endpoint(s, client), to, WORLD_REQUEST, op->id, s->now_us);
+    sim_queue_push(&s->queue, s->now_us + SIM_CLIENT_TIMEOUT_US, SIM_EV_TIMEOUT, client, op->id);
+}
+
+static void complete(struct sim *s, struct sim_op *op, enum sim_outcome outcome)
+{
+    char lane[32];
+    snprintf(lane, sizeof(lane), "client%d", op->client);
+    op->outcome = outcome;
+    op->complete_us = s->now_us;
+    static const char *const names[] = {"pending", "ok", "fail", "unknown"};
+    if (outcome == SIM_OK && op->kind == DRILL_OP_CHECKOUT)
+        world_trace(s, lane, "#%u ok: order %lld, %lld cents", op->id, (long long)op->order_id,
+                    (long long)op->total_cents);
+    else if (outcome == SIM_OK && op->kind == DRILL_OP_ORDER_STATUS)
+        world_trace(s, lane, "#%u ok: %u orders", op->id, op->seen_count);
+    else
+        world_trace(s, lane, "#%u %s%s%s", op->id, names[outcome], op->err ? ": " : "",
+                    op->err ? platform_strerror(op->err) : "");
+    enum report_mark mark = outcome == SIM_OK     ? REPORT_OP_OK
+                            : outcome == SIM_FAIL ? REPORT_OP_FAIL
+                                                  : REPORT_OP_UNKNOWN;
+    world_mark(s, lane, mark, "#%u %s %s", op->id, drill_op_name(op->kind), names[outcome]);
+    if (outcome == SIM_OK)
+        workload_record_ack(s, op);
+    struct world_client *c = &s->clients[op->client];
+    if (c->pending_op == op->id) {
+        c->pending_op = 0;
+        schedule_next(s, op->client);
+    }
+}
+
+/* ---- serving ------------------------------------------------------------ */
+
+static void serve(struct sim *s, const struct world_msg *m)
+{
+    struct world_node *node = &s->nodes[m->to];
+    struct sim_op *op = &s->ops[m->op - 1];
+    int client = op->client;
+    if (!node->up || s->shop == NULL) {
+        world_trace(s, node->name, "#%u not served: %s is down", op->id, node->name);
+        return;
+    }
+    int64_t start = s->now_us > node->busy_until_us ? s->now_us : node->busy_until_us;
+    if (s->served_op[client] != op->id) {
+        s->delay_pending_us = 0;
+        workload_serve(s, op);
+        s->served_op[client] = op->id;
+        if (s->crash_pending) {
+            world_trace(s, node->name, "#%u %s: crash point %s fired", op->id,
+                        drill_op_name(op->kind), s->crash_point);
+            handle_crash_point(s);
+            return;
+        }
+        world_trace(s, node->name, "#%u %s from client%d: %s", op->id, drill_op_name(op->kind),
+                    client, op->err ? shop_errmsg(s->shop) : "done");
+    } else {
+        world_trace(s, node->name, "#%u duplicate request: answered again", op->id);
+    }
+    int64_t done = start + SIM_SERVICE_US + s->delay_pending_us;
+    node->busy_until_us = done;
+    send_msg(s, m->to, m->from, WORLD_REPLY, op->id, done);
+}
+
+static void deliver(struct sim *s, int index)
+{
+    struct world_msg m = s->msgs[index];
+    if (m.kind == WORLD_REQUEST) {
+        serve(s, &m);
+        return;
+    }
+    struct sim_op *op = &s->ops[m.op - 1];
+    if (op->outcome != SIM_PENDING)
+        return; /* a duplicate reply, or the client already gave up */
+    complete(s, op, op->err == 0                ? SIM_OK
+                    : platform_is_unknown(op->err) ? SIM_UNKNOWN
+                                                   : SIM_FAIL);
+}
+
+static void timeout(struct sim *s, int client, uint32_t id)
+{
+    struct sim_op *op = &s->ops[id - 1];
+    (void)client;
+    if (op->outcome == SIM_PENDING)
+        complete(s, op, SIM_UNKNOWN);
+}
+
+/* ---- faults and partitions ---------------------------------------------- */
+
+/* The node a fault point strikes: its second path component. */
+static void fault_lane(const char *name, char lane[FAULTS_NODE_MAX])
+{
+    const char *p = strchr(name, '/');
+    lane[0] = '\0';
+    if (p == NULL)
+        return;
+    size_t n = strcspn(p + 1, "/*");
+    if (n >= FAULTS_NODE_MAX)
+        n = FAULTS_NODE_MAX - 1;
+    memcpy(lane, p + 1, n);
+    lane[n] = '\0';
+}
+
+static void heal_fault(struct sim *s, struct world_fault *f)
+{
+    if (!f->armed)
+        return;
+    uint64_t calls = 0;
+    faults_stats(f->name, &calls, &f->fired);
+    faults_disarm(f->name);
+    f->armed = false;
+    f->healed_at_us = s->now_us;
+    world_trace(s, f->lane[0] ? f->lane : "-", "heal %s (fired %llu of %llu calls)", f->name,
+                (unsigned long long)f->fired, (unsigned long long)calls);
+    world_mark(s, f->lane[0] ? f->lane : "-", REPORT_HEAL, "heal %s", f->name);
+}
+
+static void arm_fault(struct sim *s, const struct drill_event *e)
+{
+    for (size_t i = 0; i < s->fault_count; i++)
+        if (s->faults[i].armed && strcmp(s->faults[i].name, e->name) == 0)
+            heal_fault(s, &s->faults[i]); /* re-arming replaces */
+    if (s->fault_count == WORLD_FAULTS_MAX) {
+        world_trace(s, "-", "fault %s not armed: too many faults in one run", e->name);
+        return;
+    }
+    struct world_fault *f = &s->faults[s->fault_count];
+    memset(f, 0, sizeof(*f));
+    snprintf(f->name, sizeof(f->name), "%s", e->name);
+    fault_lane(e->name, f->lane);
+    int err = faults_arm(e->name, &e->spec);
+    if (err) {
+        world_trace(s, f->lane, "fault %s could not be armed: %s", e->name, faults_errmsg());
+        return;
+    }
+    f->armed = true;
+    f->armed_at_us = s->now_us;
+    f->healed_at_us = -1;
+    world_trace(s, f->lane[0] ? f->lane : "-", "fault %s armed (p=%g errno=%d count=%llu after=%llu)",
+                e->name, e->spec.p, e->spec.err, (unsigned long long)e->spec.count,
+                (unsigned long long)e->spec.after);
+    if (e->for_us > 0)
+        sim_queue_push(&s->queue, s->now_us + e->for_us, SIM_EV_DISARM, (int)s->fault_count, 0);
+    s->fault_count++;
+}
+
+/*
+ * A partition cuts links; when it separates the shop's process from the
+ * disk of its mirror, that disk is remote storage out of reach, so its I/O
+ * fails with EIO until the heal (the same points a drill can arm by hand).
+ */
+static const char *const partition_points[] = {"read", "write", "fsync"};
+
+static void set_remote_disk(struct sim *s, bool cut)
+{
+    if (s->shop_cfg.topology != SHOP_MIRROR)
+        return;
+    int m = world_node_index(s, s->shop_cfg.mirror.node), p = shop_node(s);
+    bool separated = cut && is_cut(s, p, m);
+    char name[FAULTS_NAME_MAX];
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(name, sizeof(name), "disk/%s/%s", s->shop_cfg.mirror.node, partition_points[i]);
+        if (separated) {
+            struct faults_arm_spec spec = {.p = 1, .err = EIO};
+            faults_arm(name, &spec);
+        } else {
+            faults_disarm(name);
+        }
+    }
+}
+
+static void partition(struct sim *s, const struct drill_event *e)
+{
+    memset(&s->partition, 0, sizeof(s->partition));
+    s->partition.active = true;
+    for (int side = 0; side < 2; side++) {
+        for (int i = 0; i < e->side_count[side]; i++) {
+            int n = world_node_index(s, e->side[side][i]);
+            if (n >= 0)
+                s->partition.side[side][n] = true;
+        }
+    }
+    set_remote_disk(s, true);
+    world_trace(s, "-", "partition %s%s | %s%s", e->side[0][0], e->side_count[0] > 1 ? " ..." : "",
+                e->side[1][0], e->side_count[1] > 1 ? " ..." : "");
+    world_mark(s, e->side[0][0], REPORT_PARTITION, "partition %s | %s", e->side[0][0],
+               e->side[1][0]);
+}
+
+static void heal_partition(struct sim *s)
+{
+    if (!s->partition.active)
+        return;
+    s->partition.active = false;
+    set_remote_disk(s, false);
+    world_trace(s, "-", "heal partition");
+}
+
+static void heal_everything(struct sim *s)
+{
+    for (size_t i = 0; i < s->fault_count; i++)
+        heal_fault(s, &s->faults[i]);
+    heal_partition(s);
+}
+
+/* ---- timeline ------------------------------------------------------------ */
+
+static void start_drain(struct sim *s, int index, const struct drill_event *e)
+{
+    s->workload_stopped = true;
+    heal_everything(s);
+    for (size_t n = 0; n < s->node_count; n++)
+        if (!s->nodes[n].up)
+            restart_node(s, (int)n, "drain");
+    s->draining = true;
+    s->drain_deadline_us = s->now_us + e->within_us;
+    world_trace(s, "-", "drain: workload stopped, faults healed, nodes restarted; waiting up to "
+                        "%lld ms for every queue to empty",
+                (long long)(e->within_us / 1000));
+    sim_queue_push(&s->queue, s->now_us, SIM_EV_DRAIN_POLL, index, 0);
+}
+
+/* What keeps the system from being quiet: pending operations, a copy behind. */
+static bool drain_pending(struct sim *s, char *why, size_t len)
+{
+    size_t pending = 0;
+    for (int c = 1; c <= s->client_count; c++)
+        pending += s->clients[c].pending_op != 0;
+    if (pending > 0) {
+        snprintf(why, len, "%zu client operation(s) still in flight", pending);
+        return true;
+    }
+    if (s->shop == NULL) {
+        snprintf(why, len, "the shop is not running");
+        return true;
+    }
+    struct mirror_status st;
+    if (shop_mirror_status(s->shop, &st) == 0 && st.changes_behind > 0) {
+        int err = shop_mirror_resync(s->shop);
+        if (err == -ECANCELED) {
+            handle_crash_point(s);
+            snprintf(why, len, "the shop crashed during resync");
+            return true;
+        }
+        shop_mirror_status(s->shop, &st);
+        if (st.changes_behind > 0) {
+            snprintf(why, len, "copy %s is still %lld change(s) behind: %.120s", st.behind,
+                     (long long)st.changes_behind, st.last_error);
+            return true;
+        }
+    }
+    return false;
+}
+
+static void drain_poll(struct sim *s)
+{
+    char why[256];
+    bool busy = drain_pending(s, why, sizeof(why));
+    if (busy && s->now_us < s->drain_deadline_us) {
+        sim_queue_push(&s->queue, s->now_us + SIM_DRAIN_POLL_US, SIM_EV_DRAIN_POLL, 0, 0);
+        return;
+    }
+    s->draining = false;
+    s->drained = true;
+    if (busy) {
+        s->drain_failed = true;
+        snprintf(s->drain_why, sizeof(s->drain_why), "the drain did not finish by %.3fs: %.200s",
+                 (double)s->now_us / 1e6, why);
+        world_trace(s, "-", "drain failed: %s", why);
+    } else {
+        world_trace(s, "-", "drained: every queue is empty");
+    }
+    world_mark(s, s->nodes[0].name, REPORT_CHECKPOINT, "drain");
+    checkers_run(s, "drain");
+}
+
+static void timeline(struct sim *s, int index)
+{
+    const struct drill_event *e = &s->drill->events[index];
+    int n = world_node_index(s, e->name);
+    switch (e->action) {
+    case DRILL_FAULT:
+        arm_fault(s, e);
+        break;
+    case DRILL_HEAL:
+        if (e->heal == DRILL_HEAL_PARTITION) {
+            heal_partition(s);
+        } else if (e->heal == DRILL_HEAL_ALL) {
+            heal_everything(s);
+        } else {
+            for (size_t i = 0; i < s->fault_count; i++)
+                if (strcmp(s->faults[i].name, e->name) == 0)
+                    heal_fault(s, &s->faults[i]);
+        }
+        break;
+    case DRILL_PARTITION:
+        partition(s, e);
+        break;
+    case DRILL_CRASH:
+        if (n >= 0)
+            crash_node(s, n, e->process, "crash");
+        break;
+    case DRILL_RESTART:
+        if (n >= 0)
+            restart_node(s, n, "restart");
+        break;
+    case DRILL_OP:
+        issue(s, e->client, e->op, e->product, e->qty);
+        break;
+    case DRILL_CHECKPOINT:
+        world_mark(s, s->nodes[0].name, REPORT_CHECKPOINT, "checkpoint");
+        checkers_run(s, "checkpoint");
+        break;
+    case DRILL_DRAIN:
+        start_drain(s, index, e);
+        break;
+    case DRILL_GO_OFFLINE:
+    case DRILL_GO_ONLINE:
+    case DRILL_FAILOVER:
+        /* refused before the run starts (sim_run): not built for single/mirror */
+        break;
+    }
+}
+
+static void dispatch(struct sim *s, const struct sim_event *ev)
+{
+    switch (ev->type) {
+    case SIM_EV_CLIENT_NEXT:
+        if (!s->workload_stopped && s->clients[ev->a].pending_op == 0)
+            issue(s, ev->a, workload_pick(s, ev->a), 0, 0);
+        break;
+    case SIM_EV_DELIVER:
+        deliver(s, ev->a);
+        break;
+    case SIM_EV_TIMEOUT:
+        timeout(s, ev->a, (uint32_t)ev->b);
+        break;
+    case SIM_EV_TIMELINE:
+        timeline(s, ev->a);
+        break;
+    case SIM_EV_DISARM:
+        heal_fault(s, &s->faults[ev->a]);
+        break;
+    case SIM_EV_DRAIN_POLL:
+        drain_poll(s);
+        break;
+    case SIM_EV_END:
+        break;
+    }
+}
+
+/* ---- set-up --------------------------------------------------------------- */
+
+/* What this build can run: single and mirror, and the checkers built so far. */
+static int check_supported(const struct drill *d, char *msg)
+{
+    unsigned later = DRILL_ASYNC | DRILL_OFFLINE | DRILL_CLUSTER;
+    if (d->topology.components & later) {
+        snprintf(msg, REPORT_ERR_MAX,
+                 "%.300s: topology %s is not built yet: this faultdrill runs single and mirror "
+                 "drills (async, offline and cluster are planned)",
+                 d->file, (d->topology.components & DRILL_ASYNC)     ? "async"
+                          : (d->topology.components & DRILL_OFFLINE) ? "offline"
+                                                                     : "cluster");
+        return -ENOTSUP;
+    }
+    for (size_t i = 0; i < d->event_count; i++) {
+        enum drill_action a = d->events[i].action;
+        if (a == DRILL_GO_OFFLINE || a == DRILL_GO_ONLINE || a == DRILL_FAILOVER) {
+            snprintf(msg, REPORT_ERR_MAX, "%.300s:%d: `%s` is not built yet for single and mirror",
+                     d->file, d->events[i].line, drill_action_name(a));
+            return -ENOTSUP;
+        }
+    }
+    for (size_t i = 0; i < d->expect_count; i++) {
+        if (sim_checker_lookup(d->expects[i].invariant) == NULL) {
+            snprintf(msg, REPORT_ERR_MAX, "%.300s:%d: invariant %s is not built yet", d->file,
+                     d->expects[i].line, d->expects[i].invariant);
+            return -ENOTSUP;
+        }
+    }
+    return 0;
+}
+
+static int make_workdir(struct sim *s, const struct sim_options *opt)
+{
+    /* The databases of a run are scratch: on tmpfs when there is one, since
+     * durability is what the fault VFS models, not what the host disk gives. */
+    const char *base = opt->workdir;
+    if (base == NULL)
+        base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+    snprintf(s->workdir, sizeof(s->workdir), "%s/faultdrill-run-XXXXXX", base);
+    if (mkdtemp(s->workdir) == NULL) {
+        snprintf(s->msg, sizeof(s->msg), "cannot create a scratch directory in %s: %s", base,
+                 strerror(errno));
+        return -errno;
+    }
+    return 0;
+}
+
+static int setup_nodes(struct sim *s)
+{
+    char names[DRILL_NODES_MAX][FAULTS_NODE_MAX];
+    s->node_count = drill_nodes(s->drill, names);
+    struct faults_host host = {.ctx = s, .delay = host_delay};
+    for (size_t i = 0; i < s->node_count; i++) {
+        struct world_node *n = &s->nodes[i];
+        snprintf(n->name, sizeof(n->name), "%s", names[i]);
+        n->up = true;
+        n->runs_shop = strcmp(n->name, "primary") == 0;
+        int err = faults_vfs_register(n->name, &host);
+        if (err) {
+            snprintf(s->msg, sizeof(s->msg), "cannot register the disk of %s: %s", n->name,
+                     faults_errmsg());
+            return err;
+        }
+    }
+    bool mirror = (s->drill->topology.components & DRILL_MIRROR) != 0;
+    snprintf(s->paths[0], sizeof(s->paths[0]), "%s/db.sqlite", s->workdir);
+    snprintf(s->paths[1], sizeof(s->paths[1]), "%s/db_mirror.sqlite", s->workdir);
+    s->shop_cfg = (struct shop_config){
+        .topology = mirror ? SHOP_MIRROR : SHOP_SINGLE,
+        .primary = {.node = "primary", .path = s->paths[0], .vfs = faults_vfs_name("primary")},
+        .mirror = {.node = "mirror", .path = s->paths[1],
+                   .vfs = mirror ? faults_vfs_name("mirror") : NULL},
+        .policy = s->drill->topology.policy,
+        .ack = s->drill->topology.ack,
+        .sync_full = !s->drill->topology.sync_normal,
+    };
+    s->env = (struct platform_env){.ctx = s, .now_us = env_now, .crash = env_crash};
+    return 0;
+}
+
+static const char *const product_words[] = {"tea", "mug", "lamp", "desk", "sock", "book"};
+
+static int seed_catalog(struct sim *s)
+{
+    const struct drill *d = s->drill;
+    struct faults_rng rng;
+    faults_rng_seed(&rng, s->seed, "catalog");
+    for (int i = 1; i <= d->products; i++) {
+        struct shop_product p = {.stock = d->product_stock};
+        snprintf(p.name, sizeof(p.name), "Product %d %s", i, product_words[i % 6]);
+        snprintf(p.category, sizeof(p.category), "cat%d", i % 4);
+        int64_t span = d->price_max_cents - d->price_min_cents;
+        p.price_cents = d->price_min_cents + (int64_t)faults_rng_below(&rng, (uint64_t)span + 1);
+        if (shop_product_create(s->shop, &p) < 0)
+            goto fail;
+    }
+    for (int i = 1; i <= d->users; i++) {
+        char email[64];
+        snprintf(email, sizeof(email), "user%d@drill.example", i);
+        if (shop_user_create(s->shop, "Shopper", email) < 0)
+            goto fail;
+    }
+    return 0;
+fail:
+    snprintf(s->msg, sizeof(s->msg), "seeding the catalog: %s", shop_errmsg(s->shop));
+    return -EIO;
+}
+
+static void setup_clients(struct sim *s)
+{
+    const struct drill *d = s->drill;
+    s->client_count = d->clients < DRILL_CLIENTS_MAX ? d->clients : DRILL_CLIENTS_MAX;
+    for (int c = 1; c <= s->client_count; c++) {
+        struct world_client *wc = &s->clients[c];
+        char stream[32];
+        snprintf(stream, sizeof(stream), "client/%d", c);
+        faults_rng_seed(&wc->rng, s->seed, stream);
+        int user = d->users > 0 ? (c - 1) % d->users + 1 : 0;
+        wc->user_id = user;
+        snprintf(wc->email, sizeof(wc->email), "user%d@drill.example", user);
+    }
+    for (size_t w = 0; w < d->workload_count; w++) {
+        const struct drill_workload *wl = &d->workloads[w];
+        for (int i = 0; i < wl->clients; i++) {
+            int c = wl->first_client + i;
+            if (c >= 1 && c <= s->client_count)
+                s->clients[c].workload = wl;
+        }
+    }
+}
+
+static int schedule_start(struct sim *s)
+{
+    const struct drill *d = s->drill;
+    int err = sim_queue_push(&s->queue, d->duration_us, SIM_EV_END, 0, 0);
+    for (size_t i = 0; !err && i < d->event_count; i++)
+        err = sim_queue_push(&s->queue, d->events[i].at_us, SIM_EV_TIMELINE, (int)i, 0);
+    for (int c = 1; !err && c <= s->client_count; c++) {
+        if (s->clients[c].workload == NULL)
+            continue;
+        int64_t at = think_us(s, c);
+        if (at < s->clients[c].workload->until_us)
+            err = sim_queue_push(&s->queue, at, SIM_EV_CLIENT_NEXT, c, 0);
+    }
+    if (err)
+        snprintf(s->msg, sizeof(s->msg), "the event queue is full: %s", strerror(-err));
+    return err;
+}
+
+static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static void teardown(struct sim *s)
+{
+    if (s->shop != NULL)
+        shop_close(s->shop);
+    s->shop = NULL;
+    faults_disarm_all();
+    faults_vfs_unregister_all();
+    if (s->workdir[0] != '\0')
+        nftw(s->workdir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+    for (size_t i = 0; i < s->op_count; i++)
+        free(s->ops[i].seen);
+    free(s->ops);
+    free(s->msgs);
+    free(s->marks);
+    free(s->trace);
+    sim_queue_release(&s->queue);
+}
+
+/* After the last event: every node back (recovery), then the final checks. */
+static void finish(struct sim *s)
+{
+    for (size_t n = 0; n < s->node_count; n++)
+        if (!s->nodes[n].up)
+            restart_node(s, (int)n, "end of run: recovery before the final checks");
+    if (s->shop == NULL)
+        open_shop(s, "end of run");
+    world_trace(s, "-", "end");
+    checkers_run(s, "end");
+}
+
+static int run_loop(struct sim *s)
+{
+    struct sim_event ev;
+    while (sim_queue_pop(&s->queue, &ev)) {
+        s->now_us = ev.at_us;
+        dispatch(s, &ev);
+        if (ev.type == SIM_EV_END)
+            break;
+    }
+    finish(s);
+    return 0;
+}
+
+int sim_run(const struct drill *d, const struct sim_options *opt, struct report_run *rep,
+            char msg[REPORT_ERR_MAX])
+{
+    memset(rep, 0, sizeof(*rep));
+    int err = check_supported(d, msg);
+    if (err)
+        return err;
+    struct sim *s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        snprintf(msg, REPORT_ERR_MAX, "out of memory");
+        return -ENOMEM;
+    }
+    s->drill = d;
+    s->seed = opt->seed_given ? opt->seed : d->seed;
+    faults_rng_seed(&s->net_rng, s->seed, "net");
+    faults_rng_seed(&s->crash_rng, s->seed, "crash");
+    err = faults_init(s->seed);
+    if (!err)
+        err = make_workdir(s, opt);
+    if (!err)
+        err = setup_nodes(s);
+    if (!err)
+        err = open_shop(s, "start") ? -EIO : 0;
+    if (err && s->msg[0] == '\0')
+        snprintf(s->msg, sizeof(s->msg), "cannot start the shop (see trace)");
+    if (!err)
+        err = seed_catalog(s);
+    if (!err) {
+        setup_clients(s);
+        err = schedule_start(s);
+    }
+    if (!err) {
+        world_trace(s, "-", "start: drill %s, seed %llu", d->name, (unsigned long long)s->seed);
+        err = run_loop(s);
+    }
+    if (!err)
+        err = result_fill(s, rep, opt->replay);
+    if (err)
+        snprintf(msg, REPORT_ERR_MAX, "%s", s->msg);
+    teardown(s);
+    free(s);
+    return err;
+}

@@ -1,0 +1,129 @@
+/*
+ * sim.h — libsim: the deterministic simulator that runs a drill against the
+ * platform and judges it. Virtual time in microseconds, one event queue
+ * ordered by (time, insertion sequence), seeded generators with named
+ * streams, a simulated network, nodes that crash and restart through the
+ * fault layer, clients that run the workload, a history of every client
+ * operation, and the invariant checkers.
+ *
+ * Single-threaded, no wall clock, no unseeded randomness: the same drill and
+ * seed give the same trace, byte for byte. The CLI (main.c) uses sim_run();
+ * the rest of this header is shared by libsim's own files.
+ */
+#ifndef FAULTDRILL_SIM_H
+#define FAULTDRILL_SIM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "faults/faults.h"
+#include "platform/platform.h"
+#include "reports/reports.h"
+#include "sim/drill.h"
+
+/* ---- Limits ----------------------------------------------------------- */
+
+#define SIM_EVENTS_MAX (1u << 20)   /* events queued at once */
+#define SIM_OPS_MAX (1u << 22)      /* client operations in one run */
+#define SIM_MSGS_MAX (1u << 22)     /* messages sent in one run */
+#define SIM_TRACE_BYTES_MAX (256u << 20)
+#define SIM_SEEN_MAX 256            /* order ids one read records */
+#define SIM_CLIENT_TIMEOUT_US 1000000
+#define SIM_SERVICE_US 200          /* a node's time to serve one request */
+#define SIM_DRAIN_POLL_US 10000
+
+/* ---- Running a drill (the CLI's entry point) -------------------------- */
+
+struct sim_options {
+    uint64_t seed;
+    bool seed_given;      /* --seed overrides the drill's own */
+    const char *workdir;  /* where the run's databases live; NULL: a scratch dir */
+    const char *replay;   /* the command line that replays this run, for reports */
+};
+
+/*
+ * Runs the drill and fills rep (free it with sim_result_release). Returns 0
+ * when the run happened (pass or fail is rep->pass), -ENOTSUP when the drill
+ * needs a component that is not built yet, other -errno when it could not
+ * run; msg says why.
+ */
+int sim_run(const struct drill *d, const struct sim_options *opt, struct report_run *rep,
+            char msg[REPORT_ERR_MAX]);
+void sim_result_release(struct report_run *rep);
+
+/* ---- Events ------------------------------------------------------------ */
+
+enum sim_event_type {
+    SIM_EV_CLIENT_NEXT, /* a: client: issue the next operation */
+    SIM_EV_DELIVER,     /* a: message index */
+    SIM_EV_TIMEOUT,     /* a: client, b: operation id */
+    SIM_EV_TIMELINE,    /* a: index into the drill's events */
+    SIM_EV_DISARM,      /* a: index into the run's fault records (`for=`) */
+    SIM_EV_DRAIN_POLL,  /* a: index of the drain event */
+    SIM_EV_END,
+};
+
+struct sim_event {
+    int64_t at_us;
+    uint64_t seq;       /* insertion order: ties fire in the order queued */
+    enum sim_event_type type;
+    int a;
+    int64_t b;
+};
+
+struct sim_queue {
+    struct sim_event *heap;
+    size_t count;
+    size_t cap;
+    uint64_t next_seq;
+};
+
+int sim_queue_push(struct sim_queue *q, int64_t at_us, enum sim_event_type type, int a,
+                   int64_t b);
+bool sim_queue_pop(struct sim_queue *q, struct sim_event *out);
+void sim_queue_release(struct sim_queue *q);
+
+/* ---- History ----------------------------------------------------------- */
+
+enum sim_outcome {
+    SIM_PENDING,
+    SIM_OK,
+    SIM_FAIL,
+    SIM_UNKNOWN, /* timed out or the node died: possibly applied */
+};
+
+struct sim_op {
+    uint32_t id;
+    int client;            /* 1-based */
+    enum drill_op kind;
+    int64_t invoke_us;
+    int64_t complete_us;   /* -1 while pending */
+    enum sim_outcome outcome;
+    int err;               /* the platform's result when it failed */
+    int64_t user_id, product_id, qty;
+    int64_t order_id;      /* checkout result, or the order cancelled */
+    int64_t total_cents;
+    bool is_write;
+    uint32_t seen_count;   /* order-status: the order ids read */
+    int64_t *seen;
+};
+
+/* ---- Checkers ---------------------------------------------------------- */
+
+struct sim;
+
+enum sim_check {
+    SIM_CHECK_SKIPPED = -1, /* cannot be judged now (a copy is down, not drained yet) */
+    SIM_CHECK_VIOLATED = 0,
+    SIM_CHECK_HOLDS = 1,
+};
+
+/* Evaluates one invariant now; when violated, writes why (ops, rows, nodes, times). */
+typedef enum sim_check (*sim_checker)(struct sim *s, const struct drill_expect *e, char *why,
+                                      size_t why_len);
+
+/* The checker of an invariant, or NULL when it is not built yet. */
+sim_checker sim_checker_lookup(const char *invariant);
+
+#endif /* FAULTDRILL_SIM_H */

@@ -1,0 +1,273 @@
+/*
+ * check_checkers.c — every checker of sim/checkers.c in both directions: a
+ * state or history where the invariant holds, and one where it is broken,
+ * with the explanation naming what broke. State is broken behind the
+ * shop's back through a second SQLite connection; histories are written by
+ * hand. White-box: it includes sim/world.h.
+ */
+#include <check.h>
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "sim/world.h"
+
+static char dir[64];
+static struct sim *s;
+static struct drill *d;
+static char why[REPORT_TEXT_MAX];
+
+static int64_t fake_now(void *ctx)
+{
+    (void)ctx;
+    return 1000;
+}
+
+static void open_world(enum shop_topology topo, enum mirror_ack ack)
+{
+    snprintf(dir, sizeof(dir), "/tmp/check-checkers-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    s = calloc(1, sizeof(*s));
+    d = calloc(1, sizeof(*d));
+    ck_assert_ptr_nonnull(s);
+    ck_assert_ptr_nonnull(d);
+    d->product_stock = 10;
+    s->drill = d;
+    snprintf(s->paths[0], sizeof(s->paths[0]), "%s/db.sqlite", dir);
+    snprintf(s->paths[1], sizeof(s->paths[1]), "%s/db_mirror.sqlite", dir);
+    s->shop_cfg = (struct shop_config){
+        .topology = topo,
+        .primary = {.node = "primary", .path = s->paths[0]},
+        .mirror = {.node = "mirror", .path = s->paths[1]},
+        .policy = MIRROR_STRICT,
+        .ack = ack,
+        .sync_full = false,
+    };
+    s->env = (struct platform_env){.now_us = fake_now};
+    char msg[SHOP_ERRMSG_MAX];
+    ck_assert_msg(shop_open(&s->shop_cfg, &s->env, &s->shop, msg) == 0, "%s", msg);
+    for (int i = 1; i <= 3; i++) {
+        struct shop_product p = {.price_cents = 100 * i, .stock = 10};
+        snprintf(p.name, sizeof(p.name), "p%d", i);
+        ck_assert_int_eq(shop_product_create(s->shop, &p), i);
+    }
+    ck_assert_int_eq(shop_user_create(s->shop, "u", "u@x.org"), 1);
+}
+
+static void close_world(void)
+{
+    for (size_t i = 0; i < s->op_count; i++)
+        free(s->ops[i].seen);
+    free(s->ops);
+    shop_close(s->shop);
+    free(s);
+    free(d);
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+/* Breaks a copy behind the shop's back. */
+static void tamper(int copy, const char *sql)
+{
+    sqlite3 *db = NULL;
+    ck_assert_int_eq(sqlite3_open(s->paths[copy], &db), SQLITE_OK);
+    char *err = NULL;
+    int rc = sqlite3_exec(db, sql, NULL, NULL, &err);
+    ck_assert_msg(rc == SQLITE_OK, "%s: %s", sql, err ? err : "");
+    sqlite3_close(db);
+}
+
+static enum sim_check judge(const char *invariant)
+{
+    sim_checker fn = sim_checker_lookup(invariant);
+    ck_assert_ptr_nonnull(fn);
+    struct drill_expect e = {.max = -1};
+    snprintf(e.invariant, sizeof(e.invariant), "%s", invariant);
+    why[0] = '\0';
+    return fn(s, &e, why, sizeof(why));
+}
+
+static struct sim_op *add_op(int client, enum drill_op kind, enum sim_outcome outcome,
+                             int64_t invoke, int64_t complete)
+{
+    if (s->op_count == s->op_cap) {
+        s->op_cap = s->op_cap ? 2 * s->op_cap : 16;
+        s->ops = realloc(s->ops, s->op_cap * sizeof(*s->ops));
+        ck_assert_ptr_nonnull(s->ops);
+    }
+    struct sim_op *op = &s->ops[s->op_count];
+    memset(op, 0, sizeof(*op));
+    op->id = (uint32_t)++s->op_count;
+    op->client = client;
+    op->kind = kind;
+    op->outcome = outcome;
+    op->invoke_us = invoke;
+    op->complete_us = complete;
+    op->is_write = kind == DRILL_OP_CHECKOUT || kind == DRILL_OP_USER_CREATE;
+    return op;
+}
+
+static void read_saw(struct sim_op *op, int n, const int64_t *ids)
+{
+    op->seen_count = (uint32_t)n;
+    op->seen = malloc((size_t)(n ? n : 1) * sizeof(int64_t));
+    memcpy(op->seen, ids, (size_t)n * sizeof(int64_t));
+}
+
+static int64_t checkout(int64_t product, int64_t qty)
+{
+    ck_assert_int_eq(shop_cart_add(s->shop, 1, product, qty), 0);
+    int64_t id = shop_checkout(s->shop, 1, NULL);
+    ck_assert_int_gt(id, 0);
+    return id;
+}
+
+START_TEST(test_no_lost_acks_both_ways)
+{
+    open_world(SHOP_MIRROR, MIRROR_ACK_BOTH);
+    int64_t order = checkout(2, 3);
+    struct sim_op *op = add_op(1, DRILL_OP_CHECKOUT, SIM_OK, 10, 20);
+    op->order_id = order;
+    struct sim_op *unknown = add_op(1, DRILL_OP_CHECKOUT, SIM_UNKNOWN, 30, 40);
+    unknown->order_id = 999; /* may or may not exist: never judged */
+    ck_assert_int_eq(judge("no-lost-acks"), SIM_CHECK_HOLDS);
+    tamper(1, "DELETE FROM order_lines; DELETE FROM orders;");
+    ck_assert_int_eq(judge("no-lost-acks"), SIM_CHECK_VIOLATED);
+    ck_assert_ptr_nonnull(strstr(why, "order 1"));
+    ck_assert_ptr_nonnull(strstr(why, "mirror"));
+    ck_assert_ptr_nonnull(strstr(why, "client1"));
+    close_world();
+}
+END_TEST
+
+START_TEST(test_mirror_identical_both_ways)
+{
+    open_world(SHOP_MIRROR, MIRROR_ACK_BOTH);
+    checkout(1, 1);
+    ck_assert_int_eq(judge("mirror-identical"), SIM_CHECK_HOLDS);
+    tamper(1, "UPDATE users SET name = 'someone else'");
+    ck_assert_int_eq(judge("mirror-identical"), SIM_CHECK_VIOLATED);
+    ck_assert_ptr_nonnull(strstr(why, "different"));
+    close_world();
+}
+END_TEST
+
+START_TEST(test_stock_conserved_both_ways)
+{
+    open_world(SHOP_SINGLE, MIRROR_ACK_BOTH);
+    int64_t order = checkout(3, 4);
+    ck_assert_int_eq(shop_order_set_status(s->shop, order, ORDER_CANCELLED), 0);
+    checkout(3, 2);
+    ck_assert_int_eq(judge("stock-conserved"), SIM_CHECK_HOLDS);
+    tamper(0, "UPDATE products SET stock = stock + 1 WHERE id = 3");
+    ck_assert_int_eq(judge("stock-conserved"), SIM_CHECK_VIOLATED);
+    ck_assert_ptr_nonnull(strstr(why, "product 3 on primary"));
+    close_world();
+}
+END_TEST
+
+START_TEST(test_order_totals_both_ways)
+{
+    open_world(SHOP_SINGLE, MIRROR_ACK_BOTH);
+    int64_t order = checkout(2, 2);
+    ck_assert_int_eq(judge("order-totals"), SIM_CHECK_HOLDS);
+    char sql[96];
+    snprintf(sql, sizeof(sql), "UPDATE orders SET total_cents = 1 WHERE id = %lld",
+             (long long)order);
+    tamper(0, sql);
+    ck_assert_int_eq(judge("order-totals"), SIM_CHECK_VIOLATED);
+    ck_assert_ptr_nonnull(strstr(why, "lines add up to 400"));
+    close_world();
+}
+END_TEST
+
+START_TEST(test_integrity_both_ways)
+{
+    open_world(SHOP_SINGLE, MIRROR_ACK_BOTH);
+    ck_assert_int_eq(judge("integrity"), SIM_CHECK_HOLDS);
+    s->integrity_failed = true;
+    snprintf(s->integrity_why, sizeof(s->integrity_why), "integrity_check failed on primary");
+    ck_assert_int_eq(judge("integrity"), SIM_CHECK_VIOLATED);
+    ck_assert_str_eq(why, "integrity_check failed on primary");
+    close_world();
+}
+END_TEST
+
+START_TEST(test_read_your_writes_both_ways)
+{
+    open_world(SHOP_SINGLE, MIRROR_ACK_BOTH);
+    struct sim_op *w = add_op(2, DRILL_OP_CHECKOUT, SIM_OK, 100, 200);
+    w->order_id = 5;
+    int64_t with[] = {5, 4}, without[] = {4};
+    read_saw(add_op(2, DRILL_OP_ORDER_STATUS, SIM_OK, 300, 310), 2, with);
+    read_saw(add_op(3, DRILL_OP_ORDER_STATUS, SIM_OK, 300, 310), 1, without); /* another client */
+    read_saw(add_op(2, DRILL_OP_ORDER_STATUS, SIM_OK, 150, 400), 1, without); /* concurrent */
+    ck_assert_int_eq(judge("read-your-writes"), SIM_CHECK_HOLDS);
+    read_saw(add_op(2, DRILL_OP_ORDER_STATUS, SIM_OK, 500, 510), 1, without);
+    ck_assert_int_eq(judge("read-your-writes"), SIM_CHECK_VIOLATED);
+    ck_assert_ptr_nonnull(strstr(why, "client2 checked out order 5 (op #1"));
+    ck_assert_ptr_nonnull(strstr(why, "op #5"));
+    close_world();
+}
+END_TEST
+
+START_TEST(test_monotonic_reads_both_ways)
+{
+    open_world(SHOP_SINGLE, MIRROR_ACK_BOTH);
+    int64_t a[] = {7}, ab[] = {8, 7}, b[] = {8};
+    read_saw(add_op(1, DRILL_OP_ORDER_STATUS, SIM_OK, 100, 110), 1, a);
+    read_saw(add_op(1, DRILL_OP_ORDER_STATUS, SIM_OK, 200, 210), 2, ab);
+    ck_assert_int_eq(judge("monotonic-reads"), SIM_CHECK_HOLDS);
+    read_saw(add_op(1, DRILL_OP_ORDER_STATUS, SIM_OK, 300, 310), 1, b);
+    ck_assert_int_eq(judge("monotonic-reads"), SIM_CHECK_VIOLATED);
+    ck_assert_ptr_nonnull(strstr(why, "order 7"));
+    close_world();
+}
+END_TEST
+
+START_TEST(test_converges_only_after_a_drain)
+{
+    open_world(SHOP_MIRROR, MIRROR_ACK_BOTH);
+    ck_assert_int_eq(judge("converges"), SIM_CHECK_SKIPPED);
+    s->drained = true;
+    ck_assert_int_eq(judge("converges"), SIM_CHECK_HOLDS);
+    s->drain_failed = true;
+    snprintf(s->drain_why, sizeof(s->drain_why), "copy mirror is still 3 change(s) behind");
+    ck_assert_int_eq(judge("converges"), SIM_CHECK_VIOLATED);
+    ck_assert_ptr_nonnull(strstr(why, "3 change(s) behind"));
+    close_world();
+}
+END_TEST
+
+START_TEST(test_unbuilt_invariants_have_no_checker)
+{
+    ck_assert_ptr_null(sim_checker_lookup("replica-prefix"));
+    ck_assert_ptr_null(sim_checker_lookup("stake-conserved"));
+    ck_assert_ptr_nonnull(sim_checker_lookup("no-lost-acks"));
+}
+END_TEST
+
+int main(void)
+{
+    Suite *su = suite_create("checkers");
+    TCase *tc = tcase_create("both-ways");
+    tcase_add_test(tc, test_no_lost_acks_both_ways);
+    tcase_add_test(tc, test_mirror_identical_both_ways);
+    tcase_add_test(tc, test_stock_conserved_both_ways);
+    tcase_add_test(tc, test_order_totals_both_ways);
+    tcase_add_test(tc, test_integrity_both_ways);
+    tcase_add_test(tc, test_read_your_writes_both_ways);
+    tcase_add_test(tc, test_monotonic_reads_both_ways);
+    tcase_add_test(tc, test_converges_only_after_a_drain);
+    tcase_add_test(tc, test_unbuilt_invariants_have_no_checker);
+    suite_add_tcase(su, tc);
+    SRunner *sr = srunner_create(su);
+    srunner_run_all(sr, CK_ENV);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
