@@ -220,7 +220,8 @@ static int db_migrate(struct db *d, int version)
     return err;
 }
 
-int db_open(struct db *d, const struct shop_copy *copy, bool sync_full, char *errmsg)
+int db_open(struct db *d, const struct shop_copy *copy, const struct shop_config *cfg,
+            char *errmsg)
 {
     memset(d, 0, sizeof(*d));
     d->errmsg = errmsg;
@@ -244,11 +245,16 @@ int db_open(struct db *d, const struct shop_copy *copy, bool sync_full, char *er
     sqlite3_extended_result_codes(d->conn, 1);
     sqlite3_busy_timeout(d->conn, 5000);
     int version = 0;
-    int err = db_schema_version(d, &version);
+    /* exclusive must come before the first WAL access to keep SQLite off
+     * the shared-memory wal-index altogether */
+    int err = cfg->exclusive ? db_exec(d, "PRAGMA locking_mode = EXCLUSIVE") : 0;
+    if (!err)
+        err = db_schema_version(d, &version);
     if (!err)
         err = db_exec(d, "PRAGMA journal_mode = WAL");
     if (!err)
-        err = db_exec(d, sync_full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
+        err = db_exec(d, cfg->sync_full ? "PRAGMA synchronous = FULL"
+                                        : "PRAGMA synchronous = NORMAL");
     if (!err)
         err = db_exec(d, "PRAGMA foreign_keys = ON");
     if (!err)

@@ -59,7 +59,8 @@ extern const struct db_table db_tables[];
 extern const size_t db_table_count;
 
 /* Opens a copy, sets WAL and synchronous, creates or migrates the schema. */
-int db_open(struct db *d, const struct shop_copy *copy, bool sync_full, char *errmsg);
+int db_open(struct db *d, const struct shop_copy *copy, const struct shop_config *cfg,
+            char *errmsg);
 /* Closes; with `abandon` the connection is closed without a checkpoint attempt. */
 void db_close(struct db *d, bool abandon);
 /* The one place SQLite result codes become negative errno. */

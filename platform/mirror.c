@@ -564,10 +564,10 @@ int mirror_open(struct mirror *m, const struct shop_config *cfg, const struct pl
     m->policy = cfg->policy;
     m->ack = cfg->ack;
     m->process_node = cfg->primary.node;
-    int err = db_open(&m->copy[0], &cfg->primary, cfg->sync_full, errmsg);
+    int err = db_open(&m->copy[0], &cfg->primary, cfg, errmsg);
     if (err)
         return err;
-    err = db_open(&m->copy[1], &cfg->mirror, cfg->sync_full, errmsg);
+    err = db_open(&m->copy[1], &cfg->mirror, cfg, errmsg);
     if (err) {
         db_close(&m->copy[0], false);
         return err;

@@ -97,8 +97,7 @@ int shop_open(const struct shop_config *cfg, const struct platform_env *env, sho
     s->env = *env;
     s->process_node = cfg->primary.node;
     int err = cfg->topology == SHOP_MIRROR ? mirror_open(&s->mirror, cfg, &s->env, s->errmsg)
-                                           : db_open(&s->single, &cfg->primary, cfg->sync_full,
-                                                     s->errmsg);
+                                           : db_open(&s->single, &cfg->primary, cfg, s->errmsg);
     if (err == -ECANCELED) {
         /* Recovery itself hit a crash point: the node is dead again. */
         snprintf(msg, SHOP_ERRMSG_MAX, "%s", s->errmsg);

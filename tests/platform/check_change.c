@@ -23,8 +23,9 @@ static void setup(void)
     testenv_init(&t);
     struct shop_copy ca = {.node = "primary", .path = t.primary_path};
     struct shop_copy cb = {.node = "mirror", .path = t.mirror_path};
-    ck_assert_int_eq(db_open(&a, &ca, false, msg), 0);
-    ck_assert_int_eq(db_open(&b, &cb, false, msg), 0);
+    struct shop_config cfg = {.sync_full = false};
+    ck_assert_int_eq(db_open(&a, &ca, &cfg, msg), 0);
+    ck_assert_int_eq(db_open(&b, &cb, &cfg, msg), 0);
 }
 
 static void teardown(void)
