@@ -146,6 +146,10 @@ struct faults_host {
     /* Called with the delay of a fired disk/<node>/slow point: the sim
      * advances virtual time, a real host sleeps. NULL: the delay is ignored. */
     void (*delay)(void *ctx, const char *node, int64_t delay_us);
+    /* true: a successful xSync only ends the crash model's hold on the
+     * writes, without the real fsync. The simulator's choice: there the model
+     * alone decides what survives, and the host disk's durability is moot. */
+    bool skip_real_sync;
 };
 
 enum faults_crash_kind {

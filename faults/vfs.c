@@ -73,6 +73,16 @@ struct undo_log {
     uint64_t bytes; /* sum of (hi - lo): the unsynced bytes */
 };
 
+/* What the node knows of one of its files: its size, kept as it writes,
+ * so an undo record costs no fstat. Entries never move once made. */
+struct vfs_path {
+    char *path;
+    int64_t size;
+    bool size_known;
+};
+
+#define VFS_PATHS_MAX 16 /* files of one node whose size is cached */
+
 struct vfs_node {
     bool in_use;
     bool up;
@@ -88,6 +98,8 @@ struct vfs_node {
     sqlite3_vfs vfs; /* registered with SQLite: its address must not move */
     sqlite3_vfs *real;
     struct undo_log log;
+    size_t path_count;
+    struct vfs_path paths[VFS_PATHS_MAX];
 };
 
 /* Our file: SQLite allocates szOsFile bytes, the real file follows ours. */
@@ -96,6 +108,7 @@ struct vfs_file {
     struct vfs_node *node;
     uint64_t incarnation; /* the node's when opened; another means dead */
     char *path;           /* NULL: not part of the crash model */
+    struct vfs_path *known; /* the node's entry for path, NULL if none */
     sqlite3_file *real;
 };
 
@@ -107,6 +120,60 @@ enum vfs_op { VFS_OP_READ, VFS_OP_WRITE, VFS_OP_SYNC };
 
 static pthread_mutex_t vfs_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct vfs_node nodes[FAULTS_NODES_MAX]; /* under vfs_lock */
+
+/* ---- File sizes (vfs_lock held) ---------------------------------------- */
+
+/* The node's entry for path, made on first use; NULL when the table is full. */
+static struct vfs_path *node_path(struct vfs_node *node, const char *path)
+{
+    for (size_t i = 0; i < node->path_count; i++) {
+        if (strcmp(node->paths[i].path, path) == 0) {
+            return &node->paths[i];
+        }
+    }
+    if (node->path_count == VFS_PATHS_MAX) {
+        return NULL; /* correct without it, only slower */
+    }
+    char *copy = strdup(path);
+    if (copy == NULL) {
+        return NULL;
+    }
+    node->paths[node->path_count] = (struct vfs_path){.path = copy};
+    return &node->paths[node->path_count++];
+}
+
+/* The file's size before an operation: cached, or asked once. */
+static int file_size_before(struct vfs_file *f, sqlite3_int64 *size)
+{
+    if (f->known != NULL && f->known->size_known) {
+        *size = f->known->size;
+        return SQLITE_OK;
+    }
+    int rc = f->real->pMethods->xFileSize(f->real, size);
+    if (rc == SQLITE_OK && f->known != NULL) {
+        f->known->size = *size;
+        f->known->size_known = true;
+    }
+    return rc;
+}
+
+static void file_size_after(struct vfs_file *f, int64_t size, bool is_truncate)
+{
+    if (f->known == NULL || !f->known->size_known) {
+        return;
+    }
+    if (is_truncate || size > f->known->size) {
+        f->known->size = size;
+    }
+}
+
+/* Crashes rewrite files behind SQLite's back: ask the disk again. */
+static void node_forget_sizes(struct vfs_node *node)
+{
+    for (size_t i = 0; i < node->path_count; i++) {
+        node->paths[i].size_known = false;
+    }
+}
 
 /* ---- The undo log (vfs_lock held) ------------------------------------- */
 
@@ -176,7 +243,7 @@ static int undo_log_record(struct vfs_file *f, bool is_truncate, int64_t lo, int
     struct undo_log *log = &f->node->log;
     int io_error = is_truncate ? SQLITE_IOERR_TRUNCATE : SQLITE_IOERR_WRITE;
     sqlite3_int64 old_size = 0;
-    if (f->real->pMethods->xFileSize(f->real, &old_size) != SQLITE_OK) {
+    if (file_size_before(f, &old_size) != SQLITE_OK) {
         return io_error;
     }
     if (!undo_log_has_room(log, hi - lo)) {
@@ -682,6 +749,11 @@ static int file_write(sqlite3_file *file, const void *buf, int amount, sqlite3_i
     }
     if (rc == SQLITE_OK) {
         rc = f->real->pMethods->xWrite(f->real, buf, amount, offset);
+        if (rc == SQLITE_OK) {
+            file_size_after(f, offset + amount, false);
+        } else if (f->known != NULL) {
+            f->known->size_known = false; /* a partial write: ask again */
+        }
     }
     pthread_mutex_unlock(&vfs_lock);
     return rc;
@@ -696,7 +768,7 @@ static int file_truncate(sqlite3_file *file, sqlite3_int64 size)
         rc = SQLITE_IOERR_TRUNCATE;
     } else if (f->path != NULL) {
         sqlite3_int64 old_size = 0;
-        rc = f->real->pMethods->xFileSize(f->real, &old_size);
+        rc = file_size_before(f, &old_size);
         if (rc == SQLITE_OK && old_size != size) {
             int64_t lo = size < old_size ? size : old_size;
             int64_t hi = size < old_size ? old_size : size;
@@ -705,6 +777,11 @@ static int file_truncate(sqlite3_file *file, sqlite3_int64 size)
     }
     if (rc == SQLITE_OK) {
         rc = f->real->pMethods->xTruncate(f->real, size);
+        if (rc == SQLITE_OK) {
+            file_size_after(f, size, true);
+        } else if (f->known != NULL) {
+            f->known->size_known = false;
+        }
     }
     pthread_mutex_unlock(&vfs_lock);
     return rc;
@@ -730,7 +807,7 @@ static int file_sync(sqlite3_file *file, int flags)
     }
     /* Not under vfs_lock: a sync may take long. Writes that race with it
      * get later sequence numbers and stay in the log. */
-    rc = f->real->pMethods->xSync(f->real, flags);
+    rc = f->node->host.skip_real_sync ? SQLITE_OK : f->real->pMethods->xSync(f->real, flags);
     pthread_mutex_lock(&vfs_lock);
     if (vfs_file_is_dead_locked(f)) {
         rc = SQLITE_IOERR_FSYNC; /* the node died during the sync */
@@ -914,6 +991,12 @@ static int vfs_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *file, int 
         if (f->path == NULL) {
             return SQLITE_NOMEM;
         }
+        pthread_mutex_lock(&vfs_lock);
+        f->known = node_path(node, name);
+        if (f->known != NULL) {
+            f->known->size_known = false; /* whatever happened while closed */
+        }
+        pthread_mutex_unlock(&vfs_lock);
     }
     int rc = node->real->xOpen(node->real, name, f->real, flags, out_flags);
     if (rc != SQLITE_OK) {
@@ -946,6 +1029,10 @@ static int vfs_delete(sqlite3_vfs *vfs, const char *path, int sync_dir)
         /* The file is gone for good: a power cut has nothing to restore. */
         pthread_mutex_lock(&vfs_lock);
         undo_log_remove_if(&node->log, path, UINT64_MAX);
+        struct vfs_path *known = node_path(node, path);
+        if (known != NULL) {
+            known->size_known = false;
+        }
         pthread_mutex_unlock(&vfs_lock);
     }
     return rc;
@@ -1158,6 +1245,7 @@ int faults_vfs_crash(const char *node_name, enum faults_crash_kind kind, struct 
         stats->writes_kept = node->log.count; /* the page cache survives */
     }
     undo_log_clear(&node->log);
+    node_forget_sizes(node);
     node->up = false;
     node->incarnation++;
 out_unlock:
@@ -1206,6 +1294,9 @@ void faults_vfs_unregister_all(void)
         if (nodes[i].in_use) {
             sqlite3_vfs_unregister(&nodes[i].vfs);
             undo_log_release(&nodes[i].log);
+            for (size_t p = 0; p < nodes[i].path_count; p++) {
+                free(nodes[i].paths[p].path);
+            }
             nodes[i] = (struct vfs_node){0};
         }
     }

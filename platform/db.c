@@ -343,9 +343,12 @@ int db_write(struct db *d, db_body body, void *arg)
     return db_commit(d);
 }
 
+static const char sql_begin_read[] = "BEGIN";
+
 int db_read(struct db *d, db_body body, void *arg)
 {
-    int err = db_exec(d, "BEGIN");
+    sqlite3_stmt *st = db_stmt(d, sql_begin_read);
+    int err = st == NULL ? -EIO : db_step_done(d, st, "starting a read");
     if (err)
         return err;
     err = body(d, arg);

@@ -18,6 +18,8 @@
 #define DB_APPLY_CACHE_MAX 32  /* changeset statement shapes kept per connection */
 #define MIRROR_RESYNC_BATCH 64 /* backlog entries applied per resync transaction */
 #define MIRROR_PRUNE_EVERY 32  /* backlog rows the peer holds are pruned this often */
+#define MIRROR_RETRY_US_MIN 10000   /* a failed resync is retried by writes after this... */
+#define MIRROR_RETRY_US_MAX 320000  /* ...doubling up to this (explicit resyncs always try) */
 
 /* ---- One copy -------------------------------------------------------- */
 
@@ -153,6 +155,8 @@ struct mirror {
     const struct platform_env *env;
     const char *process_node;   /* the node whose process runs the mirror: crash points */
     bool crashed;               /* a crash point fired: no further I/O */
+    int64_t retry_at_us;        /* writes retry a failed resync from then on */
+    int64_t retry_wait_us;      /* the current backoff */
     struct change_log log;      /* the capture of the write in progress */
     struct change_log inverse;  /* its inverse, when strict mode undoes it */
 };

@@ -339,10 +339,16 @@ int mirror_write(struct mirror *m, db_body body, void *arg)
     if (m->ack == MIRROR_ACK_EARLY)
         return write_early(m, body, arg);
     int a = m->lead, b = 1 - a;
-    if (m->copy[b].seq != m->copy[a].seq)
+    /* strict refuses writes while behind, so every write retries (it is one
+     * or two undo entries behind); degrade writes go on regardless and
+     * retry a possibly long backlog only after a backoff */
+    bool retry = m->policy == MIRROR_STRICT || mirror_now(m) >= m->retry_at_us;
+    if (m->copy[b].seq != m->copy[a].seq && retry)
         (void)mirror_resync(m);
     if (m->crashed)
         return -ECANCELED;
+    a = m->lead; /* a completed resync hands the lead back to the primary */
+    b = 1 - a;
     bool b_in_sync = m->copy[b].seq == m->copy[a].seq;
     if (!b_in_sync && m->policy == MIRROR_STRICT)
         return refuse_behind(m, b);
@@ -514,8 +520,16 @@ int mirror_resync(struct mirror *m)
     if (!err) {
         m->resyncs += was_behind;
         m->lead = 0; /* in sync again: the primary leads */
+        m->retry_wait_us = 0;
+        m->retry_at_us = 0;
         mirror_set_state(m, MIRROR_IN_SYNC);
     } else if (err != -ECANCELED) {
+        /* The behind copy still cannot write: writes stop hammering it
+         * and retry after a backoff in the host's time. */
+        m->retry_wait_us = m->retry_wait_us == 0 ? MIRROR_RETRY_US_MIN
+                           : m->retry_wait_us >= MIRROR_RETRY_US_MAX / 2 ? MIRROR_RETRY_US_MAX
+                                                                        : 2 * m->retry_wait_us;
+        m->retry_at_us = mirror_now(m) + m->retry_wait_us;
         mirror_set_state(m, m->policy == MIRROR_DEGRADE ? MIRROR_DEGRADED : MIRROR_FAILED);
     }
     return err;

@@ -263,29 +263,22 @@ static int new_msg(struct sim *s, int from, int to, enum world_msg_kind kind, ui
 }
 
 /* Sends a message over the directed link from -> to, through its faults. */
+static int net_faults(struct sim *s, const char *fn, const char *tn, uint32_t op,
+                      int64_t *delay, int *copies);
+
 static void send_msg(struct sim *s, int from, int to, enum world_msg_kind kind, uint32_t op,
                      int64_t at_us)
 {
-    char fb[32], tb[32], point[FAULTS_NAME_MAX];
+    char fb[32], tb[32];
     const char *fn = world_endpoint_name(s, from, fb), *tn = world_endpoint_name(s, to, tb);
     if (is_cut(s, from, to)) {
         world_trace(s, fn, "-> %s #%u dropped (partition)", tn, op);
         return;
     }
-    snprintf(point, sizeof(point), "net/%s/%s/drop", fn, tn);
-    if (faults_check(point) > 0) {
-        world_trace(s, fn, "-> %s #%u dropped (%s)", tn, op, point);
-        return;
-    }
     int64_t delay = link_latency(s);
-    snprintf(point, sizeof(point), "net/%s/%s/delay", fn, tn);
-    int64_t extra = faults_check(point);
-    delay += extra > 0 ? extra : 0;
-    snprintf(point, sizeof(point), "net/%s/%s/reorder", fn, tn);
-    if (faults_check(point) > 0)
-        delay += (int64_t)faults_rng_below(&s->net_rng, 2 * (uint64_t)delay + 1);
-    snprintf(point, sizeof(point), "net/%s/%s/duplicate", fn, tn);
-    int copies = faults_check(point) > 0 ? 2 : 1;
+    int copies = 1;
+    if (s->net_armed > 0 && net_faults(s, fn, tn, op, &delay, &copies) != 0)
+        return;
     for (int i = 0; i < copies; i++) {
         int m = new_msg(s, from, to, kind, op);
         if (m < 0 || sim_queue_push(&s->queue, at_us + delay + i, SIM_EV_DELIVER, m, 0) != 0) {
@@ -293,6 +286,27 @@ static void send_msg(struct sim *s, int from, int to, enum world_msg_kind kind, 
             return;
         }
     }
+}
+
+/* The link's fault points, consulted per message: -1 when it is dropped. */
+static int net_faults(struct sim *s, const char *fn, const char *tn, uint32_t op,
+                      int64_t *delay, int *copies)
+{
+    char point[FAULTS_NAME_MAX];
+    snprintf(point, sizeof(point), "net/%s/%s/drop", fn, tn);
+    if (faults_check(point) > 0) {
+        world_trace(s, fn, "-> %s #%u dropped (%s)", tn, op, point);
+        return -1;
+    }
+    snprintf(point, sizeof(point), "net/%s/%s/delay", fn, tn);
+    int64_t extra = faults_check(point);
+    *delay += extra > 0 ? extra : 0;
+    snprintf(point, sizeof(point), "net/%s/%s/reorder", fn, tn);
+    if (faults_check(point) > 0)
+        *delay += (int64_t)faults_rng_below(&s->net_rng, 2 * (uint64_t)*delay + 1);
+    snprintf(point, sizeof(point), "net/%s/%s/duplicate", fn, tn);
+    *copies = faults_check(point) > 0 ? 2 : 1;
+    return 0;
 }
 
 /* ---- clients ------------------------------------------------------------ */
@@ -467,6 +481,7 @@ static void heal_fault(struct sim *s, struct world_fault *f)
     faults_stats(f->name, &calls, &f->fired);
     faults_disarm(f->name);
     f->armed = false;
+    s->net_armed -= strncmp(f->name, "net/", 4) == 0 || f->name[0] == '*';
     f->healed_at_us = s->now_us;
     world_trace(s, f->lane[0] ? f->lane : "-", "heal %s (fired %llu of %llu calls)", f->name,
                 (unsigned long long)f->fired, (unsigned long long)calls);
@@ -492,6 +507,7 @@ static void arm_fault(struct sim *s, const struct drill_event *e)
         return;
     }
     f->armed = true;
+    s->net_armed += strncmp(f->name, "net/", 4) == 0 || f->name[0] == '*';
     f->armed_at_us = s->now_us;
     f->healed_at_us = -1;
     world_trace(s, f->lane[0] ? f->lane : "-", "fault %s armed (p=%g errno=%d count=%llu after=%llu)",
@@ -760,7 +776,7 @@ static int setup_nodes(struct sim *s)
 {
     char names[DRILL_NODES_MAX][FAULTS_NODE_MAX];
     s->node_count = drill_nodes(s->drill, names);
-    struct faults_host host = {.ctx = s, .delay = host_delay};
+    struct faults_host host = {.ctx = s, .delay = host_delay, .skip_real_sync = true};
     for (size_t i = 0; i < s->node_count; i++) {
         struct world_node *n = &s->nodes[i];
         snprintf(n->name, sizeof(n->name), "%s", names[i]);

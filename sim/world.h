@@ -103,6 +103,7 @@ struct sim {
 
     size_t fault_count;
     struct world_fault faults[WORLD_FAULTS_MAX];
+    int net_armed;          /* armed faults that can match a link: net/... or * */
 
     bool workload_stopped;
     bool draining;

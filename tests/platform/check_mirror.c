@@ -208,6 +208,28 @@ START_TEST(test_degrade_keeps_serving_and_resyncs)
 }
 END_TEST
 
+START_TEST(test_degrade_resync_backs_off)
+{
+    /* While the mirror keeps failing, degrade writes do not retry the whole
+     * backlog each time; after a heal, the first write past the backoff
+     * resyncs, and an explicit resync never waits. */
+    shop *s = open_mirror(MIRROR_DEGRADE, MIRROR_ACK_BOTH);
+    testenv_seed(s, 1);
+    testenv_arm("disk/mirror/write", EIO, 0);
+    ck_assert_int_gt(add_user(s, 1), 0);
+    ck_assert_int_gt(add_user(s, 2), 0); /* tries the resync, fails: backoff */
+    faults_disarm_all();
+    ck_assert_int_gt(add_user(s, 3), 0); /* within the backoff: still degraded */
+    ck_assert_int_eq(status_of(s).state, MIRROR_DEGRADED);
+    ck_assert_int_eq(status_of(s).changes_behind, 3);
+    t.now_us += 400000;
+    ck_assert_int_gt(add_user(s, 4), 0);
+    ck_assert_int_eq(status_of(s).state, MIRROR_IN_SYNC);
+    assert_copies_equal(s);
+    shop_close(s);
+}
+END_TEST
+
 START_TEST(test_degrade_mirror_full_then_resync_on_reopen)
 {
     shop *s = open_mirror(MIRROR_DEGRADE, MIRROR_ACK_BOTH);
@@ -243,6 +265,7 @@ START_TEST(test_degrade_primary_fails_mirror_leads)
     /* Reads still see every acknowledged write. */
     ck_assert_int_eq(user_count(s), 3);
     faults_disarm_all();
+    t.now_us += 400000; /* past the resync backoff of degrade */
     ck_assert_int_gt(add_user(s, 4), 0);
     st = status_of(s);
     ck_assert_int_eq(st.state, MIRROR_IN_SYNC);
@@ -280,6 +303,7 @@ START_TEST(test_degrade_no_split_brain)
     testenv_arm("disk/primary/read", EIO, 0);
     ck_assert_int_lt(add_user(s, 2), 0);
     faults_disarm_all();
+    t.now_us += 400000; /* past the resync backoff of degrade */
     ck_assert_int_gt(add_user(s, 3), 0);
     assert_copies_equal(s);
     ck_assert_int_eq(user_count(s), 2);
@@ -512,6 +536,7 @@ static Suite *mirror_suite(void)
     tcase_add_test(tc, test_strict_mirror_fsync_failure_is_undone);
     tcase_add_test(tc, test_degrade_keeps_serving_and_resyncs);
     tcase_add_test(tc, test_degrade_mirror_full_then_resync_on_reopen);
+    tcase_add_test(tc, test_degrade_resync_backs_off);
     tcase_add_test(tc, test_degrade_primary_fails_mirror_leads);
     tcase_add_test(tc, test_degrade_both_fail_refuses);
     tcase_add_test(tc, test_degrade_no_split_brain);
