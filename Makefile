@@ -3,7 +3,7 @@
 #
 #   make deps       install the Debian packages the build needs (apt-get)
 #   make build      configure and build into build/
-#   make run        deps + build + the drill catalog (needs the runner: not built yet)
+#   make run        deps + build + run the drill catalog (scenarios/), reports in faultdrill-out/
 #   make test       deps + build + ctest
 #   make asan       the same suite under AddressSanitizer + UBSan (build-asan/)
 #   make bench      the benchmarks (figures, not pass/fail)
@@ -32,7 +32,7 @@ build: deps
 	cmake --build $(BUILD) -j $(JOBS)
 
 run: build
-	@echo 'make run: the drill runner is not built yet (see README); make test runs the suite' >&2; exit 2
+	$(BUILD)/sim/faultdrill run scenarios --out faultdrill-out --junit faultdrill-out/junit.xml
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
@@ -45,6 +45,7 @@ asan: deps
 
 bench: build
 	$(BUILD)/tests/bench/bench_checkout
+	$(BUILD)/tests/bench/bench_sim
 
 clean:
 	rm -rf build build-asan

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# The faultdrill CLI's contract (DESIGN.md §5): commands, --help, exit codes
+# 0/1/2/3, FILE:LINE:COL errors, report files, JUnit, determinism.
+# usage: cli_test.sh FAULTDRILL SCENARIOS_DIR
+set -u
+fd=$1
+scenarios=$2
+work=$(mktemp -d /tmp/faultdrill-cli-XXXXXX)
+trap 'rm -rf "$work"' EXIT
+passed=0
+failed=0
+
+expect_rc() { # expect_rc WANT DESCRIPTION COMMAND...
+    local want=$1 what=$2
+    shift 2
+    "$@" >"$work/out" 2>"$work/err"
+    local rc=$?
+    if [ "$rc" = "$want" ]; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1))
+        echo "FAIL: $what: exit $rc, wanted $want"
+        sed 's/^/  | /' "$work/out" "$work/err" | head -20
+    fi
+}
+
+expect_grep() { # expect_grep PATTERN FILE DESCRIPTION
+    if grep -q -- "$1" "$2"; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1))
+        echo "FAIL: $3: '$1' not in $2"
+        sed 's/^/  | /' "$2" | head -20
+    fi
+}
+
+cat >"$work/bad.drill" <<'DRILL'
+drill "Typos"
+topology mirror
+at 2s fault disk/primry/write
+at 3x crash primary
+expect no-such-thing
+DRILL
+
+cat >"$work/unmet.drill" <<'DRILL'
+drill "Expects a violation a correct mirror never shows"
+topology mirror policy=strict
+duration 2s
+products 3
+users 2
+workload w clients=2 rate=50/s mix=cart:50,checkout:50
+expect mirror-identical violated
+DRILL
+
+cat >"$work/async.drill" <<'DRILL'
+drill "Asynchronous replication"
+topology async delay=200ms
+duration 2s
+expect no-lost-acks
+DRILL
+
+expect_rc 2 "no arguments" "$fd"
+expect_rc 2 "unknown command" "$fd" bogus
+expect_rc 0 "--help" "$fd" --help
+for cmd in run check explain faults invariants; do
+    expect_rc 0 "$cmd --help" "$fd" "$cmd" --help
+done
+expect_rc 2 "check of a drill with errors" "$fd" check "$work/bad.drill"
+expect_grep "bad.drill:3:[0-9]*: " "$work/err" "errors as FILE:LINE:COL"
+expect_grep "primry" "$work/err" "the unknown node is named"
+expect_grep "bad.drill:4:" "$work/err" "the bad duration is reported too"
+expect_grep "bad.drill:5:" "$work/err" "the unknown invariant is reported too"
+expect_rc 2 "run of a drill with errors" "$fd" run "$work/bad.drill" --out "$work/o"
+expect_rc 2 "a missing drill" "$fd" run "$work/none.drill"
+expect_rc 2 "a bad seed" "$fd" run "$scenarios" --seed abc
+expect_rc 0 "check of the catalog" "$fd" check "$scenarios"
+expect_rc 0 "run of a passing drill" "$fd" run "$scenarios/mirror-crash-between-commits.drill" --out "$work/o"
+expect_grep "^PASS  mirror-crash-between-commits  seed=3  " "$work/out" "the summary line"
+for f in report.json report.md report.html trace.log; do
+    [ -s "$work/o/mirror-crash-between-commits/seed-3/$f" ] && passed=$((passed + 1)) ||
+        { failed=$((failed + 1)); echo "FAIL: $f was not written"; }
+done
+expect_rc 0 "the same run again" "$fd" run "$scenarios/mirror-crash-between-commits.drill" --out "$work/o2"
+if cmp -s "$work/o/mirror-crash-between-commits/seed-3/trace.log" \
+    "$work/o2/mirror-crash-between-commits/seed-3/trace.log"; then
+    passed=$((passed + 1))
+else
+    failed=$((failed + 1)); echo "FAIL: two runs of one seed wrote different traces"
+fi
+expect_rc 1 "an expectation not met" "$fd" run "$work/unmet.drill" --out "$work/o"
+expect_grep "^FAIL  unmet" "$work/out" "the FAIL line"
+expect_grep "replay: faultdrill run .*unmet.drill --seed 1" "$work/out" "the replay command"
+expect_rc 3 "an unwritable --out" "$fd" run "$scenarios/single-crash-mid-checkout.drill" --out "$work/bad.drill/x"
+expect_rc 3 "a topology not built yet" "$fd" run "$work/async.drill" --out "$work/o"
+expect_grep "not built yet" "$work/err" "says what is missing"
+expect_rc 1 "a directory with one unmet drill, with JUnit" "$fd" run "$scenarios" "$work/unmet.drill" --out "$work/o" --junit "$work/junit.xml" -q
+expect_grep "<testsuites" "$work/junit.xml" "JUnit root"
+expect_grep "<failure" "$work/junit.xml" "JUnit failure"
+expect_rc 0 "faults" "$fd" faults
+expect_grep "disk/<node>/write" "$work/out" "the catalog lists disk points"
+expect_grep "crash/<node>/mirror-between-commits" "$work/out" "the catalog lists crash points"
+expect_rc 0 "invariants" "$fd" invariants
+expect_grep "no-lost-acks" "$work/out" "the invariants"
+expect_rc 0 "explain" "$fd" explain "$scenarios/mirror-primary-disk-fails.drill"
+expect_grep "strict" "$work/out" "explain tells the policy"
+
+echo "cli: $passed passed, $failed failed"
+[ "$failed" = 0 ]
