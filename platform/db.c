@@ -245,11 +245,7 @@ int db_open(struct db *d, const struct shop_copy *copy, const struct shop_config
     sqlite3_extended_result_codes(d->conn, 1);
     sqlite3_busy_timeout(d->conn, 5000);
     int version = 0;
-    /* exclusive must come before the first WAL access to keep SQLite off
-     * the shared-memory wal-index altogether */
-    int err = cfg->exclusive ? db_exec(d, "PRAGMA locking_mode = EXCLUSIVE") : 0;
-    if (!err)
-        err = db_schema_version(d, &version);
+    int err = db_schema_version(d, &version);
     if (!err)
         err = db_exec(d, "PRAGMA journal_mode = WAL");
     if (!err)

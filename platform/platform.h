@@ -111,13 +111,6 @@ struct shop_config {
     /* PRAGMA synchronous: true = FULL (durable acks, the default a caller
      * should pick), false = NORMAL (a power cut may lose acknowledged writes). */
     bool sync_full;
-    /*
-     * One connection per copy and no other process: SQLite's exclusive
-     * locking mode (no file locks per transaction, the WAL index in heap
-     * memory instead of a -shm file). The simulator's choice; a server with
-     * reader connections leaves it false.
-     */
-    bool exclusive;
 };
 
 typedef struct shop shop;

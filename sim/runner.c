@@ -800,7 +800,6 @@ static int setup_nodes(struct sim *s)
         .policy = s->drill->topology.policy,
         .ack = s->drill->topology.ack,
         .sync_full = !s->drill->topology.sync_normal,
-        .exclusive = true,
     };
     s->env = (struct platform_env){.ctx = s, .now_us = env_now, .crash = env_crash};
     return 0;

@@ -114,6 +114,10 @@ START_TEST(test_catalog_verdicts)
                           x->invariant);
             violations_shown += x->expect_violated && x->observed_violated;
         }
+        for (size_t i = 0; i < rep.fault_count; i++)
+            ck_assert_msg(rep.faults[i].fired > 0 || strncmp(rep.faults[i].name, "crash/", 6) == 0,
+                          "%s: fault %s never fired: a drill statement that does nothing", path,
+                          rep.faults[i].name);
         ck_assert_msg(rep.pass, "%s fails", path);
         ck_assert_uint_gt(rep.total_ops, 100);
         sim_result_release(&rep);
