@@ -145,6 +145,25 @@ static void check_integrity(struct sim *s, const char *when)
     }
 }
 
+/* Traces the mirror's state when it changes: students watch it degrade,
+ * fall behind and catch up in trace.log. */
+static void trace_mirror(struct sim *s)
+{
+    struct mirror_status st;
+    if (s->shop == NULL || shop_mirror_status(s->shop, &st) != 0)
+        return;
+    if ((int)st.state == s->mirror_state && strcmp(st.lead, s->mirror_lead) == 0)
+        return;
+    s->mirror_state = (int)st.state;
+    snprintf(s->mirror_lead, sizeof(s->mirror_lead), "%s", st.lead);
+    if (st.changes_behind > 0)
+        world_trace(s, st.lead, "mirror %s: %s leads, %s is %lld change(s) behind (%.160s)",
+                    mirror_state_name(st.state), st.lead, st.behind,
+                    (long long)st.changes_behind, st.last_error);
+    else
+        world_trace(s, st.lead, "mirror %s: %s leads", mirror_state_name(st.state), st.lead);
+}
+
 /* Opens the shop (recovery included) on the node that runs it. */
 static int open_shop(struct sim *s, const char *why)
 {
@@ -157,6 +176,8 @@ static int open_shop(struct sim *s, const char *why)
         return err;
     }
     world_trace(s, s->nodes[n].name, "shop open (%s)", why);
+    s->mirror_state = -1;
+    trace_mirror(s);
     check_integrity(s, why);
     return 0;
 }
@@ -404,6 +425,7 @@ static void complete(struct sim *s, struct sim_op *op, enum sim_outcome outcome)
 
 /* ---- serving ------------------------------------------------------------ */
 
+
 static void serve(struct sim *s, const struct world_msg *m)
 {
     struct world_node *node = &s->nodes[m->to];
@@ -426,6 +448,7 @@ static void serve(struct sim *s, const struct world_msg *m)
         }
         world_trace(s, node->name, "#%u %s from client%d: %s", op->id, drill_op_name(op->kind),
                     client, op->err ? shop_errmsg(s->shop) : "done");
+        trace_mirror(s);
     } else {
         world_trace(s, node->name, "#%u duplicate request: answered again", op->id);
     }

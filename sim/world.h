@@ -91,6 +91,8 @@ struct sim {
     struct shop_config shop_cfg;
     char paths[2][600];
     bool crash_pending;
+    int mirror_state;       /* last traced enum mirror_state, -1 before any */
+    char mirror_lead[FAULTS_NODE_MAX];
     char crash_point[64];
     int64_t delay_pending_us; /* slow disks during the request being served */
     uint32_t served_op[DRILL_CLIENTS_MAX + 1]; /* last request served per client */
