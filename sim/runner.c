@@ -376,7 +376,10 @@ static void schedule_next(struct sim *s, int client)
         sim_queue_push(&s->queue, at, SIM_EV_CLIENT_NEXT, client, 0);
 }
 
-static void issue(struct sim *s, int client, enum drill_op kind, int64_t product, int64_t qty)
+/* A workload operation, or (explicit) one from an `op` line, which runs
+ * beside the client's own loop and must not take its place. */
+static void issue(struct sim *s, int client, enum drill_op kind, int64_t product, int64_t qty,
+                  bool is_explicit)
 {
     struct sim_op *op = new_op(s, client, kind);
     char lane[32];
@@ -388,7 +391,11 @@ static void issue(struct sim *s, int client, enum drill_op kind, int64_t product
     op->product_id = product;
     op->qty = qty;
     workload_prepare(s, op);
-    s->clients[client].pending_op = op->id;
+    op->is_explicit = is_explicit;
+    if (is_explicit)
+        s->explicit_pending++;
+    else
+        s->clients[client].pending_op = op->id;
     int to = shop_node(s);
     world_trace(s, lane, "%s #%u -> %s", drill_op_name(kind), op->id, s->nodes[to].name);
     send_msg(s, client_endpoint(s, client), to, WORLD_REQUEST, op->id, s->now_us);
@@ -416,6 +423,10 @@ static void complete(struct sim *s, struct sim_op *op, enum sim_outcome outcome)
     world_mark(s, lane, mark, "#%u %s %s", op->id, drill_op_name(op->kind), names[outcome]);
     if (outcome == SIM_OK)
         workload_record_ack(s, op);
+    if (op->is_explicit) {
+        s->explicit_pending--;
+        return;
+    }
     struct world_client *c = &s->clients[op->client];
     if (c->pending_op == op->id) {
         c->pending_op = 0;
@@ -620,7 +631,7 @@ static void start_drain(struct sim *s, int index, const struct drill_event *e)
 /* What keeps the system from being quiet: pending operations, a copy behind. */
 static bool drain_pending(struct sim *s, char *why, size_t len)
 {
-    size_t pending = 0;
+    size_t pending = (size_t)s->explicit_pending;
     for (int c = 1; c <= s->client_count; c++)
         pending += s->clients[c].pending_op != 0;
     if (pending > 0) {
@@ -702,7 +713,7 @@ static void timeline(struct sim *s, int index)
             restart_node(s, n, "restart");
         break;
     case DRILL_OP:
-        issue(s, e->client, e->op, e->product, e->qty);
+        issue(s, e->client, e->op, e->product, e->qty, true);
         break;
     case DRILL_CHECKPOINT:
         world_mark(s, s->nodes[0].name, REPORT_CHECKPOINT, "checkpoint");
@@ -724,7 +735,7 @@ static void dispatch(struct sim *s, const struct sim_event *ev)
     switch (ev->type) {
     case SIM_EV_CLIENT_NEXT:
         if (!s->workload_stopped && s->clients[ev->a].pending_op == 0)
-            issue(s, ev->a, workload_pick(s, ev->a), 0, 0);
+            issue(s, ev->a, workload_pick(s, ev->a), 0, 0, false);
         break;
     case SIM_EV_DELIVER:
         deliver(s, ev->a);

@@ -105,6 +105,7 @@ struct sim_op {
     int64_t order_id;      /* checkout result, or the order cancelled */
     int64_t total_cents;
     bool is_write;
+    bool is_explicit;      /* from an `op` line: not part of the client's workload loop */
     uint32_t seen_count;   /* order-status: the order ids read */
     int64_t *seen;
 };

@@ -10,7 +10,6 @@
 
 #include "sim/sim.h"
 
-#define WORLD_ENDPOINTS_MAX (DRILL_NODES_MAX + DRILL_CLIENTS_MAX + 1)
 #define WORLD_FAULTS_MAX (DRILL_EVENTS_MAX + 8)
 #define WORLD_CLIENT_ORDERS_MAX 64
 
@@ -28,7 +27,7 @@ struct world_client {
     char email[SHOP_EMAIL_MAX + 1];
     const struct drill_workload *workload; /* NULL: a client of explicit `op` lines only */
     struct faults_rng rng;
-    uint32_t pending_op;    /* 0: none */
+    uint32_t pending_op;    /* its workload's operation in flight, 0: none */
     uint32_t created_users;
     size_t order_count;     /* its acknowledged, not cancelled orders (for cancel) */
     int64_t orders[WORLD_CLIENT_ORDERS_MAX];
@@ -106,6 +105,7 @@ struct sim {
     size_t fault_count;
     struct world_fault faults[WORLD_FAULTS_MAX];
     int net_armed;          /* armed faults that can match a link: net/... or * */
+    int explicit_pending;   /* `op` lines still in flight (not part of a client's loop) */
 
     bool workload_stopped;
     bool draining;

@@ -130,6 +130,48 @@ START_TEST(test_catalog_verdicts)
 }
 END_TEST
 
+START_TEST(test_explicit_ops_run_beside_the_workload)
+{
+    static const char text[] = "drill \"Explicit operations\"\n"
+                               "topology single\n"
+                               "duration 3s\n"
+                               "products 4 stock=10\n"
+                               "users 2\n"
+                               "workload w clients=2 rate=100/s mix=browse:1 until=2s\n"
+                               "at 1s op cart-add client=client1 product=3 qty=4\n"
+                               "at 1500ms op checkout client=client1\n"
+                               "at 2s drain within=500ms\n"
+                               "expect stock-conserved\n";
+    struct drill *d = calloc(1, sizeof(*d));
+    struct drill_errors *errs = calloc(1, sizeof(*errs));
+    ck_assert_ptr_nonnull(d);
+    ck_assert_ptr_nonnull(errs);
+    int err = drill_parse_text("explicit.drill", text, sizeof(text) - 1, d, errs);
+    if (err)
+        drill_errors_print("explicit.drill", errs, stderr);
+    ck_assert_int_eq(err, 0);
+    struct report_run rep;
+    run(d, 1, &rep);
+    ck_assert(rep.pass);
+    uint64_t browse = 0, cart = 0, checkout = 0;
+    for (size_t i = 0; i < rep.op_count; i++) {
+        if (strcmp(rep.ops[i].kind, "browse") == 0)
+            browse = rep.ops[i].ok;
+        if (strcmp(rep.ops[i].kind, "cart-add") == 0)
+            cart = rep.ops[i].ok;
+        if (strcmp(rep.ops[i].kind, "checkout") == 0)
+            checkout = rep.ops[i].ok;
+    }
+    ck_assert_uint_eq(cart, 1);
+    ck_assert_uint_eq(checkout, 1);
+    ck_assert_uint_gt(browse, 150); /* both clients kept their loop for 2 s */
+    ck_assert_ptr_nonnull(strstr(rep.trace, "ok: order 1, "));
+    sim_result_release(&rep);
+    free(errs);
+    free(d);
+}
+END_TEST
+
 int main(void)
 {
     Suite *su = suite_create("sim");
@@ -138,6 +180,7 @@ int main(void)
     tcase_add_test(tc, test_queue_orders_by_time_then_insertion);
     tcase_add_test(tc, test_same_seed_same_trace_other_seed_other_trace);
     tcase_add_test(tc, test_catalog_verdicts);
+    tcase_add_test(tc, test_explicit_ops_run_beside_the_workload);
     suite_add_tcase(su, tc);
     SRunner *sr = srunner_create(su);
     srunner_run_all(sr, CK_ENV);
