@@ -157,12 +157,16 @@ static int file_size_before(struct vfs_file *f, sqlite3_int64 *size)
     return rc;
 }
 
-static void file_size_after(struct vfs_file *f, int64_t size, bool is_truncate)
+/* After the real write or truncate: the new size, or, if it failed (perhaps
+ * half done), nothing known until the disk is asked again. */
+static void file_size_after(struct vfs_file *f, int rc, int64_t size, bool is_truncate)
 {
     if (f->known == NULL || !f->known->size_known) {
         return;
     }
-    if (is_truncate || size > f->known->size) {
+    if (rc != SQLITE_OK) {
+        f->known->size_known = false;
+    } else if (is_truncate || size > f->known->size) {
         f->known->size = size;
     }
 }
@@ -749,11 +753,7 @@ static int file_write(sqlite3_file *file, const void *buf, int amount, sqlite3_i
     }
     if (rc == SQLITE_OK) {
         rc = f->real->pMethods->xWrite(f->real, buf, amount, offset);
-        if (rc == SQLITE_OK) {
-            file_size_after(f, offset + amount, false);
-        } else if (f->known != NULL) {
-            f->known->size_known = false; /* a partial write: ask again */
-        }
+        file_size_after(f, rc, offset + amount, false);
     }
     pthread_mutex_unlock(&vfs_lock);
     return rc;
@@ -777,11 +777,7 @@ static int file_truncate(sqlite3_file *file, sqlite3_int64 size)
     }
     if (rc == SQLITE_OK) {
         rc = f->real->pMethods->xTruncate(f->real, size);
-        if (rc == SQLITE_OK) {
-            file_size_after(f, size, true);
-        } else if (f->known != NULL) {
-            f->known->size_known = false;
-        }
+        file_size_after(f, rc, size, true);
     }
     pthread_mutex_unlock(&vfs_lock);
     return rc;

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "tests/check_run.h"
 
 /* The pattern with each placeholder replaced by a node name. */
 static void instantiate(const char *pattern, char *out, size_t out_size)
@@ -251,9 +252,5 @@ static Suite *catalog_suite(void)
 
 int main(void)
 {
-    SRunner *runner = srunner_create(catalog_suite());
-    srunner_run_all(runner, CK_ENV);
-    int failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return check_run(catalog_suite());
 }

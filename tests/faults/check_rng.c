@@ -7,6 +7,7 @@
 
 #include <check.h>
 #include <stdlib.h>
+#include "tests/check_run.h"
 
 #define DRAWS 10000
 /* faults_rng_seed(42, "crash"): its first two draws. */
@@ -155,9 +156,5 @@ static Suite *rng_suite(void)
 
 int main(void)
 {
-    SRunner *runner = srunner_create(rng_suite());
-    srunner_run_all(runner, CK_ENV);
-    int failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return check_run(rng_suite());
 }

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "tests/check_run.h"
 
 #define NODE          "n1"
 #define DIR_BYTES     64
@@ -791,9 +792,5 @@ static Suite *vfs_suite(void)
 
 int main(void)
 {
-    SRunner *runner = srunner_create(vfs_suite());
-    srunner_run_all(runner, CK_ENV);
-    int failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return check_run(vfs_suite());
 }

@@ -13,6 +13,7 @@
 
 #include "platform/internal.h"
 #include "tests/platform/testenv.h"
+#include "tests/check_run.h"
 
 static struct testenv t;
 static struct db a, b;
@@ -190,9 +191,5 @@ int main(void)
     tcase_add_test(tc, test_divergent_copy_is_refused_whole);
     tcase_add_test(tc, test_corrupt_change_is_refused);
     suite_add_tcase(su, tc);
-    SRunner *sr = srunner_create(su);
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return check_run(su);
 }

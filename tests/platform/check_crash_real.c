@@ -16,6 +16,7 @@
 
 #include "faults/faults.h"
 #include "tests/platform/testenv.h"
+#include "tests/check_run.h"
 
 struct outcome {
     char primary[65];
@@ -146,9 +147,5 @@ int main(void)
     tcase_add_test(tc, test_real_kill_before_commit);
     tcase_add_test(tc, test_real_kill_mid_checkout);
     suite_add_tcase(su, tc);
-    SRunner *sr = srunner_create(su);
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return check_run(su);
 }

@@ -12,6 +12,7 @@
 
 #include "faults/faults.h"
 #include "tests/platform/testenv.h"
+#include "tests/check_run.h"
 
 static struct testenv t;
 
@@ -578,9 +579,5 @@ static Suite *mirror_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(mirror_suite());
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return check_run(mirror_suite());
 }

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "platform/platform.h"
+#include "tests/check_run.h"
 
 #define RUN_DIR_MAX       32 /* "/tmp/check_shop-XXXXXX" */
 #define TEST_DIR_MAX      64
@@ -1276,10 +1277,7 @@ int main(void)
         perror("mkdtemp");
         return EXIT_FAILURE;
     }
-    SRunner *sr = srunner_create(shop_suite());
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int rc = check_run(shop_suite());
     remove_run_dir();
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return rc;
 }

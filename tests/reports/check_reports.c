@@ -19,6 +19,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "tests/check_run.h"
 
 #define SAMPLE_TRACE                                                                               \
     "0.000000 start drill=demo seed=42\n"                                                          \
@@ -878,9 +879,5 @@ static Suite *reports_suite(void)
 
 int main(void)
 {
-    SRunner *runner = srunner_create(reports_suite());
-    srunner_run_all(runner, CK_NORMAL);
-    int failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return check_run(reports_suite());
 }

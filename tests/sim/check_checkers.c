@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "sim/world.h"
+#include "tests/check_run.h"
 
 static char dir[64];
 static struct sim *s;
@@ -265,9 +266,5 @@ int main(void)
     tcase_add_test(tc, test_converges_only_after_a_drain);
     tcase_add_test(tc, test_unbuilt_invariants_have_no_checker);
     suite_add_tcase(su, tc);
-    SRunner *sr = srunner_create(su);
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return check_run(su);
 }

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "tests/check_run.h"
 
 #ifndef DRILLS_DIR
 #error "DRILLS_DIR must name tests/sim/drills"
@@ -835,9 +836,5 @@ static Suite *drill_suite(void)
 
 int main(void)
 {
-    SRunner *runner = srunner_create(drill_suite());
-    srunner_run_all(runner, CK_ENV);
-    int failed = srunner_ntests_failed(runner);
-    srunner_free(runner);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return check_run(drill_suite());
 }

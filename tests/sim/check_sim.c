@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "sim/sim.h"
+#include "tests/check_run.h"
 
 #ifndef SCENARIOS_DIR
 #error "SCENARIOS_DIR must name the drill catalog"
@@ -182,9 +183,5 @@ int main(void)
     tcase_add_test(tc, test_catalog_verdicts);
     tcase_add_test(tc, test_explicit_ops_run_beside_the_workload);
     suite_add_tcase(su, tc);
-    SRunner *sr = srunner_create(su);
-    srunner_run_all(sr, CK_ENV);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return check_run(su);
 }
