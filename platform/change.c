@@ -191,12 +191,14 @@ void change_capture_start(struct db *d, struct change_log *log)
     log->len = 0;
     log->rows = 0;
     log->err = 0;
+    d->capturing = log;
     sqlite3_preupdate_hook(d->conn, on_preupdate, log);
 }
 
 int change_capture_stop(struct db *d, struct change_log *log)
 {
     sqlite3_preupdate_hook(d->conn, NULL, NULL);
+    d->capturing = NULL;
     if (log->err)
         return db_fail(d, log->err, "recording the change: %s", platform_strerror(log->err));
     return 0;

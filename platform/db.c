@@ -264,6 +264,47 @@ int db_open(struct db *d, const struct shop_copy *copy, const struct shop_config
     return 0;
 }
 
+int db_open_reader(struct db *d, const struct shop_copy *copy, char *errmsg)
+{
+    memset(d, 0, sizeof(*d));
+    d->errmsg = errmsg;
+    d->read_only = true;
+    if (copy->node == NULL || copy->path == NULL || strlen(copy->node) >= sizeof(d->node) ||
+        strlen(copy->path) >= sizeof(d->path))
+        return db_fail(d, -EINVAL, "a copy needs a node name (< %d bytes) and a path (< %d bytes)",
+                       DB_NODE_MAX, DB_PATH_MAX);
+    strcpy(d->node, copy->node);
+    strcpy(d->path, copy->path);
+    /* Read-write open (WAL readers write the shared-memory index), but
+     * query_only: the reader never changes the database. No CREATE: a
+     * reader of a missing file is an error, not a new empty shop. */
+    int rc = sqlite3_open_v2(copy->path, &d->conn, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                             copy->vfs);
+    if (rc != SQLITE_OK) {
+        int err = rc == SQLITE_CANTOPEN ? -ENOENT : (db_errno(rc) ? db_errno(rc) : -EIO);
+        err = db_fail(d, err, "cannot open %s for reading: %s", copy->path,
+                      d->conn ? sqlite3_errmsg(d->conn) : sqlite3_errstr(rc));
+        sqlite3_close(d->conn);
+        d->conn = NULL;
+        return err;
+    }
+    sqlite3_extended_result_codes(d->conn, 1);
+    sqlite3_busy_timeout(d->conn, 5000);
+    int version = 0;
+    int err = db_schema_version(d, &version);
+    if (!err && version != SHOP_SCHEMA_VERSION)
+        err = db_fail(d, version > SHOP_SCHEMA_VERSION ? -EPROTO : -ENOENT,
+                      "%s holds schema version %d, this faultdrill reads version %d", copy->path,
+                      version, SHOP_SCHEMA_VERSION);
+    if (!err)
+        err = db_exec(d, "PRAGMA query_only = ON");
+    if (err) {
+        db_close(d, false);
+        return err;
+    }
+    return 0;
+}
+
 void db_close(struct db *d, bool abandon)
 {
     for (size_t i = 0; i < d->stmt_count; i++)

@@ -35,6 +35,8 @@ struct db_apply_slot {
     sqlite3_stmt *stmt;
 };
 
+struct change_log;
+
 struct db {
     sqlite3 *conn;
     char node[DB_NODE_MAX];
@@ -42,6 +44,8 @@ struct db {
     char *errmsg;          /* the owning shop's message buffer (SHOP_ERRMSG_MAX) */
     int64_t seq;           /* mirrored writes applied: the last fd_backlog row */
     bool pending_unknown;  /* a commit's sync failed: it may reappear after a crash */
+    bool read_only;        /* opened by shop_open_reader: no schema work, no writes */
+    struct change_log *capturing; /* the capture in progress on this connection, or NULL */
     size_t stmt_count;
     struct db_stmt_slot stmts[DB_STMT_CACHE_MAX];
     size_t apply_count;
@@ -63,6 +67,8 @@ extern const size_t db_table_count;
 /* Opens a copy, sets WAL and synchronous, creates or migrates the schema. */
 int db_open(struct db *d, const struct shop_copy *copy, const struct shop_config *cfg,
             char *errmsg);
+/* Opens a copy for reading only (shop_open_reader): no schema changes. */
+int db_open_reader(struct db *d, const struct shop_copy *copy, char *errmsg);
 /* Closes; with `abandon` the connection is closed without a checkpoint attempt. */
 void db_close(struct db *d, bool abandon);
 /* The one place SQLite result codes become negative errno. */

@@ -130,6 +130,36 @@ void shop_abandon(shop *s);
 /* The message of the last failed call on s. */
 const char *shop_errmsg(const shop *s);
 
+/*
+ * Opens a read-only handle on one copy (a single database file, no mirror
+ * logic, no recovery): for a server's reader threads, each with its own
+ * handle, beside the one handle that writes. Every write call on it returns
+ * -EROFS. The database must exist (-ENOENT otherwise).
+ */
+int shop_open_reader(const struct shop_copy *copy, const struct platform_env *env, shop **out,
+                     char errmsg[SHOP_ERRMSG_MAX]);
+
+/*
+ * Group commit: runs fn(s, arg), which may call any write functions of s;
+ * they all land in ONE transaction (one commit, one sync per copy, one
+ * mirrored change). Each write inside runs in its own savepoint, so a write
+ * refused for a domain reason (-EINVAL, -ENOENT, -EEXIST, -ERANGE, -EPERM,
+ * -ENODATA, -E2BIG) leaves nothing and the others go on. A storage error
+ * inside (-EIO, -ENOSPC, -EBADMSG, -ECANCELED) fails every later write of
+ * the group with the same error.
+ * Returns 0 when the group committed on every copy it must (the writes that
+ * returned success are acknowledged), else the error that stopped it: then
+ * every write of the group that returned success is NOT acknowledged and
+ * must be reported as this error (unknown when platform_is_unknown()).
+ * fn's own return value is passed through when negative and nothing was
+ * committed. Groups do not nest (-EBUSY). Reads inside fn see the group's
+ * own writes. fn may run more than once (a degrading mirror replays the
+ * group on the healthy copy): only the last run's results count, so fn
+ * must overwrite, not accumulate, what it records.
+ */
+typedef int (*shop_group_fn)(shop *s, void *arg);
+int shop_group(shop *s, shop_group_fn fn, void *arg);
+
 /* ---- Users ------------------------------------------------------------ */
 
 struct shop_user {

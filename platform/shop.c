@@ -19,6 +19,14 @@ struct shop {
     struct platform_env env;
     const char *process_node;
     bool crashed;
+    bool reader;            /* shop_open_reader: reads only */
+    struct {
+        bool active;        /* inside shop_group: writes join its transaction */
+        struct db *db;      /* the copy the group's transaction runs on */
+        int err;            /* sticky storage error of the group */
+        shop_group_fn fn;
+        void *arg;
+    } group;
     struct db single;
     struct mirror mirror;
     char errmsg[SHOP_ERRMSG_MAX];
@@ -42,10 +50,64 @@ static int shop_crashed(shop *s)
     return shop_fail(s, -ECANCELED, "node %s has crashed; reopen the shop", s->process_node);
 }
 
+/* Errors that say the request was wrong, not the storage: inside a group
+ * they undo one write and leave the others be. */
+static bool is_domain_error(int err)
+{
+    return err == -EINVAL || err == -ENOENT || err == -EEXIST || err == -ERANGE ||
+           err == -EPERM || err == -ENODATA || err == -E2BIG;
+}
+
+static int savepoint(struct db *d, const char *sql)
+{
+    return db_step_done(d, db_stmt(d, sql), "a group savepoint");
+}
+
+/*
+ * One write inside a group: its own savepoint on the group's transaction.
+ * A refused write is rolled back to the savepoint and its captured row
+ * changes are cut off the change record, so the mirror never sees them.
+ */
+static int group_write(shop *s, db_body body, void *arg)
+{
+    struct db *d = s->group.db;
+    if (s->group.err)
+        return shop_fail(s, s->group.err, "an earlier write of this group failed: %s",
+                         platform_strerror(s->group.err));
+    struct change_log *log = d->capturing;
+    size_t mark_len = log != NULL ? log->len : 0;
+    uint32_t mark_rows = log != NULL ? log->rows : 0;
+    int err = savepoint(d, "SAVEPOINT fd_group_write");
+    if (err) {
+        s->group.err = err;
+        return err;
+    }
+    err = body(d, arg);
+    if (log != NULL && !err && log->err)
+        err = log->err;
+    if (err) {
+        int undo = savepoint(d, "ROLLBACK TO fd_group_write");
+        if (log != NULL) {
+            log->len = mark_len;
+            log->rows = mark_rows;
+        }
+        if (undo || !is_domain_error(err))
+            s->group.err = undo ? undo : err;
+    }
+    int rel = savepoint(d, "RELEASE fd_group_write");
+    if (rel && !s->group.err)
+        s->group.err = rel;
+    return err ? err : rel;
+}
+
 static int shop_write(shop *s, db_body body, void *arg)
 {
     if (s->crashed)
         return shop_crashed(s);
+    if (s->reader)
+        return shop_fail(s, -EROFS, "this handle only reads");
+    if (s->group.active)
+        return group_write(s, body, arg);
     s->errmsg[0] = '\0';
     int err = s->topology == SHOP_MIRROR ? mirror_write(&s->mirror, body, arg)
                                          : db_write(&s->single, body, arg);
@@ -60,6 +122,8 @@ static int shop_read(shop *s, db_body body, void *arg)
 {
     if (s->crashed)
         return shop_crashed(s);
+    if (s->group.active)
+        return body(s->group.db, arg); /* inside the group's transaction */
     s->errmsg[0] = '\0';
     if (s->pinned >= 0)
         return db_read(s->topology == SHOP_MIRROR ? &s->mirror.copy[s->pinned] : &s->single,
@@ -112,6 +176,64 @@ int shop_open(const struct shop_config *cfg, const struct platform_env *env, sho
     }
     *out = s;
     return 0;
+}
+
+int shop_open_reader(const struct shop_copy *copy, const struct platform_env *env, shop **out,
+                     char errmsg[SHOP_ERRMSG_MAX])
+{
+    char scratch[SHOP_ERRMSG_MAX];
+    char *msg = errmsg != NULL ? errmsg : scratch;
+    *out = NULL;
+    msg[0] = '\0';
+    if (copy == NULL || env == NULL || copy->node == NULL || copy->path == NULL) {
+        snprintf(msg, SHOP_ERRMSG_MAX, "shop_open_reader: a copy with a node and a path is required");
+        return -EINVAL;
+    }
+    shop *s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        snprintf(msg, SHOP_ERRMSG_MAX, "out of memory");
+        return -ENOMEM;
+    }
+    s->topology = SHOP_SINGLE;
+    s->reader = true;
+    s->pinned = -1;
+    s->env = *env;
+    s->process_node = copy->node;
+    int err = db_open_reader(&s->single, copy, s->errmsg);
+    if (err) {
+        snprintf(msg, SHOP_ERRMSG_MAX, "%s", s->errmsg);
+        free(s);
+        return err;
+    }
+    *out = s;
+    return 0;
+}
+
+static int group_body(struct db *d, void *arg)
+{
+    shop *s = arg;
+    s->group.active = true;
+    s->group.db = d;
+    s->group.err = 0;
+    int rc = s->group.fn(s, s->group.arg);
+    s->group.active = false;
+    s->group.db = NULL;
+    if (rc < 0)
+        return rc;
+    return s->group.err;
+}
+
+int shop_group(shop *s, shop_group_fn fn, void *arg)
+{
+    assert(fn != NULL);
+    if (s->group.active || s->group.fn != NULL)
+        return shop_fail(s, -EBUSY, "groups do not nest");
+    s->group.fn = fn;
+    s->group.arg = arg;
+    int err = shop_write(s, group_body, s);
+    s->group.fn = NULL;
+    s->group.arg = NULL;
+    return err;
 }
 
 static void shop_release(shop *s, bool abandon)
