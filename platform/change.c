@@ -557,3 +557,34 @@ void change_cache_release(struct db *d)
         sqlite3_finalize(d->apply[i].stmt);
     d->apply_count = 0;
 }
+
+/* ---- row keys ---------------------------------------------------------- */
+
+int change_for_each_row(const void *data, size_t len, change_row_fn fn, void *arg)
+{
+    struct reader r = {data, len};
+    struct row_change rc;
+    while (r.left > 0) {
+        if (!read_row(&r, &rc))
+            return -EBADMSG;
+        const struct db_table *t = &db_tables[rc.table];
+        const struct value_ref *key = rc.op == SQLITE_INSERT ? rc.neu : rc.old;
+        char text[CHANGE_KEY_MAX];
+        size_t used = 0;
+        for (int i = 0; i < t->npk; i++) {
+            if (key[i].type != SQLITE_INTEGER)
+                return -EBADMSG; /* every key of the schema is an integer */
+            int n = snprintf(text + used, sizeof(text) - used, "%s%lld", i ? "/" : "",
+                             (long long)key[i].i);
+            if (n < 0 || (size_t)n >= sizeof(text) - used)
+                return -E2BIG;
+            used += (size_t)n;
+        }
+        const char *op = rc.op == SQLITE_INSERT ? "insert" : rc.op == SQLITE_DELETE ? "delete"
+                                                                                     : "update";
+        int err = fn(arg, rc.table, op, text);
+        if (err)
+            return err;
+    }
+    return 0;
+}

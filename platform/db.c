@@ -59,6 +59,35 @@ static const char schema_v1[] =
     " at_us INTEGER NOT NULL);"
     "PRAGMA user_version = 1;";
 
+/*
+ * Version 2: the bookkeeping of asynchronous replication and offline sync,
+ * written in the same transaction as the change it describes (never part
+ * of a change itself). fd_outbox: this copy's changes to ship, by sequence.
+ * fd_position: how far this copy has applied another copy's outbox.
+ * fd_sync_queue: one row per changed domain row, for the offline sync job.
+ */
+static const char schema_v2[] =
+    "CREATE TABLE fd_outbox ("
+    " seq INTEGER PRIMARY KEY,"
+    " change BLOB NOT NULL,"
+    " at_us INTEGER NOT NULL);"
+    "CREATE TABLE fd_position ("
+    " source TEXT PRIMARY KEY,"
+    " seq INTEGER NOT NULL,"
+    " at_us INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE fd_sync_queue ("
+    " id INTEGER PRIMARY KEY,"
+    " tbl TEXT NOT NULL,"
+    " row_key TEXT NOT NULL,"
+    " op TEXT NOT NULL CHECK (op IN ('insert', 'update', 'delete')),"
+    " state TEXT NOT NULL DEFAULT 'PENDING' CHECK (state IN ('PENDING', 'SYNCED', 'FAILED')),"
+    " retries INTEGER NOT NULL DEFAULT 0,"
+    " created_at INTEGER NOT NULL,"
+    " synced_at INTEGER,"
+    " last_error TEXT NOT NULL DEFAULT '');"
+    "CREATE INDEX fd_sync_queue_state ON fd_sync_queue(state, id);"
+    "PRAGMA user_version = 2;";
+
 int db_errno(int sqlite_rc)
 {
     switch (sqlite_rc & 0xff) {
@@ -209,7 +238,10 @@ static int db_migrate(struct db *d, int version)
     int err = db_exec(d, "BEGIN IMMEDIATE");
     if (err)
         return err;
-    err = db_exec(d, schema_v1);
+    if (version < 1)
+        err = db_exec(d, schema_v1);
+    if (!err && version < 2)
+        err = db_exec(d, schema_v2);
     if (err) {
         sqlite3_exec(d->conn, "ROLLBACK", NULL, NULL, NULL);
         return err;

@@ -130,8 +130,29 @@ int change_apply(struct db *d, const void *data, size_t len, int64_t seq);
 /* Writes into out the change that undoes data. */
 int change_invert(const void *data, size_t len, struct change_log *out);
 void change_log_release(struct change_log *log);
+
+#define CHANGE_KEY_MAX 64 /* a row key as text: "12" or "12/3" */
+/* One changed row: its table (index into db_tables), "insert"/"update"/"delete", its key. */
+typedef int (*change_row_fn)(void *arg, int table, const char *op, const char *key);
+/* Calls fn for every row change of a record, in order; stops at fn's error. */
+int change_for_each_row(const void *data, size_t len, change_row_fn fn, void *arg);
 /* Finalizes the apply statements cached on d. */
 void change_cache_release(struct db *d);
+
+/* ---- The replication log (replog.c) ------------------------------------ */
+
+/* Inside d's transaction: appends the change to the outbox; *seq is its sequence. */
+int replog_record(struct db *d, const struct change_log *log, int64_t now_us, int64_t *seq);
+/* Inside d's transaction: one fd_sync_queue row per changed row. */
+int replog_queue(struct db *d, const void *change, size_t len, int64_t now_us);
+int replog_info(struct db *d, struct shop_outbox_info *out);
+int replog_read(struct db *d, int64_t after_seq, size_t max_changes, size_t max_bytes,
+                struct shop_batch *out);
+int replog_prune(struct db *d, int64_t seq);
+int replog_position(struct db *d, const char *source, int64_t *seq, int64_t *at_us);
+/* Its own transaction: applies a batch idempotently and records the position. */
+int replog_apply(struct db *d, const char *source, const void *batch, size_t len,
+                 struct shop_apply_result *out);
 
 /* ---- SHA-256 ---------------------------------------------------------- */
 

@@ -48,7 +48,7 @@
 #define SHOP_QTY_MAX 1000000     /* units of one product in one line */
 #define SHOP_PRICE_MAX 100000000 /* cents: one million in the shop's currency */
 #define SHOP_ERRMSG_MAX 256
-#define SHOP_SCHEMA_VERSION 1    /* PRAGMA user_version of a current database */
+#define SHOP_SCHEMA_VERSION 2    /* PRAGMA user_version of a current database */
 
 /* ---- The environment (the seam of DESIGN.md §1) ------------------------ */
 
@@ -71,6 +71,13 @@ struct platform_env {
      * crash point crash/<node>/mirror-between-commits in between.
      */
     void (*parallel)(void *ctx, void (*fn)(void *arg), void *a, void *b);
+    /*
+     * propagate=before-commit (the naive mode): called with a write's change
+     * record and the outbox sequence it will have, BEFORE the write commits;
+     * the commit may still fail. NULL: not called.
+     */
+    void (*before_commit)(void *ctx, const char *node, int64_t seq, const void *change,
+                          size_t len);
 };
 
 /* Whether rc means "may or may not have been applied". */
@@ -102,6 +109,13 @@ struct shop_copy {
     const char *vfs;  /* SQLite VFS name, or NULL for the default */
 };
 
+enum shop_sync_queue {
+    SHOP_QUEUE_NONE,
+    SHOP_QUEUE_SAME,     /* queue rows in the change's own transaction (correct) */
+    SHOP_QUEUE_SEPARATE, /* naive: a second transaction after the change commits,
+                          * with the crash point crash/<node>/sync-between-row-and-queue */
+};
+
 struct shop_config {
     enum shop_topology topology;
     struct shop_copy primary;
@@ -111,6 +125,16 @@ struct shop_config {
     /* PRAGMA synchronous: true = FULL (durable acks, the default a caller
      * should pick), false = NORMAL (a power cut may lose acknowledged writes). */
     bool sync_full;
+    /* Asynchronous replication and leader propagation: record every write's
+     * change in this copy's outbox (fd_outbox), in the write's transaction.
+     * SHOP_SINGLE only. */
+    bool outbox;
+    /* Offline-first sync: record one fd_sync_queue row per changed domain
+     * row. SHOP_SINGLE only. */
+    enum shop_sync_queue sync_queue;
+    /* Naive leader propagation (propagate=before-commit): hand each change
+     * to env->before_commit while its transaction is still open. */
+    bool propagate_before_commit;
 };
 
 typedef struct shop shop;
@@ -302,6 +326,92 @@ const char *mirror_state_name(enum mirror_state st);
  * -ENOTSUP with ack=early, which has no repair (the naive mode's bug).
  */
 int shop_mirror_resync(shop *s);
+
+/* ---- Replication log (asynchronous replication, leader propagation) ---- */
+
+#define SHOP_BATCH_CHANGES_MAX 1024     /* changes in one shipped batch */
+#define SHOP_BATCH_BYTES_MAX (8u << 20) /* bytes of one shipped batch */
+
+/*
+ * A batch of outbox changes, as shipped between nodes. Encoded (little
+ * endian): "FDB1", u32 count, then per change i64 seq, i64 at_us, u32 len,
+ * len bytes of change record. Self-contained: the receiver needs nothing
+ * else. data is malloc'ed: free it with shop_batch_release.
+ */
+struct shop_batch {
+    uint8_t *data;
+    size_t len;
+    uint32_t count;
+    int64_t first_seq, last_seq; /* 0 when empty */
+};
+
+void shop_batch_release(struct shop_batch *b);
+
+/* The outbox's state: the last sequence written, and the oldest kept. */
+struct shop_outbox_info {
+    int64_t head_seq;     /* last change recorded (0: none yet) */
+    int64_t head_at_us;   /* when it committed */
+    int64_t oldest_seq;   /* oldest change still kept (0: empty) */
+};
+
+int shop_outbox_info(shop *s, struct shop_outbox_info *out);
+/* The sequence of the last write this handle committed with a change (0: none). */
+int64_t shop_last_seq(const shop *s);
+/*
+ * Reads the changes after after_seq, in order, at most max_changes and about
+ * max_bytes (at least one change when there is one) into out. -ERANGE when
+ * after_seq + 1 was already pruned (the reader must be re-seeded).
+ */
+int shop_outbox_read(shop *s, int64_t after_seq, size_t max_changes, size_t max_bytes,
+                     struct shop_batch *out);
+/* Forgets the changes up to seq (every reader holds them). */
+int shop_outbox_prune(shop *s, int64_t seq);
+/* Encodes one change (e.g. the one handed to before_commit) as a batch. */
+int shop_batch_single(int64_t seq, int64_t at_us, const void *change, size_t len,
+                      struct shop_batch *out);
+
+/* What applying a batch did. */
+struct shop_apply_result {
+    int64_t position;    /* the last sequence of `source` now applied */
+    int64_t position_at_us; /* the commit time (on the source) of that change */
+    uint32_t applied;    /* changes applied by this call */
+    uint32_t skipped;    /* already applied (duplicates): nothing done */
+    bool gap;            /* the batch starts after position + 1: nothing applied,
+                          * the sender must resend from position + 1 */
+};
+
+/*
+ * Applies a batch from `source` idempotently, by sequence: changes at or
+ * below this copy's position for source are skipped, the next ones applied
+ * in order, each with the position update in ONE transaction, so a crash
+ * between applying and recording is impossible. A change that does not
+ * apply cleanly is divergence (-EBADMSG) and nothing of it is applied.
+ * A malformed batch is -EPROTO.
+ */
+int shop_replica_apply(shop *s, const char *source, const void *batch, size_t len,
+                       struct shop_apply_result *out);
+/* This copy's position for source (0 when it never applied anything). */
+int shop_replica_position(shop *s, const char *source, int64_t *seq, int64_t *at_us);
+
+/* ---- Offline sync queue ---------------------------------------------- */
+
+enum shop_sync_state { SHOP_SYNC_PENDING, SHOP_SYNC_SYNCED, SHOP_SYNC_FAILED };
+
+#define SHOP_SYNC_KEY_MAX 64
+
+struct shop_sync_entry {
+    int64_t id;                     /* fd_sync_queue row */
+    int table;                      /* index into shop_table_name() */
+    char row_key[SHOP_SYNC_KEY_MAX];/* the row's key: "12" or "12/3" for two-column keys */
+    char op[8];                     /* "insert", "update", "delete" */
+    enum shop_sync_state state;
+    int64_t retries;
+    int64_t created_at_us;
+};
+
+/* "users", "products", "carts", "orders", "order_lines"; NULL past the end. */
+const char *shop_table_name(int table);
+const char *shop_sync_state_name(enum shop_sync_state st);
 
 /* ---- Inspection (for checkers and tests) ------------------------------ */
 

@@ -27,6 +27,11 @@ struct shop {
         shop_group_fn fn;
         void *arg;
     } group;
+    bool outbox;            /* single copy: record changes in fd_outbox */
+    enum shop_sync_queue sync_queue;
+    bool propagate_before_commit;
+    struct change_log log;  /* the capture of the write in progress (single copy) */
+    int64_t last_seq;       /* outbox sequence of the last write committed */
     struct db single;
     struct mirror mirror;
     char errmsg[SHOP_ERRMSG_MAX];
@@ -100,6 +105,72 @@ static int group_write(shop *s, db_body body, void *arg)
     return err ? err : rel;
 }
 
+static int64_t shop_now(const shop *s);
+
+static bool is_captured(const shop *s)
+{
+    return s->outbox || s->sync_queue != SHOP_QUEUE_NONE;
+}
+
+/* Inside the write's transaction: what the outbox and the queue record. */
+static int record_change(shop *s, struct db *d, int64_t *seq)
+{
+    int err = 0;
+    if (s->outbox)
+        err = replog_record(d, &s->log, shop_now(s), seq);
+    if (!err && s->sync_queue == SHOP_QUEUE_SAME)
+        err = replog_queue(d, s->log.data, s->log.len, shop_now(s));
+    if (!err && s->propagate_before_commit && s->env.before_commit != NULL)
+        s->env.before_commit(s->env.ctx, d->node, *seq, s->log.data, s->log.len);
+    return err;
+}
+
+/*
+ * The naive queue=separate: the queue rows follow in a second transaction,
+ * so a crash in between leaves a committed row nobody will ever sync.
+ */
+static int queue_separately(shop *s, struct db *d)
+{
+    if (platform_crash_point(&s->env, s->process_node, "sync-between-row-and-queue"))
+        return -ECANCELED;
+    int err = db_begin(d);
+    if (!err)
+        err = replog_queue(d, s->log.data, s->log.len, shop_now(s));
+    if (err) {
+        db_rollback(d);
+        return err;
+    }
+    return db_commit(d);
+}
+
+/* A single copy's write whose change is recorded (outbox, sync queue). */
+static int captured_write(shop *s, db_body body, void *arg)
+{
+    struct db *d = &s->single;
+    int err = db_begin(d);
+    if (err)
+        return err;
+    change_capture_start(d, &s->log);
+    err = body(d, arg);
+    int cap_err = change_capture_stop(d, &s->log);
+    err = err ? err : cap_err;
+    int64_t seq = 0;
+    if (!err && s->log.len > 0)
+        err = record_change(s, d, &seq);
+    if (err) {
+        db_rollback(d);
+        return err;
+    }
+    err = db_commit(d);
+    if (err)
+        return err;
+    if (seq > 0)
+        s->last_seq = seq;
+    if (s->sync_queue == SHOP_QUEUE_SEPARATE && s->log.len > 0)
+        err = queue_separately(s, d);
+    return err;
+}
+
 static int shop_write(shop *s, db_body body, void *arg)
 {
     if (s->crashed)
@@ -110,6 +181,7 @@ static int shop_write(shop *s, db_body body, void *arg)
         return group_write(s, body, arg);
     s->errmsg[0] = '\0';
     int err = s->topology == SHOP_MIRROR ? mirror_write(&s->mirror, body, arg)
+              : is_captured(s)           ? captured_write(s, body, arg)
                                          : db_write(&s->single, body, arg);
     if (err == -ECANCELED) {
         s->crashed = true;
@@ -156,7 +228,16 @@ int shop_open(const struct shop_config *cfg, const struct platform_env *env, sho
         snprintf(msg, SHOP_ERRMSG_MAX, "out of memory");
         return -ENOMEM;
     }
+    if (cfg->topology != SHOP_SINGLE &&
+        (cfg->outbox || cfg->sync_queue != SHOP_QUEUE_NONE || cfg->propagate_before_commit)) {
+        snprintf(msg, SHOP_ERRMSG_MAX, "shop_open: an outbox or a sync queue needs a single copy");
+        free(s);
+        return -EINVAL;
+    }
     s->topology = cfg->topology;
+    s->outbox = cfg->outbox || cfg->propagate_before_commit;
+    s->sync_queue = cfg->sync_queue;
+    s->propagate_before_commit = cfg->propagate_before_commit;
     s->pinned = -1;
     s->env = *env;
     s->process_node = cfg->primary.node;
@@ -244,6 +325,7 @@ static void shop_release(shop *s, bool abandon)
         mirror_close(&s->mirror, abandon || s->crashed);
     else
         db_close(&s->single, abandon || s->crashed);
+    change_log_release(&s->log);
     free(s);
 }
 
@@ -1297,4 +1379,90 @@ int shop_audit(shop *s, int copy, struct shop_audit *out)
     if (s->crashed)
         return shop_crashed(s);
     return db_read(d, audit_body, out);
+}
+
+/* ---- replication log --------------------------------------------------- */
+
+static struct db *single_copy(shop *s)
+{
+    return s->topology == SHOP_SINGLE ? &s->single : NULL;
+}
+
+int shop_outbox_info(shop *s, struct shop_outbox_info *out)
+{
+    struct db *d = single_copy(s);
+    if (s->crashed)
+        return shop_crashed(s);
+    if (d == NULL)
+        return shop_fail(s, -EINVAL, "only a single copy keeps an outbox");
+    return replog_info(d, out);
+}
+
+int64_t shop_last_seq(const shop *s)
+{
+    return s->last_seq;
+}
+
+int shop_outbox_read(shop *s, int64_t after_seq, size_t max_changes, size_t max_bytes,
+                     struct shop_batch *out)
+{
+    struct db *d = single_copy(s);
+    memset(out, 0, sizeof(*out));
+    if (s->crashed)
+        return shop_crashed(s);
+    if (d == NULL || after_seq < 0 || max_changes == 0)
+        return shop_fail(s, -EINVAL, "shop_outbox_read: a single copy, a position >= 0 and a "
+                                     "batch size > 0 are required");
+    if (max_changes > SHOP_BATCH_CHANGES_MAX)
+        max_changes = SHOP_BATCH_CHANGES_MAX;
+    if (max_bytes > SHOP_BATCH_BYTES_MAX)
+        max_bytes = SHOP_BATCH_BYTES_MAX;
+    return replog_read(d, after_seq, max_changes, max_bytes, out);
+}
+
+int shop_outbox_prune(shop *s, int64_t seq)
+{
+    struct db *d = single_copy(s);
+    if (s->crashed)
+        return shop_crashed(s);
+    if (d == NULL)
+        return shop_fail(s, -EINVAL, "only a single copy keeps an outbox");
+    return replog_prune(d, seq);
+}
+
+int shop_replica_apply(shop *s, const char *source, const void *batch, size_t len,
+                       struct shop_apply_result *out)
+{
+    struct db *d = single_copy(s);
+    memset(out, 0, sizeof(*out));
+    if (s->crashed)
+        return shop_crashed(s);
+    if (s->reader)
+        return shop_fail(s, -EROFS, "this handle only reads");
+    if (d == NULL || source == NULL || batch == NULL)
+        return shop_fail(s, -EINVAL, "shop_replica_apply: a single copy, a source and a batch "
+                                     "are required");
+    s->errmsg[0] = '\0';
+    return replog_apply(d, source, batch, len, out);
+}
+
+int shop_replica_position(shop *s, const char *source, int64_t *seq, int64_t *at_us)
+{
+    struct db *d = single_copy(s);
+    if (s->crashed)
+        return shop_crashed(s);
+    if (d == NULL || source == NULL)
+        return shop_fail(s, -EINVAL, "only a single copy has positions");
+    return replog_position(d, source, seq, at_us);
+}
+
+const char *shop_table_name(int table)
+{
+    return table >= 0 && (size_t)table < db_table_count ? db_tables[table].name : NULL;
+}
+
+const char *shop_sync_state_name(enum shop_sync_state st)
+{
+    static const char *const names[] = {"PENDING", "SYNCED", "FAILED"};
+    return (unsigned)st < 3 ? names[st] : "?";
 }
