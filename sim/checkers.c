@@ -16,12 +16,12 @@
 
 static const char *copy_node(const struct sim *s, int copy)
 {
-    return copy == 0 ? s->shop_cfg.primary.node : s->shop_cfg.mirror.node;
+    return copy == 0 ? world_cfg(s)->primary.node : world_cfg(s)->mirror.node;
 }
 
 static bool is_mirrored(const struct sim *s)
 {
-    return s->shop_cfg.topology == SHOP_MIRROR;
+    return world_cfg(s)->topology == SHOP_MIRROR;
 }
 
 static double secs(int64_t us)
@@ -37,10 +37,10 @@ static int sync_copies(struct sim *s, int copies[2])
     if (!is_mirrored(s))
         return n;
     struct mirror_status st;
-    bool behind = shop_mirror_status(s->shop, &st) == 0 && st.changes_behind > 0;
+    bool behind = shop_mirror_status(world_shop(s), &st) == 0 && st.changes_behind > 0;
     /* degrade lets the mirror fall behind on purpose; it must hold
      * everything again once resynced */
-    if (s->shop_cfg.policy == MIRROR_STRICT || s->shop_cfg.ack == MIRROR_ACK_EARLY || !behind)
+    if (world_cfg(s)->policy == MIRROR_STRICT || world_cfg(s)->ack == MIRROR_ACK_EARLY || !behind)
         copies[n++] = 1;
     return n;
 }
@@ -53,7 +53,7 @@ static enum sim_check ack_present(struct sim *s, const struct sim_op *op, int co
     struct shop_user u;
     int err = 0;
     if (op->kind == DRILL_OP_CHECKOUT || op->kind == DRILL_OP_ORDER_CANCEL) {
-        err = shop_order_get(s->shop, op->order_id, &o);
+        err = shop_order_get(world_shop(s), op->order_id, &o);
         if (!err && op->kind == DRILL_OP_ORDER_CANCEL && o.status != ORDER_CANCELLED) {
             snprintf(why, len,
                      "client%d's cancellation of order %lld (op #%u) was acknowledged at %.3fs, "
@@ -63,7 +63,7 @@ static enum sim_check ack_present(struct sim *s, const struct sim_op *op, int co
             return SIM_CHECK_VIOLATED;
         }
     } else if (op->kind == DRILL_OP_USER_CREATE) {
-        err = shop_user_get(s->shop, op->user_id, &u);
+        err = shop_user_get(world_shop(s), op->user_id, &u);
     } else {
         return SIM_CHECK_HOLDS; /* carts and renames have no row to look for */
     }
@@ -84,13 +84,13 @@ static enum sim_check no_lost_acks(struct sim *s, const struct drill_expect *e, 
                                    size_t len)
 {
     (void)e;
-    if (s->shop == NULL)
+    if (world_shop(s) == NULL)
         return SIM_CHECK_SKIPPED;
     int copies[2];
     int n = sync_copies(s, copies);
     enum sim_check result = SIM_CHECK_HOLDS;
     for (int c = 0; c < n && result != SIM_CHECK_VIOLATED; c++) {
-        shop_pin_reads(s->shop, copies[c]);
+        shop_pin_reads(world_shop(s), copies[c]);
         for (size_t i = 0; i < s->op_count && result != SIM_CHECK_VIOLATED; i++) {
             const struct sim_op *op = &s->ops[i];
             if (op->outcome != SIM_OK || !op->is_write)
@@ -99,7 +99,7 @@ static enum sim_check no_lost_acks(struct sim *s, const struct drill_expect *e, 
             if (r != SIM_CHECK_HOLDS)
                 result = r;
         }
-        shop_pin_reads(s->shop, -1);
+        shop_pin_reads(world_shop(s), -1);
     }
     return result;
 }
@@ -108,11 +108,11 @@ static enum sim_check mirror_identical(struct sim *s, const struct drill_expect 
                                        size_t len)
 {
     (void)e;
-    if (s->shop == NULL || !is_mirrored(s))
+    if (world_shop(s) == NULL || !is_mirrored(s))
         return SIM_CHECK_SKIPPED;
     struct mirror_status st;
-    shop_mirror_status(s->shop, &st);
-    bool correct_degrade = s->shop_cfg.policy == MIRROR_DEGRADE && s->shop_cfg.ack == MIRROR_ACK_BOTH;
+    shop_mirror_status(world_shop(s), &st);
+    bool correct_degrade = world_cfg(s)->policy == MIRROR_DEGRADE && world_cfg(s)->ack == MIRROR_ACK_BOTH;
     if (correct_degrade && st.changes_behind > 0) {
         if (s->drained) {
             snprintf(why, len, "after the drain, %s is still %lld change(s) behind %s", st.behind,
@@ -122,12 +122,12 @@ static enum sim_check mirror_identical(struct sim *s, const struct drill_expect 
         return SIM_CHECK_SKIPPED; /* degraded on purpose: judged once resynced */
     }
     char a[65], b[65];
-    if (shop_digest(s->shop, 0, a) != 0 || shop_digest(s->shop, 1, b) != 0)
+    if (shop_digest(world_shop(s), 0, a) != 0 || shop_digest(world_shop(s), 1, b) != 0)
         return SIM_CHECK_SKIPPED; /* a copy cannot be read now */
     if (strcmp(a, b) == 0)
         return SIM_CHECK_HOLDS;
     struct shop_audit *pa = calloc(2, sizeof(*pa));
-    if (pa != NULL && shop_audit(s->shop, 0, &pa[0]) == 0 && shop_audit(s->shop, 1, &pa[1]) == 0)
+    if (pa != NULL && shop_audit(world_shop(s), 0, &pa[0]) == 0 && shop_audit(world_shop(s), 1, &pa[1]) == 0)
         snprintf(why, len,
                  "at %.3fs primary and mirror hold different data: primary has %lld orders and "
                  "%lld users, mirror %lld orders and %lld users (positions %lld and %lld)",
@@ -145,7 +145,7 @@ static enum sim_check each_copy(struct sim *s, char *why, size_t len,
                                 enum sim_check (*fn)(struct sim *, int, const struct shop_audit *,
                                                      char *, size_t))
 {
-    if (s->shop == NULL)
+    if (world_shop(s) == NULL)
         return SIM_CHECK_SKIPPED;
     struct shop_audit *a = malloc(sizeof(*a));
     if (a == NULL)
@@ -153,7 +153,7 @@ static enum sim_check each_copy(struct sim *s, char *why, size_t len,
     enum sim_check result = SIM_CHECK_SKIPPED;
     int copies = is_mirrored(s) ? 2 : 1;
     for (int c = 0; c < copies && result != SIM_CHECK_VIOLATED; c++) {
-        if (shop_audit(s->shop, c, a) != 0)
+        if (shop_audit(world_shop(s), c, a) != 0)
             continue;
         result = fn(s, c, a, why, len);
     }
@@ -213,14 +213,14 @@ static enum sim_check integrity(struct sim *s, const struct drill_expect *e, cha
         snprintf(why, len, "%s", s->integrity_why);
         return SIM_CHECK_VIOLATED;
     }
-    if (s->shop == NULL)
+    if (world_shop(s) == NULL)
         return SIM_CHECK_SKIPPED;
     int copies = is_mirrored(s) ? 2 : 1;
     for (int c = 0; c < copies; c++) {
-        int err = shop_integrity(s->shop, c);
+        int err = shop_integrity(world_shop(s), c);
         if (err == -EBADMSG) {
             snprintf(why, len, "PRAGMA integrity_check failed on %s at %.3fs: %s",
-                     copy_node(s, c), secs(s->now_us), shop_errmsg(s->shop));
+                     copy_node(s, c), secs(s->now_us), shop_errmsg(world_shop(s)));
             return SIM_CHECK_VIOLATED;
         }
     }

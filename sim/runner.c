@@ -7,6 +7,7 @@
  * nothing reads the wall clock. Part of libsim.
  */
 #define _XOPEN_SOURCE 700 /* nftw */
+#include <assert.h>
 #include <errno.h>
 #include <ftw.h>
 #include <stdio.h>
@@ -96,9 +97,19 @@ const char *world_endpoint_name(const struct sim *s, int endpoint, char buf[32])
     return buf;
 }
 
-static int client_endpoint(const struct sim *s, int client)
+int world_client_endpoint(const struct sim *s, int client)
 {
     return (int)s->node_count + client - 1;
+}
+
+shop *world_shop(const struct sim *s)
+{
+    return s->nodes[s->main_node].shop;
+}
+
+const struct shop_config *world_cfg(const struct sim *s)
+{
+    return &s->nodes[s->main_node].cfg;
 }
 
 /* ---- the platform's host ------------------------------------------------ */
@@ -111,8 +122,8 @@ static int64_t env_now(void *ctx)
 static void env_crash(void *ctx, const char *node, const char *point)
 {
     struct sim *s = ctx;
-    (void)node;
     s->crash_pending = true;
+    snprintf(s->crash_node, sizeof(s->crash_node), "%s", node);
     snprintf(s->crash_point, sizeof(s->crash_point), "%s", point);
 }
 
@@ -123,24 +134,17 @@ static void host_delay(void *ctx, const char *node, int64_t delay_us)
     s->delay_pending_us += delay_us;
 }
 
-static int shop_node(const struct sim *s)
+static void check_integrity(struct sim *s, int n, const char *when)
 {
-    for (size_t i = 0; i < s->node_count; i++)
-        if (s->nodes[i].runs_shop)
-            return (int)i;
-    return -1;
-}
-
-static void check_integrity(struct sim *s, const char *when)
-{
-    int copies = s->shop_cfg.topology == SHOP_MIRROR ? 2 : 1;
-    for (int c = 0; c < copies && s->shop != NULL; c++) {
-        if (shop_integrity(s->shop, c) != 0 && !s->integrity_failed) {
+    struct world_node *node = &s->nodes[n];
+    int copies = node->cfg.topology == SHOP_MIRROR ? 2 : 1;
+    for (int c = 0; c < copies && node->shop != NULL; c++) {
+        if (shop_integrity(node->shop, c) != 0 && !s->integrity_failed) {
             s->integrity_failed = true;
             snprintf(s->integrity_why, sizeof(s->integrity_why),
                      "PRAGMA integrity_check failed on %s %s at %.3fs: %s",
-                     c == 0 ? s->shop_cfg.primary.node : s->shop_cfg.mirror.node, when,
-                     (double)s->now_us / 1e6, shop_errmsg(s->shop));
+                     c == 0 ? node->cfg.primary.node : node->cfg.mirror.node, when,
+                     (double)s->now_us / 1e6, shop_errmsg(node->shop));
         }
     }
 }
@@ -150,7 +154,8 @@ static void check_integrity(struct sim *s, const char *when)
 static void trace_mirror(struct sim *s)
 {
     struct mirror_status st;
-    if (s->shop == NULL || shop_mirror_status(s->shop, &st) != 0)
+    if (world_shop(s) == NULL || world_cfg(s)->topology != SHOP_MIRROR ||
+        shop_mirror_status(world_shop(s), &st) != 0)
         return;
     if ((int)st.state == s->mirror_state && strcmp(st.lead, s->mirror_lead) == 0)
         return;
@@ -164,40 +169,56 @@ static void trace_mirror(struct sim *s)
         world_trace(s, st.lead, "mirror %s: %s leads", mirror_state_name(st.state), st.lead);
 }
 
-/* Opens the shop (recovery included) on the node that runs it. */
-static int open_shop(struct sim *s, const char *why)
+/* Opens node n's shop (recovery included). */
+int world_open_shop(struct sim *s, int n, const char *why)
 {
     char msg[SHOP_ERRMSG_MAX];
-    int err = shop_open(&s->shop_cfg, &s->env, &s->shop, msg);
-    int n = shop_node(s);
+    struct world_node *node = &s->nodes[n];
+    assert(node->holds_db && node->shop == NULL);
+    int err = shop_open(&node->cfg, &s->env, &node->shop, msg);
     if (err) {
-        s->shop = NULL;
-        world_trace(s, s->nodes[n].name, "cannot open the shop (%s): %s", why, msg);
+        node->shop = NULL;
+        world_trace(s, node->name, "cannot open the shop (%s): %s", why, msg);
+        if (err == -ECANCELED && s->crash_pending)
+            world_handle_crash_point(s);
         return err;
     }
-    world_trace(s, s->nodes[n].name, "shop open (%s)", why);
-    s->mirror_state = -1;
-    trace_mirror(s);
-    check_integrity(s, why);
+    world_trace(s, node->name, "shop open (%s)", why);
+    if (n == s->main_node) {
+        s->mirror_state = -1;
+        trace_mirror(s);
+    }
+    check_integrity(s, n, why);
     return 0;
 }
 
-/* The process that runs the shop dies: its connections go without writing. */
-static void kill_shop_process(struct sim *s, enum faults_crash_kind kind)
+/* Node n's process dies: its connections go without writing. */
+static void kill_shop_process(struct sim *s, int n, enum faults_crash_kind kind)
 {
-    int n = shop_node(s);
-    faults_vfs_crash(s->nodes[n].name, kind, &s->crash_rng, NULL);
-    if (s->shop_cfg.topology == SHOP_MIRROR) {
+    struct world_node *node = &s->nodes[n];
+    faults_vfs_crash(node->name, kind, &s->crash_rng, NULL);
+    bool mirrored = node->cfg.topology == SHOP_MIRROR;
+    if (mirrored) {
         /* its handles on the mirror's disk die too; that disk keeps its data */
-        faults_vfs_crash(s->shop_cfg.mirror.node, FAULTS_CRASH_PROCESS, NULL, NULL);
+        faults_vfs_crash(node->cfg.mirror.node, FAULTS_CRASH_PROCESS, NULL, NULL);
     }
-    shop_abandon(s->shop);
-    s->shop = NULL;
-    if (s->shop_cfg.topology == SHOP_MIRROR) {
-        int m = world_node_index(s, s->shop_cfg.mirror.node);
+    shop_abandon(node->shop);
+    node->shop = NULL;
+    if (mirrored) {
+        int m = world_node_index(s, node->cfg.mirror.node);
         if (m >= 0 && s->nodes[m].up)
-            faults_vfs_restart(s->shop_cfg.mirror.node);
+            faults_vfs_restart(node->cfg.mirror.node);
     }
+}
+
+/* The node whose process holds the disk of node n (the mirror's primary). */
+static int disk_owner(const struct sim *s, int n)
+{
+    for (size_t i = 0; i < s->node_count; i++)
+        if (s->nodes[i].holds_db && s->nodes[i].cfg.topology == SHOP_MIRROR &&
+            strcmp(s->nodes[i].cfg.mirror.node, s->nodes[n].name) == 0)
+            return (int)i;
+    return -1;
 }
 
 static void crash_node(struct sim *s, int n, bool process, const char *cause)
@@ -209,9 +230,9 @@ static void crash_node(struct sim *s, int n, bool process, const char *cause)
     node->crashes++;
     enum faults_crash_kind kind = process ? FAULTS_CRASH_PROCESS : FAULTS_CRASH_POWER;
     struct faults_crash_stats st = {0};
-    if (node->runs_shop) {
-        if (s->shop != NULL)
-            kill_shop_process(s, kind);
+    if (node->holds_db) {
+        if (node->shop != NULL)
+            kill_shop_process(s, n, kind);
     } else {
         faults_vfs_crash(node->name, kind, &s->crash_rng, &st);
     }
@@ -219,6 +240,8 @@ static void crash_node(struct sim *s, int n, bool process, const char *cause)
                 process ? "process" : "power cut", cause, (unsigned long long)st.writes_kept,
                 (unsigned long long)st.writes_dropped, (unsigned long long)st.writes_torn);
     world_mark(s, node->name, REPORT_CRASH, "%s crashed (%s)", node->name, cause);
+    if (s->topo != NULL && s->topo->crashed != NULL)
+        s->topo->crashed(s, n);
 }
 
 static void restart_node(struct sim *s, int n, const char *why)
@@ -230,23 +253,28 @@ static void restart_node(struct sim *s, int n, const char *why)
         world_mark(s, node->name, REPORT_RESTART, "%s restarted", node->name);
         world_trace(s, node->name, "restart (%s)", why);
     }
-    int sn = shop_node(s);
-    if (!s->nodes[sn].up)
+    int owner = node->holds_db ? n : disk_owner(s, n);
+    if (owner < 0 || !s->nodes[owner].up)
         return;
-    if (s->shop != NULL && n != sn) {
+    struct world_node *o = &s->nodes[owner];
+    if (o->shop != NULL && owner != n) {
         /* a disk of the shop came back: the shop reattaches and resyncs */
-        shop_close(s->shop);
-        s->shop = NULL;
+        shop_close(o->shop);
+        o->shop = NULL;
     }
-    if (s->shop == NULL)
-        open_shop(s, why);
+    if (o->shop == NULL)
+        world_open_shop(s, owner, why);
+    if (s->topo != NULL && s->topo->restarted != NULL && o->shop != NULL)
+        s->topo->restarted(s, owner);
 }
 
-/* A crash point fired inside the shop while serving a request. */
-static void handle_crash_point(struct sim *s)
+/* A crash point fired inside a shop while serving a request. */
+void world_handle_crash_point(struct sim *s)
 {
     s->crash_pending = false;
-    int n = shop_node(s);
+    int n = world_node_index(s, s->crash_node);
+    if (n < 0)
+        n = s->main_node;
     char cause[96];
     snprintf(cause, sizeof(cause), "crash point %s", s->crash_point);
     crash_node(s, n, true, cause);
@@ -267,7 +295,7 @@ static int64_t link_latency(struct sim *s)
     return t->latency_us + jitter;
 }
 
-static int new_msg(struct sim *s, int from, int to, enum world_msg_kind kind, uint32_t op)
+static int new_msg(struct sim *s, const struct world_msg *proto)
 {
     if (s->msg_count == SIM_MSGS_MAX)
         return -E2BIG;
@@ -279,7 +307,15 @@ static int new_msg(struct sim *s, int from, int to, enum world_msg_kind kind, ui
         s->msgs = grown;
         s->msg_cap = cap;
     }
-    s->msgs[s->msg_count] = (struct world_msg){from, to, kind, op};
+    struct world_msg *m = &s->msgs[s->msg_count];
+    *m = *proto;
+    m->data = NULL;
+    if (proto->len > 0) {
+        m->data = malloc(proto->len);
+        if (m->data == NULL)
+            return -ENOMEM;
+        memcpy(m->data, proto->data, proto->len);
+    }
     return (int)s->msg_count++;
 }
 
@@ -287,10 +323,11 @@ static int new_msg(struct sim *s, int from, int to, enum world_msg_kind kind, ui
 static int net_faults(struct sim *s, const char *fn, const char *tn, uint32_t op,
                       int64_t *delay, int *copies);
 
-static void send_msg(struct sim *s, int from, int to, enum world_msg_kind kind, uint32_t op,
-                     int64_t at_us)
+static void send_proto(struct sim *s, const struct world_msg *proto, int64_t at_us)
 {
     char fb[32], tb[32];
+    int from = proto->from, to = proto->to;
+    uint32_t op = proto->op;
     const char *fn = world_endpoint_name(s, from, fb), *tn = world_endpoint_name(s, to, tb);
     if (is_cut(s, from, to)) {
         world_trace(s, fn, "-> %s #%u dropped (partition)", tn, op);
@@ -301,12 +338,32 @@ static void send_msg(struct sim *s, int from, int to, enum world_msg_kind kind, 
     if (s->net_armed > 0 && net_faults(s, fn, tn, op, &delay, &copies) != 0)
         return;
     for (int i = 0; i < copies; i++) {
-        int m = new_msg(s, from, to, kind, op);
+        int m = new_msg(s, proto);
         if (m < 0 || sim_queue_push(&s->queue, at_us + delay + i, SIM_EV_DELIVER, m, 0) != 0) {
             world_trace(s, fn, "-> %s #%u lost: the simulator is out of room", tn, op);
             return;
         }
     }
+}
+
+static void send_msg(struct sim *s, int from, int to, enum world_msg_kind kind, uint32_t op,
+                     int64_t at_us)
+{
+    struct world_msg proto = {.from = from, .to = to, .kind = kind, .op = op};
+    send_proto(s, &proto, at_us);
+}
+
+void world_send(struct sim *s, int from, int to, int type, int64_t a, int64_t b,
+                const void *data, size_t len, int64_t at_us)
+{
+    struct world_msg proto = {.from = from, .to = to, .kind = WORLD_NODE, .type = type,
+                              .a = a, .b = b, .data = (void *)data, .len = len};
+    send_proto(s, &proto, at_us < s->now_us ? s->now_us : at_us);
+}
+
+int world_timer(struct sim *s, int64_t at_us, int a, int64_t b)
+{
+    return sim_queue_push(&s->queue, at_us, SIM_EV_TOPO, a, b);
 }
 
 /* The link's fault points, consulted per message: -1 when it is dropped. */
@@ -351,6 +408,8 @@ static struct sim_op *new_op(struct sim *s, int client, enum drill_op kind)
     op->kind = kind;
     op->invoke_us = s->now_us;
     op->complete_us = -1;
+    op->node = -1;
+    op->via = -1;
     op->outcome = SIM_PENDING;
     return op;
 }
@@ -396,9 +455,13 @@ static void issue(struct sim *s, int client, enum drill_op kind, int64_t product
         s->explicit_pending++;
     else
         s->clients[client].pending_op = op->id;
-    int to = shop_node(s);
-    world_trace(s, lane, "%s #%u -> %s", drill_op_name(kind), op->id, s->nodes[to].name);
-    send_msg(s, client_endpoint(s, client), to, WORLD_REQUEST, op->id, s->now_us);
+    int to = s->topo != NULL && s->topo->route != NULL ? s->topo->route(s, op) : s->main_node;
+    if (to >= 0) {
+        world_trace(s, lane, "%s #%u -> %s", drill_op_name(kind), op->id, s->nodes[to].name);
+        send_msg(s, world_client_endpoint(s, client), to, WORLD_REQUEST, op->id, s->now_us);
+    } else {
+        world_trace(s, lane, "%s #%u: no node to send it to", drill_op_name(kind), op->id);
+    }
     sim_queue_push(&s->queue, s->now_us + SIM_CLIENT_TIMEOUT_US, SIM_EV_TIMEOUT, client, op->id);
 }
 
@@ -423,6 +486,8 @@ static void complete(struct sim *s, struct sim_op *op, enum sim_outcome outcome)
     world_mark(s, lane, mark, "#%u %s %s", op->id, drill_op_name(op->kind), names[outcome]);
     if (outcome == SIM_OK)
         workload_record_ack(s, op);
+    if (s->topo != NULL && s->topo->replied != NULL)
+        s->topo->replied(s, op);
     if (op->is_explicit) {
         s->explicit_pending--;
         return;
@@ -437,29 +502,52 @@ static void complete(struct sim *s, struct sim_op *op, enum sim_outcome outcome)
 /* ---- serving ------------------------------------------------------------ */
 
 
+bool world_serve_on(struct sim *s, int n, struct sim_op *op)
+{
+    struct world_node *node = &s->nodes[n];
+    s->delay_pending_us = 0;
+    op->node = n;
+    workload_serve(s, node->shop, op);
+    op->seq = op->is_write && op->err == 0 ? shop_last_seq(node->shop) : 0;
+    s->served_op[op->client] = op->id;
+    if (s->crash_pending) {
+        world_trace(s, node->name, "#%u %s: crash point %s fired", op->id, drill_op_name(op->kind),
+                    s->crash_point);
+        world_handle_crash_point(s);
+        return false;
+    }
+    world_trace(s, node->name, "#%u %s from client%d: %s", op->id, drill_op_name(op->kind),
+                op->client, op->err ? shop_errmsg(node->shop) : "done");
+    if (n == s->main_node)
+        trace_mirror(s);
+    if (s->topo != NULL && s->topo->served != NULL)
+        s->topo->served(s, n, op);
+    return true;
+}
+
+void world_reply(struct sim *s, int n, struct sim_op *op, int64_t done_us)
+{
+    send_msg(s, n, world_client_endpoint(s, op->client), WORLD_REPLY, op->id, done_us);
+}
+
 static void serve(struct sim *s, const struct world_msg *m)
 {
     struct world_node *node = &s->nodes[m->to];
     struct sim_op *op = &s->ops[m->op - 1];
-    int client = op->client;
-    if (!node->up || s->shop == NULL) {
+    if (!node->up || (node->holds_db && node->shop == NULL)) {
         world_trace(s, node->name, "#%u not served: %s is down", op->id, node->name);
         return;
     }
+    if (s->topo != NULL && s->topo->serve != NULL && s->topo->serve(s, m->to, m))
+        return;
+    if (!node->holds_db) {
+        world_trace(s, node->name, "#%u not served: %s holds no shop", op->id, node->name);
+        return;
+    }
     int64_t start = s->now_us > node->busy_until_us ? s->now_us : node->busy_until_us;
-    if (s->served_op[client] != op->id) {
-        s->delay_pending_us = 0;
-        workload_serve(s, op);
-        s->served_op[client] = op->id;
-        if (s->crash_pending) {
-            world_trace(s, node->name, "#%u %s: crash point %s fired", op->id,
-                        drill_op_name(op->kind), s->crash_point);
-            handle_crash_point(s);
+    if (s->served_op[op->client] != op->id) {
+        if (!world_serve_on(s, m->to, op))
             return;
-        }
-        world_trace(s, node->name, "#%u %s from client%d: %s", op->id, drill_op_name(op->kind),
-                    client, op->err ? shop_errmsg(s->shop) : "done");
-        trace_mirror(s);
     } else {
         world_trace(s, node->name, "#%u duplicate request: answered again", op->id);
     }
@@ -471,6 +559,13 @@ static void serve(struct sim *s, const struct world_msg *m)
 static void deliver(struct sim *s, int index)
 {
     struct world_msg m = s->msgs[index];
+    if (m.kind == WORLD_NODE) {
+        if (s->nodes[m.to].up && s->topo != NULL && s->topo->deliver != NULL)
+            s->topo->deliver(s, &m);
+        free(s->msgs[index].data);
+        s->msgs[index].data = NULL;
+        return;
+    }
     if (m.kind == WORLD_REQUEST) {
         serve(s, &m);
         return;
@@ -561,13 +656,14 @@ static const char *const partition_points[] = {"read", "write", "fsync"};
 
 static void set_remote_disk(struct sim *s, bool cut)
 {
-    if (s->shop_cfg.topology != SHOP_MIRROR)
+    const struct shop_config *cfg = world_cfg(s);
+    if (cfg->topology != SHOP_MIRROR)
         return;
-    int m = world_node_index(s, s->shop_cfg.mirror.node), p = shop_node(s);
+    int m = world_node_index(s, cfg->mirror.node), p = s->main_node;
     bool separated = cut && is_cut(s, p, m);
     char name[FAULTS_NAME_MAX];
     for (size_t i = 0; i < 3; i++) {
-        snprintf(name, sizeof(name), "disk/%s/%s", s->shop_cfg.mirror.node, partition_points[i]);
+        snprintf(name, sizeof(name), "disk/%s/%s", cfg->mirror.node, partition_points[i]);
         if (separated) {
             struct faults_arm_spec spec = {.p = 1, .err = EIO};
             faults_arm(name, &spec);
@@ -638,19 +734,24 @@ static bool drain_pending(struct sim *s, char *why, size_t len)
         snprintf(why, len, "%zu client operation(s) still in flight", pending);
         return true;
     }
-    if (s->shop == NULL) {
-        snprintf(why, len, "the shop is not running");
-        return true;
+    for (size_t n = 0; n < s->node_count; n++) {
+        if (s->nodes[n].holds_db && s->nodes[n].shop == NULL) {
+            snprintf(why, len, "the shop of %s is not running", s->nodes[n].name);
+            return true;
+        }
     }
+    if (s->topo != NULL && s->topo->pending != NULL && s->topo->pending(s, why, len))
+        return true;
     struct mirror_status st;
-    if (shop_mirror_status(s->shop, &st) == 0 && st.changes_behind > 0) {
-        int err = shop_mirror_resync(s->shop);
+    if (world_cfg(s)->topology == SHOP_MIRROR && shop_mirror_status(world_shop(s), &st) == 0 &&
+        st.changes_behind > 0) {
+        int err = shop_mirror_resync(world_shop(s));
         if (err == -ECANCELED) {
-            handle_crash_point(s);
+            world_handle_crash_point(s);
             snprintf(why, len, "the shop crashed during resync");
             return true;
         }
-        shop_mirror_status(s->shop, &st);
+        shop_mirror_status(world_shop(s), &st);
         if (st.changes_behind > 0) {
             snprintf(why, len, "copy %s is still %lld change(s) behind: %.120s", st.behind,
                      (long long)st.changes_behind, st.last_error);
@@ -725,7 +826,9 @@ static void timeline(struct sim *s, int index)
     case DRILL_GO_OFFLINE:
     case DRILL_GO_ONLINE:
     case DRILL_FAILOVER:
-        /* refused before the run starts (sim_run): not built for single/mirror */
+        /* check_supported refused these unless the topology module takes them */
+        if (s->topo != NULL && s->topo->action != NULL)
+            s->topo->action(s, e);
         break;
     }
 }
@@ -752,6 +855,10 @@ static void dispatch(struct sim *s, const struct sim_event *ev)
     case SIM_EV_DRAIN_POLL:
         drain_poll(s);
         break;
+    case SIM_EV_TOPO:
+        if (s->topo != NULL && s->topo->tick != NULL)
+            s->topo->tick(s, ev->a, ev->b);
+        break;
     case SIM_EV_END:
         break;
     }
@@ -759,24 +866,40 @@ static void dispatch(struct sim *s, const struct sim_event *ev)
 
 /* ---- set-up --------------------------------------------------------------- */
 
-/* What this build can run: single and mirror, and the checkers built so far. */
+/* The module of the drill's replicated component, NULL for single/mirror. */
+static const struct world_topo *topo_of(const struct drill *d)
+{
+    unsigned c = d->topology.components;
+    if (c & DRILL_ASYNC)
+        return &world_async_topo;
+    if (c & DRILL_OFFLINE)
+        return &world_offline_topo;
+    if (c & DRILL_CLUSTER)
+        return &world_cluster_topo;
+    return NULL;
+}
+
+/* What this build can run: one replicated component (combining them, or
+ * with a mirror, is not built), and the checkers built so far. */
 static int check_supported(const struct drill *d, char *msg)
 {
-    unsigned later = DRILL_ASYNC | DRILL_OFFLINE | DRILL_CLUSTER;
-    if (d->topology.components & later) {
+    unsigned later = DRILL_MIRROR | DRILL_ASYNC | DRILL_OFFLINE | DRILL_CLUSTER;
+    unsigned c = d->topology.components & later;
+    if (c & (c - 1)) {
         snprintf(msg, REPORT_ERR_MAX,
-                 "%.300s: topology %s is not built yet: this faultdrill runs single and mirror "
-                 "drills (async, offline and cluster are planned)",
-                 d->file, (d->topology.components & DRILL_ASYNC)     ? "async"
-                          : (d->topology.components & DRILL_OFFLINE) ? "offline"
-                                                                     : "cluster");
+                 "%.300s: combining topology components (mirror, async, offline, cluster) in "
+                 "one drill is not built yet: use one of them",
+                 d->file);
         return -ENOTSUP;
     }
+    const struct world_topo *t = topo_of(d);
     for (size_t i = 0; i < d->event_count; i++) {
         enum drill_action a = d->events[i].action;
-        if (a == DRILL_GO_OFFLINE || a == DRILL_GO_ONLINE || a == DRILL_FAILOVER) {
-            snprintf(msg, REPORT_ERR_MAX, "%.300s:%d: `%s` is not built yet for single and mirror",
-                     d->file, d->events[i].line, drill_action_name(a));
+        if ((a == DRILL_GO_OFFLINE || a == DRILL_GO_ONLINE || a == DRILL_FAILOVER) &&
+            (t == NULL || t->action == NULL)) {
+            snprintf(msg, REPORT_ERR_MAX, "%.300s:%d: `%s` needs a topology that has it (%s)",
+                     d->file, d->events[i].line, drill_action_name(a),
+                     a == DRILL_FAILOVER ? "async" : "offline");
             return -ENOTSUP;
         }
     }
@@ -806,6 +929,38 @@ static int make_workdir(struct sim *s, const struct sim_options *opt)
     return 0;
 }
 
+static bool is_db_node(const char *name)
+{
+    static const char *const prefixes[] = {"primary", "secondary", "local", "central", "leader",
+                                           "replica"};
+    for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
+        if (strncmp(name, prefixes[i], strlen(prefixes[i])) == 0)
+            return true;
+    return false;
+}
+
+/* Every node with a database gets a single-copy config; the primary of a
+ * mirror gets both copies; the topology module adjusts the rest. */
+static void setup_node_config(struct sim *s, struct world_node *n, bool mirror)
+{
+    bool primary = strcmp(n->name, "primary") == 0;
+    if (primary)
+        snprintf(n->paths[0], sizeof(n->paths[0]), "%s/db.sqlite", s->workdir);
+    else
+        snprintf(n->paths[0], sizeof(n->paths[0]), "%s/db_%s.sqlite", s->workdir, n->name);
+    snprintf(n->paths[1], sizeof(n->paths[1]), "%s/db_mirror.sqlite", s->workdir);
+    bool mirrored = primary && mirror;
+    n->cfg = (struct shop_config){
+        .topology = mirrored ? SHOP_MIRROR : SHOP_SINGLE,
+        .primary = {.node = n->name, .path = n->paths[0], .vfs = faults_vfs_name(n->name)},
+        .mirror = {.node = "mirror", .path = n->paths[1],
+                   .vfs = mirrored ? faults_vfs_name("mirror") : NULL},
+        .policy = s->drill->topology.policy,
+        .ack = s->drill->topology.ack,
+        .sync_full = !s->drill->topology.sync_normal,
+    };
+}
+
 static int setup_nodes(struct sim *s)
 {
     char names[DRILL_NODES_MAX][FAULTS_NODE_MAX];
@@ -815,7 +970,7 @@ static int setup_nodes(struct sim *s)
         struct world_node *n = &s->nodes[i];
         snprintf(n->name, sizeof(n->name), "%s", names[i]);
         n->up = true;
-        n->runs_shop = strcmp(n->name, "primary") == 0;
+        n->holds_db = is_db_node(n->name);
         int err = faults_vfs_register(n->name, &host);
         if (err) {
             snprintf(s->msg, sizeof(s->msg), "cannot register the disk of %s: %s", n->name,
@@ -824,24 +979,38 @@ static int setup_nodes(struct sim *s)
         }
     }
     bool mirror = (s->drill->topology.components & DRILL_MIRROR) != 0;
-    snprintf(s->paths[0], sizeof(s->paths[0]), "%s/db.sqlite", s->workdir);
-    snprintf(s->paths[1], sizeof(s->paths[1]), "%s/db_mirror.sqlite", s->workdir);
-    s->shop_cfg = (struct shop_config){
-        .topology = mirror ? SHOP_MIRROR : SHOP_SINGLE,
-        .primary = {.node = "primary", .path = s->paths[0], .vfs = faults_vfs_name("primary")},
-        .mirror = {.node = "mirror", .path = s->paths[1],
-                   .vfs = mirror ? faults_vfs_name("mirror") : NULL},
-        .policy = s->drill->topology.policy,
-        .ack = s->drill->topology.ack,
-        .sync_full = !s->drill->topology.sync_normal,
-    };
+    for (size_t i = 0; i < s->node_count; i++)
+        if (s->nodes[i].holds_db)
+            setup_node_config(s, &s->nodes[i], mirror);
     s->env = (struct platform_env){.ctx = s, .now_us = env_now, .crash = env_crash};
+    int p = world_node_index(s, "primary");
+    s->main_node = p >= 0 ? p : 0;
+    s->nodes[s->main_node].seed = true;
+    s->topo = topo_of(s->drill);
+    if (s->topo != NULL && s->topo->configure != NULL)
+        return s->topo->configure(s);
+    return 0;
+}
+
+/* Opens every node's shop; the nodes marked `seed` get the catalog. */
+static int open_shops(struct sim *s)
+{
+    for (size_t i = 0; i < s->node_count; i++) {
+        if (!s->nodes[i].holds_db)
+            continue;
+        int err = world_open_shop(s, (int)i, "start");
+        if (err) {
+            snprintf(s->msg, sizeof(s->msg), "cannot start the shop of %s (see trace)",
+                     s->nodes[i].name);
+            return -EIO;
+        }
+    }
     return 0;
 }
 
 static const char *const product_words[] = {"tea", "mug", "lamp", "desk", "sock", "book"};
 
-static int seed_catalog(struct sim *s)
+static int seed_catalog(struct sim *s, shop *sh)
 {
     const struct drill *d = s->drill;
     struct faults_rng rng;
@@ -852,19 +1021,31 @@ static int seed_catalog(struct sim *s)
         snprintf(p.category, sizeof(p.category), "cat%d", i % 4);
         int64_t span = d->price_max_cents - d->price_min_cents;
         p.price_cents = d->price_min_cents + (int64_t)faults_rng_below(&rng, (uint64_t)span + 1);
-        if (shop_product_create(s->shop, &p) < 0)
+        if (shop_product_create(sh, &p) < 0)
             goto fail;
     }
     for (int i = 1; i <= d->users; i++) {
         char email[64];
         snprintf(email, sizeof(email), "user%d@drill.example", i);
-        if (shop_user_create(s->shop, "Shopper", email) < 0)
+        if (shop_user_create(sh, "Shopper", email) < 0)
             goto fail;
     }
     return 0;
 fail:
-    snprintf(s->msg, sizeof(s->msg), "seeding the catalog: %s", shop_errmsg(s->shop));
+    snprintf(s->msg, sizeof(s->msg), "seeding the catalog: %s", shop_errmsg(sh));
     return -EIO;
+}
+
+static int seed_nodes(struct sim *s)
+{
+    for (size_t i = 0; i < s->node_count; i++) {
+        if (!s->nodes[i].seed)
+            continue;
+        int err = seed_catalog(s, s->nodes[i].shop);
+        if (err)
+            return err;
+    }
+    return 0;
 }
 
 static void setup_clients(struct sim *s)
@@ -918,9 +1099,12 @@ static int remove_entry(const char *path, const struct stat *sb, int flag, struc
 
 static void teardown(struct sim *s)
 {
-    if (s->shop != NULL)
-        shop_close(s->shop);
-    s->shop = NULL;
+    if (s->topo != NULL && s->topo->release != NULL)
+        s->topo->release(s);
+    for (size_t i = 0; i < s->node_count; i++) {
+        shop_close(s->nodes[i].shop);
+        s->nodes[i].shop = NULL;
+    }
     faults_disarm_all();
     faults_vfs_unregister_all();
     if (s->workdir[0] != '\0')
@@ -928,6 +1112,8 @@ static void teardown(struct sim *s)
     for (size_t i = 0; i < s->op_count; i++)
         free(s->ops[i].seen);
     free(s->ops);
+    for (size_t i = 0; i < s->msg_count; i++)
+        free(s->msgs[i].data);
     free(s->msgs);
     free(s->marks);
     free(s->trace);
@@ -940,8 +1126,9 @@ static void finish(struct sim *s)
     for (size_t n = 0; n < s->node_count; n++)
         if (!s->nodes[n].up)
             restart_node(s, (int)n, "end of run: recovery before the final checks");
-    if (s->shop == NULL)
-        open_shop(s, "end of run");
+    for (size_t n = 0; n < s->node_count; n++)
+        if (s->nodes[n].holds_db && s->nodes[n].up && s->nodes[n].shop == NULL)
+            world_open_shop(s, (int)n, "end of run");
     world_trace(s, "-", "end");
     checkers_run(s, "end");
 }
@@ -981,11 +1168,11 @@ int sim_run(const struct drill *d, const struct sim_options *opt, struct report_
     if (!err)
         err = setup_nodes(s);
     if (!err)
-        err = open_shop(s, "start") ? -EIO : 0;
-    if (err && s->msg[0] == '\0')
-        snprintf(s->msg, sizeof(s->msg), "cannot start the shop (see trace)");
+        err = open_shops(s);
     if (!err)
-        err = seed_catalog(s);
+        err = seed_nodes(s);
+    if (!err && s->topo != NULL && s->topo->start != NULL)
+        err = s->topo->start(s);
     if (!err) {
         setup_clients(s);
         err = schedule_start(s);

@@ -61,6 +61,7 @@ enum sim_event_type {
     SIM_EV_TIMELINE,    /* a: index into the drill's events */
     SIM_EV_DISARM,      /* a: index into the run's fault records (`for=`) */
     SIM_EV_DRAIN_POLL,  /* a: index of the drain event */
+    SIM_EV_TOPO,        /* a, b: the topology module's timer (world_timer) */
     SIM_EV_END,
 };
 
@@ -106,6 +107,11 @@ struct sim_op {
     int64_t total_cents;
     bool is_write;
     bool is_explicit;      /* from an `op` line: not part of the client's workload loop */
+    int node;              /* the node that served it, -1 before */
+    int via;               /* cluster: the replica the client sent it to, -1: none */
+    uint32_t healthy_mask; /* cluster: the client's healthy replicas when it chose (bit r-1) */
+    int64_t seq;           /* a write: the outbox sequence it committed as (0: none) */
+    int64_t min_seq;       /* cluster: the session's last known sequence, sent with reads */
     uint32_t seen_count;   /* order-status: the order ids read */
     int64_t *seen;
 };

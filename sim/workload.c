@@ -66,29 +66,29 @@ void workload_prepare(struct sim *s, struct sim_op *op)
     op->is_write = workload_is_write(op->kind);
 }
 
-static int serve_browse(struct sim *s, struct sim_op *op)
+static int serve_browse(shop *sh, struct sim_op *op)
 {
     struct shop_product list[16];
-    int n = shop_product_list(s->shop, NULL, list, 16);
+    int n = shop_product_list(sh, NULL, list, 16);
     if (n < 0)
         return n;
     struct shop_product p;
-    return shop_product_get(s->shop, op->product_id, &p);
+    return shop_product_get(sh, op->product_id, &p);
 }
 
-static int serve_search(struct sim *s, struct sim_op *op)
+static int serve_search(shop *sh, struct sim_op *op)
 {
     struct shop_product list[16];
     struct shop_product_filter f = {.query = search_words[op->product_id % SEARCH_WORDS],
                                     .in_stock_only = true};
-    int n = shop_product_list(s->shop, &f, list, 16);
+    int n = shop_product_list(sh, &f, list, 16);
     return n < 0 ? n : 0;
 }
 
-static int serve_order_status(struct sim *s, struct sim_op *op)
+static int serve_order_status(shop *sh, struct sim_op *op)
 {
     int64_t ids[SIM_SEEN_MAX];
-    int n = shop_order_list(s->shop, op->user_id, ids, SIM_SEEN_MAX);
+    int n = shop_order_list(sh, op->user_id, ids, SIM_SEEN_MAX);
     if (n < 0)
         return n;
     op->seen_count = (uint32_t)(n < SIM_SEEN_MAX ? n : SIM_SEEN_MAX);
@@ -103,39 +103,39 @@ static int serve_order_status(struct sim *s, struct sim_op *op)
     return 0;
 }
 
-static int serve_user(struct sim *s, struct sim_op *op)
+static int serve_user(struct sim *s, shop *sh, struct sim_op *op)
 {
     struct world_client *c = &s->clients[op->client];
     char text[SHOP_EMAIL_MAX + 1];
     if (op->kind == DRILL_OP_USER_CREATE) {
         snprintf(text, sizeof(text), "c%d.%u@drill.example", op->client, c->created_users);
-        int64_t id = shop_user_create(s->shop, "New shopper", text);
+        int64_t id = shop_user_create(sh, "New shopper", text);
         op->user_id = id > 0 ? id : op->user_id;
         return id < 0 ? (int)id : 0;
     }
     snprintf(text, sizeof(text), "Shopper %u", op->id);
-    return shop_user_update(s->shop, c->email, text, NULL);
+    return shop_user_update(sh, c->email, text, NULL);
 }
 
-void workload_serve(struct sim *s, struct sim_op *op)
+void workload_serve(struct sim *s, shop *sh, struct sim_op *op)
 {
     int err = 0;
     struct shop_order order;
     switch (op->kind) {
     case DRILL_OP_BROWSE:
-        err = serve_browse(s, op);
+        err = serve_browse(sh, op);
         break;
     case DRILL_OP_SEARCH:
-        err = serve_search(s, op);
+        err = serve_search(sh, op);
         break;
     case DRILL_OP_CART_ADD:
-        err = shop_cart_add(s->shop, op->user_id, op->product_id, op->qty);
+        err = shop_cart_add(sh, op->user_id, op->product_id, op->qty);
         break;
     case DRILL_OP_CART_REMOVE:
-        err = shop_cart_remove(s->shop, op->user_id, op->product_id);
+        err = shop_cart_remove(sh, op->user_id, op->product_id);
         break;
     case DRILL_OP_CHECKOUT: {
-        int64_t id = shop_checkout(s->shop, op->user_id, &order);
+        int64_t id = shop_checkout(sh, op->user_id, &order);
         err = id < 0 ? (int)id : 0;
         if (id > 0) {
             op->order_id = id;
@@ -144,15 +144,15 @@ void workload_serve(struct sim *s, struct sim_op *op)
         break;
     }
     case DRILL_OP_ORDER_STATUS:
-        err = serve_order_status(s, op);
+        err = serve_order_status(sh, op);
         break;
     case DRILL_OP_ORDER_CANCEL:
-        err = op->order_id > 0 ? shop_order_set_status(s->shop, op->order_id, ORDER_CANCELLED)
+        err = op->order_id > 0 ? shop_order_set_status(sh, op->order_id, ORDER_CANCELLED)
                                : -ENOENT;
         break;
     case DRILL_OP_USER_CREATE:
     case DRILL_OP_USER_UPDATE:
-        err = serve_user(s, op);
+        err = serve_user(s, sh, op);
         break;
     case DRILL_OP_COUNT:
         err = -EINVAL;

@@ -13,11 +13,21 @@
 #define WORLD_FAULTS_MAX (DRILL_EVENTS_MAX + 8)
 #define WORLD_CLIENT_ORDERS_MAX 64
 
-/* A node of the topology: primary runs the shop; mirror is a disk it writes. */
+#define WORLD_PATH_MAX 600
+
+/*
+ * A node of the topology. A node that holds a database runs a shop process
+ * (primary, secondary, local, central, leader, replica); mirror is a disk
+ * the primary's process writes; registry holds no database.
+ */
 struct world_node {
     char name[FAULTS_NODE_MAX];
     bool up;
-    bool runs_shop;
+    bool holds_db;
+    bool seed;              /* gets the drill's catalog and users at the start */
+    shop *shop;             /* its open shop, NULL while down or unopenable */
+    struct shop_config cfg;
+    char paths[2][WORLD_PATH_MAX];
     int64_t busy_until_us;  /* a node serves one request at a time */
     uint64_t crashes;
 };
@@ -36,13 +46,54 @@ struct world_client {
 enum world_msg_kind {
     WORLD_REQUEST,
     WORLD_REPLY,
+    WORLD_NODE,             /* node to node: a topology module's message */
 };
 
 struct world_msg {
     int from, to;           /* endpoints: nodes 0..n-1, then clients */
     enum world_msg_kind kind;
     uint32_t op;
+    int type;               /* WORLD_NODE: the module's message type */
+    int64_t a, b;           /* WORLD_NODE: the module's arguments */
+    void *data;             /* WORLD_NODE: payload owned by the message (freed on delivery) */
+    size_t len;
 };
+
+/*
+ * A topology component beyond single and mirror (async.c, offline.c,
+ * cluster.c): the runner calls these at fixed points; NULL members are
+ * not needed by that component.
+ */
+struct world_topo {
+    const char *name;
+    /* after the nodes are set up (configs in place), before any shop opens */
+    int (*configure)(struct sim *s);
+    /* after the shops are open and seeded: start timers */
+    int (*start)(struct sim *s);
+    /* the node a client's request goes to; -1: the client cannot reach any */
+    int (*route)(struct sim *s, struct sim_op *op);
+    /* a request reached node n: true when the module handled it (forwarded it) */
+    bool (*serve)(struct sim *s, int n, const struct world_msg *m);
+    /* a request was served on node n (op->err says how) */
+    void (*served)(struct sim *s, int n, struct sim_op *op);
+    /* the reply of op reached its client */
+    void (*replied)(struct sim *s, struct sim_op *op);
+    /* a WORLD_NODE message arrived at a node that is up */
+    void (*deliver)(struct sim *s, const struct world_msg *m);
+    /* SIM_EV_TOPO fired: a, b as pushed */
+    void (*tick)(struct sim *s, int a, int64_t b);
+    void (*crashed)(struct sim *s, int n);
+    void (*restarted)(struct sim *s, int n);
+    /* offline, online, failover */
+    void (*action)(struct sim *s, const struct drill_event *e);
+    /* the drain waits while this says so */
+    bool (*pending)(struct sim *s, char *why, size_t len);
+    void (*release)(struct sim *s);
+};
+
+extern const struct world_topo world_async_topo;
+extern const struct world_topo world_offline_topo;
+extern const struct world_topo world_cluster_topo;
 
 /* A fault point as the run armed it (report and `for=` bookkeeping). */
 struct world_fault {
@@ -84,12 +135,15 @@ struct sim {
     struct world_client clients[DRILL_CLIENTS_MAX + 1]; /* 1-based */
     struct world_partition partition;
 
-    /* the platform */
-    shop *shop;
+    /* the platform: every node's shop is in nodes[]; main_node runs the one
+     * clients write to in single, mirror and async (primary, or the
+     * secondary after a failover) */
+    int main_node;
     struct platform_env env;
-    struct shop_config shop_cfg;
-    char paths[2][600];
+    const struct world_topo *topo; /* async, offline or cluster; NULL: single/mirror */
+    void *topo_state;              /* the module's own state */
     bool crash_pending;
+    char crash_node[FAULTS_NODE_MAX];
     int mirror_state;       /* last traced enum mirror_state, -1 before any */
     char mirror_lead[FAULTS_NODE_MAX];
     char crash_point[64];
@@ -129,6 +183,25 @@ struct sim {
 };
 
 /* runner.c */
+/* The main node's shop and config (single, mirror, async primary). */
+shop *world_shop(const struct sim *s);
+const struct shop_config *world_cfg(const struct sim *s);
+/* Sends a node-to-node message (copies data) through the link's faults; at_us >= now. */
+void world_send(struct sim *s, int from, int to, int type, int64_t a, int64_t b,
+                const void *data, size_t len, int64_t at_us);
+/* Pushes a SIM_EV_TOPO event. */
+int world_timer(struct sim *s, int64_t at_us, int a, int64_t b);
+/* Opens node n's shop (recovery included); 0 or the error (traced). */
+int world_open_shop(struct sim *s, int n, const char *why);
+/* A crash point fired inside node n's shop: crash the node now. */
+void world_handle_crash_point(struct sim *s);
+/* The client's endpoint index for messages. */
+int world_client_endpoint(const struct sim *s, int client);
+/* Sends the reply of op from node n to its client, ready at done_us. */
+void world_reply(struct sim *s, int n, struct sim_op *op, int64_t done_us);
+/* Serves op on node n's shop right now (records err, traces, handles crash
+ * points); returns false when the node died serving it. */
+bool world_serve_on(struct sim *s, int n, struct sim_op *op);
 void world_trace(struct sim *s, const char *lane, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void world_mark(struct sim *s, const char *lane, enum report_mark mark, const char *fmt, ...)
@@ -139,7 +212,7 @@ const char *world_endpoint_name(const struct sim *s, int endpoint, char buf[32])
 /* workload.c: the next operation of a client, and serving one on the shop */
 enum drill_op workload_pick(struct sim *s, int client);
 void workload_prepare(struct sim *s, struct sim_op *op);
-void workload_serve(struct sim *s, struct sim_op *op);
+void workload_serve(struct sim *s, shop *sh, struct sim_op *op);
 bool workload_is_write(enum drill_op kind);
 void workload_record_ack(struct sim *s, const struct sim_op *op);
 

@@ -37,25 +37,30 @@ static void open_world(enum shop_topology topo, enum mirror_ack ack)
     ck_assert_ptr_nonnull(d);
     d->product_stock = 10;
     s->drill = d;
-    snprintf(s->paths[0], sizeof(s->paths[0]), "%s/db.sqlite", dir);
-    snprintf(s->paths[1], sizeof(s->paths[1]), "%s/db_mirror.sqlite", dir);
-    s->shop_cfg = (struct shop_config){
+    struct world_node *n = &s->nodes[0];
+    s->node_count = 1;
+    s->main_node = 0;
+    snprintf(n->name, sizeof(n->name), "primary");
+    n->holds_db = true;
+    snprintf(n->paths[0], sizeof(n->paths[0]), "%s/db.sqlite", dir);
+    snprintf(n->paths[1], sizeof(n->paths[1]), "%s/db_mirror.sqlite", dir);
+    n->cfg = (struct shop_config){
         .topology = topo,
-        .primary = {.node = "primary", .path = s->paths[0]},
-        .mirror = {.node = "mirror", .path = s->paths[1]},
+        .primary = {.node = "primary", .path = n->paths[0]},
+        .mirror = {.node = "mirror", .path = n->paths[1]},
         .policy = MIRROR_STRICT,
         .ack = ack,
         .sync_full = false,
     };
     s->env = (struct platform_env){.now_us = fake_now};
     char msg[SHOP_ERRMSG_MAX];
-    ck_assert_msg(shop_open(&s->shop_cfg, &s->env, &s->shop, msg) == 0, "%s", msg);
+    ck_assert_msg(shop_open(&n->cfg, &s->env, &n->shop, msg) == 0, "%s", msg);
     for (int i = 1; i <= 3; i++) {
         struct shop_product p = {.price_cents = 100 * i, .stock = 10};
         snprintf(p.name, sizeof(p.name), "p%d", i);
-        ck_assert_int_eq(shop_product_create(s->shop, &p), i);
+        ck_assert_int_eq(shop_product_create(s->nodes[0].shop, &p), i);
     }
-    ck_assert_int_eq(shop_user_create(s->shop, "u", "u@x.org"), 1);
+    ck_assert_int_eq(shop_user_create(s->nodes[0].shop, "u", "u@x.org"), 1);
 }
 
 static void close_world(void)
@@ -63,7 +68,7 @@ static void close_world(void)
     for (size_t i = 0; i < s->op_count; i++)
         free(s->ops[i].seen);
     free(s->ops);
-    shop_close(s->shop);
+    shop_close(s->nodes[0].shop);
     free(s);
     free(d);
     char cmd[128];
@@ -75,7 +80,7 @@ static void close_world(void)
 static void tamper(int copy, const char *sql)
 {
     sqlite3 *db = NULL;
-    ck_assert_int_eq(sqlite3_open(s->paths[copy], &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_open(s->nodes[0].paths[copy], &db), SQLITE_OK);
     char *err = NULL;
     int rc = sqlite3_exec(db, sql, NULL, NULL, &err);
     ck_assert_msg(rc == SQLITE_OK, "%s: %s", sql, err ? err : "");
@@ -121,8 +126,8 @@ static void read_saw(struct sim_op *op, int n, const int64_t *ids)
 
 static int64_t checkout(int64_t product, int64_t qty)
 {
-    ck_assert_int_eq(shop_cart_add(s->shop, 1, product, qty), 0);
-    int64_t id = shop_checkout(s->shop, 1, NULL);
+    ck_assert_int_eq(shop_cart_add(s->nodes[0].shop, 1, product, qty), 0);
+    int64_t id = shop_checkout(s->nodes[0].shop, 1, NULL);
     ck_assert_int_gt(id, 0);
     return id;
 }
@@ -161,7 +166,7 @@ START_TEST(test_stock_conserved_both_ways)
 {
     open_world(SHOP_SINGLE, MIRROR_ACK_BOTH);
     int64_t order = checkout(3, 4);
-    ck_assert_int_eq(shop_order_set_status(s->shop, order, ORDER_CANCELLED), 0);
+    ck_assert_int_eq(shop_order_set_status(s->nodes[0].shop, order, ORDER_CANCELLED), 0);
     checkout(3, 2);
     ck_assert_int_eq(judge("stock-conserved"), SIM_CHECK_HOLDS);
     tamper(0, "UPDATE products SET stock = stock + 1 WHERE id = 3");
