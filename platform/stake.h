@@ -48,7 +48,8 @@
  * then says what went wrong. The codes mean:
  *   -EINVAL   bad argument or configuration (empty name, deposit <= 0 or
  *             below min_stake, round <= 0, a config that differs from the
- *             one the ledger was created with, a file that is not a ledger)
+ *             one the ledger was created with, a file that is not a ledger,
+ *             an unknown VFS name)
  *   -ERANGE   a value outside its named limit (deposit > STAKE_DEPOSIT_MAX,
  *             |prediction| > STAKE_PREDICTION_MAX), or arithmetic that
  *             cannot be done exactly
@@ -62,6 +63,7 @@
  *   -EINPROGRESS  the commit's sync failed: outcome unknown (it may
  *             reappear after a crash); the ledger is conserved either way
  *   -EBUSY    another connection holds the database's write lock
+ *   -EROFS    the file or its directory is read-only
  *   -EBADMSG  the database is corrupt
  *   -EPROTO   the database was written by a newer faultdrill
  *   -EACCES   the file cannot be opened or created
@@ -76,21 +78,21 @@
 
 /* ---- Limits ----------------------------------------------------------- */
 
-#define STAKE_NAME_MAX 64                 /* bytes in a predictor's name */
-#define STAKE_PREDICTORS_MAX 256          /* predictors a ledger may be configured for */
-#define STAKE_DEPOSIT_MAX 1000000000000000LL    /* micro-units: 1e9 units per predictor */
+#define STAKE_NAME_MAX       64                 /* bytes in a predictor's name */
+#define STAKE_PREDICTORS_MAX 256                /* predictors a ledger may be configured for */
+#define STAKE_DEPOSIT_MAX    1000000000000000LL /* micro-units: 1e9 units per predictor */
 #define STAKE_PREDICTION_MAX 1000000000000000LL /* |prediction| in fixed-point units */
-#define STAKE_PPM 1000000                 /* parts per million: a weight of 1, a 100 % slash */
-#define STAKE_ERRMSG_MAX 256
-#define STAKE_SCHEMA_VERSION 1            /* PRAGMA user_version of a current ledger */
+#define STAKE_PPM            1000000 /* parts per million: a weight of 1, a 100 % slash */
+#define STAKE_ERRMSG_MAX     256
+#define STAKE_SCHEMA_VERSION 1 /* PRAGMA user_version of a current ledger */
 
 /* ---- Opening a ledger ------------------------------------------------- */
 
 /* Fixed when the ledger is created and stored in it. */
 struct stake_config {
-    int64_t tolerance;      /* error allowed, in prediction units: 0..2*STAKE_PREDICTION_MAX */
-    int64_t slash_ppm;      /* share of the stake slashed: 0..STAKE_PPM (200000 = 20 %) */
-    int64_t min_stake;      /* micro-units: 1..STAKE_DEPOSIT_MAX; below it a predictor is excluded */
+    int64_t tolerance; /* error allowed, in prediction units: 0..2*STAKE_PREDICTION_MAX */
+    int64_t slash_ppm; /* share of the stake slashed: 0..STAKE_PPM (200000 = 20 %) */
+    int64_t min_stake; /* micro-units: 1..STAKE_DEPOSIT_MAX; below it a predictor is excluded */
     int64_t max_predictors; /* 1..STAKE_PREDICTORS_MAX */
 };
 
@@ -117,13 +119,13 @@ void stake_get_config(const stake_ledger *l, struct stake_config *out);
 /* ---- Predictors ------------------------------------------------------- */
 
 struct stake_predictor {
-    int64_t id;                   /* > 0, in registration order */
+    int64_t id; /* > 0, in registration order */
     char name[STAKE_NAME_MAX + 1];
-    int64_t deposit;              /* what it paid in */
-    int64_t balance;              /* what it holds now: deposit minus slashes */
-    int64_t registered_round;     /* the round open when it registered */
+    int64_t deposit;          /* what it paid in */
+    int64_t balance;          /* what it holds now: deposit minus slashes */
+    int64_t registered_round; /* the round open when it registered */
     bool excluded;
-    int64_t excluded_round;       /* the round whose close excluded it; 0 if not excluded */
+    int64_t excluded_round; /* the round whose close excluded it; 0 if not excluded */
 };
 
 /*
@@ -153,13 +155,13 @@ int stake_submit(stake_ledger *l, int64_t round, int64_t predictor_id, int64_t p
 struct stake_round_entry {
     int64_t predictor_id;
     int64_t prediction;
-    int64_t stake;         /* balance when the round closed, before slashing */
-    int64_t weight_ppm;    /* 0..STAKE_PPM; 0 when not eligible or no consensus */
-    int64_t error;         /* prediction - consensus; 0 without a consensus */
-    int64_t slashed;       /* micro-units moved to the treasury */
-    int64_t balance;       /* after the round (now, for stake_round_get) */
-    bool eligible;         /* counted in the consensus */
-    bool excluded;         /* this round's close excluded it */
+    int64_t stake;      /* balance when the round closed, before slashing */
+    int64_t weight_ppm; /* 0..STAKE_PPM; 0 when not eligible or no consensus */
+    int64_t error;      /* prediction - consensus; 0 without a consensus */
+    int64_t slashed;    /* micro-units moved to the treasury */
+    int64_t balance;    /* after the round (now, for stake_round_get) */
+    bool eligible;      /* counted in the consensus */
+    bool excluded;      /* this round's close excluded it */
 };
 
 struct stake_round_result {
@@ -195,12 +197,12 @@ struct stake_weight {
 
 /* One consistent snapshot of the ledger, read in one transaction. */
 struct stake_audit {
-    int64_t deposits;      /* sum of every deposit */
-    int64_t balances;      /* sum of every balance, excluded predictors included */
-    int64_t treasury;      /* every slash so far */
-    int64_t min_balance;   /* 0 when there are no predictors */
+    int64_t deposits;    /* sum of every deposit */
+    int64_t balances;    /* sum of every balance, excluded predictors included */
+    int64_t treasury;    /* every slash so far */
+    int64_t min_balance; /* 0 when there are no predictors */
     int64_t predictors;
-    int64_t eligible;      /* predictors not excluded */
+    int64_t eligible; /* predictors not excluded */
     int64_t eligible_stake;
     int64_t rounds_closed;
     /* Current weights, one per predictor by id: floor(balance * 1e6 /
