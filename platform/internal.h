@@ -154,6 +154,10 @@ int replog_position(struct db *d, const char *source, int64_t *seq, int64_t *at_
 int replog_apply(struct db *d, const char *source, const void *batch, size_t len,
                  struct shop_apply_result *out);
 
+/* The whole database as bytes (malloc'ed), and replacing it with such a copy. */
+int replog_snapshot(struct db *d, void **data, size_t *len);
+int replog_restore(struct db *d, const void *data, size_t len);
+
 /* ---- SHA-256 ---------------------------------------------------------- */
 
 struct sha256 {

@@ -393,6 +393,14 @@ int shop_replica_apply(shop *s, const char *source, const void *batch, size_t le
 /* This copy's position for source (0 when it never applied anything). */
 int shop_replica_position(shop *s, const char *source, int64_t *seq, int64_t *at_us);
 
+/*
+ * The naive outbox=off replication: the whole database as bytes (free()
+ * them), and replacing a copy's whole database with such bytes. The copy
+ * carries no positions: the receiver cannot tell what it lacks.
+ */
+int shop_snapshot(shop *s, void **data, size_t *len);
+int shop_restore(shop *s, const void *data, size_t len);
+
 /* ---- Offline sync queue ---------------------------------------------- */
 
 enum shop_sync_state { SHOP_SYNC_PENDING, SHOP_SYNC_SYNCED, SHOP_SYNC_FAILED };

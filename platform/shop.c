@@ -1466,3 +1466,24 @@ const char *shop_sync_state_name(enum shop_sync_state st)
     static const char *const names[] = {"PENDING", "SYNCED", "FAILED"};
     return (unsigned)st < 3 ? names[st] : "?";
 }
+
+int shop_snapshot(shop *s, void **data, size_t *len)
+{
+    struct db *d = single_copy(s);
+    if (s->crashed)
+        return shop_crashed(s);
+    if (d == NULL)
+        return shop_fail(s, -EINVAL, "only a single copy can be copied whole");
+    return replog_snapshot(d, data, len);
+}
+
+int shop_restore(shop *s, const void *data, size_t len)
+{
+    struct db *d = single_copy(s);
+    if (s->crashed)
+        return shop_crashed(s);
+    if (d == NULL || s->reader)
+        return shop_fail(s, -EINVAL, "only a writable single copy can be replaced");
+    s->errmsg[0] = '\0';
+    return replog_restore(d, data, len);
+}

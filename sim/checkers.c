@@ -54,6 +54,10 @@ static enum sim_check ack_present(struct sim *s, const struct sim_op *op, int co
     int err = 0;
     if (op->kind == DRILL_OP_CHECKOUT || op->kind == DRILL_OP_ORDER_CANCEL) {
         err = shop_order_get(world_shop(s), op->order_id, &o);
+        /* the same id on another order (a promoted copy reuses ids it never saw) is a loss */
+        if (!err && op->kind == DRILL_OP_CHECKOUT &&
+            (o.user_id != op->user_id || o.created_at_us != op->served_us))
+            err = -ENOENT;
         if (!err && op->kind == DRILL_OP_ORDER_CANCEL && o.status != ORDER_CANCELLED) {
             snprintf(why, len,
                      "client%d's cancellation of order %lld (op #%u) was acknowledged at %.3fs, "
@@ -304,6 +308,8 @@ static enum sim_check converges(struct sim *s, const struct drill_expect *e, cha
         snprintf(why, len, "%s", s->drain_why);
         return SIM_CHECK_VIOLATED;
     }
+    if (s->topo == &world_async_topo)
+        return async_converges(s, e, why, len);
     if (!is_mirrored(s))
         return SIM_CHECK_HOLDS;
     return mirror_identical(s, e, why, len);
@@ -317,6 +323,7 @@ static const struct {
     {"stock-conserved", stock_conserved},   {"order-totals", order_totals},
     {"integrity", integrity},               {"read-your-writes", read_your_writes},
     {"monotonic-reads", monotonic_reads},   {"converges", converges},
+    {"rpo-bounded", async_rpo_bounded},     {"replica-prefix", async_replica_prefix},
 };
 
 sim_checker sim_checker_lookup(const char *invariant)

@@ -410,6 +410,7 @@ static struct sim_op *new_op(struct sim *s, int client, enum drill_op kind)
     op->complete_us = -1;
     op->node = -1;
     op->via = -1;
+    op->served_us = -1;
     op->outcome = SIM_PENDING;
     return op;
 }
@@ -507,6 +508,7 @@ bool world_serve_on(struct sim *s, int n, struct sim_op *op)
     struct world_node *node = &s->nodes[n];
     s->delay_pending_us = 0;
     op->node = n;
+    op->served_us = s->now_us;
     workload_serve(s, node->shop, op);
     op->seq = op->is_write && op->err == 0 ? shop_last_seq(node->shop) : 0;
     s->served_op[op->client] = op->id;
@@ -1129,6 +1131,7 @@ static void finish(struct sim *s)
     for (size_t n = 0; n < s->node_count; n++)
         if (s->nodes[n].holds_db && s->nodes[n].up && s->nodes[n].shop == NULL)
             world_open_shop(s, (int)n, "end of run");
+    async_report(s);
     world_trace(s, "-", "end");
     checkers_run(s, "end");
 }

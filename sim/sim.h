@@ -111,6 +111,7 @@ struct sim_op {
     int via;               /* cluster: the replica the client sent it to, -1: none */
     uint32_t healthy_mask; /* cluster: the client's healthy replicas when it chose (bit r-1) */
     int64_t seq;           /* a write: the outbox sequence it committed as (0: none) */
+    int64_t served_us;     /* when a node ran it (the rows it wrote carry this time), -1 before */
     int64_t min_seq;       /* cluster: the session's last known sequence, sent with reads */
     uint32_t seen_count;   /* order-status: the order ids read */
     int64_t *seen;

@@ -216,6 +216,15 @@ void workload_serve(struct sim *s, shop *sh, struct sim_op *op);
 bool workload_is_write(enum drill_op kind);
 void workload_record_ack(struct sim *s, const struct sim_op *op);
 
+/* async.c: its checkers, and its figures traced at the end */
+enum sim_check async_rpo_bounded(struct sim *s, const struct drill_expect *e, char *why,
+                                 size_t len);
+enum sim_check async_replica_prefix(struct sim *s, const struct drill_expect *e, char *why,
+                                    size_t len);
+enum sim_check async_converges(struct sim *s, const struct drill_expect *e, char *why,
+                               size_t len);
+void async_report(struct sim *s);
+
 /* checkers.c: evaluate every expectation now (a checkpoint, the drain, the end) */
 void checkers_run(struct sim *s, const char *when);
 
