@@ -99,6 +99,20 @@ static const struct faults_point catalog[] = {
               "decremented, before commit",
      .errno_default = 0,
      .description = "The node dies inside a checkout, with stock decremented but not committed."},
+    {.pattern = "crash/<node>/sync-between-row-and-queue",
+     .family = FAULTS_FAMILY_CRASH,
+     .where = "platform/shop.c, queue=separate only: after the change committed, before its "
+              "sync-queue rows are written in a second transaction",
+     .errno_default = 0,
+     .description = "The node dies with a committed row that has no sync-queue entry (the naive "
+                    "mode's bug: nobody will ever sync it)."},
+    {.pattern = "crash/<node>/sync-after-push",
+     .family = FAULTS_FAMILY_CRASH,
+     .where = "platform/sync.c, after central accepted a push, before the local marks the rows "
+              "SYNCED",
+     .errno_default = 0,
+     .description = "The node dies between the push and its bookkeeping: the next push resends "
+                    "and central must take it idempotently."},
 
     /* libc: libfiu's POSIX preload names, `faultdrill serve` under fiu-run -x */
     {.pattern = "posix/io/rw/pwrite",
