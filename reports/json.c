@@ -139,6 +139,20 @@ static bool add_lists(cJSON *root, const struct report_run *r)
     return add_ops(root, r);
 }
 
+/* "metrics": {"name": value, ...}, the units in "metric_units". */
+static bool add_metrics(cJSON *root, const struct report_run *r)
+{
+    cJSON *m = cJSON_AddObjectToObject(root, "metrics");
+    cJSON *u = cJSON_AddObjectToObject(root, "metric_units");
+    if (m == NULL || u == NULL)
+        return false;
+    for (size_t i = 0; i < r->metric_count; i++)
+        if (!add_int(m, r->metrics[i].name, r->metrics[i].value) ||
+            !add_string(u, r->metrics[i].name, r->metrics[i].unit))
+            return false;
+    return true;
+}
+
 /* The whole document; NULL when out of memory. */
 static cJSON *json_create(const struct report_run *r)
 {
@@ -153,7 +167,8 @@ static cJSON *json_create(const struct report_run *r)
         add_uint(root, "seed", r->seed) && add_string(root, "seed_str", seed) &&
         add_string(root, "verdict", r->pass ? "pass" : "fail") && add_lists(root, r) &&
         add_int(root, "simulated_us", r->simulated_us) && add_int(root, "wall_ms", r->wall_ms) &&
-        add_string(root, "trace_sha256", r->trace_sha256) && add_string(root, "replay", r->replay);
+        add_string(root, "trace_sha256", r->trace_sha256) && add_string(root, "replay", r->replay) &&
+        add_metrics(root, r);
     if (!ok) {
         cJSON_Delete(root);
         return NULL;

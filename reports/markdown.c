@@ -64,7 +64,11 @@ static void md_header(const struct report_run *r, FILE *out)
     md_put(out, r->drill_file, true);
     fprintf(out, "\n- %s simulated in %" PRId64 " ms of wall time\n- %s operations\n", simulated,
             r->wall_ms, ops);
-    fprintf(out, "- trace sha256: `%s`\n\n", r->trace_sha256);
+    fprintf(out, "- trace sha256: `%s`\n", r->trace_sha256);
+    for (size_t i = 0; i < r->metric_count; i++)
+        fprintf(out, "- %s: %" PRId64 " %s\n", r->metrics[i].name, r->metrics[i].value,
+                r->metrics[i].unit);
+    fputs("\n", out);
     if (r->about[0] != '\0') {
         md_put_quoted(out, r->about);
     }

@@ -39,6 +39,14 @@ struct report_fault {
     uint64_t fired;
 };
 
+/* A figure the run measured (replication lag, lost writes...): name, number, unit. */
+#define REPORT_METRICS_MAX 16
+struct report_metric {
+    char name[64];                 /* "replication_lag_p50_us" */
+    int64_t value;
+    char unit[16];                 /* "us", "writes", "changes" */
+};
+
 struct report_op_count {
     char kind[32];                 /* "checkout", ... */
     uint64_t ok, fail, unknown;
@@ -88,6 +96,8 @@ struct report_run {
     size_t trace_len;
     char trace_sha256[65];
     char replay[1024];                 /* the command that replays this run */
+    size_t metric_count;               /* figures of the run, in the order measured */
+    struct report_metric metrics[REPORT_METRICS_MAX];
 };
 
 /*

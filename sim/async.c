@@ -388,6 +388,9 @@ static void async_action(struct sim *s, const struct drill_event *e)
                 (long long)a->failover_position, secs(a->failover_position_at_us), lost,
                 lost ? list : " none", lost > ASYNC_LOST_LISTED_MAX ? " ..." : "");
     world_mark(s, sec->name, REPORT_CHECKPOINT, "failover: %zu acknowledged write(s) lost", lost);
+    world_metric(s, "failover_lost_writes", (int64_t)lost, "writes");
+    world_metric(s, "failover_lag_window_us", s->now_us - a->failover_position_at_us, "us");
+    world_metric(s, "failover_lost_outside_window", outside, "writes");
     if (sec->shop == NULL)
         world_trace(s, sec->name, "the promoted secondary is down: clients wait for it");
 }
@@ -562,6 +565,10 @@ void async_report(struct sim *s)
     struct async_state *a = s->topo == &world_async_topo ? st(s) : NULL;
     if (a == NULL)
         return;
+    world_metric(s, "replication_lag_p50_us", lag_percentile(a, 50), "us");
+    world_metric(s, "replication_lag_p99_us", lag_percentile(a, 99), "us");
+    world_metric(s, "replication_batches_sent", (int64_t)a->batches_sent, "batches");
+    world_metric(s, "replication_resends", (int64_t)a->resends, "batches");
     world_trace(s, "-",
                 "replication lag over %zu applied batches: p50 %.3fs, p99 %.3fs; %llu batches "
                 "sent, %llu resends",

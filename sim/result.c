@@ -138,6 +138,8 @@ int result_fill(struct sim *s, struct report_run *rep, const char *replay)
     s->trace = NULL;
     platform_sha256_hex(rep->trace, rep->trace_len, rep->trace_sha256);
     snprintf(rep->replay, sizeof(rep->replay), "%s", replay ? replay : "");
+    rep->metric_count = s->metric_count;
+    memcpy(rep->metrics, s->metrics, sizeof(rep->metrics));
     return 0;
 }
 

@@ -81,6 +81,16 @@ void world_mark(struct sim *s, const char *lane, enum report_mark mark, const ch
     va_end(ap);
 }
 
+void world_metric(struct sim *s, const char *name, int64_t value, const char *unit)
+{
+    if (s->metric_count == REPORT_METRICS_MAX)
+        return;
+    struct report_metric *m = &s->metrics[s->metric_count++];
+    snprintf(m->name, sizeof(m->name), "%s", name);
+    snprintf(m->unit, sizeof(m->unit), "%s", unit);
+    m->value = value;
+}
+
 int world_node_index(const struct sim *s, const char *name)
 {
     for (size_t i = 0; i < s->node_count; i++)

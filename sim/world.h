@@ -176,6 +176,10 @@ struct sim {
     size_t mark_count, mark_cap;
     struct report_event *marks;
 
+    /* figures measured by the topology modules, copied into the report */
+    size_t metric_count;
+    struct report_metric metrics[REPORT_METRICS_MAX];
+
     /* the trace */
     char *trace;
     size_t trace_len, trace_cap;
@@ -202,6 +206,8 @@ void world_reply(struct sim *s, int n, struct sim_op *op, int64_t done_us);
 /* Serves op on node n's shop right now (records err, traces, handles crash
  * points); returns false when the node died serving it. */
 bool world_serve_on(struct sim *s, int n, struct sim_op *op);
+/* Records a figure of the run (report.json "metrics"); ignored past REPORT_METRICS_MAX. */
+void world_metric(struct sim *s, const char *name, int64_t value, const char *unit);
 void world_trace(struct sim *s, const char *lane, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void world_mark(struct sim *s, const char *lane, enum report_mark mark, const char *fmt, ...)
