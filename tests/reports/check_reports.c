@@ -336,7 +336,8 @@ START_TEST(json_keys_come_in_a_fixed_order)
 {
     static const char *const keys[] = {"schema",       "drill",        "seed",         "seed_str",
                                        "verdict",      "expectations", "faults",       "ops",
-                                       "simulated_us", "wall_ms",      "trace_sha256", "replay"};
+                                       "simulated_us", "wall_ms",      "trace_sha256", "replay",
+                                       "metrics",      "metric_units"};
     struct sample s;
     sample_init(&s);
     char *text = render(report_write_json, &s.run);
