@@ -346,17 +346,36 @@ int replog_apply(struct db *d, const char *source, const void *batch, size_t len
     if (err)
         return err;
     err = replog_position(d, source, &out->position, &out->position_at_us);
+    int64_t position = out->position, position_at_us = out->position_at_us;
     if (!err)
         err = apply_entries(d, source, batch, len, count, out);
+    int64_t failed_seq = out->position + 1;
+    if (err) {
+        /* rolled back: nothing of the batch counts as applied */
+        out->position = position;
+        out->position_at_us = position_at_us;
+        out->applied = 0;
+        out->skipped = 0;
+        out->gap = false;
+    }
     if (err || out->applied == 0) {
         db_rollback(d);
         if (err == -EBADMSG)
             return db_fail(d, err, "change %lld from %s does not apply on %s: the copies "
                                    "diverged",
-                           (long long)(out->position + 1), source, d->node);
+                           (long long)failed_seq, source, d->node);
         return err;
     }
-    return db_commit(d);
+    err = db_commit(d);
+    if (err == -EINPROGRESS) {
+        /* unknown: the position on disk says what happened; the caller resends */
+        out->applied = 0;
+    } else if (err) {
+        out->position = position;
+        out->position_at_us = position_at_us;
+        out->applied = 0;
+    }
+    return err;
 }
 
 /* ---- whole-state copies (the naive outbox=off) ------------------------- */

@@ -166,8 +166,17 @@ static int captured_write(shop *s, db_body body, void *arg)
         return err;
     if (seq > 0)
         s->last_seq = seq;
-    if (s->sync_queue == SHOP_QUEUE_SEPARATE && s->log.len > 0)
+    if (s->sync_queue == SHOP_QUEUE_SEPARATE && s->log.len > 0) {
         err = queue_separately(s, d);
+        if (err && err != -ECANCELED) {
+            /* The write itself committed: it is acknowledged. Its queue
+             * rows are lost, which is exactly the naive mode's flaw. */
+            snprintf(s->errmsg, sizeof(s->errmsg),
+                     "the change committed but its sync-queue rows could not be written "
+                     "(queue=separate): it will never be synced");
+            err = 0;
+        }
+    }
     return err;
 }
 
@@ -1454,6 +1463,28 @@ int shop_replica_position(shop *s, const char *source, int64_t *seq, int64_t *at
     if (d == NULL || source == NULL)
         return shop_fail(s, -EINVAL, "only a single copy has positions");
     return replog_position(d, source, seq, at_us);
+}
+
+/* ---- offline sync (sync.c) ---------------------------------------------- */
+
+int shop_parts(shop *s, bool write, struct shop_parts *out)
+{
+    if (s->crashed)
+        return shop_crashed(s);
+    if (write && s->reader)
+        return shop_fail(s, -EROFS, "this handle only reads");
+    if (s->topology != SHOP_SINGLE || s->group.active)
+        return shop_fail(s, -EINVAL, "offline sync works on a single copy, outside a group");
+    s->errmsg[0] = '\0';
+    out->db = &s->single;
+    out->env = &s->env;
+    out->node = s->process_node;
+    return 0;
+}
+
+void shop_set_crashed(shop *s)
+{
+    s->crashed = true;
 }
 
 const char *shop_table_name(int table)
