@@ -206,4 +206,21 @@ void mirror_get_status(const struct mirror *m, struct mirror_status *out);
  */
 bool platform_crash_point(const struct platform_env *env, const char *node, const char *point);
 
+/* ---- Offline sync (sync.c) --------------------------------------------- */
+
+/* What sync.c works on: a shop's single copy, its host and its node. */
+struct shop_parts {
+    struct db *db;
+    const struct platform_env *env;
+    const char *node;
+};
+
+/*
+ * Fills out for sync.c (clearing the shop's message), or returns -ECANCELED
+ * after a crash, -EROFS for a reader when `write`, -EINVAL for a mirror.
+ */
+int shop_parts(shop *s, bool write, struct shop_parts *out);
+/* A crash point fired inside sync.c: every later call on s is -ECANCELED. */
+void shop_set_crashed(shop *s);
+
 #endif /* FAULTDRILL_PLATFORM_INTERNAL_H */

@@ -464,4 +464,190 @@ struct shop_audit {
 
 int shop_audit(shop *s, int copy, struct shop_audit *out);
 
+/* ---- Offline sync (sync.c) ------------------------------------------- */
+
+/*
+ * The platform half of offline-first sync (DESIGN.md §2). A local records
+ * one fd_sync_queue row per changed domain row (shop_config.sync_queue).
+ * Its sync job reads the PENDING rows, each with the CURRENT values of its
+ * row (or "gone"), into a push; the host carries the push to central;
+ * central upserts it in ONE transaction, keyed by a global id
+ * "<origin>:<table>:<row_key>" (the origin is the local's node name, so
+ * several locals never clash); the host carries the accepted queue ids back
+ * and the local marks them SYNCED. When a push fails (central's error, no
+ * reply in time), every row it carried counts one retry, and becomes FAILED
+ * when its retries reach the budget; FAILED rows stay retriable: a later
+ * push that includes them and is accepted marks them SYNCED.
+ *
+ * Central keeps what it received in fd_central_rows, created by its first
+ * push; central's own shop tables stay empty (it is an aggregate). Each row
+ * there remembers the queue id of the newest change applied to it (its
+ * version) and is overwritten only by a strictly newer one, so duplicated,
+ * reordered and re-sent pushes change nothing. The local records every
+ * SYNCED transition in fd_sync_marks, so that a row synced twice shows.
+ *
+ * Crash point crash/<node>/sync-after-push, in shop_sync_mark: central has
+ * applied the push, the local has not yet recorded SYNCED; the next push
+ * re-sends the same rows and central accepts them without a change.
+ *
+ * A push (little endian): "FDS1", u32 count, u16 n + origin; per entry
+ * i64 queue id, u16 n + global id, u8 table (shop_table_name), u8 op (0
+ * insert, 1 update, 2 delete), u8 present (0: the row is gone), u32 n + the
+ * row: u8 columns, then per column u8 SQLite type and an i64, an f64, a
+ * u32 n + bytes (text, blob) or nothing (NULL). A reply: "FDR1", u32 count,
+ * u32 applied, u32 unchanged, then count i64 queue ids.
+ */
+
+#define SHOP_SYNC_PUSH_ROWS_MAX 256          /* queue rows in one push */
+#define SHOP_SYNC_PUSH_BYTES_MAX (4u << 20)  /* bytes of one push */
+#define SHOP_SYNC_ID_MAX 128                 /* bytes of a global id, NUL included */
+#define SHOP_SYNC_TABLES_MAX 8               /* domain tables (shop_table_name) */
+#define SHOP_SYNC_EXAMPLES_MAX 8             /* mismatches one comparison lists */
+#define SHOP_SYNC_REPLY_BYTES_MAX (16 + 8 * SHOP_SYNC_PUSH_ROWS_MAX)
+
+/* A push, as the local's job sends it to central. */
+struct shop_sync_push {
+    uint8_t *data;   /* malloc'ed: shop_sync_push_release */
+    size_t len;
+    uint32_t count;  /* queue rows in it */
+    uint32_t retried;/* of which were pushed before and failed (retries > 0) */
+    uint32_t failed; /* of which are FAILED (retried after their budget) */
+    int64_t ids[SHOP_SYNC_PUSH_ROWS_MAX]; /* their queue ids, ascending */
+};
+
+void shop_sync_push_release(struct shop_sync_push *p);
+
+/*
+ * Reads up to max (<= SHOP_SYNC_PUSH_ROWS_MAX) PENDING queue rows, and
+ * FAILED ones too when include_failed, in id order, with their rows' current
+ * values, in one read transaction. An empty queue gives count 0 (and a
+ * valid, empty push). -EINVAL when s is not a single copy or max is 0.
+ */
+int shop_sync_pending(shop *local, size_t max, bool include_failed, struct shop_sync_push *out);
+
+/* What central did with a push: the queue ids it holds now (accepted). */
+struct shop_sync_result {
+    uint32_t count;     /* queue ids in ids[] */
+    uint32_t applied;   /* entries that changed central's copy of their row */
+    uint32_t unchanged; /* entries central already held (as new or newer): duplicates */
+    int64_t ids[SHOP_SYNC_PUSH_ROWS_MAX];
+};
+
+/*
+ * On central: applies a push from `origin` idempotently in ONE transaction
+ * (all of it or nothing). Every entry is accepted. -EPROTO for a malformed
+ * push or one from another origin; -ENOSPC / -EIO when central's disk fails
+ * (nothing applied); -EINPROGRESS when the commit's sync failed (unknown:
+ * the local must treat it as failed and re-send, which is harmless).
+ */
+int shop_sync_apply_central(shop *central, const char *origin, const void *push, size_t len,
+                            struct shop_sync_result *out);
+/* The ids a push carried, as a result: what a failed push marks (retries). */
+void shop_sync_result_of_push(const struct shop_sync_push *p, struct shop_sync_result *out);
+/* Central's reply on the wire; returns its length. */
+size_t shop_sync_reply_encode(const struct shop_sync_result *r,
+                              uint8_t buf[SHOP_SYNC_REPLY_BYTES_MAX]);
+/* -EPROTO when malformed. */
+int shop_sync_reply_decode(const void *data, size_t len, struct shop_sync_result *out);
+
+/* What shop_sync_mark changed. */
+struct shop_sync_marked {
+    uint32_t synced;     /* rows this call marked SYNCED */
+    uint32_t already;    /* accepted rows already SYNCED (a late or repeated reply): untouched */
+    uint32_t unknown;    /* accepted ids with no queue row here */
+    uint32_t retried;    /* failed push: rows whose retry count went up */
+    uint32_t failed;     /* failed push: rows that became FAILED now (budget spent) */
+    int64_t retries_max; /* failed push: the highest retry count among them */
+};
+
+/*
+ * On the local, ONE transaction. err == 0: res holds central's accepted ids;
+ * each row not yet SYNCED becomes SYNCED (synced_at now) and the transition
+ * is recorded in fd_sync_marks. err < 0: the push failed with err; res holds
+ * the ids it carried (shop_sync_result_of_push); each row not SYNCED counts
+ * a retry with err's message as last_error, and becomes FAILED when its
+ * retries reach retries_budget (>= 1). out may be NULL. Crash point
+ * crash/<node>/sync-after-push before an accepted push is marked:
+ * -ECANCELED, the shop must be abandoned.
+ */
+int shop_sync_mark(shop *local, const struct shop_sync_result *res, int err, int retries_budget,
+                   struct shop_sync_marked *out);
+
+/* The queue of a local, by table and state (`GET /sync/status`). */
+struct shop_sync_status {
+    int64_t count[SHOP_SYNC_TABLES_MAX][3]; /* rows by table and enum shop_sync_state */
+    int64_t total[3];                       /* rows by state */
+    int64_t oldest_pending_at_us;  /* created_at of the oldest PENDING or FAILED row; 0: none */
+    int64_t oldest_pending_age_us; /* now minus that; 0: none */
+    int64_t retries_max;           /* among PENDING and FAILED rows */
+    int64_t failed_retries_min;    /* the fewest retries of a FAILED row; 0: none FAILED */
+    int64_t failed_retries_min_id; /* that row */
+    int64_t synced_marks;          /* SYNCED transitions recorded in fd_sync_marks */
+    int64_t synced_twice;          /* queue rows recorded SYNCED more than once (must be 0) */
+    int64_t synced_twice_id;       /* the first of them */
+};
+
+int shop_sync_status(shop *local, struct shop_sync_status *out);
+/* One queue row; -ENOENT when there is none with that id. */
+int shop_sync_entry_get(shop *local, int64_t id, struct shop_sync_entry *out);
+
+/* What central holds under one global id. */
+struct shop_sync_central_row {
+    char origin[SHOP_SYNC_ID_MAX];
+    int table;
+    char row_key[SHOP_SYNC_KEY_MAX];
+    bool deleted;
+    int64_t version;          /* queue id (on origin) of the newest change applied */
+    int64_t synced_at_us;     /* when central applied it */
+    size_t data_len;          /* the row as encoded in a push (0 when deleted) */
+    char data_sha256[65];
+};
+
+/* -ENOENT when central holds nothing under global_id. */
+int shop_sync_central_get(shop *central, const char *global_id, struct shop_sync_central_row *out);
+
+enum shop_sync_problem {
+    SHOP_SYNC_MATCH,     /* central holds the local row's values, or both know it is gone */
+    SHOP_SYNC_MISSING,   /* a local row central never received */
+    SHOP_SYNC_DIFFERS,   /* central holds other values, or holds it as deleted */
+    SHOP_SYNC_UNDELETED, /* the local deleted the row; central still holds it */
+};
+
+/* One row compared between a local and central. */
+struct shop_sync_row {
+    enum shop_sync_problem problem;
+    int table;
+    char row_key[SHOP_SYNC_KEY_MAX];
+    /* no queue row newer than what central applied: nothing will ever sync
+     * this difference (a change committed without its queue row) */
+    bool lost;
+    bool queued;               /* the row has queue rows; the newest is described below */
+    int64_t queue_id;
+    char op[8];
+    enum shop_sync_state state;
+    int64_t retries;
+    int64_t created_at_us;
+    int64_t synced_at_us;      /* 0 when not SYNCED */
+    int64_t central_version;   /* queue id central applied last for it; 0: none */
+    int64_t central_synced_at_us;
+};
+
+struct shop_sync_compare {
+    int64_t rows;              /* keys compared: local rows, queued keys, central's rows */
+    int64_t matching;
+    int64_t mismatched[4];     /* by enum shop_sync_problem (index 0 unused) */
+    int64_t lost;              /* mismatches nothing will repair (see shop_sync_row.lost) */
+    int64_t waiting;           /* mismatches a PENDING or FAILED queue row will repair */
+    size_t example_count;      /* the first mismatches, lost ones first */
+    struct shop_sync_row examples[SHOP_SYNC_EXAMPLES_MAX];
+};
+
+/*
+ * Compares every row of every domain table on local, every key in its
+ * queue, and everything central holds from origin (the local's node name),
+ * by content: the checkers' view of offline sync.
+ */
+int shop_sync_compare(shop *local, shop *central, const char *origin,
+                      struct shop_sync_compare *out);
+
 #endif /* FAULTDRILL_PLATFORM_H */
