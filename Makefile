@@ -11,6 +11,9 @@
 
 PACKAGES := build-essential cmake pkg-config libfiu-dev fiu-utils libsqlite3-dev \
             libcjson-dev libcivetweb-dev check libsubunit-dev
+# the browser end-to-end test (tests/web): headless chromium driven from node; npm only
+# when none is on PATH (NodeSource's nodejs bundles one and conflicts with Debian's npm)
+PACKAGES += chromium nodejs $(if $(shell command -v npm),,npm)
 BUILD    ?= build
 JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

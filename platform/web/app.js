@@ -12,7 +12,8 @@
   const ABSENT_RECHECK_MS = 5000; // how often a 404 "not configured" panel is asked again
   const ACTION_TIMEOUT_MS = 15000;
   const POLL_TIMEOUT_MS = 3000;
-  const ERRNOS = ['EIO', 'ENOSPC', 'EACCES', 'EROFS', 'ENOMEM', 'EAGAIN', 'EINTR', 'ETIMEDOUT'];
+  // The errnos the fault layer injects (faults/catalog.c; EINTR and EAGAIN are refused: retried, not failures).
+  const ERRNOS = ['EIO', 'ENOSPC', 'EDQUOT', 'EROFS', 'EACCES', 'EPERM', 'ENOMEM', 'EFBIG'];
 
   const state = {
     user: null,                  // {id, name, email}
@@ -217,8 +218,8 @@
     switch (err.status) {
       case 503:
         return isWrite
-          ? `The shop's storage is down${why}: nothing was saved and nothing was charged. Try again when the redundancy panel shows the storage back.`
-          : `The shop's storage is down${why}: the data cannot be read right now.`;
+          ? `The shop's storage is down: nothing was saved and nothing was charged. Try again when the redundancy panel shows the storage back.${detail ? ` Server: ${detail}.` : ''}`
+          : `The shop's storage is down: the data cannot be read right now.${detail ? ` Server: ${detail}.` : ''}`;
       case 500:
         if (/outcome unknown/i.test(err.body.error || '')) {
           return `The outcome of ${what} is unknown: the storage could not confirm it. Check your order history before trying again — it may have gone through.`;
@@ -282,6 +283,8 @@
   function renderProducts(list, filtered) {
     const grid = $('#products');
     const tpl = $('#product-card-tpl');
+    const typed = new Map(); // quantities being typed survive a refresh of the grid
+    for (const c of grid.querySelectorAll('[data-product-id]')) typed.set(c.dataset.productId, $('.qty', c).value);
     $('#product-count').textContent = `${list.length} product${list.length === 1 ? '' : 's'}`;
     if (list.length === 0) {
       grid.replaceChildren(el('p', { class: 'empty', text: filtered ? 'No products match these filters.' : 'The shop has no products yet.' }));
@@ -303,6 +306,7 @@
       $('.price', card).textContent = money(p.price);
       const qty = $('.qty', card);
       qty.max = Math.max(1, p.stock);
+      if (typed.has(String(p.id))) qty.value = typed.get(String(p.id));
       qty.disabled = p.stock <= 0;
       const add = $('.add', card);
       add.disabled = p.stock <= 0;
@@ -632,13 +636,16 @@
     badge($('#mirror-state'), m.state || '?', tone(m.state));
     panel.dataset.state = m.state || '';
     $('#mirror-lead').textContent = m.lead || '–';
+    $('#mirror-policy').textContent = m.policy || '–';
     $('#mirror-behind').textContent = m.behind || 'none';
     $('#mirror-changes').textContent = m.changesBehind ?? '–';
     $('#mirror-seq').textContent = `primary ${m.seqPrimary ?? '–'} · mirror ${m.seqMirror ?? '–'}`;
     $('#mirror-resyncs').textContent = m.resyncs ?? '–';
     $('#mirror-since').textContent = m.since ? ago(m.since) : '–';
     const e = $('#mirror-error');
-    e.textContent = m.lastError ? `Last error: ${m.lastError}` : '';
+    const healed = m.state === 'in-sync';
+    e.textContent = m.lastError ? `${healed ? 'Last error (healed since)' : 'Last error'}: ${m.lastError}` : '';
+    e.classList.toggle('healed', healed);
     e.hidden = !m.lastError;
   }
 
@@ -678,7 +685,13 @@
       return;
     }
     panel.hidden = !data;
-    if (data) renderFaults(data.points || []);
+    if (!data) return;
+    renderFaults(data.points || []);
+    const hint = $('#fault-pid');
+    hint.hidden = !data.pid;
+    const example = (data.points || []).find((f) => /\/write$/.test(f.name)) || (data.points || [])[0];
+    if (data.pid && example) hint.textContent = `From a shell: fiu-ctrl -c "enable name=${example.name},failinfo=5" ${data.pid}`;
+    else hint.hidden = true;
   }
 
   function renderFaults(points) {
@@ -687,15 +700,23 @@
     if (key !== state.faultRowsKey) {
       state.faultRowsKey = key;
       body.replaceChildren(...points.map((f) => {
-        const sel = el('select', { class: 'errno', 'data-testid': 'fault-errno', 'aria-label': `errno for ${f.name}` },
-          ...ERRNOS.map((e) => el('option', { value: e, text: e })));
-        const dflt = f.errno || f.defaultErrno;
-        if (dflt && !ERRNOS.includes(dflt)) sel.append(el('option', { value: dflt, text: dflt }));
-        sel.value = dflt || 'EIO';
+        // A slow point takes a delay in ms; every other point an errno.
+        const slow = f.errno === undefined && f.delayMs !== undefined;
+        let input;
+        if (slow) {
+          input = el('input', { type: 'number', class: 'delay', min: 1, max: 60000, value: f.delayMs,
+            'data-testid': 'fault-delay', 'aria-label': `delay in ms for ${f.name}` });
+        } else {
+          input = el('select', { class: 'errno', 'data-testid': 'fault-errno', 'aria-label': `errno for ${f.name}` },
+            ...ERRNOS.map((e) => el('option', { value: e, text: e })));
+          const dflt = f.errno || 'EIO';
+          if (!ERRNOS.includes(dflt)) input.append(el('option', { value: dflt, text: dflt }));
+          input.value = dflt;
+        }
         const row = el('tr', { class: 'fault', dataset: { testid: 'fault-point', name: f.name } },
           el('td', {}, el('code', { text: f.name }), f.description ? el('div', { class: 'muted small', text: f.description }) : null),
           el('td', {}, el('span', { class: 'badge', 'data-testid': 'fault-state' })),
-          el('td', {}, sel),
+          el('td', {}, input, slow ? ' ms' : null),
           el('td', {}, el('button', { type: 'button', class: 'btn small', 'data-testid': 'fault-toggle' })));
         $('button', row).addEventListener('click', (e) => toggleFault(row, e.currentTarget));
         return row;
@@ -709,6 +730,12 @@
       row.dataset.enabled = f.enabled ? 'true' : 'false';
       row.classList.toggle('on', !!f.enabled);
       badge($('[data-testid=fault-state]', row), f.enabled ? 'enabled' : 'off', f.enabled ? 'bad' : 'neutral');
+      const input = $('select, input', row);
+      if (f.enabled) {
+        if (input.tagName === 'SELECT' && f.errno) input.value = f.errno;
+        if (input.tagName === 'INPUT' && f.delayMs !== undefined) input.value = f.delayMs;
+      }
+      input.disabled = !!f.enabled; // the value in force shows while enabled
       const b = $('[data-testid=fault-toggle]', row);
       if (!b.dataset.busy) {
         b.textContent = f.enabled ? 'Disable' : 'Enable';
@@ -728,12 +755,21 @@
   async function toggleFault(row, button) {
     const name = row.dataset.name;
     const action = row.dataset.enabled === 'true' ? 'disable' : 'enable';
-    const errno = $('select', row).value || 'EIO';
+    const input = $('select, input', row);
+    const body = { name, action };
+    let how;
+    if (input.tagName === 'SELECT') {
+      body.errno = input.value || 'EIO';
+      how = body.errno;
+    } else {
+      body.delayMs = Math.max(1, Math.round(Number(input.value) || 1));
+      how = `${body.delayMs} ms`;
+    }
     button.dataset.busy = '1';
     await busy(button, async () => {
       try {
-        await api('POST', '/faults', { name, action, errno });
-        say(action === 'enable' ? `Fault ${name} enabled (${errno}).` : `Fault ${name} disabled.`, action === 'enable' ? 'warn' : 'info');
+        await api('POST', '/faults', body);
+        say(action === 'enable' ? `Fault ${name} enabled (${how}).` : `Fault ${name} disabled.`, action === 'enable' ? 'warn' : 'info');
       } catch (err) {
         say(explain(err, `${action === 'enable' ? 'enabling' : 'disabling'} ${name}`, false), 'error');
       }
@@ -759,6 +795,7 @@
     polling = true;
     try {
       await Promise.all([pollHeartbeat(), pollRedundancy(), pollFaults()]);
+      $('.platform').classList.toggle('stale', !state.reachable); // the last picture, greyed
       $('#platform-updated').textContent = state.reachable
         ? `updated ${new Date().toLocaleTimeString()}`
         : `server unreachable — last try ${new Date().toLocaleTimeString()}`;

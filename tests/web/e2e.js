@@ -1,0 +1,392 @@
+#!/usr/bin/env node
+// e2e.js — the browser end-to-end test of the shop page (platform/web/)
+// against a live server: `faultdrill serve` (the CTest test) or the in-memory
+// mock (mock_server.js, for a quick UI check while the C server moves).
+//
+//   node e2e.js --server build/sim/faultdrill --web platform/web --out DIR
+//   node e2e.js --mock --web platform/web --out DIR
+//
+// It starts the server on a free loopback port with a fresh --data dir, adds
+// three products over HTTP, then drives Debian's chromium (headless, through
+// playwright-core) like a shopper: browse, search, filter, sign up, fill the
+// cart, get a stock refusal that names the product, check out, see the order
+// in the history, reload (the account is remembered), read the redundancy
+// panel. It saves DIR/screenshot.png, stops the server with SIGTERM and
+// requires exit status 0. playwright-core is found through NODE_PATH (run.sh
+// installs it into the build tree). Exit 0 on success, 1 on any failure.
+'use strict';
+
+const { spawn, spawnSync } = require('child_process');
+const fs = require('fs');
+const httpLib = require('http');
+const net = require('net');
+const os = require('os');
+const path = require('path');
+
+const args = process.argv.slice(2);
+const opt = (name, dflt) => { const i = args.indexOf(name); return i >= 0 ? args[i + 1] : dflt; };
+const MOCK = args.includes('--mock');
+const SERVER = opt('--server');
+const WEB = path.resolve(opt('--web', path.join(__dirname, '..', '..', 'platform', 'web')));
+const OUT = path.resolve(opt('--out', process.cwd()));
+const CHROMIUM = opt('--chromium', process.env.CHROMIUM || '/usr/bin/chromium');
+const HEADED = args.includes('--headed');
+const FAULTS = args.includes('--faults'); // the fault-panel scenario, server started with --allow-faults
+const BUDGET_MS = Number(process.env.WEB_E2E_BUDGET_MS || 90000);
+
+const t0 = Date.now();
+const log = (...a) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)}s]`, ...a);
+function fail(msg) { throw new Error(msg); }
+function expect(cond, msg) { if (!cond) fail(msg); }
+
+let server = null;
+let serverLog = '';
+let browser = null;
+let dataDir = null;
+const problems = [];
+let page = null;
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
+  });
+}
+
+// One request with node's http module (no fetch: Debian 12's node 18 warns it is experimental).
+function http(base, method, p, body) {
+  return new Promise((resolve, reject) => {
+    const payload = body ? JSON.stringify(body) : null;
+    const headers = { Accept: 'application/json' };
+    if (payload) Object.assign(headers, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) });
+    const req = httpLib.request(`${base}${p}`, { method, headers, agent: false, timeout: 10000 }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let data = null;
+        try { data = text ? JSON.parse(text) : null; } catch (_) { data = text; }
+        resolve({ status: res.statusCode, data, type: res.headers['content-type'] || '' });
+      });
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`${method} ${p}: no answer in 10 s`)));
+    req.on('error', reject);
+    req.end(payload || undefined);
+  });
+}
+
+async function startServer() {
+  const port = await freePort();
+  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'faultdrill-web-'));
+  let cmd;
+  let argv;
+  if (MOCK) {
+    cmd = process.execPath;
+    argv = [path.join(__dirname, 'mock_server.js'), '--port', String(port), '--web', WEB, '--no-seed'];
+    if (FAULTS) argv.push('--allow-faults');
+  } else {
+    expect(SERVER, 'no --server given (the path of the faultdrill executable)');
+    expect(fs.existsSync(SERVER), `the server executable ${SERVER} does not exist: build the faultdrill target first`);
+    const help = spawnSync(SERVER, ['serve', '--help'], { encoding: 'utf8', timeout: 10000 });
+    const helpText = `${help.stdout || ''}${help.stderr || ''}`;
+    expect(help.status === 0, `\`${SERVER} serve --help\` exited ${help.status}: ${helpText.trim() || help.error}`);
+    cmd = SERVER;
+    argv = ['serve', '--port', String(port), '--data', dataDir];
+    if (FAULTS) argv.push('--allow-faults');
+    // Serve this source tree's page, not whatever the binary was built with.
+    if (/--web\b/.test(helpText)) argv.push('--web', WEB);
+    // Only the products the test adds (the server seeds a demo catalog by default).
+    if (/--no-demo\b/.test(helpText)) argv.push('--no-demo');
+  }
+  log(`starting ${path.basename(cmd)} ${argv.join(' ')}`);
+  server = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+  server.stdout.on('data', (d) => { serverLog += d; });
+  server.stderr.on('data', (d) => { serverLog += d; });
+  server.exited = new Promise((resolve) => server.on('exit', (code, signal) => resolve({ code, signal })));
+  server.on('error', (e) => { serverLog += `spawn error: ${e.message}\n`; });
+  const base = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 20000;
+  for (;;) {
+    if (server.exitCode !== null || server.signalCode !== null) {
+      fail(`the server exited before answering (status ${server.exitCode}, signal ${server.signalCode})`);
+    }
+    try {
+      const r = await http(base, 'GET', '/heartbeat');
+      if (r.status === 200) break;
+    } catch (_) { /* not listening yet */ }
+    if (Date.now() > deadline) fail('the server did not answer GET /heartbeat with 200 within 20 s');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  log(`server up on ${base}`);
+  return base;
+}
+
+async function stopServer() {
+  if (!server || server.exitCode !== null || server.signalCode !== null) return null;
+  server.kill('SIGTERM');
+  const timeout = new Promise((r) => setTimeout(() => r(null), 15000));
+  const res = await Promise.race([server.exited, timeout]);
+  if (res === null) {
+    server.kill('SIGKILL');
+    await server.exited;
+    fail('the server did not exit within 15 s of SIGTERM');
+  }
+  return res;
+}
+
+async function seed(base) {
+  const products = [
+    { name: 'Stoneware mug', description: 'Survives the dishwasher.', category: 'kitchen', price: 12.5, stock: 10 },
+    { name: 'Cast iron teapot', description: 'One litre.', category: 'kitchen', price: 34.9, stock: 2 },
+    { name: 'Dotted notebook', description: 'A5, 120 pages.', category: 'stationery', price: 7.99, stock: 25 },
+  ];
+  const out = [];
+  for (const p of products) {
+    const r = await http(base, 'POST', '/products', p);
+    expect(r.status === 201, `POST /products answered ${r.status}, not 201: ${JSON.stringify(r.data)}`);
+    expect(Number.isInteger(r.data.id), `POST /products: no integer id in ${JSON.stringify(r.data)}`);
+    expect(r.data.price === p.price, `POST /products: price ${JSON.stringify(r.data.price)}, expected ${p.price} (decimal units)`);
+    out.push(r.data);
+  }
+  return out;
+}
+
+const sel = (testid) => `[data-testid="${testid}"]`;
+const card = (p) => page.locator(`${sel('product-card')}[data-product-id="${p.id}"]`);
+const message = () => page.locator(sel('message'));
+const waitText = async (locator, re, what) => {
+  try {
+    await locator.filter({ hasText: re }).first().waitFor();
+  } catch (e) {
+    const now = await locator.first().textContent().catch(() => '(absent)');
+    fail(`${what}: expected ${re}, saw ${JSON.stringify(now)}`);
+  }
+};
+
+async function shopScenario(base, [mug, teapot, notebook], mirrorStatus) {
+  log('load the page');
+  await page.goto(`${base}/`);
+  await page.locator('body[data-ready="true"]').waitFor();
+  await page.locator(sel('product-card')).nth(2).waitFor();
+  expect(await page.locator(sel('product-card')).count() === 3, 'the page shows not 3 products');
+  await waitText(card(mug).locator(sel('product-price')), /^12\.50$/, 'mug price with 2 decimals');
+  await waitText(card(notebook).locator(sel('product-price')), /^7\.99$/, 'notebook price');
+  await waitText(card(teapot).locator(sel('product-stock')), /Only 2 left/, 'teapot stock');
+
+  log('search and filter');
+  await page.fill('#search', 'notebook');
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid="product-card"]').length === 1);
+  await waitText(page.locator(sel('product-name')), /Dotted notebook/, 'search result');
+  await page.fill('#search', '');
+  await page.selectOption('#category', 'kitchen');
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid="product-card"]').length === 2);
+  await page.selectOption('#category', '');
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid="product-card"]').length === 3);
+
+  log('sign up');
+  await signUp('Ada Lovelace', 'ada@example.org');
+  await waitText(message(), /Welcome/, 'sign-up message');
+
+  log('fill the cart');
+  await card(mug).locator(sel('qty')).fill('2');
+  await card(mug).locator(sel('add-to-cart')).click();
+  await waitText(page.locator(sel('cart-total')), /^25\.00$/, 'cart total after 2 mugs');
+  await card(teapot).locator(sel('qty')).fill('3');
+  await card(teapot).locator(sel('add-to-cart')).click();
+  await waitText(message(), /teapot/i, 'adding 3 teapots');
+  const teapotInCart = page.locator(`${sel('cart-item')}[data-product-id="${teapot.id}"]`);
+  if (await teapotInCart.count()) {
+    log('check out with too many teapots: expect a stock refusal naming the teapot');
+    await page.click('#checkout-btn');
+    await waitText(message(), /Not enough stock for “Cast iron teapot”/, 'the 409 message');
+    await waitText(message(), /nothing was charged/, 'the 409 message');
+    await teapotInCart.locator(sel('cart-remove')).click();
+    await teapotInCart.waitFor({ state: 'detached' });
+  } else {
+    await waitText(message(), /Not enough stock for “Cast iron teapot”/, 'the 409 message when adding');
+  }
+  await waitText(page.locator(sel('cart-total')), /^25\.00$/, 'cart total with the mugs alone');
+
+  log('check out');
+  await page.click('#checkout-btn');
+  await waitText(message(), /Order #\d+ placed: 25\.00/, 'checkout message');
+  const order = page.locator(sel('order')).first();
+  await order.waitFor();
+  await waitText(order.locator(sel('order-status')), /^pending$/, 'order status');
+  await waitText(order.locator(sel('order-total')), /^25\.00$/, 'order total');
+  await waitText(order, /2 × Stoneware mug @ 12\.50/, 'order line');
+  await page.locator(sel('cart-item')).first().waitFor({ state: 'detached' });
+  await waitText(card(mug).locator(sel('product-stock')), /8 in stock/, 'mug stock after checkout');
+  const ada = await http(base, 'GET', '/users/ada%40example.org');
+  expect(ada.status === 200 && Number.isInteger(ada.data.id), `GET /users/:email: ${ada.status} ${JSON.stringify(ada.data)}`);
+  const orders = await http(base, 'GET', `/orders/${ada.data.id}`);
+  expect(orders.status === 200 && orders.data.length === 1 && orders.data[0].total === 25 &&
+    String(orders.data[0].id) === await order.getAttribute('data-order-id'), `GET /orders/${ada.data.id}: ${JSON.stringify(orders.data)}`);
+
+  log('redundancy panel');
+  await page.locator('#heartbeat[data-state="ok"]').waitFor();
+  if (mirrorStatus === 200) {
+    await waitText(page.locator(sel('mirror-state')), /^(in-sync|degraded|failed)$/, 'mirror state badge');
+    log(`mirror: ${await page.locator(sel('mirror-state')).textContent()}, lead ${await page.locator(sel('mirror-lead')).textContent()}`);
+  } else {
+    log(`GET /mirror/status answered ${mirrorStatus}: the mirror panel stays hidden`);
+    await page.waitForTimeout(1200);
+    expect(await page.locator(sel('mirror-panel')).isHidden(), 'the mirror panel shows though /mirror/status is not 200');
+  }
+  const faultsStatus = (await http(base, 'GET', '/faults')).status;
+  expect(await page.locator(sel('faults-panel')).isHidden() === (faultsStatus !== 200), `fault panel visibility vs GET /faults ${faultsStatus}`);
+
+  log('reload: the account is remembered');
+  await page.reload();
+  await waitText(page.locator(sel('account-name')), /Ada Lovelace/, 'name after reload');
+  await page.locator(sel('order')).first().waitFor();
+  await page.locator('#heartbeat[data-state="ok"]').waitFor();
+  if (mirrorStatus === 200) await page.locator(`${sel('mirror-state')}[data-state]`).waitFor();
+}
+
+async function signUp(name, email) {
+  await page.fill('#auth-email', email);
+  await page.fill('#auth-name', name);
+  await page.click('#signup-btn');
+  await waitText(page.locator(sel('account-name')), new RegExp(name), 'signed-in name');
+}
+
+async function setFault(name, enable, errno) {
+  const row = page.locator(`${sel('fault-point')}[data-name="${name}"]`);
+  if (await row.count() === 0) {
+    const names = await page.locator(sel('fault-point')).evaluateAll((rs) => rs.map((r) => r.dataset.name));
+    fail(`the fault panel lists no ${name}; it lists: ${names.join(', ') || '(nothing)'}`);
+  }
+  if (errno) await row.locator(sel('fault-errno')).selectOption(errno);
+  await row.locator(sel('fault-toggle')).click();
+  try {
+    await page.locator(`${sel('fault-point')}[data-name="${name}"][data-enabled="${enable}"]`).waitFor();
+  } catch (_) {
+    fail(`${name} did not show as ${enable ? 'enabled' : 'disabled'} after the click (message: ${await message().textContent()})`);
+  }
+}
+
+// The server runs with --allow-faults: the fault panel drives both copies'
+// disks down, a checkout is refused with 503 and nothing is charged; healed,
+// the same cart checks out and the mirror comes back in sync.
+async function faultScenario(base, [mug]) {
+  const faults = await http(base, 'GET', '/faults');
+  expect(faults.status === 200 && faults.data && Array.isArray(faults.data.points),
+    `GET /faults with --allow-faults: ${faults.status} ${JSON.stringify(faults.data).slice(0, 300)}`);
+  log('load the page: the fault panel shows');
+  await page.goto(`${base}/`);
+  await page.locator('body[data-ready="true"]').waitFor();
+  await page.locator(sel('faults-panel')).waitFor();
+  await page.locator(sel('fault-point')).first().waitFor();
+  await signUp('Grace Hopper', 'grace@example.org');
+  await card(mug).locator(sel('add-to-cart')).click();
+  await waitText(page.locator(sel('cart-total')), /^12\.50$/, 'cart total');
+
+  log('enable disk/mirror/write and disk/primary/write (EIO)');
+  await setFault('disk/mirror/write', true, 'EIO');
+  await setFault('disk/primary/write', true, 'EIO');
+  await waitText(page.locator(sel('faults-active')), /2 active/, 'active fault count');
+
+  log('check out: expect 503, nothing charged');
+  await page.click('#checkout-btn');
+  await waitText(message(), /storage is down/, 'the 503 message');
+  await waitText(message(), /nothing was charged/, 'the 503 message');
+  log(`message: ${await message().textContent()}`);
+  const user = (await http(base, 'GET', '/users/grace%40example.org')).data;
+  const orders = await http(base, 'GET', `/orders/${user.id}`);
+  expect(orders.status !== 200 || orders.data.length === 0, `an order exists after the 503: ${JSON.stringify(orders.data)}`);
+  const p = await http(base, 'GET', `/products/${mug.id}`);
+  expect(p.status !== 200 || p.data.stock === mug.stock, `the mug's stock changed after the 503: ${JSON.stringify(p.data)}`);
+  expect(await page.locator(sel('order')).count() === 0, 'the history shows an order after the 503');
+  const mirrorStatus = (await http(base, 'GET', '/mirror/status')).status;
+  if (mirrorStatus === 200) {
+    await waitText(page.locator(sel('mirror-state')), /^(degraded|failed)$/, 'mirror state with both disks failing');
+    log(`mirror: ${await page.locator(sel('mirror-state')).textContent()}; ${await page.locator(sel('mirror-error')).textContent()}`);
+  }
+  await page.screenshot({ path: path.join(OUT, 'screenshot-faults-down.png'), fullPage: true });
+
+  log('disable both faults, check out again');
+  await setFault('disk/primary/write', false);
+  await setFault('disk/mirror/write', false);
+  await page.locator(sel('faults-active')).waitFor({ state: 'hidden' });
+  await page.click('#checkout-btn');
+  await waitText(message(), /Order #\d+ placed: 12\.50/, 'checkout after healing');
+  await waitText(page.locator(sel('order')).first().locator(sel('order-status')), /^pending$/, 'order status');
+  if (mirrorStatus === 200) {
+    try {
+      await page.locator(`${sel('mirror-state')}[data-state="in-sync"]`).waitFor({ timeout: 10000 });
+    } catch (_) {
+      fail(`the mirror did not come back in sync within 10 s of healing (state ${await page.locator(sel('mirror-state')).textContent()})`);
+    }
+  }
+}
+
+async function main() {
+  const watchdog = setTimeout(() => {
+    console.error(`FAIL: the test took over ${BUDGET_MS / 1000} s`);
+    if (server) server.kill('SIGKILL');
+    process.exit(1);
+  }, BUDGET_MS);
+  watchdog.unref();
+
+  let pw;
+  try {
+    pw = require('playwright-core');
+  } catch (e) {
+    fail(`playwright-core cannot be loaded (NODE_PATH=${process.env.NODE_PATH || ''}): ${e.message}`);
+  }
+  expect(fs.existsSync(CHROMIUM), `chromium not found at ${CHROMIUM} (apt-get install chromium)`);
+  fs.mkdirSync(OUT, { recursive: true });
+
+  const base = await startServer();
+  const products = await seed(base);
+  const page0 = await http(base, 'GET', '/');
+  expect(page0.status === 200 && /text\/html/.test(page0.type), `GET / answered ${page0.status} ${page0.type}, not the page`);
+  const mirrorStatus = (await http(base, 'GET', '/mirror/status')).status;
+
+  browser = await pw.chromium.launch({
+    executablePath: CHROMIUM,
+    headless: !HEADED,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run'],
+  });
+  const context = await browser.newContext({ viewport: { width: 1280, height: 1000 }, locale: 'en-GB' });
+  context.setDefaultTimeout(8000);
+  page = await context.newPage();
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('console', (m) => {
+    // Chromium logs every 4xx/5xx fetch as "Failed to load resource"; those are expected here.
+    if (m.type() === 'error' && !/Failed to load resource/.test(m.text())) problems.push(`console error: ${m.text()}`);
+  });
+  if (FAULTS) await faultScenario(base, products);
+  else await shopScenario(base, products, mirrorStatus);
+
+  const shot = path.join(OUT, FAULTS ? 'screenshot-faults.png' : 'screenshot.png');
+  await page.screenshot({ path: shot, fullPage: true });
+  log(`screenshot: ${shot}`);
+  expect(problems.length === 0, `the page reported errors:\n  ${problems.join('\n  ')}`);
+  await browser.close();
+  browser = null;
+
+  log('stop the server with SIGTERM');
+  const res = await stopServer();
+  expect(res && res.code === 0, `the server exited with status ${res && res.code}, signal ${res && res.signal} after SIGTERM (expected 0)`);
+  log(`PASS in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+}
+
+main().then(() => {
+  fs.rmSync(dataDir, { recursive: true, force: true });
+  process.exit(0);
+}, async (err) => {
+  console.error(`FAIL: ${err.message}`);
+  if (browser) await browser.close().catch(() => {});
+  if (server && server.exitCode === null && server.signalCode === null) {
+    server.kill('SIGKILL');
+    await server.exited;
+  }
+  if (problems.length) console.error(`--- the page reported ---\n  ${problems.join('\n  ')}`);
+  if (serverLog) console.error(`--- server output ---\n${serverLog.slice(-6000)}`);
+  if (dataDir) console.error(`data dir kept: ${dataDir}`);
+  process.exit(1);
+});
