@@ -310,6 +310,8 @@ static enum sim_check converges(struct sim *s, const struct drill_expect *e, cha
     }
     if (s->topo == &world_async_topo)
         return async_converges(s, e, why, len);
+    if (s->topo == &world_cluster_topo)
+        return cluster_converges(s, e, why, len);
     if (!is_mirrored(s))
         return SIM_CHECK_HOLDS;
     return mirror_identical(s, e, why, len);
@@ -324,6 +326,7 @@ static const struct {
     {"integrity", integrity},               {"read-your-writes", read_your_writes},
     {"monotonic-reads", monotonic_reads},   {"converges", converges},
     {"rpo-bounded", async_rpo_bounded},     {"replica-prefix", async_replica_prefix},
+    {"no-echo", cluster_no_echo},           {"lb-balanced", cluster_lb_balanced},
 };
 
 sim_checker sim_checker_lookup(const char *invariant)

@@ -231,6 +231,14 @@ enum sim_check async_converges(struct sim *s, const struct drill_expect *e, char
                                size_t len);
 void async_report(struct sim *s);
 
+/* cluster.c: its checkers, and its part of converges (replicas equal the leader) */
+enum sim_check cluster_no_echo(struct sim *s, const struct drill_expect *e, char *why,
+                               size_t len);
+enum sim_check cluster_lb_balanced(struct sim *s, const struct drill_expect *e, char *why,
+                                   size_t len);
+enum sim_check cluster_converges(struct sim *s, const struct drill_expect *e, char *why,
+                                 size_t len);
+
 /* checkers.c: evaluate every expectation now (a checkpoint, the drain, the end) */
 void checkers_run(struct sim *s, const char *when);
 
