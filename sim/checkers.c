@@ -310,6 +310,8 @@ static enum sim_check converges(struct sim *s, const struct drill_expect *e, cha
     }
     if (s->topo == &world_async_topo)
         return async_converges(s, e, why, len);
+    if (s->topo == &world_offline_topo)
+        return offline_converges(s, e, why, len);
     if (s->topo == &world_cluster_topo)
         return cluster_converges(s, e, why, len);
     if (!is_mirrored(s))
@@ -326,6 +328,7 @@ static const struct {
     {"integrity", integrity},               {"read-your-writes", read_your_writes},
     {"monotonic-reads", monotonic_reads},   {"converges", converges},
     {"rpo-bounded", async_rpo_bounded},     {"replica-prefix", async_replica_prefix},
+    {"outbox-accounted", offline_outbox_accounted},
     {"no-echo", cluster_no_echo},           {"lb-balanced", cluster_lb_balanced},
 };
 

@@ -245,4 +245,10 @@ void checkers_run(struct sim *s, const char *when);
 /* result.c */
 int result_fill(struct sim *s, struct report_run *rep, const char *replay);
 
+/* offline.c: its checker, and its part of converges (central holds every local change) */
+enum sim_check offline_outbox_accounted(struct sim *s, const struct drill_expect *e, char *why,
+                                        size_t len);
+enum sim_check offline_converges(struct sim *s, const struct drill_expect *e, char *why,
+                                 size_t len);
+
 #endif /* FAULTDRILL_SIM_WORLD_H */
