@@ -525,10 +525,11 @@ START_TEST(malformed_pushes_are_refused)
     free(bad);
     struct shop_sync_central_row row;
     ck_assert_int_eq(shop_sync_central_get(central, "local:users:1", &row), -ENOENT);
+    shop_sync_push_release(&p);
     ck_assert_int_eq(shop_sync_pending(local, 0, false, &p), -EINVAL);
+    ck_assert_ptr_null(p.data);
     ck_assert_int_eq(shop_sync_pending(local, SHOP_SYNC_PUSH_ROWS_MAX + 1, false, &p), -EINVAL);
     ck_assert_int_eq(shop_sync_mark(local, &r, 0, 0, NULL), -EINVAL);
-    shop_sync_push_release(&p);
     shop_close(local);
     shop_close(central);
 }
