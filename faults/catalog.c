@@ -114,6 +114,14 @@ static const struct faults_point catalog[] = {
      .description = "The node dies between the push and its bookkeeping: the next push resends "
                     "and central must take it idempotently."},
 
+    /* stake: consulted by the host's predictors, once per prediction (faults_check) */
+    {.pattern = "stake/<node>/lie",
+     .family = FAULTS_FAMILY_STAKE,
+     .where = "the host's stake predictor <node>, each time it makes a prediction (sim/ledger.c)",
+     .errno_default = 0,
+     .description = "The predictor submits a prediction far from the truth (more than twice the "
+                    "tolerance off), so the ledger should slash it."},
+
     /* libc: libfiu's POSIX preload names, `faultdrill serve` under fiu-run -x */
     {.pattern = "posix/io/rw/pwrite",
      .family = FAULTS_FAMILY_LIBC,
@@ -187,6 +195,8 @@ const char *faults_family_name(enum faults_family family)
         return "crash";
     case FAULTS_FAMILY_LIBC:
         return "libc";
+    case FAULTS_FAMILY_STAKE:
+        return "stake";
     }
     assert(!"faults_family_name: unknown family");
     return "?";

@@ -53,6 +53,7 @@ enum faults_family {
     FAULTS_FAMILY_NET,
     FAULTS_FAMILY_CRASH,
     FAULTS_FAMILY_LIBC,
+    FAULTS_FAMILY_STAKE, /* consulted by the host's stake predictors (faults_check) */
 };
 
 /*
@@ -70,7 +71,7 @@ struct faults_point {
 
 /* The whole catalog, in a stable order; *count receives its length. */
 const struct faults_point *faults_catalog(size_t *count);
-/* Family name as printed: "disk", "net", "crash", "libc". */
+/* Family name as printed: "disk", "net", "crash", "libc", "stake". */
 const char *faults_family_name(enum faults_family family);
 /*
  * The catalog entry a concrete name matches, or NULL. A name ending in '*'

@@ -328,6 +328,7 @@ static const struct {
     {"integrity", integrity},               {"read-your-writes", read_your_writes},
     {"monotonic-reads", monotonic_reads},   {"converges", converges},
     {"rpo-bounded", async_rpo_bounded},     {"replica-prefix", async_replica_prefix},
+    {"stake-conserved", ledger_stake_conserved},
     {"outbox-accounted", offline_outbox_accounted},
     {"no-echo", cluster_no_echo},           {"lb-balanced", cluster_lb_balanced},
 };

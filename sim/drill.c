@@ -21,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "platform/stake.h"
+
 /* Limits of values that have no constant in drill.h: beyond them a drill
  * is surely a typo, and the runner's queues stay bounded. */
 #define BATCH_MAX            100000     /* async batch=N */
@@ -31,6 +33,13 @@
 #define LIST_TEXT_MAX        200        /* "nodes here: ..." and similar lists */
 #define HINT_TEXT_MAX        96         /* "; did you mean '...'?" */
 #define FAULT_KINDS_MAX      64         /* catalog entries searched for a suggestion */
+#define PERCENT_DIGITS_MAX   4          /* slash=12.3456%: a part per million is 0.0001 % */
+
+_Static_assert(DRILL_NODES_MAX <= FAULTS_NODES_MAX, "every node gets a VFS");
+_Static_assert(DRILL_STAKE_AMOUNT_MAX == STAKE_DEPOSIT_MAX, "deposit= is what the ledger takes");
+_Static_assert(DRILL_PREDICTORS_MAX <= STAKE_PREDICTORS_MAX, "predictors= fits a ledger");
+_Static_assert(4 * DRILL_STAKE_TOLERANCE_MAX < STAKE_PREDICTION_MAX / 4,
+               "a lie of a few tolerances around the truth is a valid prediction");
 
 /* ---- Names -------------------------------------------------------------- */
 
@@ -69,7 +78,7 @@ static const char *const action_names[] = {
 
 /* Indexed by bit position of enum drill_component. */
 static const char *const component_names[] = {
-    "single", "mirror", "async", "offline", "cluster", NULL,
+    "single", "mirror", "async", "offline", "cluster", "stake", NULL,
 };
 
 #define COMPONENT_COUNT (sizeof component_names / sizeof component_names[0] - 1)
@@ -166,6 +175,12 @@ size_t drill_nodes(const struct drill *d, char names[DRILL_NODES_MAX][FAULTS_NOD
         }
         n = nodes_add(names, n, "registry", 0);
     }
+    if (comps & DRILL_STAKE) {
+        n = nodes_add(names, n, "ledger", 0);
+        for (int i = 1; i <= t->predictors; i++) {
+            n = nodes_add(names, n, "predictor", i);
+        }
+    }
     return n;
 }
 
@@ -195,6 +210,9 @@ static int topology_node_count(const struct drill_topology *t)
     }
     if (t->components & DRILL_CLUSTER) {
         n += t->replicas + 2;
+    }
+    if (t->components & DRILL_STAKE) {
+        n += t->predictors + 1;
     }
     return n;
 }
@@ -951,18 +969,42 @@ enum topo_option {
     TOPO_CACHE,
     TOPO_TTL,
     TOPO_LB,
+    TOPO_PREDICTORS,
+    TOPO_DEPOSIT,
+    TOPO_TOLERANCE,
+    TOPO_SLASH,
+    TOPO_MIN_STAKE,
+    TOPO_ROUND,
     TOPO_LATENCY,
     TOPO_JITTER,
     TOPO_OPTION_COUNT,
 };
 
 static const char *const topo_option_names[] = {
-    [TOPO_POLICY] = "policy",   [TOPO_ACK] = "ack",           [TOPO_SYNC] = "sync",
-    [TOPO_DELAY] = "delay",     [TOPO_BATCH] = "batch",       [TOPO_OUTBOX] = "outbox",
-    [TOPO_LOCALS] = "locals",   [TOPO_INTERVAL] = "interval", [TOPO_RETRIES] = "retries",
-    [TOPO_QUEUE] = "queue",     [TOPO_REPLICAS] = "replicas", [TOPO_PROPAGATE] = "propagate",
-    [TOPO_CACHE] = "cache",     [TOPO_TTL] = "ttl",           [TOPO_LB] = "lb",
-    [TOPO_LATENCY] = "latency", [TOPO_JITTER] = "jitter",     [TOPO_OPTION_COUNT] = NULL,
+    [TOPO_POLICY] = "policy",
+    [TOPO_ACK] = "ack",
+    [TOPO_SYNC] = "sync",
+    [TOPO_DELAY] = "delay",
+    [TOPO_BATCH] = "batch",
+    [TOPO_OUTBOX] = "outbox",
+    [TOPO_LOCALS] = "locals",
+    [TOPO_INTERVAL] = "interval",
+    [TOPO_RETRIES] = "retries",
+    [TOPO_QUEUE] = "queue",
+    [TOPO_REPLICAS] = "replicas",
+    [TOPO_PROPAGATE] = "propagate",
+    [TOPO_CACHE] = "cache",
+    [TOPO_TTL] = "ttl",
+    [TOPO_LB] = "lb",
+    [TOPO_PREDICTORS] = "predictors",
+    [TOPO_DEPOSIT] = "deposit",
+    [TOPO_TOLERANCE] = "tolerance",
+    [TOPO_SLASH] = "slash",
+    [TOPO_MIN_STAKE] = "min-stake",
+    [TOPO_ROUND] = "round",
+    [TOPO_LATENCY] = "latency",
+    [TOPO_JITTER] = "jitter",
+    [TOPO_OPTION_COUNT] = NULL,
 };
 
 /* Choices are listed in the order of the field's enum (or false, true). */
@@ -981,42 +1023,103 @@ _Static_assert(DRILL_CACHE_OFF == 0 && DRILL_CACHE_ON == 1 && DRILL_CACHE_NAIVE 
                "cache_choices order");
 
 /* What a topology option takes: one of `choices`, a duration (positive
- * when lo > 0) or a whole number in [lo, hi]; and which components own it. */
+ * when lo > 0, at least lo when lo > 1), a percentage (kept in parts per
+ * million) or a whole number in [lo, hi]; and which components own it. */
 static const struct {
     unsigned components; /* 0: any topology */
     const char *const *choices;
     bool duration;
+    bool percent;
     int64_t lo, hi;
 } topo_options[TOPO_OPTION_COUNT] = {
-    [TOPO_POLICY] = {DRILL_MIRROR, policy_choices, false, 0, 0},
-    [TOPO_ACK] = {DRILL_MIRROR, ack_choices, false, 0, 0},
-    [TOPO_SYNC] = {DRILL_SINGLE | DRILL_MIRROR, sync_choices, false, 0, 0},
-    [TOPO_DELAY] = {DRILL_ASYNC, NULL, true, 0, 0},
-    [TOPO_BATCH] = {DRILL_ASYNC, NULL, false, 1, BATCH_MAX},
-    [TOPO_OUTBOX] = {DRILL_ASYNC, outbox_choices, false, 0, 0},
-    [TOPO_LOCALS] = {DRILL_OFFLINE, NULL, false, 1, DRILL_LOCALS_MAX},
-    [TOPO_INTERVAL] = {DRILL_OFFLINE, NULL, true, 1, 0},
-    [TOPO_RETRIES] = {DRILL_OFFLINE, NULL, false, 0, RETRIES_MAX},
-    [TOPO_QUEUE] = {DRILL_OFFLINE, queue_choices, false, 0, 0},
-    [TOPO_REPLICAS] = {DRILL_CLUSTER, NULL, false, 1, DRILL_REPLICAS_MAX},
-    [TOPO_PROPAGATE] = {DRILL_CLUSTER, propagate_choices, false, 0, 0},
-    [TOPO_CACHE] = {DRILL_CLUSTER, cache_choices, false, 0, 0},
-    [TOPO_TTL] = {DRILL_CLUSTER, NULL, true, 1, 0},
-    [TOPO_LB] = {DRILL_CLUSTER, lb_choices, false, 0, 0},
-    [TOPO_LATENCY] = {0, NULL, true, 0, 0},
-    [TOPO_JITTER] = {0, NULL, true, 0, 0},
+    [TOPO_POLICY] = {DRILL_MIRROR, policy_choices, false, false, 0, 0},
+    [TOPO_ACK] = {DRILL_MIRROR, ack_choices, false, false, 0, 0},
+    [TOPO_SYNC] = {DRILL_SINGLE | DRILL_MIRROR, sync_choices, false, false, 0, 0},
+    [TOPO_DELAY] = {DRILL_ASYNC, NULL, true, false, 0, 0},
+    [TOPO_BATCH] = {DRILL_ASYNC, NULL, false, false, 1, BATCH_MAX},
+    [TOPO_OUTBOX] = {DRILL_ASYNC, outbox_choices, false, false, 0, 0},
+    [TOPO_LOCALS] = {DRILL_OFFLINE, NULL, false, false, 1, DRILL_LOCALS_MAX},
+    [TOPO_INTERVAL] = {DRILL_OFFLINE, NULL, true, false, 1, 0},
+    [TOPO_RETRIES] = {DRILL_OFFLINE, NULL, false, false, 0, RETRIES_MAX},
+    [TOPO_QUEUE] = {DRILL_OFFLINE, queue_choices, false, false, 0, 0},
+    [TOPO_REPLICAS] = {DRILL_CLUSTER, NULL, false, false, 1, DRILL_REPLICAS_MAX},
+    [TOPO_PROPAGATE] = {DRILL_CLUSTER, propagate_choices, false, false, 0, 0},
+    [TOPO_CACHE] = {DRILL_CLUSTER, cache_choices, false, false, 0, 0},
+    [TOPO_TTL] = {DRILL_CLUSTER, NULL, true, false, 1, 0},
+    [TOPO_LB] = {DRILL_CLUSTER, lb_choices, false, false, 0, 0},
+    [TOPO_PREDICTORS] = {DRILL_STAKE, NULL, false, false, 1, DRILL_PREDICTORS_MAX},
+    [TOPO_DEPOSIT] = {DRILL_STAKE, NULL, false, false, 1, DRILL_STAKE_AMOUNT_MAX},
+    [TOPO_TOLERANCE] = {DRILL_STAKE, NULL, false, false, 0, DRILL_STAKE_TOLERANCE_MAX},
+    [TOPO_SLASH] = {DRILL_STAKE, NULL, false, true, 0, STAKE_PPM},
+    [TOPO_MIN_STAKE] = {DRILL_STAKE, NULL, false, false, 1, DRILL_STAKE_AMOUNT_MAX},
+    [TOPO_ROUND] = {DRILL_STAKE, NULL, true, false, DRILL_STAKE_ROUND_US_MIN, 0},
+    [TOPO_LATENCY] = {0, NULL, true, false, 0, 0},
+    [TOPO_JITTER] = {0, NULL, true, false, 0, 0},
 };
 
-/* The option's value: a choice's index, a number, or microseconds. */
+/* A percentage such as 20%, 12.5% or 0.0001%, from 0% to 100%, into parts
+ * per million: exact, since a part per million is 0.0001 %. */
+static bool percent_parse(const char *text, int64_t *ppm)
+{
+    size_t len = strlen(text);
+    char number[32];
+    if (len < 2 || len - 1 >= sizeof number || text[len - 1] != '%') {
+        return false;
+    }
+    memcpy(number, text, len - 1);
+    number[len - 1] = '\0';
+    char *dot = strchr(number, '.');
+    int64_t whole = 0, frac = 0;
+    size_t frac_len = 0;
+    if (dot != NULL) {
+        *dot = '\0';
+        frac_len = strlen(dot + 1);
+        if (frac_len < 1 || frac_len > PERCENT_DIGITS_MAX || !int_parse(dot + 1, 0, 9999, &frac)) {
+            return false;
+        }
+        for (size_t i = frac_len; i < PERCENT_DIGITS_MAX; i++) {
+            frac *= 10;
+        }
+    }
+    if (!int_parse(number, 0, 100, &whole)) {
+        return false;
+    }
+    int64_t v = whole * (STAKE_PPM / 100) + frac;
+    if (v > STAKE_PPM) {
+        return false;
+    }
+    *ppm = v;
+    return true;
+}
+
+/* The option's value: a choice's index, a number, microseconds, or parts
+ * per million. */
 static bool topology_value(struct parser *p, const struct word *w, enum topo_option opt, int64_t *v)
 {
+    char min[DRILL_DURATION_TEXT_MAX];
     if (topo_options[opt].choices != NULL) {
         int c = choice_word(p, w, topo_options[opt].choices);
         *v = c;
         return c >= 0;
     }
     if (topo_options[opt].duration) {
-        return dur_word(p, w, w->value, NULL, topo_options[opt].lo > 0, v);
+        if (!dur_word(p, w, w->value, NULL, topo_options[opt].lo > 0, v)) {
+            return false;
+        }
+        if (topo_options[opt].lo > 1 && *v < topo_options[opt].lo) {
+            werr(p, w, "%s= must be at least %s", w->text,
+                 drill_duration_format(topo_options[opt].lo, min));
+            return false;
+        }
+        return true;
+    }
+    if (topo_options[opt].percent) {
+        if (percent_parse(w->value, v)) {
+            return true;
+        }
+        werr(p, w, "bad percentage '%s' for %s=: write it like %s=20%% or %s=12.5%% (0%% to 100%%)",
+             w->value, w->text, w->text, w->text);
+        return false;
     }
     return int_word(p, w, w->value, NULL, topo_options[opt].lo, topo_options[opt].hi, v);
 }
@@ -1068,6 +1171,24 @@ static void topology_set(struct drill_topology *t, enum topo_option opt, int64_t
         break;
     case TOPO_LB: /* round-robin is the only balancer */
         break;
+    case TOPO_PREDICTORS:
+        t->predictors = (int)v;
+        break;
+    case TOPO_DEPOSIT:
+        t->stake_deposit = v;
+        break;
+    case TOPO_TOLERANCE:
+        t->stake_tolerance = v;
+        break;
+    case TOPO_SLASH:
+        t->stake_slash_ppm = v;
+        break;
+    case TOPO_MIN_STAKE:
+        t->stake_min = v;
+        break;
+    case TOPO_ROUND:
+        t->stake_round_us = v;
+        break;
     case TOPO_LATENCY:
         t->latency_us = v;
         break;
@@ -1104,16 +1225,54 @@ static unsigned topology_components(struct parser *p, const struct stmt *s)
             single = c == 0 ? w : single;
         }
     }
+    /* The stake ledger is a database of its own beside the shop's: it goes
+     * with any of the others, and alone it goes with `single`. */
+    unsigned databases = comps & ~(unsigned)DRILL_STAKE;
     if (single != NULL && (comps & (DRILL_MIRROR | DRILL_ASYNC))) {
         werr(p, single, "single and %s both define primary; drop single",
              (comps & DRILL_MIRROR) ? "mirror" : "async");
         comps &= ~(unsigned)DRILL_SINGLE;
-    } else if (single != NULL && comps != DRILL_SINGLE) {
+    } else if (single != NULL && databases != DRILL_SINGLE) {
         werr(p, single, "single is one database on its own; drop it to use %s",
              (comps & DRILL_OFFLINE) ? "offline" : "cluster");
         comps &= ~(unsigned)DRILL_SINGLE;
     }
-    return comps != 0 ? comps : DRILL_SINGLE;
+    return (comps & ~(unsigned)DRILL_STAKE) != 0 ? comps : comps | DRILL_SINGLE;
+}
+
+/* Reports an unknown topology option with the options of the components
+ * this drill uses (the whole list no longer fits one message). */
+static void topology_option_unknown(struct parser *p, const struct word *w, unsigned comps)
+{
+    const char *names[TOPO_OPTION_COUNT];
+    size_t n = 0;
+    for (size_t i = 0; i < TOPO_OPTION_COUNT; i++) {
+        if (topo_options[i].components == 0 || (topo_options[i].components & comps) != 0) {
+            names[n++] = topo_option_names[i];
+        }
+    }
+    char list[LIST_TEXT_MAX], h[HINT_TEXT_MAX], used[LIST_TEXT_MAX];
+    werr(p, w, "unknown option '%s=' for topology %s; it takes %s%s", w->text,
+         components_text(used, comps), join(list, names, n, "=", ", "),
+         hint(h, w->text, topo_option_names, 0));
+}
+
+/* deposit= and min-stake= together: a predictor must be able to register. */
+static void topology_stake_check(struct parser *p, const struct drill_topology *t,
+                                 const struct word *deposit, const struct word *min_stake)
+{
+    if (t->stake_deposit >= t->stake_min) {
+        return;
+    }
+    if (deposit != NULL) {
+        werr(p, deposit, "deposit=%lld is below min-stake=%lld: a predictor could not register",
+             (long long)t->stake_deposit, (long long)t->stake_min);
+    } else {
+        werr(p, min_stake,
+             "min-stake=%lld is above the deposit (%lld by default): a predictor could not "
+             "register; raise deposit= too",
+             (long long)t->stake_min, (long long)t->stake_deposit);
+    }
 }
 
 static void stmt_topology(struct parser *p, struct stmt *s)
@@ -1124,8 +1283,17 @@ static void stmt_topology(struct parser *p, struct stmt *s)
     }
     t->components = topology_components(p, s);
     unsigned seen = 0;
+    const struct word *stake_words[2] = {NULL, NULL}; /* deposit=, min-stake= when valid */
     for (size_t i = 0; i < s->opt_count; i++) {
         const struct word *w = s->opt[i];
+        size_t known = 0;
+        while (known < TOPO_OPTION_COUNT && strcmp(topo_option_names[known], w->text) != 0) {
+            known++;
+        }
+        if (known == TOPO_OPTION_COUNT) {
+            topology_option_unknown(p, w, t->components);
+            continue;
+        }
         int idx = option_find(p, w, "topology", topo_option_names, &seen);
         if (idx < 0) {
             continue;
@@ -1140,7 +1308,12 @@ static void stmt_topology(struct parser *p, struct stmt *s)
         int64_t v = 0;
         if (topology_value(p, w, (enum topo_option)idx, &v)) {
             topology_set(t, (enum topo_option)idx, v);
+            stake_words[0] = idx == TOPO_DEPOSIT ? w : stake_words[0];
+            stake_words[1] = idx == TOPO_MIN_STAKE ? w : stake_words[1];
         }
+    }
+    if (stake_words[0] != NULL || stake_words[1] != NULL) {
+        topology_stake_check(p, t, stake_words[0], stake_words[1]);
     }
     int nodes = topology_node_count(t);
     if (nodes > DRILL_NODES_MAX) {
@@ -1148,6 +1321,7 @@ static void stmt_topology(struct parser *p, struct stmt *s)
              DRILL_NODES_MAX);
         t->locals = 0;
         t->replicas = 2;
+        t->predictors = 4;
     }
 }
 
@@ -1474,6 +1648,29 @@ static bool fault_nodes_check(struct parser *p, const struct word *w, const char
     return ok;
 }
 
+/* Whether a node is a predictor of topology stake (predictor1...). */
+static bool is_predictor_node(const char *node)
+{
+    return strncmp(node, "predictor", 9) == 0;
+}
+
+/* Only a predictor lies: stake/<node>/... names one (or, cut by a '*', a
+ * prefix of "predictor"). */
+static bool fault_stake_check(struct parser *p, const struct word *w)
+{
+    char node[FAULTS_NAME_MAX];
+    const char *start = strchr(w->text, '/');
+    size_t len = start != NULL ? strcspn(start + 1, "/*") : 0;
+    snprintf(node, sizeof node, "%.*s", (int)len, start != NULL ? start + 1 : "");
+    bool cut = start != NULL && start[1 + len] == '*';
+    if (is_predictor_node(node) || (cut && strncmp("predictor", node, len) == 0)) {
+        return true;
+    }
+    werr(p, w, "fault %s: only a predictor lies; predictors here: predictor1..predictor%d", w->text,
+         p->d->topology.predictors);
+    return false;
+}
+
 /* The catalog entry of a fault name valid in this drill, or NULL (reported). */
 static const struct faults_point *fault_name(struct parser *p, const struct word *w)
 {
@@ -1493,7 +1690,10 @@ static const struct faults_point *fault_name(struct parser *p, const struct word
              w->text);
         return NULL;
     }
-    return fault_nodes_check(p, w, fp->pattern) ? fp : NULL;
+    if (!fault_nodes_check(p, w, fp->pattern)) {
+        return NULL;
+    }
+    return fp->family != FAULTS_FAMILY_STAKE || fault_stake_check(p, w) ? fp : NULL;
 }
 
 enum fault_option {
@@ -1719,7 +1919,8 @@ static void act_node(struct parser *p, struct stmt *s, struct drill_event *ev)
         werr(p, w, "`%s` switches a local's sync job; %s is not a local node", verb, w->text);
     } else if (ev->action == DRILL_FAILOVER &&
                (is_local_node(w->text) || strcmp(w->text, "central") == 0 ||
-                strcmp(w->text, "registry") == 0)) {
+                strcmp(w->text, "registry") == 0 || strcmp(w->text, "ledger") == 0 ||
+                is_predictor_node(w->text))) {
         werr(p, w,
              "failover promotes a copy (primary, mirror, secondary, leader or a "
              "replica); %s is not one",
@@ -2167,6 +2368,12 @@ static void drill_defaults(struct drill *d)
         .replicas = 2,
         .cache = DRILL_CACHE_OFF,
         .cache_ttl_us = 5 * INT64_C(1000000),
+        .predictors = 4,
+        .stake_deposit = INT64_C(1000000),
+        .stake_tolerance = 50,
+        .stake_slash_ppm = STAKE_PPM / 5,
+        .stake_min = INT64_C(100000),
+        .stake_round_us = INT64_C(1000000),
         .latency_us = INT64_C(1000),
     };
     d->seed = 1;

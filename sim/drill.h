@@ -24,7 +24,8 @@
 #define DRILL_WORKLOADS_MAX 8
 #define DRILL_EVENTS_MAX 512    /* timeline statements */
 #define DRILL_EXPECTS_MAX 32
-#define DRILL_NODES_MAX 24      /* nodes of a topology, clients not included */
+#define DRILL_NODES_MAX 64      /* nodes of a topology, clients not included (each gets a
+                                 * VFS: at most FAULTS_NODES_MAX) */
 #define DRILL_CLIENTS_MAX 256   /* clients over all workloads */
 #define DRILL_SIDE_MAX 8        /* nodes on one side of a partition */
 #define DRILL_ERRORS_MAX 64     /* errors reported for one file */
@@ -40,6 +41,13 @@
 #define DRILL_MIX_WEIGHT_MAX 1000000
 #define DRILL_LOCALS_MAX 16     /* locals=N */
 #define DRILL_REPLICAS_MAX 16   /* replicas=N */
+#define DRILL_PREDICTORS_MAX 32 /* stake predictors=N */
+#define DRILL_STAKE_AMOUNT_MAX INT64_C(1000000000000000) /* deposit=, min-stake=: micro-units
+                                                         * (STAKE_DEPOSIT_MAX) */
+#define DRILL_STAKE_TOLERANCE_MAX INT64_C(1000000000000) /* tolerance=N: a lie (a few times
+                                                           * the tolerance) stays a valid
+                                                           * prediction */
+#define DRILL_STAKE_ROUND_US_MIN INT64_C(10000) /* round=DUR: at least 10ms */
 #define DRILL_FAULT_COUNT_MAX 1000000000 /* count=N and after=N */
 #define DRILL_DURATION_TEXT_MAX 32 /* drill_duration_format's buffer */
 
@@ -51,6 +59,7 @@ enum drill_component {
     DRILL_ASYNC = 1u << 2,
     DRILL_OFFLINE = 1u << 3,
     DRILL_CLUSTER = 1u << 4,
+    DRILL_STAKE = 1u << 5, /* beside any other: the stake ledger is a separate database */
 };
 
 enum drill_cache {
@@ -60,7 +69,8 @@ enum drill_cache {
 };
 
 struct drill_topology {
-    unsigned components;           /* DRILL_* bits; `single` alone if the drill names none */
+    unsigned components;           /* DRILL_* bits; `single` alone if the drill names none,
+                                    * and `single` beside `stake` when stake is named alone */
     /* mirror: policy=strict|degrade, ack=both|early */
     enum mirror_policy policy;     /* default strict */
     enum mirror_ack ack;           /* default both */
@@ -82,6 +92,15 @@ struct drill_topology {
     bool propagate_before_commit;
     enum drill_cache cache;
     int64_t cache_ttl_us;
+    /* stake: predictors=N (4), deposit=N micro-units (1000000), tolerance=N in the
+     * prediction unit (50), slash=PCT (20%, kept in parts per million), min-stake=N
+     * micro-units (100000, at most the deposit), round=DUR (1s) */
+    int predictors;
+    int64_t stake_deposit;
+    int64_t stake_tolerance;
+    int64_t stake_slash_ppm;
+    int64_t stake_min;
+    int64_t stake_round_us;
     /* any topology: latency=DUR (default 1ms), jitter=DUR (0) */
     int64_t latency_us;
     int64_t jitter_us;
@@ -236,13 +255,13 @@ int drill_parse_text(const char *file, const char *text, size_t len, struct dril
 void drill_errors_print(const char *file, const struct drill_errors *errs, FILE *out);
 
 /* The drill's node names in a stable order (topology components in the
- * order single, mirror, async, offline, cluster); returns how many. */
+ * order single, mirror, async, offline, cluster, stake); returns how many. */
 size_t drill_nodes(const struct drill *d, char names[DRILL_NODES_MAX][FAULTS_NODE_MAX]);
 bool drill_has_node(const struct drill *d, const char *name);
 
 const char *drill_op_name(enum drill_op op);
 const char *drill_action_name(enum drill_action a);
-/* "single", "mirror", "async", "offline", "cluster" for one DRILL_* bit. */
+/* "single", "mirror", "async", "offline", "cluster", "stake" for one DRILL_* bit. */
 const char *drill_component_name(enum drill_component c);
 
 /* Parses a duration as drills write it (250ms, 2s, 1.5s, 1m, 100us; whole

@@ -170,6 +170,42 @@ static void explain_cluster(struct text *t, const struct drill_topology *topo)
     }
 }
 
+/* A share in parts per million as a percentage: "20%", "12.5%". */
+static const char *percent(int64_t ppm, char buf[32])
+{
+    int64_t whole = ppm / 10000, frac = ppm % 10000;
+    int digits = 4;
+    while (frac != 0 && frac % 10 == 0) {
+        frac /= 10;
+        digits--;
+    }
+    if (frac == 0) {
+        snprintf(buf, 32, "%lld%%", (long long)whole);
+    } else {
+        snprintf(buf, 32, "%lld.%0*lld%%", (long long)whole, digits, (long long)frac);
+    }
+    return buf;
+}
+
+static void explain_stake(struct text *t, const struct drill_topology *topo)
+{
+    char d[DRILL_DURATION_TEXT_MAX], pct[32];
+    text_add(t,
+             "A stake ledger on node ledger, a database of its own: %d predictor%s "
+             "(predictor1..predictor%d) each register a deposit of %lld micro-units. Every %s "
+             "each predictor sends the ledger a prediction of a value that wanders at random, "
+             "and the ledger closes the round in one transaction: the consensus is the "
+             "stake-weighted mean, ",
+             topo->predictors, topo->predictors == 1 ? "" : "s", topo->predictors,
+             (long long)topo->stake_deposit, duration(topo->stake_round_us, d));
+    text_add(t,
+             "a predictor more than %lld away from it loses %s of its stake to the treasury, "
+             "and one whose stake falls below %lld micro-units is excluded for good. Honest "
+             "predictors stay within a quarter of the tolerance of the truth. ",
+             (long long)topo->stake_tolerance, percent(topo->stake_slash_ppm, pct),
+             (long long)topo->stake_min);
+}
+
 static void explain_topology(FILE *out, const struct drill *d)
 {
     const struct drill_topology *topo = &d->topology;
@@ -198,6 +234,7 @@ static void explain_topology(FILE *out, const struct drill *d)
         {DRILL_ASYNC, explain_async},
         {DRILL_OFFLINE, explain_offline},
         {DRILL_CLUSTER, explain_cluster},
+        {DRILL_STAKE, explain_stake},
     };
     for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
         if (topo->components & parts[i].component) {
@@ -410,6 +447,15 @@ static void fault_qualifiers(struct text *t, const struct drill_event *ev)
     }
 }
 
+static void fault_stake(struct text *t, const struct drill_event *ev)
+{
+    char node[FAULTS_NAME_MAX];
+    text_add(t,
+             "%s starts lying: each of its predictions lands more than twice the "
+             "tolerance away from the truth, so the ledger should slash it every round",
+             component(ev->name, 1, node));
+}
+
 static void explain_fault(struct text *t, const struct drill_event *ev)
 {
     const struct faults_point *fp = faults_lookup(ev->name);
@@ -423,6 +469,8 @@ static void explain_fault(struct text *t, const struct drill_event *ev)
         fault_net(t, ev, fp);
     } else if (fp->family == FAULTS_FAMILY_CRASH) {
         fault_crash(t, ev, fp);
+    } else if (fp->family == FAULTS_FAMILY_STAKE) {
+        fault_stake(t, ev);
     } else {
         text_add(t, "fault point %s starts firing", ev->name);
     }

@@ -208,10 +208,12 @@ static const struct invariant_info catalog[] = {
             "ever negative, and every consensus weight stays between 0 and 1. It breaks when "
             "slashing debits a predictor without crediting the treasury (or credits it twice), "
             "when one round is applied in several transactions and a crash splits it, or when "
-            "weights are normalised by a total that can be zero.",
+            "weights are normalised by a total that can be zero. It also breaks when a "
+            "predictor that lied (stake/<predictor>/lie) escapes its slash in a round where it "
+            "still counted: a liar holding a large share of the stake pulls the "
+            "stake-weighted consensus towards itself and can hide inside the tolerance.",
         .options = "",
-        /* Any topology until the stake ledger has its own component. */
-        .components = ANY,
+        .components = DRILL_STAKE,
     },
 };
 

@@ -252,6 +252,7 @@ static void crash_node(struct sim *s, int n, bool process, const char *cause)
     world_mark(s, node->name, REPORT_CRASH, "%s crashed (%s)", node->name, cause);
     if (s->topo != NULL && s->topo->crashed != NULL)
         s->topo->crashed(s, n);
+    ledger_crashed(s, n);
 }
 
 static void restart_node(struct sim *s, int n, const char *why)
@@ -263,6 +264,7 @@ static void restart_node(struct sim *s, int n, const char *why)
         world_mark(s, node->name, REPORT_RESTART, "%s restarted", node->name);
         world_trace(s, node->name, "restart (%s)", why);
     }
+    ledger_restarted(s, n);
     int owner = node->holds_db ? n : disk_owner(s, n);
     if (owner < 0 || !s->nodes[owner].up)
         return;
@@ -572,7 +574,8 @@ static void deliver(struct sim *s, int index)
 {
     struct world_msg m = s->msgs[index];
     if (m.kind == WORLD_NODE) {
-        if (s->nodes[m.to].up && s->topo != NULL && s->topo->deliver != NULL)
+        if (!ledger_deliver(s, &m) && s->nodes[m.to].up && s->topo != NULL &&
+            s->topo->deliver != NULL)
             s->topo->deliver(s, &m);
         free(s->msgs[index].data);
         s->msgs[index].data = NULL;
@@ -871,6 +874,9 @@ static void dispatch(struct sim *s, const struct sim_event *ev)
         if (s->topo != NULL && s->topo->tick != NULL)
             s->topo->tick(s, ev->a, ev->b);
         break;
+    case SIM_EV_LEDGER:
+        ledger_tick(s);
+        break;
     case SIM_EV_END:
         break;
     }
@@ -1113,6 +1119,7 @@ static void teardown(struct sim *s)
 {
     if (s->topo != NULL && s->topo->release != NULL)
         s->topo->release(s);
+    ledger_release(s);
     for (size_t i = 0; i < s->node_count; i++) {
         shop_close(s->nodes[i].shop);
         s->nodes[i].shop = NULL;
@@ -1184,6 +1191,8 @@ int sim_run(const struct drill *d, const struct sim_options *opt, struct report_
         err = open_shops(s);
     if (!err)
         err = seed_nodes(s);
+    if (!err)
+        err = ledger_start(s);
     if (!err && s->topo != NULL && s->topo->start != NULL)
         err = s->topo->start(s);
     if (!err) {

@@ -62,6 +62,7 @@ enum sim_event_type {
     SIM_EV_DISARM,      /* a: index into the run's fault records (`for=`) */
     SIM_EV_DRAIN_POLL,  /* a: index of the drain event */
     SIM_EV_TOPO,        /* a, b: the topology module's timer (world_timer) */
+    SIM_EV_LEDGER,      /* the stake ledger's round (ledger.c) */
     SIM_EV_END,
 };
 

@@ -142,6 +142,7 @@ struct sim {
     struct platform_env env;
     const struct world_topo *topo; /* async, offline or cluster; NULL: single/mirror */
     void *topo_state;              /* the module's own state */
+    void *ledger_state;            /* ledger.c's own state; NULL without topology stake */
     bool crash_pending;
     char crash_node[FAULTS_NODE_MAX];
     int mirror_state;       /* last traced enum mirror_state, -1 before any */
@@ -244,6 +245,23 @@ void checkers_run(struct sim *s, const char *when);
 
 /* result.c */
 int result_fill(struct sim *s, struct report_run *rep, const char *replay);
+
+/* ledger.c: topology stake, beside any other. Every call does nothing (or
+ * returns 0 / false) when the drill has no stake ledger. */
+/* After the shops are seeded: opens the ledger, registers the predictors,
+ * queues the first SIM_EV_LEDGER. */
+int ledger_start(struct sim *s);
+/* SIM_EV_LEDGER: closes the open round, then the predictors predict. */
+void ledger_tick(struct sim *s);
+/* A WORLD_NODE message: true when it was the ledger's (handled here). */
+bool ledger_deliver(struct sim *s, const struct world_msg *m);
+/* Node n died or came back (any node: the ledger picks its own). */
+void ledger_crashed(struct sim *s, int n);
+void ledger_restarted(struct sim *s, int n);
+void ledger_release(struct sim *s);
+/* The stake-conserved checker. */
+enum sim_check ledger_stake_conserved(struct sim *s, const struct drill_expect *e, char *why,
+                                      size_t len);
 
 /* offline.c: its checker, and its part of converges (central holds every local change) */
 enum sim_check offline_outbox_accounted(struct sim *s, const struct drill_expect *e, char *why,

@@ -41,7 +41,7 @@ START_TEST(every_pattern_matches_its_concrete_names)
 {
     size_t count = 0;
     const struct faults_point *catalog = faults_catalog(&count);
-    ck_assert_uint_ge(count, 18);
+    ck_assert_uint_ge(count, 19);
     for (size_t i = 0; i < count; i++) {
         char name[FAULTS_NAME_MAX];
         instantiate(catalog[i].pattern, name, sizeof name);
@@ -74,6 +74,7 @@ START_TEST(every_contract_name_is_in_the_catalog)
         {"crash/primary/mirror-before-commit", FAULTS_FAMILY_CRASH, 0, false},
         {"crash/mirror/mirror-during-resync", FAULTS_FAMILY_CRASH, 0, false},
         {"crash/primary/checkout-mid-transaction", FAULTS_FAMILY_CRASH, 0, false},
+        {"stake/predictor2/lie", FAULTS_FAMILY_STAKE, 0, false},
         {"posix/io/rw/pwrite", FAULTS_FAMILY_LIBC, EIO, false},
         {"posix/io/rw/write", FAULTS_FAMILY_LIBC, EIO, false},
         {"posix/io/sync/fdatasync", FAULTS_FAMILY_LIBC, EIO, false},
@@ -107,6 +108,8 @@ START_TEST(wildcard_prefixes_match_what_they_could_produce)
         {"net/client1/primary/re*", "net/<from>/<to>/reorder"},
         {"crash/primary/mirror-*", "crash/<node>/mirror-between-commits"},
         {"crash/primary/checkout*", "crash/<node>/checkout-mid-transaction"},
+        {"stake/*", "stake/<node>/lie"},
+        {"stake/predictor3/l*", "stake/<node>/lie"},
         {"posix/io/*", "posix/io/rw/pwrite"},
         {"posix/io/sync/*", "posix/io/sync/fdatasync"},
         {"po*", "posix/io/rw/pwrite"},
@@ -133,6 +136,9 @@ static const char *const rejected[] = {
     "net/a/drop",           /* net takes two nodes */
     "net/a/b/c/drop",
     "crash/primary/nowhere",
+    "stake/predictor2",       /* the lie is the point, not the node */
+    "stake/predictor2/truth", /* predictors only lie */
+    "stake/a/b/lie",
     "posix/io/rw/read", /* not one of ours */
     "nope/*",
     "",
@@ -227,6 +233,7 @@ START_TEST(family_names_are_the_printed_ones)
     ck_assert_str_eq(faults_family_name(FAULTS_FAMILY_NET), "net");
     ck_assert_str_eq(faults_family_name(FAULTS_FAMILY_CRASH), "crash");
     ck_assert_str_eq(faults_family_name(FAULTS_FAMILY_LIBC), "libc");
+    ck_assert_str_eq(faults_family_name(FAULTS_FAMILY_STAKE), "stake");
 }
 END_TEST
 

@@ -252,7 +252,6 @@ END_TEST
 START_TEST(test_unbuilt_invariants_have_no_checker)
 {
     ck_assert_ptr_null(sim_checker_lookup("replica-prefix"));
-    ck_assert_ptr_null(sim_checker_lookup("stake-conserved"));
     ck_assert_ptr_nonnull(sim_checker_lookup("no-lost-acks"));
 }
 END_TEST

@@ -267,9 +267,8 @@ static const struct {
     {"sync= on async alone", "drill \"t\"\ntopology async sync=normal\n", 2, 16,
      "option sync= belongs to topology single or mirror, which this drill does not use"},
     {"misspelt option", "drill \"t\"\ntopology mirror polcy=strict\n", 2, 17,
-     "unknown option 'polcy=' for topology; it takes policy=, ack=, sync=, delay=, batch=, "
-     "outbox=, locals=, interval=, retries=, queue=, replicas=, propagate=, cache=, ttl=, lb=, "
-     "latency=, jitter=; did you mean 'policy'?"},
+     "unknown option 'polcy=' for topology mirror; it takes policy=, ack=, sync=, latency=, "
+     "jitter=; did you mean 'policy'?"},
     {"bad option value", "drill \"t\"\ntopology mirror policy=lenient\n", 2, 17,
      "bad value 'lenient' for policy=: write strict or degrade"},
     {"single with mirror", "drill \"t\"\ntopology single mirror\n", 2, 10,
@@ -333,8 +332,58 @@ static const struct {
      "units, at most 1000000)"},
     {"extra word", "drill \"t\"\nat 1s checkpoint now\n", 2, 18,
      "unexpected 'now': write `checkpoint`"},
-    {"too many nodes", "drill \"t\"\ntopology offline cluster locals=16 replicas=16\n", 2, 1,
-     "this topology has 35 nodes, more than the limit of 24"},
+    {"too many nodes",
+     "drill \"t\"\ntopology offline cluster stake locals=16 replicas=16 predictors=32\n", 2, 1,
+     "this topology has 68 nodes, more than the limit of 64"},
+    /* topology stake */
+    {"no predictors", "drill \"t\"\ntopology stake predictors=0\n", 2, 16,
+     "bad number '0' for predictors=: write a whole number from 1 to 32"},
+    {"too many predictors", "drill \"t\"\ntopology stake predictors=33\n", 2, 16,
+     "bad number '33' for predictors=: write a whole number from 1 to 32"},
+    {"zero deposit", "drill \"t\"\ntopology stake deposit=0\n", 2, 16,
+     "bad number '0' for deposit=: write a whole number from 1 to 1000000000000000"},
+    {"deposit in units", "drill \"t\"\ntopology stake deposit=1.5\n", 2, 16,
+     "bad number '1.5' for deposit=: write a whole number from 1 to 1000000000000000"},
+    {"negative tolerance", "drill \"t\"\ntopology stake tolerance=-1\n", 2, 16,
+     "bad number '-1' for tolerance=: write a whole number from 0 to 1000000000000"},
+    {"slash without %", "drill \"t\"\ntopology stake slash=20\n", 2, 16,
+     "bad percentage '20' for slash=: write it like slash=20% or slash=12.5% (0% to 100%)"},
+    {"slash above 100%", "drill \"t\"\ntopology stake slash=100.5%\n", 2, 16,
+     "bad percentage '100.5%' for slash=: write it like slash=20% or slash=12.5% (0% to 100%)"},
+    {"slash finer than a ppm", "drill \"t\"\ntopology stake slash=12.34567%\n", 2, 16,
+     "bad percentage '12.34567%' for slash=: write it like slash=20% or slash=12.5% (0% to "
+     "100%)"},
+    {"zero min-stake", "drill \"t\"\ntopology stake min-stake=0\n", 2, 16,
+     "bad number '0' for min-stake=: write a whole number from 1 to 1000000000000000"},
+    {"deposit below min-stake", "drill \"t\"\ntopology stake min-stake=5000 deposit=1000\n", 2, 31,
+     "deposit=1000 is below min-stake=5000: a predictor could not register"},
+    {"min-stake above the default deposit", "drill \"t\"\ntopology stake min-stake=2000000\n", 2,
+     16,
+     "min-stake=2000000 is above the deposit (1000000 by default): a predictor could not "
+     "register; raise deposit= too"},
+    {"round too short", "drill \"t\"\ntopology stake round=5ms\n", 2, 16,
+     "round= must be at least 10ms"},
+    {"round of zero", "drill \"t\"\ntopology stake round=0s\n", 2, 16,
+     "round= must be longer than 0"},
+    {"stake option without stake", "drill \"t\"\ntopology single predictors=3\n", 2, 17,
+     "option predictors= belongs to topology stake, which this drill does not use"},
+    {"misspelt stake option", "drill \"t\"\ntopology stake predictor=3\n", 2, 16,
+     "unknown option 'predictor=' for topology single or stake; it takes sync=, predictors=, "
+     "deposit=, tolerance=, slash=, min-stake=, round=, latency=, jitter=; did you mean "
+     "'predictors'?"},
+    {"single beside offline and stake", "drill \"t\"\ntopology single offline stake\n", 2, 10,
+     "single is one database on its own; drop it to use offline"},
+    {"the ledger does not lie", "drill \"t\"\ntopology stake\nat 1s fault stake/ledger/lie\n", 3,
+     13, "fault stake/ledger/lie: only a predictor lies; predictors here: predictor1..predictor4"},
+    {"a predictor the drill lacks",
+     "drill \"t\"\ntopology stake predictors=2\nat 1s fault stake/predictor3/lie\n", 3, 13,
+     "unknown node 'predictor3' in fault stake/predictor3/lie; nodes here: primary, ledger, "
+     "predictor1, predictor2; did you mean 'predictor1'?"},
+    {"failover to the ledger", "drill \"t\"\ntopology async stake\nat 1s failover ledger\n", 3, 16,
+     "failover promotes a copy (primary, mirror, secondary, leader or a replica); ledger is not "
+     "one"},
+    {"stake-conserved without stake", "drill \"t\"\nexpect stake-conserved\n", 2, 1,
+     "invariant stake-conserved needs topology stake"},
 };
 
 #define MISTAKE_COUNT (sizeof mistakes / sizeof mistakes[0])
@@ -549,6 +598,72 @@ START_TEST(each_topology_has_its_nodes_in_a_stable_order)
 }
 END_TEST
 
+START_TEST(stake_goes_beside_any_topology_with_its_nodes_last)
+{
+    assert_nodes("topology stake", "primary ledger predictor1 predictor2 predictor3 predictor4");
+    ck_assert_uint_eq(d->topology.components, DRILL_SINGLE | DRILL_STAKE);
+    assert_nodes("topology single stake predictors=2", "primary ledger predictor1 predictor2");
+    ck_assert_uint_eq(d->topology.components, DRILL_SINGLE | DRILL_STAKE);
+    assert_nodes("topology stake async predictors=1", "primary secondary ledger predictor1");
+    assert_nodes("topology mirror stake predictors=1", "primary mirror ledger predictor1");
+    assert_nodes("topology offline stake predictors=1", "local central ledger predictor1");
+    assert_nodes("topology cluster stake replicas=1 predictors=1",
+                 "leader replica1 registry ledger predictor1");
+    ck_assert(drill_has_node(d, "ledger"));
+    ck_assert(!drill_has_node(d, "predictor2"));
+    ck_assert_str_eq(drill_component_name(DRILL_STAKE), "stake");
+}
+END_TEST
+
+START_TEST(stake_options_parse_to_exact_values)
+{
+    assert_parses(parse("drill \"t\"\ntopology stake\n"));
+    const struct drill_topology *t = &d->topology;
+    ck_assert_int_eq(t->predictors, 4);
+    ck_assert_int_eq(t->stake_deposit, 1000000);
+    ck_assert_int_eq(t->stake_tolerance, 50);
+    ck_assert_int_eq(t->stake_slash_ppm, 200000);
+    ck_assert_int_eq(t->stake_min, 100000);
+    ck_assert_int_eq(t->stake_round_us, S_US);
+    assert_parses(parse("drill \"t\"\ntopology single stake predictors=32 deposit=2000000 "
+                        "tolerance=0 slash=12.5% min-stake=2000000 round=250ms\n"));
+    ck_assert_int_eq(t->predictors, 32);
+    ck_assert_int_eq(t->stake_deposit, 2000000);
+    ck_assert_int_eq(t->stake_tolerance, 0);
+    ck_assert_int_eq(t->stake_slash_ppm, 125000);
+    ck_assert_int_eq(t->stake_min, 2000000);
+    ck_assert_int_eq(t->stake_round_us, 250 * MS_US);
+    static const struct {
+        const char *text;
+        int64_t ppm;
+    } slashes[] = {{"0%", 0},        {"100%", 1000000},  {"0.0001%", 1}, {"33.3333%", 333333},
+                   {"7.25%", 72500}, {"100.0%", 1000000}};
+    for (size_t i = 0; i < sizeof slashes / sizeof slashes[0]; i++) {
+        char text[96];
+        snprintf(text, sizeof text, "drill \"t\"\ntopology stake slash=%s\n", slashes[i].text);
+        assert_parses(parse(text));
+        ck_assert_int_eq(t->stake_slash_ppm, slashes[i].ppm);
+    }
+}
+END_TEST
+
+START_TEST(a_predictor_lies_by_fault)
+{
+    assert_parses(parse("drill \"t\"\ntopology single stake predictors=5\n"
+                        "at 2s fault stake/predictor2/lie for=4s\nat 3s fault stake/pred*\n"
+                        "at 4s crash ledger\nat 5s restart ledger\n"
+                        "at 6s partition predictor1 | ledger\nexpect stake-conserved\n"));
+    ck_assert_str_eq(d->events[0].name, "stake/predictor2/lie");
+    ck_assert_int_eq(d->events[0].for_us, 4 * S_US);
+    ck_assert_int_eq(faults_lookup(d->events[0].name)->family, FAULTS_FAMILY_STAKE);
+    ck_assert_str_eq(d->events[2].name, "ledger");
+    ck_assert_str_eq(d->expects[0].invariant, "stake-conserved");
+    ck_assert_int_eq(parse("drill \"t\"\ntopology stake\nat 1s fault stake/pri*\n"), -EINVAL);
+    ck_assert_str_eq(errs.e[0].msg, "fault stake/pri*: only a predictor lies; predictors here: "
+                                    "predictor1..predictor4");
+}
+END_TEST
+
 START_TEST(without_workloads_op_lines_make_the_clients)
 {
     assert_parses(parse("drill \"t\"\nat 1s op cart-add client=client3 product=2\n"
@@ -699,6 +814,7 @@ START_TEST(the_invariant_catalog_follows_the_design)
     ck_assert_ptr_null(invariant_lookup("no-lost-ack"));
     ck_assert_uint_eq(invariant_lookup("mirror-identical")->components, DRILL_MIRROR);
     ck_assert_uint_eq(invariant_lookup("no-lost-acks")->components, 0);
+    ck_assert_uint_eq(invariant_lookup("stake-conserved")->components, DRILL_STAKE);
 }
 END_TEST
 
@@ -794,6 +910,31 @@ START_TEST(explain_describes_offline_sync_and_the_cluster)
 }
 END_TEST
 
+START_TEST(explain_tells_the_stake_ledger_and_the_lie)
+{
+    assert_parses(parse("drill \"t\"\ntopology single stake predictors=5 tolerance=40 "
+                        "slash=12.5% min-stake=600000 round=500ms\n"
+                        "at 2s fault stake/predictor3/lie for=4s\nat 3s crash ledger\n"
+                        "expect stake-conserved\n"));
+    char *text = explain_text();
+    static const char *const phrases[] = {
+        "A stake ledger on node ledger, a database of its own: 5 predictors "
+        "(predictor1..predictor5) each register a deposit of 1000000 micro-units. Every 500ms",
+        "the consensus is the stake-weighted mean, a predictor more than 40 away from it loses "
+        "12.5% of its stake to the treasury",
+        "below 600000 micro-units is excluded for good",
+        "At 2s, predictor3 starts lying: each of its predictions lands more than twice the "
+        "tolerance away from the truth, so the ledger should slash it every round, for 4s.",
+        "At 3s, the ledger loses power",
+        "stake-conserved must hold: deposits = balances + treasury",
+    };
+    for (size_t i = 0; i < sizeof phrases / sizeof phrases[0]; i++) {
+        ck_assert_msg(strstr(text, phrases[i]) != NULL, "missing \"%s\" in:\n%s", phrases[i], text);
+    }
+    free(text);
+}
+END_TEST
+
 static Suite *drill_suite(void)
 {
     Suite *suite = suite_create("drill");
@@ -817,6 +958,9 @@ static Suite *drill_suite(void)
     tcase_add_test(tc, durations_parse_in_every_unit);
     tcase_add_test(tc, durations_format_the_way_a_drill_writes_them);
     tcase_add_test(tc, each_topology_has_its_nodes_in_a_stable_order);
+    tcase_add_test(tc, stake_goes_beside_any_topology_with_its_nodes_last);
+    tcase_add_test(tc, stake_options_parse_to_exact_values);
+    tcase_add_test(tc, a_predictor_lies_by_fault);
     tcase_add_test(tc, without_workloads_op_lines_make_the_clients);
     tcase_add_test(tc, offline_and_online_take_a_local_node);
     tcase_add_test(tc, fault_wildcards_check_the_nodes_they_name);
@@ -830,6 +974,7 @@ static Suite *drill_suite(void)
     tcase_add_test(tc, explain_tells_the_drill_in_words);
     tcase_add_test(tc, explain_says_what_strict_mirroring_refuses);
     tcase_add_test(tc, explain_describes_offline_sync_and_the_cluster);
+    tcase_add_test(tc, explain_tells_the_stake_ledger_and_the_lie);
     suite_add_tcase(suite, tc);
     return suite;
 }
