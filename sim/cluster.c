@@ -45,6 +45,7 @@
 #define CLUSTER_CACHE_HIT_US 20            /* a replica's time to answer from its cache */
 #define CLUSTER_SEQS_MAX (1u << 22)        /* sequences the no-echo record can follow */
 #define CLUSTER_PHANTOMS_MAX 16            /* changes propagated before a failed commit, listed */
+#define CLUSTER_LAG_SAMPLES_MAX (1u << 20) /* propagation lags kept for the percentiles */
 #define CLUSTER_SOURCE "leader"            /* replicas' name for the leader's outbox */
 
 enum cluster_msg {
@@ -155,6 +156,10 @@ struct cluster {
     struct session sessions[DRILL_CLIENTS_MAX + 1];
     struct op_state *ops;   /* by op id - 1 */
     size_t op_cap;
+    /* figures for the report */
+    int64_t *lag;           /* commit on the leader -> applied on a replica, per batch */
+    size_t lag_count, lag_cap;
+    uint64_t batches_sent, resends, writes_forwarded, reads_to_leader;
 };
 
 static struct cluster *state(struct sim *s)
@@ -302,6 +307,30 @@ static void note_position(struct sim *s, struct replica *rep, int64_t position)
         record_applied(s, rep, rep->recorded_to, position);
 }
 
+static void lag_sample(struct cluster *cl, int64_t lag_us)
+{
+    void *p = cl->lag;
+    if (grow(&p, &cl->lag_cap, cl->lag_count + 1, sizeof(*cl->lag), CLUSTER_LAG_SAMPLES_MAX))
+        return; /* the figures then describe the first samples only */
+    cl->lag = p;
+    cl->lag[cl->lag_count++] = lag_us;
+}
+
+static int cmp_i64(const void *x, const void *y)
+{
+    int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
+    return (a > b) - (a < b);
+}
+
+static int64_t lag_percentile(struct cluster *cl, int p)
+{
+    if (cl->lag_count == 0)
+        return 0;
+    qsort(cl->lag, cl->lag_count, sizeof(*cl->lag), cmp_i64);
+    size_t rank = (cl->lag_count * (size_t)p + 99) / 100;
+    return cl->lag[rank > 0 ? rank - 1 : 0];
+}
+
 /* ---- the leader: shipping the outbox ------------------------------------- */
 
 static void link_reset(struct link *l, int64_t acked)
@@ -365,6 +394,7 @@ static void ship(struct sim *s, struct cluster *cl, struct replica *rep)
         world_send(s, cl->leader, rep->node, MSG_BATCH, b.first_seq, b.last_seq, b.data, b.len,
                    s->now_us);
         l->sent_last = b.last_seq;
+        cl->batches_sent++;
         await_ack(s, cl, rep);
     }
     shop_batch_release(&b);
@@ -440,6 +470,7 @@ static void on_ship_timeout(struct sim *s, struct cluster *cl, int64_t b)
     world_trace(s, "leader", "no answer from %s within %lld ms: %s again", node_name(s, rep->node),
                 (long long)(l->rto_us / 1000), l->acked < 0 ? "probing" : "shipping");
     l->rto_us = l->rto_us * 2 < CLUSTER_RTO_MAX_US ? l->rto_us * 2 : CLUSTER_RTO_MAX_US;
+    cl->resends++;
     ship(s, cl, rep);
 }
 
@@ -564,6 +595,7 @@ static void on_batch(struct sim *s, struct cluster *cl, const struct world_msg *
         note_position(s, rep, from);
         record_applied(s, rep, from, res.position);
         invalidate(cl, rep, from, res.position);
+        lag_sample(cl, s->now_us - res.position_at_us);
         world_trace(s, node_name(s, m->to), "applied changes %lld..%lld from the leader",
                     (long long)from + 1, (long long)res.position);
     }
@@ -584,6 +616,10 @@ static void forward(struct sim *s, struct cluster *cl, struct replica *rep, stru
 {
     os->flags |= OP_FORWARDED;
     os->incarnation = rep->incarnation;
+    if (op->is_write)
+        cl->writes_forwarded++;
+    else
+        cl->reads_to_leader++;
     world_send(s, rep->node, cl->leader, MSG_FORWARD, op->id, (int64_t)rep->incarnation, NULL, 0,
                s->now_us);
     world_trace(s, node_name(s, rep->node), "#%u %s from client%d: to the leader (%s)", op->id,
@@ -1086,6 +1122,7 @@ static void cluster_release(struct sim *s)
     }
     free(cl->tags);
     free(cl->ops);
+    free(cl->lag);
     free(cl);
     s->topo_state = NULL;
 }
@@ -1275,4 +1312,30 @@ enum sim_check cluster_converges(struct sim *s, const struct drill_expect *e, ch
         }
     }
     return SIM_CHECK_HOLDS;
+}
+
+void cluster_report(struct sim *s)
+{
+    if (!is_cluster(s))
+        return;
+    struct cluster *cl = state(s);
+    uint64_t hits = 0, misses = 0;
+    for (int r = 0; r < cl->replica_count; r++) {
+        hits += cl->rep[r].cache.hits;
+        misses += cl->rep[r].cache.misses;
+    }
+    world_metric(s, "propagation_lag_p50_us", lag_percentile(cl, 50), "us");
+    world_metric(s, "propagation_lag_p99_us", lag_percentile(cl, 99), "us");
+    world_metric(s, "propagation_resends", (int64_t)cl->resends, "batches");
+    world_metric(s, "reads_sent_to_leader", (int64_t)cl->reads_to_leader, "reads");
+    if (cl->cache_mode != DRILL_CACHE_OFF)
+        world_metric(s, "cache_hits", (int64_t)hits, "reads");
+    world_trace(s, "-",
+                "propagation lag over %zu applied batches: p50 %.3fs, p99 %.3fs; %llu batches "
+                "sent, %llu resends; %llu writes forwarded, %llu reads sent to the leader for "
+                "freshness; cache %llu hits, %llu misses",
+                cl->lag_count, secs(lag_percentile(cl, 50)), secs(lag_percentile(cl, 99)),
+                (unsigned long long)cl->batches_sent, (unsigned long long)cl->resends,
+                (unsigned long long)cl->writes_forwarded, (unsigned long long)cl->reads_to_leader,
+                (unsigned long long)hits, (unsigned long long)misses);
 }

@@ -239,6 +239,8 @@ enum sim_check cluster_lb_balanced(struct sim *s, const struct drill_expect *e, 
                                    size_t len);
 enum sim_check cluster_converges(struct sim *s, const struct drill_expect *e, char *why,
                                  size_t len);
+/* At the end: propagation lag p50/p99, resends, cache hits as metrics and a trace line. */
+void cluster_report(struct sim *s);
 
 /* checkers.c: evaluate every expectation now (a checkpoint, the drain, the end) */
 void checkers_run(struct sim *s, const char *when);
