@@ -261,12 +261,12 @@ END_TEST
  * not built; a stale list fails too. */
 START_TEST(test_unbuilt_invariants_have_no_checker)
 {
-    static const char *const unbuilt[] = {"no-echo", "lb-balanced"};
+    static const char *const unbuilt[] = {NULL}; /* names, NULL-terminated */
     size_t count = 0;
     const struct invariant_info *cat = invariant_catalog(&count);
     for (size_t i = 0; i < count; i++) {
         bool listed = false;
-        for (size_t j = 0; j < sizeof(unbuilt) / sizeof(unbuilt[0]); j++)
+        for (size_t j = 0; unbuilt[j] != NULL; j++)
             listed = listed || strcmp(cat[i].name, unbuilt[j]) == 0;
         if (listed)
             ck_assert_msg(sim_checker_lookup(cat[i].name) == NULL, "%s is built now", cat[i].name);
