@@ -21,26 +21,25 @@
 
 #include "platform/internal.h"
 
-#define PUSH_MAGIC "FDS1"
-#define REPLY_MAGIC "FDR1"
-#define SYNC_SQL_MAX 256
-#define SYNC_ERROR_TEXT_MAX 200 /* bytes of last_error kept per queue row */
+#define PUSH_MAGIC            "FDS1"
+#define REPLY_MAGIC           "FDR1"
+#define SYNC_SQL_MAX          256
+#define SYNC_ERROR_TEXT_MAX   200 /* bytes of last_error kept per queue row */
 #define SYNC_COMPARE_KEYS_MAX (1u << 22)
 
 enum { OP_INSERT, OP_UPDATE, OP_DELETE };
 
 static const char *const op_names[] = {"insert", "update", "delete"};
 
-static const char central_schema[] =
-    "CREATE TABLE IF NOT EXISTS fd_central_rows ("
-    " global_id TEXT PRIMARY KEY,"
-    " origin TEXT NOT NULL,"
-    " tbl TEXT NOT NULL,"
-    " row_key TEXT NOT NULL,"
-    " data BLOB,"
-    " deleted INTEGER NOT NULL CHECK (deleted IN (0, 1)),"
-    " version INTEGER NOT NULL,"
-    " synced_at INTEGER NOT NULL) WITHOUT ROWID";
+static const char central_schema[] = "CREATE TABLE IF NOT EXISTS fd_central_rows ("
+                                     " global_id TEXT PRIMARY KEY,"
+                                     " origin TEXT NOT NULL,"
+                                     " tbl TEXT NOT NULL,"
+                                     " row_key TEXT NOT NULL,"
+                                     " data BLOB,"
+                                     " deleted INTEGER NOT NULL CHECK (deleted IN (0, 1)),"
+                                     " version INTEGER NOT NULL,"
+                                     " synced_at INTEGER NOT NULL) WITHOUT ROWID";
 
 /* One row per SYNCED transition: no UNIQUE on purpose, so that a row synced
  * twice is recorded twice and the accounting can see it. */
@@ -363,8 +362,8 @@ static int push_entry(struct pending_ctx *c, sqlite3_stmt *q)
     const char *tbl = column_text(q, 1), *key = column_text(q, 2);
     int table = table_of(tbl), op = op_of(column_text(q, 3));
     if (table < 0 || op < 0)
-        return db_fail(d, -EBADMSG, "queue row %lld names table '%s' op '%s'", (long long)id,
-                       tbl, column_text(q, 3));
+        return db_fail(d, -EBADMSG, "queue row %lld names table '%s' op '%s'", (long long)id, tbl,
+                       column_text(q, 3));
     char gid[SHOP_SYNC_ID_MAX];
     if (global_id(gid, c->origin, tbl, key) != 0)
         return db_fail(d, -E2BIG, "the global id of queue row %lld is too long", (long long)id);
@@ -424,10 +423,13 @@ int shop_sync_pending(shop *local, size_t max, bool include_failed, struct shop_
     if (err)
         return err;
     if (max == 0 || max > SHOP_SYNC_PUSH_ROWS_MAX)
-        return db_fail(p.db, -EINVAL, "a push holds 1 to %d rows, not %zu",
-                       SHOP_SYNC_PUSH_ROWS_MAX, max);
-    struct pending_ctx c = {.origin = p.node, .max = max, .include_failed = include_failed,
-                            .out = out, .b = {.max = SHOP_SYNC_PUSH_BYTES_MAX},
+        return db_fail(p.db, -EINVAL, "a push holds 1 to %d rows, not %zu", SHOP_SYNC_PUSH_ROWS_MAX,
+                       max);
+    struct pending_ctx c = {.origin = p.node,
+                            .max = max,
+                            .include_failed = include_failed,
+                            .out = out,
+                            .b = {.max = SHOP_SYNC_PUSH_BYTES_MAX},
                             .rr = {.d = p.db}};
     buf_put(&c.b, PUSH_MAGIC, 4);
     buf_le(&c.b, 0, 4);
@@ -527,9 +529,8 @@ static int central_upsert(struct db *d, sqlite3_stmt *st, const char *origin,
     return err;
 }
 
-static int central_apply_entries(struct db *d, const char *origin, const uint8_t *data,
-                                 size_t len, uint32_t count, int64_t now_us,
-                                 struct shop_sync_result *out)
+static int central_apply_entries(struct db *d, const char *origin, const uint8_t *data, size_t len,
+                                 uint32_t count, int64_t now_us, struct shop_sync_result *out)
 {
     sqlite3_stmt *st = NULL;
     int err = db_exec(d, central_schema);
@@ -647,8 +648,10 @@ static int mark_synced(struct db *d, struct mark_ctx *c)
     sqlite3_stmt *up = NULL, *log = NULL, *has = NULL;
     int err = db_exec(d, marks_schema);
     if (!err)
-        err = prepare(d, "UPDATE fd_sync_queue SET state = 'SYNCED', synced_at = ?2,"
-                         " last_error = '' WHERE id = ?1 AND state != 'SYNCED'", &up);
+        err = prepare(d,
+                      "UPDATE fd_sync_queue SET state = 'SYNCED', synced_at = ?2,"
+                      " last_error = '' WHERE id = ?1 AND state != 'SYNCED'",
+                      &up);
     if (!err)
         err = prepare(d, "INSERT INTO fd_sync_marks (queue_id, at_us) VALUES (?1, ?2)", &log);
     if (!err)
@@ -723,8 +726,8 @@ int shop_sync_mark(shop *local, const struct shop_sync_result *res, int err, int
                    struct shop_sync_marked *out)
 {
     struct shop_sync_marked scratch;
-    struct mark_ctx c = {.res = res, .err = err, .budget = retries_budget,
-                         .out = out != NULL ? out : &scratch};
+    struct mark_ctx c = {
+        .res = res, .err = err, .budget = retries_budget, .out = out != NULL ? out : &scratch};
     memset(c.out, 0, sizeof(*c.out));
     struct shop_parts p;
     int rc = shop_parts(local, true, &p);
@@ -794,14 +797,18 @@ static int status_body(struct db *d, void *arg)
     int err = status_counts(d, out);
     int64_t v[3];
     if (!err)
-        err = status_ints(d, "SELECT min(created_at), max(retries) FROM fd_sync_queue"
-                             " WHERE state != 'SYNCED'", v, 2);
+        err = status_ints(d,
+                          "SELECT min(created_at), max(retries) FROM fd_sync_queue"
+                          " WHERE state != 'SYNCED'",
+                          v, 2);
     if (!err) {
         out->oldest_pending_at_us = v[0];
         out->oldest_pending_age_us = v[0] > 0 ? c->now_us - v[0] : 0;
         out->retries_max = v[1];
-        err = status_ints(d, "SELECT retries, id FROM fd_sync_queue WHERE state = 'FAILED'"
-                             " ORDER BY retries, id LIMIT 1", v, 2);
+        err = status_ints(d,
+                          "SELECT retries, id FROM fd_sync_queue WHERE state = 'FAILED'"
+                          " ORDER BY retries, id LIMIT 1",
+                          v, 2);
     }
     if (!err) {
         out->failed_retries_min = v[0];
@@ -809,11 +816,13 @@ static int status_body(struct db *d, void *arg)
     }
     bool marks = !err && has_table(d, "fd_sync_marks", &err);
     if (marks)
-        err = status_ints(d, "SELECT (SELECT count(*) FROM fd_sync_marks),"
-                             " (SELECT count(*) FROM (SELECT queue_id FROM fd_sync_marks"
-                             "  GROUP BY queue_id HAVING count(*) > 1)),"
-                             " (SELECT min(queue_id) FROM (SELECT queue_id FROM fd_sync_marks"
-                             "  GROUP BY queue_id HAVING count(*) > 1))", v, 3);
+        err = status_ints(d,
+                          "SELECT (SELECT count(*) FROM fd_sync_marks),"
+                          " (SELECT count(*) FROM (SELECT queue_id FROM fd_sync_marks"
+                          "  GROUP BY queue_id HAVING count(*) > 1)),"
+                          " (SELECT min(queue_id) FROM (SELECT queue_id FROM fd_sync_marks"
+                          "  GROUP BY queue_id HAVING count(*) > 1))",
+                          v, 3);
     if (marks && !err) {
         out->synced_marks = v[0];
         out->synced_twice = v[1];
@@ -845,8 +854,10 @@ static int entry_body(struct db *d, void *arg)
 {
     struct entry_ctx *c = arg;
     sqlite3_stmt *st = NULL;
-    int err = prepare(d, "SELECT tbl, row_key, op, state, retries, created_at"
-                         " FROM fd_sync_queue WHERE id = ?1", &st);
+    int err = prepare(d,
+                      "SELECT tbl, row_key, op, state, retries, created_at"
+                      " FROM fd_sync_queue WHERE id = ?1",
+                      &st);
     if (err)
         return err;
     sqlite3_bind_int64(st, 1, c->id);
@@ -898,8 +909,10 @@ static int central_get_body(struct db *d, void *arg)
     if (!has_table(d, "fd_central_rows", &err))
         return err ? err : db_fail(d, -ENOENT, "central holds nothing yet (no push arrived)");
     sqlite3_stmt *st = NULL;
-    err = prepare(d, "SELECT origin, tbl, row_key, data, deleted, version, synced_at"
-                     " FROM fd_central_rows WHERE global_id = ?1", &st);
+    err = prepare(d,
+                  "SELECT origin, tbl, row_key, data, deleted, version, synced_at"
+                  " FROM fd_central_rows WHERE global_id = ?1",
+                  &st);
     if (err)
         return err;
     sqlite3_bind_text(st, 1, c->gid, -1, SQLITE_STATIC);
@@ -942,9 +955,9 @@ int shop_sync_central_get(shop *central, const char *global_id, struct shop_sync
 struct side_key {
     int table;
     char key[SHOP_SYNC_KEY_MAX];
-    uint8_t sha[32];          /* the row as a push encodes it (local, central) */
-    bool deleted;             /* central: held as deleted */
-    int64_t a, b;             /* central: version, synced_at; queue: id, created_at */
+    uint8_t sha[32]; /* the row as a push encodes it (local, central) */
+    bool deleted;    /* central: held as deleted */
+    int64_t a, b;    /* central: version, synced_at; queue: id, created_at */
     int64_t retries, synced_at;
     enum shop_sync_state state;
     char op[8];
@@ -1024,8 +1037,9 @@ static int local_rows(struct db *d, struct side *rows)
 static int local_queue(struct db *d, struct side *queue)
 {
     sqlite3_stmt *st = NULL;
-    int err = prepare(d, "SELECT tbl, row_key, max(id), op, state, retries, created_at,"
-                         " coalesce(synced_at, 0) FROM fd_sync_queue GROUP BY tbl, row_key",
+    int err = prepare(d,
+                      "SELECT tbl, row_key, max(id), op, state, retries, created_at,"
+                      " coalesce(synced_at, 0) FROM fd_sync_queue GROUP BY tbl, row_key",
                       &st);
     int rc = SQLITE_DONE;
     while (!err && (rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -1074,8 +1088,10 @@ static int central_body(struct db *d, void *arg)
     if (!has_table(d, "fd_central_rows", &err))
         return err;
     sqlite3_stmt *st = NULL;
-    err = prepare(d, "SELECT tbl, row_key, data, deleted, version, synced_at"
-                     " FROM fd_central_rows WHERE origin = ?1", &st);
+    err = prepare(d,
+                  "SELECT tbl, row_key, data, deleted, version, synced_at"
+                  " FROM fd_central_rows WHERE origin = ?1",
+                  &st);
     if (err)
         return err;
     sqlite3_bind_text(st, 1, c->origin, -1, SQLITE_STATIC);
@@ -1186,8 +1202,7 @@ static void compare_sides(struct side *rows, struct side *queue, struct side *ce
     qsort(out->examples, out->example_count, sizeof(out->examples[0]), sort_examples);
 }
 
-int shop_sync_compare(shop *local, shop *central, const char *origin,
-                      struct shop_sync_compare *out)
+int shop_sync_compare(shop *local, shop *central, const char *origin, struct shop_sync_compare *out)
 {
     memset(out, 0, sizeof(*out));
     struct shop_parts pl, pc;

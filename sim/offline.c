@@ -22,9 +22,9 @@
 
 #include "sim/world.h"
 
-#define OFFLINE_PUSH_ROWS 256          /* queue rows in one push (<= SHOP_SYNC_PUSH_ROWS_MAX) */
+#define OFFLINE_PUSH_ROWS        256    /* queue rows in one push (<= SHOP_SYNC_PUSH_ROWS_MAX) */
 #define OFFLINE_REPLY_TIMEOUT_US 500000 /* a push without a reply by then has failed */
-#define OFFLINE_FAILED_EVERY 3         /* while pushes fail, FAILED rows join every 3rd run */
+#define OFFLINE_FAILED_EVERY     3      /* while pushes fail, FAILED rows join every 3rd run */
 
 enum offline_msg {
     OFFLINE_PUSH = 1, /* local -> central: b: tag, data: the push */
@@ -41,12 +41,12 @@ enum offline_timer {
 struct offline_local {
     int node;
     bool online;
-    bool quiet;               /* "not pushing" already traced for this spell */
-    uint32_t life;            /* the node's incarnation: replies to an earlier one are ignored */
-    uint32_t push_no;         /* pushes sent in this life */
-    int64_t in_flight;        /* tag of the push waiting for its reply, 0: none */
+    bool quiet;        /* "not pushing" already traced for this spell */
+    uint32_t life;     /* the node's incarnation: replies to an earlier one are ignored */
+    uint32_t push_no;  /* pushes sent in this life */
+    int64_t in_flight; /* tag of the push waiting for its reply, 0: none */
     struct shop_sync_result carried; /* the queue ids it carried */
-    bool last_ok;             /* the last push was accepted */
+    bool last_ok;                    /* the last push was accepted */
     unsigned runs_without_failed;
     /* figures */
     uint64_t pushes, accepted, late, failed_pushes, timeouts, rows_pushed, rows_synced;
@@ -212,10 +212,10 @@ static void job_run(struct sim *s, struct offline_state *o, int i)
         shop_sync_result_of_push(&p, &l->carried);
         l->pushes++;
         l->rows_pushed += p.count;
-        world_send(s, l->node, o->central, OFFLINE_PUSH, 0, l->in_flight, p.data, p.len,
-                   s->now_us);
-        world_trace(s, n->name, "pushed %u row(s) (%u retried, %u of them FAILED) -> central "
-                                "(push %u)",
+        world_send(s, l->node, o->central, OFFLINE_PUSH, 0, l->in_flight, p.data, p.len, s->now_us);
+        world_trace(s, n->name,
+                    "pushed %u row(s) (%u retried, %u of them FAILED) -> central "
+                    "(push %u)",
                     p.count, p.retried, p.failed, l->push_no);
         timer(s, s->now_us + OFFLINE_REPLY_TIMEOUT_US, OFFLINE_TIMEOUT, i, l->in_flight);
     }
@@ -237,8 +237,9 @@ static void push_failed(struct sim *s, struct offline_state *o, struct offline_l
         world_trace(s, n->name, "%s; cannot count the retries: %s", why, shop_errmsg(n->shop));
         return;
     }
-    world_trace(s, n->name, "%s: push failed; its %u row(s) count one more retry (most now "
-                            "%lld, FAILED at %d)",
+    world_trace(s, n->name,
+                "%s: push failed; its %u row(s) count one more retry (most now "
+                "%lld, FAILED at %d)",
                 why, m.retried, (long long)m.retries_max, o->retries);
     if (m.failed > 0)
         world_trace(s, n->name,
@@ -255,15 +256,17 @@ static void push_accepted(struct sim *s, struct offline_state *o, int i,
     struct shop_sync_marked m;
     int err = shop_sync_mark(n->shop, r, 0, o->retries, &m);
     if (err == -ECANCELED || s->crash_pending) {
-        world_trace(s, n->name, "crash point %s fired: central holds %u row(s) this local "
-                                "never marked SYNCED",
+        world_trace(s, n->name,
+                    "crash point %s fired: central holds %u row(s) this local "
+                    "never marked SYNCED",
                     s->crash_point, r->count);
         world_handle_crash_point(s);
         return;
     }
     if (err) {
-        world_trace(s, n->name, "central accepted %u row(s) but they cannot be marked: %s; "
-                                "they stay PENDING and go again",
+        world_trace(s, n->name,
+                    "central accepted %u row(s) but they cannot be marked: %s; "
+                    "they stay PENDING and go again",
                     r->count, shop_errmsg(n->shop));
         return;
     }
@@ -271,8 +274,8 @@ static void push_accepted(struct sim *s, struct offline_state *o, int i,
     l->late += late;
     l->last_ok = true;
     l->rows_synced += m.synced;
-    world_trace(s, n->name, "%smarked %u row(s) SYNCED (%u were already)", late ? "late reply: " : "",
-                m.synced, m.already);
+    world_trace(s, n->name, "%smarked %u row(s) SYNCED (%u were already)",
+                late ? "late reply: " : "", m.synced, m.already);
     if (!late && r->count == OFFLINE_PUSH_ROWS)
         timer(s, s->now_us, OFFLINE_AGAIN, i, 0); /* a full push: more is waiting */
 }
@@ -345,8 +348,9 @@ static void on_push(struct sim *s, struct offline_state *o, const struct world_m
         world_send(s, o->central, m->from, OFFLINE_REPLY, err, m->b, NULL, 0, done);
         return;
     }
-    world_trace(s, c->name, "applied %s's push %u: accepted %u row(s) (%u new values, %u already "
-                            "held)",
+    world_trace(s, c->name,
+                "applied %s's push %u: accepted %u row(s) (%u new values, %u already "
+                "held)",
                 origin, no, r.count, r.applied, r.unchanged);
     uint8_t buf[SHOP_SYNC_REPLY_BYTES_MAX];
     size_t len = shop_sync_reply_encode(&r, buf);
@@ -409,8 +413,9 @@ static void offline_action(struct sim *s, const struct drill_event *e)
     world_mark(s, e->name, l->online ? REPORT_HEAL : REPORT_PARTITION, "%s %s", e->name,
                l->online ? "online" : "offline");
     if (!l->online) {
-        world_trace(s, e->name, "goes offline: its sync job stops pushing; clients keep writing "
-                                "locally (%s)",
+        world_trace(s, e->name,
+                    "goes offline: its sync job stops pushing; clients keep writing "
+                    "locally (%s)",
                     waiting);
         return;
     }
@@ -428,8 +433,8 @@ static void trace_figures(struct sim *s, struct offline_state *o)
                     "%llu marked SYNCED",
                     (unsigned long long)l->pushes, (unsigned long long)l->accepted,
                     (unsigned long long)l->failed_pushes, (unsigned long long)l->timeouts,
-                    (unsigned long long)l->late,
-                    (unsigned long long)l->rows_pushed, (unsigned long long)l->rows_synced);
+                    (unsigned long long)l->late, (unsigned long long)l->rows_pushed,
+                    (unsigned long long)l->rows_synced);
     }
 }
 
@@ -455,8 +460,9 @@ static bool offline_pending(struct sim *s, char *why, size_t len)
             continue; /* the runner reports a shop that is not running */
         int64_t left = q.total[SHOP_SYNC_PENDING] + q.total[SHOP_SYNC_FAILED];
         if (left > 0) {
-            snprintf(why, len, "%s still has %lld PENDING and %lld FAILED sync row(s), the "
-                               "oldest from %.3fs",
+            snprintf(why, len,
+                     "%s still has %lld PENDING and %lld FAILED sync row(s), the "
+                     "oldest from %.3fs",
                      name_of(s, l->node), (long long)q.total[SHOP_SYNC_PENDING],
                      (long long)q.total[SHOP_SYNC_FAILED], secs(q.oldest_pending_at_us));
             return true;
@@ -515,8 +521,7 @@ static void describe_row(const struct shop_sync_row *r, const char *node, char *
              problem_words[r->problem], queue, held);
 }
 
-static int compare_local(struct sim *s, struct offline_state *o, int i,
-                         struct shop_sync_compare *c)
+static int compare_local(struct sim *s, struct offline_state *o, int i, struct shop_sync_compare *c)
 {
     shop *local = s->nodes[o->local[i].node].shop, *central = s->nodes[o->central].shop;
     if (local == NULL || central == NULL)
@@ -593,8 +598,7 @@ enum sim_check offline_outbox_accounted(struct sim *s, const struct drill_expect
     return result;
 }
 
-enum sim_check offline_converges(struct sim *s, const struct drill_expect *e, char *why,
-                                 size_t len)
+enum sim_check offline_converges(struct sim *s, const struct drill_expect *e, char *why, size_t len)
 {
     (void)e;
     struct offline_state *o = st(s);

@@ -24,9 +24,9 @@
 #include "tests/check_run.h"
 #include "tests/platform/testenv.h"
 
-#define BUDGET 3
+#define BUDGET        3
 #define SEED_PRODUCTS 3
-#define SEED_ROWS (SEED_PRODUCTS + 1) /* the products and one user */
+#define SEED_ROWS     (SEED_PRODUCTS + 1) /* the products and one user */
 
 static struct testenv t;
 static char paths[3][320];
@@ -85,8 +85,7 @@ static void apply(shop *central, const char *origin, const struct shop_sync_push
     ck_assert_uint_eq(r->count, p->count);
 }
 
-static void mark(shop *local, const struct shop_sync_result *r, int err,
-                 struct shop_sync_marked *m)
+static void mark(shop *local, const struct shop_sync_result *r, int err, struct shop_sync_marked *m)
 {
     int rc = shop_sync_mark(local, r, err, BUDGET, m);
     ck_assert_msg(rc == 0, "mark: %d %s", rc, shop_errmsg(local));
@@ -451,8 +450,7 @@ START_TEST(unqueued_row_of_queue_separate_is_lost)
     testenv_seed(local, SEED_PRODUCTS);
     sync_round(local, central, "local", false);
     assert_converged(local, central, "local");
-    ck_assert_int_eq(fiu_enable("crash/local/sync-between-row-and-queue", 1, NULL, FIU_ONETIME),
-                     0);
+    ck_assert_int_eq(fiu_enable("crash/local/sync-between-row-and-queue", 1, NULL, FIU_ONETIME), 0);
     struct shop_product prod = {.price_cents = 10, .stock = 5};
     snprintf(prod.name, sizeof(prod.name), "unqueued");
     ck_assert_int_eq(shop_product_create(local, &prod), -ECANCELED);
@@ -482,8 +480,7 @@ START_TEST(change_after_synced_row_without_queue_is_lost)
     shop *local = open_node(0, SHOP_QUEUE_SEPARATE), *central = open_central();
     testenv_seed(local, SEED_PRODUCTS);
     sync_round(local, central, "local", false);
-    ck_assert_int_eq(fiu_enable("crash/local/sync-between-row-and-queue", 1, NULL, FIU_ONETIME),
-                     0);
+    ck_assert_int_eq(fiu_enable("crash/local/sync-between-row-and-queue", 1, NULL, FIU_ONETIME), 0);
     struct shop_product prod;
     ck_assert_int_eq(shop_product_get(local, 3, &prod), 0);
     prod.stock = 1;
