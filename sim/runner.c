@@ -266,7 +266,13 @@ static void restart_node(struct sim *s, int n, const char *why)
     }
     ledger_restarted(s, n);
     int owner = node->holds_db ? n : disk_owner(s, n);
-    if (owner < 0 || !s->nodes[owner].up)
+    if (owner < 0) {
+        /* a node without a database (the registry): the module hears of it */
+        if (s->topo != NULL && s->topo->restarted != NULL)
+            s->topo->restarted(s, n);
+        return;
+    }
+    if (!s->nodes[owner].up)
         return;
     struct world_node *o = &s->nodes[owner];
     if (o->shop != NULL && owner != n) {
@@ -574,8 +580,9 @@ static void deliver(struct sim *s, int index)
 {
     struct world_msg m = s->msgs[index];
     if (m.kind == WORLD_NODE) {
-        if (!ledger_deliver(s, &m) && s->nodes[m.to].up && s->topo != NULL &&
-            s->topo->deliver != NULL)
+        /* a client endpoint is always up; a node must be */
+        bool up = m.to >= (int)s->node_count || s->nodes[m.to].up;
+        if (!ledger_deliver(s, &m) && up && s->topo != NULL && s->topo->deliver != NULL)
             s->topo->deliver(s, &m);
         free(s->msgs[index].data);
         s->msgs[index].data = NULL;
@@ -1149,6 +1156,7 @@ static void finish(struct sim *s)
         if (s->nodes[n].holds_db && s->nodes[n].up && s->nodes[n].shop == NULL)
             world_open_shop(s, (int)n, "end of run");
     async_report(s);
+    cluster_report(s);
     world_trace(s, "-", "end");
     checkers_run(s, "end");
 }
