@@ -53,8 +53,8 @@ expect mirror-identical violated
 DRILL
 
 cat >"$work/async.drill" <<'DRILL'
-drill "Asynchronous replication"
-topology async delay=200ms
+drill "Mirror and async in one drill"
+topology mirror async delay=200ms
 duration 2s
 expect no-lost-acks
 DRILL
@@ -91,7 +91,7 @@ expect_rc 1 "an expectation not met" "$fd" run "$work/unmet.drill" --out "$work/
 expect_grep "^FAIL  unmet" "$work/out" "the FAIL line"
 expect_grep "replay: faultdrill run .*unmet.drill --seed 1" "$work/out" "the replay command"
 expect_rc 3 "an unwritable --out" "$fd" run "$scenarios/single-crash-mid-checkout.drill" --out "$work/bad.drill/x"
-expect_rc 3 "a topology not built yet" "$fd" run "$work/async.drill" --out "$work/o"
+expect_rc 3 "a combination of topologies not built yet" "$fd" run "$work/async.drill" --out "$work/o"
 expect_grep "not built yet" "$work/err" "says what is missing"
 expect_rc 1 "a directory with one unmet drill, with JUnit" "$fd" run "$scenarios" "$work/unmet.drill" --out "$work/o" --junit "$work/junit.xml" -q
 expect_grep "<testsuites" "$work/junit.xml" "JUnit root"
