@@ -14,6 +14,8 @@ PACKAGES := build-essential cmake pkg-config libfiu-dev fiu-utils libsqlite3-dev
 # the browser end-to-end test (tests/web): headless chromium driven from node; npm only
 # when none is on PATH (NodeSource's nodejs bundles one and conflicts with Debian's npm)
 PACKAGES += chromium nodejs $(if $(shell command -v npm),,npm)
+# faultdrill serve's HTTP tests (tests/serve) and its benchmark (tests/bench/bench_serve.sh)
+PACKAGES += curl jq wrk
 BUILD    ?= build
 JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -49,6 +51,7 @@ asan: deps
 bench: build
 	$(BUILD)/tests/bench/bench_checkout
 	$(BUILD)/tests/bench/bench_sim
+	tests/bench/bench_serve.sh $(BUILD)/sim/faultdrill
 
 clean:
 	rm -rf build build-asan

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "serve/serve.h"
 #include "sim/sim.h"
 
 #define EXIT_MET 0
@@ -31,11 +32,13 @@ static const char usage_main[] =
     "  explain DRILL       what the drill will do, in words\n"
     "  faults              the fault-point catalog\n"
     "  invariants          the checkers and what each means\n"
+    "  serve [--port N] [--data DIR] [--allow-faults] ...\n"
+    "                      the live shop on civetweb\n"
     "\n"
     "Exit codes: 0 every expectation met, 1 an expectation not met,\n"
     "2 bad usage or an invalid drill, 3 could not run.\n"
     "`faultdrill COMMAND --help` tells more. Not built yet: sweep, shrink,\n"
-    "report merge, serve.\n";
+    "report merge.\n";
 
 static const char usage_run[] =
     "usage: faultdrill run DRILL|DIR... [--seed N] [--out DIR] [--junit FILE] [-q|-v]\n"
@@ -419,8 +422,9 @@ int main(int argc, char **argv)
         return cmd_faults(argc - 2, argv + 2);
     if (strcmp(cmd, "invariants") == 0)
         return cmd_invariants(argc - 2, argv + 2);
-    if (strcmp(cmd, "sweep") == 0 || strcmp(cmd, "shrink") == 0 || strcmp(cmd, "report") == 0 ||
-        strcmp(cmd, "serve") == 0) {
+    if (strcmp(cmd, "serve") == 0)
+        return serve_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "sweep") == 0 || strcmp(cmd, "shrink") == 0 || strcmp(cmd, "report") == 0) {
         fprintf(stderr, "faultdrill: '%s' is not built yet\n", cmd);
         return EXIT_CANNOT_RUN;
     }

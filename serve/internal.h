@@ -1,0 +1,323 @@
+/*
+ * internal.h — what serve/'s files share and nobody else may use: the
+ * server, its host environment, the group-commit writer, the per-thread
+ * worker state, the request being answered, and the JSON and HTTP helpers.
+ *
+ * Threads: civetweb's workers answer requests (each owns a struct worker
+ * with its own read-only shop handles and buffers); one writer thread owns
+ * the only writable shop; one helper thread runs the second half of the
+ * mirror's parallel commit; libfiu's remote-control thread reads its fifo;
+ * the main thread waits for SIGTERM/SIGINT.
+ */
+#ifndef FAULTDRILL_SERVE_INTERNAL_H
+#define FAULTDRILL_SERVE_INTERNAL_H
+
+#include <cjson/cJSON.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "faults/faults.h"
+#include "platform/platform.h"
+#include "serve/serve.h"
+
+struct mg_connection;
+struct mg_context;
+struct mg_request_info;
+
+/* ---- Limits ----------------------------------------------------------- */
+
+#define SERVE_PORT_DEFAULT 3002
+#define SERVE_THREADS 48            /* civetweb workers: one per open connection */
+#define SERVE_BODY_MAX (1u << 20)   /* request body bytes; more is 413 */
+#define SERVE_QUEUE_MAX 1024        /* write jobs waiting for the writer; full is 503 */
+#define SERVE_GROUP_MAX 64          /* write jobs committed in one transaction */
+#define SERVE_TICK_MS 500           /* idle writer: how often it retries a resync */
+#define SERVE_HEAD_RESERVE 512      /* room for the status line and headers before a body */
+#define SERVE_LIST_MAX 100000       /* products or orders in one reply */
+#define SERVE_PATH_MAX 4096
+#define SERVE_ARGS_MAX 4            /* path parameters of one route */
+#define SERVE_SEGMENTS_MAX 8        /* path segments an API route may have */
+#define SERVE_STATIC_MAX (16u << 20) /* bytes of one static file */
+#define SERVE_FAULTS_MAX 32         /* points the HTTP panel tracks */
+#define SERVE_DETAIL_MAX 512        /* bytes of an error's detail */
+
+/* Exit codes (DESIGN.md §5). */
+#define SERVE_EXIT_OK 0
+#define SERVE_EXIT_USAGE 2
+#define SERVE_EXIT_CANNOT_RUN 3
+
+/* ---- The host environment (host.c) ------------------------------------ */
+
+/*
+ * One persistent helper thread for the platform's parallel hook: the
+ * writer runs fn(a) while the helper runs fn(b), so the mirror's two
+ * commits and their fdatasyncs overlap.
+ */
+struct host {
+    pthread_t thread;
+    sem_t go, done;
+    void (*fn)(void *arg);
+    void *arg;
+    bool stop;
+    bool started;
+};
+
+int host_start(struct host *h);
+void host_stop(struct host *h);
+/* The env: wall-clock microseconds (stored as created_at), no crash hook,
+ * the helper's parallel hook. */
+struct platform_env host_env(struct host *h);
+int64_t host_wall_us(void);
+int64_t host_mono_us(void);
+/* What the fault VFS does with a fired disk/<node>/slow point: sleep. */
+struct faults_host host_faults(void);
+
+/* ---- Output buffers and JSON (json.c) --------------------------------- */
+
+/* A growable byte buffer; after an allocation failure `oom` is set and
+ * further writes are dropped (the reply then says 500). */
+struct buf {
+    char *p;
+    size_t len, cap;
+    bool oom;
+};
+
+void buf_release(struct buf *b);
+/* Empties b, keeping SERVE_HEAD_RESERVE bytes in front for the headers. */
+void buf_reset(struct buf *b);
+bool buf_reserve(struct buf *b, size_t more);
+void buf_put(struct buf *b, const char *s, size_t n);
+void buf_puts(struct buf *b, const char *s);
+void buf_i64(struct buf *b, int64_t v);
+/* The body written since buf_reset. */
+const char *buf_body(const struct buf *b);
+size_t buf_body_len(const struct buf *b);
+
+void json_str(struct buf *b, const char *s);
+void json_money(struct buf *b, int64_t cents); /* 1250 -> 12.5 */
+void json_time(struct buf *b, int64_t wall_us); /* "2026-11-21T10:00:00.000Z" */
+void json_error(struct buf *b, const char *error, const char *detail);
+void json_product(struct buf *b, const struct shop_product *p);
+void json_user(struct buf *b, const struct shop_user *u);
+void json_order(struct buf *b, const struct shop_order *o);
+
+/*
+ * Reading a request's fields (cJSON, case-sensitive keys). Each returns 0
+ * when the field was read, 1 when it is absent and optional, -EINVAL with
+ * a sentence in detail (SERVE_DETAIL_MAX) otherwise.
+ */
+int json_get_str(const cJSON *o, const char *key, size_t max, bool required, const char **out,
+                 char *detail);
+int json_get_int(const cJSON *o, const char *key, int64_t min, int64_t max, bool required,
+                 int64_t *out, char *detail);
+/* A price: a number with at most 2 decimals, 0 to SHOP_PRICE_MAX cents. */
+int json_get_price(const cJSON *o, const char *key, int64_t *cents, char *detail);
+bool json_is_utf8(const char *s, size_t n);
+
+/* ---- The writer: group commit (writer.c) ------------------------------ */
+
+enum job_kind {
+    JOB_PRODUCT_CREATE,
+    JOB_PRODUCT_UPDATE,
+    JOB_PRODUCT_DELETE,
+    JOB_USER_CREATE,
+    JOB_USER_UPDATE,
+    JOB_ORDER_CREATE,
+    JOB_ORDER_STATUS,
+    JOB_CART_ADD,
+    JOB_CART_REMOVE,
+    JOB_CHECKOUT,
+};
+
+/*
+ * One write, owned by the request thread that waits for it: the parsed
+ * request in, the result out. Pointers stay valid while it waits.
+ */
+struct write_job {
+    enum job_kind kind;
+    int64_t id;                   /* user, product or order the write is about */
+    int64_t id2;                  /* cart: the product */
+    int64_t quantity;             /* cart add */
+    struct shop_product product;  /* product create / update */
+    const char *name, *email, *new_email;
+    const struct shop_order_line *lines;
+    size_t line_count;
+    enum shop_order_status status;
+    struct shop_order *order;     /* receives the order (create, checkout) */
+    int64_t rc;                   /* >= 0 done (the new id where one is made), or -errno */
+    char detail[SHOP_ERRMSG_MAX];
+    sem_t *done;                  /* posted when rc is final */
+};
+
+/* What /mirror/status shows: published by the writer after every group. */
+struct serve_status {
+    bool mirrored;
+    struct mirror_status mirror; /* lead/behind point into the strings below */
+    char lead[FAULTS_NODE_MAX];
+    char behind[FAULTS_NODE_MAX];
+    int lead_copy;               /* 0 primary, 1 mirror: where readers read */
+    uint64_t groups, writes;
+};
+
+struct writer {
+    shop *shop;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    struct write_job *queue[SERVE_QUEUE_MAX];
+    size_t head, count;
+    bool stopping;
+    bool started;
+    pthread_mutex_t status_lock;
+    struct serve_status status;
+};
+
+/* Takes ownership of s (writable) and starts the thread. */
+int writer_start(struct writer *w, shop *s);
+/*
+ * Queues job and waits until the writer has committed its group (or failed
+ * it). Returns 0 when job->rc is final; -EAGAIN when the queue is full and
+ * -ESHUTDOWN when stopping (the job was not run).
+ */
+int writer_submit(struct writer *w, struct write_job *job);
+/* Runs every queued job, stops the thread, closes the shop. */
+void writer_stop(struct writer *w);
+void writer_get_status(struct writer *w, struct serve_status *out);
+
+/* ---- The server (server.c) -------------------------------------------- */
+
+struct serve_options {
+    int port;
+    const char *data_dir;
+    enum shop_topology topology;
+    enum mirror_policy policy;
+    bool allow_faults;
+    const char *web_dir;
+    bool demo;
+    bool bench_trivial;
+};
+
+struct fault_panel {
+    pthread_mutex_t lock;
+    size_t count;
+    struct {
+        char name[FAULTS_NAME_MAX];
+        int64_t value; /* errno, or delay in microseconds for slow */
+        bool enabled;
+    } points[SERVE_FAULTS_MAX];
+};
+
+struct server {
+    struct serve_options opt;
+    struct host host;
+    struct platform_env env;
+    struct shop_config cfg;
+    char primary_path[SERVE_PATH_MAX];
+    char mirror_path[SERVE_PATH_MAX];
+    char web_root[SERVE_PATH_MAX]; /* realpath of --web; "" when missing */
+    struct writer writer;
+    struct mg_context *mg;
+    int64_t started_mono_us;
+    struct fault_panel panel;
+};
+
+/* ---- Worker threads and requests (worker.c, http.c) -------------------- */
+
+/* One per civetweb worker thread (its thread pointer). */
+struct worker {
+    struct server *srv;
+    shop *reader[2]; /* read-only handles on each copy, opened on first use */
+    sem_t done;      /* what the writer posts when this thread's job is done */
+    struct buf out;  /* the reply being built */
+    struct buf body; /* the request body */
+    struct shop_product *products;
+    size_t products_cap;
+    int64_t *ids;
+    size_t ids_cap;
+};
+
+struct request {
+    struct mg_connection *conn;
+    const struct mg_request_info *ri;
+    struct worker *w;
+    struct server *srv;
+    const char *args[SERVE_ARGS_MAX]; /* path parameters, URL-decoded */
+    cJSON *json;                      /* the parsed body, if read */
+    bool closing;                     /* the connection closes after this reply */
+    int status;                       /* the status replied, for civetweb's log */
+    char detail[SERVE_DETAIL_MAX];
+};
+
+void *worker_create(struct server *srv);
+void worker_free(void *w);
+/*
+ * Runs fn on a read-only handle on the copy that holds every acknowledged
+ * write (the writer's last published lead); when that copy cannot read and
+ * the copies are in sync, on the other. On failure rq->detail says why.
+ */
+int worker_read(struct request *rq, int (*fn)(shop *s, void *arg), void *arg);
+
+/* Reads the body (413 past SERVE_BODY_MAX, chunked too) and parses it as a
+ * JSON object into rq->json. On failure the error reply is sent: returns <0. */
+int http_read_json(struct request *rq);
+/* Sends rq->w->out's body as JSON with this status. */
+void http_reply(struct request *rq, int status);
+void http_reply_bytes(struct request *rq, struct buf *b, int status, const char *content_type,
+                      const char *extra_headers);
+void http_reply_error(struct request *rq, int status, const char *error, const char *detail);
+/* The status and error reply of a platform error (negative errno). */
+void http_reply_platform(struct request *rq, int rc, const char *detail);
+int http_status_of(int rc);
+/* A path id: 1..2^53 in decimal digits; -EINVAL (and the 400 reply) otherwise. */
+int http_arg_id(struct request *rq, int i, const char *what, int64_t *out);
+/* Submits a write job and, on a queue problem, replies 503 (returns < 0). */
+int http_submit(struct request *rq, struct write_job *job);
+
+/* ---- Routes ------------------------------------------------------------ */
+
+typedef void (*route_fn)(struct request *rq);
+
+/* The begin_request callback: every request comes through here. */
+int routes_dispatch(struct mg_connection *conn);
+
+void products_list(struct request *rq);
+void products_get(struct request *rq);
+void products_create(struct request *rq);
+void products_update(struct request *rq);
+void products_delete(struct request *rq);
+void users_create(struct request *rq);
+void users_update(struct request *rq);
+void users_get(struct request *rq);
+void orders_create(struct request *rq);
+void orders_list(struct request *rq);
+void orders_set_status(struct request *rq);
+void cart_add(struct request *rq);
+void cart_get(struct request *rq);
+void cart_remove(struct request *rq);
+void cart_checkout(struct request *rq);
+void status_mirror(struct request *rq);
+void status_heartbeat(struct request *rq);
+void status_not_configured(struct request *rq);
+void panel_list(struct request *rq);
+void panel_set(struct request *rq);
+/* GET of a file under the web root; 404 for anything outside it. */
+void static_serve(struct request *rq, const char *path);
+
+/* Writes the cart of user_id (with product names) into rq->w->out. */
+int cart_render(struct request *rq, int64_t user_id);
+
+/* ---- Fault control (panel.c) and the demo catalog (demo.c) ------------ */
+
+void panel_init(struct fault_panel *p, enum shop_topology topology);
+/* libfiu's remote control on ${TMPDIR:-/tmp}/fiu-ctrl-PID, as fiu-ctrl expects. */
+int panel_start_fifo(char *path, size_t cap);
+/* Disables every point the panel enabled. */
+void panel_release(struct fault_panel *p);
+
+/* Adds the demo catalog when the shop has no product; returns how many. */
+int demo_seed(shop *s);
+
+#endif /* FAULTDRILL_SERVE_INTERNAL_H */

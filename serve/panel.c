@@ -1,0 +1,190 @@
+/*
+ * panel.c — faults at run time. libfiu's remote control on the fifo
+ * fiu-ctrl looks for by default (${TMPDIR:-/tmp}/fiu-ctrl-PID), so
+ * `fiu-ctrl -c "enable name=disk/mirror/write,failinfo=5" PID` breaks the
+ * mirror's disk live; and, only with --allow-faults, GET/POST /faults for
+ * the front end's panel. The panel enables a point unconditionally with an
+ * explicit errno as failinfo (fiu_enable): never random, never an errno
+ * libfiu picks (DESIGN.md §3). It knows only what it enabled itself: a
+ * point switched by fiu-ctrl does not show in its list.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <fiu-control.h>
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "serve/internal.h"
+
+static const char *const panel_nodes[] = {"primary", "mirror"};
+static const char *const panel_kinds[] = {"read", "write", "fsync", "full", "slow"};
+
+void panel_init(struct fault_panel *p, enum shop_topology topology)
+{
+    memset(p, 0, sizeof(*p));
+    pthread_mutex_init(&p->lock, NULL);
+    size_t nodes = topology == SHOP_MIRROR ? 2 : 1;
+    for (size_t n = 0; n < nodes; n++) {
+        for (size_t k = 0; k < sizeof(panel_kinds) / sizeof(panel_kinds[0]); k++) {
+            assert(p->count < SERVE_FAULTS_MAX);
+            snprintf(p->points[p->count].name, FAULTS_NAME_MAX, "disk/%s/%s", panel_nodes[n],
+                     panel_kinds[k]);
+            p->count++;
+        }
+    }
+}
+
+void panel_release(struct fault_panel *p)
+{
+    pthread_mutex_lock(&p->lock);
+    for (size_t i = 0; i < p->count; i++) {
+        if (p->points[i].enabled)
+            fiu_disable(p->points[i].name);
+        p->points[i].enabled = false;
+    }
+    pthread_mutex_unlock(&p->lock);
+}
+
+int panel_start_fifo(char *path, size_t cap)
+{
+    const char *tmp = getenv("TMPDIR");
+    char prefix[SERVE_PATH_MAX];
+    snprintf(prefix, sizeof(prefix), "%s/fiu-ctrl", tmp != NULL && tmp[0] ? tmp : "/tmp");
+    snprintf(path, cap, "%s-%d.in", prefix, (int)getpid());
+    return fiu_rc_fifo(prefix) == 0 ? 0 : -EIO;
+}
+
+static bool panel_off(struct request *rq)
+{
+    if (rq->srv->opt.allow_faults)
+        return false;
+    http_reply_error(rq, 404, "not found",
+                     "fault control over HTTP is off: start serve with --allow-faults "
+                     "(fiu-ctrl works regardless)");
+    return true;
+}
+
+static void render(struct request *rq)
+{
+    struct fault_panel *p = &rq->srv->panel;
+    struct buf *b = &rq->w->out;
+    buf_reset(b);
+    buf_puts(b, "{\"pid\":");
+    buf_i64(b, (int64_t)getpid());
+    buf_puts(b, ",\"points\":[");
+    pthread_mutex_lock(&p->lock);
+    for (size_t i = 0; i < p->count; i++) {
+        const struct faults_point *fp = faults_lookup(p->points[i].name);
+        bool slow = fp != NULL && fp->delay_us_default > 0;
+        buf_puts(b, i ? ",{\"name\":" : "{\"name\":");
+        json_str(b, p->points[i].name);
+        buf_puts(b, p->points[i].enabled ? ",\"enabled\":true" : ",\"enabled\":false");
+        if (slow) {
+            buf_puts(b, ",\"delayMs\":");
+            buf_i64(b, (p->points[i].enabled ? p->points[i].value : fp->delay_us_default) / 1000);
+        } else {
+            int e = p->points[i].enabled ? (int)p->points[i].value
+                                         : (fp != NULL ? fp->errno_default : EIO);
+            const char *en = faults_errno_name(e);
+            buf_puts(b, ",\"errno\":");
+            json_str(b, en != NULL ? en : "EIO");
+        }
+        buf_puts(b, "}");
+    }
+    pthread_mutex_unlock(&p->lock);
+    buf_puts(b, "]}");
+    http_reply(rq, 200);
+}
+
+void panel_list(struct request *rq)
+{
+    if (!panel_off(rq))
+        render(rq);
+}
+
+/* The failinfo of an enable: an errno, or a delay in us for slow points. */
+static int parse_value(struct request *rq, const struct faults_point *fp, int64_t *value)
+{
+    if (fp->delay_us_default > 0) {
+        int64_t ms = fp->delay_us_default / 1000;
+        int rc = json_get_int(rq->json, "delayMs", 1, 60000, false, &ms, rq->detail);
+        *value = ms * 1000;
+        return rc < 0 ? rc : 0;
+    }
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(rq->json, "errno");
+    char text[32];
+    if (e == NULL || cJSON_IsNull(e)) {
+        *value = fp->errno_default > 0 ? fp->errno_default : EIO;
+        return 0;
+    }
+    if (cJSON_IsString(e) && e->valuestring != NULL)
+        snprintf(text, sizeof(text), "%s", e->valuestring);
+    else if (cJSON_IsNumber(e))
+        snprintf(text, sizeof(text), "%.0f", e->valuedouble);
+    else
+        text[0] = '\0';
+    int err = faults_errno_parse(text);
+    if (err <= 0) {
+        snprintf(rq->detail, sizeof(rq->detail),
+                 "errno must be a name like \"EIO\" or \"ENOSPC\" (not EINTR or EAGAIN)");
+        return -EINVAL;
+    }
+    *value = err;
+    return 0;
+}
+
+static int find_point(struct fault_panel *p, const char *name)
+{
+    for (size_t i = 0; i < p->count; i++)
+        if (strcmp(p->points[i].name, name) == 0)
+            return (int)i;
+    return -1;
+}
+
+void panel_set(struct request *rq)
+{
+    if (panel_off(rq) || http_read_json(rq) < 0)
+        return;
+    struct fault_panel *p = &rq->srv->panel;
+    const char *name = NULL, *action = NULL;
+    int64_t value = 0;
+    int rc = json_get_str(rq->json, "name", FAULTS_NAME_MAX - 1, true, &name, rq->detail);
+    if (rc == 0)
+        rc = json_get_str(rq->json, "action", 16, true, &action, rq->detail);
+    int at = rc == 0 ? find_point(p, name) : -1;
+    if (rc == 0 && at < 0) {
+        snprintf(rq->detail, sizeof(rq->detail),
+                 "'%.100s' is not a point of this server: disk/<node>/read|write|fsync|full|slow "
+                 "with node %s",
+                 name, rq->srv->opt.topology == SHOP_MIRROR ? "primary or mirror" : "primary");
+        rc = -EINVAL;
+    }
+    bool enable = rc == 0 && strcmp(action, "enable") == 0;
+    if (rc == 0 && !enable && strcmp(action, "disable") != 0) {
+        snprintf(rq->detail, sizeof(rq->detail), "action must be enable or disable");
+        rc = -EINVAL;
+    }
+    if (rc == 0 && enable)
+        rc = parse_value(rq, faults_lookup(name), &value);
+    if (rc < 0) {
+        http_reply_error(rq, 400, "invalid fault", rq->detail);
+        return;
+    }
+    pthread_mutex_lock(&p->lock);
+    if (enable)
+        rc = fiu_enable(name, 1, (void *)(intptr_t)value, 0);
+    else
+        fiu_disable(name); /* not enabled is fine: the panel's goal holds */
+    p->points[at].enabled = enable && rc == 0;
+    p->points[at].value = value;
+    pthread_mutex_unlock(&p->lock);
+    if (rc != 0) {
+        http_reply_error(rq, 500, "libfiu refused", name);
+        return;
+    }
+    render(rq);
+}

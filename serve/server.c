@@ -1,0 +1,444 @@
+/*
+ * server.c — `faultdrill serve`: its options, and the server's life. Start:
+ * the data directory, the fault VFS of nodes primary and mirror, the shop
+ * (recovery happens in shop_open), the demo catalog, the writer thread,
+ * civetweb on 127.0.0.1 only, libfiu's remote control. Then the main thread
+ * waits for SIGTERM/SIGINT (blocked in every other thread); stop: civetweb
+ * stops accepting and finishes its requests (whose writes the writer still
+ * commits), the writer drains its queue and closes the shop, exit 0.
+ * Anything that keeps it from starting is one line on stderr and exit 3.
+ */
+#include <civetweb.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fiu-control.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "serve/internal.h"
+
+#ifndef FAULTDRILL_WEB_DIR
+#define FAULTDRILL_WEB_DIR "platform/web"
+#endif
+
+#define SERVE_THREADS_MAX 256
+#define SERVE_PORT_MAX 65535
+#define SERVE_STOP_POKES 40              /* wake-ups of civetweb's master thread... */
+#define SERVE_STOP_POKE_NS 50000000L     /* ...50 ms apart */
+
+static const char usage[] =
+    "usage: faultdrill serve [--port N] [--data DIR] [--topology single|mirror]\n"
+    "                        [--policy strict|degrade] [--allow-faults] [--web DIR]\n"
+    "                        [--seed-demo|--no-demo] [--threads N]\n"
+    "\n"
+    "The live shop on http://127.0.0.1:PORT/ : the REST API (DESIGN.md section 7,\n"
+    "serve/API.md), the front end, and faults switched at run time.\n"
+    "\n"
+    "  --port N          listen on 127.0.0.1:N (default 3002; 0 picks a free port)\n"
+    "  --data DIR        the databases (default ./shop-data): db.sqlite, and\n"
+    "                    db_mirror.sqlite with the mirror topology\n"
+    "  --topology T      mirror (default) or single; async, offline, cluster: not built yet\n"
+    "  --policy P        strict (default): refuse writes while either copy fails;\n"
+    "                    degrade: keep serving on one copy, resync it on heal\n"
+    "  --allow-faults    GET/POST /faults: the front end's fault panel (loopback only)\n"
+    "  --web DIR         the front end's files (default: the source tree's platform/web)\n"
+    "  --seed-demo       give a shop without products the demo catalog (the default)\n"
+    "  --no-demo         leave a new shop empty\n"
+    "  --threads N       civetweb worker threads, one per open connection (default 48)\n"
+    "\n"
+    "Faults at run time, from another terminal (5 is EIO, 28 ENOSPC):\n"
+    "  fiu-ctrl -c \"enable name=disk/mirror/write,failinfo=5\" PID\n"
+    "  fiu-ctrl -c \"disable name=disk/mirror/write\" PID\n"
+    "Stop with Ctrl-C or SIGTERM: requests in flight finish, the databases close.\n"
+    "Exit codes: 0 stopped cleanly, 2 bad usage, 3 could not run.\n";
+
+static int serve_threads = SERVE_THREADS;
+
+static int parse_int(const char *text, int min, int max, int *out)
+{
+    char *end = NULL;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (errno != 0 || end == text || *end != '\0' || v < min || v > max)
+        return -EINVAL;
+    *out = (int)v;
+    return 0;
+}
+
+/* One option with a value; returns 0, or an exit code after saying why. */
+static int parse_valued(struct serve_options *o, const char *opt, const char *v)
+{
+    if (strcmp(opt, "--port") == 0 && parse_int(v, 0, SERVE_PORT_MAX, &o->port) == 0)
+        return 0;
+    if (strcmp(opt, "--threads") == 0 && parse_int(v, 2, SERVE_THREADS_MAX, &serve_threads) == 0)
+        return 0;
+    if (strcmp(opt, "--data") == 0 && v[0] != '\0') {
+        o->data_dir = v;
+        return 0;
+    }
+    if (strcmp(opt, "--web") == 0 && v[0] != '\0') {
+        o->web_dir = v;
+        return 0;
+    }
+    if (strcmp(opt, "--policy") == 0 && (!strcmp(v, "strict") || !strcmp(v, "degrade"))) {
+        o->policy = strcmp(v, "strict") == 0 ? MIRROR_STRICT : MIRROR_DEGRADE;
+        return 0;
+    }
+    if (strcmp(opt, "--topology") == 0) {
+        if (strcmp(v, "single") == 0 || strcmp(v, "mirror") == 0) {
+            o->topology = strcmp(v, "single") == 0 ? SHOP_SINGLE : SHOP_MIRROR;
+            return 0;
+        }
+        if (!strcmp(v, "async") || !strcmp(v, "offline") || !strcmp(v, "cluster")) {
+            fprintf(stderr, "faultdrill serve: topology %s is not built yet\n", v);
+            return SERVE_EXIT_CANNOT_RUN;
+        }
+    }
+    fprintf(stderr, "faultdrill serve: bad value for %s: '%s'\n%s", opt, v, usage);
+    return SERVE_EXIT_USAGE;
+}
+
+/* Returns 0, -1 after --help, or an exit code (> 0) after saying why. */
+static int parse_options(int argc, char **argv, struct serve_options *o)
+{
+    *o = (struct serve_options){.port = SERVE_PORT_DEFAULT, .data_dir = "shop-data",
+                                .topology = SHOP_MIRROR, .policy = MIRROR_STRICT,
+                                .web_dir = FAULTDRILL_WEB_DIR, .demo = true};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            fputs(usage, stdout);
+            return -1;
+        } else if (strcmp(a, "--allow-faults") == 0) {
+            o->allow_faults = true;
+        } else if (strcmp(a, "--seed-demo") == 0 || strcmp(a, "--no-demo") == 0) {
+            o->demo = strcmp(a, "--seed-demo") == 0;
+        } else if (strcmp(a, "--bench-trivial") == 0) {
+            o->bench_trivial = true; /* hidden: the stack's ceiling for `make bench` */
+        } else if (i + 1 < argc && (!strcmp(a, "--port") || !strcmp(a, "--data") ||
+                                    !strcmp(a, "--topology") || !strcmp(a, "--policy") ||
+                                    !strcmp(a, "--web") || !strcmp(a, "--threads"))) {
+            int code = parse_valued(o, a, argv[++i]);
+            if (code != 0)
+                return code;
+        } else {
+            fprintf(stderr, "faultdrill serve: unknown or incomplete option '%s'\n%s", a, usage);
+            return SERVE_EXIT_USAGE;
+        }
+    }
+    return 0;
+}
+
+/* ---- the data directory and the shop ------------------------------------ */
+
+static int mkdir_p(const char *path)
+{
+    char buf[SERVE_PATH_MAX];
+    if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
+        return -ENAMETOOLONG;
+    for (char *p = buf + 1;; p++) {
+        if (*p != '/' && *p != '\0')
+            continue;
+        char saved = *p;
+        *p = '\0';
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+            return -errno;
+        *p = saved;
+        if (saved == '\0')
+            return 0;
+    }
+}
+
+/* Creates the data directory and proves it writable. */
+static int prepare_data_dir(const char *dir)
+{
+    int err = mkdir_p(dir);
+    struct stat st;
+    if (!err && stat(dir, &st) != 0)
+        err = -errno;
+    if (!err && !S_ISDIR(st.st_mode))
+        err = -ENOTDIR;
+    char probe[SERVE_PATH_MAX];
+    if (!err && snprintf(probe, sizeof(probe), "%s/.faultdrill-probe", dir) >= (int)sizeof(probe))
+        err = -ENAMETOOLONG;
+    if (!err) {
+        int fd = open(probe, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0)
+            err = -errno;
+        else if (close(fd) != 0 || unlink(probe) != 0)
+            err = -errno;
+    }
+    if (err)
+        fprintf(stderr, "faultdrill serve: cannot write to data directory %s: %s\n", dir,
+                strerror(-err));
+    return err;
+}
+
+static int open_shop(struct server *srv, shop **out)
+{
+    const struct serve_options *o = &srv->opt;
+    snprintf(srv->primary_path, sizeof(srv->primary_path), "%s/db.sqlite", o->data_dir);
+    snprintf(srv->mirror_path, sizeof(srv->mirror_path), "%s/db_mirror.sqlite", o->data_dir);
+    struct faults_host fh = host_faults();
+    int err = faults_init(0);
+    if (!err)
+        err = faults_vfs_register("primary", &fh);
+    if (!err && o->topology == SHOP_MIRROR)
+        err = faults_vfs_register("mirror", &fh);
+    if (err) {
+        fprintf(stderr, "faultdrill serve: cannot set up the fault VFS: %s\n", faults_errmsg());
+        return err;
+    }
+    srv->cfg = (struct shop_config){
+        .topology = o->topology,
+        .primary = {.node = "primary", .path = srv->primary_path,
+                    .vfs = faults_vfs_name("primary")},
+        .mirror = {.node = "mirror", .path = srv->mirror_path, .vfs = faults_vfs_name("mirror")},
+        .policy = o->policy,
+        .ack = MIRROR_ACK_BOTH,
+        .sync_full = true,
+    };
+    char msg[SHOP_ERRMSG_MAX];
+    err = shop_open(&srv->cfg, &srv->env, out, msg);
+    if (err) {
+        fprintf(stderr, "faultdrill serve: cannot open the shop in %s: %s\n", o->data_dir, msg);
+        return err;
+    }
+    int n = o->demo ? demo_seed(*out) : 0;
+    if (n < 0)
+        fprintf(stderr, "faultdrill serve: could not add the demo catalog: %s\n",
+                shop_errmsg(*out));
+    else if (n > 0)
+        printf("faultdrill serve: new shop: added the demo catalog (%d products)\n", n);
+    return 0;
+}
+
+/* ---- civetweb ------------------------------------------------------------ */
+
+static void *on_thread_start(const struct mg_context *ctx, int thread_type)
+{
+    if (thread_type != 1)
+        return NULL; /* the master and timer threads answer no request */
+    return worker_create(mg_get_user_data(ctx));
+}
+
+static void on_thread_exit(const struct mg_context *ctx, int thread_type, void *p)
+{
+    (void)ctx;
+    if (thread_type == 1)
+        worker_free(p);
+}
+
+/* civetweb's own errors (a malformed request line, headers too large): JSON too. */
+static int on_http_error(struct mg_connection *conn, int status, const char *msg)
+{
+    char body[SERVE_DETAIL_MAX], detail[SERVE_DETAIL_MAX / 2];
+    size_t j = 0;
+    for (size_t i = 0; msg != NULL && msg[i] != '\0' && j + 1 < sizeof(detail); i++)
+        if ((unsigned char)msg[i] >= 0x20 && msg[i] != '"' && msg[i] != '\\')
+            detail[j++] = msg[i];
+    detail[j] = '\0';
+    int n = snprintf(body, sizeof(body), "{\"error\":\"bad request\",\"detail\":\"%s\"}", detail);
+    mg_printf(conn,
+              "HTTP/1.1 %d Error\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+              "Connection: close\r\n\r\n%s",
+              status, n, body);
+    return 0;
+}
+
+/* The ceiling of this stack for `make bench`: a fixed 60-byte JSON. */
+static int trivial_request(struct mg_connection *conn)
+{
+    static const char body[] = "{\"status\":\"ok\",\"service\":\"faultdrill\",\"bench\":\"trivialceil\"}";
+    _Static_assert(sizeof(body) - 1 == 60, "the trivial reply is 60 bytes");
+    static const char reply[] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                                "Content-Length: 60\r\nConnection: keep-alive\r\n\r\n";
+    char out[sizeof(reply) + sizeof(body)];
+    memcpy(out, reply, sizeof(reply) - 1);
+    memcpy(out + sizeof(reply) - 1, body, sizeof(body) - 1);
+    mg_write(conn, out, sizeof(out) - 2);
+    return 200;
+}
+
+static int start_civetweb(struct server *srv)
+{
+    char ports[32], threads[16];
+    snprintf(ports, sizeof(ports), "127.0.0.1:%d", srv->opt.port);
+    snprintf(threads, sizeof(threads), "%d", serve_threads);
+    const char *options[] = {
+        "listening_ports", ports, "num_threads", threads, "tcp_nodelay", "1",
+        "enable_keep_alive", "yes", "keep_alive_timeout_ms", "5000",
+        "request_timeout_ms", "30000", "enable_directory_listing", "no",
+        "listen_backlog", "256", "connection_queue", "256", NULL,
+    };
+    struct mg_callbacks cb = {
+        .begin_request = srv->opt.bench_trivial ? trivial_request : routes_dispatch,
+        .http_error = on_http_error,
+        .init_thread = on_thread_start,
+        .exit_thread = on_thread_exit,
+    };
+    unsigned code = 0;
+    char text[256] = "";
+    struct mg_error_data err = {.code = &code, .text = text, .text_buffer_size = sizeof(text)};
+    struct mg_init_data init = {.callbacks = &cb, .user_data = srv, .configuration_options = options};
+    srv->mg = mg_start2(&init, &err);
+    if (srv->mg == NULL) {
+        fprintf(stderr, "faultdrill serve: cannot listen on %s: %s\n", ports,
+                text[0] ? text : "civetweb could not start");
+        return -EADDRINUSE;
+    }
+    struct mg_server_port sp[1];
+    if (mg_get_server_ports(srv->mg, 1, sp) == 1)
+        srv->opt.port = sp[0].port;
+    return 0;
+}
+
+/* ---- life ------------------------------------------------------------------- */
+
+static void find_web_root(struct server *srv)
+{
+    if (realpath(srv->opt.web_dir, srv->web_root) == NULL) {
+        fprintf(stderr, "faultdrill serve: no front end at %s (%s): only the API is served\n",
+                srv->opt.web_dir, strerror(errno));
+        srv->web_root[0] = '\0';
+    }
+}
+
+static void banner(const struct server *srv, const char *fifo)
+{
+    int pid = (int)getpid();
+    printf("faultdrill serve: http://127.0.0.1:%d/  topology %s, policy %s, data %s\n",
+           srv->opt.port, srv->opt.topology == SHOP_MIRROR ? "mirror" : "single",
+           srv->opt.policy == MIRROR_STRICT ? "strict" : "degrade", srv->opt.data_dir);
+    printf("  pid %d; fault control: %s%s\n", pid, fifo[0] ? fifo : "(fifo unavailable)",
+           srv->opt.allow_faults ? ", and /faults over HTTP" : "");
+    printf("  break the mirror's disk: fiu-ctrl -c \"enable name=disk/%s/write,failinfo=5\" %d\n",
+           srv->opt.topology == SHOP_MIRROR ? "mirror" : "primary", pid);
+    printf("  heal it:                 fiu-ctrl -c \"disable name=disk/%s/write\" %d\n",
+           srv->opt.topology == SHOP_MIRROR ? "mirror" : "primary", pid);
+    printf("  stop: Ctrl-C or kill %d\n", pid);
+    fflush(stdout);
+}
+
+static int wait_for_signal(const sigset_t *set)
+{
+    int sig = 0;
+    while (sigwait(set, &sig) != 0)
+        ;
+    return sig;
+}
+
+/*
+ * civetweb's master thread polls its listening socket in 2-second quanta
+ * and looks at the stop flag only between polls: a few connections to
+ * ourselves wake it, so a stop takes milliseconds instead of 2 s.
+ */
+static void *poke_listener(void *arg)
+{
+    const int port = *(const int *)arg;
+    for (int i = 0; i < SERVE_STOP_POKES; i++) {
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = SERVE_STOP_POKE_NS};
+        nanosleep(&ts, NULL);
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            return NULL;
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        int rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+        close(fd);
+        if (rc != 0)
+            return NULL; /* the listener is closed: civetweb saw the flag */
+    }
+    return NULL;
+}
+
+static void stop_all(struct server *srv)
+{
+    if (srv->mg != NULL) {
+        pthread_t poker;
+        bool poking = pthread_create(&poker, NULL, poke_listener, &srv->opt.port) == 0;
+        mg_stop(srv->mg); /* stops accepting, finishes requests in flight */
+        if (poking)
+            pthread_join(poker, NULL);
+    }
+    srv->mg = NULL;
+    if (srv->writer.shop != NULL)
+        writer_stop(&srv->writer); /* commits what is queued, closes the shop */
+    panel_release(&srv->panel);
+    host_stop(&srv->host);
+    faults_vfs_unregister_all();
+}
+
+static int serve_run(struct server *srv, const sigset_t *signals)
+{
+    char fifo[SERVE_PATH_MAX] = "";
+    shop *s = NULL;
+    int err = host_start(&srv->host);
+    if (err) {
+        fprintf(stderr, "faultdrill serve: cannot start a thread: %s\n", strerror(-err));
+        return SERVE_EXIT_CANNOT_RUN;
+    }
+    srv->env = host_env(&srv->host);
+    panel_init(&srv->panel, srv->opt.topology);
+    if (!srv->opt.bench_trivial) {
+        find_web_root(srv);
+        err = prepare_data_dir(srv->opt.data_dir);
+        if (!err)
+            err = open_shop(srv, &s);
+        if (!err && (err = writer_start(&srv->writer, s)) != 0)
+            fprintf(stderr, "faultdrill serve: cannot start the writer: %s\n", strerror(-err));
+    }
+    if (!err)
+        err = start_civetweb(srv);
+    if (err) {
+        stop_all(srv);
+        return SERVE_EXIT_CANNOT_RUN;
+    }
+    if (panel_start_fifo(fifo, sizeof(fifo)) != 0) {
+        fprintf(stderr, "faultdrill serve: no fiu-ctrl fifo (%s): faults only over HTTP\n", fifo);
+        fifo[0] = '\0';
+    }
+    srv->started_mono_us = host_mono_us();
+    banner(srv, fifo);
+    int sig = wait_for_signal(signals);
+    printf("faultdrill serve: %s: stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    fflush(stdout);
+    stop_all(srv);
+    printf("faultdrill serve: stopped cleanly\n");
+    return SERVE_EXIT_OK;
+}
+
+int serve_main(int argc, char **argv)
+{
+    struct server *srv = calloc(1, sizeof(*srv));
+    if (srv == NULL) {
+        fprintf(stderr, "faultdrill serve: out of memory\n");
+        return SERVE_EXIT_CANNOT_RUN;
+    }
+    int code = parse_options(argc, argv, &srv->opt);
+    if (code != 0) {
+        free(srv);
+        return code < 0 ? SERVE_EXIT_OK : code;
+    }
+    /* Only the main thread takes SIGTERM/SIGINT: every thread started from
+     * here on inherits the mask, and sigwait collects them. */
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &signals, NULL);
+    mg_init_library(0);
+    code = serve_run(srv, &signals);
+    mg_exit_library();
+    pthread_sigmask(SIG_UNBLOCK, &signals, NULL);
+    free(srv);
+    return code;
+}

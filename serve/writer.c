@@ -1,0 +1,231 @@
+/*
+ * writer.c — group commit: one thread owns the only writable shop. Request
+ * threads queue a write job and wait on their own semaphore; the writer
+ * takes every queued job (up to SERVE_GROUP_MAX) and runs them all inside
+ * one shop_group call: one transaction, one fdatasync per copy (both copies
+ * at once through the host's parallel hook), one mirrored change. Each job
+ * has its own savepoint, so a refused order (insufficient stock) leaves
+ * nothing and the others commit. Only when the group has committed on every
+ * copy it must are the jobs woken with their results; if the group fails,
+ * every job that had succeeded inside gets the group's error instead (its
+ * write was not acknowledged). While requests wait, more queue up, so under
+ * load the groups grow by themselves and the syncs are shared.
+ *
+ * After each group (and every SERVE_TICK_MS when idle) the writer
+ * publishes the mirror's status for /mirror/status and for the readers
+ * (which copy to read), and when idle and not in sync it retries the
+ * resync, so a healed disk catches up without waiting for a write.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "serve/internal.h"
+
+/* Runs one job on s (inside the group); the result goes into the job. */
+static int64_t job_run(shop *s, struct write_job *j)
+{
+    switch (j->kind) {
+    case JOB_PRODUCT_CREATE:
+        return shop_product_create(s, &j->product);
+    case JOB_PRODUCT_UPDATE:
+        return shop_product_update(s, &j->product);
+    case JOB_PRODUCT_DELETE:
+        return shop_product_delete(s, j->id);
+    case JOB_USER_CREATE:
+        return shop_user_create(s, j->name, j->email);
+    case JOB_USER_UPDATE:
+        return shop_user_update(s, j->email, j->name, j->new_email);
+    case JOB_ORDER_CREATE:
+        return shop_order_create(s, j->id, j->lines, j->line_count, j->order);
+    case JOB_ORDER_STATUS:
+        return shop_order_set_status(s, j->id, j->status);
+    case JOB_CART_ADD:
+        return shop_cart_add(s, j->id, j->id2, j->quantity);
+    case JOB_CART_REMOVE:
+        return shop_cart_remove(s, j->id, j->id2);
+    case JOB_CHECKOUT:
+        return shop_checkout(s, j->id, j->order);
+    }
+    assert(!"unknown job kind");
+    return -EINVAL;
+}
+
+struct group {
+    struct write_job *jobs[SERVE_GROUP_MAX];
+    size_t count;
+};
+
+static int group_fn(shop *s, void *arg)
+{
+    struct group *g = arg;
+    for (size_t i = 0; i < g->count; i++) {
+        struct write_job *j = g->jobs[i];
+        j->rc = job_run(s, j);
+        if (j->rc < 0)
+            snprintf(j->detail, sizeof(j->detail), "%s", shop_errmsg(s));
+    }
+    return 0;
+}
+
+static void group_commit(struct writer *w, struct group *g)
+{
+    int err = shop_group(w->shop, group_fn, g);
+    if (err == 0)
+        return;
+    /* Not acknowledged: whatever succeeded inside reports the group's error. */
+    for (size_t i = 0; i < g->count; i++) {
+        struct write_job *j = g->jobs[i];
+        if (j->rc >= 0) {
+            j->rc = err;
+            snprintf(j->detail, sizeof(j->detail), "%s", shop_errmsg(w->shop));
+        }
+    }
+}
+
+static void publish(struct writer *w, uint64_t writes)
+{
+    struct serve_status st;
+    memset(&st, 0, sizeof(st));
+    st.mirrored = shop_mirror_status(w->shop, &st.mirror) == 0;
+    if (st.mirrored) {
+        snprintf(st.lead, sizeof(st.lead), "%s", st.mirror.lead ? st.mirror.lead : "");
+        snprintf(st.behind, sizeof(st.behind), "%s", st.mirror.behind ? st.mirror.behind : "");
+        st.lead_copy = strcmp(st.lead, "mirror") == 0 ? 1 : 0;
+    } else {
+        snprintf(st.lead, sizeof(st.lead), "primary");
+    }
+    pthread_mutex_lock(&w->status_lock);
+    st.groups = w->status.groups + (writes > 0);
+    st.writes = w->status.writes + writes;
+    w->status = st;
+    w->status.mirror.lead = w->status.lead;
+    w->status.mirror.behind = w->status.behind[0] ? w->status.behind : NULL;
+    pthread_mutex_unlock(&w->status_lock);
+}
+
+/* Idle: a copy that is behind (a healed disk) is caught up without a write. */
+static void tick(struct writer *w)
+{
+    struct mirror_status ms;
+    if (shop_mirror_status(w->shop, &ms) == 0 && ms.state != MIRROR_IN_SYNC)
+        (void)shop_mirror_resync(w->shop);
+}
+
+/* Waits for jobs; returns how many it took (0 on an idle tick or at stop). */
+static size_t take(struct writer *w, struct group *g)
+{
+    pthread_mutex_lock(&w->lock);
+    if (w->count == 0 && !w->stopping) {
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_nsec += (long)SERVE_TICK_MS * 1000000L;
+        until.tv_sec += until.tv_nsec / 1000000000L;
+        until.tv_nsec %= 1000000000L;
+        pthread_cond_timedwait(&w->wake, &w->lock, &until);
+    }
+    g->count = 0;
+    while (w->count > 0 && g->count < SERVE_GROUP_MAX) {
+        g->jobs[g->count++] = w->queue[w->head];
+        w->head = (w->head + 1) % SERVE_QUEUE_MAX;
+        w->count--;
+    }
+    pthread_mutex_unlock(&w->lock);
+    return g->count;
+}
+
+static bool is_done(struct writer *w)
+{
+    pthread_mutex_lock(&w->lock);
+    bool done = w->stopping && w->count == 0;
+    pthread_mutex_unlock(&w->lock);
+    return done;
+}
+
+static void *writer_main(void *arg)
+{
+    struct writer *w = arg;
+    struct group g;
+    while (!is_done(w)) {
+        size_t n = take(w, &g);
+        if (n == 0)
+            tick(w);
+        else
+            group_commit(w, &g);
+        publish(w, n);
+        for (size_t i = 0; i < n; i++)
+            sem_post(g.jobs[i]->done);
+    }
+    return NULL;
+}
+
+int writer_start(struct writer *w, shop *s)
+{
+    memset(w, 0, sizeof(*w));
+    w->shop = s;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    int rc = pthread_cond_init(&w->wake, &ca);
+    pthread_condattr_destroy(&ca);
+    if (rc == 0)
+        rc = pthread_mutex_init(&w->lock, NULL);
+    if (rc == 0)
+        rc = pthread_mutex_init(&w->status_lock, NULL);
+    if (rc != 0)
+        return -rc;
+    publish(w, 0);
+    rc = pthread_create(&w->thread, NULL, writer_main, w);
+    if (rc != 0)
+        return -rc;
+    w->started = true;
+    return 0;
+}
+
+int writer_submit(struct writer *w, struct write_job *job)
+{
+    assert(job->done != NULL);
+    job->rc = 0;
+    job->detail[0] = '\0';
+    pthread_mutex_lock(&w->lock);
+    if (w->stopping) {
+        pthread_mutex_unlock(&w->lock);
+        return -ESHUTDOWN;
+    }
+    if (w->count == SERVE_QUEUE_MAX) {
+        pthread_mutex_unlock(&w->lock);
+        return -EAGAIN;
+    }
+    w->queue[(w->head + w->count) % SERVE_QUEUE_MAX] = job;
+    w->count++;
+    pthread_cond_signal(&w->wake);
+    pthread_mutex_unlock(&w->lock);
+    while (sem_wait(job->done) != 0)
+        assert(errno == EINTR);
+    return 0;
+}
+
+void writer_stop(struct writer *w)
+{
+    if (w->started) {
+        pthread_mutex_lock(&w->lock);
+        w->stopping = true;
+        pthread_cond_signal(&w->wake);
+        pthread_mutex_unlock(&w->lock);
+        pthread_join(w->thread, NULL);
+        w->started = false;
+    }
+    shop_close(w->shop);
+    w->shop = NULL;
+}
+
+void writer_get_status(struct writer *w, struct serve_status *out)
+{
+    pthread_mutex_lock(&w->status_lock);
+    *out = w->status;
+    out->mirror.lead = out->lead;
+    out->mirror.behind = out->behind[0] ? out->behind : NULL;
+    pthread_mutex_unlock(&w->status_lock);
+}

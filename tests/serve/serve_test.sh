@@ -1,0 +1,481 @@
+#!/usr/bin/env bash
+# serve_test.sh — end-to-end tests of `faultdrill serve` through a real HTTP
+# client (curl, jq): each case starts its own server on a free loopback port
+# (--port 0, read back from the banner) with its own data directory, drives
+# it, and stops it. CTest runs one case per test (tests/serve/CMakeLists.txt).
+#
+#   serve_test.sh FAULTDRILL SERVE_DIGEST CASE
+#
+# Cases: routes bad_input path_escape concurrent_orders sigterm_mirror_equal
+#        kill9_restart startup_errors faults_http_strict faults_http_degrade
+#        fiu_ctrl
+set -euo pipefail
+
+FD=$1
+DIGEST=$2
+CASE=$3
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/faultdrill-serve-XXXXXX")
+PID=""
+BASE=""
+STARTUP_WAIT_S=60 # the sanitizer build starts slowly
+
+cleanup() {
+    if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then
+        kill -KILL "$PID" 2>/dev/null || true
+        wait "$PID" 2>/dev/null || true
+    fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+fail() {
+    echo "FAIL [$CASE]: $*" >&2
+    if [ -f "$WORK/body" ]; then
+        echo "last body: $(head -c 600 "$WORK/body")" >&2
+    fi
+    for log in "$WORK"/server*.log; do
+        [ -f "$log" ] && { echo "--- $log" >&2; tail -20 "$log" >&2; }
+    done
+    exit 1
+}
+
+# start_server DATA [serve options...]: sets PID, PORT, BASE.
+SERVERS=0
+start_server() {
+    local data=$1
+    shift
+    SERVERS=$((SERVERS + 1))
+    LOG="$WORK/server$SERVERS.log"
+    : >"$LOG"
+    "$FD" serve --port 0 --data "$data" "$@" >"$LOG" 2>&1 &
+    PID=$!
+    local i
+    for ((i = 0; i < STARTUP_WAIT_S * 20; i++)); do
+        PORT=$(sed -n 's|.*http://127\.0\.0\.1:\([0-9]*\)/.*|\1|p' "$LOG" | head -1)
+        [ -n "$PORT" ] && break
+        kill -0 "$PID" 2>/dev/null || fail "serve exited at start: $(cat "$LOG")"
+        sleep 0.05
+    done
+    [ -n "$PORT" ] || fail "serve did not start within ${STARTUP_WAIT_S}s"
+    BASE="http://127.0.0.1:$PORT"
+}
+
+# stop_server: SIGTERM, which must end in exit 0.
+stop_server() {
+    kill -TERM "$PID"
+    local rc=0
+    wait "$PID" || rc=$?
+    PID=""
+    [ "$rc" = 0 ] || fail "serve exited $rc after SIGTERM"
+    grep -q 'stopped cleanly' "$LOG" || fail "no clean stop in the log"
+}
+
+# req METHOD PATH [BODY]: sets STATUS; the body is in $WORK/body.
+req() {
+    local method=$1 path=$2
+    local args=(-s -o "$WORK/body" -w '%{http_code}' -X "$method" --path-as-is)
+    if [ $# -ge 3 ]; then
+        args+=(-H 'Content-Type: application/json' --data-binary "$3")
+    fi
+    STATUS=$(curl "${args[@]}" "$BASE$path") || fail "curl $method $path failed"
+}
+
+# expect CODE METHOD PATH [BODY]: the request must answer CODE.
+expect() {
+    local code=$1
+    shift
+    req "$@"
+    [ "$STATUS" = "$code" ] || fail "$1 $2 answered $STATUS, expected $code"
+}
+
+# jqe FILTER: the last body must satisfy the jq filter.
+jqe() {
+    jq -e "$1" "$WORK/body" >/dev/null || fail "body does not satisfy: $1"
+}
+
+# An error reply is JSON with "error" and "detail".
+expect_error() {
+    expect "$@"
+    jqe 'has("error") and has("detail") and (.error | type == "string")'
+}
+
+mirror_equal() {
+    local data=$1
+    "$DIGEST" "$data/db.sqlite" "$data/db_mirror.sqlite" >"$WORK/digest" ||
+        fail "the two copies differ: $(cat "$WORK/digest")"
+}
+
+wait_for_state() {
+    local want=$1 i
+    for ((i = 0; i < 100; i++)); do
+        req GET /mirror/status
+        [ "$(jq -r .state "$WORK/body")" = "$want" ] && return 0
+        sleep 0.1
+    done
+    fail "mirror state never became $want: $(cat "$WORK/body")"
+}
+
+# ---- cases ------------------------------------------------------------------
+
+case_routes() {
+    start_server "$WORK/data"
+    expect 200 GET /heartbeat
+    jqe '.status == "ok" and .topology == "mirror" and .node == "primary"'
+    expect 200 GET /
+    grep -qi '<html' "$WORK/body" || fail "/ is not the front end"
+    expect 200 GET /products
+    jqe 'length == 20 and (.[0] | has("id") and has("name") and has("price") and has("stock"))'
+    expect 200 GET '/products?category=books'
+    jqe 'length > 0 and all(.[]; .category == "books")'
+    expect 200 GET '/products?inStock=true'
+    jqe 'length > 0 and all(.[]; .stock > 0)'
+    expect 200 GET '/products?q=MUG'
+    jqe 'length == 1 and .[0].name == "Enamel mug" and .[0].price == 12.5'
+    expect 200 GET /products/1
+    jqe '.id == 1 and .price == 12.5'
+    expect 201 POST /products '{"name":"Lamp","description":"d","category":"home","price":19.99,"stock":5}'
+    jqe '.name == "Lamp" and .price == 19.99 and .stock == 5 and .category == "home"'
+    local pid
+    pid=$(jq .id "$WORK/body")
+    expect 200 PUT "/products/$pid" '{"name":"Lamp 2","price":20,"stock":7}'
+    jqe ".id == $pid and .name == \"Lamp 2\" and .price == 20 and .description == \"\""
+    expect 200 GET "/products/$pid"
+    jqe '.stock == 7'
+    expect 204 DELETE "/products/$pid"
+    expect_error 404 GET "/products/$pid"
+
+    expect 201 POST /users '{"name":"Grace","email":"grace@example.org"}'
+    jqe '.name == "Grace" and .email == "grace@example.org"'
+    local uid
+    uid=$(jq .id "$WORK/body")
+    expect 200 GET /users/grace@example.org
+    jqe ".id == $uid"
+    expect 200 PUT /users/grace%40example.org '{"name":"Grace H.","newEmail":"gh@example.org"}'
+    jqe ".id == $uid and .name == \"Grace H.\" and .email == \"gh@example.org\""
+    expect_error 404 GET /users/grace@example.org
+
+    expect 200 POST "/cart/$uid" '{"productId":1,"quantity":2}'
+    jqe ".userId == $uid and (.items | length) == 1 and .items[0].name == \"Enamel mug\" and .items[0].subtotal == 25 and .total == 25"
+    expect 200 POST "/cart/$uid" '{"productId":6,"quantity":1}'
+    jqe '(.items | length) == 2 and .total == 34.9'
+    expect 200 DELETE "/cart/$uid/item/6"
+    jqe '(.items | length) == 1'
+    expect_error 404 DELETE "/cart/$uid/item/6"
+    expect 200 GET "/cart/$uid"
+    jqe '.total == 25'
+    expect 201 POST "/cart/$uid/checkout"
+    jqe ".userId == $uid and .status == \"pending\" and .total == 25 and (.products | length) == 1"
+    expect 200 GET "/cart/$uid"
+    jqe '(.items | length) == 0 and .total == 0'
+
+    expect 201 POST /orders "{\"userId\":$uid,\"products\":[{\"productId\":2,\"quantity\":1},{\"productId\":4,\"quantity\":3}]}"
+    jqe '.total == 79.7 and (.createdAt | test("^20[0-9][0-9]-[0-9][0-9]-[0-9][0-9]T.*Z$"))'
+    local oid
+    oid=$(jq .id "$WORK/body")
+    expect 200 GET "/orders/$uid"
+    jqe "length == 2 and .[0].id == $oid"
+    expect 200 PUT "/orders/$oid" '{"status":"shipped"}'
+    jqe '.status == "shipped"'
+    expect_error 409 PUT "/orders/$oid" '{"status":"pending"}'
+    expect_error 409 DELETE /products/2
+
+    expect 200 GET /mirror/status
+    jqe '.topology == "mirror" and .state == "in-sync" and .lead == "primary" and .behind == null and .seqPrimary == .seqMirror and .changesBehind == 0'
+    expect_error 404 GET /replication/status
+    jqe '.error == "not configured"'
+    expect_error 404 GET /sync/status
+    expect_error 404 GET /getServer
+    expect_error 404 POST /api/sync '{}'
+    expect_error 404 GET /faults
+    stop_server
+    mirror_equal "$WORK/data"
+}
+
+case_bad_input() {
+    start_server "$WORK/data"
+    expect_error 400 POST /orders '{"userId":1,'
+    jqe '.error == "malformed JSON"'
+    expect_error 400 POST /orders ''
+    expect_error 400 POST /orders '[1,2]'
+    expect_error 400 POST /orders '{"products":[{"productId":1,"quantity":1}]}'
+    expect_error 400 POST /orders '{"userId":"1","products":[{"productId":1,"quantity":1}]}'
+    expect_error 400 POST /orders '{"userId":1,"products":[]}'
+    expect_error 400 POST /orders '{"userId":1,"products":{"productId":1}}'
+    expect_error 400 POST /orders '{"userId":1,"products":[{"productId":1,"quantity":0}]}'
+    expect_error 400 POST /orders '{"userId":1,"products":[{"productId":1,"quantity":-2}]}'
+    expect_error 400 POST /orders '{"userId":1,"products":[{"productId":1,"quantity":1.5}]}'
+    expect_error 400 POST /orders '{"userId":1,"products":[{"productId":1}]}'
+    expect_error 404 POST /orders '{"userId":1,"products":[{"productId":999,"quantity":1}]}'
+    expect_error 404 POST /orders '{"userId":999,"products":[{"productId":1,"quantity":1}]}'
+    expect_error 409 POST /orders '{"userId":1,"products":[{"productId":15,"quantity":4}]}'
+    jqe '.error == "insufficient stock"'
+    expect 200 GET /products/15
+    jqe '.stock == 3'
+    expect_error 400 POST /products '{"name":"x","price":1.234,"stock":1}'
+    expect_error 400 POST /products '{"name":"x","price":"12","stock":1}'
+    expect_error 400 POST /products '{"name":"x","price":-1,"stock":1}'
+    expect_error 400 POST /products '{"name":"x","price":1e20,"stock":1}'
+    expect_error 400 POST /products '{"name":"x","price":1,"stock":-1}'
+    expect_error 400 POST /products '{"name":"x","price":1,"stock":2.5}'
+    expect_error 400 POST /products '{"name":"","price":1,"stock":1}'
+    expect_error 400 POST /products '{"price":1,"stock":1}'
+    expect_error 400 POST /products '{"name":"x","price":1,"stock":"no"}'
+    req POST /products "$(printf '{"name":"bad \xff utf8","price":1,"stock":1}')"
+    [ "$STATUS" = 400 ] || fail "invalid UTF-8 answered $STATUS"
+    expect 201 POST /products '{"name":"cheap","price":0.29,"stock":1}'
+    jqe '.price == 0.29'
+    expect_error 404 PUT /products/999 '{"name":"x","price":1,"stock":1}'
+    expect_error 400 GET /products/abc
+    expect_error 400 GET /products/0
+    expect_error 400 GET /products/-1
+    expect_error 400 GET '/products?inStock=maybe'
+    expect_error 404 DELETE /products/999
+    expect_error 409 POST /users '{"name":"Ada","email":"ada@example.org"}'
+    expect_error 400 POST /users '{"name":"Ada","email":"not-an-email"}'
+    expect_error 400 POST /users '{"name":"Ada"}'
+    expect_error 400 PUT /users/ada@example.org '{}'
+    expect_error 404 PUT /users/nobody@example.org '{"name":"x"}'
+    expect_error 400 POST /cart/1 '{"productId":1,"quantity":0}'
+    expect_error 404 POST /cart/999 '{"productId":1,"quantity":1}'
+    expect_error 404 GET /cart/999
+    expect_error 400 POST /cart/1/checkout
+    jqe '.error == "the cart is empty"'
+    expect_error 400 PUT /orders/1 '{"status":"lost"}'
+    expect_error 404 PUT /orders/999 '{"status":"shipped"}'
+    expect_error 404 GET /orders/999
+    expect_error 404 GET /no/such/route
+    expect_error 404 POST /no/such/route '{}'
+    expect_error 405 DELETE /orders
+    expect_error 405 PATCH /products/1
+    head -c 2097152 /dev/zero | tr '\0' a >"$WORK/big"
+    STATUS=$(curl -s -o "$WORK/body" -w '%{http_code}' -X POST --data-binary @"$WORK/big" "$BASE/orders")
+    [ "$STATUS" = 413 ] || fail "a 2 MiB body answered $STATUS"
+    jqe '.error == "request body too large"'
+    STATUS=$(curl -s -o "$WORK/body" -w '%{http_code}' -X POST -H 'Transfer-Encoding: chunked' \
+        --data-binary @"$WORK/big" "$BASE/products")
+    [ "$STATUS" = 413 ] || fail "a 2 MiB chunked body answered $STATUS"
+    expect 200 GET /heartbeat
+    stop_server
+    mirror_equal "$WORK/data"
+}
+
+case_path_escape() {
+    mkdir -p "$WORK/web/sub"
+    echo '<html>shop</html>' >"$WORK/web/index.html"
+    echo 'console.log(1)' >"$WORK/web/sub/app.js"
+    echo 'TOP SECRET' >"$WORK/secret.txt"
+    echo 'hidden' >"$WORK/web/.env"
+    ln -s "$WORK/secret.txt" "$WORK/web/link.txt"
+    start_server "$WORK/data" --web "$WORK/web"
+    expect 200 GET /
+    grep -q shop "$WORK/body" || fail "/ is not index.html"
+    expect 200 GET /sub/app.js
+    local p
+    for p in '/../secret.txt' '/%2e%2e/secret.txt' '/%2E%2E/secret.txt' '/sub/../../secret.txt' \
+        '/sub/%2e%2e/%2e%2e/secret.txt' '/..%2fsecret.txt' '/%2e%2e%2fsecret.txt' \
+        '/link.txt' '/.env' '/..' '/sub/..%5c..%5csecret.txt'; do
+        req GET "$p"
+        case "$STATUS" in 400 | 404) ;; *) fail "GET $p answered $STATUS" ;; esac
+        if grep -q 'TOP SECRET\|hidden' "$WORK/body"; then fail "GET $p leaked a file"; fi
+    done
+    # the API is never shadowed by a file of the same name
+    mkdir -p "$WORK/web/products"
+    echo '<html>shadow</html>' >"$WORK/web/products/index.html"
+    expect 200 GET /products
+    jqe 'type == "array"'
+    stop_server
+}
+
+case_concurrent_orders() {
+    start_server "$WORK/data" --no-demo
+    expect 201 POST /users '{"name":"Ada","email":"ada@example.org"}'
+    expect 201 POST /products '{"name":"Scarce","price":1.5,"stock":10}'
+    local pid i clients=()
+    pid=$(jq .id "$WORK/body")
+    for ((i = 0; i < 40; i++)); do
+        curl -s -o /dev/null -w '%{http_code}\n' -X POST -H 'Content-Type: application/json' \
+            --data-binary "{\"userId\":1,\"products\":[{\"productId\":$pid,\"quantity\":1}]}" \
+            "$BASE/orders" >"$WORK/code.$i" &
+        clients+=($!)
+    done
+    wait "${clients[@]}"
+    local created refused
+    created=$(cat "$WORK"/code.* | grep -c '^201$' || true)
+    refused=$(cat "$WORK"/code.* | grep -c '^409$' || true)
+    [ "$created" = 10 ] && [ "$refused" = 30 ] ||
+        fail "40 orders against a stock of 10: $created created, $refused refused"
+    expect 200 GET "/products/$pid"
+    jqe '.stock == 0'
+    expect 200 GET /orders/1
+    jqe 'length == 10'
+    stop_server
+    mirror_equal "$WORK/data"
+}
+
+case_sigterm_mirror_equal() {
+    start_server "$WORK/data"
+    local i
+    for ((i = 0; i < 20; i++)); do
+        expect 201 POST /orders "{\"userId\":1,\"products\":[{\"productId\":$((i % 5 + 1)),\"quantity\":1}]}"
+    done
+    stop_server
+    mirror_equal "$WORK/data"
+    # the data outlives the process; no second demo catalog
+    start_server "$WORK/data"
+    grep -q 'demo catalog' "$LOG" && fail "the demo catalog was added twice"
+    expect 200 GET /orders/1
+    jqe 'length == 20'
+    expect 200 GET /products
+    jqe 'length == 20'
+    stop_server
+    mirror_equal "$WORK/data"
+}
+
+# Writers post orders until told to stop; every 201 goes into acked.N.
+order_burst() {
+    local n=$1
+    while [ ! -f "$WORK/stop" ]; do
+        curl -s -m 5 -o "$WORK/burst.$n" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+            --data-binary "{\"userId\":1,\"products\":[{\"productId\":$((n + 1)),\"quantity\":1}]}" \
+            "$BASE/orders" >"$WORK/burst.code.$n" 2>/dev/null || true
+        if [ "$(cat "$WORK/burst.code.$n")" = 201 ]; then
+            jq .id "$WORK/burst.$n" >>"$WORK/acked.$n"
+        fi
+    done
+}
+
+case_kill9_restart() {
+    start_server "$WORK/data"
+    local n bursts=()
+    for n in 0 1 2 3; do
+        order_burst "$n" &
+        bursts+=($!)
+    done
+    sleep 1.5
+    kill -KILL "$PID"
+    wait "$PID" 2>/dev/null || true
+    PID=""
+    touch "$WORK/stop"
+    wait "${bursts[@]}"
+    local acked
+    acked=$(cat "$WORK"/acked.* 2>/dev/null | sort -n | uniq)
+    [ -n "$acked" ] || fail "no order was acknowledged before the kill"
+    start_server "$WORK/data"
+    expect 200 GET /orders/1
+    local id
+    for id in $acked; do
+        jq -e --argjson id "$id" 'any(.[]; .id == $id)' "$WORK/body" >/dev/null ||
+            fail "acknowledged order $id is gone after kill -9 and restart"
+    done
+    expect 200 GET /mirror/status
+    jqe '.state == "in-sync"'
+    stop_server
+    mirror_equal "$WORK/data"
+    echo "kill -9 after $(echo "$acked" | wc -l) acknowledged orders: all present"
+}
+
+# expect_exit CODE COMMAND...: the command must exit CODE with one line on stderr.
+expect_exit() {
+    local code=$1 rc=0
+    shift
+    "$@" >"$WORK/out" 2>"$WORK/err" || rc=$?
+    [ "$rc" = "$code" ] || fail "'$*' exited $rc, expected $code: $(cat "$WORK/err")"
+    if [ "$code" = 3 ]; then
+        [ "$(wc -l <"$WORK/err")" = 1 ] || fail "'$*' said more than one line: $(cat "$WORK/err")"
+    fi
+}
+
+case_startup_errors() {
+    start_server "$WORK/data"
+    expect_exit 3 "$FD" serve --port "$PORT" --data "$WORK/data2"
+    grep -q "cannot listen on 127.0.0.1:$PORT" "$WORK/err" || fail "port in use: $(cat "$WORK/err")"
+    stop_server
+    echo "a file" >"$WORK/afile"
+    expect_exit 3 "$FD" serve --port 0 --data "$WORK/afile"
+    grep -q 'cannot write to data directory' "$WORK/err" || fail "file as --data: $(cat "$WORK/err")"
+    expect_exit 3 "$FD" serve --port 0 --data "$WORK/afile/sub"
+    expect_exit 3 "$FD" serve --port 0 --data /proc/faultdrill-no-such-dir
+    expect_exit 3 "$FD" serve --port 0 --data "$WORK/d3" --topology async
+    grep -q 'not built yet' "$WORK/err" || fail "async: $(cat "$WORK/err")"
+    expect_exit 2 "$FD" serve --port 70000
+    expect_exit 2 "$FD" serve --policy sloppy
+    expect_exit 2 "$FD" serve --bogus
+    expect_exit 0 "$FD" serve --help
+    grep -q -- '--allow-faults' "$WORK/out" || fail "--help does not list --allow-faults"
+}
+
+post_fault() {
+    expect 200 POST /faults "$1"
+}
+
+case_faults_http_strict() {
+    start_server "$WORK/data" --allow-faults --policy strict
+    expect 200 GET /faults
+    jqe 'any(.points[]; .name == "disk/mirror/write" and .enabled == false)'
+    expect_error 400 POST /faults '{"name":"disk/elsewhere/write","action":"enable"}'
+    expect_error 400 POST /faults '{"name":"disk/mirror/write","action":"explode"}'
+    expect_error 400 POST /faults '{"name":"disk/mirror/write","action":"enable","errno":"EINTR"}'
+    expect 201 POST /orders '{"userId":1,"products":[{"productId":1,"quantity":1}]}'
+    post_fault '{"name":"disk/mirror/write","action":"enable","errno":"EIO"}'
+    jqe 'any(.points[]; .name == "disk/mirror/write" and .enabled and .errno == "EIO")'
+    expect_error 503 POST /orders '{"userId":1,"products":[{"productId":1,"quantity":1}]}'
+    expect 200 GET /mirror/status
+    jqe '.state == "failed" and .behind == "mirror" and (.lastError | length) > 0'
+    expect_error 503 POST /orders '{"userId":1,"products":[{"productId":1,"quantity":1}]}'
+    expect 200 GET /products/1
+    jqe '.stock == 39'
+    post_fault '{"name":"disk/mirror/write","action":"disable"}'
+    wait_for_state in-sync
+    jqe '.resyncs >= 1 and .seqPrimary == .seqMirror'
+    expect 201 POST /orders '{"userId":1,"products":[{"productId":1,"quantity":1}]}'
+    expect 200 GET /products/1
+    jqe '.stock == 38'
+    stop_server
+    mirror_equal "$WORK/data"
+}
+
+case_faults_http_degrade() {
+    start_server "$WORK/data" --allow-faults --policy degrade
+    post_fault '{"name":"disk/mirror/full","action":"enable"}'
+    jqe 'any(.points[]; .name == "disk/mirror/full" and .errno == "ENOSPC")'
+    local i
+    for ((i = 0; i < 5; i++)); do
+        expect 201 POST /orders '{"userId":1,"products":[{"productId":2,"quantity":1}]}'
+    done
+    expect 200 GET /mirror/status
+    jqe '.state == "degraded" and .behind == "mirror" and .changesBehind >= 5'
+    post_fault '{"name":"disk/mirror/full","action":"disable"}'
+    wait_for_state in-sync
+    jqe '.resyncs >= 1 and .changesBehind == 0'
+    stop_server
+    mirror_equal "$WORK/data"
+}
+
+case_fiu_ctrl() {
+    command -v fiu-ctrl >/dev/null || fail "fiu-ctrl is not installed (Debian package fiu-utils)"
+    start_server "$WORK/data" --policy strict
+    grep -q "fiu-ctrl -c \"enable name=disk/mirror/write,failinfo=5\" $PID" "$LOG" ||
+        fail "the banner does not show the fiu-ctrl command"
+    expect 201 POST /orders '{"userId":1,"products":[{"productId":3,"quantity":1}]}'
+    fiu-ctrl -c "enable name=disk/mirror/write,failinfo=5" "$PID" || fail "fiu-ctrl enable failed"
+    expect_error 503 POST /orders '{"userId":1,"products":[{"productId":3,"quantity":1}]}'
+    expect 200 GET /mirror/status
+    jqe '.state == "failed"'
+    fiu-ctrl -c "disable name=disk/mirror/write" "$PID" || fail "fiu-ctrl disable failed"
+    wait_for_state in-sync
+    expect 201 POST /orders '{"userId":1,"products":[{"productId":3,"quantity":1}]}'
+    stop_server
+    mirror_equal "$WORK/data"
+}
+
+case "$CASE" in
+routes | bad_input | path_escape | concurrent_orders | sigterm_mirror_equal | kill9_restart | \
+    startup_errors | faults_http_strict | faults_http_degrade | fiu_ctrl)
+    "case_$CASE"
+    ;;
+*)
+    echo "serve_test.sh: unknown case $CASE" >&2
+    exit 2
+    ;;
+esac
+echo "PASS [$CASE]"
