@@ -15,6 +15,7 @@
  * which follows db_errno() code for code.
  */
 #include "platform/stake.h"
+#include "platform/internal.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -203,44 +204,10 @@ struct stake_ledger {
 
 /* ---- errors ------------------------------------------------------------- */
 
-/* SQLite's result codes as negative errno, as db_errno() maps them. */
+/* SQLite's result codes as negative errno: the platform's one mapping (db.c). */
 static int stake_errno(int sqlite_rc)
 {
-    switch (sqlite_rc & 0xff) {
-    case SQLITE_OK:
-    case SQLITE_DONE:
-    case SQLITE_ROW:
-        return 0;
-    case SQLITE_FULL:
-        return -ENOSPC;
-    case SQLITE_IOERR:
-        return sqlite_rc == SQLITE_IOERR_NOMEM ? -ENOMEM : -EIO;
-    case SQLITE_CONSTRAINT:
-        if (sqlite_rc == SQLITE_CONSTRAINT_UNIQUE || sqlite_rc == SQLITE_CONSTRAINT_PRIMARYKEY)
-            return -EEXIST;
-        if (sqlite_rc == SQLITE_CONSTRAINT_FOREIGNKEY)
-            return -EPERM;
-        return -EINVAL;
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED:
-        return -EBUSY;
-    case SQLITE_NOMEM:
-        return -ENOMEM;
-    case SQLITE_READONLY:
-        return -EROFS;
-    case SQLITE_CORRUPT:
-    case SQLITE_NOTADB:
-        return -EBADMSG;
-    case SQLITE_CANTOPEN:
-        return -EACCES;
-    case SQLITE_TOOBIG:
-        return -E2BIG;
-    case SQLITE_MISUSE:
-    case SQLITE_RANGE:
-        return -EINVAL;
-    default:
-        return -EIO;
-    }
+    return db_errno(sqlite_rc);
 }
 
 static int stake_fail(stake_ledger *l, int rc, const char *fmt, ...)
