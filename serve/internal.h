@@ -15,6 +15,7 @@
 #include <cjson/cJSON.h>
 #include <pthread.h>
 #include <semaphore.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -43,6 +44,7 @@ struct mg_request_info;
 #define SERVE_STATIC_MAX (16u << 20) /* bytes of one static file */
 #define SERVE_FAULTS_MAX 32         /* points the HTTP panel tracks */
 #define SERVE_DETAIL_MAX 512        /* bytes of an error's detail */
+#define SERVE_CACHE_KEY_MAX 256     /* bytes of a query string a reply cache keys on */
 
 /* Exit codes (DESIGN.md §5). */
 #define SERVE_EXIT_OK 0
@@ -173,7 +175,13 @@ struct writer {
     bool started;
     pthread_mutex_t status_lock;
     struct serve_status status;
+    /* What readers need on every request, without the lock. */
+    _Atomic unsigned read_hint;  /* READ_HINT_* bits */
+    _Atomic uint64_t generation; /* bumped whenever what readers see may have changed */
 };
+
+#define READ_HINT_MIRROR_LEADS 1u /* the mirror copy holds every acknowledged write */
+#define READ_HINT_FALLBACK 2u     /* both copies hold them: a failed read may try the other */
 
 /* Takes ownership of s (writable) and starts the thread. */
 int writer_start(struct writer *w, shop *s);
@@ -186,6 +194,14 @@ int writer_submit(struct writer *w, struct write_job *job);
 /* Runs every queued job, stops the thread, closes the shop. */
 void writer_stop(struct writer *w);
 void writer_get_status(struct writer *w, struct serve_status *out);
+/* READ_HINT_* bits as of the last group. */
+unsigned writer_read_hint(struct writer *w);
+/*
+ * Changes after every group commit and every resync, before any job of the
+ * group is woken: a reply computed after reading generation g reflects at
+ * least every write acknowledged before g was published (the reply caches).
+ */
+uint64_t writer_generation(struct writer *w);
 
 /* ---- The server (server.c) -------------------------------------------- */
 
@@ -237,6 +253,15 @@ struct worker {
     size_t products_cap;
     int64_t *ids;
     size_t ids_cap;
+    /* The last GET /products reply of this thread, valid while nothing was
+     * committed since (writer_generation): the catalog is read far more
+     * often than it changes, and a hit costs no SQL and no JSON. */
+    struct {
+        bool valid;
+        uint64_t generation;
+        char key[SERVE_CACHE_KEY_MAX];
+        struct buf reply;
+    } products_cache;
 };
 
 struct request {

@@ -68,11 +68,26 @@ void buf_puts(struct buf *b, const char *s)
     buf_put(b, s, strlen(s));
 }
 
+/* Decimal digits of v, written backwards from end; returns the start.
+ * Hand-rolled: snprintf was a tenth of a GET /products. */
+static char *format_u64(uint64_t v, char *end)
+{
+    char *p = end;
+    do {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    return p;
+}
+
 void buf_i64(struct buf *b, int64_t v)
 {
     char tmp[24];
-    int n = snprintf(tmp, sizeof(tmp), "%" PRId64, v);
-    buf_put(b, tmp, (size_t)n);
+    char *end = tmp + sizeof(tmp);
+    char *p = format_u64(v < 0 ? 0 - (uint64_t)v : (uint64_t)v, end);
+    if (v < 0)
+        *--p = '-';
+    buf_put(b, p, (size_t)(end - p));
 }
 
 const char *buf_body(const struct buf *b)
@@ -116,15 +131,18 @@ void json_money(struct buf *b, int64_t cents)
 {
     assert(cents >= 0);
     char tmp[32];
-    int64_t units = cents / 100, frac = cents % 100;
-    int n;
-    if (frac == 0)
-        n = snprintf(tmp, sizeof(tmp), "%" PRId64, units);
-    else if (frac % 10 == 0)
-        n = snprintf(tmp, sizeof(tmp), "%" PRId64 ".%" PRId64, units, frac / 10);
-    else
-        n = snprintf(tmp, sizeof(tmp), "%" PRId64 ".%02" PRId64, units, frac);
-    buf_put(b, tmp, (size_t)n);
+    char *end = tmp + sizeof(tmp);
+    int64_t frac = cents % 100;
+    char *p = end;
+    if (frac != 0) {
+        /* 12.05, 12.5: two decimals, or one when the second is 0 */
+        if (frac % 10 != 0)
+            *--p = (char)('0' + frac % 10);
+        *--p = (char)('0' + frac / 10);
+        *--p = '.';
+    }
+    p = format_u64((uint64_t)(cents / 100), p);
+    buf_put(b, p, (size_t)(end - p));
 }
 
 void json_time(struct buf *b, int64_t wall_us)

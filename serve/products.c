@@ -78,27 +78,54 @@ static int parse_filter(struct request *rq, struct shop_product_filter *f, char 
     return rc < 0 ? rc : 0;
 }
 
+/* Keeps this reply for the next GET /products with the same query. */
+static void cache_store(struct worker *w, const char *key, uint64_t generation)
+{
+    struct buf *c = &w->products_cache.reply;
+    size_t n = buf_body_len(&w->out);
+    w->products_cache.valid = false;
+    buf_reset(c);
+    buf_put(c, buf_body(&w->out), n);
+    if (c->oom)
+        return;
+    snprintf(w->products_cache.key, sizeof(w->products_cache.key), "%s", key);
+    w->products_cache.generation = generation;
+    w->products_cache.valid = true;
+}
+
 void products_list(struct request *rq)
 {
+    struct worker *w = rq->w;
+    /* read before the database: a reply is never tagged newer than its data */
+    uint64_t generation = writer_generation(&rq->srv->writer);
+    const char *key = rq->ri->query_string != NULL ? rq->ri->query_string : "";
+    bool cacheable = strlen(key) < sizeof(w->products_cache.key);
+    if (cacheable && w->products_cache.valid && w->products_cache.generation == generation &&
+        strcmp(w->products_cache.key, key) == 0) {
+        http_reply_bytes(rq, &w->products_cache.reply, 200, "application/json", NULL);
+        return;
+    }
     char category[SHOP_CATEGORY_MAX + 1], query[PRODUCTS_QUERY_MAX];
     struct shop_product_filter f = {0};
     if (parse_filter(rq, &f, category, query) < 0)
         return;
-    struct list_args a = {.w = rq->w, .filter = &f};
+    struct list_args a = {.w = w, .filter = &f};
     int rc = worker_read(rq, list_read, &a);
     if (rc < 0) {
         http_reply_platform(rq, rc, rq->detail);
         return;
     }
-    struct buf *b = &rq->w->out;
+    struct buf *b = &w->out;
     buf_reset(b);
     buf_puts(b, "[");
     for (int i = 0; i < a.count; i++) {
         if (i > 0)
             buf_puts(b, ",");
-        json_product(b, &rq->w->products[i]);
+        json_product(b, &w->products[i]);
     }
     buf_puts(b, "]");
+    if (cacheable)
+        cache_store(w, key, generation);
     http_reply(rq, 200);
 }
 

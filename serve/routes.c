@@ -56,9 +56,12 @@ struct path {
 /* Splits "/cart/7/item/3" into segments; empty segments are dropped. */
 static void path_split(struct path *p, const char *uri)
 {
+    size_t len = strlen(uri);
     p->count = 0;
-    p->too_long = strlen(uri) >= sizeof(p->buf);
-    snprintf(p->buf, sizeof(p->buf), "%s", uri);
+    p->too_long = len >= sizeof(p->buf);
+    if (p->too_long)
+        return;
+    memcpy(p->buf, uri, len + 1);
     char *save = NULL;
     for (char *s = strtok_r(p->buf, "/", &save); s != NULL; s = strtok_r(NULL, "/", &save)) {
         if (p->count == SERVE_SEGMENTS_MAX) {

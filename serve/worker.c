@@ -35,6 +35,7 @@ void worker_free(void *p)
     sem_destroy(&w->done);
     buf_release(&w->out);
     buf_release(&w->body);
+    buf_release(&w->products_cache.reply);
     free(w->products);
     free(w->ids);
     free(w);
@@ -80,12 +81,10 @@ static int read_on(struct request *rq, int copy, int (*fn)(shop *s, void *arg), 
 
 int worker_read(struct request *rq, int (*fn)(shop *s, void *arg), void *arg)
 {
-    struct serve_status st;
-    writer_get_status(&rq->srv->writer, &st);
-    int lead = st.mirrored ? st.lead_copy : 0;
+    unsigned hint = writer_read_hint(&rq->srv->writer);
+    int lead = hint & READ_HINT_MIRROR_LEADS ? 1 : 0;
     int rc = read_on(rq, lead, fn, arg);
-    if (rc >= 0 || !is_storage_error(rc) || !st.mirrored ||
-        st.mirror.state != MIRROR_IN_SYNC)
+    if (rc >= 0 || !is_storage_error(rc) || !(hint & READ_HINT_FALLBACK))
         return rc;
     /* The lead's disk cannot read; the other copy holds the same writes. */
     char first[SERVE_DETAIL_MAX];

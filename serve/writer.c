@@ -85,6 +85,12 @@ static void group_commit(struct writer *w, struct group *g)
     }
 }
 
+static bool status_changed(const struct serve_status *a, const struct serve_status *b)
+{
+    return a->mirror.state != b->mirror.state || a->mirror.seq_primary != b->mirror.seq_primary ||
+           a->mirror.seq_mirror != b->mirror.seq_mirror || a->lead_copy != b->lead_copy;
+}
+
 static void publish(struct writer *w, uint64_t writes)
 {
     struct serve_status st;
@@ -97,13 +103,21 @@ static void publish(struct writer *w, uint64_t writes)
     } else {
         snprintf(st.lead, sizeof(st.lead), "primary");
     }
+    /* as mirror_read does: fall back only to a copy holding every write */
+    bool same = st.mirrored && st.mirror.seq_primary == st.mirror.seq_mirror;
+    unsigned hint = (st.lead_copy == 1 ? READ_HINT_MIRROR_LEADS : 0) |
+                    (same ? READ_HINT_FALLBACK : 0);
     pthread_mutex_lock(&w->status_lock);
+    bool changed = writes > 0 || status_changed(&st, &w->status);
     st.groups = w->status.groups + (writes > 0);
     st.writes = w->status.writes + writes;
     w->status = st;
     w->status.mirror.lead = w->status.lead;
     w->status.mirror.behind = w->status.behind[0] ? w->status.behind : NULL;
     pthread_mutex_unlock(&w->status_lock);
+    atomic_store(&w->read_hint, hint);
+    if (changed)
+        atomic_fetch_add(&w->generation, 1);
 }
 
 /* Idle: a copy that is behind (a healed disk) is caught up without a write. */
@@ -114,16 +128,23 @@ static void tick(struct writer *w)
         (void)shop_mirror_resync(w->shop);
 }
 
+static struct timespec deadline_after_us(int64_t us)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    t.tv_sec += (time_t)(us / 1000000);
+    t.tv_nsec += (long)(us % 1000000) * 1000L;
+    t.tv_sec += t.tv_nsec / 1000000000L;
+    t.tv_nsec %= 1000000000L;
+    return t;
+}
+
 /* Waits for jobs; returns how many it took (0 on an idle tick or at stop). */
 static size_t take(struct writer *w, struct group *g)
 {
     pthread_mutex_lock(&w->lock);
     if (w->count == 0 && !w->stopping) {
-        struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_nsec += (long)SERVE_TICK_MS * 1000000L;
-        until.tv_sec += until.tv_nsec / 1000000000L;
-        until.tv_nsec %= 1000000000L;
+        struct timespec until = deadline_after_us((int64_t)SERVE_TICK_MS * 1000);
         pthread_cond_timedwait(&w->wake, &w->lock, &until);
     }
     g->count = 0;
@@ -164,6 +185,8 @@ static void *writer_main(void *arg)
 int writer_start(struct writer *w, shop *s)
 {
     memset(w, 0, sizeof(*w));
+    atomic_init(&w->read_hint, 0);
+    atomic_init(&w->generation, 0);
     w->shop = s;
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -219,6 +242,16 @@ void writer_stop(struct writer *w)
     }
     shop_close(w->shop);
     w->shop = NULL;
+}
+
+unsigned writer_read_hint(struct writer *w)
+{
+    return atomic_load(&w->read_hint);
+}
+
+uint64_t writer_generation(struct writer *w)
+{
+    return atomic_load(&w->generation);
 }
 
 void writer_get_status(struct writer *w, struct serve_status *out)

@@ -8,7 +8,7 @@
 #
 # Cases: routes bad_input path_escape concurrent_orders sigterm_mirror_equal
 #        kill9_restart startup_errors faults_http_strict faults_http_degrade
-#        fiu_ctrl
+#        faults_read_fallback single_topology fiu_ctrl
 set -euo pipefail
 
 FD=$1
@@ -292,6 +292,11 @@ case_concurrent_orders() {
     expect 201 POST /products '{"name":"Scarce","price":1.5,"stock":10}'
     local pid i clients=()
     pid=$(jq .id "$WORK/body")
+    # warm every thread's reply cache: afterwards it must not serve the old stock
+    for ((i = 0; i < 10; i++)); do
+        expect 200 GET /products
+        jqe "any(.[]; .id == $pid and .stock == 10)"
+    done
     for ((i = 0; i < 40; i++)); do
         curl -s -o /dev/null -w '%{http_code}\n' -X POST -H 'Content-Type: application/json' \
             --data-binary "{\"userId\":1,\"products\":[{\"productId\":$pid,\"quantity\":1}]}" \
@@ -306,6 +311,10 @@ case_concurrent_orders() {
         fail "40 orders against a stock of 10: $created created, $refused refused"
     expect 200 GET "/products/$pid"
     jqe '.stock == 0'
+    for ((i = 0; i < 10; i++)); do
+        expect 200 GET /products
+        jqe "any(.[]; .id == $pid and .stock == 0)"
+    done
     expect 200 GET /orders/1
     jqe 'length == 10'
     stop_server
@@ -451,6 +460,38 @@ case_faults_http_degrade() {
     mirror_equal "$WORK/data"
 }
 
+case_faults_read_fallback() {
+    start_server "$WORK/data" --allow-faults
+    post_fault '{"name":"disk/primary/read","action":"enable"}'
+    expect 200 GET /products/1
+    jqe '.name == "Enamel mug"'
+    expect 200 GET '/products?q=mug'
+    expect 200 GET /users/ada@example.org
+    post_fault '{"name":"disk/mirror/read","action":"enable","errno":5}'
+    expect_error 503 GET /products/2
+    post_fault '{"name":"disk/primary/read","action":"disable"}'
+    post_fault '{"name":"disk/mirror/read","action":"disable"}'
+    expect 200 GET /products/2
+    wait_for_state in-sync
+    expect 201 POST /orders '{"userId":1,"products":[{"productId":2,"quantity":1}]}'
+    stop_server
+    mirror_equal "$WORK/data"
+}
+
+case_single_topology() {
+    start_server "$WORK/data" --topology single
+    expect 200 GET /heartbeat
+    jqe '.topology == "single"'
+    expect_error 404 GET /mirror/status
+    jqe '.error == "not configured" and (.detail | test("single"))'
+    expect 201 POST /orders '{"userId":1,"products":[{"productId":1,"quantity":2}]}'
+    expect 200 GET /orders/1
+    jqe 'length == 1 and .[0].total == 25'
+    stop_server
+    [ -f "$WORK/data/db.sqlite" ] || fail "no db.sqlite"
+    [ ! -e "$WORK/data/db_mirror.sqlite" ] || fail "a single topology made a mirror copy"
+}
+
 case_fiu_ctrl() {
     command -v fiu-ctrl >/dev/null || fail "fiu-ctrl is not installed (Debian package fiu-utils)"
     start_server "$WORK/data" --policy strict
@@ -470,7 +511,8 @@ case_fiu_ctrl() {
 
 case "$CASE" in
 routes | bad_input | path_escape | concurrent_orders | sigterm_mirror_equal | kill9_restart | \
-    startup_errors | faults_http_strict | faults_http_degrade | fiu_ctrl)
+    startup_errors | faults_http_strict | faults_http_degrade | faults_read_fallback | \
+    single_topology | fiu_ctrl)
     "case_$CASE"
     ;;
 *)
