@@ -202,7 +202,8 @@ int http_read_json(struct request *rq)
         return rc;
     }
     const char *end = NULL;
-    rq->json = cJSON_ParseWithLengthOpts(rq->w->body.p, rq->w->body.len, &end, false);
+    /* the length counts the NUL read_body appends, so trailing garbage fails */
+    rq->json = cJSON_ParseWithLengthOpts(rq->w->body.p, rq->w->body.len + 1, &end, true);
     if (rq->json == NULL || !cJSON_IsObject(rq->json)) {
         size_t at = end != NULL && end >= rq->w->body.p ? (size_t)(end - rq->w->body.p) : 0;
         if (rq->json == NULL)

@@ -151,6 +151,8 @@ int routes_dispatch(struct mg_connection *conn)
     const char *uri = rq.ri->local_uri_raw != NULL ? rq.ri->local_uri_raw : rq.ri->local_uri;
     if (uri == NULL || uri[0] != '/') {
         http_reply_error(&rq, 400, "bad request", "the request target must be a path");
+    } else if (!json_is_utf8(uri, strlen(uri))) {
+        http_reply_error(&rq, 400, "bad path", "the path is not valid UTF-8");
     } else {
         route(&rq, uri);
     }

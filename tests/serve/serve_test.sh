@@ -197,6 +197,8 @@ case_bad_input() {
     jqe '.error == "malformed JSON"'
     expect_error 400 POST /orders ''
     expect_error 400 POST /orders '[1,2]'
+    expect_error 400 POST /orders '{"userId":1,"products":[{"productId":1,"quantity":1}]} trailing'
+    expect_error 400 GET /users/%ff%fe
     expect_error 400 POST /orders '{"products":[{"productId":1,"quantity":1}]}'
     expect_error 400 POST /orders '{"userId":"1","products":[{"productId":1,"quantity":1}]}'
     expect_error 400 POST /orders '{"userId":1,"products":[]}'
@@ -224,6 +226,7 @@ case_bad_input() {
     [ "$STATUS" = 400 ] || fail "invalid UTF-8 answered $STATUS"
     expect 201 POST /products '{"name":"cheap","price":0.29,"stock":1}'
     jqe '.price == 0.29'
+    expect 201 POST /orders "$(printf '{"userId":1,"products":[{"productId":1,"quantity":1}]}\n  ')"
     expect_error 404 PUT /products/999 '{"name":"x","price":1,"stock":1}'
     expect_error 400 GET /products/abc
     expect_error 400 GET /products/0
