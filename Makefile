@@ -7,6 +7,7 @@
 #   make test       deps + build + ctest
 #   make asan       the same suite under AddressSanitizer + UBSan (build-asan/)
 #   make bench      the benchmarks (figures, not pass/fail)
+#   make serve      deps + build + the live shop on http://127.0.0.1:3002/ (SERVE_ARGS=...)
 #   make clean
 
 PACKAGES := build-essential cmake pkg-config libfiu-dev fiu-utils libsqlite3-dev \
@@ -20,7 +21,7 @@ BUILD    ?= build
 JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps build run test asan bench clean
+.PHONY: deps build run test asan bench serve clean
 
 deps:
 	@missing=$$(for p in $(PACKAGES); do \
@@ -52,6 +53,9 @@ bench: build
 	$(BUILD)/tests/bench/bench_checkout
 	$(BUILD)/tests/bench/bench_sim
 	tests/bench/bench_serve.sh $(BUILD)/sim/faultdrill
+
+serve: build
+	$(BUILD)/sim/faultdrill serve $(SERVE_ARGS)
 
 clean:
 	rm -rf build build-asan
