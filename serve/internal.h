@@ -214,6 +214,7 @@ struct serve_options {
     const char *web_dir;
     bool demo;
     bool bench_trivial;
+    int threads; /* civetweb workers */
 };
 
 struct fault_panel {

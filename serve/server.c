@@ -60,8 +60,6 @@ static const char usage[] =
     "Stop with Ctrl-C or SIGTERM: requests in flight finish, the databases close.\n"
     "Exit codes: 0 stopped cleanly, 2 bad usage, 3 could not run.\n";
 
-static int serve_threads = SERVE_THREADS;
-
 static int parse_int(const char *text, int min, int max, int *out)
 {
     char *end = NULL;
@@ -78,7 +76,7 @@ static int parse_valued(struct serve_options *o, const char *opt, const char *v)
 {
     if (strcmp(opt, "--port") == 0 && parse_int(v, 0, SERVE_PORT_MAX, &o->port) == 0)
         return 0;
-    if (strcmp(opt, "--threads") == 0 && parse_int(v, 2, SERVE_THREADS_MAX, &serve_threads) == 0)
+    if (strcmp(opt, "--threads") == 0 && parse_int(v, 2, SERVE_THREADS_MAX, &o->threads) == 0)
         return 0;
     if (strcmp(opt, "--data") == 0 && v[0] != '\0') {
         o->data_dir = v;
@@ -111,7 +109,8 @@ static int parse_options(int argc, char **argv, struct serve_options *o)
 {
     *o = (struct serve_options){.port = SERVE_PORT_DEFAULT, .data_dir = "shop-data",
                                 .topology = SHOP_MIRROR, .policy = MIRROR_STRICT,
-                                .web_dir = FAULTDRILL_WEB_DIR, .demo = true};
+                                .web_dir = FAULTDRILL_WEB_DIR, .demo = true,
+                                .threads = SERVE_THREADS};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
@@ -272,7 +271,7 @@ static int start_civetweb(struct server *srv)
 {
     char ports[32], threads[16];
     snprintf(ports, sizeof(ports), "127.0.0.1:%d", srv->opt.port);
-    snprintf(threads, sizeof(threads), "%d", serve_threads);
+    snprintf(threads, sizeof(threads), "%d", srv->opt.threads);
     const char *options[] = {
         "listening_ports", ports, "num_threads", threads, "tcp_nodelay", "1",
         "enable_keep_alive", "yes", "keep_alive_timeout_ms", "5000",
@@ -303,28 +302,28 @@ static int start_civetweb(struct server *srv)
 
 /* ---- life ------------------------------------------------------------------- */
 
+/* Resolved before civetweb starts; a missing front end is said in the banner. */
 static void find_web_root(struct server *srv)
 {
-    if (realpath(srv->opt.web_dir, srv->web_root) == NULL) {
-        fprintf(stderr, "faultdrill serve: no front end at %s (%s): only the API is served\n",
-                srv->opt.web_dir, strerror(errno));
+    if (realpath(srv->opt.web_dir, srv->web_root) == NULL)
         srv->web_root[0] = '\0';
-    }
 }
 
 static void banner(const struct server *srv, const char *fifo)
 {
     int pid = (int)getpid();
+    const char *node = srv->opt.topology == SHOP_MIRROR ? "mirror" : "primary";
     printf("faultdrill serve: http://127.0.0.1:%d/  topology %s, policy %s, data %s\n",
            srv->opt.port, srv->opt.topology == SHOP_MIRROR ? "mirror" : "single",
            srv->opt.policy == MIRROR_STRICT ? "strict" : "degrade", srv->opt.data_dir);
     printf("  pid %d; fault control: %s%s\n", pid, fifo[0] ? fifo : "(fifo unavailable)",
            srv->opt.allow_faults ? ", and /faults over HTTP" : "");
-    printf("  break the mirror's disk: fiu-ctrl -c \"enable name=disk/%s/write,failinfo=5\" %d\n",
-           srv->opt.topology == SHOP_MIRROR ? "mirror" : "primary", pid);
-    printf("  heal it:                 fiu-ctrl -c \"disable name=disk/%s/write\" %d\n",
-           srv->opt.topology == SHOP_MIRROR ? "mirror" : "primary", pid);
+    printf("  break the %s's disk: fiu-ctrl -c \"enable name=disk/%s/write,failinfo=5\" %d\n", node,
+           node, pid);
+    printf("  heal it: fiu-ctrl -c \"disable name=disk/%s/write\" %d\n", node, pid);
     printf("  stop: Ctrl-C or kill %d\n", pid);
+    if (srv->web_root[0] == '\0' && !srv->opt.bench_trivial)
+        printf("  no front end at %s: only the API is served (--web DIR)\n", srv->opt.web_dir);
     fflush(stdout);
 }
 
