@@ -267,6 +267,22 @@ static int trivial_request(struct mg_connection *conn)
     return 200;
 }
 
+/* Why civetweb could not listen ("Address already in use"): its own text
+ * only says it failed. 0 when a bind works now. */
+static int bind_error(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return errno;
+    int one = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int err = bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 ? 0 : errno;
+    close(fd);
+    return err;
+}
+
 static int start_civetweb(struct server *srv)
 {
     char ports[32], threads[16];
@@ -290,8 +306,9 @@ static int start_civetweb(struct server *srv)
     struct mg_init_data init = {.callbacks = &cb, .user_data = srv, .configuration_options = options};
     srv->mg = mg_start2(&init, &err);
     if (srv->mg == NULL) {
+        int why = bind_error(srv->opt.port);
         fprintf(stderr, "faultdrill serve: cannot listen on %s: %s\n", ports,
-                text[0] ? text : "civetweb could not start");
+                why ? strerror(why) : text[0] ? text : "civetweb could not start");
         return -EADDRINUSE;
     }
     struct mg_server_port sp[1];
