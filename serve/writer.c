@@ -120,11 +120,16 @@ static void publish(struct writer *w, uint64_t writes)
         atomic_fetch_add(&w->generation, 1);
 }
 
-/* Idle: a copy that is behind (a healed disk) is caught up without a write. */
+/*
+ * Idle: a copy that is behind (a healed disk) is caught up without a write.
+ * Only when one is behind: with nothing to replay a resync writes nothing,
+ * so it would call a strict shop whose disks still fail "in sync".
+ */
 static void tick(struct writer *w)
 {
     struct mirror_status ms;
-    if (shop_mirror_status(w->shop, &ms) == 0 && ms.state != MIRROR_IN_SYNC)
+    if (shop_mirror_status(w->shop, &ms) == 0 && ms.state != MIRROR_IN_SYNC &&
+        ms.seq_primary != ms.seq_mirror)
         (void)shop_mirror_resync(w->shop);
 }
 

@@ -442,6 +442,19 @@ case_faults_http_strict() {
     expect 201 POST /orders '{"userId":1,"products":[{"productId":1,"quantity":1}]}'
     expect 200 GET /products/1
     jqe '.stock == 38'
+    # both disks down: refused, and the state stays failed while idle (no
+    # idle resync may call it in sync: there is nothing to replay)
+    post_fault '{"name":"disk/primary/write","action":"enable"}'
+    post_fault '{"name":"disk/mirror/write","action":"enable"}'
+    expect_error 503 POST /orders '{"userId":1,"products":[{"productId":1,"quantity":1}]}'
+    sleep 1.2
+    expect 200 GET /mirror/status
+    jqe '.state == "failed"'
+    post_fault '{"name":"disk/primary/write","action":"disable"}'
+    post_fault '{"name":"disk/mirror/write","action":"disable"}'
+    expect 201 POST /orders '{"userId":1,"products":[{"productId":1,"quantity":1}]}'
+    expect 200 GET /mirror/status
+    jqe '.state == "in-sync"'
     stop_server
     mirror_equal "$WORK/data"
 }
