@@ -23,6 +23,7 @@ cleanup() {
     if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then
         kill -KILL "$PID" 2>/dev/null || true
         wait "$PID" 2>/dev/null || true
+        rm -f "${TMPDIR:-/tmp}/fiu-ctrl-$PID.in" "${TMPDIR:-/tmp}/fiu-ctrl-$PID.out"
     fi
     rm -rf "$WORK"
 }
@@ -366,6 +367,8 @@ case_kill9_restart() {
     sleep 1.5
     kill -KILL "$PID"
     wait "$PID" 2>/dev/null || true
+    # libfiu removes its fifo at exit; a killed process leaves it behind
+    rm -f "${TMPDIR:-/tmp}/fiu-ctrl-$PID.in" "${TMPDIR:-/tmp}/fiu-ctrl-$PID.out"
     PID=""
     touch "$WORK/stop"
     wait "${bursts[@]}"
