@@ -204,12 +204,6 @@ struct stake_ledger {
 
 /* ---- errors ------------------------------------------------------------- */
 
-/* SQLite's result codes as negative errno: the platform's one mapping (db.c). */
-static int stake_errno(int sqlite_rc)
-{
-    return db_errno(sqlite_rc);
-}
-
 static int stake_fail(stake_ledger *l, int rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -227,7 +221,7 @@ static int stake_fail(stake_ledger *l, int rc, const char *fmt, ...)
 static int stake_fail_sqlite(stake_ledger *l, const char *what)
 {
     int code = sqlite3_extended_errcode(l->conn);
-    int rc = stake_errno(code);
+    int rc = db_errno(code);
     if (rc == 0)
         rc = -EIO;
     return stake_fail(l, rc, "stake ledger %s: %s: %s", l->path, what, sqlite3_errmsg(l->conn));
@@ -488,7 +482,7 @@ static int stake_open_conn(stake_ledger *l, const char *vfs, const struct stake_
     int rc = sqlite3_open_v2(l->path, &l->conn,
                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, vfs);
     if (rc != SQLITE_OK) {
-        int err = stake_errno(rc) ? stake_errno(rc) : -EIO;
+        int err = db_errno(rc) ? db_errno(rc) : -EIO;
         return stake_fail(l, err, "cannot open stake ledger %s: %s", l->path,
                           l->conn != NULL ? sqlite3_errmsg(l->conn) : sqlite3_errstr(rc));
     }

@@ -11,7 +11,6 @@
  */
 #include <check.h>
 #include <errno.h>
-#include <fiu-control.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1143,21 +1142,11 @@ START_TEST(queue_separate_records_rows_after_commit)
 }
 END_TEST
 
-/*
- * Arms crash/primary/sync-between-row-and-queue once. NOTE: faults/catalog.c
- * does not list crash/<node>/sync-between-row-and-queue (faults_arm refuses
- * it with -EINVAL "no such point"), though platform/shop.c consults it; so
- * when the catalog refuses it, it is enabled through libfiu directly, which
- * is what platform_crash_point reads. Returns whether libfiu was used.
- */
-static bool arm_queue_crash(void)
+/* The crash point is in the catalog: a drill arms it by name. */
+static void arm_queue_crash(void)
 {
-    const char *name = "crash/primary/sync-between-row-and-queue";
     struct faults_arm_spec spec = {.p = 1, .count = 1};
-    if (faults_arm(name, &spec) == 0)
-        return false;
-    ck_assert_int_eq(fiu_enable(name, 1, NULL, FIU_ONETIME), 0);
-    return true;
+    ck_assert_int_eq(faults_arm("crash/primary/sync-between-row-and-queue", &spec), 0);
 }
 
 START_TEST(queue_separate_crash_leaves_a_row_nobody_syncs)
@@ -1166,10 +1155,8 @@ START_TEST(queue_separate_crash_leaves_a_row_nobody_syncs)
     int64_t uid = testenv_seed(s, 3);
     fill_cart(s, uid);
     int64_t mark = queue_mark(t.primary_path);
-    bool via_fiu = arm_queue_crash();
+    arm_queue_crash();
     int64_t rc = shop_checkout(s, uid, NULL);
-    if (via_fiu)
-        fiu_disable("crash/primary/sync-between-row-and-queue");
     faults_disarm_all();
     ck_assert_int_eq(rc, -ECANCELED);
     ck_assert_int_eq(t.crashes, 1);
@@ -1200,10 +1187,8 @@ START_TEST(queue_same_has_no_window_between_row_and_queue)
     int64_t uid = testenv_seed(s, 3);
     fill_cart(s, uid);
     int64_t mark = queue_mark(t.primary_path);
-    bool via_fiu = arm_queue_crash();
+    arm_queue_crash();
     int64_t oid = shop_checkout(s, uid, NULL);
-    if (via_fiu)
-        fiu_disable("crash/primary/sync-between-row-and-queue");
     faults_disarm_all();
     ck_assert_msg(oid > 0, "checkout: %lld %s", (long long)oid, shop_errmsg(s));
     ck_assert_int_eq(t.crashes, 0); /* the point is never reached */
