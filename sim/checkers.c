@@ -84,16 +84,18 @@ static enum sim_check ack_present(shop *sh, const char *where, const struct sim_
     return err ? SIM_CHECK_SKIPPED : SIM_CHECK_HOLDS;
 }
 
-/* Offline: each local acknowledges its own clients' writes; look there. */
-static enum sim_check lost_on_serving_node(struct sim *s, char *why, size_t len)
+/* A topology whose writes are held by the node that acknowledged them
+ * (offline: each local) says so through ack_node; look there. */
+static enum sim_check lost_on_ack_node(struct sim *s, char *why, size_t len)
 {
     enum sim_check result = SIM_CHECK_HOLDS;
     for (size_t i = 0; i < s->op_count && result != SIM_CHECK_VIOLATED; i++) {
         const struct sim_op *op = &s->ops[i];
-        if (op->outcome != SIM_OK || !op->is_write || op->node < 0)
+        if (op->outcome != SIM_OK || !op->is_write)
             continue;
-        shop *sh = s->nodes[op->node].shop;
-        enum sim_check r = sh != NULL ? ack_present(sh, s->nodes[op->node].name, op, why, len)
+        int n = s->topo->ack_node(s, op);
+        shop *sh = n >= 0 ? s->nodes[n].shop : NULL;
+        enum sim_check r = sh != NULL ? ack_present(sh, s->nodes[n].name, op, why, len)
                                       : SIM_CHECK_SKIPPED;
         if (r != SIM_CHECK_HOLDS)
             result = r;
@@ -105,8 +107,8 @@ static enum sim_check no_lost_acks(struct sim *s, const struct drill_expect *e, 
                                    size_t len)
 {
     (void)e;
-    if (s->topo == &world_offline_topo)
-        return lost_on_serving_node(s, why, len);
+    if (s->topo != NULL && s->topo->ack_node != NULL)
+        return lost_on_ack_node(s, why, len);
     if (world_shop(s) == NULL)
         return SIM_CHECK_SKIPPED;
     int copies[2];

@@ -475,7 +475,15 @@ static bool offline_pending(struct sim *s, char *why, size_t len)
     return false;
 }
 
+/* Each local acknowledges its own clients' writes and must keep them. */
+static int offline_ack_node(struct sim *s, const struct sim_op *op)
+{
+    (void)s;
+    return op->node;
+}
+
 const struct world_topo world_offline_topo = {
+    .ack_node = offline_ack_node,
     .name = "offline",
     .configure = offline_configure,
     .start = offline_start,

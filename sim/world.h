@@ -86,6 +86,8 @@ struct world_topo {
     void (*restarted)(struct sim *s, int n);
     /* offline, online, failover */
     void (*action)(struct sim *s, const struct drill_event *e);
+    /* the node whose shop must hold op's acknowledged write; NULL: the main node */
+    int (*ack_node)(struct sim *s, const struct sim_op *op);
     /* the drain waits while this says so */
     bool (*pending)(struct sim *s, char *why, size_t len);
     void (*release)(struct sim *s);
