@@ -166,17 +166,14 @@ static void html_ops(const struct report_run *r, FILE *out)
         fputs("<table>\n<tr><th>kind</th><th>ok</th><th>failed</th><th>unknown</th></tr>\n", out);
     }
     for (size_t i = 0; i < r->op_count; i++) {
-        const struct report_op_count *c = &r->ops[i];
-        char ok[REPORT_FMT_MAX], fail[REPORT_FMT_MAX], unknown[REPORT_FMT_MAX];
-        report_format_count(c->ok, ok);
-        report_format_count(c->fail, fail);
-        report_format_count(c->unknown, unknown);
+        struct report_op_text t;
+        report_format_op(&r->ops[i], &t);
         fputs("<tr><td>", out);
-        report_xml_put_text(out, c->kind);
+        report_xml_put_text(out, r->ops[i].kind);
         fprintf(out,
                 "</td><td class=\"num\">%s</td><td class=\"num\">%s</td>"
                 "<td class=\"num\">%s</td></tr>\n",
-                ok, fail, unknown);
+                t.ok, t.fail, t.unknown);
     }
     fprintf(out,
             "%s<p>%s operations in all. <em>Unknown</em>: the node died with the operation "

@@ -145,14 +145,11 @@ static void md_ops(const struct report_run *r, FILE *out)
         fputs("| kind | ok | fail | unknown |\n|---|---:|---:|---:|\n", out);
     }
     for (size_t i = 0; i < r->op_count; i++) {
-        const struct report_op_count *c = &r->ops[i];
-        char ok[REPORT_FMT_MAX], fail[REPORT_FMT_MAX], unknown[REPORT_FMT_MAX];
-        report_format_count(c->ok, ok);
-        report_format_count(c->fail, fail);
-        report_format_count(c->unknown, unknown);
+        struct report_op_text t;
+        report_format_op(&r->ops[i], &t);
         fputs("| ", out);
-        md_put(out, c->kind, true);
-        fprintf(out, " | %s | %s | %s |\n", ok, fail, unknown);
+        md_put(out, r->ops[i].kind, true);
+        fprintf(out, " | %s | %s | %s |\n", t.ok, t.fail, t.unknown);
     }
     fprintf(out,
             "%s%s operations in all; *unknown* means the node died with the operation in "

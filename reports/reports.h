@@ -148,6 +148,11 @@ int report_write_timeline(const struct report_run *r, FILE *out);
 void report_format_duration(int64_t us, char out[REPORT_FMT_MAX]);
 /* "1,204": thousands separated by commas whatever the locale. */
 void report_format_count(uint64_t n, char out[REPORT_FMT_MAX]);
+/* The three counts of one kind of operation, formatted as report_format_count does. */
+struct report_op_text {
+    char ok[REPORT_FMT_MAX], fail[REPORT_FMT_MAX], unknown[REPORT_FMT_MAX];
+};
+void report_format_op(const struct report_op_count *c, struct report_op_text *out);
 
 /*
  * s escaped for XML and HTML: & < > " ' become entities; in an attribute,

@@ -257,3 +257,10 @@ int report_stream_status(FILE *out)
     }
     return 0;
 }
+
+void report_format_op(const struct report_op_count *c, struct report_op_text *out)
+{
+    report_format_count(c->ok, out->ok);
+    report_format_count(c->fail, out->fail);
+    report_format_count(c->unknown, out->unknown);
+}
