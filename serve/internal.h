@@ -42,7 +42,7 @@ struct mg_request_info;
 #define SERVE_ARGS_MAX 4            /* path parameters of one route */
 #define SERVE_SEGMENTS_MAX 8        /* path segments an API route may have */
 #define SERVE_STATIC_MAX (16u << 20) /* bytes of one static file */
-#define SERVE_FAULTS_MAX 32         /* points the HTTP panel tracks */
+#define SERVE_FAULTS_MAX 64         /* points the HTTP panel tracks */
 #define SERVE_DETAIL_MAX 512        /* bytes of an error's detail */
 #define SERVE_CACHE_KEY_MAX 256     /* bytes of a query string a reply cache keys on */
 
@@ -132,6 +132,7 @@ enum job_kind {
     JOB_CART_ADD,
     JOB_CART_REMOVE,
     JOB_CHECKOUT,
+    JOB_CALL, /* writer_call: a function on the writable shop, outside any group */
 };
 
 /*
@@ -149,6 +150,8 @@ struct write_job {
     size_t line_count;
     enum shop_order_status status;
     struct shop_order *order;     /* receives the order (create, checkout) */
+    int (*call)(shop *s, void *arg); /* JOB_CALL */
+    void *call_arg;
     int64_t rc;                   /* >= 0 done (the new id where one is made), or -errno */
     char detail[SHOP_ERRMSG_MAX];
     sem_t *done;                  /* posted when rc is final */
@@ -178,6 +181,7 @@ struct writer {
     /* What readers need on every request, without the lock. */
     _Atomic unsigned read_hint;  /* READ_HINT_* bits */
     _Atomic uint64_t generation; /* bumped whenever what readers see may have changed */
+    _Atomic int64_t last_seq;    /* shop_last_seq after the last group */
 };
 
 #define READ_HINT_MIRROR_LEADS 1u /* the mirror copy holds every acknowledged write */
@@ -191,6 +195,17 @@ int writer_start(struct writer *w, shop *s);
  * -ESHUTDOWN when stopping (the job was not run).
  */
 int writer_submit(struct writer *w, struct write_job *job);
+/*
+ * Runs fn(shop, arg) on the writer's thread, on the only writable handle,
+ * between two groups (not inside one), and waits for it: how a topology's
+ * background thread writes to the served copy (prune the outbox, mark sync
+ * rows, apply a leader's batch). Returns fn's return, or -EAGAIN /
+ * -ESHUTDOWN as writer_submit. Readers see what fn wrote: the generation
+ * moves on after it.
+ */
+int writer_call(struct writer *w, int (*fn)(shop *s, void *arg), void *arg);
+/* The outbox sequence of the last change the writer committed (0: none). */
+int64_t writer_last_seq(struct writer *w);
 /* Runs every queued job, stops the thread, closes the shop. */
 void writer_stop(struct writer *w);
 void writer_get_status(struct writer *w, struct serve_status *out);
@@ -205,10 +220,40 @@ uint64_t writer_generation(struct writer *w);
 
 /* ---- The server (server.c) -------------------------------------------- */
 
+/*
+ * What this server runs (--topology). Each names the fault-VFS nodes of its
+ * copies, as a drill would: mirror primary+mirror; async primary (served)
+ * + secondary (db_async.sqlite, fed by the pump); offline local (served,
+ * db.sqlite) + central (db_central.sqlite, fed by the sync job); cluster
+ * leader (served) + replica1..N (child processes on the next ports, each a
+ * SERVE_REPLICA with its own data directory).
+ */
+enum serve_role {
+    SERVE_SINGLE,
+    SERVE_MIRROR,
+    SERVE_ASYNC,
+    SERVE_OFFLINE,
+    SERVE_CLUSTER,
+    SERVE_REPLICA,
+};
+
+#define SERVE_DELAY_MS_DEFAULT 200     /* async: the WAN delay a batch waits */
+#define SERVE_INTERVAL_MS_DEFAULT 2000 /* offline: how often the sync job runs */
+#define SERVE_RETRIES_DEFAULT 5        /* offline: failed pushes before a row is FAILED */
+#define SERVE_REPLICAS_DEFAULT 2       /* cluster: replicas on the next ports */
+#define SERVE_REPLICAS_MAX 8
+
 struct serve_options {
     int port;
     const char *data_dir;
-    enum shop_topology topology;
+    enum serve_role role;
+    enum shop_topology topology; /* of the served shop: SHOP_MIRROR for SERVE_MIRROR */
+    const char *node;            /* the served copy's node name: primary, local, leader... */
+    int64_t delay_ms;            /* async */
+    int64_t interval_ms;         /* offline */
+    int retries;                 /* offline */
+    int replicas;                /* cluster */
+    int leader_port;             /* replica: where its leader listens */
     enum mirror_policy policy;
     bool allow_faults;
     const char *web_dir;
@@ -227,6 +272,10 @@ struct fault_panel {
     } points[SERVE_FAULTS_MAX];
 };
 
+struct async_pump;  /* async.c */
+struct offline_job; /* offline.c */
+struct cluster;     /* cluster.c */
+
 struct server {
     struct serve_options opt;
     struct host host;
@@ -234,12 +283,19 @@ struct server {
     struct shop_config cfg;
     char primary_path[SERVE_PATH_MAX];
     char mirror_path[SERVE_PATH_MAX];
+    char second_path[SERVE_PATH_MAX]; /* db_async.sqlite or db_central.sqlite */
+    struct async_pump *async;
+    struct offline_job *offline;
+    struct cluster *cluster;
     char web_root[SERVE_PATH_MAX]; /* realpath of --web; "" when missing */
     struct writer writer;
     struct mg_context *mg;
     int64_t started_mono_us;
     struct fault_panel panel;
 };
+
+/* "mirror", "async", ...: what --topology calls a role. */
+const char *serve_role_name(enum serve_role role);
 
 /* ---- Worker threads and requests (worker.c, http.c) -------------------- */
 
@@ -327,6 +383,36 @@ void cart_checkout(struct request *rq);
 void status_mirror(struct request *rq);
 void status_heartbeat(struct request *rq);
 void status_not_configured(struct request *rq);
+void status_replication(struct request *rq); /* async, or cluster's leader */
+void status_sync(struct request *rq);        /* offline */
+
+/* ---- Topologies that run beside the writer ------------------------------
+ *
+ * Each starts after the writer and civetweb (the port is known) and stops
+ * after civetweb stopped accepting and before the writer closes the shop.
+ * start returns 0 or -errno after printing one line on stderr.
+ */
+
+/* async.c: the pump thread shipping the outbox to db_async.sqlite. */
+int async_start(struct server *srv);
+void async_stop(struct server *srv);
+void async_status(struct request *rq); /* GET /replication/status */
+
+/* offline.c: the sync job pushing fd_sync_queue to db_central.sqlite. */
+int offline_start(struct server *srv);
+void offline_stop(struct server *srv);
+void offline_status(struct request *rq); /* GET /sync/status, JSON or HTML */
+
+/* cluster.c: a leader's replicas (child processes), propagation over HTTP,
+ * the registry; a replica's side of POST /api/sync. */
+int cluster_start(struct server *srv);
+void cluster_stop(struct server *srv);
+void cluster_status(struct request *rq);     /* GET /replication/status on the leader */
+void cluster_get_server(struct request *rq); /* GET /getServer */
+void cluster_api_sync(struct request *rq);   /* POST /api/sync */
+/* On a replica, a request that writes is answered by the leader: true when
+ * this function replied (forwarded, or 503 when the leader is down). */
+bool cluster_forward(struct request *rq);
 void panel_list(struct request *rq);
 void panel_set(struct request *rq);
 /* GET of a file under the web root; 404 for anything outside it. */
@@ -337,7 +423,10 @@ int cart_render(struct request *rq, int64_t user_id);
 
 /* ---- Fault control (panel.c) and the demo catalog (demo.c) ------------ */
 
-void panel_init(struct fault_panel *p, enum shop_topology topology);
+/* Tracks disk/<node>/read|write|fsync|full|slow for each node. */
+void panel_init(struct fault_panel *p, const char *const *nodes, size_t count);
+/* Tracks one more point (a net/... point of a topology); -E2BIG when full. */
+int panel_add(struct fault_panel *p, const char *name);
 /* libfiu's remote control on ${TMPDIR:-/tmp}/fiu-ctrl-PID, as fiu-ctrl expects. */
 int panel_start_fifo(char *path, size_t cap);
 /* Disables every point the panel enabled. */

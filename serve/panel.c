@@ -20,20 +20,28 @@
 
 #include "serve/internal.h"
 
-static const char *const panel_nodes[] = {"primary", "mirror"};
 static const char *const panel_kinds[] = {"read", "write", "fsync", "full", "slow"};
 
-void panel_init(struct fault_panel *p, enum shop_topology topology)
+int panel_add(struct fault_panel *p, const char *name)
+{
+    if (p->count == SERVE_FAULTS_MAX)
+        return -E2BIG;
+    snprintf(p->points[p->count].name, FAULTS_NAME_MAX, "%s", name);
+    p->count++;
+    return 0;
+}
+
+void panel_init(struct fault_panel *p, const char *const *nodes, size_t count)
 {
     memset(p, 0, sizeof(*p));
     pthread_mutex_init(&p->lock, NULL);
-    size_t nodes = topology == SHOP_MIRROR ? 2 : 1;
-    for (size_t n = 0; n < nodes; n++) {
+    for (size_t n = 0; n < count; n++) {
         for (size_t k = 0; k < sizeof(panel_kinds) / sizeof(panel_kinds[0]); k++) {
-            assert(p->count < SERVE_FAULTS_MAX);
-            snprintf(p->points[p->count].name, FAULTS_NAME_MAX, "disk/%s/%s", panel_nodes[n],
-                     panel_kinds[k]);
-            p->count++;
+            char name[FAULTS_NAME_MAX];
+            snprintf(name, sizeof(name), "disk/%s/%s", nodes[n], panel_kinds[k]);
+            int rc = panel_add(p, name);
+            assert(rc == 0);
+            (void)rc;
         }
     }
 }
@@ -158,9 +166,7 @@ void panel_set(struct request *rq)
     int at = rc == 0 ? find_point(p, name) : -1;
     if (rc == 0 && at < 0) {
         snprintf(rq->detail, sizeof(rq->detail),
-                 "'%.100s' is not a point of this server: disk/<node>/read|write|fsync|full|slow "
-                 "with node %s",
-                 name, rq->srv->opt.topology == SHOP_MIRROR ? "primary or mirror" : "primary");
+                 "'%.100s' is not a point of this server: GET /faults lists them", name);
         rc = -EINVAL;
     }
     bool enable = rc == 0 && strcmp(action, "enable") == 0;

@@ -36,10 +36,10 @@ static const struct route routes[] = {
     {"POST", "cart/:/checkout", cart_checkout},
     {"GET", "mirror/status", status_mirror},
     {"GET", "heartbeat", status_heartbeat},
-    {"GET", "replication/status", status_not_configured},
-    {"GET", "sync/status", status_not_configured},
-    {"GET", "getServer", status_not_configured},
-    {"POST", "api/sync", status_not_configured},
+    {"GET", "replication/status", status_replication},
+    {"GET", "sync/status", status_sync},
+    {"GET", "getServer", cluster_get_server},
+    {"POST", "api/sync", cluster_api_sync},
     {"GET", "faults", panel_list},
     {"POST", "faults", panel_set},
 };
@@ -153,7 +153,7 @@ int routes_dispatch(struct mg_connection *conn)
         http_reply_error(&rq, 400, "bad request", "the request target must be a path");
     } else if (!json_is_utf8(uri, strlen(uri))) {
         http_reply_error(&rq, 400, "bad path", "the path is not valid UTF-8");
-    } else {
+    } else if (rq.srv->opt.role != SERVE_REPLICA || !cluster_forward(&rq)) {
         route(&rq, uri);
     }
     cJSON_Delete(rq.json);

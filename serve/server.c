@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fiu-control.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -35,19 +36,31 @@
 #define SERVE_STOP_POKE_NS 50000000L     /* ...50 ms apart */
 
 static const char usage[] =
-    "usage: faultdrill serve [--port N] [--data DIR] [--topology single|mirror]\n"
-    "                        [--policy strict|degrade] [--allow-faults] [--web DIR]\n"
-    "                        [--seed-demo|--no-demo] [--threads N]\n"
+    "usage: faultdrill serve [--port N] [--data DIR] [--topology T] [--policy strict|degrade]\n"
+    "                        [--delay MS] [--interval MS] [--retries N] [--replicas N]\n"
+    "                        [--allow-faults] [--web DIR] [--seed-demo|--no-demo] [--threads N]\n"
     "\n"
     "The live shop on http://127.0.0.1:PORT/ : the REST API (DESIGN.md section 7,\n"
     "serve/API.md), the front end, and faults switched at run time.\n"
     "\n"
     "  --port N          listen on 127.0.0.1:N (default 3002; 0 picks a free port)\n"
-    "  --data DIR        the databases (default ./shop-data): db.sqlite, and\n"
-    "                    db_mirror.sqlite with the mirror topology\n"
-    "  --topology T      mirror (default) or single; async, offline, cluster: not built yet\n"
-    "  --policy P        strict (default): refuse writes while either copy fails;\n"
-    "                    degrade: keep serving on one copy, resync it on heal\n"
+    "  --data DIR        the databases (default ./shop-data): db.sqlite, and the\n"
+    "                    second copy the topology asks for\n"
+    "  --topology T      mirror (default): db.sqlite and db_mirror.sqlite, both\n"
+    "                      committed before a write is acknowledged (nodes primary, mirror)\n"
+    "                    single: db.sqlite alone (node primary)\n"
+    "                    async: db.sqlite, shipped to db_async.sqlite by a background\n"
+    "                      pump after --delay (nodes primary, secondary)\n"
+    "                    offline: db.sqlite, pushed to db_central.sqlite by the sync\n"
+    "                      job every --interval (nodes local, central)\n"
+    "                    cluster: the leader here, --replicas replicas on the next\n"
+    "                      ports, fed over POST /api/sync (nodes leader, replicaN)\n"
+    "  --policy P        mirror: strict (default) refuses writes while either copy\n"
+    "                    fails; degrade keeps serving on one copy, resyncs it on heal\n"
+    "  --delay MS        async: the WAN delay of every shipped batch (default 200)\n"
+    "  --interval MS     offline: how often the sync job runs (default 2000)\n"
+    "  --retries N       offline: failed pushes before a row is FAILED (default 5)\n"
+    "  --replicas N      cluster: how many replicas, 1 to 8 (default 2)\n"
     "  --allow-faults    GET/POST /faults: the front end's fault panel (loopback only)\n"
     "  --web DIR         the front end's files (default: the source tree's platform/web)\n"
     "  --seed-demo       give a shop without products the demo catalog (the default)\n"
@@ -71,6 +84,35 @@ static int parse_int(const char *text, int min, int max, int *out)
     return 0;
 }
 
+/* A duration in milliseconds: 0 to one hour. */
+static int parse_ms(const char *text, int64_t *out)
+{
+    int v = 0;
+    int rc = parse_int(text, 0, 3600 * 1000, &v);
+    *out = v;
+    return rc;
+}
+
+/* --topology names; "replica" is what a cluster's leader starts its
+ * replicas with (--leader-port, --node replicaN), not for users. */
+static const struct {
+    const char *name;
+    enum serve_role role;
+    const char *node; /* the served copy's node */
+} roles[] = {
+    {"single", SERVE_SINGLE, "primary"},   {"mirror", SERVE_MIRROR, "primary"},
+    {"async", SERVE_ASYNC, "primary"},     {"offline", SERVE_OFFLINE, "local"},
+    {"cluster", SERVE_CLUSTER, "leader"},  {"replica", SERVE_REPLICA, "replica1"},
+};
+
+const char *serve_role_name(enum serve_role role)
+{
+    for (size_t i = 0; i < sizeof(roles) / sizeof(roles[0]); i++)
+        if (roles[i].role == role)
+            return roles[i].name;
+    return "?";
+}
+
 /* One option with a value; returns 0, or an exit code after saying why. */
 static int parse_valued(struct serve_options *o, const char *opt, const char *v)
 {
@@ -90,14 +132,30 @@ static int parse_valued(struct serve_options *o, const char *opt, const char *v)
         o->policy = strcmp(v, "strict") == 0 ? MIRROR_STRICT : MIRROR_DEGRADE;
         return 0;
     }
+    int64_t ms = 0;
+    if (strcmp(opt, "--delay") == 0 && parse_ms(v, &ms) == 0) {
+        o->delay_ms = ms;
+        return 0;
+    }
+    if (strcmp(opt, "--interval") == 0 && parse_ms(v, &ms) == 0 && ms > 0) {
+        o->interval_ms = ms;
+        return 0;
+    }
+    if (strcmp(opt, "--retries") == 0 && parse_int(v, 1, 1000, &o->retries) == 0)
+        return 0;
+    if (strcmp(opt, "--replicas") == 0 &&
+        parse_int(v, 1, SERVE_REPLICAS_MAX, &o->replicas) == 0)
+        return 0;
+    if (strcmp(opt, "--leader-port") == 0 && parse_int(v, 1, SERVE_PORT_MAX, &o->leader_port) == 0)
+        return 0;
     if (strcmp(opt, "--topology") == 0) {
-        if (strcmp(v, "single") == 0 || strcmp(v, "mirror") == 0) {
-            o->topology = strcmp(v, "single") == 0 ? SHOP_SINGLE : SHOP_MIRROR;
-            return 0;
-        }
-        if (!strcmp(v, "async") || !strcmp(v, "offline") || !strcmp(v, "cluster")) {
-            fprintf(stderr, "faultdrill serve: topology %s is not built yet\n", v);
-            return SERVE_EXIT_CANNOT_RUN;
+        for (size_t i = 0; i < sizeof(roles) / sizeof(roles[0]); i++) {
+            if (strcmp(v, roles[i].name) == 0) {
+                o->role = roles[i].role;
+                o->topology = roles[i].role == SERVE_MIRROR ? SHOP_MIRROR : SHOP_SINGLE;
+                o->node = roles[i].node;
+                return 0;
+            }
         }
     }
     fprintf(stderr, "faultdrill serve: bad value for %s: '%s'\n%s", opt, v, usage);
@@ -108,9 +166,15 @@ static int parse_valued(struct serve_options *o, const char *opt, const char *v)
 static int parse_options(int argc, char **argv, struct serve_options *o)
 {
     *o = (struct serve_options){.port = SERVE_PORT_DEFAULT, .data_dir = "shop-data",
-                                .topology = SHOP_MIRROR, .policy = MIRROR_STRICT,
+                                .role = SERVE_MIRROR, .topology = SHOP_MIRROR,
+                                .node = "primary", .policy = MIRROR_STRICT,
+                                .delay_ms = SERVE_DELAY_MS_DEFAULT,
+                                .interval_ms = SERVE_INTERVAL_MS_DEFAULT,
+                                .retries = SERVE_RETRIES_DEFAULT,
+                                .replicas = SERVE_REPLICAS_DEFAULT,
                                 .web_dir = FAULTDRILL_WEB_DIR, .demo = true,
                                 .threads = SERVE_THREADS};
+    const char *node = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
@@ -124,14 +188,31 @@ static int parse_options(int argc, char **argv, struct serve_options *o)
             o->bench_trivial = true; /* hidden: the stack's ceiling for `make bench` */
         } else if (i + 1 < argc && (!strcmp(a, "--port") || !strcmp(a, "--data") ||
                                     !strcmp(a, "--topology") || !strcmp(a, "--policy") ||
-                                    !strcmp(a, "--web") || !strcmp(a, "--threads"))) {
+                                    !strcmp(a, "--web") || !strcmp(a, "--threads") ||
+                                    !strcmp(a, "--delay") || !strcmp(a, "--interval") ||
+                                    !strcmp(a, "--retries") || !strcmp(a, "--replicas") ||
+                                    !strcmp(a, "--leader-port"))) {
             int code = parse_valued(o, a, argv[++i]);
             if (code != 0)
                 return code;
+        } else if (i + 1 < argc && strcmp(a, "--node") == 0) {
+            node = argv[++i];
         } else {
             fprintf(stderr, "faultdrill serve: unknown or incomplete option '%s'\n%s", a, usage);
             return SERVE_EXIT_USAGE;
         }
+    }
+    if (o->role == SERVE_REPLICA) {
+        if (o->leader_port == 0 || node == NULL || strncmp(node, "replica", 7) != 0 ||
+            !faults_is_node_name(node)) {
+            fprintf(stderr, "faultdrill serve: --topology replica is started by a cluster's "
+                            "leader, with --leader-port N and --node replicaN\n");
+            return SERVE_EXIT_USAGE;
+        }
+        o->node = node;
+    } else if (node != NULL || o->leader_port != 0) {
+        fprintf(stderr, "faultdrill serve: --node and --leader-port are for replicas only\n");
+        return SERVE_EXIT_USAGE;
     }
     return 0;
 }
@@ -181,29 +262,48 @@ static int prepare_data_dir(const char *dir)
     return err;
 }
 
+/* The second copy's node of a topology that has one beside the served copy. */
+static const char *second_node(enum serve_role role)
+{
+    switch (role) {
+    case SERVE_MIRROR:
+        return "mirror";
+    case SERVE_ASYNC:
+        return "secondary";
+    case SERVE_OFFLINE:
+        return "central";
+    default:
+        return NULL;
+    }
+}
+
 static int open_shop(struct server *srv, shop **out)
 {
     const struct serve_options *o = &srv->opt;
     snprintf(srv->primary_path, sizeof(srv->primary_path), "%s/db.sqlite", o->data_dir);
     snprintf(srv->mirror_path, sizeof(srv->mirror_path), "%s/db_mirror.sqlite", o->data_dir);
+    snprintf(srv->second_path, sizeof(srv->second_path), "%s/%s", o->data_dir,
+             o->role == SERVE_ASYNC ? "db_async.sqlite" : "db_central.sqlite");
     struct faults_host fh = host_faults();
     int err = faults_init(0);
     if (!err)
-        err = faults_vfs_register("primary", &fh);
-    if (!err && o->topology == SHOP_MIRROR)
-        err = faults_vfs_register("mirror", &fh);
+        err = faults_vfs_register(o->node, &fh);
+    const char *second = second_node(o->role);
+    if (!err && second != NULL)
+        err = faults_vfs_register(second, &fh);
     if (err) {
         fprintf(stderr, "faultdrill serve: cannot set up the fault VFS: %s\n", faults_errmsg());
         return err;
     }
     srv->cfg = (struct shop_config){
         .topology = o->topology,
-        .primary = {.node = "primary", .path = srv->primary_path,
-                    .vfs = faults_vfs_name("primary")},
+        .primary = {.node = o->node, .path = srv->primary_path, .vfs = faults_vfs_name(o->node)},
         .mirror = {.node = "mirror", .path = srv->mirror_path, .vfs = faults_vfs_name("mirror")},
         .policy = o->policy,
         .ack = MIRROR_ACK_BOTH,
         .sync_full = true,
+        .outbox = o->role == SERVE_ASYNC || o->role == SERVE_CLUSTER,
+        .sync_queue = o->role == SERVE_OFFLINE ? SHOP_QUEUE_SAME : SHOP_QUEUE_NONE,
     };
     char msg[SHOP_ERRMSG_MAX];
     err = shop_open(&srv->cfg, &srv->env, out, msg);
@@ -211,7 +311,8 @@ static int open_shop(struct server *srv, shop **out)
         fprintf(stderr, "faultdrill serve: cannot open the shop in %s: %s\n", o->data_dir, msg);
         return err;
     }
-    int n = o->demo ? demo_seed(*out) : 0;
+    /* A replica's catalog comes from its leader. */
+    int n = o->demo && o->role != SERVE_REPLICA ? demo_seed(*out) : 0;
     if (n < 0)
         fprintf(stderr, "faultdrill serve: could not add the demo catalog: %s\n",
                 shop_errmsg(*out));
@@ -329,18 +430,30 @@ static void find_web_root(struct server *srv)
 static void banner(const struct server *srv, const char *fifo)
 {
     int pid = (int)getpid();
-    const char *node = srv->opt.topology == SHOP_MIRROR ? "mirror" : "primary";
-    printf("faultdrill serve: http://127.0.0.1:%d/  topology %s, policy %s, data %s\n",
-           srv->opt.port, srv->opt.topology == SHOP_MIRROR ? "mirror" : "single",
-           srv->opt.policy == MIRROR_STRICT ? "strict" : "degrade", srv->opt.data_dir);
+    const struct serve_options *o = &srv->opt;
+    const char *second = second_node(o->role);
+    const char *node = second != NULL ? second : o->node;
+    printf("faultdrill serve: http://127.0.0.1:%d/  topology %s", o->port,
+           serve_role_name(o->role));
+    if (o->role == SERVE_MIRROR)
+        printf(", policy %s", o->policy == MIRROR_STRICT ? "strict" : "degrade");
+    else if (o->role == SERVE_ASYNC)
+        printf(", delay %" PRId64 " ms", o->delay_ms);
+    else if (o->role == SERVE_OFFLINE)
+        printf(", interval %" PRId64 " ms, retries %d", o->interval_ms, o->retries);
+    else if (o->role == SERVE_CLUSTER)
+        printf(", %d replicas on ports %d-%d", o->replicas, o->port + 1, o->port + o->replicas);
+    else if (o->role == SERVE_REPLICA)
+        printf(", node %s, leader on port %d", o->node, o->leader_port);
+    printf(", data %s\n", o->data_dir);
     printf("  pid %d; fault control: %s%s\n", pid, fifo[0] ? fifo : "(fifo unavailable)",
-           srv->opt.allow_faults ? ", and /faults over HTTP" : "");
+           o->allow_faults ? ", and /faults over HTTP" : "");
     printf("  break the %s's disk: fiu-ctrl -c \"enable name=disk/%s/write,failinfo=5\" %d\n", node,
            node, pid);
     printf("  heal it: fiu-ctrl -c \"disable name=disk/%s/write\" %d\n", node, pid);
     printf("  stop: Ctrl-C or kill %d\n", pid);
-    if (srv->web_root[0] == '\0' && !srv->opt.bench_trivial)
-        printf("  no front end at %s: only the API is served (--web DIR)\n", srv->opt.web_dir);
+    if (srv->web_root[0] == '\0' && !o->bench_trivial)
+        printf("  no front end at %s: only the API is served (--web DIR)\n", o->web_dir);
     fflush(stdout);
 }
 
@@ -386,6 +499,10 @@ static void stop_all(struct server *srv)
             pthread_join(poker, NULL);
     }
     srv->mg = NULL;
+    /* The topology's threads still use the writer: they stop first. */
+    async_stop(srv);
+    offline_stop(srv);
+    cluster_stop(srv);
     if (srv->writer.shop != NULL)
         writer_stop(&srv->writer); /* commits what is queued, closes the shop */
     panel_release(&srv->panel);
@@ -403,7 +520,8 @@ static int serve_run(struct server *srv, const sigset_t *signals)
         return SERVE_EXIT_CANNOT_RUN;
     }
     srv->env = host_env(&srv->host);
-    panel_init(&srv->panel, srv->opt.topology);
+    const char *nodes[2] = {srv->opt.node, second_node(srv->opt.role)};
+    panel_init(&srv->panel, nodes, nodes[1] != NULL ? 2 : 1);
     if (!srv->opt.bench_trivial) {
         find_web_root(srv);
         err = prepare_data_dir(srv->opt.data_dir);
@@ -414,6 +532,12 @@ static int serve_run(struct server *srv, const sigset_t *signals)
     }
     if (!err)
         err = start_civetweb(srv);
+    if (!err && srv->opt.role == SERVE_ASYNC)
+        err = async_start(srv);
+    if (!err && srv->opt.role == SERVE_OFFLINE)
+        err = offline_start(srv);
+    if (!err && (srv->opt.role == SERVE_CLUSTER || srv->opt.role == SERVE_REPLICA))
+        err = cluster_start(srv);
     if (err) {
         stop_all(srv);
         return SERVE_EXIT_CANNOT_RUN;

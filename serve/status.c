@@ -12,7 +12,7 @@
 
 static const char *topology_name(const struct server *srv)
 {
-    return srv->opt.topology == SHOP_MIRROR ? "mirror" : "single";
+    return serve_role_name(srv->opt.role);
 }
 
 void status_mirror(struct request *rq)
@@ -64,7 +64,9 @@ void status_heartbeat(struct request *rq)
              (double)(host_mono_us() - rq->srv->started_mono_us) / 1e6);
     struct buf *b = &rq->w->out;
     buf_reset(b);
-    buf_puts(b, "{\"status\":\"ok\",\"node\":\"primary\",\"topology\":");
+    buf_puts(b, "{\"status\":\"ok\",\"node\":");
+    json_str(b, rq->srv->opt.node);
+    buf_puts(b, ",\"topology\":");
     json_str(b, topology_name(rq->srv));
     buf_puts(b, ",\"uptimeSeconds\":");
     buf_puts(b, uptime);
@@ -86,4 +88,22 @@ void status_not_configured(struct request *rq)
     snprintf(rq->detail, sizeof(rq->detail), "topology %s has no %s", topology_name(rq->srv),
              what);
     http_reply_error(rq, 404, "not configured", rq->detail);
+}
+
+void status_replication(struct request *rq)
+{
+    if (rq->srv->opt.role == SERVE_ASYNC)
+        async_status(rq);
+    else if (rq->srv->opt.role == SERVE_CLUSTER)
+        cluster_status(rq);
+    else
+        status_not_configured(rq);
+}
+
+void status_sync(struct request *rq)
+{
+    if (rq->srv->opt.role == SERVE_OFFLINE)
+        offline_status(rq);
+    else
+        status_not_configured(rq);
 }

@@ -48,6 +48,8 @@ static int64_t job_run(shop *s, struct write_job *j)
         return shop_cart_remove(s, j->id, j->id2);
     case JOB_CHECKOUT:
         return shop_checkout(s, j->id, j->order);
+    case JOB_CALL:
+        break; /* never inside a group: see group_commit */
     }
     assert(!"unknown job kind");
     return -EINVAL;
@@ -63,6 +65,8 @@ static int group_fn(shop *s, void *arg)
     struct group *g = arg;
     for (size_t i = 0; i < g->count; i++) {
         struct write_job *j = g->jobs[i];
+        if (j->kind == JOB_CALL)
+            continue;
         j->rc = job_run(s, j);
         if (j->rc < 0)
             snprintf(j->detail, sizeof(j->detail), "%s", shop_errmsg(s));
@@ -70,19 +74,31 @@ static int group_fn(shop *s, void *arg)
     return 0;
 }
 
+/*
+ * The requests' writes in one transaction, then each writer_call on its
+ * own: a call does its own transactions (applying a batch, marking sync
+ * rows), which cannot nest in a group.
+ */
 static void group_commit(struct writer *w, struct group *g)
 {
-    int err = shop_group(w->shop, group_fn, g);
-    if (err == 0)
-        return;
-    /* Not acknowledged: whatever succeeded inside reports the group's error. */
-    for (size_t i = 0; i < g->count; i++) {
+    size_t writes = 0;
+    for (size_t i = 0; i < g->count; i++)
+        writes += g->jobs[i]->kind != JOB_CALL;
+    int err = writes > 0 ? shop_group(w->shop, group_fn, g) : 0;
+    for (size_t i = 0; err != 0 && i < g->count; i++) {
+        /* Not acknowledged: whatever succeeded inside reports the group's error. */
         struct write_job *j = g->jobs[i];
-        if (j->rc >= 0) {
+        if (j->kind != JOB_CALL && j->rc >= 0) {
             j->rc = err;
             snprintf(j->detail, sizeof(j->detail), "%s", shop_errmsg(w->shop));
         }
     }
+    for (size_t i = 0; i < g->count; i++) {
+        struct write_job *j = g->jobs[i];
+        if (j->kind == JOB_CALL)
+            j->rc = j->call(w->shop, j->call_arg);
+    }
+    atomic_store(&w->last_seq, shop_last_seq(w->shop));
 }
 
 static bool status_changed(const struct serve_status *a, const struct serve_status *b)
@@ -192,6 +208,7 @@ int writer_start(struct writer *w, shop *s)
     memset(w, 0, sizeof(*w));
     atomic_init(&w->read_hint, 0);
     atomic_init(&w->generation, 0);
+    atomic_init(&w->last_seq, shop_last_seq(s));
     w->shop = s;
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -233,6 +250,22 @@ int writer_submit(struct writer *w, struct write_job *job)
     while (sem_wait(job->done) != 0)
         assert(errno == EINTR);
     return 0;
+}
+
+int writer_call(struct writer *w, int (*fn)(shop *s, void *arg), void *arg)
+{
+    sem_t done;
+    if (sem_init(&done, 0, 0) != 0)
+        return -errno;
+    struct write_job job = {.kind = JOB_CALL, .call = fn, .call_arg = arg, .done = &done};
+    int rc = writer_submit(w, &job);
+    sem_destroy(&done);
+    return rc < 0 ? rc : (int)job.rc;
+}
+
+int64_t writer_last_seq(struct writer *w)
+{
+    return atomic_load(&w->last_seq);
 }
 
 void writer_stop(struct writer *w)
