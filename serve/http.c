@@ -10,6 +10,7 @@
 #include <assert.h>
 #include <civetweb.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -121,8 +122,19 @@ void http_reply_bytes(struct request *rq, struct buf *b, int status, const char 
 
 void http_reply(struct request *rq, int status)
 {
+    /* A cluster's leader says how far its outbox got with an accepted write:
+     * a replica that forwarded it waits to hold that change (read-your-writes). */
+    char seq[48];
+    const char *extra = NULL;
+    const char *method = rq->ri != NULL ? rq->ri->request_method : "GET";
+    if (rq->srv != NULL && rq->srv->opt.role == SERVE_CLUSTER && status >= 200 && status < 300 &&
+        strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
+        snprintf(seq, sizeof(seq), "X-Faultdrill-Seq: %" PRId64,
+                 writer_last_seq(&rq->srv->writer));
+        extra = seq;
+    }
     http_reply_bytes(rq, &rq->w->out, status, status == 204 ? NULL : "application/json",
-                     NULL);
+                     extra);
 }
 
 void http_reply_error(struct request *rq, int status, const char *error, const char *detail)
