@@ -14,91 +14,7 @@ set -euo pipefail
 FD=$1
 DIGEST=$2
 CASE=$3
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/faultdrill-serve-XXXXXX")
-PID=""
-BASE=""
-STARTUP_WAIT_S=60 # the sanitizer build starts slowly
-
-cleanup() {
-    if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then
-        kill -KILL "$PID" 2>/dev/null || true
-        wait "$PID" 2>/dev/null || true
-        rm -f "${TMPDIR:-/tmp}/fiu-ctrl-$PID.in" "${TMPDIR:-/tmp}/fiu-ctrl-$PID.out"
-    fi
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-fail() {
-    echo "FAIL [$CASE]: $*" >&2
-    if [ -f "$WORK/body" ]; then
-        echo "last body: $(head -c 600 "$WORK/body")" >&2
-    fi
-    for log in "$WORK"/server*.log; do
-        [ -f "$log" ] && { echo "--- $log" >&2; tail -20 "$log" >&2; }
-    done
-    exit 1
-}
-
-# start_server DATA [serve options...]: sets PID, PORT, BASE.
-SERVERS=0
-start_server() {
-    local data=$1
-    shift
-    SERVERS=$((SERVERS + 1))
-    LOG="$WORK/server$SERVERS.log"
-    : >"$LOG"
-    "$FD" serve --port 0 --data "$data" "$@" >"$LOG" 2>&1 &
-    PID=$!
-    local i
-    for ((i = 0; i < STARTUP_WAIT_S * 20; i++)); do
-        PORT=$(sed -n 's|.*http://127\.0\.0\.1:\([0-9]*\)/.*|\1|p' "$LOG" | head -1)
-        [ -n "$PORT" ] && break
-        kill -0 "$PID" 2>/dev/null || fail "serve exited at start: $(cat "$LOG")"
-        sleep 0.05
-    done
-    [ -n "$PORT" ] || fail "serve did not start within ${STARTUP_WAIT_S}s"
-    BASE="http://127.0.0.1:$PORT"
-}
-
-# stop_server: SIGTERM, which must end in exit 0.
-stop_server() {
-    kill -TERM "$PID"
-    local rc=0
-    wait "$PID" || rc=$?
-    PID=""
-    [ "$rc" = 0 ] || fail "serve exited $rc after SIGTERM"
-    grep -q 'stopped cleanly' "$LOG" || fail "no clean stop in the log"
-}
-
-# req METHOD PATH [BODY]: sets STATUS; the body is in $WORK/body.
-req() {
-    local method=$1 path=$2
-    local args=(-s -o "$WORK/body" -w '%{http_code}' -X "$method" --path-as-is)
-    if [ $# -ge 3 ]; then
-        args+=(-H 'Content-Type: application/json' --data-binary "$3")
-    fi
-    STATUS=$(curl "${args[@]}" "$BASE$path") || fail "curl $method $path failed"
-}
-
-# expect CODE METHOD PATH [BODY]: the request must answer CODE.
-expect() {
-    local code=$1
-    shift
-    req "$@"
-    [ "$STATUS" = "$code" ] || fail "$1 $2 answered $STATUS, expected $code"
-}
-
-# jqe FILTER: the last body must satisfy the jq filter.
-jqe() {
-    jq -e "$1" "$WORK/body" >/dev/null || fail "body does not satisfy: $1"
-}
-
-# An error reply is JSON with "error" and "detail".
-expect_error() {
-    expect "$@"
-    jqe 'has("error") and has("detail") and (.error | type == "string")'
-}
+. "$(dirname "$0")/lib.sh"
 
 mirror_equal() {
     local data=$1
@@ -410,8 +326,12 @@ case_startup_errors() {
     grep -q 'cannot write to data directory' "$WORK/err" || fail "file as --data: $(cat "$WORK/err")"
     expect_exit 3 "$FD" serve --port 0 --data "$WORK/afile/sub"
     expect_exit 3 "$FD" serve --port 0 --data /proc/faultdrill-no-such-dir
-    expect_exit 3 "$FD" serve --port 0 --data "$WORK/d3" --topology async
-    grep -q 'not built yet' "$WORK/err" || fail "async: $(cat "$WORK/err")"
+    expect_exit 2 "$FD" serve --port 0 --data "$WORK/d3" --topology galaxy
+    expect_exit 2 "$FD" serve --port 0 --data "$WORK/d3" --topology replica
+    grep -q 'started by a cluster' "$WORK/err" || fail "replica alone: $(cat "$WORK/err")"
+    expect_exit 2 "$FD" serve --port 0 --data "$WORK/d3" --node replica1
+    expect_exit 2 "$FD" serve --port 0 --data "$WORK/d3" --topology offline --interval 0
+    expect_exit 2 "$FD" serve --port 0 --data "$WORK/d3" --topology cluster --replicas 9
     expect_exit 2 "$FD" serve --port 70000
     expect_exit 2 "$FD" serve --policy sloppy
     expect_exit 2 "$FD" serve --bogus
