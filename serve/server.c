@@ -524,7 +524,15 @@ static int serve_run(struct server *srv, const sigset_t *signals)
     panel_init(&srv->panel, nodes, nodes[1] != NULL ? 2 : 1);
     if (!srv->opt.bench_trivial) {
         find_web_root(srv);
-        err = prepare_data_dir(srv->opt.data_dir);
+        /* A port in use is said before the data directory is touched. */
+        int busy = srv->opt.port != 0 ? bind_error(srv->opt.port) : 0;
+        if (busy != 0) {
+            fprintf(stderr, "faultdrill serve: cannot listen on 127.0.0.1:%d: %s\n",
+                    srv->opt.port, strerror(busy));
+            err = -busy;
+        }
+        if (!err)
+            err = prepare_data_dir(srv->opt.data_dir);
         if (!err)
             err = open_shop(srv, &s);
         if (!err && (err = writer_start(&srv->writer, s)) != 0)

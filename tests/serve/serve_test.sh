@@ -320,6 +320,7 @@ case_startup_errors() {
     start_server "$WORK/data"
     expect_exit 3 "$FD" serve --port "$PORT" --data "$WORK/data2"
     grep -q "cannot listen on 127.0.0.1:$PORT" "$WORK/err" || fail "port in use: $(cat "$WORK/err")"
+    [ ! -e "$WORK/data2" ] || fail "a port in use still created (and seeded) the data directory"
     stop_server
     echo "a file" >"$WORK/afile"
     expect_exit 3 "$FD" serve --port 0 --data "$WORK/afile"
