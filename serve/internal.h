@@ -427,8 +427,11 @@ int cart_render(struct request *rq, int64_t user_id);
 void panel_init(struct fault_panel *p, const char *const *nodes, size_t count);
 /* Tracks one more point (a net/... point of a topology); -E2BIG when full. */
 int panel_add(struct fault_panel *p, const char *name);
-/* libfiu's remote control on ${TMPDIR:-/tmp}/fiu-ctrl-PID, as fiu-ctrl expects. */
-int panel_start_fifo(char *path, size_t cap);
+/* libfiu's remote control on ${TMPDIR:-/tmp}/fiu-ctrl-PID, as fiu-ctrl
+ * expects; what it enables or disables shows in the panel's list. */
+int panel_start_fifo(struct fault_panel *p, char *path, size_t cap);
+/* Removes the fifos (the thread reading them dies with the process). */
+void panel_stop_fifo(void);
 /* Disables every point the panel enabled. */
 void panel_release(struct fault_panel *p);
 

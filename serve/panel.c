@@ -3,10 +3,9 @@
  * fiu-ctrl looks for by default (${TMPDIR:-/tmp}/fiu-ctrl-PID), so
  * `fiu-ctrl -c "enable name=disk/mirror/write,failinfo=5" PID` breaks the
  * mirror's disk live; and, only with --allow-faults, GET/POST /faults for
- * the front end's panel. The panel enables a point unconditionally with an
- * explicit errno as failinfo (fiu_enable): never random, never an errno
- * libfiu picks (DESIGN.md §3). It knows only what it enabled itself: a
- * point switched by fiu-ctrl does not show in its list.
+ * the front end's panel, which lists what either of them switched. The
+ * panel enables a point unconditionally with an explicit errno as failinfo
+ * (fiu_enable): never random, never an errno libfiu picks (DESIGN.md §3).
  */
 #include <assert.h>
 #include <errno.h>
@@ -16,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "serve/internal.h"
@@ -57,13 +58,134 @@ void panel_release(struct fault_panel *p)
     pthread_mutex_unlock(&p->lock);
 }
 
-int panel_start_fifo(char *path, size_t cap)
+/* ---- fiu-ctrl's fifo ----------------------------------------------------- */
+
+/*
+ * Our own end of fiu-ctrl's protocol (libfiu's fiu_rc_fifo does the same but
+ * cannot tell us what it did): fiu-ctrl writes one command per line into
+ * PREFIX-PID.in and reads the reply, an integer, from PREFIX-PID.out. Each
+ * command runs through libfiu's own fiu_rc_string; an enable or disable of a
+ * point also updates the panel's list, so /faults shows what fiu-ctrl did.
+ */
+
+/* The value of key=... in a fiu-ctrl command ("name=a/b,failinfo=5"). */
+static bool command_param(const char *params, const char *key, char *out, size_t cap)
 {
+    size_t klen = strlen(key);
+    for (const char *at = params; at != NULL && *at != '\0';) {
+        const char *end = strchr(at, ',');
+        size_t len = end != NULL ? (size_t)(end - at) : strlen(at);
+        if (len > klen && strncmp(at, key, klen) == 0 && at[klen] == '=') {
+            size_t n = len - klen - 1 < cap - 1 ? len - klen - 1 : cap - 1;
+            memcpy(out, at + klen + 1, n);
+            out[n] = '\0';
+            return true;
+        }
+        at = end != NULL ? end + 1 : NULL;
+    }
+    return false;
+}
+
+/* What a successful fiu-ctrl command changed, in the panel's list. */
+static void panel_note(struct fault_panel *p, const char *cmd)
+{
+    char verb[32] = "", name[FAULTS_NAME_MAX] = "", info[32] = "";
+    const char *space = strchr(cmd, ' ');
+    if (space == NULL || (size_t)(space - cmd) >= sizeof(verb))
+        return;
+    memcpy(verb, cmd, (size_t)(space - cmd));
+    if (!command_param(space + 1, "name", name, sizeof(name)))
+        return;
+    bool enable = strncmp(verb, "enable", 6) == 0;
+    if (!enable && strcmp(verb, "disable") != 0)
+        return;
+    const struct faults_point *fp = faults_lookup(name);
+    int64_t value = fp != NULL && fp->delay_us_default > 0 ? fp->delay_us_default : EIO;
+    if (command_param(space + 1, "failinfo", info, sizeof(info)))
+        value = strtoll(info, NULL, 10);
+    pthread_mutex_lock(&p->lock);
+    int at = -1;
+    for (size_t i = 0; i < p->count; i++)
+        if (strcmp(p->points[i].name, name) == 0)
+            at = (int)i;
+    if (at < 0 && enable && panel_add(p, name) == 0)
+        at = (int)p->count - 1;
+    if (at >= 0) {
+        p->points[at].enabled = enable;
+        p->points[at].value = value;
+    }
+    pthread_mutex_unlock(&p->lock);
+}
+
+struct fifo_ctl {
+    struct fault_panel *panel;
+    char in[SERVE_PATH_MAX], out[SERVE_PATH_MAX];
+};
+
+static void fifo_reply(const char *path, int rc)
+{
+    int fd = open(path, O_WRONLY | O_CLOEXEC); /* waits for fiu-ctrl to read */
+    if (fd < 0)
+        return;
+    char text[16];
+    int n = snprintf(text, sizeof(text), "%d\n", rc);
+    ssize_t w = write(fd, text, (size_t)n);
+    (void)w; /* fiu-ctrl gone: nothing to tell */
+    close(fd);
+}
+
+static void *fifo_main(void *arg)
+{
+    struct fifo_ctl *c = arg;
+    char line[512];
+    for (;;) {
+        FILE *in = fopen(c->in, "re"); /* waits for a writer */
+        if (in == NULL)
+            return NULL;
+        while (fgets(line, sizeof(line), in) != NULL) {
+            line[strcspn(line, "\r\n")] = '\0';
+            if (line[0] == '\0')
+                continue;
+            char *error = NULL;
+            int rc = fiu_rc_string(line, &error);
+            if (rc == 0)
+                panel_note(c->panel, line);
+            fifo_reply(c->out, rc);
+        }
+        fclose(in);
+    }
+}
+
+int panel_start_fifo(struct fault_panel *p, char *path, size_t cap)
+{
+    static struct fifo_ctl ctl; /* one per process, as fiu-ctrl's PID naming */
     const char *tmp = getenv("TMPDIR");
-    char prefix[SERVE_PATH_MAX];
-    snprintf(prefix, sizeof(prefix), "%s/fiu-ctrl", tmp != NULL && tmp[0] ? tmp : "/tmp");
-    snprintf(path, cap, "%s-%d.in", prefix, (int)getpid());
-    return fiu_rc_fifo(prefix) == 0 ? 0 : -EIO;
+    const char *dir = tmp != NULL && tmp[0] ? tmp : "/tmp";
+    ctl.panel = p;
+    snprintf(ctl.in, sizeof(ctl.in), "%s/fiu-ctrl-%d.in", dir, (int)getpid());
+    snprintf(ctl.out, sizeof(ctl.out), "%s/fiu-ctrl-%d.out", dir, (int)getpid());
+    snprintf(path, cap, "%s", ctl.in);
+    unlink(ctl.in);
+    unlink(ctl.out);
+    if (mkfifo(ctl.in, 0600) != 0 || mkfifo(ctl.out, 0600) != 0)
+        return -errno;
+    pthread_t t;
+    int rc = pthread_create(&t, NULL, fifo_main, &ctl);
+    if (rc != 0)
+        return -rc;
+    pthread_detach(t);
+    return 0;
+}
+
+void panel_stop_fifo(void)
+{
+    char in[SERVE_PATH_MAX], out[SERVE_PATH_MAX];
+    const char *tmp = getenv("TMPDIR");
+    const char *dir = tmp != NULL && tmp[0] ? tmp : "/tmp";
+    snprintf(in, sizeof(in), "%s/fiu-ctrl-%d.in", dir, (int)getpid());
+    snprintf(out, sizeof(out), "%s/fiu-ctrl-%d.out", dir, (int)getpid());
+    unlink(in);
+    unlink(out);
 }
 
 static bool panel_off(struct request *rq)

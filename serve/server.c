@@ -550,7 +550,7 @@ static int serve_run(struct server *srv, const sigset_t *signals)
         stop_all(srv);
         return SERVE_EXIT_CANNOT_RUN;
     }
-    if (panel_start_fifo(fifo, sizeof(fifo)) != 0) {
+    if (panel_start_fifo(&srv->panel, fifo, sizeof(fifo)) != 0) {
         fprintf(stderr, "faultdrill serve: no fiu-ctrl fifo (%s): faults only over HTTP\n", fifo);
         fifo[0] = '\0';
     }
@@ -560,6 +560,7 @@ static int serve_run(struct server *srv, const sigset_t *signals)
     printf("faultdrill serve: %s: stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
     fflush(stdout);
     stop_all(srv);
+    panel_stop_fifo();
     printf("faultdrill serve: stopped cleanly\n");
     return SERVE_EXIT_OK;
 }

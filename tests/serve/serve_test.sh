@@ -440,15 +440,23 @@ case_single_topology() {
 
 case_fiu_ctrl() {
     command -v fiu-ctrl >/dev/null || fail "fiu-ctrl is not installed (Debian package fiu-utils)"
-    start_server "$WORK/data" --policy strict
+    start_server "$WORK/data" --policy strict --allow-faults
     grep -q "fiu-ctrl -c \"enable name=disk/mirror/write,failinfo=5\" $PID" "$LOG" ||
         fail "the banner does not show the fiu-ctrl command"
     expect 201 POST /orders '{"userId":1,"products":[{"productId":3,"quantity":1}]}'
-    fiu-ctrl -c "enable name=disk/mirror/write,failinfo=5" "$PID" || fail "fiu-ctrl enable failed"
+    fiu-ctrl -c "enable name=disk/mirror/write,failinfo=28" "$PID" || fail "fiu-ctrl enable failed"
     expect_error 503 POST /orders '{"userId":1,"products":[{"productId":3,"quantity":1}]}'
     expect 200 GET /mirror/status
     jqe '.state == "failed"'
+    # The panel shows what fiu-ctrl switched, with its errno.
+    expect 200 GET /faults
+    jqe 'any(.points[]; .name == "disk/mirror/write" and .enabled and .errno == "ENOSPC")'
+    # A bad command is refused in the reply fiu-ctrl reads, and changes nothing.
+    fiu-ctrl -c "frobnicate name=disk/mirror/read" "$PID" >"$WORK/ctl" 2>&1 || true
+    grep -q "returned error" "$WORK/ctl" || fail "an unknown command was not refused: $(cat "$WORK/ctl")"
     fiu-ctrl -c "disable name=disk/mirror/write" "$PID" || fail "fiu-ctrl disable failed"
+    expect 200 GET /faults
+    jqe 'all(.points[]; .enabled == false)'
     wait_for_state in-sync
     expect 201 POST /orders '{"userId":1,"products":[{"productId":3,"quantity":1}]}'
     stop_server
