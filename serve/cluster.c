@@ -761,7 +761,7 @@ out_close:
     if (sp.null_fd >= 0)
         close(sp.null_fd);
     pthread_mutex_lock(&r->cl->lock);
-    snprintf(r->last_error, sizeof(r->last_error), "%s cannot start: %s", r->node, why);
+    snprintf(r->last_error, sizeof(r->last_error), "%s cannot start: %.400s", r->node, why);
     pthread_mutex_unlock(&r->cl->lock);
     return err != 0 ? err : -EIO;
 }
@@ -1153,11 +1153,13 @@ static int leader_start(struct server *srv, struct cluster *cl)
         struct replica *r = &cl->replicas[i];
         r->cl = cl;
         r->index = i + 1;
-        snprintf(r->node, sizeof(r->node), "replica%d", i + 1);
-        snprintf(r->dir, sizeof(r->dir), "%s/%s", o->data_dir, r->node);
-        snprintf(r->log_path, sizeof(r->log_path), "%s/serve.log", r->dir);
-        snprintf(r->drop_point, sizeof(r->drop_point), "net/leader/%s/drop", r->node);
-        snprintf(r->delay_point, sizeof(r->delay_point), "net/leader/%s/delay", r->node);
+        /* formatted from i, not from r's own strings: source and target in one struct */
+        int k = i + 1;
+        snprintf(r->node, sizeof(r->node), "replica%d", k);
+        snprintf(r->dir, sizeof(r->dir), "%.3000s/replica%d", o->data_dir, k);
+        snprintf(r->log_path, sizeof(r->log_path), "%.3000s/replica%d/serve.log", o->data_dir, k);
+        snprintf(r->drop_point, sizeof(r->drop_point), "net/leader/replica%d/drop", k);
+        snprintf(r->delay_point, sizeof(r->delay_point), "net/leader/replica%d/delay", k);
         r->peer.fd = -1;
         r->out_fd = -1;
         r->log_fd = -1;
@@ -1171,8 +1173,8 @@ static int leader_start(struct server *srv, struct cluster *cl)
         if (!cl->any_port && o->port + r->index > 65535) {
             r->settled = true;
             r->respawn_at_us = INT64_MAX;
-            snprintf(r->last_error, sizeof(r->last_error), "%s cannot start: port %d is past 65535",
-                     r->node, o->port + r->index);
+            snprintf(r->last_error, sizeof(r->last_error),
+                     "replica%d cannot start: port %d is past 65535", k, o->port + k);
         }
     }
     for (int i = 0; i < cl->count; i++) {

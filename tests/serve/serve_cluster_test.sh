@@ -1,0 +1,381 @@
+#!/usr/bin/env bash
+# serve_cluster_test.sh — end-to-end tests of `faultdrill serve --topology
+# cluster` through a real HTTP client (curl, jq): each case starts its own
+# leader on a free loopback port (--port 0, read back from the banner) with
+# its own data directory; the leader starts its replicas as child processes
+# (their ports come from GET /replication/status), and the case drives the
+# three nodes and stops them.
+#
+#   serve_cluster_test.sh FAULTDRILL SERVE_DIGEST CASE
+#
+# Cases: propagate_sigterm_equal forward_read_your_writes registry_rotates
+#        kill9_replica_respawn fiu_drop_lag sigterm_no_orphans
+set -euo pipefail
+
+FD=$1
+DIGEST=$2
+CASE=$3
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/faultdrill-cluster-XXXXXX")
+FIFO_DIR=${TMPDIR:-/tmp}
+PID=""
+BASE=""
+REPLICA_PIDS=()
+EXTRA_PID=""
+STARTUP_WAIT_S=60 # the sanitizer build starts slowly
+
+cleanup() {
+    local p
+    for p in "$PID" "$EXTRA_PID"; do
+        if [ -n "$p" ] && kill -0 "$p" 2>/dev/null; then
+            kill -KILL "$p" 2>/dev/null || true
+            wait "$p" 2>/dev/null || true
+            rm -f "$FIFO_DIR/fiu-ctrl-$p.in" "$FIFO_DIR/fiu-ctrl-$p.out"
+        fi
+    done
+    # a SIGKILLed leader's replicas get SIGTERM from the kernel; be sure anyway
+    for p in "${REPLICA_PIDS[@]}"; do
+        kill -KILL "$p" 2>/dev/null || true
+        rm -f "$FIFO_DIR/fiu-ctrl-$p.in" "$FIFO_DIR/fiu-ctrl-$p.out"
+    done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+fail() {
+    echo "FAIL [$CASE]: $*" >&2
+    if [ -f "$WORK/body" ]; then
+        echo "last body: $(head -c 600 "$WORK/body")" >&2
+    fi
+    local log
+    for log in "$WORK"/leader*.log "$WORK"/*/replica*/serve.log; do
+        [ -f "$log" ] && { echo "--- $log" >&2; tail -15 "$log" >&2; }
+    done
+    exit 1
+}
+
+# start_leader DATA [serve options...]: sets PID, PORT, BASE, R1, R2 (replica
+# ports) and REPLICA_PIDS once every replica is up.
+LEADERS=0
+start_leader() {
+    local data=$1
+    shift
+    LEADERS=$((LEADERS + 1))
+    LOG="$WORK/leader$LEADERS.log"
+    : >"$LOG"
+    PORT=""
+    "$FD" serve --port 0 --data "$data" --topology cluster "$@" >"$LOG" 2>&1 &
+    PID=$!
+    local i
+    for ((i = 0; i < STARTUP_WAIT_S * 20; i++)); do
+        PORT=$(sed -n 's|.*http://127\.0\.0\.1:\([0-9]*\)/.*|\1|p' "$LOG" | head -1)
+        [ -n "$PORT" ] && break
+        kill -0 "$PID" 2>/dev/null || fail "serve exited at start: $(cat "$LOG")"
+        sleep 0.05
+    done
+    [ -n "$PORT" ] || fail "serve did not start within ${STARTUP_WAIT_S}s"
+    BASE="http://127.0.0.1:$PORT"
+    wait_all_up
+    R1=$(jq -r '.replicas[0].port' "$WORK/body")
+    R2=$(jq -r '.replicas[1].port' "$WORK/body")
+    mapfile -t REPLICA_PIDS < <(jq -r '.replicas[].pid' "$WORK/body")
+}
+
+# stop_leader: SIGTERM, which must end in exit 0.
+stop_leader() {
+    kill -TERM "$PID"
+    local rc=0
+    wait "$PID" || rc=$?
+    rm -f "$FIFO_DIR/fiu-ctrl-$PID.in" "$FIFO_DIR/fiu-ctrl-$PID.out" # libfiu leaves them
+    PID=""
+    [ "$rc" = 0 ] || fail "serve exited $rc after SIGTERM"
+    grep -q 'stopped cleanly' "$LOG" || fail "no clean stop in the log"
+}
+
+# req METHOD URL [BODY]: sets STATUS; the body is in $WORK/body, headers in $WORK/head.
+req() {
+    local method=$1 url=$2
+    local args=(-s -o "$WORK/body" -D "$WORK/head" -w '%{http_code}' -X "$method" --max-time 20)
+    if [ $# -ge 3 ]; then
+        args+=(-H 'Content-Type: application/json' --data-binary "$3")
+    fi
+    STATUS=$(curl "${args[@]}" "$url") || fail "curl $method $url failed"
+}
+
+# expect CODE METHOD URL [BODY]: the request must answer CODE.
+expect() {
+    local code=$1
+    shift
+    req "$@"
+    [ "$STATUS" = "$code" ] || fail "$1 $2 answered $STATUS, expected $code"
+}
+
+# jqe FILTER: the last body must satisfy the jq filter.
+jqe() {
+    jq -e "$1" "$WORK/body" >/dev/null || fail "body does not satisfy: $1"
+}
+
+status() {
+    expect 200 GET "$BASE/replication/status"
+}
+
+# wait_for FILTER SECONDS: polls /replication/status until the filter holds.
+wait_for() {
+    local filter=$1 seconds=$2 i
+    for ((i = 0; i < seconds * 20; i++)); do
+        status
+        jq -e "$filter" "$WORK/body" >/dev/null && return 0
+        sleep 0.05
+    done
+    fail "status never satisfied $filter within ${seconds}s: $(cat "$WORK/body")"
+}
+
+wait_all_up() {
+    wait_for 'all(.replicas[]; .state == "up" and .lagChanges == 0)' "$STARTUP_WAIT_S"
+}
+
+# wait_get CODE URL SECONDS: polls a GET until it answers CODE.
+wait_get() {
+    local code=$1 url=$2 seconds=$3 i
+    for ((i = 0; i < seconds * 50; i++)); do
+        req GET "$url"
+        [ "$STATUS" = "$code" ] && return 0
+        sleep 0.02
+    done
+    fail "GET $url never answered $code within ${seconds}s (last $STATUS)"
+}
+
+new_product() {
+    expect 201 POST "$BASE/products" "{\"name\":\"$1\",\"price\":2.5,\"stock\":${2:-10}}"
+    jq -r .id "$WORK/body"
+}
+
+# ---- cases ------------------------------------------------------------------
+
+# A write to the leader reaches every replica; a burst written just before a
+# SIGTERM is shipped before the replicas stop, so all three copies are equal.
+case_propagate_sigterm_equal() {
+    start_leader "$WORK/data"
+    status
+    jqe '.topology == "cluster" and .leader.node == "leader" and (.replicas | length == 2)'
+    jqe '.leader.seq >= 1 and (.leader.seq as $s | all(.replicas[]; .position == $s))'
+    expect 201 POST "$BASE/users" '{"name":"Ann","email":"ann@example.org"}'
+    grep -qi '^X-Faultdrill-Seq: [0-9]' "$WORK/head" || fail "the leader's write reply has no sequence"
+    local pid
+    pid=$(new_product Anvil 7)
+    local r
+    for r in "$R1" "$R2"; do
+        wait_get 200 "http://127.0.0.1:$r/products/$pid" 5
+        jqe '.name == "Anvil" and .stock == 7'
+        expect 200 GET "http://127.0.0.1:$r/heartbeat"
+        jqe '.node | startswith("replica")'
+    done
+    # a burst of concurrent writes on slow links, then stop at once: what the
+    # replicas have not got yet is shipped before they are stopped
+    fiu-ctrl -c "enable name=net/leader/replica1/delay,failinfo=200000" "$PID" ||
+        fail "fiu-ctrl enable failed"
+    fiu-ctrl -c "enable name=net/leader/replica2/delay,failinfo=200000" "$PID" ||
+        fail "fiu-ctrl enable failed"
+    seq 1 60 | xargs -P 8 -I{} curl -s -o /dev/null -X POST -H 'Content-Type: application/json' \
+        --data-binary '{"name":"Burst {}","price":1,"stock":1}' "$BASE/products"
+    stop_leader
+    "$DIGEST" "$WORK/data/db.sqlite" "$WORK/data/replica1/db.sqlite" \
+        "$WORK/data/replica2/db.sqlite" >"$WORK/digest" ||
+        fail "the copies differ after a clean stop: $(cat "$WORK/digest")"
+}
+
+# A write sent to a replica is answered by the leader, and the same replica
+# shows it at once; a replica whose leader is gone says so with 503.
+case_forward_read_your_writes() {
+    start_leader "$WORK/data"
+    local r1="http://127.0.0.1:$R1" r2="http://127.0.0.1:$R2" f
+    # every batch waits 100 ms: a replica that answered before holding the
+    # write would show the old state below
+    for ((f = 0; f < 100; f++)); do
+        [ -p "$FIFO_DIR/fiu-ctrl-$PID.in" ] && break
+        sleep 0.05
+    done
+    fiu-ctrl -c "enable name=net/leader/replica1/delay,failinfo=100000" "$PID" ||
+        fail "fiu-ctrl enable failed"
+    fiu-ctrl -c "enable name=net/leader/replica2/delay,failinfo=100000" "$PID" ||
+        fail "fiu-ctrl enable failed"
+    expect 201 POST "$r1/users" '{"name":"Bo","email":"bo@example.org"}'
+    grep -qi '^X-Faultdrill-Via: leader' "$WORK/head" || fail "not answered by the leader"
+    local uid i oid
+    uid=$(jq .id "$WORK/body")
+    for ((i = 1; i <= 10; i++)); do
+        expect 201 POST "$r1/orders" "{\"userId\":$uid,\"products\":[{\"productId\":1,\"quantity\":1}]}"
+        oid=$(jq .id "$WORK/body")
+        expect 200 GET "$r1/orders/$uid" # at once, from the same replica
+        jqe "length == $i and any(.[]; .id == $oid)"
+    done
+    expect 200 PUT "$r2/products/2" '{"name":"Renamed","price":3,"stock":42}'
+    expect 200 GET "$r2/products/2"
+    jqe '.name == "Renamed" and .stock == 42'
+    expect 409 POST "$r2/orders" "{\"userId\":$uid,\"products\":[{\"productId\":2,\"quantity\":43}]}"
+    jqe 'has("error")'
+    expect 200 GET "$BASE/products/2"
+    jqe '.stock == 42'
+    # the leader takes no batches; a replica takes only the leader's, well formed
+    expect 404 POST "$BASE/api/sync" 'x'
+    expect 400 POST "$r1/api/sync" 'x'
+    STATUS=$(curl -s -o "$WORK/body" -w '%{http_code}' -H 'X-Faultdrill-Source: leader' \
+        -H 'Content-Type: application/octet-stream' --data-binary 'FDB1garbage' "$r1/api/sync")
+    [ "$STATUS" = 400 ] || fail "a malformed batch answered $STATUS, expected 400"
+    STATUS=$(curl -s -o "$WORK/body" -w '%{http_code}' -H 'X-Faultdrill-Source: leader' \
+        -X POST "$r1/api/sync")
+    [ "$STATUS" = 200 ] || fail "a probe answered $STATUS"
+    jqe '.position >= 12 and .applied == 0 and .gap == false'
+    stop_leader
+    # a replica alone: its leader's port is closed
+    local lport=$PORT
+    "$FD" serve --topology replica --node replica1 --leader-port "$lport" --port 0 \
+        --data "$WORK/lonely" --no-demo >"$WORK/leader-lonely.log" 2>&1 &
+    EXTRA_PID=$!
+    local port=""
+    for ((i = 0; i < STARTUP_WAIT_S * 20; i++)); do
+        port=$(sed -n 's|.*http://127\.0\.0\.1:\([0-9]*\)/.*|\1|p' "$WORK/leader-lonely.log" | head -1)
+        [ -n "$port" ] && break
+        sleep 0.05
+    done
+    [ -n "$port" ] || fail "a lone replica did not start"
+    expect 503 POST "http://127.0.0.1:$port/users" '{"name":"Cy","email":"cy@example.org"}'
+    jqe '.error == "leader unreachable" and (.detail | test("port"))'
+    expect 503 GET "http://127.0.0.1:$port/getServer"
+    expect 200 GET "http://127.0.0.1:$port/products"
+    kill -TERM "$EXTRA_PID"
+    wait "$EXTRA_PID" || fail "the lone replica did not stop cleanly"
+    rm -f "$FIFO_DIR/fiu-ctrl-$EXTRA_PID.in" "$FIFO_DIR/fiu-ctrl-$EXTRA_PID.out"
+    EXTRA_PID=""
+}
+
+# GET /getServer rotates over the leader and both replicas; each address
+# answers as the node it is named for; a replica forwards it to the leader.
+case_registry_rotates() {
+    start_leader "$WORK/data"
+    local i seen=""
+    for ((i = 0; i < 6; i++)); do
+        expect 200 GET "$BASE/getServer"
+        jqe '(.server | startswith("http://127.0.0.1:")) and (.node | type == "string")'
+        local node server
+        node=$(jq -r .node "$WORK/body")
+        server=$(jq -r .server "$WORK/body")
+        seen="$seen $node"
+        expect 200 GET "$server/heartbeat"
+        jqe ".node == \"$node\""
+    done
+    for n in leader replica1 replica2; do
+        [ "$(echo "$seen" | tr ' ' '\n' | grep -cx "$n")" = 2 ] ||
+            fail "6 answers should name $n twice:$seen"
+    done
+    expect 200 GET "http://127.0.0.1:$R1/getServer"
+    jqe '.node == "leader" or .node == "replica1" or .node == "replica2"'
+    stop_leader
+}
+
+# kill -9 a replica: the status says down, the registry skips it, the leader
+# still takes writes; it is restarted and catches up from its own position.
+case_kill9_replica_respawn() {
+    start_leader "$WORK/data"
+    local victim=${REPLICA_PIDS[0]} i ok=0
+    kill -KILL "$victim"
+    wait_for '.replicas[0].state == "down" and .replicas[0].pid == null' 2
+    jqe '.replicas[0].lastError | test("signal 9")'
+    jqe '.replicas[1].state == "up"'
+    for ((i = 0; i < 5 && ok == 0; i++)); do
+        local nodes=""
+        for _ in 1 2 3 4; do
+            expect 200 GET "$BASE/getServer"
+            nodes="$nodes $(jq -r .node "$WORK/body")"
+        done
+        status
+        # only conclusive when it was down throughout
+        if jq -e '.replicas[0].state == "down"' "$WORK/body" >/dev/null; then
+            case "$nodes" in *replica1*) fail "/getServer named a dead replica:$nodes" ;; esac
+            case "$nodes" in *replica2*) ;; *) fail "/getServer skipped replica2:$nodes" ;; esac
+            ok=1
+        fi
+    done
+    [ "$ok" = 1 ] || fail "replica1 came back too fast to look at the registry"
+    local ids=()
+    for ((i = 0; i < 5; i++)); do
+        ids+=("$(new_product "While down $i")")
+    done
+    wait_for ".replicas[0].state == \"up\" and .replicas[0].lagChanges == 0 and
+              .replicas[0].restarts == 1 and .replicas[0].pid != $victim" 20
+    local port
+    port=$(jq -r '.replicas[0].port' "$WORK/body")
+    REPLICA_PIDS+=("$(jq -r '.replicas[0].pid' "$WORK/body")")
+    for id in "${ids[@]}"; do
+        expect 200 GET "http://127.0.0.1:$port/products/$id"
+    done
+    stop_leader
+    "$DIGEST" "$WORK/data/db.sqlite" "$WORK/data/replica1/db.sqlite" >"$WORK/digest" ||
+        fail "replica1 differs from the leader: $(cat "$WORK/digest")"
+}
+
+# fiu-ctrl drops the leader's batches to replica1: it lags while replica2
+# follows; healed, it catches up.
+case_fiu_drop_lag() {
+    start_leader "$WORK/data"
+    local fifo="$FIFO_DIR/fiu-ctrl-$PID.in" i
+    for ((i = 0; i < 100; i++)); do
+        [ -p "$fifo" ] && break
+        sleep 0.05
+    done
+    [ -p "$fifo" ] || fail "no fiu-ctrl fifo at $fifo"
+    fiu-ctrl -c "enable name=net/leader/replica1/drop" "$PID" || fail "fiu-ctrl enable failed"
+    local id
+    id=$(new_product Dropped)
+    wait_get 200 "http://127.0.0.1:$R2/products/$id" 5
+    wait_for '.replicas[1].lagChanges == 0 and .replicas[0].lagChanges > 0 and
+              (.replicas[0].lastError | test("lost"))' 5
+    expect 404 GET "http://127.0.0.1:$R1/products/$id"
+    wait_for '.replicas[0].state == "catching-up" and .replicas[0].lagSeconds > 0.5' 5
+    fiu-ctrl -c "disable name=net/leader/replica1/drop" "$PID" || fail "fiu-ctrl disable failed"
+    wait_for '.replicas[0].lagChanges == 0 and .replicas[0].state == "up"' 5
+    expect 200 GET "http://127.0.0.1:$R1/products/$id"
+    stop_leader
+}
+
+# SIGTERM on the leader stops every replica and exits 0; a SIGKILLed leader's
+# replicas stop by themselves (they never outlive their leader).
+case_sigterm_no_orphans() {
+    start_leader "$WORK/data" --replicas 3
+    local pids=("${REPLICA_PIDS[@]}") p i
+    [ "${#pids[@]}" = 3 ] || fail "expected 3 replicas, got ${#pids[@]}"
+    stop_leader
+    for p in "${pids[@]}"; do
+        kill -0 "$p" 2>/dev/null && fail "replica pid $p outlived its leader"
+    done
+    for ((i = 1; i <= 3; i++)); do
+        grep -q 'stopped cleanly' "$WORK/data/replica$i/serve.log" ||
+            fail "replica$i did not stop cleanly"
+    done
+    start_leader "$WORK/data"
+    pids=("${REPLICA_PIDS[@]}")
+    local leader=$PID
+    kill -KILL "$leader"
+    wait "$leader" 2>/dev/null || true
+    rm -f "$FIFO_DIR/fiu-ctrl-$leader.in" "$FIFO_DIR/fiu-ctrl-$leader.out"
+    PID=""
+    for p in "${pids[@]}"; do
+        for ((i = 0; i < 200; i++)); do
+            kill -0 "$p" 2>/dev/null || break
+            sleep 0.05
+        done
+        kill -0 "$p" 2>/dev/null && fail "replica pid $p outlived a SIGKILLed leader"
+    done
+    return 0
+}
+
+case "$CASE" in
+propagate_sigterm_equal | forward_read_your_writes | registry_rotates | kill9_replica_respawn | \
+    fiu_drop_lag | sigterm_no_orphans)
+    "case_$CASE"
+    ;;
+*)
+    echo "unknown case: $CASE" >&2
+    exit 2
+    ;;
+esac
+echo "PASS [$CASE]"
