@@ -89,6 +89,15 @@ stop_leader() {
     PID=""
     [ "$rc" = 0 ] || fail "serve exited $rc after SIGTERM"
     grep -q 'stopped cleanly' "$LOG" || fail "no clean stop in the log"
+    no_sanitizer_reports
+}
+
+# The replicas' exit codes reach only their leader: their logs are read too.
+no_sanitizer_reports() {
+    local bad
+    bad=$(grep -l -E 'AddressSanitizer|LeakSanitizer|runtime error:' "$WORK"/leader*.log \
+        "$WORK"/data/replica*/serve.log 2>/dev/null || true)
+    [ -z "$bad" ] || fail "sanitizer reports in: $bad"
 }
 
 # req METHOD URL [BODY]: sets STATUS; the body is in $WORK/body, headers in $WORK/head.
