@@ -18,6 +18,9 @@ struct route {
     route_fn fn;
 };
 
+/* offline.c; belongs in internal.h beside offline_status. */
+extern void offline_run_now(struct request *rq); /* POST /sync/run */
+
 static const struct route routes[] = {
     {"GET", "products", products_list},
     {"POST", "products", products_create},
@@ -38,6 +41,7 @@ static const struct route routes[] = {
     {"GET", "heartbeat", status_heartbeat},
     {"GET", "replication/status", status_replication},
     {"GET", "sync/status", status_sync},
+    {"POST", "sync/run", offline_run_now},
     {"GET", "getServer", cluster_get_server},
     {"POST", "api/sync", cluster_api_sync},
     {"GET", "faults", panel_list},

@@ -1,0 +1,427 @@
+#!/usr/bin/env bash
+# serve_offline_test.sh — end-to-end tests of `faultdrill serve --topology
+# offline` (DESIGN.md §2, offline-first sync) through a real HTTP client
+# (curl, jq) and fiu-ctrl: each case starts its own server on a free loopback
+# port (--port 0, read back from the banner) with its own data directory,
+# drives writes, the sync job (POST /sync/run, or its timer) and the faults,
+# and checks GET /sync/status, central's database (sqlite3 CLI when present)
+# and the exit codes.
+#
+#   serve_offline_test.sh FAULTDRILL CASE
+#
+# Cases: synced link_down central_disk html kill9_restart sigterm
+set -euo pipefail
+
+FD=$1
+CASE=$2
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/faultdrill-offline-XXXXXX")
+PID=""
+BASE=""
+STARTUP_WAIT_S=60     # the sanitizer build starts slowly
+NEVER=3600000         # --interval for cases that run the job only by POST /sync/run
+
+cleanup() {
+    if [ -n "$PID" ] && kill -0 "$PID" 2>/dev/null; then
+        kill -KILL "$PID" 2>/dev/null || true
+        wait "$PID" 2>/dev/null || true
+    fi
+    if [ -n "$PID" ]; then
+        rm -f "${TMPDIR:-/tmp}/fiu-ctrl-$PID.in" "${TMPDIR:-/tmp}/fiu-ctrl-$PID.out"
+    fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+fail() {
+    echo "FAIL [$CASE]: $*" >&2
+    if [ -f "$WORK/body" ]; then
+        echo "last body: $(head -c 1200 "$WORK/body")" >&2
+    fi
+    for log in "$WORK"/server*.log; do
+        [ -f "$log" ] && { echo "--- $log" >&2; tail -20 "$log" >&2; }
+    done
+    exit 1
+}
+
+# start_server DATA [serve options...]: the offline topology; sets PID, PORT, BASE.
+SERVERS=0
+start_server() {
+    local data=$1
+    shift
+    SERVERS=$((SERVERS + 1))
+    LOG="$WORK/server$SERVERS.log"
+    : >"$LOG"
+    "$FD" serve --port 0 --data "$data" --topology offline "$@" >"$LOG" 2>&1 &
+    PID=$!
+    PORT=""
+    local i
+    for ((i = 0; i < STARTUP_WAIT_S * 20; i++)); do
+        PORT=$(sed -n 's|.*http://127\.0\.0\.1:\([0-9]*\)/.*|\1|p' "$LOG" | head -1)
+        [ -n "$PORT" ] && break
+        kill -0 "$PID" 2>/dev/null || fail "serve exited at start: $(cat "$LOG")"
+        sleep 0.05
+    done
+    [ -n "$PORT" ] || fail "serve did not start within ${STARTUP_WAIT_S}s"
+    BASE="http://127.0.0.1:$PORT"
+}
+
+# stop_server: SIGTERM, which must end in exit 0.
+stop_server() {
+    kill -TERM "$PID"
+    local rc=0
+    wait "$PID" || rc=$?
+    PID=""
+    [ "$rc" = 0 ] || fail "serve exited $rc after SIGTERM"
+    grep -q 'stopped cleanly' "$LOG" || fail "no clean stop in the log"
+}
+
+# kill9: the server dies without a chance to write anything more.
+kill9() {
+    kill -KILL "$PID"
+    wait "$PID" 2>/dev/null || true
+    # libfiu removes its fifo at exit; a killed process leaves it behind
+    rm -f "${TMPDIR:-/tmp}/fiu-ctrl-$PID.in" "${TMPDIR:-/tmp}/fiu-ctrl-$PID.out"
+    PID=""
+}
+
+# req METHOD PATH [BODY]: sets STATUS; the body is in $WORK/body.
+req() {
+    local method=$1 path=$2
+    local args=(-s -o "$WORK/body" -w '%{http_code}' -X "$method" --path-as-is)
+    if [ $# -ge 3 ]; then
+        args+=(-H 'Content-Type: application/json' --data-binary "$3")
+    fi
+    STATUS=$(curl "${args[@]}" "$BASE$path") || fail "curl $method $path failed"
+}
+
+# expect CODE METHOD PATH [BODY]: the request must answer CODE.
+expect() {
+    local code=$1
+    shift
+    req "$@"
+    [ "$STATUS" = "$code" ] || fail "$1 $2 answered $STATUS, expected $code"
+}
+
+# jqe FILTER: the last body must satisfy the jq filter.
+jqe() {
+    jq -e "$1" "$WORK/body" >/dev/null || fail "body does not satisfy: $1"
+}
+
+fiu() {
+    command -v fiu-ctrl >/dev/null || fail "fiu-ctrl is not installed (Debian package fiu-utils)"
+    fiu-ctrl -c "$1" "$PID" || fail "fiu-ctrl -c '$1' failed"
+}
+
+# A run of the sync job now; the reply is the status after it.
+sync_run() {
+    expect 200 POST /sync/run
+}
+
+status() {
+    expect 200 GET /sync/status
+}
+
+# order N: one order of product 1..N's first unit for user USER_ID (201).
+order() {
+    expect 201 POST /orders "{\"userId\":$USER_ID,\"products\":[{\"productId\":$1,\"quantity\":1}]}"
+}
+
+new_user() {
+    expect 201 POST /users "{\"name\":\"Ada\",\"email\":\"$1\"}"
+    USER_ID=$(jq .id "$WORK/body")
+}
+
+# Central's rows from this local and the local's queued keys, by sqlite3 when
+# installed (read-only: the server holds both databases open in WAL mode).
+have_sqlite3() {
+    command -v sqlite3 >/dev/null
+}
+
+central_rows() {
+    sqlite3 -readonly "$1/db_central.sqlite" \
+        "SELECT count(*) FROM fd_central_rows WHERE origin = 'local' AND deleted = 0"
+}
+
+local_keys() {
+    sqlite3 -readonly "$1/db.sqlite" "SELECT count(*) FROM (SELECT DISTINCT tbl, row_key FROM fd_sync_queue)"
+}
+
+# Everything queued is SYNCED, once.
+expect_drained() {
+    jqe '.rows.pending == 0 and .rows.failed == 0 and .rows.synced > 0'
+    jqe '.syncedTwice == 0 and .online == true and .lastError == ""'
+    jqe '([.tables[].synced] | add) == .rows.synced'
+}
+
+# ...and central holds the local's values: the comparison a POST /sync/run
+# makes (the timer's runs make it at most every 10 s).
+expect_converged() {
+    expect_drained
+    jqe '.centralCheck.inSync and .centralCheck.lost == 0 and .centralCheck.missing == 0'
+}
+
+# ---- cases ------------------------------------------------------------------
+
+# Acknowledged writes reach central: by the timer, and by POST /sync/run.
+case_synced() {
+    start_server "$WORK/data" --interval 200 --retries 3
+    status
+    jqe '.topology == "offline" and .node == "local" and .central == "central"'
+    jqe '.intervalMs == 200 and .retryBudget == 3 and .running'
+    new_user ada@example.com
+    local n
+    for n in 1 2 3; do order "$n"; done
+    # the timer: within a few intervals, without asking
+    local i
+    for ((i = 0; i < 100; i++)); do
+        status
+        jq -e '.rows.pending == 0 and .runs > 1 and .pushes > 0' "$WORK/body" >/dev/null && break
+        sleep 0.1
+    done
+    expect_drained
+    jqe '(.tables[] | select(.table == "users") | .synced) >= 2'
+    jqe '(.tables[] | select(.table == "orders") | .synced) == 6' # an insert and its total
+    jqe '(.tables[] | select(.table == "order_lines") | .synced) == 3'
+    jqe '.lastRunAt != null and .lastSyncAt != null and .oldestPendingSeconds == 0'
+    local synced
+    synced=$(jq .rows.synced "$WORK/body")
+    # POST /sync/run pushes what was just written, before it answers
+    order 4
+    sync_run
+    expect_converged
+    jq -e --argjson s "$synced" '.rows.synced == $s + 4' "$WORK/body" >/dev/null ||
+        fail "order 4's four queue rows are not SYNCED after POST /sync/run"
+    if have_sqlite3; then
+        local c l
+        c=$(central_rows "$WORK/data")
+        l=$(local_keys "$WORK/data")
+        [ "$c" = "$l" ] || fail "central holds $c rows, the local queued $l keys"
+        jq -e --argjson c "$c" '.centralCheck.keys == $c' "$WORK/body" >/dev/null ||
+            fail "centralCheck counts other keys than central's $c rows"
+        echo "central holds $c rows = the local's $l queued keys"
+    else
+        echo "sqlite3 not installed: central's rows checked through centralCheck only"
+    fi
+    stop_server
+}
+
+# The link goes down (fiu-ctrl): writes go on, rows wait and count retries,
+# FAILED at the budget; back up, everything syncs, FAILED rows too.
+case_link_down() {
+    start_server "$WORK/data" --interval "$NEVER" --retries 3 --allow-faults
+    expect 200 GET /faults
+    jqe 'any(.points[]; .name == "net/local/central/drop") and
+         any(.points[]; .name == "net/local/central/delay")'
+    sync_run
+    expect_converged
+    local base
+    base=$(jq .rows.synced "$WORK/body")
+    fiu "enable name=net/local/central/drop"
+    new_user grace@example.com
+    order 2
+    order 3
+    sync_run
+    jqe '.online == false and (.lastError | test("net/local/central/drop"))'
+    jqe '.rows.pending == 9 and .rows.failed == 0 and .retriesMax == 1'
+    jq -e --argjson b "$base" '.rows.synced == $b' "$WORK/body" >/dev/null ||
+        fail "rows were marked SYNCED while the link was down"
+    order 4 # still acknowledged while offline
+    sync_run
+    jqe '.rows.pending == 13 and .rows.failed == 0 and .retriesMax == 2 and .failedPushes == 2'
+    sync_run
+    # the first nine spent their budget of 3; order 4's rows have 2 retries
+    jqe '.rows.failed == 9 and .rows.pending == 4 and .retriesMax == 3 and .rowsFailed == 9'
+    jqe '(.tables[] | select(.table == "orders") | .failed) == 4'
+    jqe '.oldestPendingSeconds > 0 and .online == false'
+    expect 200 GET /heartbeat
+    fiu "disable name=net/local/central/drop"
+    sync_run
+    expect_converged
+    jq -e --argjson b "$base" '.rows.synced == $b + 13' "$WORK/body" >/dev/null ||
+        fail "not every row written offline was SYNCED after the heal"
+    jqe '.retriesMax == 0'
+    grep -q 'sync: central reachable again' "$LOG" || fail "the log does not say the link is back"
+    # the reply lost after central applied: the rows go again, central keeps them
+    fiu "enable name=net/central/local/drop"
+    order 5
+    sync_run
+    jqe '.online == false and .rows.pending == 4 and (.lastError | test("reply was lost"))'
+    fiu "disable name=net/central/local/drop"
+    sync_run
+    expect_converged
+    stop_server
+}
+
+# Central's disk is full (fiu-ctrl, ENOSPC): a reported failure, no crash;
+# healed, the next run converges.
+case_central_disk() {
+    start_server "$WORK/data" --interval "$NEVER" --retries 5
+    expect 201 POST /products '{"name":"Bulk","description":"d","category":"x","price":1,"stock":100000}'
+    local bulk
+    bulk=$(jq .id "$WORK/body")
+    sync_run
+    expect_converged
+    fiu "enable name=disk/central/write,failinfo=28"
+    new_user hopper@example.com
+    order 1
+    sync_run
+    jqe '.online == false and (.lastError | test("central could not apply")) and
+         (.lastError | test("full|space"; "i"))'
+    jqe '.rows.pending == 5 and .retriesMax == 1'
+    order 2
+    sync_run
+    jqe '.rows.pending == 9 and .retriesMax == 2 and .failedPushes == 2'
+    expect 200 GET /heartbeat
+    # a backlog of more than one push (256 rows) while central is down...
+    local n
+    for n in $(seq 1 70); do order "$bulk"; done
+    status
+    jqe '.rows.pending == 289'
+    local pushes
+    pushes=$(jq .pushes "$WORK/body")
+    fiu "disable name=disk/central/write"
+    # ...drains in one run, in two pushes
+    sync_run
+    expect_converged
+    jq -e --argjson p "$pushes" '.pushes == $p + 2 and .runs == 4' "$WORK/body" >/dev/null ||
+        fail "the backlog of 289 rows did not drain in one run of two pushes"
+    if have_sqlite3; then
+        [ "$(central_rows "$WORK/data")" = "$(local_keys "$WORK/data")" ] ||
+            fail "central's rows and the local's keys differ after the heal"
+    fi
+    stop_server
+}
+
+# The same status as an HTML table for a browser, JSON otherwise.
+case_html() {
+    start_server "$WORK/data" --interval "$NEVER"
+    sync_run # the demo catalog
+    new_user lovelace@example.com
+    order 1
+    local ct
+    ct=$(curl -s -o "$WORK/body" -w '%{content_type}' -H 'Accept: text/html' "$BASE/sync/status")
+    [[ "$ct" == text/html* ]] || fail "Accept: text/html answered $ct"
+    grep -q '<table' "$WORK/body" || fail "no table in the HTML status"
+    grep -q '<th>orders</th><td class=warn>2</td>' "$WORK/body" ||
+        fail "the HTML table does not show the pending order"
+    grep -q '</html>' "$WORK/body" || fail "the HTML page is cut"
+    ct=$(curl -s -o "$WORK/body" -w '%{content_type}' \
+        -H 'Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8' \
+        "$BASE/sync/status")
+    [[ "$ct" == text/html* ]] || fail "a browser's Accept answered $ct"
+    local accept
+    for accept in '' '*/*' 'application/json' 'application/json, text/html;q=0.5' \
+        'text/html;q=0, */*'; do
+        ct=$(curl -s -o "$WORK/body" -w '%{content_type}' -H "Accept: $accept" \
+            "$BASE/sync/status")
+        [[ "$ct" == application/json* ]] || fail "Accept '$accept' answered $ct"
+        jqe '.rows.pending == 5 and (.tables | length) == 5'
+    done
+    sync_run
+    ct=$(curl -s -o "$WORK/body" -w '%{content_type}' -H 'Accept: text/html' "$BASE/sync/status")
+    grep -q '<tr class=total><th>all</th><td>0</td>' "$WORK/body" ||
+        fail "the HTML total does not show 0 pending after a run"
+    # a topology without offline sync has neither route
+    stop_server
+    "$FD" serve --port 0 --data "$WORK/mirror" --topology mirror >"$WORK/server_m.log" 2>&1 &
+    PID=$!
+    local i
+    for ((i = 0; i < STARTUP_WAIT_S * 20; i++)); do
+        PORT=$(sed -n 's|.*http://127\.0\.0\.1:\([0-9]*\)/.*|\1|p' "$WORK/server_m.log" | head -1)
+        [ -n "$PORT" ] && break
+        sleep 0.05
+    done
+    BASE="http://127.0.0.1:$PORT"
+    expect 404 GET /sync/status
+    jqe '.error == "not configured"'
+    expect 404 POST /sync/run
+    jqe '.error == "not configured" and (.detail | test("mirror"))'
+    LOG="$WORK/server_m.log"
+    stop_server
+}
+
+# kill -9 with rows pending and while the job runs: every acknowledged write
+# is on the local after the restart, its queue rows intact, and they drain.
+case_kill9_restart() {
+    start_server "$WORK/data" --interval "$NEVER"
+    sync_run # the demo catalog
+    new_user knuth@example.com
+    local n
+    for n in 1 2 3; do order "$n"; done
+    status
+    jqe '.rows.pending == 13'
+    jq -c '.tables' "$WORK/body" >"$WORK/tables_before"
+    kill9
+    start_server "$WORK/data" --interval "$NEVER"
+    status
+    jqe '.rows.pending == 13 and .rows.synced == 21 and .runs == 0'
+    jq -c '.tables' "$WORK/body" | cmp -s - "$WORK/tables_before" ||
+        fail "the queue changed across kill -9: $(cat "$WORK/tables_before")"
+    expect 200 GET "/orders/$USER_ID"
+    jqe 'length == 3'
+    sync_run
+    expect_converged
+    # now with the timer on and writes streaming in when the kill strikes
+    kill9
+    start_server "$WORK/data" --interval 20
+    : >"$WORK/acked"
+    for n in $(seq 1 40); do
+        code=$(curl -s -o "$WORK/o" -w '%{http_code}' -H 'Content-Type: application/json' \
+            --data-binary "{\"userId\":$USER_ID,\"products\":[{\"productId\":$((n % 20 + 1)),\"quantity\":1}]}" \
+            "$BASE/orders") || break
+        [ "$code" = 201 ] && jq .id "$WORK/o" >>"$WORK/acked"
+        [ "$n" = 25 ] && { kill9; break; }
+    done
+    [ -s "$WORK/acked" ] || fail "no order was acknowledged before the kill"
+    start_server "$WORK/data" --interval "$NEVER"
+    expect 200 GET "/orders/$USER_ID"
+    local id
+    for id in $(cat "$WORK/acked"); do
+        jq -e --argjson id "$id" 'any(.[]; .id == $id)' "$WORK/body" >/dev/null ||
+            fail "acknowledged order $id is gone after kill -9 and restart"
+    done
+    sync_run
+    expect_converged
+    if have_sqlite3; then
+        [ "$(central_rows "$WORK/data")" = "$(local_keys "$WORK/data")" ] ||
+            fail "central's rows and the local's keys differ after the restart"
+    fi
+    echo "kill -9 after $(wc -l <"$WORK/acked") acknowledged orders: all present and synced"
+    stop_server
+}
+
+# SIGTERM exits 0, promptly even while the job sleeps in a slow link; a
+# central that cannot be opened is exit 3 with one line.
+case_sigterm() {
+    start_server "$WORK/data" --interval 100 --allow-faults
+    new_user dijkstra@example.com
+    order 1
+    expect 200 POST /faults '{"name":"net/local/central/delay","action":"enable","delayMs":30000}'
+    order 2 # the next run carries it into a 30 s delay
+    sleep 0.5
+    local t0=$SECONDS
+    stop_server
+    [ $((SECONDS - t0)) -le 5 ] || fail "stopping took $((SECONDS - t0)) s with a slow link"
+    mkdir -p "$WORK/bad/db_central.sqlite"
+    local rc=0
+    "$FD" serve --port 0 --data "$WORK/bad" --topology offline >"$WORK/out" 2>"$WORK/err" || rc=$?
+    [ "$rc" = 3 ] || fail "an unopenable central exited $rc, expected 3: $(cat "$WORK/err")"
+    [ "$(wc -l <"$WORK/err")" = 1 ] || fail "more than one line: $(cat "$WORK/err")"
+    grep -q 'central' "$WORK/err" || fail "the line does not name central: $(cat "$WORK/err")"
+    # the data survived the stop: a new server syncs what the slow run never did
+    start_server "$WORK/data" --interval "$NEVER"
+    sync_run
+    expect_converged
+    stop_server
+}
+
+case "$CASE" in
+synced | link_down | central_disk | html | kill9_restart | sigterm)
+    "case_$CASE"
+    ;;
+*)
+    echo "serve_offline_test.sh: unknown case $CASE" >&2
+    exit 2
+    ;;
+esac
+echo "PASS [$CASE]"
