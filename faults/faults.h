@@ -151,6 +151,13 @@ struct faults_host {
      * writes, without the real fsync. The simulator's choice: there the model
      * alone decides what survives, and the host disk's durability is moot. */
     bool skip_real_sync;
+    /* true: the host never cuts this node's power, so the VFS keeps no undo
+     * record of unsynced writes (a read and a copy saved per write, and no
+     * global lock held across the real write). Injected read, write, fsync,
+     * full and slow faults and process crashes work as ever; a power cut
+     * is refused (-ENOTSUP). A live server's choice: kill -9 and a real
+     * power loss are its crash model, not the simulated one. */
+    bool no_power_cut;
 };
 
 enum faults_crash_kind {
@@ -205,6 +212,7 @@ const char *faults_vfs_name(const char *node);
  * Crashing a node that is already down does nothing (stats all zero).
  * A power cut rewrites the files with plain POSIX calls, which releases this
  * process's POSIX locks on them: another reason the dead connections go.
+ * -ENOTSUP for a power cut of a node whose host set no_power_cut.
  */
 int faults_vfs_crash(const char *node, enum faults_crash_kind kind, struct faults_rng *rng,
                      struct faults_crash_stats *stats);

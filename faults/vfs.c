@@ -735,6 +735,18 @@ static int file_read(sqlite3_file *file, void *buf, int amount, sqlite3_int64 of
     return f->real->pMethods->xRead(f->real, buf, amount, offset);
 }
 
+/*
+ * True when the node's host cuts no power: no undo record is kept, so a
+ * write needs no lock around it (the dead check before it suffices: such a
+ * node only dies by a process crash, which keeps every write anyway). Read
+ * without vfs_lock, as skip_real_sync is: the host is set at registration,
+ * before any file of the node is open.
+ */
+static bool vfs_file_is_untracked(const struct vfs_file *f)
+{
+    return f->node->host.no_power_cut || f->path == NULL;
+}
+
 static int file_write(sqlite3_file *file, const void *buf, int amount, sqlite3_int64 offset)
 {
     struct vfs_file *f = (struct vfs_file *)file;
@@ -744,6 +756,12 @@ static int file_write(sqlite3_file *file, const void *buf, int amount, sqlite3_i
     int rc = vfs_inject(f, VFS_OP_WRITE);
     if (rc != SQLITE_OK) {
         return rc;
+    }
+    if (vfs_file_is_untracked(f)) {
+        if (vfs_file_is_dead(f)) {
+            return SQLITE_IOERR_WRITE; /* died while the host spent a delay */
+        }
+        return f->real->pMethods->xWrite(f->real, buf, amount, offset);
     }
     pthread_mutex_lock(&vfs_lock);
     if (vfs_file_is_dead_locked(f)) {
@@ -763,6 +781,12 @@ static int file_truncate(sqlite3_file *file, sqlite3_int64 size)
 {
     struct vfs_file *f = (struct vfs_file *)file;
     int rc = SQLITE_OK;
+    if (vfs_file_is_untracked(f)) {
+        if (vfs_file_is_dead(f)) {
+            return SQLITE_IOERR_TRUNCATE;
+        }
+        return f->real->pMethods->xTruncate(f->real, size);
+    }
     pthread_mutex_lock(&vfs_lock);
     if (vfs_file_is_dead_locked(f)) {
         rc = SQLITE_IOERR_TRUNCATE;
@@ -807,7 +831,7 @@ static int file_sync(sqlite3_file *file, int flags)
     pthread_mutex_lock(&vfs_lock);
     if (vfs_file_is_dead_locked(f)) {
         rc = SQLITE_IOERR_FSYNC; /* the node died during the sync */
-    } else if (rc == SQLITE_OK && f->path != NULL) {
+    } else if (rc == SQLITE_OK && !vfs_file_is_untracked(f)) {
         undo_log_remove_if(&f->node->log, f->path, synced_before);
     }
     pthread_mutex_unlock(&vfs_lock);
@@ -1179,6 +1203,7 @@ int faults_vfs_register(const char *node_name, const struct faults_host *host)
     struct vfs_node *node = vfs_node_find(node_name);
     if (node != NULL) {
         node->host = host != NULL ? *host : (struct faults_host){0};
+        node_forget_sizes(node); /* untracked writes did not keep them */
         goto out_unlock;
     }
     for (size_t i = 0; i < FAULTS_NODES_MAX && node == NULL; i++) {
@@ -1229,6 +1254,11 @@ int faults_vfs_crash(const char *node_name, enum faults_crash_kind kind, struct 
     }
     if (!node->up) {
         goto out_unlock; /* already dead: nothing can have been written */
+    }
+    if (kind == FAULTS_CRASH_POWER && node->host.no_power_cut) {
+        faults_errmsg_set("node %s: its host keeps no record for power cuts", node_name);
+        rc = -ENOTSUP;
+        goto out_unlock;
     }
     stats->bytes_unsynced = node->log.bytes;
     if (kind == FAULTS_CRASH_POWER && node->log.count > 0) {

@@ -112,6 +112,9 @@ static void faults_sleep(void *ctx, const char *node, int64_t delay_us)
 
 struct faults_host host_faults(void)
 {
-    struct faults_host fh = {.ctx = NULL, .delay = faults_sleep, .skip_real_sync = false};
+    /* serve never simulates a power cut (kill -9 and a real one are its
+     * crash model), so the VFS keeps no undo record: faults still fire. */
+    struct faults_host fh = {
+        .ctx = NULL, .delay = faults_sleep, .skip_real_sync = false, .no_power_cut = true};
     return fh;
 }

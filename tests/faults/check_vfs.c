@@ -154,7 +154,7 @@ static void insert_row(sqlite3 *db, int64_t id)
 }
 
 /* SYNCED_ROWS durable commits, then UNSYNCED_ROWS commits nobody synced. */
-static sqlite3 *open_and_fill(void)
+static sqlite3 *open_and_fill_unchecked(void)
 {
     sqlite3 *db = open_db();
     exec(db, "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)");
@@ -166,6 +166,13 @@ static sqlite3 *open_and_fill(void)
     for (int64_t id = SYNCED_ROWS + 1; id <= SYNCED_ROWS + UNSYNCED_ROWS; id++) {
         insert_row(db, id);
     }
+    return db;
+}
+
+/* As open_and_fill_unchecked, and the crash model holds the unsynced writes. */
+static sqlite3 *open_and_fill(void)
+{
+    sqlite3 *db = open_and_fill_unchecked();
     ck_assert_uint_gt(faults_vfs_unsynced_bytes(NODE), 0);
     return db;
 }
@@ -397,6 +404,29 @@ START_TEST(process_crash_keeps_unsynced_commits)
     ck_assert_int_eq(faults_vfs_crash(NODE, FAULTS_CRASH_PROCESS, NULL, &stats), 0);
     ck_assert_uint_gt(stats.writes_kept, 0);
     ck_assert_uint_eq(stats.writes_dropped + stats.writes_torn, 0);
+    db = restart_and_reopen(db);
+    assert_integrity_ok(db);
+    ck_assert_int_eq(query_int(db, "SELECT count(*) FROM t"), SYNCED_ROWS + UNSYNCED_ROWS);
+    ck_assert_int_eq(sqlite3_close(db), SQLITE_OK);
+}
+END_TEST
+
+/* A host that never cuts power: nothing held, faults still fire, no power cut. */
+START_TEST(no_power_cut_host_keeps_no_undo_but_still_faults)
+{
+    struct faults_host host = {.no_power_cut = true};
+    ck_assert_int_eq(faults_vfs_register(NODE, &host), 0);
+    sqlite3 *db = open_and_fill_unchecked();
+    ck_assert_uint_eq(faults_vfs_unsynced_bytes(NODE), 0);
+    ck_assert_int_eq(arm("disk/" NODE "/write", (struct faults_arm_spec){.p = 1}), 0);
+    ck_assert_int_ne(try_exec(db, "INSERT INTO t VALUES (-1, 'lost')"), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_extended_errcode(db), SQLITE_IOERR_WRITE);
+    ck_assert_int_eq(faults_disarm("disk/" NODE "/write"), 0);
+    struct faults_rng rng;
+    faults_rng_seed(&rng, 1, "power");
+    ck_assert_int_eq(faults_vfs_crash(NODE, FAULTS_CRASH_POWER, &rng, NULL), -ENOTSUP);
+    ck_assert(faults_vfs_is_up(NODE));
+    ck_assert_int_eq(faults_vfs_crash(NODE, FAULTS_CRASH_PROCESS, NULL, NULL), 0);
     db = restart_and_reopen(db);
     assert_integrity_ok(db);
     ck_assert_int_eq(query_int(db, "SELECT count(*) FROM t"), SYNCED_ROWS + UNSYNCED_ROWS);
@@ -772,6 +802,7 @@ static Suite *vfs_suite(void)
     tcase_add_test(crashes, power_cut_keeps_synced_rows_and_a_prefix_of_the_rest);
     tcase_add_test(crashes, power_cut_is_reproducible_by_seed);
     tcase_add_test(crashes, process_crash_keeps_unsynced_commits);
+    tcase_add_test(crashes, no_power_cut_host_keeps_no_undo_but_still_faults);
     tcase_add_test(crashes, dead_incarnation_cannot_write);
     tcase_add_test(crashes, opening_while_down_fails);
     suite_add_tcase(suite, crashes);
