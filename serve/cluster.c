@@ -58,38 +58,38 @@
 
 #include "serve/internal.h"
 
-#define CLUSTER_SOURCE "leader"                /* a replica's name for the leader's outbox */
-#define CLUSTER_SOURCE_HEADER "X-Faultdrill-Source"
-#define CLUSTER_SEQ_HEADER "X-Faultdrill-Seq"  /* the leader's outbox after a write */
-#define CLUSTER_SHIP_CHANGES_MAX 512           /* changes in one shipped batch */
-#define CLUSTER_SHIP_BYTES_MAX (1u << 20)      /* bytes of one shipped batch, about */
-#define CLUSTER_IDLE_MS 2                      /* an idle thread looks at the outbox this often */
-#define CLUSTER_PROBE_MS 250                   /* ...and asks its replica where it is this often */
-#define CLUSTER_HEALTHY_MS 1500                /* a replica heard this recently is not down */
-#define CLUSTER_BEHIND_MS 1000                 /* lacking a change this old: catching-up */
-#define CLUSTER_BACKOFF_MS_MIN 20              /* a failed send is retried after this... */
-#define CLUSTER_BACKOFF_MS_MAX 2000            /* ...doubling up to this */
-#define CLUSTER_RESPAWN_MS_MIN 1000            /* a dead replica is started again after this... */
-#define CLUSTER_RESPAWN_MS_MAX 5000            /* ...doubling up to this */
-#define CLUSTER_BANNER_MS 60000                /* a child must say its port within this (ASan) */
-#define CLUSTER_CONNECT_MS 1000                /* connecting to a peer on loopback */
-#define CLUSTER_SYNC_MS 5000                   /* a POST /api/sync's answer */
-#define CLUSTER_FORWARD_MS 10000               /* the leader's answer to a forwarded write */
-#define CLUSTER_REGISTRY_MS 2000               /* the leader's answer to a forwarded /getServer */
-#define CLUSTER_RYW_MS 2000                    /* a forwarded write waits to be held here */
-#define CLUSTER_DRAIN_MS 2000                  /* a stopping leader ships what is pending */
-#define CLUSTER_TERM_MS 5000                   /* a replica's clean stop, then SIGKILL */
-#define CLUSTER_DELAY_US_MAX 10000000          /* a net/.../delay sleeps at most this */
-#define CLUSTER_PRUNE_STEP 256                 /* prune the outbox in steps of this many changes */
-#define CLUSTER_HEAD_MAX 8192                  /* bytes of a peer's response head */
-#define CLUSTER_REPLY_MAX (SERVE_BODY_MAX + 65536u) /* bytes of a peer's response body */
-#define CLUSTER_REQ_HEAD_MAX (2 * SERVE_PATH_MAX + 1024)
-#define CLUSTER_LINE_MAX 1024                  /* a child's output line scanned for the banner */
-#define CLUSTER_PUMP_BYTES 65536               /* a child's output copied per look */
-#define CLUSTER_FDS_MAX 65536                  /* descriptors a child closes without close_range */
-#define CLUSTER_REPLICA_THREADS_MAX 16         /* civetweb workers of a replica */
-#define CLUSTER_CONTENT_TYPE_MAX 128
-#define CLUSTER_ARGS_MAX 24
+#define CLUSTER_SOURCE              "leader" /* a replica's name for the leader's outbox */
+#define CLUSTER_SOURCE_HEADER       "X-Faultdrill-Source"
+#define CLUSTER_SEQ_HEADER          "X-Faultdrill-Seq" /* the leader's outbox after a write */
+#define CLUSTER_SHIP_CHANGES_MAX    512                /* changes in one shipped batch */
+#define CLUSTER_SHIP_BYTES_MAX      (1u << 20)         /* bytes of one shipped batch, about */
+#define CLUSTER_IDLE_MS             2        /* an idle thread looks at the outbox this often */
+#define CLUSTER_PROBE_MS            250      /* ...and asks its replica where it is this often */
+#define CLUSTER_HEALTHY_MS          1500     /* a replica heard this recently is not down */
+#define CLUSTER_BEHIND_MS           1000     /* lacking a change this old: catching-up */
+#define CLUSTER_BACKOFF_MS_MIN      20       /* a failed send is retried after this... */
+#define CLUSTER_BACKOFF_MS_MAX      2000     /* ...doubling up to this */
+#define CLUSTER_RESPAWN_MS_MIN      1000     /* a dead replica is started again after this... */
+#define CLUSTER_RESPAWN_MS_MAX      5000     /* ...doubling up to this */
+#define CLUSTER_BANNER_MS           60000    /* a child must say its port within this (ASan) */
+#define CLUSTER_CONNECT_MS          1000     /* connecting to a peer on loopback */
+#define CLUSTER_SYNC_MS             5000     /* a POST /api/sync's answer */
+#define CLUSTER_FORWARD_MS          10000    /* the leader's answer to a forwarded write */
+#define CLUSTER_REGISTRY_MS         2000     /* the leader's answer to a forwarded /getServer */
+#define CLUSTER_RYW_MS              2000     /* a forwarded write waits to be held here */
+#define CLUSTER_DRAIN_MS            2000     /* a stopping leader ships what is pending */
+#define CLUSTER_TERM_MS             5000     /* a replica's clean stop, then SIGKILL */
+#define CLUSTER_DELAY_US_MAX        10000000 /* a net/.../delay sleeps at most this */
+#define CLUSTER_PRUNE_STEP          256      /* prune the outbox in steps of this many changes */
+#define CLUSTER_HEAD_MAX            8192     /* bytes of a peer's response head */
+#define CLUSTER_REPLY_MAX           (SERVE_BODY_MAX + 65536u) /* bytes of a peer's response body */
+#define CLUSTER_REQ_HEAD_MAX        (2 * SERVE_PATH_MAX + 1024)
+#define CLUSTER_LINE_MAX            1024  /* a child's output line scanned for the banner */
+#define CLUSTER_PUMP_BYTES          65536 /* a child's output copied per look */
+#define CLUSTER_FDS_MAX             65536 /* descriptors a child closes without close_range */
+#define CLUSTER_REPLICA_THREADS_MAX 16    /* civetweb workers of a replica */
+#define CLUSTER_CONTENT_TYPE_MAX    128
+#define CLUSTER_ARGS_MAX            24
 
 /* ---- the state ------------------------------------------------------------ */
 
@@ -129,11 +129,11 @@ struct replica {
     int64_t respawn_at_us, probe_at_us; /* monotonic */
     bool position_known;                /* asked since the child (re)started */
     /* Shared: under cl->lock. */
-    pid_t pid; /* 0: not running */
-    int port;  /* 0: unknown */
-    bool heard;    /* answered at least once in this leader's life (it may be pruned for) */
-    bool settled;  /* the first start attempt is over (cluster_start waits for it) */
-    bool drained;  /* stopping: it holds everything, or cannot be reached */
+    pid_t pid;    /* 0: not running */
+    int port;     /* 0: unknown */
+    bool heard;   /* answered at least once in this leader's life (it may be pruned for) */
+    bool settled; /* the first start attempt is over (cluster_start waits for it) */
+    bool drained; /* stopping: it holds everything, or cannot be reached */
     int64_t position, position_at_us;
     int64_t missing_at_us; /* commit time of the oldest change it lacks; 0: none known */
     int64_t contact_mono_us, contact_wall_us;
@@ -245,7 +245,8 @@ static int peer_connect(struct peer *p, int64_t deadline_us)
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -errno;
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)p->port),
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)p->port),
                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     int err = 0;
     if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
@@ -421,9 +422,9 @@ static int peer_read_reply(struct peer *p, int64_t deadline_us, struct peer_repl
  * timeout_ms. A kept-alive connection the peer has closed meanwhile is
  * replaced once when the request may be repeated (idempotent).
  */
-static int peer_call(struct peer *p, const char *method, const char *target,
-                     const char *headers, const void *body, size_t len, int timeout_ms,
-                     bool idempotent, struct peer_reply *r, struct buf *out)
+static int peer_call(struct peer *p, const char *method, const char *target, const char *headers,
+                     const void *body, size_t len, int timeout_ms, bool idempotent,
+                     struct peer_reply *r, struct buf *out)
 {
     char head[CLUSTER_REQ_HEAD_MAX];
     memset(r, 0, sizeof(*r));
@@ -680,6 +681,30 @@ static void replica_args(struct replica *r, struct spawn *sp, char *port_arg, si
     a[n] = NULL;
 }
 
+/* The child did not come up: make sure it is gone, and say why. */
+static void spawn_failed(struct replica *r, pid_t pid, int err, char *why, size_t cap)
+{
+    if (err != -ECHILD)
+        kill(pid, SIGKILL);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    char last[256];
+    log_last_line(r, last, sizeof(last));
+    char how[160];
+    describe_exit(status, how, sizeof(how));
+    if (err == -ETIMEDOUT)
+        snprintf(why, cap, "did not say its port within %d s; killed", CLUSTER_BANNER_MS / 1000);
+    else
+        snprintf(why, cap, "%s%s%s", how, last[0] ? ": " : "", last);
+    if (r->out_fd >= 0)
+        close(r->out_fd);
+    r->out_fd = -1;
+    pthread_mutex_lock(&r->cl->lock);
+    r->pid = 0;
+    pthread_mutex_unlock(&r->cl->lock);
+}
+
 /* Starts the child and reads its port; 0, or -errno with why in last_error. */
 static int replica_spawn(struct replica *r)
 {
@@ -733,26 +758,7 @@ static int replica_spawn(struct replica *r)
         close(sp.null_fd);
         return 0;
     }
-    /* it did not come up: make sure it is gone, and say why */
-    if (err != -ECHILD)
-        kill(pid, SIGKILL);
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    char last[256];
-    log_last_line(r, last, sizeof(last));
-    char how[160];
-    describe_exit(status, how, sizeof(how));
-    if (err == -ETIMEDOUT)
-        snprintf(why, sizeof(why), "did not say its port within %d s; killed", CLUSTER_BANNER_MS / 1000);
-    else
-        snprintf(why, sizeof(why), "%s%s%s", how, last[0] ? ": " : "", last);
-    if (r->out_fd >= 0)
-        close(r->out_fd);
-    r->out_fd = -1;
-    pthread_mutex_lock(&r->cl->lock);
-    r->pid = 0;
-    pthread_mutex_unlock(&r->cl->lock);
+    spawn_failed(r, pid, err, why, sizeof(why));
 out_close:
     if (pipe_fd[0] >= 0)
         close(pipe_fd[0]);
@@ -784,8 +790,8 @@ static void replica_terminate(struct replica *r)
         nanosleep(&ts, NULL);
     }
     if (got == 0) {
-        fprintf(stderr, "faultdrill serve: %s (pid %d) did not stop within %d s: killed\n",
-                r->node, (int)pid, CLUSTER_TERM_MS / 1000);
+        fprintf(stderr, "faultdrill serve: %s (pid %d) did not stop within %d s: killed\n", r->node,
+                (int)pid, CLUSTER_TERM_MS / 1000);
         kill(pid, SIGKILL);
         while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
             ;
@@ -830,8 +836,8 @@ static void replica_error(struct replica *r, const char *fmt, ...)
 static void replica_backoff(struct replica *r)
 {
     cluster_wait_ms(r->cl, r->backoff_ms);
-    r->backoff_ms = r->backoff_ms * 2 < CLUSTER_BACKOFF_MS_MAX ? r->backoff_ms * 2
-                                                                : CLUSTER_BACKOFF_MS_MAX;
+    r->backoff_ms =
+        r->backoff_ms * 2 < CLUSTER_BACKOFF_MS_MAX ? r->backoff_ms * 2 : CLUSTER_BACKOFF_MS_MAX;
 }
 
 static int reader_get(struct replica *r, shop **out)
@@ -968,8 +974,9 @@ static int replica_probe(struct replica *r)
     }
     if (err == 0 && head_read && a.position > leader_head(r->cl)) {
         /* a leader whose database was replaced would number its changes anew */
-        replica_error(r, "%s holds change %" PRId64 " but the leader's outbox ends at %" PRId64
-                         ": the copies diverged",
+        replica_error(r,
+                      "%s holds change %" PRId64 " but the leader's outbox ends at %" PRId64
+                      ": the copies diverged",
                       r->node, a.position, leader_head(r->cl));
         return -EBADMSG;
     }
@@ -992,8 +999,8 @@ static bool link_drops(struct replica *r, const struct shop_batch *b)
 {
     int64_t delay_us = faults_check(r->delay_point);
     if (delay_us > 0)
-        cluster_wait_ms(r->cl, (delay_us < CLUSTER_DELAY_US_MAX ? delay_us : CLUSTER_DELAY_US_MAX) /
-                                   1000);
+        cluster_wait_ms(r->cl,
+                        (delay_us < CLUSTER_DELAY_US_MAX ? delay_us : CLUSTER_DELAY_US_MAX) / 1000);
     if (faults_check(r->drop_point) == 0)
         return false;
     replica_error(r, "a batch of changes %" PRId64 "-%" PRId64 " was lost (%s)", b->first_seq,
@@ -1022,8 +1029,9 @@ static void replica_ship_step(struct replica *r)
     if (rc == 0 && (rc = shop_outbox_read(s, r->position, CLUSTER_SHIP_CHANGES_MAX,
                                           CLUSTER_SHIP_BYTES_MAX, &b)) != 0) {
         if (rc == -ERANGE)
-            replica_error(r, "%s is at change %" PRId64 " but the outbox was pruned past it: "
-                             "give it a copy of the leader's database",
+            replica_error(r,
+                          "%s is at change %" PRId64 " but the outbox was pruned past it: "
+                          "give it a copy of the leader's database",
                           r->node, r->position);
         else
             replica_error(r, "cannot read the leader's outbox: %s", shop_errmsg(s));
@@ -1141,7 +1149,8 @@ static int leader_start(struct server *srv, struct cluster *cl)
     cl->fd_max = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < CLUSTER_FDS_MAX
                      ? (int)rl.rlim_cur
                      : CLUSTER_FDS_MAX;
-    int threads = o->threads < CLUSTER_REPLICA_THREADS_MAX ? o->threads : CLUSTER_REPLICA_THREADS_MAX;
+    int threads =
+        o->threads < CLUSTER_REPLICA_THREADS_MAX ? o->threads : CLUSTER_REPLICA_THREADS_MAX;
     snprintf(cl->threads_arg, sizeof(cl->threads_arg), "%d", threads);
     snprintf(cl->leader_port_arg, sizeof(cl->leader_port_arg), "%d", o->port);
     /* waitpid needs children that are not reaped behind our back */
@@ -1194,7 +1203,8 @@ static int leader_start(struct server *srv, struct cluster *cl)
             i++;
             continue;
         }
-        pthread_cond_wait(&cl->cond, &cl->lock); /* bounded: a spawn gives up after CLUSTER_BANNER_MS */
+        pthread_cond_wait(&cl->cond,
+                          &cl->lock); /* bounded: a spawn gives up after CLUSTER_BANNER_MS */
     }
     for (int i = 0; i < cl->count; i++) {
         const struct replica *r = &cl->replicas[i];
@@ -1500,7 +1510,8 @@ void cluster_api_sync(struct request *rq)
         http_reply_error(rq, 409, "the copies diverged", a.detail);
     } else if (rc != 0) {
         /* disk errors, an unknown commit, a busy or stopping writer: retry later */
-        http_reply_error(rq, 503, platform_is_unknown(rc) ? "outcome unknown" : platform_strerror(rc),
+        http_reply_error(rq, 503,
+                         platform_is_unknown(rc) ? "outcome unknown" : platform_strerror(rc),
                          a.detail[0] ? a.detail : NULL);
     } else {
         applied_moved(cl, a.res.position);
@@ -1532,12 +1543,12 @@ static void relay(struct request *rq, const struct peer_reply *rep, bool stale)
     char headers[160];
     int n = snprintf(headers, sizeof(headers), "X-Faultdrill-Via: leader");
     if (rep->seq > 0)
-        n += snprintf(headers + n, sizeof(headers) - (size_t)n, "\r\n" CLUSTER_SEQ_HEADER ": %" PRId64,
-                      rep->seq);
+        n += snprintf(headers + n, sizeof(headers) - (size_t)n,
+                      "\r\n" CLUSTER_SEQ_HEADER ": %" PRId64, rep->seq);
     if (stale)
         snprintf(headers + n, sizeof(headers) - (size_t)n, "\r\nX-Faultdrill-Stale: 1");
-    const char *type = rep->status == 204 || rep->content_type[0] == '\0' ? NULL
-                                                                           : rep->content_type;
+    const char *type =
+        rep->status == 204 || rep->content_type[0] == '\0' ? NULL : rep->content_type;
     http_reply_bytes(rq, &rq->w->out, rep->status, type, headers);
 }
 
@@ -1548,14 +1559,14 @@ static void forward_to_leader(struct request *rq, const char *method, const char
     struct server *srv = rq->srv;
     char headers[CLUSTER_CONTENT_TYPE_MAX + 160];
     const char *type = mg_get_header(rq->conn, "Content-Type");
-    int n = snprintf(headers, sizeof(headers), "Connection: close\r\nX-Faultdrill-Forwarded-By: %s\r\n",
-                     srv->opt.node);
+    int n = snprintf(headers, sizeof(headers),
+                     "Connection: close\r\nX-Faultdrill-Forwarded-By: %s\r\n", srv->opt.node);
     if (type != NULL && strlen(type) < CLUSTER_CONTENT_TYPE_MAX)
         snprintf(headers + n, sizeof(headers) - (size_t)n, "Content-Type: %s\r\n", type);
     struct peer peer = {.fd = -1, .port = srv->opt.leader_port};
     struct peer_reply rep;
-    int err = peer_call(&peer, method, target, headers, body, len, timeout_ms, false, &rep,
-                        &rq->w->out);
+    int err =
+        peer_call(&peer, method, target, headers, body, len, timeout_ms, false, &rep, &rq->w->out);
     peer_close(&peer);
     if (err != 0 && !rep.sent) {
         snprintf(rq->detail, sizeof(rq->detail), "%s cannot reach its leader on port %d: %s",
