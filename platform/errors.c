@@ -55,6 +55,8 @@ const char *platform_strerror(int rc)
         return "database from a newer version";
     case EACCES:
         return "cannot open the database file";
+    case ETIMEDOUT:
+        return "no reply in time: the other node or the link is down";
     default:
         return "unexpected error";
     }

@@ -402,6 +402,7 @@ void async_status(struct request *rq); /* GET /replication/status */
 int offline_start(struct server *srv);
 void offline_stop(struct server *srv);
 void offline_status(struct request *rq); /* GET /sync/status, JSON or HTML */
+void offline_run_now(struct request *rq); /* POST /sync/run: one pass now */
 
 /* cluster.c: a leader's replicas (child processes), propagation over HTTP,
  * the registry; a replica's side of POST /api/sync. */

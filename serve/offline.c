@@ -821,7 +821,6 @@ void offline_status(struct request *rq)
 }
 
 /* POST /sync/run: one run now; answers the status after it. */
-void offline_run_now(struct request *rq);
 void offline_run_now(struct request *rq)
 {
     struct offline_job *j = __atomic_load_n(&rq->srv->offline, __ATOMIC_ACQUIRE);

@@ -18,9 +18,6 @@ struct route {
     route_fn fn;
 };
 
-/* offline.c; belongs in internal.h beside offline_status. */
-extern void offline_run_now(struct request *rq); /* POST /sync/run */
-
 static const struct route routes[] = {
     {"GET", "products", products_list},
     {"POST", "products", products_create},

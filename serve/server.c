@@ -451,6 +451,13 @@ static void banner(const struct server *srv, const char *fifo)
     printf("  break the %s's disk: fiu-ctrl -c \"enable name=disk/%s/write,failinfo=5\" %d\n", node,
            node, pid);
     printf("  heal it: fiu-ctrl -c \"disable name=disk/%s/write\" %d\n", node, pid);
+    const char *link = o->role == SERVE_ASYNC     ? "net/primary/secondary/drop"
+                       : o->role == SERVE_OFFLINE ? "net/local/central/drop"
+                       : o->role == SERVE_CLUSTER ? "net/leader/replica1/drop"
+                                                  : NULL;
+    if (link != NULL)
+        printf("  cut the link: fiu-ctrl -c \"enable name=%s\" %d (disable to mend it)\n", link,
+               pid);
     printf("  stop: Ctrl-C or kill %d\n", pid);
     if (srv->web_root[0] == '\0' && !o->bench_trivial)
         printf("  no front end at %s: only the API is served (--web DIR)\n", o->web_dir);
