@@ -1114,37 +1114,13 @@ static void *replica_main(void *arg)
 
 /* ---- the leader's life ------------------------------------------------------ */
 
-/*
- * Whether serve was started with --port 0. server.c keeps only the port
- * civetweb then picked, so the command line is read again: with any port
- * the replicas take free ports too (P+1..P+N may belong to someone else),
- * and say which in their banners.
- */
-static bool asked_for_any_port(void)
-{
-    char args[16384];
-    int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return false;
-    ssize_t n = read(fd, args, sizeof(args) - 1);
-    close(fd);
-    if (n <= 0)
-        return false;
-    args[n] = '\0';
-    bool any = false;
-    for (const char *a = args; a < args + n; a += strlen(a) + 1) {
-        const char *next = a + strlen(a) + 1;
-        if (strcmp(a, "--port") == 0 && next < args + n)
-            any = strcmp(next, "0") == 0;
-    }
-    return any;
-}
-
 static int leader_start(struct server *srv, struct cluster *cl)
 {
     const struct serve_options *o = &srv->opt;
     cl->self = getpid();
-    cl->any_port = asked_for_any_port();
+    /* --port 0: the replicas take free ports too (P+1..P+N may belong to
+     * someone else) and say which in their banners */
+    cl->any_port = o->port_requested == 0;
     struct rlimit rl;
     cl->fd_max = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < CLUSTER_FDS_MAX
                      ? (int)rl.rlim_cur

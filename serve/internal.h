@@ -244,7 +244,8 @@ enum serve_role {
 #define SERVE_REPLICAS_MAX 8
 
 struct serve_options {
-    int port;
+    int port;                    /* where civetweb listens (once started: the real port) */
+    int port_requested;          /* --port as given: 0 asks for any free port */
     const char *data_dir;
     enum serve_role role;
     enum shop_topology topology; /* of the served shop: SHOP_MIRROR for SERVE_MIRROR */

@@ -116,8 +116,10 @@ const char *serve_role_name(enum serve_role role)
 /* One option with a value; returns 0, or an exit code after saying why. */
 static int parse_valued(struct serve_options *o, const char *opt, const char *v)
 {
-    if (strcmp(opt, "--port") == 0 && parse_int(v, 0, SERVE_PORT_MAX, &o->port) == 0)
+    if (strcmp(opt, "--port") == 0 && parse_int(v, 0, SERVE_PORT_MAX, &o->port) == 0) {
+        o->port_requested = o->port;
         return 0;
+    }
     if (strcmp(opt, "--threads") == 0 && parse_int(v, 2, SERVE_THREADS_MAX, &o->threads) == 0)
         return 0;
     if (strcmp(opt, "--data") == 0 && v[0] != '\0') {
@@ -165,7 +167,8 @@ static int parse_valued(struct serve_options *o, const char *opt, const char *v)
 /* Returns 0, -1 after --help, or an exit code (> 0) after saying why. */
 static int parse_options(int argc, char **argv, struct serve_options *o)
 {
-    *o = (struct serve_options){.port = SERVE_PORT_DEFAULT, .data_dir = "shop-data",
+    *o = (struct serve_options){.port = SERVE_PORT_DEFAULT, .port_requested = SERVE_PORT_DEFAULT,
+                                .data_dir = "shop-data",
                                 .role = SERVE_MIRROR, .topology = SHOP_MIRROR,
                                 .node = "primary", .policy = MIRROR_STRICT,
                                 .delay_ms = SERVE_DELAY_MS_DEFAULT,
@@ -441,8 +444,10 @@ static void banner(const struct server *srv, const char *fifo)
         printf(", delay %" PRId64 " ms", o->delay_ms);
     else if (o->role == SERVE_OFFLINE)
         printf(", interval %" PRId64 " ms, retries %d", o->interval_ms, o->retries);
-    else if (o->role == SERVE_CLUSTER)
+    else if (o->role == SERVE_CLUSTER && o->port_requested != 0)
         printf(", %d replicas on ports %d-%d", o->replicas, o->port + 1, o->port + o->replicas);
+    else if (o->role == SERVE_CLUSTER)
+        printf(", %d replicas on free ports", o->replicas);
     else if (o->role == SERVE_REPLICA)
         printf(", node %s, leader on port %d", o->node, o->leader_port);
     printf(", data %s\n", o->data_dir);
