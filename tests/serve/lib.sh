@@ -29,15 +29,17 @@ fail() {
     exit 1
 }
 
-# start_server DATA [serve options...]: sets PID, PORT, BASE.
+# start_server DATA [serve options...]: sets PID, PORT, BASE. A script's
+# SERVE_ARGS come first (its topology).
 SERVERS=0
+SERVE_ARGS=()
 start_server() {
     local data=$1
     shift
     SERVERS=$((SERVERS + 1))
     LOG="$WORK/server$SERVERS.log"
     : >"$LOG"
-    "$FD" serve --port 0 --data "$data" "$@" >"$LOG" 2>&1 &
+    "$FD" serve --port 0 --data "$data" "${SERVE_ARGS[@]}" "$@" >"$LOG" 2>&1 &
     PID=$!
     local i
     for ((i = 0; i < STARTUP_WAIT_S * 20; i++)); do
@@ -58,6 +60,15 @@ stop_server() {
     PID=""
     [ "$rc" = 0 ] || fail "serve exited $rc after SIGTERM"
     grep -q 'stopped cleanly' "$LOG" || fail "no clean stop in the log"
+}
+
+# kill9: the server dies without a chance to write anything more (a killed
+# process leaves its fiu-ctrl fifos behind).
+kill9() {
+    kill -KILL "$PID"
+    wait "$PID" 2>/dev/null || true
+    rm -f "${TMPDIR:-/tmp}/fiu-ctrl-$PID.in" "${TMPDIR:-/tmp}/fiu-ctrl-$PID.out"
+    PID=""
 }
 
 # req METHOD PATH [BODY]: sets STATUS; the body is in $WORK/body.
