@@ -71,14 +71,20 @@ kill9() {
     PID=""
 }
 
-# req METHOD PATH [BODY]: sets STATUS; the body is in $WORK/body.
+# req METHOD PATH|URL [BODY]: sets STATUS; the body is in $WORK/body, the
+# headers in $WORK/head. A PATH goes to $BASE.
 req() {
-    local method=$1 path=$2
-    local args=(-s -o "$WORK/body" -w '%{http_code}' -X "$method" --path-as-is)
+    local method=$1 url=$2
+    case "$url" in
+    http://*) ;;
+    *) url="$BASE$url" ;;
+    esac
+    local args=(-s -o "$WORK/body" -D "$WORK/head" -w '%{http_code}' -X "$method" --path-as-is
+        --max-time 30)
     if [ $# -ge 3 ]; then
         args+=(-H 'Content-Type: application/json' --data-binary "$3")
     fi
-    STATUS=$(curl "${args[@]}" "$BASE$path") || fail "curl $method $path failed"
+    STATUS=$(curl "${args[@]}" "$url") || fail "curl $method $url failed"
 }
 
 # expect CODE METHOD PATH [BODY]: the request must answer CODE.

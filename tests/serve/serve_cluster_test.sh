@@ -15,13 +15,10 @@ set -euo pipefail
 FD=$1
 DIGEST=$2
 CASE=$3
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/faultdrill-cluster-XXXXXX")
+. "$(dirname "$0")/lib.sh"
 FIFO_DIR=${TMPDIR:-/tmp}
-PID=""
-BASE=""
 REPLICA_PIDS=()
 EXTRA_PID=""
-STARTUP_WAIT_S=60 # the sanitizer build starts slowly
 
 cleanup() {
     local p
@@ -98,29 +95,6 @@ no_sanitizer_reports() {
     bad=$(grep -l -E 'AddressSanitizer|LeakSanitizer|runtime error:' "$WORK"/leader*.log \
         "$WORK"/data/replica*/serve.log 2>/dev/null || true)
     [ -z "$bad" ] || fail "sanitizer reports in: $bad"
-}
-
-# req METHOD URL [BODY]: sets STATUS; the body is in $WORK/body, headers in $WORK/head.
-req() {
-    local method=$1 url=$2
-    local args=(-s -o "$WORK/body" -D "$WORK/head" -w '%{http_code}' -X "$method" --max-time 20)
-    if [ $# -ge 3 ]; then
-        args+=(-H 'Content-Type: application/json' --data-binary "$3")
-    fi
-    STATUS=$(curl "${args[@]}" "$url") || fail "curl $method $url failed"
-}
-
-# expect CODE METHOD URL [BODY]: the request must answer CODE.
-expect() {
-    local code=$1
-    shift
-    req "$@"
-    [ "$STATUS" = "$code" ] || fail "$1 $2 answered $STATUS, expected $code"
-}
-
-# jqe FILTER: the last body must satisfy the jq filter.
-jqe() {
-    jq -e "$1" "$WORK/body" >/dev/null || fail "body does not satisfy: $1"
 }
 
 status() {
