@@ -155,6 +155,7 @@ struct write_job {
     int64_t rc;                   /* >= 0 done (the new id where one is made), or -errno */
     char detail[SHOP_ERRMSG_MAX];
     sem_t *done;                  /* posted when rc is final */
+    struct write_job *wake[2];    /* writer.c: the jobs of its group it wakes next */
 };
 
 /* What /mirror/status shows: published by the writer after every group. */

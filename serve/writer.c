@@ -186,6 +186,22 @@ static bool is_done(struct writer *w)
     return done;
 }
 
+/*
+ * The group's jobs wake each other as a binary tree: the writer posts only
+ * the first, and every woken job posts the next two (writer_submit). A
+ * wake-up costs the poster an IPI in a VM; posting all of them took 9% of
+ * the writer's time (perf), which is the one thread every write waits on.
+ */
+static void wake_group(struct group *g)
+{
+    for (size_t i = 0; i < g->count; i++) {
+        g->jobs[i]->wake[0] = 2 * i + 1 < g->count ? g->jobs[2 * i + 1] : NULL;
+        g->jobs[i]->wake[1] = 2 * i + 2 < g->count ? g->jobs[2 * i + 2] : NULL;
+    }
+    if (g->count > 0)
+        sem_post(g->jobs[0]->done);
+}
+
 static void *writer_main(void *arg)
 {
     struct writer *w = arg;
@@ -197,8 +213,7 @@ static void *writer_main(void *arg)
         else
             group_commit(w, &g);
         publish(w, n);
-        for (size_t i = 0; i < n; i++)
-            sem_post(g.jobs[i]->done);
+        wake_group(&g);
     }
     return NULL;
 }
@@ -249,6 +264,11 @@ int writer_submit(struct writer *w, struct write_job *job)
     pthread_mutex_unlock(&w->lock);
     while (sem_wait(job->done) != 0)
         assert(errno == EINTR);
+    /* Copied first: a job's memory belongs to its thread once posted. */
+    struct write_job *next[2] = {job->wake[0], job->wake[1]};
+    for (size_t i = 0; i < 2; i++)
+        if (next[i] != NULL)
+            sem_post(next[i]->done);
     return 0;
 }
 
