@@ -296,11 +296,7 @@ static void *pump_main(void *arg)
         prune(p);
         pthread_mutex_lock(&p->lock);
         if (!p->stopping) {
-            struct timespec until;
-            clock_gettime(CLOCK_MONOTONIC, &until);
-            until.tv_nsec += PUMP_TICK_US * 1000L;
-            until.tv_sec += until.tv_nsec / 1000000000L;
-            until.tv_nsec %= 1000000000L;
+            struct timespec until = host_deadline_after_us(PUMP_TICK_US);
             pthread_cond_timedwait(&p->wake, &p->lock, &until);
         }
         pthread_mutex_unlock(&p->lock);

@@ -163,12 +163,7 @@ struct cluster {
 
 static void cluster_wait_ms(struct cluster *cl, int64_t ms)
 {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    t.tv_sec += (time_t)(ms / 1000);
-    t.tv_nsec += (long)(ms % 1000) * 1000000L;
-    t.tv_sec += t.tv_nsec / 1000000000L;
-    t.tv_nsec %= 1000000000L;
+    struct timespec t = host_deadline_after_us(ms * 1000);
     pthread_mutex_lock(&cl->lock);
     if (!cl->stopping)
         pthread_cond_timedwait(&cl->cond, &cl->lock, &t);
@@ -1234,9 +1229,7 @@ void cluster_stop(struct server *srv)
     pthread_mutex_lock(&cl->lock);
     cl->draining = true;
     pthread_cond_broadcast(&cl->cond);
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += CLUSTER_DRAIN_MS / 1000;
+    struct timespec until = host_deadline_after_us((int64_t)CLUSTER_DRAIN_MS * 1000);
     for (int i = 0; i < cl->count;) {
         const struct replica *r = &cl->replicas[i];
         if (r->drained || !r->thread_started) {
@@ -1498,12 +1491,7 @@ void cluster_api_sync(struct request *rq)
 /* Waits until this replica holds change seq; false when the bound passed. */
 static bool wait_applied(struct cluster *cl, int64_t seq)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += CLUSTER_RYW_MS / 1000;
-    until.tv_nsec += (long)(CLUSTER_RYW_MS % 1000) * 1000000L;
-    until.tv_sec += until.tv_nsec / 1000000000L;
-    until.tv_nsec %= 1000000000L;
+    struct timespec until = host_deadline_after_us((int64_t)CLUSTER_RYW_MS * 1000);
     pthread_mutex_lock(&cl->lock);
     while (cl->applied < seq)
         if (pthread_cond_timedwait(&cl->cond, &cl->lock, &until) == ETIMEDOUT)

@@ -10,7 +10,10 @@
 #include <assert.h>
 #include <errno.h>
 #include <malloc.h>
+#include <signal.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "serve/internal.h"
@@ -98,12 +101,43 @@ void host_stop(struct host *h)
     h->started = false;
 }
 
+/*
+ * A crash point enabled at run time (fiu-ctrl -c "enable name=crash/primary/
+ * checkout-mid-transaction" PID) fired: the process dies on the spot, as a
+ * kill -9 would — no unwinding, no clean close, no atexit. A restart then
+ * recovers, which is what the point is there to show.
+ */
+static void env_crash(void *ctx, const char *node, const char *point)
+{
+    (void)ctx;
+    char line[256];
+    int n = snprintf(line, sizeof(line), "faultdrill serve: crash point crash/%s/%s fired: dying "
+                                         "as kill -9 would\n", node, point);
+    if (n > 0) {
+        ssize_t w = write(STDERR_FILENO, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line));
+        (void)w;
+    }
+    raise(SIGKILL);
+    _exit(137); /* not reached */
+}
+
+struct timespec host_deadline_after_us(int64_t us)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    t.tv_sec += (time_t)(us / 1000000);
+    t.tv_nsec += (long)(us % 1000000) * 1000L;
+    t.tv_sec += t.tv_nsec / 1000000000L;
+    t.tv_nsec %= 1000000000L;
+    return t;
+}
+
 struct platform_env host_env(struct host *h)
 {
     struct platform_env env = {
         .ctx = h,
         .now_us = env_now_us,
-        .crash = NULL, /* crash points are for the simulator; kill -9 is ours */
+        .crash = env_crash,
         .parallel = env_parallel,
     };
     return env;

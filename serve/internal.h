@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "faults/faults.h"
 #include "platform/platform.h"
@@ -69,11 +70,15 @@ struct host {
 
 int host_start(struct host *h);
 void host_stop(struct host *h);
-/* The env: wall-clock microseconds (stored as created_at), no crash hook,
+/* The env: wall-clock microseconds (stored as created_at), a crash hook that
+ * kills the process as kill -9 would (a crash point enabled by fiu-ctrl),
  * the helper's parallel hook. */
 struct platform_env host_env(struct host *h);
 int64_t host_wall_us(void);
 int64_t host_mono_us(void);
+/* CLOCK_MONOTONIC now + us: the deadline of a pthread_cond_timedwait on a
+ * condition variable set to the monotonic clock. */
+struct timespec host_deadline_after_us(int64_t us);
 /* What the fault VFS does with a fired disk/<node>/slow point: sleep. */
 struct faults_host host_faults(void);
 

@@ -149,23 +149,12 @@ static void tick(struct writer *w)
         (void)shop_mirror_resync(w->shop);
 }
 
-static struct timespec deadline_after_us(int64_t us)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    t.tv_sec += (time_t)(us / 1000000);
-    t.tv_nsec += (long)(us % 1000000) * 1000L;
-    t.tv_sec += t.tv_nsec / 1000000000L;
-    t.tv_nsec %= 1000000000L;
-    return t;
-}
-
 /* Waits for jobs; returns how many it took (0 on an idle tick or at stop). */
 static size_t take(struct writer *w, struct group *g)
 {
     pthread_mutex_lock(&w->lock);
     if (w->count == 0 && !w->stopping) {
-        struct timespec until = deadline_after_us((int64_t)SERVE_TICK_MS * 1000);
+        struct timespec until = host_deadline_after_us((int64_t)SERVE_TICK_MS * 1000);
         pthread_cond_timedwait(&w->wake, &w->lock, &until);
     }
     g->count = 0;

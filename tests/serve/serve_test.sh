@@ -8,7 +8,7 @@
 #
 # Cases: routes bad_input path_escape concurrent_orders sigterm_mirror_equal
 #        kill9_restart startup_errors faults_http_strict faults_http_degrade
-#        faults_read_fallback single_topology fiu_ctrl
+#        faults_read_fallback single_topology fiu_ctrl crash_point
 set -euo pipefail
 
 FD=$1
@@ -463,10 +463,39 @@ case_fiu_ctrl() {
     mirror_equal "$WORK/data"
 }
 
+# A crash point switched on live kills the server as kill -9 would; a
+# restart recovers both copies with every acknowledged order and nothing of
+# the one that was inside its transaction.
+case_crash_point() {
+    start_server "$WORK/data"
+    for p in 1 2 3; do
+        expect 201 POST /orders "{\"userId\":1,\"products\":[{\"productId\":$p,\"quantity\":1}]}"
+    done
+    fiu-ctrl -c "enable name=crash/primary/checkout-mid-transaction" "$PID" || fail "fiu-ctrl enable"
+    local code
+    code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+        --data-binary '{"userId":1,"products":[{"productId":4,"quantity":1}]}' "$BASE/orders" || true)
+    [ "$code" = 000 ] || fail "the order inside the crash got an answer ($code)"
+    local rc=0
+    wait "$PID" || rc=$?
+    [ "$rc" = 137 ] || fail "serve exited $rc, expected death by SIGKILL (137)"
+    grep -q 'crash point crash/primary/checkout-mid-transaction fired' "$LOG" ||
+        fail "the log does not say which crash point fired"
+    rm -f "${TMPDIR:-/tmp}/fiu-ctrl-$PID.in" "${TMPDIR:-/tmp}/fiu-ctrl-$PID.out"
+    PID=""
+    start_server "$WORK/data"
+    expect 200 GET /orders/1
+    jqe 'length == 3 and ([.[].products[0].productId] | sort) == [1,2,3]'
+    expect 200 GET /mirror/status
+    jqe '.state == "in-sync"'
+    stop_server
+    mirror_equal "$WORK/data"
+}
+
 case "$CASE" in
 routes | bad_input | path_escape | concurrent_orders | sigterm_mirror_equal | kill9_restart | \
     startup_errors | faults_http_strict | faults_http_degrade | faults_read_fallback | \
-    single_topology | fiu_ctrl)
+    single_topology | fiu_ctrl | crash_point)
     "case_$CASE"
     ;;
 *)
