@@ -32,6 +32,7 @@ const OUT = path.resolve(opt('--out', process.cwd()));
 const CHROMIUM = opt('--chromium', process.env.CHROMIUM || '/usr/bin/chromium');
 const HEADED = args.includes('--headed');
 const FAULTS = args.includes('--faults'); // the fault-panel scenario, server started with --allow-faults
+const TOPOLOGY = opt('--topology'); // e.g. async: the redundancy panel must show its replication
 const BUDGET_MS = Number(process.env.WEB_E2E_BUDGET_MS || 90000);
 
 const t0 = Date.now();
@@ -95,6 +96,7 @@ async function startServer() {
     cmd = SERVER;
     argv = ['serve', '--port', String(port), '--data', dataDir];
     if (FAULTS) argv.push('--allow-faults');
+    if (TOPOLOGY) argv.push('--topology', TOPOLOGY, '--delay', '1500');
     // Serve this source tree's page, not whatever the binary was built with.
     if (/--web\b/.test(helpText)) argv.push('--web', WEB);
     // Only the products the test adds (the server seeds a demo catalog by default).
@@ -235,6 +237,22 @@ async function shopScenario(base, [mug, teapot, notebook], mirrorStatus) {
     await page.waitForTimeout(1200);
     expect(await page.locator(sel('mirror-panel')).isHidden(), 'the mirror panel shows though /mirror/status is not 200');
   }
+  const repl = await http(base, 'GET', '/replication/status');
+  if (TOPOLOGY === 'async') {
+    // The order was acknowledged before the secondary has it (1.5 s WAN):
+    // the panel shows the lag, then the secondary catching up.
+    expect(repl.status === 200, `GET /replication/status on async: ${repl.status}`);
+    await page.locator(sel('replication-panel')).waitFor();
+    await waitText(page.locator(sel('replication-state')), /^(streaming|retrying)$/, 'replication state badge');
+    const lag = page.locator('#replication-fields dd[data-key="lagChanges"]');
+    await waitText(lag, /^[1-9]/, 'a lag while the order crosses the WAN');
+    await page.screenshot({ path: path.join(OUT, 'screenshot-async-lag.png'), fullPage: true });
+    await waitText(lag, /^0$/, 'the secondary caught up');
+    log(`replication: ${await page.locator(sel('replication-state')).textContent()}, caught up`);
+  } else {
+    expect(await page.locator(sel('replication-panel')).isHidden() === (repl.status !== 200),
+      `replication panel visibility vs GET /replication/status ${repl.status}`);
+  }
   const faultsStatus = (await http(base, 'GET', '/faults')).status;
   expect(await page.locator(sel('faults-panel')).isHidden() === (faultsStatus !== 200), `fault panel visibility vs GET /faults ${faultsStatus}`);
 
@@ -362,7 +380,7 @@ async function main() {
   if (FAULTS) await faultScenario(base, products);
   else await shopScenario(base, products, mirrorStatus);
 
-  const shot = path.join(OUT, FAULTS ? 'screenshot-faults.png' : 'screenshot.png');
+  const shot = path.join(OUT, FAULTS ? 'screenshot-faults.png' : TOPOLOGY ? `screenshot-${TOPOLOGY}.png` : 'screenshot.png');
   await page.screenshot({ path: shot, fullPage: true });
   log(`screenshot: ${shot}`);
   expect(problems.length === 0, `the page reported errors:\n  ${problems.join('\n  ')}`);
