@@ -16,7 +16,7 @@ PACKAGES := build-essential cmake pkg-config libfiu-dev fiu-utils libsqlite3-dev
 # when none is on PATH (NodeSource's nodejs bundles one and conflicts with Debian's npm)
 PACKAGES += chromium nodejs $(if $(shell command -v npm),,npm)
 # faultdrill serve's HTTP tests (tests/serve) and its benchmark (tests/bench/bench_serve.sh)
-PACKAGES += curl jq wrk
+PACKAGES += curl jq wrk sqlite3
 BUILD    ?= build
 JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

@@ -4,7 +4,7 @@
 # (curl, jq) and fiu-ctrl: each case starts its own server on a free loopback
 # port (--port 0, read back from the banner) with its own data directory,
 # drives writes, the sync job (POST /sync/run, or its timer) and the faults,
-# and checks GET /sync/status, central's database (sqlite3 CLI when present)
+# and checks GET /sync/status, central's database (sqlite3 CLI)
 # and the exit codes.
 #
 #   serve_offline_test.sh FAULTDRILL CASE
@@ -42,10 +42,11 @@ new_user() {
     USER_ID=$(jq .id "$WORK/body")
 }
 
-# Central's rows from this local and the local's queued keys, by sqlite3 when
-# installed (read-only: the server holds both databases open in WAL mode).
+# Central's rows from this local and the local's queued keys, by the sqlite3
+# CLI (read-only: the server holds both databases open in WAL mode). Missing
+# sqlite3 fails the test rather than skipping the check.
 have_sqlite3() {
-    command -v sqlite3 >/dev/null
+    command -v sqlite3 >/dev/null || fail "sqlite3 is not installed (Debian package sqlite3)"
 }
 
 central_rows() {
