@@ -44,7 +44,7 @@ fail() {
         echo "last body: $(head -c 600 "$WORK/body")" >&2
     fi
     local log
-    for log in "$WORK"/leader*.log "$WORK"/*/replica*/serve.log; do
+    for log in "$WORK"/server*.log "$WORK"/*/replica*/serve.log; do
         [ -f "$log" ] && { echo "--- $log" >&2; tail -15 "$log" >&2; }
     done
     exit 1
@@ -52,25 +52,9 @@ fail() {
 
 # start_leader DATA [serve options...]: sets PID, PORT, BASE, R1, R2 (replica
 # ports) and REPLICA_PIDS once every replica is up.
-LEADERS=0
+SERVE_ARGS=(--topology cluster)
 start_leader() {
-    local data=$1
-    shift
-    LEADERS=$((LEADERS + 1))
-    LOG="$WORK/leader$LEADERS.log"
-    : >"$LOG"
-    PORT=""
-    "$FD" serve --port 0 --data "$data" --topology cluster "$@" >"$LOG" 2>&1 &
-    PID=$!
-    local i
-    for ((i = 0; i < STARTUP_WAIT_S * 20; i++)); do
-        PORT=$(sed -n 's|.*http://127\.0\.0\.1:\([0-9]*\)/.*|\1|p' "$LOG" | head -1)
-        [ -n "$PORT" ] && break
-        kill -0 "$PID" 2>/dev/null || fail "serve exited at start: $(cat "$LOG")"
-        sleep 0.05
-    done
-    [ -n "$PORT" ] || fail "serve did not start within ${STARTUP_WAIT_S}s"
-    BASE="http://127.0.0.1:$PORT"
+    start_server "$@"
     wait_all_up
     R1=$(jq -r '.replicas[0].port' "$WORK/body")
     R2=$(jq -r '.replicas[1].port' "$WORK/body")
@@ -92,7 +76,7 @@ stop_leader() {
 # The replicas' exit codes reach only their leader: their logs are read too.
 no_sanitizer_reports() {
     local bad
-    bad=$(grep -l -E 'AddressSanitizer|LeakSanitizer|runtime error:' "$WORK"/leader*.log \
+    bad=$(grep -l -E 'AddressSanitizer|LeakSanitizer|runtime error:' "$WORK"/server*.log \
         "$WORK"/data/replica*/serve.log 2>/dev/null || true)
     [ -z "$bad" ] || fail "sanitizer reports in: $bad"
 }
