@@ -84,6 +84,7 @@ struct async_pump {
     int64_t retry_at_mono_us;   /* after a failure: not before */
     int64_t backoff_us;
     int64_t pruned_through, pruned_at_mono_us;
+    int64_t missing_pos, missing_at_us; /* oldest_missing_at's cache: -1 none */
     struct pump_view view;      /* under lock */
 };
 
@@ -255,6 +256,26 @@ static void prune(struct async_pump *p)
     }
 }
 
+/*
+ * The commit time of the oldest change the secondary lacks (position + 1):
+ * the first batch in transit starts there; with nothing in transit (a
+ * backoff) it is read from the outbox, once per position.
+ */
+static int64_t oldest_missing_at(struct async_pump *p)
+{
+    if (p->count > 0)
+        return p->transit[p->head].first_at_us;
+    if (p->missing_pos != p->position) {
+        struct shop_batch b = {0};
+        if (shop_outbox_read(p->reader, p->position, 1, 1, &b) == 0 && b.count > 0) {
+            p->missing_pos = p->position;
+            p->missing_at_us = batch_first_at(&b);
+        }
+        shop_batch_release(&b);
+    }
+    return p->missing_pos == p->position ? p->missing_at_us : 0;
+}
+
 /* One look at the outbox: returns the primary's head sequence. */
 static int64_t observe(struct async_pump *p)
 {
@@ -263,16 +284,11 @@ static int64_t observe(struct async_pump *p)
         set_error(p, PUMP_RETRYING, "reading the primary's outbox: %s", shop_errmsg(p->reader));
         return p->sent;
     }
-    int64_t oldest = 0;
-    if (p->count > 0)
-        oldest = p->transit[p->head].first_at_us;
+    int64_t oldest = info.head_seq > p->position ? oldest_missing_at(p) : 0;
     pthread_mutex_lock(&p->lock);
     p->view.primary_seq = info.head_seq;
     p->view.primary_at_us = info.head_at_us;
-    /* when nothing is in transit, the oldest missing change is at most as old
-     * as the head (an upper bound is not known without reading it) */
-    p->view.oldest_unapplied_at_us =
-        info.head_seq <= p->position ? 0 : oldest != 0 ? oldest : info.head_at_us;
+    p->view.oldest_unapplied_at_us = oldest;
     pthread_mutex_unlock(&p->lock);
     return info.head_seq;
 }
@@ -341,6 +357,7 @@ int async_start(struct server *srv)
     }
     p->srv = srv;
     p->backoff_us = PUMP_BACKOFF_MIN_US;
+    p->missing_pos = -1;
     pthread_mutex_init(&p->lock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);

@@ -6,7 +6,7 @@
 #
 #   serve_async_test.sh FAULTDRILL SERVE_DIGEST CASE
 #
-# Cases: ships_after_delay secondary_disk link_drop kill9_resume
+# Cases: ships_after_delay secondary_disk link_drop kill9_resume sigterm_drains
 set -euo pipefail
 
 FD=$1
@@ -71,6 +71,11 @@ case_secondary_disk() {
         sleep 0.05
     done
     jqe '.state == "retrying" and .lagChanges >= 1 and (.lastError | test("refused"))'
+    # The lag is the age of the OLDEST change the secondary lacks, not the newest.
+    sleep 0.6
+    orders 1
+    expect 200 GET /replication/status
+    jqe '.lagSeconds >= 0.5'
     fiu-ctrl -c "disable name=disk/secondary/write" "$PID" || fail "fiu-ctrl disable"
     orders 1
     wait_caught_up
@@ -114,8 +119,19 @@ case_kill9_resume() {
     copies_equal "$WORK/data"
 }
 
+# SIGTERM with everything still crossing a 5 s WAN: the stop ships it
+# without the delay, so the copies are equal afterwards.
+case_sigterm_drains() {
+    start_server "$WORK/data" --topology async --delay 5000
+    orders 8
+    expect 200 GET /replication/status
+    jqe '.lagChanges >= 8'
+    stop_server
+    copies_equal "$WORK/data"
+}
+
 case "$CASE" in
-ships_after_delay | secondary_disk | link_drop | kill9_resume)
+ships_after_delay | secondary_disk | link_drop | kill9_resume | sigterm_drains)
     "case_$CASE"
     ;;
 *)
