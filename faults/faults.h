@@ -158,6 +158,13 @@ struct faults_host {
      * is refused (-ENOTSUP). A live server's choice: kill -9 and a real
      * power loss are its crash model, not the simulated one. */
     bool no_power_cut;
+    /* true: the node's files live in this process's memory, not on the
+     * host's disk: no system call for them, the same crash model, and the
+     * same SQLite-visible behaviour as the default VFS inside one process.
+     * They last until faults_vfs_unregister_all (a restart finds them as a
+     * crash left them). Fixed at the node's first registration. The
+     * simulator's choice; a live server keeps real files. */
+    bool memory;
 };
 
 enum faults_crash_kind {
@@ -175,7 +182,8 @@ struct faults_crash_stats {
 };
 
 /*
- * Registers (or re-registers) the VFS of `node`, wrapping the default VFS.
+ * Registers (or re-registers) the VFS of `node`, wrapping the default VFS
+ * (or, when host->memory, the node's in-memory file store).
  * Every file a connection opens with it consults disk/<node>/read, write,
  * fsync, full and slow, and is part of the node's crash model: read in
  * xRead and also when a WAL read transaction starts (its shared WAL-index
@@ -185,7 +193,8 @@ struct faults_crash_stats {
  * any other errno the call's SQLITE_IOERR_* code. host may be
  * NULL. The VFS name is faults_vfs_name(node). Re-registering a node keeps
  * its VFS object (open connections stay valid) and replaces the host.
- * -EINVAL for a bad node name, -E2BIG past FAULTS_NODES_MAX.
+ * -EINVAL for a bad node name or a re-registration that changes `memory`,
+ * -E2BIG past FAULTS_NODES_MAX, -ENOMEM.
  *
  * So that every byte goes through xRead/xWrite, the VFS disables memory
  * mapping (mmap_size is forced to 0, xFetch maps nothing) and ignores

@@ -18,6 +18,12 @@
  * the bytes ("frozen" ranges). The result is the synced image with a subset
  * of the later writes applied in order, some of them torn.
  *
+ * Where the files live is the host's choice: on the host's disk through the
+ * default VFS (serve, the real-crash test), or in this process's memory
+ * through memfs.c (the simulator: no system call for a node's files). The
+ * crash model is the same code on both; only applying a power cut differs
+ * (POSIX calls on the paths, or memfs writes that bypass every handle).
+ *
  * A crash also ends an incarnation: handles opened before it refuse every
  * call that could touch the disk or start a transaction (reads, writes,
  * syncs, truncates, new file and WAL-index locks) and pass the ones that
@@ -97,6 +103,7 @@ struct vfs_node {
     struct faults_host host;
     sqlite3_vfs vfs; /* registered with SQLite: its address must not move */
     sqlite3_vfs *real;
+    struct memfs *mem; /* the node's files when its host keeps them in memory */
     struct undo_log log;
     size_t path_count;
     struct vfs_path paths[VFS_PATHS_MAX];
@@ -384,7 +391,8 @@ enum crash_fate { CRASH_KEEP, CRASH_DROP, CRASH_TEAR };
 /* One file the power cut rewrites. */
 struct crash_file {
     const char *path;
-    int fd;
+    int fd;                  /* on disk */
+    struct memfs_file *mem;  /* in memory (the node's memfs is locked) */
     bool size_known;
     int64_t size;            /* the size it ends with */
     struct range_set frozen; /* bytes a kept write fixed: never restored */
@@ -393,6 +401,7 @@ struct crash_file {
 
 struct crash_plan {
     struct faults_rng *rng;
+    struct memfs *mem; /* the node's store, NULL when its files are on disk */
     struct crash_file *files;
     size_t file_count;
     size_t *file_of;        /* record index -> files index */
@@ -408,9 +417,19 @@ static void crash_fail(struct crash_plan *plan, int err)
     }
 }
 
-static void crash_pwrite(struct crash_plan *plan, int fd, const void *buf, int64_t len,
-                         int64_t offset)
+static void crash_pwrite(struct crash_plan *plan, struct crash_file *file, const void *buf,
+                         int64_t len, int64_t offset)
 {
+    if (file->mem != NULL) {
+        if (memfs_file_write(file->mem, buf, len, offset) < 0) {
+            crash_fail(plan, ENOMEM);
+        }
+        return;
+    }
+    int fd = file->fd;
+    if (fd < 0) {
+        return;
+    }
     const unsigned char *bytes = buf;
     int retries = 0;
     while (len > 0 && retries < VFS_PWRITE_RETRIES_MAX) {
@@ -438,9 +457,7 @@ static void crash_restore(struct crash_plan *plan, struct crash_file *file,
 {
     int64_t data_end = y < rec->old_size ? y : rec->old_size;
     if (x < data_end) {
-        if (file->fd >= 0) {
-            crash_pwrite(plan, file->fd, rec->old + (x - rec->lo), data_end - x, x);
-        }
+        crash_pwrite(plan, file, rec->old + (x - rec->lo), data_end - x, x);
         if (range_set_remove(&file->gone, x, data_end) < 0) {
             crash_fail(plan, ENOMEM);
         }
@@ -504,20 +521,27 @@ static size_t crash_file_index(struct crash_plan *plan, const char *path)
     }
     struct crash_file *file = &plan->files[plan->file_count];
     *file = (struct crash_file){.path = path, .fd = -1};
-    /* Plain POSIX, not the dead SQLite handles: the files must change even
-     * when no connection has them open any more. */
-    file->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (file->fd < 0) {
-        crash_fail(plan, errno);
+    /* Plain POSIX or the store itself, not the dead SQLite handles: the
+     * files must change even when no connection has them open any more. */
+    if (plan->mem != NULL) {
+        file->mem = memfs_open_locked(plan->mem, path);
+        if (file->mem == NULL) {
+            crash_fail(plan, ENOMEM);
+        }
+    } else {
+        file->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (file->fd < 0) {
+            crash_fail(plan, errno);
+        }
     }
     return plan->file_count++;
 }
 
 static int crash_plan_init(struct crash_plan *plan, const struct undo_log *log,
-                           struct faults_rng *rng)
+                           struct faults_rng *rng, struct memfs *mem)
 {
     size_t n = log->count;
-    *plan = (struct crash_plan){.rng = rng};
+    *plan = (struct crash_plan){.rng = rng, .mem = mem};
     plan->files = calloc(n, sizeof *plan->files);
     plan->file_of = calloc(n, sizeof *plan->file_of);
     plan->fates = calloc(n, sizeof *plan->fates);
@@ -602,7 +626,7 @@ static void crash_sizes(struct crash_plan *plan, const struct undo_log *log)
 static void crash_finish_file(struct crash_plan *plan, struct crash_file *file)
 {
     static const unsigned char zeros[VFS_ZERO_CHUNK_BYTES];
-    if (file->fd < 0) {
+    if (file->fd < 0 && file->mem == NULL) {
         return;
     }
     for (size_t i = 0; i < file->gone.count; i++) {
@@ -610,8 +634,12 @@ static void crash_finish_file(struct crash_plan *plan, struct crash_file *file)
         int64_t hi = file->gone.v[i].hi < file->size ? file->gone.v[i].hi : file->size;
         for (int64_t at = lo; at < hi; at += VFS_ZERO_CHUNK_BYTES) {
             int64_t len = hi - at < VFS_ZERO_CHUNK_BYTES ? hi - at : VFS_ZERO_CHUNK_BYTES;
-            crash_pwrite(plan, file->fd, zeros, len, at);
+            crash_pwrite(plan, file, zeros, len, at);
         }
+    }
+    if (file->mem != NULL) {
+        memfs_file_truncate(file->mem, file->size);
+        return;
     }
     if (ftruncate(file->fd, (off_t)file->size) != 0) {
         crash_fail(plan, errno);
@@ -626,7 +654,10 @@ static int crash_power(struct vfs_node *node, struct faults_rng *rng,
                        struct faults_crash_stats *stats)
 {
     struct crash_plan plan;
-    int rc = crash_plan_init(&plan, &node->log, rng);
+    if (node->mem != NULL) {
+        memfs_lock(node->mem);
+    }
+    int rc = crash_plan_init(&plan, &node->log, rng, node->mem);
     if (rc < 0) {
         goto out_release;
     }
@@ -638,6 +669,9 @@ static int crash_power(struct vfs_node *node, struct faults_rng *rng,
     rc = plan.error;
 out_release:
     crash_plan_release(&plan);
+    if (node->mem != NULL) {
+        memfs_unlock(node->mem);
+    }
     return rc;
 }
 
@@ -1146,9 +1180,9 @@ static const char *vfs_next_system_call(sqlite3_vfs *vfs, const char *name)
 
 /* Fills a free slot for `name` over `real`; vfs_lock held. */
 static void vfs_node_init(struct vfs_node *node, const char *name, sqlite3_vfs *real,
-                          const struct faults_host *host)
+                          struct memfs *mem, const struct faults_host *host)
 {
-    *node = (struct vfs_node){.in_use = true, .up = true, .real = real};
+    *node = (struct vfs_node){.in_use = true, .up = true, .real = real, .mem = mem};
     snprintf(node->name, sizeof node->name, "%s", name);
     snprintf(node->vfs_name, sizeof node->vfs_name, VFS_NAME_PREFIX "%s", name);
     snprintf(node->point_read, sizeof node->point_read, "disk/%s/read", name);
@@ -1201,6 +1235,13 @@ int faults_vfs_register(const char *node_name, const struct faults_host *host)
     int rc = 0;
     pthread_mutex_lock(&vfs_lock);
     struct vfs_node *node = vfs_node_find(node_name);
+    bool memory = host != NULL && host->memory;
+    if (node != NULL && memory != (node->mem != NULL)) {
+        faults_errmsg_set("node %s: its files are %s; a new host cannot move them", node_name,
+                          node->mem != NULL ? "in memory" : "on disk");
+        rc = -EINVAL;
+        goto out_unlock;
+    }
     if (node != NULL) {
         node->host = host != NULL ? *host : (struct faults_host){0};
         node_forget_sizes(node); /* untracked writes did not keep them */
@@ -1214,8 +1255,18 @@ int faults_vfs_register(const char *node_name, const struct faults_host *host)
         rc = -E2BIG;
         goto out_unlock;
     }
-    vfs_node_init(node, node_name, real, host);
+    struct memfs *mem = NULL;
+    if (memory) {
+        mem = memfs_create(real);
+        if (mem == NULL) {
+            faults_errmsg_set("node %s: out of memory", node_name);
+            rc = -ENOMEM;
+            goto out_unlock;
+        }
+    }
+    vfs_node_init(node, node_name, mem != NULL ? memfs_vfs(mem) : real, mem, host);
     if (sqlite3_vfs_register(&node->vfs, 0) != SQLITE_OK) {
+        memfs_free(mem);
         node->in_use = false;
         faults_errmsg_set("node %s: sqlite3_vfs_register failed", node_name);
         rc = -ENOMEM;
@@ -1320,6 +1371,7 @@ void faults_vfs_unregister_all(void)
         if (nodes[i].in_use) {
             sqlite3_vfs_unregister(&nodes[i].vfs);
             undo_log_release(&nodes[i].log);
+            memfs_free(nodes[i].mem);
             for (size_t p = 0; p < nodes[i].path_count; p++) {
                 free(nodes[i].paths[p].path);
             }

@@ -940,8 +940,16 @@ static int check_supported(const struct drill *d, char *msg)
 
 static int make_workdir(struct sim *s, const struct sim_options *opt)
 {
-    /* The databases of a run are scratch: on tmpfs when there is one, since
-     * durability is what the fault VFS models, not what the host disk gives. */
+    /* The databases of a run are scratch and durability is what the fault
+     * VFS models, not what the host disk gives: by default they live in
+     * memory (the fault VFS's store) under a name that is the same in every
+     * run; on request (or in the workdir asked for) on tmpfs when there is
+     * one. */
+    if (!opt->on_disk && opt->workdir == NULL) {
+        snprintf(s->workdir, sizeof(s->workdir), "/faultdrill-memory");
+        return 0;
+    }
+    s->files_on_disk = true;
     const char *base = opt->workdir;
     if (base == NULL)
         base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
@@ -990,7 +998,8 @@ static int setup_nodes(struct sim *s)
 {
     char names[DRILL_NODES_MAX][FAULTS_NODE_MAX];
     s->node_count = drill_nodes(s->drill, names);
-    struct faults_host host = {.ctx = s, .delay = host_delay, .skip_real_sync = true};
+    struct faults_host host = {
+        .ctx = s, .delay = host_delay, .skip_real_sync = true, .memory = !s->files_on_disk};
     for (size_t i = 0; i < s->node_count; i++) {
         struct world_node *n = &s->nodes[i];
         snprintf(n->name, sizeof(n->name), "%s", names[i]);
@@ -1133,7 +1142,7 @@ static void teardown(struct sim *s)
     }
     faults_disarm_all();
     faults_vfs_unregister_all();
-    if (s->workdir[0] != '\0')
+    if (s->files_on_disk && s->workdir[0] != '\0')
         nftw(s->workdir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
     for (size_t i = 0; i < s->op_count; i++)
         free(s->ops[i].seen);

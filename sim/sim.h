@@ -38,7 +38,10 @@
 struct sim_options {
     uint64_t seed;
     bool seed_given;      /* --seed overrides the drill's own */
-    const char *workdir;  /* where the run's databases live; NULL: a scratch dir */
+    const char *workdir;  /* where the run's databases live on disk; NULL: in memory, or
+                             a scratch dir when on_disk */
+    bool on_disk;         /* the databases on the host's disk rather than in this process's
+                             memory: slower, same trace; for comparisons */
     const char *replay;   /* the command line that replays this run, for reports */
 };
 

@@ -125,6 +125,7 @@ struct sim {
     uint64_t seed;
     int64_t now_us;
     char workdir[512];
+    bool files_on_disk; /* the nodes' files are in workdir on the host's disk, not in memory */
     char msg[REPORT_ERR_MAX];
 
     struct sim_queue queue;

@@ -4,6 +4,10 @@
  * slow), cuts power under seeded generators and checks what survives, and
  * checks that a dead incarnation can no longer touch the disk.
  *
+ * Every test runs twice: with the node's files on disk (the default VFS)
+ * and in memory (faults_host.memory, the simulator's store), since the crash
+ * model must be the same on both. In memory nothing may reach the disk.
+ *
  * Depends on libfaults, SQLite, Check and POSIX file calls (to look at the
  * bytes a power cut left). Every test works in its own temporary directory
  * and disarms and unregisters everything before it returns.
@@ -44,6 +48,7 @@ struct delay_recorder {
 };
 
 static struct delay_recorder recorder;
+static bool in_memory; /* this test case's files live in the node's memory store */
 static char dir[DIR_BYTES];
 static char db_path[PATH_BYTES];
 
@@ -71,6 +76,15 @@ static void remove_dir_contents(const char *path)
     closedir(d);
 }
 
+/* A host for this test case's store. */
+static struct faults_host host_of(struct delay_recorder *r, bool no_power_cut)
+{
+    return (struct faults_host){.ctx = r,
+                                .delay = r != NULL ? record_delay : NULL,
+                                .no_power_cut = no_power_cut,
+                                .memory = in_memory};
+}
+
 static void setup(void)
 {
     recorder = (struct delay_recorder){0};
@@ -78,16 +92,50 @@ static void setup(void)
     snprintf(dir, sizeof dir, "/tmp/check_vfs.XXXXXX");
     ck_assert_ptr_nonnull(mkdtemp(dir));
     snprintf(db_path, sizeof db_path, "%s/shop.db", dir);
-    struct faults_host host = {.ctx = &recorder, .delay = record_delay};
+    struct faults_host host = host_of(&recorder, false);
     ck_assert_int_eq(faults_vfs_register(NODE, &host), 0);
+}
+
+static void setup_disk(void)
+{
+    in_memory = false;
+    setup();
+}
+
+static void setup_memory(void)
+{
+    in_memory = true;
+    setup();
 }
 
 static void teardown(void)
 {
     faults_disarm_all();
     faults_vfs_unregister_all();
+    if (in_memory) {
+        /* Not one file of the node reached the disk. */
+        DIR *d = opendir(dir);
+        ck_assert_ptr_nonnull(d);
+        for (struct dirent *e = readdir(d); e != NULL; e = readdir(d)) {
+            ck_assert_msg(strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0,
+                          "%s reached the disk", e->d_name);
+        }
+        closedir(d);
+    }
     remove_dir_contents(dir);
     rmdir(dir);
+}
+
+/* Every file of the node gone, the node registered afresh. */
+static void wipe_files(void)
+{
+    if (in_memory) {
+        faults_vfs_unregister_all();
+        struct faults_host host = host_of(&recorder, false);
+        ck_assert_int_eq(faults_vfs_register(NODE, &host), 0);
+    } else {
+        remove_dir_contents(dir);
+    }
 }
 
 /* ---- SQLite helpers ------------------------------------------------------ */
@@ -325,8 +373,12 @@ START_TEST(reregistering_keeps_the_vfs_and_swaps_the_host)
     ck_assert_ptr_nonnull(before);
     sqlite3 *db = open_db();
     struct delay_recorder other = {0};
-    struct faults_host host = {.ctx = &other, .delay = record_delay};
+    struct faults_host host = host_of(&other, false);
     ck_assert_int_eq(faults_vfs_register(NODE, &host), 0);
+    /* Where the files live is fixed at the first registration. */
+    host.memory = !in_memory;
+    ck_assert_int_eq(faults_vfs_register(NODE, &host), -EINVAL);
+    host.memory = in_memory;
     ck_assert_ptr_eq(sqlite3_vfs_find(faults_vfs_name(NODE)), before);
     ck_assert_int_eq(arm("disk/" NODE "/slow", (struct faults_arm_spec){.p = 1}), 0);
     exec(db, "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)");
@@ -352,7 +404,7 @@ struct power_outcome {
 /* One power cut under `seed` on a fresh database; what survived. */
 static struct power_outcome power_cut_once(uint64_t seed)
 {
-    remove_dir_contents(dir);
+    wipe_files();
     sqlite3 *db = open_and_fill();
     struct faults_rng rng;
     faults_rng_seed(&rng, seed, "crash");
@@ -414,7 +466,7 @@ END_TEST
 /* A host that never cuts power: nothing held, faults still fire, no power cut. */
 START_TEST(no_power_cut_host_keeps_no_undo_but_still_faults)
 {
-    struct faults_host host = {.no_power_cut = true};
+    struct faults_host host = host_of(NULL, true);
     ck_assert_int_eq(faults_vfs_register(NODE, &host), 0);
     sqlite3 *db = open_and_fill_unchecked();
     ck_assert_uint_eq(faults_vfs_unsynced_bytes(NODE), 0);
@@ -486,11 +538,12 @@ struct raw_file {
     char path[PATH_BYTES];
 };
 
-static int raw_open(struct raw_file *raw, const char *leaf)
+/* Opens `path` through `node`'s VFS. */
+static int raw_open_at(struct raw_file *raw, const char *node, const char *path)
 {
-    ck_assert_uint_lt(strlen(leaf), LEAF_BYTES);
-    snprintf(raw->path, sizeof raw->path, "%s/%.*s", dir, LEAF_BYTES - 1, leaf);
-    sqlite3_vfs *vfs = sqlite3_vfs_find(faults_vfs_name(NODE));
+    ck_assert_uint_lt(strlen(path), sizeof raw->path);
+    snprintf(raw->path, sizeof raw->path, "%s", path);
+    sqlite3_vfs *vfs = sqlite3_vfs_find(faults_vfs_name(node));
     ck_assert_ptr_nonnull(vfs);
     raw->file = calloc(1, (size_t)vfs->szOsFile);
     raw->name = sqlite3_create_filename(raw->path, "", "", 0, NULL);
@@ -502,6 +555,14 @@ static int raw_open(struct raw_file *raw, const char *leaf)
         ck_assert_ptr_null(raw->file->pMethods);
     }
     return rc;
+}
+
+static int raw_open(struct raw_file *raw, const char *leaf)
+{
+    ck_assert_uint_lt(strlen(leaf), LEAF_BYTES);
+    char path[PATH_BYTES];
+    snprintf(path, sizeof path, "%s/%.*s", dir, LEAF_BYTES - 1, leaf);
+    return raw_open_at(raw, NODE, path);
 }
 
 static void raw_close(struct raw_file *raw)
@@ -528,9 +589,42 @@ static int raw_sync(struct raw_file *raw)
     return raw->file->pMethods->xSync(raw->file, SQLITE_SYNC_NORMAL);
 }
 
-/* The file's bytes as the disk holds them now; *size receives its length. */
+/* In memory the only way to the bytes is the node's VFS, which opens nothing
+ * while the node is down: restart it first (a restart changes no byte). */
+static unsigned char *memory_bytes(const char *path, int64_t *size)
+{
+    if (!faults_vfs_is_up(NODE)) {
+        ck_assert_int_eq(faults_vfs_restart(NODE), 0);
+    }
+    sqlite3_vfs *vfs = sqlite3_vfs_find(faults_vfs_name(NODE));
+    ck_assert_ptr_nonnull(vfs);
+    sqlite3_file *file = calloc(1, (size_t)vfs->szOsFile);
+    sqlite3_filename name = sqlite3_create_filename(path, "", "", 0, NULL);
+    ck_assert(file != NULL && name != NULL);
+    int out = 0;
+    ck_assert_int_eq(vfs->xOpen(vfs, name, file, SQLITE_OPEN_MAIN_DB | SQLITE_OPEN_READWRITE, &out),
+                     SQLITE_OK);
+    sqlite3_int64 n = 0;
+    ck_assert_int_eq(file->pMethods->xFileSize(file, &n), SQLITE_OK);
+    *size = n;
+    unsigned char *bytes = malloc((size_t)n + 1);
+    ck_assert_ptr_nonnull(bytes);
+    if (n > 0) {
+        ck_assert_int_eq(file->pMethods->xRead(file, bytes, (int)n, 0), SQLITE_OK);
+    }
+    file->pMethods->xClose(file);
+    free(file);
+    sqlite3_free_filename(name);
+    return bytes;
+}
+
+/* The file's bytes as the disk (or the memory store) holds them now; *size
+ * receives its length. */
 static unsigned char *disk_bytes(const char *path, int64_t *size)
 {
+    if (in_memory) {
+        return memory_bytes(path, size);
+    }
     int fd = open(path, O_RDONLY);
     ck_assert_int_ge(fd, 0);
     struct stat st;
@@ -780,11 +874,199 @@ START_TEST(undo_limit_refuses_writes_with_ioerr_nomem)
 }
 END_TEST
 
-static Suite *vfs_suite(void)
+/* ---- Sharing, locks, deletes: what SQLite expects of any VFS -------------- */
+
+START_TEST(two_connections_share_one_database)
 {
-    Suite *suite = suite_create("vfs");
-    TCase *faults = tcase_create("disk-points");
-    tcase_add_checked_fixture(faults, setup, teardown);
+    sqlite3 *a = open_db();
+    exec(a, "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)");
+    insert_row(a, 1);
+    sqlite3 *b = open_db();
+    ck_assert_int_eq(query_int(b, "SELECT count(*) FROM t"), 1);
+    insert_row(b, 2);
+    ck_assert_int_eq(query_int(a, "SELECT count(*) FROM t"), 2);
+    ck_assert_int_eq(sqlite3_close(a), SQLITE_OK);
+    ck_assert_int_eq(query_int(b, "SELECT count(*) FROM t"), 2);
+    ck_assert_int_eq(sqlite3_close(b), SQLITE_OK);
+}
+END_TEST
+
+START_TEST(a_writer_excludes_another_writer)
+{
+    sqlite3 *a = open_db();
+    sqlite3 *b = open_db();
+    exec(a, "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT NOT NULL)");
+    exec(a, "BEGIN IMMEDIATE");
+    insert_row(a, 1);
+    /* No busy handler: the second writer is refused at once. */
+    ck_assert_int_eq(try_exec(b, "BEGIN IMMEDIATE"), SQLITE_BUSY);
+    /* A reader still sees the last commit, not the open transaction. */
+    ck_assert_int_eq(query_int(b, "SELECT count(*) FROM t"), 0);
+    exec(a, "COMMIT");
+    exec(b, "BEGIN IMMEDIATE");
+    insert_row(b, 2);
+    ck_assert_int_eq(try_exec(a, "BEGIN IMMEDIATE"), SQLITE_BUSY);
+    exec(b, "COMMIT");
+    ck_assert_int_eq(query_int(a, "SELECT count(*) FROM t"), 2);
+    ck_assert_int_eq(sqlite3_close(a), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_close(b), SQLITE_OK);
+}
+END_TEST
+
+/* Whether the node's VFS says `path` exists (non-empty, as SQLite asks). */
+static bool vfs_exists(const char *path)
+{
+    sqlite3_vfs *vfs = sqlite3_vfs_find(faults_vfs_name(NODE));
+    int exists = -1;
+    ck_assert_int_eq(vfs->xAccess(vfs, path, SQLITE_ACCESS_EXISTS, &exists), SQLITE_OK);
+    return exists == 1;
+}
+
+START_TEST(last_close_checkpoints_and_a_reopen_recovers)
+{
+    char wal[PATH_BYTES + 8];
+    snprintf(wal, sizeof wal, "%s-wal", db_path);
+    sqlite3 *db = open_and_fill();
+    sqlite3 *second = open_db();
+    ck_assert(vfs_exists(wal));
+    ck_assert_int_eq(sqlite3_close(second), SQLITE_OK);
+    ck_assert(vfs_exists(wal)); /* another connection still reads it */
+    ck_assert_int_eq(sqlite3_close(db), SQLITE_OK);
+    ck_assert(!vfs_exists(wal)); /* the last one checkpointed and deleted it */
+    db = open_db();
+    assert_integrity_ok(db);
+    ck_assert_int_eq(query_int(db, "SELECT count(*) FROM t"), SYNCED_ROWS + UNSYNCED_ROWS);
+    /* Commits left in the WAL by a dead process: the next opener recovers
+     * them from the WAL (its WAL-index starts empty). */
+    insert_row(db, 1000);
+    ck_assert_int_eq(faults_vfs_crash(NODE, FAULTS_CRASH_PROCESS, NULL, NULL), 0);
+    ck_assert(vfs_exists(wal) || !faults_vfs_is_up(NODE));
+    db = restart_and_reopen(db);
+    ck_assert(vfs_exists(wal));
+    ck_assert_int_eq(query_int(db, "SELECT count(*) FROM t"), SYNCED_ROWS + UNSYNCED_ROWS + 1);
+    assert_integrity_ok(db);
+    ck_assert_int_eq(sqlite3_close(db), SQLITE_OK);
+}
+END_TEST
+
+START_TEST(deleted_file_lives_on_for_its_handle)
+{
+    struct raw_file raw;
+    ck_assert_int_eq(raw_open(&raw, "gone"), SQLITE_OK);
+    ck_assert_int_eq(raw_write(&raw, 'a', 0, PAGE), SQLITE_OK);
+    ck_assert(vfs_exists(raw.path));
+    sqlite3_vfs *vfs = sqlite3_vfs_find(faults_vfs_name(NODE));
+    ck_assert_int_eq(vfs->xDelete(vfs, raw.path, 0), SQLITE_OK);
+    ck_assert(!vfs_exists(raw.path));
+    ck_assert_int_eq(vfs->xDelete(vfs, raw.path, 0), SQLITE_IOERR_DELETE_NOENT);
+    ck_assert_uint_eq(faults_vfs_unsynced_bytes(NODE), 0); /* a delete is durable */
+    char byte = 0;
+    ck_assert_int_eq(raw.file->pMethods->xRead(raw.file, &byte, 1, PAGE - 1), SQLITE_OK);
+    ck_assert_int_eq(byte, 'a');
+    struct raw_file again;
+    ck_assert_int_eq(raw_open(&again, "gone"), SQLITE_OK); /* a new, empty file */
+    sqlite3_int64 size = -1;
+    ck_assert_int_eq(again.file->pMethods->xFileSize(again.file, &size), SQLITE_OK);
+    ck_assert_int_eq(size, 0);
+    ck_assert_int_eq(again.file->pMethods->xRead(again.file, &byte, 1, 0),
+                     SQLITE_IOERR_SHORT_READ);
+    ck_assert_int_eq(byte, 0); /* a short read fills with zeros */
+    raw_close(&again);
+    raw_close(&raw);
+}
+END_TEST
+
+#define TWIN_DISK   "twin-disk"
+#define TWIN_MEMORY "twin-memory"
+
+/* The same writes on a disk node and a memory node, the same power cut:
+ * every byte of every file must come out the same. */
+static void twin_writes(struct raw_file *raw)
+{
+    ck_assert_int_eq(raw_write(raw, 'a', 0, 3 * PAGE), SQLITE_OK);
+    ck_assert_int_eq(raw_sync(raw), SQLITE_OK);
+    ck_assert_int_eq(raw_write(raw, 'b', PAGE / 2, PAGE), SQLITE_OK);
+    ck_assert_int_eq(raw_write(raw, 'c', 2 * PAGE + 100, 2 * PAGE), SQLITE_OK);
+    ck_assert_int_eq(raw->file->pMethods->xTruncate(raw->file, 2 * PAGE + 700), SQLITE_OK);
+    ck_assert_int_eq(raw_write(raw, 'd', 5 * PAGE, 1000), SQLITE_OK); /* past the end: a hole */
+    ck_assert_int_eq(raw_write(raw, 'e', 300, 2 * SECTOR + 3), SQLITE_OK);
+}
+
+static unsigned char *posix_bytes(const char *path, int64_t *size)
+{
+    bool was = in_memory;
+    in_memory = false;
+    unsigned char *bytes = disk_bytes(path, size);
+    in_memory = was;
+    return bytes;
+}
+
+START_TEST(same_seed_same_bytes_on_disk_and_in_memory)
+{
+    struct faults_host disk = {0};
+    struct faults_host memory = {.memory = true};
+    ck_assert_int_eq(faults_vfs_register(TWIN_DISK, &disk), 0);
+    ck_assert_int_eq(faults_vfs_register(TWIN_MEMORY, &memory), 0);
+    bool differed = false;
+    for (uint64_t seed = 0; seed < MODEL_SEEDS; seed++) {
+        char disk_path[PATH_BYTES], memory_path[PATH_BYTES];
+        snprintf(disk_path, sizeof disk_path, "%s/twin%d", dir, (int)seed);
+        snprintf(memory_path, sizeof memory_path, "/check-vfs-memory/twin%d", (int)seed);
+        struct raw_file on_disk, in_mem;
+        ck_assert_int_eq(raw_open_at(&on_disk, TWIN_DISK, disk_path), SQLITE_OK);
+        ck_assert_int_eq(raw_open_at(&in_mem, TWIN_MEMORY, memory_path), SQLITE_OK);
+        twin_writes(&on_disk);
+        twin_writes(&in_mem);
+        ck_assert_uint_eq(faults_vfs_unsynced_bytes(TWIN_DISK),
+                          faults_vfs_unsynced_bytes(TWIN_MEMORY));
+        struct faults_rng rng_disk, rng_memory;
+        faults_rng_seed(&rng_disk, seed, "twin");
+        faults_rng_seed(&rng_memory, seed, "twin");
+        struct faults_crash_stats st_disk, st_memory;
+        ck_assert_int_eq(faults_vfs_crash(TWIN_DISK, FAULTS_CRASH_POWER, &rng_disk, &st_disk), 0);
+        ck_assert_int_eq(
+            faults_vfs_crash(TWIN_MEMORY, FAULTS_CRASH_POWER, &rng_memory, &st_memory), 0);
+        ck_assert_mem_eq(&st_disk, &st_memory, sizeof st_disk);
+        raw_close(&on_disk);
+        raw_close(&in_mem);
+        ck_assert_int_eq(faults_vfs_restart(TWIN_DISK), 0);
+        ck_assert_int_eq(faults_vfs_restart(TWIN_MEMORY), 0);
+        int64_t disk_size = 0, memory_size = 0;
+        unsigned char *a = posix_bytes(disk_path, &disk_size);
+        struct raw_file mem_again;
+        ck_assert_int_eq(raw_open_at(&mem_again, TWIN_MEMORY, memory_path), SQLITE_OK);
+        sqlite3_int64 n = 0;
+        ck_assert_int_eq(mem_again.file->pMethods->xFileSize(mem_again.file, &n), SQLITE_OK);
+        memory_size = n;
+        ck_assert_int_eq(memory_size, disk_size);
+        unsigned char *b = malloc((size_t)n + 1);
+        ck_assert_ptr_nonnull(b);
+        if (n > 0) {
+            ck_assert_int_eq(mem_again.file->pMethods->xRead(mem_again.file, b, (int)n, 0),
+                             SQLITE_OK);
+        }
+        raw_close(&mem_again);
+        ck_assert_mem_eq(a, b, (size_t)n);
+        differed |= disk_size != 3 * PAGE || run_of(a, 0, disk_size, 'a') != disk_size;
+        free(a);
+        free(b);
+        unlink(disk_path);
+    }
+    ck_assert(differed); /* some seed changed the file from its synced image */
+}
+END_TEST
+
+static void add_cases(Suite *suite, bool memory)
+{
+    void (*fixture)(void) = memory ? setup_memory : setup_disk;
+    const char *where = memory ? "-memory" : "-disk";
+    char name[3][32];
+    snprintf(name[0], sizeof name[0], "disk-points%s", where);
+    snprintf(name[1], sizeof name[1], "crashes%s", where);
+    snprintf(name[2], sizeof name[2], "crash-model%s", where);
+
+    TCase *faults = tcase_create(name[0]);
+    tcase_add_checked_fixture(faults, fixture, teardown);
     tcase_add_test(faults, read_fault_fails_the_query_until_disarmed);
     tcase_add_test(faults, read_fault_reaches_a_warm_page_cache);
     tcase_add_test(faults, write_fault_is_ioerr_write);
@@ -797,18 +1079,21 @@ static Suite *vfs_suite(void)
     tcase_add_test(faults, reregistering_keeps_the_vfs_and_swaps_the_host);
     suite_add_tcase(suite, faults);
 
-    TCase *crashes = tcase_create("crashes");
-    tcase_add_checked_fixture(crashes, setup, teardown);
+    TCase *crashes = tcase_create(name[1]);
+    tcase_add_checked_fixture(crashes, fixture, teardown);
     tcase_add_test(crashes, power_cut_keeps_synced_rows_and_a_prefix_of_the_rest);
     tcase_add_test(crashes, power_cut_is_reproducible_by_seed);
     tcase_add_test(crashes, process_crash_keeps_unsynced_commits);
     tcase_add_test(crashes, no_power_cut_host_keeps_no_undo_but_still_faults);
     tcase_add_test(crashes, dead_incarnation_cannot_write);
     tcase_add_test(crashes, opening_while_down_fails);
+    tcase_add_test(crashes, two_connections_share_one_database);
+    tcase_add_test(crashes, a_writer_excludes_another_writer);
+    tcase_add_test(crashes, last_close_checkpoints_and_a_reopen_recovers);
     suite_add_tcase(suite, crashes);
 
-    TCase *model = tcase_create("crash-model");
-    tcase_add_checked_fixture(model, setup, teardown);
+    TCase *model = tcase_create(name[2]);
+    tcase_add_checked_fixture(model, fixture, teardown);
     tcase_add_test(model, overwrite_is_kept_dropped_or_torn_at_a_sector);
     tcase_add_test(model, newer_kept_write_wins_over_older_dropped_one);
     tcase_add_test(model, dropped_append_before_a_kept_one_leaves_a_hole);
@@ -817,7 +1102,16 @@ static Suite *vfs_suite(void)
     tcase_add_test(model, process_crash_keeps_every_byte);
     tcase_add_test(model, dead_handle_refuses_every_disk_call);
     tcase_add_test(model, undo_limit_refuses_writes_with_ioerr_nomem);
+    tcase_add_test(model, deleted_file_lives_on_for_its_handle);
+    tcase_add_test(model, same_seed_same_bytes_on_disk_and_in_memory);
     suite_add_tcase(suite, model);
+}
+
+static Suite *vfs_suite(void)
+{
+    Suite *suite = suite_create("vfs");
+    add_cases(suite, false);
+    add_cases(suite, true);
     return suite;
 }
 
