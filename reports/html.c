@@ -96,7 +96,9 @@ static int html_timeline(const struct report_run *r, FILE *out)
 static void html_expectation(const struct report_expectation *e, FILE *out)
 {
     char checks[REPORT_FMT_MAX], first[REPORT_FMT_MAX] = "\xE2\x80\x94";
+    char witnesses[REPORT_FMT_MAX];
     report_format_count(e->checks, checks);
+    report_format_count(e->witnesses, witnesses);
     if (e->first_violation_us >= 0) {
         report_format_duration(e->first_violation_us, first);
     }
@@ -104,9 +106,12 @@ static void html_expectation(const struct report_expectation *e, FILE *out)
     report_xml_put_text(out, e->invariant);
     fprintf(out,
             "</td><td>%s</td><td>%s</td><td>%s</td><td class=\"num\">%s</td>"
-            "<td class=\"num\">%s</td><td class=\"explanation\">",
-            e->expect_violated ? "violated" : "hold", e->observed_violated ? "violated" : "held",
-            e->ok ? "\xE2\x9C\x93 met" : "<strong>\xE2\x9C\x97 not met</strong>", first, checks);
+            "<td class=\"num\">%s</td><td class=\"num\">%s ",
+            e->expect_violated ? "violated" : "hold", report_observed(e),
+            e->ok ? "\xE2\x9C\x93 met" : "<strong>\xE2\x9C\x97 not met</strong>", first, checks,
+            witnesses);
+    report_xml_put_text(out, e->witness_noun);
+    fputs("</td><td class=\"explanation\">", out);
     report_xml_put_text(out, e->explanation);
     fputs("</td></tr>\n", out);
 }
@@ -119,7 +124,7 @@ static void html_expectations(const struct report_run *r, FILE *out)
         return;
     }
     fputs("<table>\n<tr><th>invariant</th><th>expected</th><th>observed</th><th>result</th>"
-          "<th>first violation</th><th>checks</th><th>explanation</th></tr>\n",
+          "<th>first violation</th><th>checks</th><th>witnesses</th><th>explanation</th></tr>\n",
           out);
     for (size_t i = 0; i < r->expectation_count; i++) {
         html_expectation(&r->expectations[i], out);
@@ -134,25 +139,30 @@ static void html_faults(const struct report_run *r, FILE *out)
         fputs("<p>No faults were armed.</p>\n</section>\n", out);
         return;
     }
-    fputs("<table>\n<tr><th>fault</th><th>lane</th><th>armed at</th><th>healed at</th>"
-          "<th>fired</th></tr>\n",
+    fputs("<table>\n<tr><th>fault</th><th>line</th><th>lane</th><th>armed at</th>"
+          "<th>healed at</th><th>reached</th><th>fired</th></tr>\n",
           out);
     for (size_t i = 0; i < r->fault_count; i++) {
         const struct report_fault *f = &r->faults[i];
-        char armed[REPORT_FMT_MAX], healed[REPORT_FMT_MAX] = "never", fired[REPORT_FMT_MAX];
-        report_format_duration(f->armed_at_us < 0 ? 0 : f->armed_at_us, armed);
+        char armed[REPORT_FMT_MAX] = "never", healed[REPORT_FMT_MAX] = "never";
+        char fired[REPORT_FMT_MAX], reached[REPORT_FMT_MAX];
+        if (f->armed_at_us >= 0) {
+            report_format_duration(f->armed_at_us, armed);
+        }
         if (f->healed_at_us >= 0) {
             report_format_duration(f->healed_at_us, healed);
         }
         report_format_count(f->fired, fired);
-        fputs("<tr><td><code>", out);
+        report_format_count(f->reached, reached);
+        fprintf(out, "<tr%s><td><code>", f->fired == 0 ? " class=\"unmet\"" : "");
         report_xml_put_text(out, f->name);
-        fputs("</code></td><td>", out);
+        fprintf(out, "</code></td><td class=\"num\">%d</td><td>", f->line);
         report_xml_put_text(out, f->lane);
         fprintf(out,
                 "</td><td class=\"num\">%s</td><td class=\"num\">%s</td>"
-                "<td class=\"num\">%s</td></tr>\n",
-                armed, healed, fired);
+                "<td class=\"num\">%s</td><td class=\"num\">%s%s</td></tr>\n",
+                armed, healed, reached, fired,
+                f->fired == 0 ? " <strong>never fired</strong>" : "");
     }
     fputs("</table>\n</section>\n", out);
 }

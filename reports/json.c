@@ -76,10 +76,11 @@ static bool add_expectation(cJSON *list, const struct report_expectation *e)
     }
     return add_string(item, "invariant", e->invariant) &&
            add_string(item, "expected", e->expect_violated ? "violated" : "hold") &&
-           add_string(item, "observed", e->observed_violated ? "violated" : "held") &&
-           add_bool(item, "ok", e->ok) && add_string(item, "explanation", e->explanation) &&
+           add_string(item, "observed", report_observed(e)) && add_bool(item, "ok", e->ok) &&
+           add_string(item, "explanation", e->explanation) &&
            add_time_or_null(item, "first_violation_us", e->first_violation_us) &&
-           add_uint(item, "checks", e->checks);
+           add_uint(item, "checks", e->checks) && add_uint(item, "witnesses", e->witnesses) &&
+           add_string(item, "witness", e->witness_noun);
 }
 
 static bool add_fault(cJSON *list, const struct report_fault *f)
@@ -89,10 +90,13 @@ static bool add_fault(cJSON *list, const struct report_fault *f)
         cJSON_Delete(item);
         return false;
     }
+    /* the fault ledger: one entry per fault statement, in the drill's order */
     return add_string(item, "name", f->name) && add_string(item, "lane", f->lane) &&
-           add_int(item, "armed_at_us", f->armed_at_us) &&
+           add_int(item, "line", f->line) &&
+           add_time_or_null(item, "armed_at_us", f->armed_at_us) &&
            add_time_or_null(item, "healed_at_us", f->healed_at_us) &&
-           add_uint(item, "fired", f->fired);
+           add_uint(item, "reached", f->reached) && add_uint(item, "fired", f->fired) &&
+           add_bool(item, "never_fired", f->fired == 0);
 }
 
 /* "ops": {"<kind>": {"ok", "fail", "unknown"}, ..., "total": N} */
@@ -162,13 +166,13 @@ static cJSON *json_create(const struct report_run *r)
     }
     char seed[24];
     snprintf(seed, sizeof seed, "%" PRIu64, r->seed);
-    bool ok =
-        add_string(root, "schema", REPORT_SCHEMA) && add_drill(root, r) &&
-        add_uint(root, "seed", r->seed) && add_string(root, "seed_str", seed) &&
-        add_string(root, "verdict", r->pass ? "pass" : "fail") && add_lists(root, r) &&
-        add_int(root, "simulated_us", r->simulated_us) && add_int(root, "wall_ms", r->wall_ms) &&
-        add_string(root, "trace_sha256", r->trace_sha256) && add_string(root, "replay", r->replay) &&
-        add_metrics(root, r);
+    bool ok = add_string(root, "schema", REPORT_SCHEMA) && add_drill(root, r) &&
+              add_uint(root, "seed", r->seed) && add_string(root, "seed_str", seed) &&
+              add_string(root, "verdict", r->pass ? "pass" : "fail") && add_lists(root, r) &&
+              add_int(root, "simulated_us", r->simulated_us) &&
+              add_int(root, "wall_ms", r->wall_ms) &&
+              add_string(root, "trace_sha256", r->trace_sha256) &&
+              add_string(root, "replay", r->replay) && add_metrics(root, r);
     if (!ok) {
         cJSON_Delete(root);
         return NULL;

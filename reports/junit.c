@@ -41,13 +41,18 @@ static void junit_testcase(FILE *out, const struct report_run *r,
     fprintf(out, ".seed-%" PRIu64 "\" time=\"", r->seed);
     junit_put_seconds(out, r->wall_ms);
     if (e->ok) {
-        fputs("\"/>\n", out);
+        /* what it judged, e.g. "held over 1,204 acknowledged writes..." */
+        fputs("\">\n      <system-out>", out);
+        report_xml_put_text(out, e->explanation);
+        fputs("</system-out>\n    </testcase>\n", out);
         return;
     }
     fputs("\">\n      <failure message=\"expected ", out);
     report_xml_put_attr(out, e->invariant);
     fprintf(out, " to %s, but it %s\">", e->expect_violated ? "be violated" : "hold",
-            e->observed_violated ? "was violated" : "held");
+            e->observed_violated ? "was violated"
+            : e->unexercised     ? "was unexercised"
+                                 : "held");
     report_xml_put_text(out, e->explanation);
     fputs("\nreplay: ", out);
     report_xml_put_text(out, r->replay);

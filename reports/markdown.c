@@ -81,13 +81,17 @@ static void md_expectations(const struct report_run *r, FILE *out)
         fputs("The drill expects nothing.\n\n", out);
         return;
     }
-    fputs("| invariant | expected | observed | ok |\n|---|---|---|---|\n", out);
+    fputs("| invariant | expected | observed | ok | witnesses |\n|---|---|---|---|---:|\n", out);
     for (size_t i = 0; i < r->expectation_count; i++) {
         const struct report_expectation *e = &r->expectations[i];
+        char witnesses[REPORT_FMT_MAX];
+        report_format_count(e->witnesses, witnesses);
         fputs("| ", out);
         md_put(out, e->invariant, true);
-        fprintf(out, " | %s | %s | %s |\n", e->expect_violated ? "violated" : "hold",
-                e->observed_violated ? "violated" : "held", e->ok ? "yes" : "**no**");
+        fprintf(out, " | %s | %s | %s | %s ", e->expect_violated ? "violated" : "hold",
+                report_observed(e), e->ok ? "yes" : "**no**", witnesses);
+        md_put(out, e->witness_noun, true);
+        fputs(" |\n", out);
     }
     fputc('\n', out);
     for (size_t i = 0; i < r->expectation_count; i++) {
@@ -98,7 +102,9 @@ static void md_expectations(const struct report_run *r, FILE *out)
         fputs("### Not met: ", out);
         md_put(out, e->invariant, true);
         fprintf(out, "\n\nExpected it to %s; it %s", e->expect_violated ? "be violated" : "hold",
-                e->observed_violated ? "was violated" : "held");
+                e->observed_violated ? "was violated"
+                : e->unexercised     ? "was unexercised (it judged nothing)"
+                                     : "held");
         if (e->first_violation_us >= 0) {
             char at[REPORT_FMT_MAX];
             report_format_duration(e->first_violation_us, at);
@@ -116,11 +122,21 @@ static void md_faults(const struct report_run *r, FILE *out)
         fputs("No faults were armed.\n\n", out);
         return;
     }
-    fputs("| fault | lane | armed at | healed at | fired |\n|---|---|---:|---:|---:|\n", out);
+    fputs("| fault | line | lane | armed at | healed at | reached | fired |\n"
+          "|---|---:|---|---:|---:|---:|---:|\n",
+          out);
+    size_t never = 0;
     for (size_t i = 0; i < r->fault_count; i++) {
         const struct report_fault *f = &r->faults[i];
         char armed[REPORT_FMT_MAX], healed[REPORT_FMT_MAX], fired[REPORT_FMT_MAX];
-        report_format_duration(f->armed_at_us < 0 ? 0 : f->armed_at_us, armed);
+        char reached[REPORT_FMT_MAX];
+        if (f->armed_at_us >= 0) {
+            report_format_duration(f->armed_at_us, armed);
+        } else {
+            snprintf(armed, sizeof armed, "never");
+        }
+        report_format_count(f->reached, reached);
+        never += f->fired == 0;
         if (f->healed_at_us >= 0) {
             report_format_duration(f->healed_at_us, healed);
         } else {
@@ -129,11 +145,18 @@ static void md_faults(const struct report_run *r, FILE *out)
         report_format_count(f->fired, fired);
         fputs("| ", out);
         md_put(out, f->name, true);
-        fputs(" | ", out);
+        fprintf(out, " | %d | ", f->line);
         md_put(out, f->lane[0] != '\0' ? f->lane : "-", true);
-        fprintf(out, " | %s | %s | %s |\n", armed, healed, fired);
+        fprintf(out, " | %s | %s | %s | %s%s |\n", armed, healed, reached, fired,
+                f->fired == 0 ? " **never fired**" : "");
     }
     fputc('\n', out);
+    if (never > 0) {
+        fprintf(out,
+                "**%zu fault statement%s never fired**: the drill did not exercise %s (reached "
+                "counts the calls that consulted the point while it was armed).\n\n",
+                never, never == 1 ? "" : "s", never == 1 ? "it" : "them");
+    }
 }
 
 static void md_ops(const struct report_run *r, FILE *out)

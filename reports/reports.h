@@ -27,6 +27,10 @@ struct report_expectation {
     bool ok;                       /* expectation met */
     int64_t first_violation_us;    /* -1: never violated */
     uint64_t checks;               /* times it was evaluated (checkpoints, end) */
+    uint64_t witnesses;            /* what it judged: acknowledged writes looked up, reads
+                                      compared... (the most in one evaluation) */
+    bool unexercised;              /* not violated, but it judged nothing: not met */
+    char witness_noun[64];         /* what a witness is, plural: "acknowledged writes" */
     char explanation[REPORT_TEXT_MAX]; /* what broke (names ops, rows, nodes, times),
                                           or, when it held, the invariant's summary */
 };
@@ -34,9 +38,11 @@ struct report_expectation {
 struct report_fault {
     char name[REPORT_NAME_MAX];    /* as armed, e.g. "disk/primary/write" */
     char lane[64];                 /* the node it strikes (timeline lane), "" if none */
-    int64_t armed_at_us;
+    int line;                      /* the drill line of its fault statement, 0: unknown */
+    int64_t armed_at_us;           /* -1: never armed (the run ended first, or arming failed) */
     int64_t healed_at_us;          /* -1: still armed at the end */
-    uint64_t fired;
+    uint64_t reached;              /* calls that consulted the point while it was armed */
+    uint64_t fired;                /* of those, the ones it failed (0: flagged "never fired") */
 };
 
 /* A figure the run measured (replication lag, lost writes...): name, number, unit. */
@@ -146,6 +152,9 @@ int report_write_timeline(const struct report_run *r, FILE *out);
 
 /* "30s", "1.5s", "250ms", "1.5ms", "800us" (us >= 0); no locale, no floats. */
 void report_format_duration(int64_t us, char out[REPORT_FMT_MAX]);
+/* An expectation's observed verdict as the reports spell it: "violated", "held" or
+ * "unexercised" (DESIGN.md §4: it judged nothing). */
+const char *report_observed(const struct report_expectation *e);
 /* "1,204": thousands separated by commas whatever the locale. */
 void report_format_count(uint64_t n, char out[REPORT_FMT_MAX]);
 /* The three counts of one kind of operation, formatted as report_format_count does. */

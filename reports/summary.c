@@ -32,18 +32,22 @@ static void summary_put(FILE *out, const char *s, const char *indent)
 
 static void summary_headline(const struct report_run *r, FILE *out)
 {
-    uint64_t checks = 0;
+    uint64_t checks = 0, witnesses = 0;
     for (size_t i = 0; i < r->expectation_count; i++) {
         checks += r->expectations[i].checks;
+        witnesses += r->expectations[i].witnesses;
     }
     char checks_text[REPORT_FMT_MAX], ops[REPORT_FMT_MAX], simulated[REPORT_FMT_MAX];
+    char witness_text[REPORT_FMT_MAX];
     report_format_count(checks, checks_text);
+    report_format_count(witnesses, witness_text);
     report_format_count(r->total_ops, ops);
     report_format_duration(r->simulated_us, simulated);
     fprintf(out, "%s  ", r->pass ? "PASS" : "FAIL");
     summary_put(out, r->drill_name, "");
-    fprintf(out, "  seed=%" PRIu64 "  %s checks  %s ops  %s simulated in %" PRId64 "ms\n", r->seed,
-            checks_text, ops, simulated, r->wall_ms);
+    fprintf(out,
+            "  seed=%" PRIu64 "  %s checks  %s witnesses  %s ops  %s simulated in %" PRId64 "ms\n",
+            r->seed, checks_text, witness_text, ops, simulated, r->wall_ms);
 }
 
 static void summary_verbose(const struct report_run *r, FILE *out)
@@ -56,18 +60,26 @@ static void summary_verbose(const struct report_run *r, FILE *out)
     for (size_t i = 0; i < r->fault_count; i++) {
         const struct report_fault *f = &r->faults[i];
         char armed[REPORT_FMT_MAX], healed[REPORT_FMT_MAX], fired[REPORT_FMT_MAX];
+        char reached[REPORT_FMT_MAX];
         report_format_duration(f->armed_at_us < 0 ? 0 : f->armed_at_us, armed);
         report_format_duration(f->healed_at_us < 0 ? 0 : f->healed_at_us, healed);
         report_format_count(f->fired, fired);
+        report_format_count(f->reached, reached);
         fputs("  fault ", out);
         summary_put(out, f->name, "  ");
         if (f->lane[0] != '\0') {
             fputs(" on ", out);
             summary_put(out, f->lane, "  ");
         }
-        fprintf(out, ": armed at %s, %s%s, fired %s time%s\n", armed,
+        if (f->armed_at_us < 0) {
+            fprintf(out, " (line %d): never armed, NEVER FIRED\n", f->line);
+            continue;
+        }
+        fprintf(out, ": armed at %s, %s%s, fired %s time%s", armed,
                 f->healed_at_us >= 0 ? "healed at " : "never healed",
                 f->healed_at_us >= 0 ? healed : "", fired, f->fired == 1 ? "" : "s");
+        fprintf(out, " of %s call%s%s\n", reached, f->reached == 1 ? "" : "s",
+                f->fired == 0 ? ": NEVER FIRED" : "");
     }
 }
 

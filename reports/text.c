@@ -44,7 +44,9 @@ bool report_run_is_valid(const struct report_run *r)
     for (size_t i = 0; i < r->expectation_count; i++) {
         const struct report_expectation *e = &r->expectations[i];
         if (!is_terminated(e->invariant, sizeof e->invariant) ||
-            !is_terminated(e->explanation, sizeof e->explanation)) {
+            !is_terminated(e->explanation, sizeof e->explanation) ||
+            !is_terminated(e->witness_noun, sizeof e->witness_noun) ||
+            (e->unexercised && e->observed_violated)) {
             return false;
         }
     }
@@ -103,6 +105,11 @@ void report_format_duration(int64_t us, char out[REPORT_FMT_MAX])
     } else {
         snprintf(out, REPORT_FMT_MAX, "%" PRId64 "us", us);
     }
+}
+
+const char *report_observed(const struct report_expectation *e)
+{
+    return e->observed_violated ? "violated" : e->unexercised ? "unexercised" : "held";
 }
 
 void report_format_count(uint64_t n, char out[REPORT_FMT_MAX])

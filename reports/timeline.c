@@ -107,7 +107,7 @@ static void tl_init(struct timeline *tl, const struct report_run *r, FILE *out)
     for (size_t i = 0; i < r->fault_count; i++) {
         const struct report_fault *f = &r->faults[i];
         other = other || tl_find_lane(r, f->lane) == SIZE_MAX;
-        end = f->armed_at_us > end ? f->armed_at_us : end;
+        end = f->armed_at_us > end ? f->armed_at_us : end; /* -1: never armed */
         end = f->healed_at_us > end ? f->healed_at_us : end;
     }
     for (size_t i = 0; i < r->event_count; i++) {
@@ -493,7 +493,9 @@ int report_write_timeline(const struct report_run *r, FILE *out)
     tl_lanes(&tl);
     tl_axis(&tl);
     for (size_t i = 0; i < r->fault_count; i++) {
-        tl_fault(&tl, &r->faults[i]);
+        if (r->faults[i].armed_at_us >= 0) { /* a statement never armed has no band */
+            tl_fault(&tl, &r->faults[i]);
+        }
     }
     for (int layer = 0; layer < TL_LAYERS; layer++) {
         tl_layer(&tl, (enum tl_layer)layer, &samplers[layer]);

@@ -509,6 +509,7 @@ enum sim_check async_rpo_bounded(struct sim *s, const struct drill_expect *e, ch
                  secs(a->failover_position_at_us));
         return SIM_CHECK_VIOLATED;
     }
+    world_witness(s, 1); /* the failover, with every acknowledged write looked up */
     return SIM_CHECK_HOLDS;
 }
 
@@ -525,6 +526,14 @@ enum sim_check async_replica_prefix(struct sim *s, const struct drill_expect *e,
     }
     shop *p = s->nodes[a->primary].shop, *sec = s->nodes[a->secondary].shop;
     struct shop_outbox_info info;
+    /* every change applied had its position checked for moving back */
+    world_witness(s, a->position_max > 0 ? (uint64_t)a->position_max : 0);
+    if (a->outbox_off)
+        snprintf(why, len, "outbox=off ships whole copies with no positions: there is no prefix "
+                           "to judge");
+    else if (a->position_max == 0)
+        snprintf(why, len, "the secondary applied no change%s",
+                 a->failed_over ? " before the failover" : "");
     if (a->failed_over || a->outbox_off || p == NULL || sec == NULL ||
         shop_outbox_info(p, &info) != 0 || a->position != info.head_seq)
         return SIM_CHECK_HOLDS; /* positions only moved forward; contents judged when caught up */
@@ -545,14 +554,24 @@ enum sim_check async_converges(struct sim *s, const struct drill_expect *e, char
 {
     (void)e;
     struct async_state *a = st(s);
-    if (a->failed_over)
-        return SIM_CHECK_HOLDS; /* the old primary is fenced for good: nothing to converge */
+    if (a->failed_over) {
+        /* the old primary is fenced for good: there is no second copy to converge with */
+        snprintf(why, len, "after the failover the old primary is fenced: no second copy was "
+                           "left to converge with");
+        return SIM_CHECK_HOLDS;
+    }
     shop *p = s->nodes[a->primary].shop, *sec = s->nodes[a->secondary].shop;
     char dp[65], ds[65];
     if (p == NULL || sec == NULL || shop_digest(p, 0, dp) != 0 || shop_digest(sec, 0, ds) != 0)
         return SIM_CHECK_SKIPPED;
-    if (strcmp(dp, ds) == 0)
+    if (strcmp(dp, ds) == 0) {
+        struct shop_outbox_info info;
+        if (shop_outbox_info(p, &info) == 0 && info.head_seq > 0)
+            world_witness(s, (uint64_t)info.head_seq); /* changes both copies hold */
+        else if (a->outbox_off && a->last_write_us > 0)
+            world_witness(s, 1); /* whole copies: the last one matched */
         return SIM_CHECK_HOLDS;
+    }
     snprintf(why, len,
              "after the drain (%.3fs) primary and secondary hold different data: the secondary "
              "confirmed change %lld",

@@ -45,9 +45,25 @@ static int sync_copies(struct sim *s, int copies[2])
     return n;
 }
 
+/* Writes whose effect is a row a checker can look up. */
+static bool leaves_row(enum drill_op kind)
+{
+    return kind == DRILL_OP_CHECKOUT || kind == DRILL_OP_ORDER_CANCEL ||
+           kind == DRILL_OP_USER_CREATE;
+}
+
+/* Acknowledged writes so far (what two equal copies prove they both hold). */
+static uint64_t acked_writes(const struct sim *s)
+{
+    uint64_t n = 0;
+    for (size_t i = 0; i < s->op_count; i++)
+        n += s->ops[i].outcome == SIM_OK && s->ops[i].is_write;
+    return n;
+}
+
 /* Is the effect of one acknowledged write on the copy reads are pinned to? */
-static enum sim_check ack_present(shop *sh, const char *where, const struct sim_op *op,
-                                  char *why, size_t len)
+static enum sim_check ack_present(shop *sh, const char *where, const struct sim_op *op, char *why,
+                                  size_t len)
 {
     struct shop_order o;
     struct shop_user u;
@@ -62,8 +78,8 @@ static enum sim_check ack_present(shop *sh, const char *where, const struct sim_
             snprintf(why, len,
                      "client%d's cancellation of order %lld (op #%u) was acknowledged at %.3fs, "
                      "but on %s the order is %s",
-                     op->client, (long long)op->order_id, op->id, secs(op->complete_us),
-                     where, shop_order_status_name(o.status));
+                     op->client, (long long)op->order_id, op->id, secs(op->complete_us), where,
+                     shop_order_status_name(o.status));
             return SIM_CHECK_VIOLATED;
         }
     } else if (op->kind == DRILL_OP_USER_CREATE) {
@@ -77,8 +93,7 @@ static enum sim_check ack_present(shop *sh, const char *where, const struct sim_
                  "acknowledged write was lost",
                  op->kind == DRILL_OP_USER_CREATE ? "user" : "order",
                  (long long)(op->kind == DRILL_OP_USER_CREATE ? op->user_id : op->order_id),
-                 op->client, secs(op->complete_us), op->id, drill_op_name(op->kind),
-                 where);
+                 op->client, secs(op->complete_us), op->id, drill_op_name(op->kind), where);
         return SIM_CHECK_VIOLATED;
     }
     return err ? SIM_CHECK_SKIPPED : SIM_CHECK_HOLDS;
@@ -95,8 +110,10 @@ static enum sim_check lost_on_ack_node(struct sim *s, char *why, size_t len)
             continue;
         int n = s->topo->ack_node(s, op);
         shop *sh = n >= 0 ? s->nodes[n].shop : NULL;
-        enum sim_check r = sh != NULL ? ack_present(sh, s->nodes[n].name, op, why, len)
-                                      : SIM_CHECK_SKIPPED;
+        enum sim_check r =
+            sh != NULL ? ack_present(sh, s->nodes[n].name, op, why, len) : SIM_CHECK_SKIPPED;
+        if (r != SIM_CHECK_SKIPPED && leaves_row(op->kind))
+            world_witness(s, 1);
         if (r != SIM_CHECK_HOLDS)
             result = r;
     }
@@ -121,6 +138,8 @@ static enum sim_check no_lost_acks(struct sim *s, const struct drill_expect *e, 
             if (op->outcome != SIM_OK || !op->is_write)
                 continue;
             enum sim_check r = ack_present(world_shop(s), copy_node(s, copies[c]), op, why, len);
+            if (c == 0 && r != SIM_CHECK_SKIPPED && leaves_row(op->kind))
+                world_witness(s, 1);
             if (r != SIM_CHECK_HOLDS)
                 result = r;
         }
@@ -137,7 +156,8 @@ static enum sim_check mirror_identical(struct sim *s, const struct drill_expect 
         return SIM_CHECK_SKIPPED;
     struct mirror_status st;
     shop_mirror_status(world_shop(s), &st);
-    bool correct_degrade = world_cfg(s)->policy == MIRROR_DEGRADE && world_cfg(s)->ack == MIRROR_ACK_BOTH;
+    bool correct_degrade =
+        world_cfg(s)->policy == MIRROR_DEGRADE && world_cfg(s)->ack == MIRROR_ACK_BOTH;
     if (correct_degrade && st.changes_behind > 0) {
         if (s->drained) {
             snprintf(why, len, "after the drain, %s is still %lld change(s) behind %s", st.behind,
@@ -149,10 +169,13 @@ static enum sim_check mirror_identical(struct sim *s, const struct drill_expect 
     char a[65], b[65];
     if (shop_digest(world_shop(s), 0, a) != 0 || shop_digest(world_shop(s), 1, b) != 0)
         return SIM_CHECK_SKIPPED; /* a copy cannot be read now */
-    if (strcmp(a, b) == 0)
+    if (strcmp(a, b) == 0) {
+        world_witness(s, acked_writes(s));
         return SIM_CHECK_HOLDS;
+    }
     struct shop_audit *pa = calloc(2, sizeof(*pa));
-    if (pa != NULL && shop_audit(world_shop(s), 0, &pa[0]) == 0 && shop_audit(world_shop(s), 1, &pa[1]) == 0)
+    if (pa != NULL && shop_audit(world_shop(s), 0, &pa[0]) == 0 &&
+        shop_audit(world_shop(s), 1, &pa[1]) == 0)
         snprintf(why, len,
                  "at %.3fs primary and mirror hold different data: primary has %lld orders and "
                  "%lld users, mirror %lld orders and %lld users (positions %lld and %lld)",
@@ -209,12 +232,25 @@ static enum sim_check stock_conserved(struct sim *s, const struct drill_expect *
                                       size_t len)
 {
     (void)e;
-    return each_copy(s, why, len, stock_on);
+    enum sim_check r = each_copy(s, why, len, stock_on);
+    if (r == SIM_CHECK_HOLDS) {
+        /* what moved stock: checkouts and cancellations that happened or may have */
+        uint64_t moves = 0;
+        for (size_t i = 0; i < s->op_count; i++) {
+            const struct sim_op *op = &s->ops[i];
+            moves += (op->kind == DRILL_OP_CHECKOUT || op->kind == DRILL_OP_ORDER_CANCEL) &&
+                     (op->outcome == SIM_OK || op->outcome == SIM_UNKNOWN);
+        }
+        world_witness(s, moves);
+    }
+    return r;
 }
 
 static enum sim_check totals_on(struct sim *s, int copy, const struct shop_audit *a, char *why,
                                 size_t len)
 {
+    if (copy == 0)
+        world_witness(s, (uint64_t)a->orders);
     if (a->bad_total_count == 0)
         return SIM_CHECK_HOLDS;
     snprintf(why, len, "order %lld on %s has a total of %lld cents but its lines add up to %lld",
@@ -230,8 +266,7 @@ static enum sim_check order_totals(struct sim *s, const struct drill_expect *e, 
     return each_copy(s, why, len, totals_on);
 }
 
-static enum sim_check integrity(struct sim *s, const struct drill_expect *e, char *why,
-                                size_t len)
+static enum sim_check integrity(struct sim *s, const struct drill_expect *e, char *why, size_t len)
 {
     (void)e;
     if (s->integrity_failed) {
@@ -243,9 +278,10 @@ static enum sim_check integrity(struct sim *s, const struct drill_expect *e, cha
     int copies = is_mirrored(s) ? 2 : 1;
     for (int c = 0; c < copies; c++) {
         int err = shop_integrity(world_shop(s), c);
+        world_witness(s, err == 0 || err == -EBADMSG);
         if (err == -EBADMSG) {
-            snprintf(why, len, "PRAGMA integrity_check failed on %s at %.3fs: %s",
-                     copy_node(s, c), secs(s->now_us), shop_errmsg(world_shop(s)));
+            snprintf(why, len, "PRAGMA integrity_check failed on %s at %.3fs: %s", copy_node(s, c),
+                     secs(s->now_us), shop_errmsg(world_shop(s)));
             return SIM_CHECK_VIOLATED;
         }
     }
@@ -274,11 +310,15 @@ static enum sim_check read_your_writes(struct sim *s, const struct drill_expect 
         const struct sim_op *read = &s->ops[r];
         if (!is_full_read(read))
             continue;
+        bool judged = false;
         for (size_t w = 0; w < r; w++) {
             const struct sim_op *wr = &s->ops[w];
             if (wr->client != read->client || wr->kind != DRILL_OP_CHECKOUT ||
-                wr->outcome != SIM_OK || wr->complete_us >= read->invoke_us ||
-                has_order(read, wr->order_id))
+                wr->outcome != SIM_OK || wr->complete_us >= read->invoke_us)
+                continue;
+            world_witness(s, !judged);
+            judged = true;
+            if (has_order(read, wr->order_id))
                 continue;
             snprintf(why, len,
                      "client%d checked out order %lld (op #%u, acknowledged at %.3fs), then read "
@@ -305,14 +345,15 @@ static enum sim_check monotonic_reads(struct sim *s, const struct drill_expect *
             if (prev->client != later->client || !is_full_read(prev) ||
                 prev->complete_us >= later->invoke_us)
                 continue;
+            world_witness(s, 1);
             for (uint32_t i = 0; i < prev->seen_count; i++) {
                 if (has_order(later, prev->seen[i]))
                     continue;
                 snprintf(why, len,
                          "client%d saw order %lld at %.3fs (op #%u) but a later read at %.3fs "
                          "(op #%u) no longer showed it: the second read went to an older copy",
-                         later->client, (long long)prev->seen[i], secs(prev->complete_us),
-                         prev->id, secs(later->invoke_us), later->id);
+                         later->client, (long long)prev->seen[i], secs(prev->complete_us), prev->id,
+                         secs(later->invoke_us), later->id);
                 return SIM_CHECK_VIOLATED;
             }
         }
@@ -320,8 +361,7 @@ static enum sim_check monotonic_reads(struct sim *s, const struct drill_expect *
     return SIM_CHECK_HOLDS;
 }
 
-static enum sim_check converges(struct sim *s, const struct drill_expect *e, char *why,
-                                size_t len)
+static enum sim_check converges(struct sim *s, const struct drill_expect *e, char *why, size_t len)
 {
     if (!s->drained)
         return SIM_CHECK_SKIPPED; /* a liveness property: judged after a drain */
@@ -344,14 +384,20 @@ static const struct {
     const char *name;
     sim_checker fn;
 } checkers[] = {
-    {"no-lost-acks", no_lost_acks},         {"mirror-identical", mirror_identical},
-    {"stock-conserved", stock_conserved},   {"order-totals", order_totals},
-    {"integrity", integrity},               {"read-your-writes", read_your_writes},
-    {"monotonic-reads", monotonic_reads},   {"converges", converges},
-    {"rpo-bounded", async_rpo_bounded},     {"replica-prefix", async_replica_prefix},
+    {"no-lost-acks", no_lost_acks},
+    {"mirror-identical", mirror_identical},
+    {"stock-conserved", stock_conserved},
+    {"order-totals", order_totals},
+    {"integrity", integrity},
+    {"read-your-writes", read_your_writes},
+    {"monotonic-reads", monotonic_reads},
+    {"converges", converges},
+    {"rpo-bounded", async_rpo_bounded},
+    {"replica-prefix", async_replica_prefix},
     {"stake-conserved", ledger_stake_conserved},
     {"outbox-accounted", offline_outbox_accounted},
-    {"no-echo", cluster_no_echo},           {"lb-balanced", cluster_lb_balanced},
+    {"no-echo", cluster_no_echo},
+    {"lb-balanced", cluster_lb_balanced},
 };
 
 sim_checker sim_checker_lookup(const char *invariant)
@@ -369,10 +415,17 @@ void checkers_run(struct sim *s, const char *when)
         struct world_verdict *v = &s->verdicts[i];
         sim_checker fn = sim_checker_lookup(e->invariant);
         char why[REPORT_TEXT_MAX] = "";
+        s->judged = 0;
         enum sim_check r = fn != NULL ? fn(s, e, why, sizeof(why)) : SIM_CHECK_SKIPPED;
         if (r == SIM_CHECK_SKIPPED)
             continue;
         v->checks++;
+        /* the evaluations that judged the most: the state checkers re-judge
+         * everything each time, so later ones see more */
+        if (s->judged > v->witnesses)
+            v->witnesses = s->judged;
+        if (r == SIM_CHECK_HOLDS && s->judged == 0 && why[0] != '\0')
+            snprintf(v->lacked, sizeof(v->lacked), "%s", why);
         if (r == SIM_CHECK_VIOLATED && !v->violated) {
             v->violated = true;
             v->first_us = s->now_us;

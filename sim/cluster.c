@@ -138,6 +138,7 @@ struct cluster {
     bool before_commit;
     /* the leader */
     int64_t head;           /* last change committed */
+    int64_t seeded;         /* the head at the start: the seeded catalog's changes */
     int64_t pruned;         /* the outbox holds nothing at or below this */
     uint32_t serving_op;    /* the forwarded op being served, for the pre-commit hook */
     int64_t hook_seq;       /* the change the hook propagated for it (0: none) */
@@ -872,6 +873,7 @@ static int cluster_start(struct sim *s)
                  platform_strerror(err));
         return err;
     }
+    cl->seeded = cl->head;
     for (int64_t q = 1; q <= cl->head; q++)
         tag_record(cl, q, NULL); /* the seeded catalog: touches everything */
     for (int r = 0; r < cl->replica_count; r++) {
@@ -1183,6 +1185,11 @@ enum sim_check cluster_no_echo(struct sim *s, const struct drill_expect *e, char
             return SIM_CHECK_VIOLATED;
         }
     }
+    /* each change of the workload each replica applied, counted once */
+    for (int r = 0; r < cl->replica_count; r++)
+        world_witness(s, cl->rep[r].position > cl->seeded
+                             ? (uint64_t)(cl->rep[r].position - cl->seeded)
+                             : 0);
     return SIM_CHECK_HOLDS;
 }
 
@@ -1241,12 +1248,18 @@ enum sim_check cluster_lb_balanced(struct sim *s, const struct drill_expect *e, 
     result = SIM_CHECK_HOLDS;
     for (int c = 1; c <= cl->client_count && result == SIM_CHECK_HOLDS; c++) {
         size_t n = client_picks(s, cl, c, masks, picks, idx);
+        for (size_t i = 0; i < n; i++)
+            world_witness(s, __builtin_popcount(masks[i]) >= 2); /* a choice to balance */
         struct lb_imbalance b;
         if (!lb_balanced(masks, picks, n, &b)) {
             explain_imbalance(s, cl, c, idx, &b, why, len);
             result = SIM_CHECK_VIOLATED;
         }
     }
+    if (result == SIM_CHECK_HOLDS && s->judged == 0)
+        snprintf(why, len, "no request was balanced over two or more healthy replicas (%d "
+                           "replica%s)",
+                 cl->replica_count, cl->replica_count == 1 ? "" : "s");
 out_free:
     free(masks);
     free(picks);
@@ -1311,6 +1324,8 @@ enum sim_check cluster_converges(struct sim *s, const struct drill_expect *e, ch
             return SIM_CHECK_VIOLATED;
         }
     }
+    /* the workload's changes every copy holds */
+    world_witness(s, cl->head > cl->seeded ? (uint64_t)(cl->head - cl->seeded) : 0);
     return SIM_CHECK_HOLDS;
 }
 

@@ -197,6 +197,9 @@ struct invariant_info {
     const char *summary;     /* the "holds when" sentence of DESIGN.md §4 */
     const char *explanation; /* one paragraph for a student: what breaks it, why it matters */
     const char *options;     /* accepted option keys, comma-separated; "" none */
+    const char *witness;     /* what its checker counts as judged, plural ("acknowledged
+                              * writes"): reports say "held over 1,204 acknowledged writes" */
+    const char *lacks;       /* when it judged nothing: what the drill lacked */
     unsigned components;     /* DRILL_* where it is meaningful; 0: any */
 };
 

@@ -27,6 +27,8 @@ static const struct invariant_info catalog[] = {
             "customer was told exists. Operations in flight when a node died have an unknown "
             "outcome and count neither as lost nor as acknowledged.",
         .options = "",
+        .witness = "acknowledged writes looked up",
+        .lacks = "no write that leaves a row (checkout, cancel, user-create) was acknowledged to a client",
         .components = ANY,
     },
     {
@@ -42,6 +44,8 @@ static const struct invariant_info catalog[] = {
             "that skips or replays changes. With ack=early the copies drift apart silently, "
             "and nobody notices until the day the mirror has to take over.",
         .options = "",
+        .witness = "acknowledged writes compared on both copies",
+        .lacks = "no write was acknowledged before a point where both copies could be read and compared",
         .components = DRILL_MIRROR,
     },
     {
@@ -57,6 +61,8 @@ static const struct invariant_info catalog[] = {
             "outbox=off copies the whole state on a timer while writes go on, so the copy can "
             "hold a mix of old and new rows that the primary never held at any moment.",
         .options = "",
+        .witness = "changes applied on the secondary",
+        .lacks = "the secondary applied no change while it was a secondary (no writes, or a failover before any batch)",
         .components = DRILL_ASYNC | DRILL_CLUSTER,
     },
     {
@@ -73,6 +79,8 @@ static const struct invariant_info catalog[] = {
             "entry never written because of queue=separate, a change marked SYNCED that never "
             "arrived) or when catching up takes longer than the drain bound.",
         .options = "",
+        .witness = "acknowledged writes on the converged copies",
+        .lacks = "nothing was written before the drain, so every copy was trivially equal (or there was no drain)",
         .components = DRILL_MIRROR | DRILL_ASYNC | DRILL_OFFLINE | DRILL_CLUSTER,
     },
     {
@@ -90,6 +98,8 @@ static const struct invariant_info catalog[] = {
             "breaks when a push succeeds but the node dies before marking it SYNCED and the "
             "retry is not an idempotent upsert.",
         .options = "",
+        .witness = "local changes accounted",
+        .lacks = "no local change was made (no write reached a local)",
         .components = DRILL_OFFLINE,
     },
     {
@@ -104,6 +114,8 @@ static const struct invariant_info catalog[] = {
             "is half applied across a crash, when a replica applies the same change twice, or "
             "when cancelling an order returns its units twice.",
         .options = "",
+        .witness = "stock movements (acknowledged checkouts and cancellations)",
+        .lacks = "no checkout or cancellation was acknowledged: stock never moved",
         .components = ANY,
     },
     {
@@ -116,6 +128,8 @@ static const struct invariant_info catalog[] = {
             "order reach a copy, or when money is kept in floating point and a cent is rounded "
             "away.",
         .options = "",
+        .witness = "orders audited",
+        .lacks = "no order was placed on any copy",
         .components = ANY,
     },
     {
@@ -128,6 +142,8 @@ static const struct invariant_info catalog[] = {
             "secondary, or a replica lagging behind the leader) or by a cache that still holds "
             "the old answer; cache=naive never invalidates, so it shows the bug at once.",
         .options = "",
+        .witness = "reads after the client's own acknowledged write",
+        .lacks = "no client read anything after its own acknowledged write",
         .components = ANY,
     },
     {
@@ -140,6 +156,8 @@ static const struct invariant_info catalog[] = {
             "typically round-robin load balancing over replicas that are not equally up to "
             "date, or when a stale cache entry is served after a fresher answer.",
         .options = "",
+        .witness = "reads after an earlier read of the same client",
+        .lacks = "no client read twice",
         .components = ANY,
     },
     {
@@ -154,6 +172,8 @@ static const struct invariant_info catalog[] = {
             "amounts. With propagate=before-commit, replicas may also apply a change that the "
             "leader then rolls back.",
         .options = "",
+        .witness = "propagated changes counted",
+        .lacks = "no change was propagated to a replica",
         .components = DRILL_CLUSTER,
     },
     {
@@ -167,6 +187,8 @@ static const struct invariant_info catalog[] = {
             "neighbour), when a recovered replica is never taken back, or when the registry's "
             "last good answer is forgotten while the registry is down.",
         .options = "",
+        .witness = "rotations over two or more healthy replicas",
+        .lacks = "no client request was balanced over two or more healthy replicas",
         .components = DRILL_CLUSTER,
     },
     {
@@ -181,6 +203,8 @@ static const struct invariant_info catalog[] = {
             "separated from its database, or when a torn write reaches the B-tree because "
             "syncs were skipped or their errors ignored.",
         .options = "",
+        .witness = "database checks",
+        .lacks = "no database could be checked",
         .components = ANY,
     },
     {
@@ -197,6 +221,8 @@ static const struct invariant_info catalog[] = {
             "exceeds the bound, as with outbox=off, where everything since the last full copy "
             "is gone.",
         .options = "max",
+        .witness = "failovers judged",
+        .lacks = "no failover happened",
         .components = DRILL_ASYNC,
     },
     {
@@ -213,6 +239,8 @@ static const struct invariant_info catalog[] = {
             "still counted: a liar holding a large share of the stake pulls the "
             "stake-weighted consensus towards itself and can hide inside the tolerance.",
         .options = "",
+        .witness = "ledger rounds checked",
+        .lacks = "no ledger round closed",
         .components = DRILL_STAKE,
     },
 };

@@ -587,5 +587,6 @@ enum sim_check ledger_stake_conserved(struct sim *s, const struct drill_expect *
             return SIM_CHECK_VIOLATED;
         l->lies_judged++;
     }
+    world_witness(s, l->audit.rounds_closed > 0 ? (uint64_t)l->audit.rounds_closed : 0);
     return SIM_CHECK_HOLDS;
 }

@@ -537,6 +537,19 @@ static int compare_local(struct sim *s, struct offline_state *o, int i, struct s
     return shop_sync_compare(local, central, name_of(s, o->local[i].node), c);
 }
 
+/* The writes clients made on a local (acknowledged or maybe applied): the
+ * changes its sync must account for, beyond the seeded catalog. */
+static uint64_t local_writes(const struct sim *s, int node)
+{
+    uint64_t n = 0;
+    for (size_t i = 0; i < s->op_count; i++) {
+        const struct sim_op *op = &s->ops[i];
+        n += op->is_write && op->node == node &&
+             (op->outcome == SIM_OK || op->outcome == SIM_UNKNOWN);
+    }
+    return n;
+}
+
 /* FAILED only at the budget, nothing SYNCED twice. */
 static enum sim_check check_status(struct sim *s, struct offline_state *o, int i, char *why,
                                    size_t len)
@@ -566,6 +579,7 @@ static enum sim_check check_status(struct sim *s, struct offline_state *o, int i
                  e.op, secs(e.created_at_us), (long long)q.failed_retries_min, o->retries);
         return SIM_CHECK_VIOLATED;
     }
+    world_witness(s, local_writes(s, o->local[i].node)); /* each accounted for */
     return SIM_CHECK_HOLDS;
 }
 
@@ -621,8 +635,10 @@ enum sim_check offline_converges(struct sim *s, const struct drill_expect *e, ch
             result = SIM_CHECK_SKIPPED;
             break;
         }
-        if (c->matching == c->rows)
+        if (c->matching == c->rows) {
+            world_witness(s, local_writes(s, o->local[i].node)); /* all on central */
             continue;
+        }
         char row[600];
         describe_row(&c->examples[0], name_of(s, o->local[i].node), row, sizeof(row));
         snprintf(why, len,

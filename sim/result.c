@@ -20,51 +20,82 @@ static void fill_expectations(struct sim *s, struct report_run *rep)
         const struct world_verdict *v = &s->verdicts[i];
         struct report_expectation *x = &rep->expectations[i];
         const struct invariant_info *info = invariant_lookup(e->invariant);
+        const char *summary = info ? info->summary : e->invariant;
+        const char *noun = info && info->witness ? info->witness : "things judged";
         snprintf(x->invariant, sizeof(x->invariant), "%s", e->invariant);
+        snprintf(x->witness_noun, sizeof(x->witness_noun), "%s", noun);
         x->expect_violated = e->violated;
         x->observed_violated = v->violated;
-        x->ok = v->violated == e->violated && (v->checks > 0 || e->violated);
+        x->witnesses = v->witnesses;
+        /* DESIGN.md §4: a checker that judged nothing did not hold, it was not exercised */
+        x->unexercised = !v->violated && v->witnesses == 0;
+        x->ok = v->violated == e->violated && !x->unexercised;
         x->first_violation_us = v->violated ? v->first_us : -1;
         x->checks = v->checks;
+        char witnesses[REPORT_FMT_MAX], checks[REPORT_FMT_MAX];
+        report_format_count(v->witnesses, witnesses);
+        report_format_count(v->checks, checks);
         if (v->violated)
             snprintf(x->explanation, sizeof(x->explanation), "%s", v->why);
-        else if (v->checks == 0)
+        else if (x->unexercised)
             snprintf(x->explanation, sizeof(x->explanation),
-                     "never judged: no checkpoint found the state it needs (%s)",
-                     info ? info->summary : e->invariant);
+                     "unexercised: %s (it judged no %s in %s check%s, so it proves nothing: %s)",
+                     v->lacked[0]          ? v->lacked
+                     : v->checks == 0      ? "no checkpoint found the state it needs"
+                     : info && info->lacks ? info->lacks
+                                           : "the drill gave it nothing to judge",
+                     noun, checks, v->checks == 1 ? "" : "s", summary);
         else if (e->violated)
             snprintf(x->explanation, sizeof(x->explanation),
-                     "expected a violation, but it held in all %llu checks: %s",
-                     (unsigned long long)v->checks, info ? info->summary : e->invariant);
+                     "expected a violation, but it held over %s %s in %s check%s: %s", witnesses,
+                     noun, checks, v->checks == 1 ? "" : "s", summary);
         else
-            snprintf(x->explanation, sizeof(x->explanation), "held in %llu checks: %s",
-                     (unsigned long long)v->checks, info ? info->summary : e->invariant);
+            snprintf(x->explanation, sizeof(x->explanation), "held over %s %s in %s check%s: %s",
+                     witnesses, noun, checks, v->checks == 1 ? "" : "s", summary);
         rep->pass = rep->pass && x->ok;
     }
 }
 
-static void fill_faults(struct sim *s, struct report_run *rep)
+/* The fault ledger: one entry per fault statement of the drill, in its order,
+ * with how often the point was reached and how often it fired while armed. A
+ * statement the run never armed (its time came after the end, or arming
+ * failed) is listed with armed_at_us -1: it never fired either. */
+static size_t fill_faults(struct sim *s, struct report_run *rep)
 {
+    const struct drill *d = s->drill;
+    size_t n = 0;
     for (size_t i = 0; i < s->fault_count; i++) {
         struct world_fault *f = &s->faults[i];
-        struct report_fault *r = &rep->faults[i];
-        if (f->armed) {
-            uint64_t calls = 0;
-            faults_stats(f->name, &calls, &f->fired);
-        }
-        snprintf(r->name, sizeof(r->name), "%s", f->name);
-        snprintf(r->lane, sizeof(r->lane), "%s", f->lane);
-        r->armed_at_us = f->armed_at_us;
-        r->healed_at_us = f->armed ? -1 : f->healed_at_us;
-        r->fired = f->fired;
+        if (f->armed)
+            faults_stats(f->name, &f->reached, &f->fired);
     }
+    for (size_t ev = 0; ev < d->event_count; ev++) {
+        const struct drill_event *e = &d->events[ev];
+        if (e->action != DRILL_FAULT)
+            continue;
+        struct report_fault *r = &rep->faults[n++];
+        snprintf(r->name, sizeof(r->name), "%s", e->name);
+        r->line = e->line;
+        r->armed_at_us = -1;
+        r->healed_at_us = -1;
+        for (size_t i = 0; i < s->fault_count; i++) {
+            const struct world_fault *f = &s->faults[i];
+            if (f->event != (int)ev)
+                continue;
+            snprintf(r->lane, sizeof(r->lane), "%s", f->lane);
+            r->armed_at_us = f->armed_at_us;
+            r->healed_at_us = f->armed ? -1 : f->healed_at_us;
+            r->reached += f->reached;
+            r->fired += f->fired;
+        }
+    }
+    return n;
 }
 
 static void fill_ops(struct sim *s, struct report_run *rep)
 {
     for (int k = 0; k < DRILL_OP_COUNT; k++)
-        snprintf(rep->ops[k].kind, sizeof(rep->ops[k].kind), "%s",
-                 drill_op_name((enum drill_op)k));
+        snprintf(rep->ops[k].kind, sizeof(rep->ops[k].kind), "%s", drill_op_name((enum drill_op)k));
     for (size_t i = 0; i < s->op_count; i++) {
         struct report_op_count *c = &rep->ops[s->ops[i].kind];
         switch (s->ops[i].outcome) {
@@ -113,7 +144,10 @@ int result_fill(struct sim *s, struct report_run *rep, const char *replay)
     fill_about(d, rep);
     rep->seed = s->seed;
     rep->expectations = calloc(d->expect_count + 1, sizeof(*rep->expectations));
-    rep->faults = calloc(s->fault_count + 1, sizeof(*rep->faults));
+    size_t statements = 0;
+    for (size_t i = 0; i < d->event_count; i++)
+        statements += d->events[i].action == DRILL_FAULT;
+    rep->faults = calloc(statements + 1, sizeof(*rep->faults));
     rep->ops = calloc(DRILL_OP_COUNT, sizeof(*rep->ops));
     rep->lanes = calloc(s->node_count + (size_t)s->client_count + 1, sizeof(*rep->lanes));
     if (!rep->expectations || !rep->faults || !rep->ops || !rep->lanes) {
@@ -123,8 +157,7 @@ int result_fill(struct sim *s, struct report_run *rep, const char *replay)
     }
     rep->expectation_count = d->expect_count;
     fill_expectations(s, rep);
-    rep->fault_count = s->fault_count;
-    fill_faults(s, rep);
+    rep->fault_count = fill_faults(s, rep);
     rep->op_count = DRILL_OP_COUNT;
     fill_ops(s, rep);
     fill_lanes(s, rep);

@@ -628,14 +628,13 @@ static void heal_fault(struct sim *s, struct world_fault *f)
 {
     if (!f->armed)
         return;
-    uint64_t calls = 0;
-    faults_stats(f->name, &calls, &f->fired);
+    faults_stats(f->name, &f->reached, &f->fired);
     faults_disarm(f->name);
     f->armed = false;
     s->net_armed -= strncmp(f->name, "net/", 4) == 0 || f->name[0] == '*';
     f->healed_at_us = s->now_us;
     world_trace(s, f->lane[0] ? f->lane : "-", "heal %s (fired %llu of %llu calls)", f->name,
-                (unsigned long long)f->fired, (unsigned long long)calls);
+                (unsigned long long)f->fired, (unsigned long long)f->reached);
     world_mark(s, f->lane[0] ? f->lane : "-", REPORT_HEAL, "heal %s", f->name);
 }
 
@@ -650,6 +649,7 @@ static void arm_fault(struct sim *s, const struct drill_event *e)
     }
     struct world_fault *f = &s->faults[s->fault_count];
     memset(f, 0, sizeof(*f));
+    f->event = (int)(e - s->drill->events);
     snprintf(f->name, sizeof(f->name), "%s", e->name);
     fault_lane(e->name, f->lane);
     int err = faults_arm(e->name, &e->spec);

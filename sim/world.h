@@ -101,8 +101,10 @@ extern const struct world_topo world_cluster_topo;
 struct world_fault {
     char name[FAULTS_NAME_MAX];
     char lane[FAULTS_NODE_MAX];
+    int event;              /* the drill's fault statement (index into its events) */
     int64_t armed_at_us;
     int64_t healed_at_us;   /* -1 while armed */
+    uint64_t reached;       /* calls that consulted the point while armed */
     uint64_t fired;
     bool armed;
 };
@@ -117,7 +119,9 @@ struct world_verdict {
     bool violated;
     int64_t first_us;
     uint64_t checks;
+    uint64_t witnesses;     /* the most things one evaluation judged (world_witness) */
     char why[REPORT_TEXT_MAX];
+    char lacked[512];       /* a checker's own word on why it judged nothing */
 };
 
 struct sim {
@@ -173,6 +177,7 @@ struct sim {
     char drain_why[256];
 
     struct world_verdict verdicts[DRILL_EXPECTS_MAX];
+    uint64_t judged;        /* witnesses of the checker being evaluated (checkers_run resets) */
     bool integrity_failed;
     char integrity_why[256];
 
@@ -247,6 +252,13 @@ void cluster_report(struct sim *s);
 
 /* checkers.c: evaluate every expectation now (a checkpoint, the drain, the end) */
 void checkers_run(struct sim *s, const char *when);
+/* A checker judged n more things (acknowledged writes looked up, reads compared,
+ * changes counted...): its witnesses. A checker that holds having judged nothing
+ * leaves its expectation unexercised; it may say why in `why` while holding. */
+static inline void world_witness(struct sim *s, uint64_t n)
+{
+    s->judged += n;
+}
 
 /* result.c */
 int result_fill(struct sim *s, struct report_run *rep, const char *replay);

@@ -53,12 +53,16 @@ static void sample_expectations(struct sample *s)
         .ok = true,
         .first_violation_us = -1,
         .checks = 5,
+        .witnesses = 1204,
+        .witness_noun = "acknowledged writes compared on both copies",
         .explanation = "primary and mirror held identical contents at every checkpoint"};
     s->expectations[2] = (struct report_expectation){
         .invariant = "integrity",
         .ok = true,
         .first_violation_us = -1,
         .checks = 4,
+        .witnesses = 8,
+        .witness_noun = "database checks",
         .explanation = "integrity_check was ok after every crash and restart"};
 }
 
@@ -86,9 +90,20 @@ static void sample_init(struct sample *s)
     static const char lanes[4][64] = {"primary", "mirror", "client1", "client2"};
     memcpy(s->lanes, lanes, sizeof lanes);
     sample_expectations(s);
-    s->faults[0] = (struct report_fault){"disk/primary/write", "primary", 2000000, 5000000, 12};
-    s->faults[1] =
-        (struct report_fault){"crash/primary/mirror-between-commits", "primary", 4000000, -1, 1};
+    s->faults[0] = (struct report_fault){.name = "disk/primary/write",
+                                         .lane = "primary",
+                                         .line = 7,
+                                         .armed_at_us = 2000000,
+                                         .healed_at_us = 5000000,
+                                         .reached = 40,
+                                         .fired = 12};
+    s->faults[1] = (struct report_fault){.name = "crash/primary/mirror-between-commits",
+                                         .lane = "primary",
+                                         .line = 8,
+                                         .armed_at_us = 4000000,
+                                         .healed_at_us = -1,
+                                         .reached = 1,
+                                         .fired = 1};
     s->ops[0] = (struct report_op_count){"browse", 800, 0, 0};
     s->ops[1] = (struct report_op_count){"cart", 300, 2, 0};
     s->ops[2] = (struct report_op_count){"checkout", 98, 3, 1};
@@ -317,7 +332,12 @@ START_TEST(json_has_every_contract_key_with_its_type)
     assert_number(cJSON_GetArrayItem(faults, 0), "armed_at_us", 2000000);
     assert_number(cJSON_GetArrayItem(faults, 0), "healed_at_us", 5000000);
     assert_number(cJSON_GetArrayItem(faults, 0), "fired", 12);
+    assert_number(cJSON_GetArrayItem(faults, 0), "reached", 40);
+    assert_number(cJSON_GetArrayItem(faults, 0), "line", 7);
+    ck_assert(cJSON_IsFalse(get(cJSON_GetArrayItem(faults, 0), "never_fired")));
     ck_assert(cJSON_IsNull(get(cJSON_GetArrayItem(faults, 1), "healed_at_us")));
+    assert_number(met, "witnesses", 1204);
+    assert_string(met, "witness", "acknowledged writes compared on both copies");
     const cJSON *ops = get(root, "ops");
     assert_number(get(ops, "checkout"), "ok", 98);
     assert_number(get(ops, "checkout"), "fail", 3);
@@ -419,14 +439,16 @@ START_TEST(markdown_has_the_table_rows_and_the_replay_block)
     ck_assert_ptr_nonnull(strstr(text, "# Primary disk fails during checkout\n"));
     ck_assert_ptr_nonnull(strstr(text, "**FAIL**"));
     ck_assert_ptr_nonnull(strstr(text, "seed 42"));
-    ck_assert_ptr_nonnull(strstr(text, "| invariant | expected | observed | ok |\n"));
-    ck_assert_ptr_nonnull(strstr(text, "| no-lost-acks | hold | violated | **no** |\n"));
-    ck_assert_ptr_nonnull(strstr(text, "| mirror-identical | hold | held | yes |\n"));
-    ck_assert_ptr_nonnull(strstr(text, "| integrity | hold | held | yes |\n"));
+    ck_assert_ptr_nonnull(strstr(text, "| invariant | expected | observed | ok | witnesses |\n"));
+    ck_assert_ptr_nonnull(strstr(text, "| no-lost-acks | hold | violated | **no** | 0  |\n"));
+    ck_assert_ptr_nonnull(strstr(text, "| mirror-identical | hold | held | yes | 1,204 "
+                                       "acknowledged writes compared on both copies |\n"));
+    ck_assert_ptr_nonnull(strstr(text, "| integrity | hold | held | yes | 8 database checks |\n"));
     ck_assert_ptr_nonnull(strstr(text, "> order 17, acknowledged to client2 at 3.1s"));
-    ck_assert_ptr_nonnull(strstr(text, "| disk/primary/write | primary | 2s | 5s | 12 |\n"));
-    ck_assert_ptr_nonnull(
-        strstr(text, "| crash/primary/mirror-between-commits | primary | 4s | never | 1 |\n"));
+    ck_assert_ptr_nonnull(strstr(text, "| disk/primary/write | 7 | primary | 2s | 5s | 40 | 12 |\n"));
+    ck_assert_ptr_nonnull(strstr(
+        text, "| crash/primary/mirror-between-commits | 8 | primary | 4s | never | 1 | 1 |\n"));
+    ck_assert_ptr_null(strstr(text, "never fired"));
     ck_assert_ptr_nonnull(strstr(text, "| checkout | 98 | 3 | 1 |\n"));
     ck_assert_ptr_nonnull(strstr(text, "1,204 operations"));
     ck_assert_ptr_nonnull(strstr(text, "```sh\n" SAMPLE_REPLAY "\n```\n"));
@@ -434,6 +456,50 @@ START_TEST(markdown_has_the_table_rows_and_the_replay_block)
                                        "> Even when"));
     /* Met expectations are not quoted as failures. */
     ck_assert_ptr_null(strstr(text, "Not met: mirror-identical"));
+    free(text);
+}
+END_TEST
+
+/* An expectation that judged nothing and a fault that never fired are visible
+ * in every writer (DESIGN.md §4: no vacuous pass; faults that never fired). */
+START_TEST(unexercised_and_never_fired_show_in_every_writer)
+{
+    struct sample s;
+    sample_init(&s);
+    s.expectations[1].unexercised = true;
+    s.expectations[1].ok = false;
+    s.expectations[1].witnesses = 0;
+    snprintf(s.expectations[1].explanation, sizeof s.expectations[1].explanation,
+             "unexercised: no write was acknowledged");
+    s.faults[0].fired = 0;
+    s.faults[1].armed_at_us = -1;
+    s.faults[1].reached = 0;
+    s.faults[1].fired = 0;
+    char *json = render(report_write_json, &s.run);
+    cJSON *root = cJSON_Parse(json);
+    ck_assert_ptr_nonnull(root);
+    const cJSON *met = cJSON_GetArrayItem(get(root, "expectations"), 1);
+    assert_string(met, "observed", "unexercised");
+    assert_number(met, "witnesses", 0);
+    const cJSON *faults = get(root, "faults");
+    ck_assert(cJSON_IsTrue(get(cJSON_GetArrayItem(faults, 0), "never_fired")));
+    ck_assert(cJSON_IsNull(get(cJSON_GetArrayItem(faults, 1), "armed_at_us")));
+    cJSON_Delete(root);
+    free(json);
+    char *md = render(report_write_markdown, &s.run);
+    ck_assert_ptr_nonnull(strstr(md, "| mirror-identical | hold | unexercised | **no** | 0 "));
+    ck_assert_ptr_nonnull(strstr(md, "it was unexercised (it judged nothing)"));
+    ck_assert_ptr_nonnull(strstr(md, "| 40 | 0 **never fired** |"));
+    ck_assert_ptr_nonnull(strstr(md, "**2 fault statements never fired**"));
+    free(md);
+    char *html = render(report_write_html, &s.run);
+    ck_assert_ptr_nonnull(strstr(html, "<td>unexercised</td>"));
+    ck_assert_ptr_nonnull(strstr(html, "<strong>never fired</strong>"));
+    free(html);
+    char *text = render_summary(&s.run, true);
+    ck_assert_ptr_nonnull(strstr(text, "fired 0 times of 40 calls: NEVER FIRED\n"));
+    ck_assert_ptr_nonnull(strstr(text, "(line 8): never armed, NEVER FIRED\n"));
+    ck_assert_ptr_nonnull(strstr(text, "expected mirror-identical to hold: unexercised"));
     free(text);
 }
 END_TEST
@@ -447,7 +513,7 @@ START_TEST(markdown_escapes_markup_in_user_text)
     snprintf(s.run.replay, sizeof s.run.replay, "echo ```");
     char *text = render(report_write_markdown, &s.run);
     ck_assert_ptr_nonnull(strstr(text, "# \\<b\\>bold\\</b\\> \\| pipe\n"));
-    ck_assert_ptr_nonnull(strstr(text, "| a\\|b | primary |"));
+    ck_assert_ptr_nonnull(strstr(text, "| a\\|b | 7 | primary |"));
     ck_assert_ptr_nonnull(strstr(text, "\n````sh\necho ```\n````\n"));
     ck_assert_ptr_null(strstr(text, "<b>"));
     free(text);
@@ -634,7 +700,8 @@ START_TEST(junit_has_a_testcase_per_run_and_expectation_and_a_failure_per_unmet_
     const char *other = strstr(xml, "<testsuite name=\"x&amp;y&lt;z\"");
     ck_assert(demo != NULL && other != NULL && demo < other); /* in the order drills appear */
     ck_assert_ptr_nonnull(strstr(xml, "<testcase name=\"no-lost-acks (expected hold)\" "
-                                      "classname=\"faultdrill.demo.seed-43\" time=\"0.038\"/>"));
+                                      "classname=\"faultdrill.demo.seed-43\" time=\"0.038\">\n"
+                                      "      <system-out>"));
     ck_assert_ptr_nonnull(strstr(xml, "classname=\"faultdrill.x&amp;y&lt;z.seed-42\""));
     ck_assert_ptr_nonnull(
         strstr(xml, ">a &lt; b &amp; c\nsecond line\nreplay: " SAMPLE_REPLAY "</failure>"));
@@ -665,7 +732,8 @@ START_TEST(summary_of_a_pass_is_exactly_the_design_line)
     sample_init(&s);
     sample_pass(&s);
     char *text = render_summary(&s.run, false);
-    ck_assert_str_eq(text, "PASS  demo  seed=42  14 checks  1,204 ops  30s simulated in 38ms\n");
+    ck_assert_str_eq(text, "PASS  demo  seed=42  14 checks  1,212 witnesses  1,204 ops  30s "
+                           "simulated in 38ms\n");
     free(text);
 }
 END_TEST
@@ -678,7 +746,8 @@ START_TEST(summary_of_a_fail_adds_the_explanation_and_the_replay)
     snprintf(s.expectations[0].explanation, sizeof s.expectations[0].explanation,
              "order 17 is missing\non mirror");
     char *text = render_summary(&s.run, false);
-    ck_assert_str_eq(text, "FAIL  demo  seed=42  14 checks  1,204 ops  1.5s simulated in 38ms\n"
+    ck_assert_str_eq(text, "FAIL  demo  seed=42  14 checks  1,212 witnesses  1,204 ops  1.5s "
+                           "simulated in 38ms\n"
                            "  expected no-lost-acks to hold: order 17 is missing\n"
                            "    on mirror\n"
                            "  replay: " SAMPLE_REPLAY "\n");
@@ -696,8 +765,9 @@ START_TEST(summary_verbose_adds_the_about_text_and_the_faults)
                                        "order.\n  Even when"));
     ck_assert_ptr_nonnull(
         strstr(text, "\n  fault disk/primary/write on primary: armed at 2s, healed at 5s, "
-                     "fired 12 times\n"));
-    ck_assert_ptr_nonnull(strstr(text, "never healed, fired 1 time\n"));
+                     "fired 12 times of 40 calls\n"));
+    ck_assert_ptr_nonnull(strstr(text, "never healed, fired 1 time of 1 call\n"));
+    ck_assert_ptr_null(strstr(text, "NEVER FIRED"));
     ck_assert_ptr_null(strstr(text, "replay:"));
     free(text);
 }
@@ -852,6 +922,7 @@ static Suite *reports_suite(void)
     TCase *pages = tcase_create("pages");
     tcase_add_test(pages, markdown_has_the_table_rows_and_the_replay_block);
     tcase_add_test(pages, markdown_escapes_markup_in_user_text);
+    tcase_add_test(pages, unexercised_and_never_fired_show_in_every_writer);
     tcase_add_test(pages, html_is_self_contained_with_one_lane_per_node_and_client);
     tcase_add_test(pages, html_draws_faults_ops_crashes_checkpoints_and_violations);
     tcase_add_test(pages, html_escapes_a_title_with_a_script_in_it);
