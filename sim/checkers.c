@@ -425,7 +425,7 @@ void checkers_run(struct sim *s, const char *when)
         if (s->judged > v->witnesses)
             v->witnesses = s->judged;
         if (r == SIM_CHECK_HOLDS && s->judged == 0 && why[0] != '\0')
-            snprintf(v->lacked, sizeof(v->lacked), "%s", why);
+            snprintf(v->lacked, sizeof(v->lacked), "%.*s", (int)sizeof(v->lacked) - 1, why);
         if (r == SIM_CHECK_VIOLATED && !v->violated) {
             v->violated = true;
             v->first_us = s->now_us;
