@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -36,6 +37,17 @@ struct armed_point {
     uint64_t calls;
     uint64_t fired;
 };
+
+/*
+ * The closed-run shortcut (faults_set_closed): when every point is armed
+ * through faults_arm, a point nobody armed cannot fire, and asking libfiu
+ * (a hash lookup under its read lock, for every disk call) can be skipped.
+ * `armed_count` and `generation` change under state_lock and are read
+ * without it; `generation` moves on every arm and disarm.
+ */
+static atomic_bool closed_run;
+static atomic_uint_fast64_t armed_count;
+static atomic_uint_fast64_t generation = 1;
 
 static pthread_mutex_t control_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t state_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -174,8 +186,12 @@ static int arm_store(const char *name, const struct faults_arm_spec *spec)
         faults_errmsg_set("fault %s: more than %d points armed", name, FAULTS_ARMED_MAX);
         return -E2BIG;
     }
+    if (!point->in_use) {
+        atomic_fetch_add(&armed_count, 1);
+    }
     *point = (struct armed_point){.in_use = true, .spec = *spec};
     snprintf(point->name, sizeof point->name, "%s", name);
+    atomic_fetch_add(&generation, 1);
     faults_rng_seed(&point->rng, run_seed, name);
     pthread_mutex_unlock(&state_lock);
     return 0;
@@ -187,6 +203,8 @@ static void arm_forget(const char *name)
     struct armed_point *point = arm_find(name);
     if (point != NULL) {
         point->in_use = false;
+        atomic_fetch_sub(&armed_count, 1);
+        atomic_fetch_add(&generation, 1);
     }
     pthread_mutex_unlock(&state_lock);
 }
@@ -337,10 +355,51 @@ static int64_t arm_default_value(const struct faults_point *point)
     return EIO;
 }
 
+void faults_set_closed(bool closed)
+{
+    atomic_store(&closed_run, closed);
+    atomic_fetch_add(&generation, 1);
+}
+
+uint64_t faults_generation(void)
+{
+    return atomic_load(&generation);
+}
+
+/* Whether the armed `pattern` can match some name that starts with prefix:
+ * equal up to the shorter of the two, a trailing '*' matching the rest. */
+static bool arm_may_match(const char *pattern, const char *prefix)
+{
+    size_t len = strlen(pattern);
+    if (len > 0 && pattern[len - 1] == '*') {
+        len--;
+    }
+    size_t prefix_len = strlen(prefix);
+    return strncmp(pattern, prefix, len < prefix_len ? len : prefix_len) == 0;
+}
+
+bool faults_may_fire(const char *prefix)
+{
+    assert(prefix != NULL);
+    if (!atomic_load(&closed_run)) {
+        return true;
+    }
+    bool may = false;
+    pthread_mutex_lock(&state_lock);
+    for (size_t i = 0; i < FAULTS_ARMED_MAX && !may; i++) {
+        may = armed[i].in_use && arm_may_match(armed[i].name, prefix);
+    }
+    pthread_mutex_unlock(&state_lock);
+    return may;
+}
+
 int64_t faults_check(const char *name)
 {
     assert(name != NULL);
     last_decision = (struct arm_decision){0};
+    if (atomic_load(&closed_run) && atomic_load(&armed_count) == 0) {
+        return 0; /* nothing armed, and nothing else arms: nothing fires */
+    }
     if (fiu_fail(name) == 0) {
         return 0;
     }

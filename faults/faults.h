@@ -139,6 +139,22 @@ const char *faults_errmsg(void);
  */
 int64_t faults_check(const char *name);
 
+/*
+ * A closed run: every point is armed through faults_arm in this process
+ * (nobody calls fiu_enable or fiu-ctrl directly), so a point nobody armed is
+ * answered "does not fire" without asking libfiu. The simulator's choice;
+ * off by default (serve takes fiu-ctrl, tests may enable points directly).
+ * Changes nothing that fires: only what it costs to learn that nothing does.
+ */
+void faults_set_closed(bool closed);
+/* Moves on every arm, disarm and faults_set_closed: a caller that cached
+ * faults_may_fire asks again when it changed. */
+uint64_t faults_generation(void);
+/* False only in a closed run when no armed point can match a name that
+ * starts with prefix ("disk/primary/"): then faults_check of every such
+ * name returns 0 and may be skipped. */
+bool faults_may_fire(const char *prefix);
+
 /* ---- The fault-injecting VFS and the crash model ---------------------- */
 
 /* What the host provides to the VFS: how a `slow` disk spends time. */
@@ -162,8 +178,10 @@ struct faults_host {
      * host's disk: no system call for them, the same crash model, and the
      * same SQLite-visible behaviour as the default VFS inside one process.
      * They last until faults_vfs_unregister_all (a restart finds them as a
-     * crash left them). Fixed at the node's first registration. The
-     * simulator's choice; a live server keeps real files. */
+     * crash left them). Fixed at the node's first registration. The node's
+     * files, connections, crashes and restarts must be used from one thread
+     * at a time (the store takes no lock). The simulator's choice; a live
+     * server keeps real files. */
     bool memory;
 };
 

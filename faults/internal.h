@@ -35,12 +35,10 @@ void memfs_free(struct memfs *fs);
 /* Bytes held in the store's files (their sizes). */
 uint64_t memfs_bytes(struct memfs *fs);
 
-/* For applying a power cut behind SQLite's back, under memfs_lock: the file
- * at path (created empty when missing; NULL when out of memory), and writes
- * and truncates that bypass every handle. */
-void memfs_lock(struct memfs *fs);
-void memfs_unlock(struct memfs *fs);
-struct memfs_file *memfs_open_locked(struct memfs *fs, const char *path);
+/* For applying a power cut behind SQLite's back: the file at path (created
+ * empty when missing; NULL when out of memory), and writes and truncates
+ * that bypass every handle. A store has no lock: one thread at a time. */
+struct memfs_file *memfs_file_at(struct memfs *fs, const char *path);
 int memfs_file_write(struct memfs_file *file, const void *buf, int64_t len, int64_t offset);
 int memfs_file_truncate(struct memfs_file *file, int64_t size);
 

@@ -18,14 +18,16 @@
  *
  * Depends on SQLite's VFS interface only (randomness, sleep and time are
  * the default VFS's). Knows nothing of faults or crashes: vfs.c applies a
- * power cut with memfs_file_write/memfs_file_truncate. One mutex guards a
- * store; vfs.c may call in while holding its own lock, never the reverse.
+ * power cut with memfs_file_write/memfs_file_truncate.
+ *
+ * Threading: none. A store is used by one thread at a time (the
+ * simulator's), so no call takes a lock: a lock per read and write was a
+ * measurable part of a simulated operation.
  */
 #include "faults/internal.h"
 
 #include <assert.h>
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +47,12 @@ struct memfs_shm {
     struct memfs_handle *mapped; /* handles that mapped it, linked by shm_next */
 };
 
+/*
+ * A file's bytes below `size` are in its chunks, or zero where a chunk is
+ * NULL (a hole). Bytes at or past `size` inside a chunk mean nothing: a
+ * chunk is not zeroed when made, and whatever grows the file zeroes what it
+ * exposes (a write past the end, a truncate that extends).
+ */
 struct memfs_file {
     char *path;               /* NULL: anonymous (a temp file), never in the namespace */
     bool linked;              /* in the store's namespace */
@@ -73,13 +81,12 @@ struct memfs_handle {
 struct memfs {
     sqlite3_vfs vfs; /* first: SQLite hands us this pointer back */
     sqlite3_vfs *host; /* the default VFS: randomness, sleep, time */
-    pthread_mutex_t lock;
     struct memfs_file **files; /* the namespace */
     size_t file_count;
     size_t file_cap;
 };
 
-/* ---- Files (fs->lock held) ---------------------------------------------- */
+/* ---- Files ---------------------------------------------------------------- */
 
 static struct memfs_file *fs_find(struct memfs *fs, const char *path, size_t *index)
 {
@@ -204,15 +211,14 @@ int memfs_file_truncate(struct memfs_file *file, int64_t size)
 {
     assert(size >= 0);
     if (size < file->size) {
-        /* Chunks wholly past the end go; the tail of the last one is zeroed,
-         * so a later extension reads zeros there, as after ftruncate. */
+        /* Chunks wholly past the end go; the rest past `size` means nothing. */
         size_t keep = (size_t)((size + MEMFS_CHUNK_BYTES - 1) / MEMFS_CHUNK_BYTES);
         for (size_t i = keep; i < file->chunk_count; i++) {
             free(file->chunks[i]);
             file->chunks[i] = NULL;
         }
-        int64_t kept_end = (int64_t)keep * MEMFS_CHUNK_BYTES;
-        file_zero(file, size, kept_end < file->size ? kept_end : file->size);
+    } else {
+        file_zero(file, file->size, size); /* ftruncate extends with zeros */
     }
     file->size = size;
     return 0;
@@ -227,6 +233,9 @@ int memfs_file_write(struct memfs_file *file, const void *buf, int64_t len, int6
     if (!file_reserve(file, (size_t)((offset + len - 1) / MEMFS_CHUNK_BYTES))) {
         return -ENOMEM;
     }
+    if (offset > file->size) {
+        file_zero(file, file->size, offset); /* the gap a write past the end leaves */
+    }
     const unsigned char *in = buf;
     int64_t at = offset;
     int64_t left = len;
@@ -235,10 +244,21 @@ int memfs_file_write(struct memfs_file *file, const void *buf, int64_t len, int6
         int64_t within = at % MEMFS_CHUNK_BYTES;
         int64_t n = MEMFS_CHUNK_BYTES - within < left ? MEMFS_CHUNK_BYTES - within : left;
         if (file->chunks[chunk] == NULL) {
-            file->chunks[chunk] = calloc(1, MEMFS_CHUNK_BYTES);
-            if (file->chunks[chunk] == NULL) {
+            unsigned char *fresh = malloc(MEMFS_CHUNK_BYTES);
+            if (fresh == NULL) {
                 return -ENOMEM; /* the chunks before hold their part: a short write */
             }
+            /* A hole read as zeros: keep them where the file already
+             * reaches, around the part this write sets. */
+            int64_t base = (int64_t)chunk * MEMFS_CHUNK_BYTES;
+            int64_t lo = within;
+            int64_t hi = file->size - base < MEMFS_CHUNK_BYTES ? file->size - base
+                                                                 : MEMFS_CHUNK_BYTES;
+            memset(fresh, 0, (size_t)lo);
+            if (hi > within + n) {
+                memset(fresh + within + n, 0, (size_t)(hi - within - n));
+            }
+            file->chunks[chunk] = fresh;
         }
         memcpy(file->chunks[chunk] + within, in, (size_t)n);
         in += n;
@@ -253,23 +273,14 @@ int memfs_file_write(struct memfs_file *file, const void *buf, int64_t len, int6
 
 /* ---- The store, for vfs.c's power cuts ----------------------------------- */
 
-struct memfs_file *memfs_open_locked(struct memfs *fs, const char *path)
+struct memfs_file *memfs_file_at(struct memfs *fs, const char *path)
 {
     struct memfs_file *file = fs_find(fs, path, NULL);
     return file != NULL ? file : fs_create(fs, path);
 }
 
-void memfs_lock(struct memfs *fs)
-{
-    pthread_mutex_lock(&fs->lock);
-}
 
-void memfs_unlock(struct memfs *fs)
-{
-    pthread_mutex_unlock(&fs->lock);
-}
-
-/* ---- The WAL-index (fs->lock held) --------------------------------------- */
+/* ---- The WAL-index ----------------------------------------------------------- */
 
 static void shm_free(struct memfs_shm *shm)
 {
@@ -304,7 +315,7 @@ static void shm_detach(struct memfs_handle *h)
     }
 }
 
-/* ---- File lock levels (os_unix.c's in-process rules; fs->lock held) ------ */
+/* ---- File lock levels (os_unix.c's in-process rules) ------------------------ */
 
 static int lock_take(struct memfs_handle *h, int level)
 {
@@ -362,7 +373,6 @@ static int h_close(sqlite3_file *f)
 {
     struct memfs_handle *h = (struct memfs_handle *)f;
     struct memfs *fs = h->fs;
-    pthread_mutex_lock(&fs->lock);
     shm_detach(h);
     lock_release(h, SQLITE_LOCK_NONE);
     struct memfs_file *file = h->file;
@@ -375,21 +385,18 @@ static int h_close(sqlite3_file *f)
         file_free(file);
     }
     h->file = NULL;
-    pthread_mutex_unlock(&fs->lock);
     return SQLITE_OK;
 }
 
 static int h_read(sqlite3_file *f, void *buf, int amount, sqlite3_int64 offset)
 {
     struct memfs_handle *h = (struct memfs_handle *)f;
-    pthread_mutex_lock(&h->fs->lock);
     const struct memfs_file *file = h->file;
     int64_t have = file->size > offset ? file->size - offset : 0;
     int64_t n = have < amount ? have : amount;
     if (n > 0) {
         file_copy_out(file, buf, n, offset);
     }
-    pthread_mutex_unlock(&h->fs->lock);
     if (n < amount) {
         /* SQLite's contract: the missing part reads as zeros. */
         memset((unsigned char *)buf + n, 0, (size_t)(amount - n));
@@ -401,18 +408,14 @@ static int h_read(sqlite3_file *f, void *buf, int amount, sqlite3_int64 offset)
 static int h_write(sqlite3_file *f, const void *buf, int amount, sqlite3_int64 offset)
 {
     struct memfs_handle *h = (struct memfs_handle *)f;
-    pthread_mutex_lock(&h->fs->lock);
     int rc = memfs_file_write(h->file, buf, amount, offset);
-    pthread_mutex_unlock(&h->fs->lock);
     return rc == 0 ? SQLITE_OK : SQLITE_IOERR_NOMEM;
 }
 
 static int h_truncate(sqlite3_file *f, sqlite3_int64 size)
 {
     struct memfs_handle *h = (struct memfs_handle *)f;
-    pthread_mutex_lock(&h->fs->lock);
     memfs_file_truncate(h->file, size);
-    pthread_mutex_unlock(&h->fs->lock);
     return SQLITE_OK;
 }
 
@@ -426,36 +429,28 @@ static int h_sync(sqlite3_file *f, int flags)
 static int h_file_size(sqlite3_file *f, sqlite3_int64 *size)
 {
     struct memfs_handle *h = (struct memfs_handle *)f;
-    pthread_mutex_lock(&h->fs->lock);
     *size = h->file->size;
-    pthread_mutex_unlock(&h->fs->lock);
     return SQLITE_OK;
 }
 
 static int h_lock(sqlite3_file *f, int level)
 {
     struct memfs_handle *h = (struct memfs_handle *)f;
-    pthread_mutex_lock(&h->fs->lock);
     int rc = lock_take(h, level);
-    pthread_mutex_unlock(&h->fs->lock);
     return rc;
 }
 
 static int h_unlock(sqlite3_file *f, int level)
 {
     struct memfs_handle *h = (struct memfs_handle *)f;
-    pthread_mutex_lock(&h->fs->lock);
     int rc = lock_release(h, level);
-    pthread_mutex_unlock(&h->fs->lock);
     return rc;
 }
 
 static int h_check_reserved_lock(sqlite3_file *f, int *reserved)
 {
     struct memfs_handle *h = (struct memfs_handle *)f;
-    pthread_mutex_lock(&h->fs->lock);
     *reserved = h->file->lock_level > SQLITE_LOCK_SHARED;
-    pthread_mutex_unlock(&h->fs->lock);
     return SQLITE_OK;
 }
 
@@ -485,7 +480,6 @@ static int h_shm_map(sqlite3_file *f, int region, int region_bytes, int extend,
     struct memfs_handle *h = (struct memfs_handle *)f;
     int rc = SQLITE_OK;
     *mapped = NULL;
-    pthread_mutex_lock(&h->fs->lock);
     struct memfs_file *file = h->file;
     if (file->shm == NULL) {
         file->shm = calloc(1, sizeof *file->shm);
@@ -527,7 +521,6 @@ static int h_shm_map(sqlite3_file *f, int region, int region_bytes, int extend,
     }
     *mapped = shm->regions[region];
 out_unlock:
-    pthread_mutex_unlock(&h->fs->lock);
     return rc;
 }
 
@@ -538,7 +531,6 @@ static int h_shm_lock(sqlite3_file *f, int offset, int n, int flags)
     assert(offset >= 0 && n >= 1 && offset + n <= MEMFS_SHM_LOCKS);
     uint16_t mask = (uint16_t)((1u << (offset + n)) - (1u << offset));
     int rc = SQLITE_OK;
-    pthread_mutex_lock(&h->fs->lock);
     struct memfs_shm *shm = h->file->shm;
     if (shm == NULL || !h->shm_is_mapped) {
         rc = SQLITE_IOERR_SHMLOCK;
@@ -566,7 +558,6 @@ static int h_shm_lock(sqlite3_file *f, int offset, int n, int flags)
             h->shm_exclusive |= mask;
         }
     }
-    pthread_mutex_unlock(&h->fs->lock);
     return rc;
 }
 
@@ -580,9 +571,7 @@ static int h_shm_unmap(sqlite3_file *f, int delete_flag)
 {
     (void)delete_flag; /* the index goes with its last mapping either way */
     struct memfs_handle *h = (struct memfs_handle *)f;
-    pthread_mutex_lock(&h->fs->lock);
     shm_detach(h);
-    pthread_mutex_unlock(&h->fs->lock);
     return SQLITE_OK;
 }
 
@@ -616,7 +605,6 @@ static int fs_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flag
     *h = (struct memfs_handle){.fs = fs};
     bool anonymous = name == NULL || (flags & SQLITE_OPEN_DELETEONCLOSE) != 0;
     int rc = SQLITE_OK;
-    pthread_mutex_lock(&fs->lock);
     struct memfs_file *file = anonymous ? NULL : fs_find(fs, name, NULL);
     if (file != NULL && (flags & SQLITE_OPEN_EXCLUSIVE) != 0 &&
         (flags & SQLITE_OPEN_CREATE) != 0) {
@@ -632,7 +620,6 @@ static int fs_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flag
         h->file = file;
         h->base.pMethods = &memfs_io;
     }
-    pthread_mutex_unlock(&fs->lock);
     if (rc == SQLITE_OK && out_flags != NULL) {
         *out_flags = flags;
     }
@@ -643,25 +630,21 @@ static int fs_delete(sqlite3_vfs *vfs, const char *path, int sync_dir)
 {
     (void)sync_dir;
     struct memfs *fs = (struct memfs *)vfs;
-    pthread_mutex_lock(&fs->lock);
     size_t index = 0;
     int rc = SQLITE_IOERR_DELETE_NOENT;
     if (fs_find(fs, path, &index) != NULL) {
         fs_unlink(fs, index);
         rc = SQLITE_OK;
     }
-    pthread_mutex_unlock(&fs->lock);
     return rc;
 }
 
 static int fs_access(sqlite3_vfs *vfs, const char *path, int flags, int *result)
 {
     struct memfs *fs = (struct memfs *)vfs;
-    pthread_mutex_lock(&fs->lock);
     const struct memfs_file *file = fs_find(fs, path, NULL);
     /* os_unix.c: an empty regular file does not "exist" (a WAL left empty). */
     *result = file != NULL && (flags != SQLITE_ACCESS_EXISTS || file->size > 0);
-    pthread_mutex_unlock(&fs->lock);
     return SQLITE_OK;
 }
 
@@ -756,7 +739,6 @@ struct memfs *memfs_create(sqlite3_vfs *host)
         return NULL;
     }
     fs->host = host;
-    pthread_mutex_init(&fs->lock, NULL);
     fs->vfs = (sqlite3_vfs){
         .iVersion = 2,
         .szOsFile = (int)sizeof(struct memfs_handle),
@@ -795,17 +777,14 @@ void memfs_free(struct memfs *fs)
         file_free(fs->files[i]);
     }
     free(fs->files);
-    pthread_mutex_destroy(&fs->lock);
     free(fs);
 }
 
 uint64_t memfs_bytes(struct memfs *fs)
 {
     uint64_t bytes = 0;
-    pthread_mutex_lock(&fs->lock);
     for (size_t i = 0; i < fs->file_count; i++) {
         bytes += (uint64_t)fs->files[i]->size;
     }
-    pthread_mutex_unlock(&fs->lock);
     return bytes;
 }

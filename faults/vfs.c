@@ -42,6 +42,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,8 +92,10 @@ struct vfs_path {
 
 struct vfs_node {
     bool in_use;
-    bool up;
-    uint64_t incarnation; /* bumped by crash and restart */
+    /* incarnation << 1 | up: the incarnation moves on at every crash and
+     * restart. Written under vfs_lock, read without it (a file's liveness
+     * is one load). */
+    atomic_uint_fast64_t life;
     char name[FAULTS_NODE_MAX];
     char vfs_name[VFS_NAME_MAX];
     char point_read[FAULTS_NAME_MAX];
@@ -100,6 +103,10 @@ struct vfs_node {
     char point_fsync[FAULTS_NAME_MAX];
     char point_full[FAULTS_NAME_MAX];
     char point_slow[FAULTS_NAME_MAX];
+    char point_prefix[FAULTS_NAME_MAX]; /* "disk/<node>/" */
+    /* faults_may_fire(point_prefix) as of a faults_generation(), packed as
+     * generation << 1 | may so one atomic load reads a consistent pair. */
+    atomic_uint_fast64_t may_fault;
     struct faults_host host;
     sqlite3_vfs vfs; /* registered with SQLite: its address must not move */
     sqlite3_vfs *real;
@@ -113,7 +120,7 @@ struct vfs_node {
 struct vfs_file {
     sqlite3_file base; /* first: SQLite sees only this */
     struct vfs_node *node;
-    uint64_t incarnation; /* the node's when opened; another means dead */
+    uint64_t life;        /* the node's when opened (up); another means dead */
     char *path;           /* NULL: not part of the crash model */
     struct vfs_path *known; /* the node's entry for path, NULL if none */
     sqlite3_file *real;
@@ -392,7 +399,7 @@ enum crash_fate { CRASH_KEEP, CRASH_DROP, CRASH_TEAR };
 struct crash_file {
     const char *path;
     int fd;                  /* on disk */
-    struct memfs_file *mem;  /* in memory (the node's memfs is locked) */
+    struct memfs_file *mem;  /* in memory */
     bool size_known;
     int64_t size;            /* the size it ends with */
     struct range_set frozen; /* bytes a kept write fixed: never restored */
@@ -524,7 +531,7 @@ static size_t crash_file_index(struct crash_plan *plan, const char *path)
     /* Plain POSIX or the store itself, not the dead SQLite handles: the
      * files must change even when no connection has them open any more. */
     if (plan->mem != NULL) {
-        file->mem = memfs_open_locked(plan->mem, path);
+        file->mem = memfs_file_at(plan->mem, path);
         if (file->mem == NULL) {
             crash_fail(plan, ENOMEM);
         }
@@ -654,9 +661,6 @@ static int crash_power(struct vfs_node *node, struct faults_rng *rng,
                        struct faults_crash_stats *stats)
 {
     struct crash_plan plan;
-    if (node->mem != NULL) {
-        memfs_lock(node->mem);
-    }
     int rc = crash_plan_init(&plan, &node->log, rng, node->mem);
     if (rc < 0) {
         goto out_release;
@@ -669,9 +673,6 @@ static int crash_power(struct vfs_node *node, struct faults_rng *rng,
     rc = plan.error;
 out_release:
     crash_plan_release(&plan);
-    if (node->mem != NULL) {
-        memfs_unlock(node->mem);
-    }
     return rc;
 }
 
@@ -687,18 +688,29 @@ static struct vfs_node *vfs_node_find(const char *name)
     return NULL;
 }
 
-static bool vfs_file_is_dead_locked(const struct vfs_file *f)
+static bool vfs_node_is_up(const struct vfs_node *node)
 {
-    return !f->node->up || f->incarnation != f->node->incarnation;
+    return (atomic_load(&node->life) & 1) != 0;
 }
 
-/* Takes vfs_lock. */
+/* The node crashed (and maybe restarted) since f was opened. No lock: a
+ * crash that lands right after the check is the same as one right after
+ * the call, and calls that write re-check under vfs_lock. */
 static bool vfs_file_is_dead(const struct vfs_file *f)
 {
-    pthread_mutex_lock(&vfs_lock);
-    bool dead = vfs_file_is_dead_locked(f);
-    pthread_mutex_unlock(&vfs_lock);
-    return dead;
+    return atomic_load(&f->node->life) != f->life;
+}
+
+static bool vfs_file_is_dead_locked(const struct vfs_file *f)
+{
+    return vfs_file_is_dead(f);
+}
+
+/* A crash (up = false) or a restart (up = true); vfs_lock held. */
+static void vfs_node_set_up(struct vfs_node *node, bool up)
+{
+    uint64_t incarnation = (atomic_load(&node->life) >> 1) + 1;
+    atomic_store(&node->life, incarnation << 1 | (uint64_t)up);
 }
 
 /* The SQLite code for an injected errno: a full disk whatever the call. */
@@ -716,9 +728,26 @@ static int vfs_error_code(int64_t err, int io_error)
  * the code to fail the call with. Takes no lock around faults_check or the
  * host, so the host may call back into this library.
  */
+/* Whether some armed point may match this node's disk points: when not,
+ * every faults_check of them would return 0 (a closed run). */
+static bool vfs_node_may_fault(struct vfs_node *node)
+{
+    uint64_t gen = faults_generation();
+    uint64_t cached = atomic_load_explicit(&node->may_fault, memory_order_acquire);
+    if (cached >> 1 == gen) {
+        return (cached & 1) != 0;
+    }
+    bool may = faults_may_fire(node->point_prefix);
+    atomic_store_explicit(&node->may_fault, gen << 1 | (uint64_t)may, memory_order_release);
+    return may;
+}
+
 static int vfs_inject(struct vfs_file *f, enum vfs_op op)
 {
     struct vfs_node *node = f->node; /* names are fixed at registration */
+    if (!vfs_node_may_fault(node)) {
+        return SQLITE_OK;
+    }
     int64_t delay_us = faults_check(node->point_slow);
     if (delay_us > 0) {
         pthread_mutex_lock(&vfs_lock);
@@ -958,7 +987,7 @@ static int file_shm_lock(sqlite3_file *file, int offset, int n, int flags)
          * its pages from the cache without any xRead. Consulting the read
          * point here lets a failing disk be seen by every reader, as drills
          * expect, and not only on a cache miss. */
-        if ((flags & SQLITE_SHM_SHARED) != 0) {
+        if ((flags & SQLITE_SHM_SHARED) != 0 && vfs_node_may_fault(f->node)) {
             int64_t err = faults_check(f->node->point_read);
             if (err > 0) {
                 return vfs_error_code(err, SQLITE_IOERR_READ);
@@ -1031,11 +1060,8 @@ static int vfs_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *file, int 
     struct vfs_node *node = vfs->pAppData;
     struct vfs_file *f = (struct vfs_file *)file;
     *f = (struct vfs_file){.node = node, .real = (sqlite3_file *)(f + 1)};
-    pthread_mutex_lock(&vfs_lock);
-    bool up = node->up;
-    f->incarnation = node->incarnation;
-    pthread_mutex_unlock(&vfs_lock);
-    if (!up) {
+    f->life = atomic_load(&node->life);
+    if ((f->life & 1) == 0) {
         return SQLITE_CANTOPEN;
     }
     /* Only named, lasting files take part in the crash model; a -shm is
@@ -1072,10 +1098,7 @@ static int vfs_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *file, int 
 static int vfs_delete(sqlite3_vfs *vfs, const char *path, int sync_dir)
 {
     struct vfs_node *node = vfs->pAppData;
-    pthread_mutex_lock(&vfs_lock);
-    bool up = node->up;
-    pthread_mutex_unlock(&vfs_lock);
-    if (!up) {
+    if (!vfs_node_is_up(node)) {
         return SQLITE_IOERR_DELETE;
     }
     int rc = node->real->xDelete(node->real, path, sync_dir);
@@ -1182,7 +1205,8 @@ static const char *vfs_next_system_call(sqlite3_vfs *vfs, const char *name)
 static void vfs_node_init(struct vfs_node *node, const char *name, sqlite3_vfs *real,
                           struct memfs *mem, const struct faults_host *host)
 {
-    *node = (struct vfs_node){.in_use = true, .up = true, .real = real, .mem = mem};
+    *node = (struct vfs_node){.in_use = true, .real = real, .mem = mem};
+    atomic_store(&node->life, 1); /* incarnation 0, up */
     snprintf(node->name, sizeof node->name, "%s", name);
     snprintf(node->vfs_name, sizeof node->vfs_name, VFS_NAME_PREFIX "%s", name);
     snprintf(node->point_read, sizeof node->point_read, "disk/%s/read", name);
@@ -1190,6 +1214,7 @@ static void vfs_node_init(struct vfs_node *node, const char *name, sqlite3_vfs *
     snprintf(node->point_fsync, sizeof node->point_fsync, "disk/%s/fsync", name);
     snprintf(node->point_full, sizeof node->point_full, "disk/%s/full", name);
     snprintf(node->point_slow, sizeof node->point_slow, "disk/%s/slow", name);
+    snprintf(node->point_prefix, sizeof node->point_prefix, "disk/%s/", name);
     if (host != NULL) {
         node->host = *host;
     }
@@ -1303,7 +1328,7 @@ int faults_vfs_crash(const char *node_name, enum faults_crash_kind kind, struct 
         rc = -ENOENT;
         goto out_unlock;
     }
-    if (!node->up) {
+    if (!vfs_node_is_up(node)) {
         goto out_unlock; /* already dead: nothing can have been written */
     }
     if (kind == FAULTS_CRASH_POWER && node->host.no_power_cut) {
@@ -1323,8 +1348,7 @@ int faults_vfs_crash(const char *node_name, enum faults_crash_kind kind, struct 
     }
     undo_log_clear(&node->log);
     node_forget_sizes(node);
-    node->up = false;
-    node->incarnation++;
+    vfs_node_set_up(node, false);
 out_unlock:
     pthread_mutex_unlock(&vfs_lock);
     return rc;
@@ -1338,9 +1362,8 @@ int faults_vfs_restart(const char *node_name)
     if (node == NULL) {
         faults_errmsg_set("node %s: not registered", node_name != NULL ? node_name : "(null)");
         rc = -ENOENT;
-    } else if (!node->up) {
-        node->up = true;
-        node->incarnation++;
+    } else if (!vfs_node_is_up(node)) {
+        vfs_node_set_up(node, true);
     }
     pthread_mutex_unlock(&vfs_lock);
     return rc;
@@ -1350,7 +1373,7 @@ bool faults_vfs_is_up(const char *node_name)
 {
     pthread_mutex_lock(&vfs_lock);
     struct vfs_node *node = node_name != NULL ? vfs_node_find(node_name) : NULL;
-    bool up = node != NULL && node->up;
+    bool up = node != NULL && vfs_node_is_up(node);
     pthread_mutex_unlock(&vfs_lock);
     return up;
 }

@@ -408,10 +408,17 @@ static int check_qty(shop *s, int64_t q)
 
 /* ---- small statement helpers ------------------------------------------ */
 
+/* A text column into dst, cut to cap - 1 bytes (no printf: lists copy
+ * three of these per row). */
 static void copy_text(char *dst, size_t cap, sqlite3_stmt *st, int col)
 {
+    assert(cap > 0);
     const char *t = (const char *)sqlite3_column_text(st, col);
-    snprintf(dst, cap, "%s", t != NULL ? t : "");
+    size_t n = t != NULL ? (size_t)sqlite3_column_bytes(st, col) : 0;
+    n = n < cap - 1 ? n : cap - 1;
+    if (n > 0)
+        memcpy(dst, t, n);
+    dst[n] = '\0';
 }
 
 /* Steps a statement returning one integer; *found tells whether a row came. */

@@ -15,6 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "sim/world.h"
 
 /* ---- trace and marks ---------------------------------------------------- */
@@ -1141,6 +1143,7 @@ static void teardown(struct sim *s)
         s->nodes[i].shop = NULL;
     }
     faults_disarm_all();
+    faults_set_closed(false);
     faults_vfs_unregister_all();
     if (s->files_on_disk && s->workdir[0] != '\0')
         nftw(s->workdir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
@@ -1195,11 +1198,17 @@ int sim_run(const struct drill *d, const struct sim_options *opt, struct report_
         snprintf(msg, REPORT_ERR_MAX, "out of memory");
         return -ENOMEM;
     }
+    /* SQLite's memory statistics take a global mutex on every allocation;
+     * nobody reads them. Only possible before SQLite's first use in the
+     * process (later calls are refused, harmlessly). */
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
     s->drill = d;
     s->seed = opt->seed_given ? opt->seed : d->seed;
     faults_rng_seed(&s->net_rng, s->seed, "net");
     faults_rng_seed(&s->crash_rng, s->seed, "crash");
     err = faults_init(s->seed);
+    /* Every point of a run is armed by the runner: unarmed ones cost nothing. */
+    faults_set_closed(true);
     if (!err)
         err = make_workdir(s, opt);
     if (!err)
