@@ -1,27 +1,21 @@
 /*
  * main.c — the faultdrill command line (DESIGN.md §5 is the contract):
- * run, check, explain, faults, invariants, each with --help. Exit codes:
- * 0 every expectation met, 1 an expectation not met, 2 bad usage or an
- * invalid drill, 3 could not run. The only place that reads the wall clock
- * (to report how long a run took) and the filesystem layout of reports.
+ * dispatches every command; run, check, explain, faults and invariants live
+ * here, sweep, report merge, shrink and fuzz in their own files (cli.h).
+ * Exit codes: 0 every expectation met, 1 an expectation not met, 2 bad usage
+ * or an invalid drill, 3 could not run. The CLI is the only layer that reads
+ * the wall clock (to report how long a run took) and the filesystem layout of
+ * reports.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 
 #include "serve/serve.h"
-#include "sim/sim.h"
+#include "sim/cli.h"
 
-#define EXIT_MET 0
-#define EXIT_NOT_MET 1
-#define EXIT_USAGE 2
-#define EXIT_CANNOT_RUN 3
-#define MAIN_FILES_MAX 1024
 
 static const char usage_main[] =
     "usage: faultdrill COMMAND [ARGS]\n"
@@ -32,13 +26,17 @@ static const char usage_main[] =
     "  explain DRILL       what the drill will do, in words\n"
     "  faults              the fault-point catalog\n"
     "  invariants          the checkers and what each means\n"
+    "  sweep DRILL|DIR... --seeds A-B [--jobs N] [--shard K/N] [--recheck PCT]\n"
+    "        [--out DIR] [--junit FILE]\n"
+    "                      every drill for every seed, in worker processes\n"
+    "  report merge DIR... [--out DIR] [--junit FILE]\n"
+    "                      join the shards of a sweep\n"
     "  serve [--port N] [--data DIR] [--allow-faults] ...\n"
     "                      the live shop on civetweb\n"
     "\n"
     "Exit codes: 0 every expectation met, 1 an expectation not met,\n"
     "2 bad usage or an invalid drill, 3 could not run.\n"
-    "`faultdrill COMMAND --help` tells more. Not built yet: sweep, shrink,\n"
-    "report merge.\n";
+    "`faultdrill COMMAND --help` tells more. Not built yet: shrink, fuzz.\n";
 
 static const char usage_run[] =
     "usage: faultdrill run DRILL|DIR... [--seed N] [--out DIR] [--junit FILE] [-q|-v]\n"
@@ -64,120 +62,16 @@ static const char usage_faults[] = "usage: faultdrill faults\n"
 static const char usage_invariants[] = "usage: faultdrill invariants\n"
                                        "\nLists every invariant and what it means.\n";
 
-static bool is_help(const char *a)
-{
-    return strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0;
-}
-
-/* ---- collecting drill files -------------------------------------------- */
-
-struct file_list {
-    size_t count;
-    char *paths[MAIN_FILES_MAX];
-};
-
-static int by_name(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static int add_path(struct file_list *fl, const char *path)
-{
-    if (fl->count == MAIN_FILES_MAX) {
-        fprintf(stderr, "faultdrill: more than %d drills at once\n", MAIN_FILES_MAX);
-        return -E2BIG;
-    }
-    fl->paths[fl->count] = strdup(path);
-    if (fl->paths[fl->count] == NULL)
-        return -ENOMEM;
-    fl->count++;
-    return 0;
-}
-
-static int add_dir(struct file_list *fl, const char *dir)
-{
-    DIR *dp = opendir(dir);
-    if (dp == NULL) {
-        fprintf(stderr, "faultdrill: %s: %s\n", dir, strerror(errno));
-        return -errno;
-    }
-    size_t first = fl->count;
-    struct dirent *de;
-    int err = 0;
-    while (!err && (de = readdir(dp)) != NULL) {
-        size_t n = strlen(de->d_name);
-        if (n > 6 && strcmp(de->d_name + n - 6, ".drill") == 0) {
-            char path[4096];
-            snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-            err = add_path(fl, path);
-        }
-    }
-    closedir(dp);
-    qsort(fl->paths + first, fl->count - first, sizeof(char *), by_name);
-    if (!err && fl->count == first)
-        fprintf(stderr, "faultdrill: %s: no *.drill files\n", dir);
-    return err;
-}
-
-static int collect(struct file_list *fl, const char *arg)
-{
-    struct stat st;
-    if (stat(arg, &st) != 0) {
-        fprintf(stderr, "faultdrill: %s: %s\n", arg, strerror(errno));
-        return -errno;
-    }
-    return S_ISDIR(st.st_mode) ? add_dir(fl, arg) : add_path(fl, arg);
-}
-
-static void file_list_release(struct file_list *fl)
-{
-    for (size_t i = 0; i < fl->count; i++)
-        free(fl->paths[i]);
-    fl->count = 0;
-}
-
-/* Parses one drill, printing its errors; NULL when it is invalid. */
-static struct drill *load(const char *path)
-{
-    struct drill *d = calloc(1, sizeof(*d));
-    struct drill_errors *errs = calloc(1, sizeof(*errs));
-    if (d == NULL || errs == NULL) {
-        fprintf(stderr, "faultdrill: out of memory\n");
-        free(d);
-        free(errs);
-        return NULL;
-    }
-    int err = drill_parse_file(path, d, errs);
-    if (err) {
-        drill_errors_print(path, errs, stderr);
-        free(d);
-        d = NULL;
-    }
-    free(errs);
-    return d;
-}
-
 /* ---- run ------------------------------------------------------------------ */
 
 struct run_args {
-    struct file_list files;
+    struct cli_files files;
     uint64_t seed;
     bool seed_given;
     const char *out;
     const char *junit;
     bool quiet, verbose;
 };
-
-static int parse_u64(const char *text, uint64_t *out)
-{
-    char *end = NULL;
-    errno = 0;
-    unsigned long long v = strtoull(text, &end, 10);
-    if (errno != 0 || end == text || *end != '\0' || text[0] == '-')
-        return -EINVAL;
-    *out = v;
-    return 0;
-}
 
 /* Parses run's arguments; returns 0, or an exit code (> 0) after printing why. */
 static int parse_run_args(int argc, char **argv, struct run_args *a)
@@ -186,11 +80,11 @@ static int parse_run_args(int argc, char **argv, struct run_args *a)
     for (int i = 0; i < argc; i++) {
         const char *arg = argv[i];
         bool has_value = i + 1 < argc;
-        if (is_help(arg)) {
+        if (cli_is_help(arg)) {
             fputs(usage_run, stdout);
             return -1;
         } else if (strcmp(arg, "--seed") == 0 && has_value) {
-            if (parse_u64(argv[++i], &a->seed) != 0) {
+            if (cli_parse_u64(argv[++i], &a->seed) != 0) {
                 fprintf(stderr, "faultdrill run: --seed takes a whole number, not '%s'\n",
                         argv[i]);
                 return EXIT_USAGE;
@@ -208,7 +102,7 @@ static int parse_run_args(int argc, char **argv, struct run_args *a)
             fprintf(stderr, "faultdrill run: unknown or incomplete option '%s'\n%s", arg,
                     usage_run);
             return EXIT_USAGE;
-        } else if (collect(&a->files, arg) != 0) {
+        } else if (cli_files_collect(&a->files, arg) != 0) {
             return EXIT_USAGE;
         }
     }
@@ -219,36 +113,10 @@ static int parse_run_args(int argc, char **argv, struct run_args *a)
     return 0;
 }
 
-static int mkdir_p(const char *path, char err[REPORT_ERR_MAX])
-{
-    char buf[4096];
-    snprintf(buf, sizeof(buf), "%s", path);
-    for (char *p = buf + 1;; p++) {
-        if (*p == '/' || *p == '\0') {
-            char saved = *p;
-            *p = '\0';
-            if (mkdir(buf, 0755) != 0 && errno != EEXIST) {
-                snprintf(err, REPORT_ERR_MAX, "cannot create %.300s: %s", buf, strerror(errno));
-                return -errno;
-            }
-            *p = saved;
-            if (saved == '\0')
-                return 0;
-        }
-    }
-}
-
-static int64_t wall_ms_since(const struct timespec *t0)
-{
-    struct timespec t1;
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    return (int64_t)(t1.tv_sec - t0->tv_sec) * 1000 + (t1.tv_nsec - t0->tv_nsec) / 1000000;
-}
-
 /* Runs one drill and writes its reports; returns an exit code. */
 static int run_one(const struct run_args *a, const char *path, struct report_run *rep)
 {
-    struct drill *d = load(path);
+    struct drill *d = cli_drill_load(path);
     if (d == NULL)
         return EXIT_USAGE;
     uint64_t seed = a->seed_given ? a->seed : d->seed;
@@ -256,18 +124,17 @@ static int run_one(const struct run_args *a, const char *path, struct report_run
     snprintf(replay, sizeof(replay), "faultdrill run %s --seed %" PRIu64, path, seed);
     struct sim_options opt = {.seed = seed, .seed_given = true, .replay = replay};
     char msg[REPORT_ERR_MAX] = "";
-    struct timespec t0;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int64_t t0 = cli_now_ms();
     int err = sim_run(d, &opt, rep, msg);
     free(d);
     if (err) {
         fprintf(stderr, "faultdrill run: %s: could not run: %s\n", path, msg);
         return EXIT_CANNOT_RUN;
     }
-    rep->wall_ms = wall_ms_since(&t0);
+    rep->wall_ms = cli_now_ms() - t0;
     char dir[4096];
     snprintf(dir, sizeof(dir), "%s/%s/seed-%" PRIu64, a->out, rep->drill_name, seed);
-    if (mkdir_p(dir, msg) != 0 || report_write_dir(rep, dir, msg) != 0) {
+    if (cli_mkdir_p(dir, msg) != 0 || report_write_dir(rep, dir, msg) != 0) {
         fprintf(stderr, "faultdrill run: %s: cannot write the reports: %s\n", path, msg);
         return EXIT_CANNOT_RUN;
     }
@@ -282,7 +149,7 @@ static int cmd_run(int argc, char **argv)
     struct run_args a = {0};
     int code = parse_run_args(argc, argv, &a);
     if (code != 0) {
-        file_list_release(&a.files);
+        cli_files_release(&a.files);
         return code < 0 ? EXIT_MET : code;
     }
     struct report_run *reps = calloc(a.files.count, sizeof(*reps));
@@ -291,7 +158,7 @@ static int cmd_run(int argc, char **argv)
         fprintf(stderr, "faultdrill run: out of memory\n");
         free(reps);
         free(done);
-        file_list_release(&a.files);
+        cli_files_release(&a.files);
         return EXIT_CANNOT_RUN;
     }
     size_t ran = 0;
@@ -314,7 +181,7 @@ static int cmd_run(int argc, char **argv)
         sim_result_release(&reps[i]);
     free(reps);
     free(done);
-    file_list_release(&a.files);
+    cli_files_release(&a.files);
     return code;
 }
 
@@ -322,15 +189,15 @@ static int cmd_run(int argc, char **argv)
 
 static int cmd_check(int argc, char **argv)
 {
-    struct file_list fl = {0};
+    struct cli_files fl = {0};
     for (int i = 0; i < argc; i++) {
-        if (is_help(argv[i])) {
+        if (cli_is_help(argv[i])) {
             fputs(usage_check, stdout);
-            file_list_release(&fl);
+            cli_files_release(&fl);
             return EXIT_MET;
         }
-        if (collect(&fl, argv[i]) != 0) {
-            file_list_release(&fl);
+        if (cli_files_collect(&fl, argv[i]) != 0) {
+            cli_files_release(&fl);
             return EXIT_USAGE;
         }
     }
@@ -340,20 +207,20 @@ static int cmd_check(int argc, char **argv)
     }
     int code = EXIT_MET;
     for (size_t i = 0; i < fl.count; i++) {
-        struct drill *d = load(fl.paths[i]);
+        struct drill *d = cli_drill_load(fl.paths[i]);
         if (d == NULL)
             code = EXIT_USAGE;
         else
             printf("ok  %s\n", fl.paths[i]);
         free(d);
     }
-    file_list_release(&fl);
+    cli_files_release(&fl);
     return code;
 }
 
 static int cmd_explain(int argc, char **argv)
 {
-    if (argc == 1 && is_help(argv[0])) {
+    if (argc == 1 && cli_is_help(argv[0])) {
         fputs(usage_explain, stdout);
         return EXIT_MET;
     }
@@ -361,7 +228,7 @@ static int cmd_explain(int argc, char **argv)
         fputs(usage_explain, stderr);
         return EXIT_USAGE;
     }
-    struct drill *d = load(argv[0]);
+    struct drill *d = cli_drill_load(argv[0]);
     if (d == NULL)
         return EXIT_USAGE;
     drill_explain(d, stdout);
@@ -372,8 +239,8 @@ static int cmd_explain(int argc, char **argv)
 static int cmd_faults(int argc, char **argv)
 {
     if (argc > 0) {
-        fputs(usage_faults, is_help(argv[0]) ? stdout : stderr);
-        return is_help(argv[0]) ? EXIT_MET : EXIT_USAGE;
+        fputs(usage_faults, cli_is_help(argv[0]) ? stdout : stderr);
+        return cli_is_help(argv[0]) ? EXIT_MET : EXIT_USAGE;
     }
     size_t n = 0;
     const struct faults_point *cat = faults_catalog(&n);
@@ -389,8 +256,8 @@ static int cmd_faults(int argc, char **argv)
 static int cmd_invariants(int argc, char **argv)
 {
     if (argc > 0) {
-        fputs(usage_invariants, is_help(argv[0]) ? stdout : stderr);
-        return is_help(argv[0]) ? EXIT_MET : EXIT_USAGE;
+        fputs(usage_invariants, cli_is_help(argv[0]) ? stdout : stderr);
+        return cli_is_help(argv[0]) ? EXIT_MET : EXIT_USAGE;
     }
     size_t n = 0;
     const struct invariant_info *cat = invariant_catalog(&n);
@@ -408,7 +275,7 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
     const char *cmd = argv[1];
-    if (is_help(cmd)) {
+    if (cli_is_help(cmd)) {
         fputs(usage_main, stdout);
         return EXIT_MET;
     }
@@ -424,7 +291,11 @@ int main(int argc, char **argv)
         return cmd_invariants(argc - 2, argv + 2);
     if (strcmp(cmd, "serve") == 0)
         return serve_main(argc - 1, argv + 1);
-    if (strcmp(cmd, "sweep") == 0 || strcmp(cmd, "shrink") == 0 || strcmp(cmd, "report") == 0) {
+    if (strcmp(cmd, "sweep") == 0)
+        return sweep_main(argc - 2, argv + 2);
+    if (strcmp(cmd, "report") == 0)
+        return report_main(argc - 2, argv + 2);
+    if (strcmp(cmd, "shrink") == 0 || strcmp(cmd, "fuzz") == 0) {
         fprintf(stderr, "faultdrill: '%s' is not built yet\n", cmd);
         return EXIT_CANNOT_RUN;
     }
