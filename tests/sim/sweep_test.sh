@@ -31,6 +31,11 @@ expect_rc() { # expect_rc WANT DESCRIPTION COMMAND...
         bad "$what: exit $rc, wanted $want"
         sed 's/^/  | /' "$work/out" "$work/err" | head -20
     fi
+    # a worker's leak report (sanitizer build) or odd exit shows here
+    if grep -q "ended with status\|LeakSanitizer\|runtime error" "$work/err"; then
+        bad "$what: a worker did not end cleanly"
+        head -30 "$work/err" | sed 's/^/  | /'
+    fi
 }
 
 expect_grep() { # expect_grep PATTERN FILE DESCRIPTION
