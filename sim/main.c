@@ -31,12 +31,14 @@ static const char usage_main[] =
     "                      every drill for every seed, in worker processes\n"
     "  report merge DIR... [--out DIR] [--junit FILE]\n"
     "                      join the shards of a sweep\n"
+    "  shrink DRILL --seed N [-o FILE]\n"
+    "                      the smallest drill that still fails the same way\n"
     "  serve [--port N] [--data DIR] [--allow-faults] ...\n"
     "                      the live shop on civetweb\n"
     "\n"
     "Exit codes: 0 every expectation met, 1 an expectation not met,\n"
     "2 bad usage or an invalid drill, 3 could not run.\n"
-    "`faultdrill COMMAND --help` tells more. Not built yet: shrink, fuzz.\n";
+    "`faultdrill COMMAND --help` tells more. Not built yet: fuzz.\n";
 
 static const char usage_run[] =
     "usage: faultdrill run DRILL|DIR... [--seed N] [--out DIR] [--junit FILE] [-q|-v]\n"
@@ -295,7 +297,9 @@ int main(int argc, char **argv)
         return sweep_main(argc - 2, argv + 2);
     if (strcmp(cmd, "report") == 0)
         return report_main(argc - 2, argv + 2);
-    if (strcmp(cmd, "shrink") == 0 || strcmp(cmd, "fuzz") == 0) {
+    if (strcmp(cmd, "shrink") == 0)
+        return shrink_main(argc - 2, argv + 2);
+    if (strcmp(cmd, "fuzz") == 0) {
         fprintf(stderr, "faultdrill: '%s' is not built yet\n", cmd);
         return EXIT_CANNOT_RUN;
     }
