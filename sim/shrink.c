@@ -173,10 +173,9 @@ static bool comes_out_the_same(const struct shrinker *k, const struct report_exp
 {
     if (e == NULL)
         return false;
-    bool violated = strcmp(k->res->observed, "violated") == 0;
     if (k->demonstration)
         return e->observed_violated;
-    return !e->ok && e->observed_violated == violated;
+    return !e->ok && strcmp(report_observed(e), k->res->observed) == 0;
 }
 
 /*
@@ -633,8 +632,7 @@ static int pick_target(struct shrinker *k, const struct report_run *rep)
     struct shrink_result *r = k->res;
     snprintf(r->invariant, sizeof(r->invariant), "%s", pick->invariant);
     r->expect_violated = pick->expect_violated;
-    snprintf(r->observed, sizeof(r->observed), "%s",
-             pick->observed_violated ? "violated" : "held");
+    snprintf(r->observed, sizeof(r->observed), "%s", report_observed(pick));
     r->demonstration = k->demonstration;
     r->before = (struct shrink_size){statements(k->lines, k->count), rep->total_ops,
                                      rep->simulated_us};

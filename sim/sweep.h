@@ -46,6 +46,7 @@ struct sweep_expect {
 /* One fault statement of a drill as one run saw it. */
 struct sweep_fault {
     int line;
+    uint64_t reached; /* calls that consulted the point while it was armed */
     uint64_t fired;
 };
 

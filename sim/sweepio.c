@@ -104,16 +104,11 @@ void sweep_sort(struct sweep *s)
         qsort(s->runs, s->run_count, sizeof(*s->runs), by_drill_then_seed);
 }
 
-/*
- * The fault statement a report's fault came from: the first one not yet
- * taken that arms the same point at the same time (statements arm in the
- * drill's time order, and so do the report's faults).
- */
+/* The fault statement a report's fault ledger entry belongs to (by its line). */
 static int statement_of(const struct sweep_drill *sd, const struct report_fault *f, bool *taken)
 {
     for (size_t j = 0; j < sd->statement_count; j++) {
-        const struct sweep_statement *st = &sd->statements[j];
-        if (!taken[j] && st->at_us == f->armed_at_us && strcmp(st->name, f->name) == 0) {
+        if (!taken[j] && sd->statements[j].line == f->line) {
             taken[j] = true;
             return (int)j;
         }
@@ -144,8 +139,7 @@ int sweep_run_from_report(const struct sweep *s, size_t drill, const struct repo
         struct sweep_expect *x = &run->expects[run->expect_count++];
         snprintf(x->invariant, sizeof(x->invariant), "%s", e->invariant);
         x->expect_violated = e->expect_violated;
-        snprintf(x->observed, sizeof(x->observed), "%s",
-                 e->observed_violated ? "violated" : "held");
+        snprintf(x->observed, sizeof(x->observed), "%s", report_observed(e));
         x->ok = e->ok;
         if (!e->ok && (x->explanation = strdup(e->explanation)) == NULL)
             goto out_nomem;
@@ -155,8 +149,10 @@ int sweep_run_from_report(const struct sweep *s, size_t drill, const struct repo
         run->faults[j].line = sd->statements[j].line;
     for (size_t i = 0; i < rep->fault_count; i++) {
         int j = statement_of(sd, &rep->faults[i], taken);
-        if (j >= 0)
-            run->faults[j].fired += rep->faults[i].fired;
+        if (j >= 0) {
+            run->faults[j].reached = rep->faults[i].reached;
+            run->faults[j].fired = rep->faults[i].fired;
+        }
     }
     free(taken);
     return 0;
@@ -226,6 +222,7 @@ static cJSON *run_object(const struct sweep *s, const struct sweep_run *run)
             goto out_nomem;
         cJSON_AddItemToArray(faults, f);
         if (!cJSON_AddNumberToObject(f, "line", run->faults[i].line) ||
+            !add_u64(f, "reached", run->faults[i].reached) ||
             !add_u64(f, "fired", run->faults[i].fired))
             goto out_nomem;
     }
@@ -316,10 +313,12 @@ static int parse_faults(const cJSON *arr, struct sweep_run *run, char err[REPORT
     const cJSON *f;
     cJSON_ArrayForEach(f, arr)
     {
-        double line, fired;
-        if (!num_of(f, "line", 1, 1e9, &line) || !num_of(f, "fired", 0, 9e15, &fired))
-            BAD("a fault lacks line or fired");
-        run->faults[run->fault_count++] = (struct sweep_fault){(int)line, (uint64_t)fired};
+        double line, reached, fired;
+        if (!num_of(f, "line", 1, 1e9, &line) || !num_of(f, "reached", 0, 9e15, &reached) ||
+            !num_of(f, "fired", 0, 9e15, &fired))
+            BAD("a fault lacks line, reached or fired");
+        run->faults[run->fault_count++] =
+            (struct sweep_fault){(int)line, (uint64_t)reached, (uint64_t)fired};
     }
     return 0;
 out_bad:
