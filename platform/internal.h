@@ -177,6 +177,7 @@ void sha256_hex(const uint8_t digest[32], char hex[65]);
 struct mirror {
     struct db copy[2];          /* 0: primary, 1: mirror */
     int lead;                   /* index of the copy holding every write */
+    int read_copy;              /* the copy that served the last read */
     enum mirror_policy policy;
     enum mirror_ack ack;
     enum mirror_state state;

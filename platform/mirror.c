@@ -392,6 +392,7 @@ int mirror_read(struct mirror *m, db_body body, void *arg)
         return db_fail(&m->copy[0], -ECANCELED, "node %s has crashed", m->process_node);
     int a = m->lead, b = 1 - a;
     int err = db_read(&m->copy[a], body, arg);
+    m->read_copy = a;
     if (!err || !is_storage_error(err))
         return err;
     /* Fall back only to a copy that holds every acknowledged write (the
@@ -399,6 +400,7 @@ int mirror_read(struct mirror *m, db_body body, void *arg)
     if (m->copy[b].seq != m->copy[a].seq && m->ack != MIRROR_ACK_EARLY)
         return err;
     int err_b = db_read(&m->copy[b], body, arg);
+    m->read_copy = b;
     if (err_b && is_storage_error(err_b))
         return db_fail(&m->copy[a], err, "neither copy could read: %s / %s", m->copy[a].node,
                        m->copy[b].node);

@@ -355,8 +355,12 @@ struct shop_outbox_info {
 };
 
 int shop_outbox_info(shop *s, struct shop_outbox_info *out);
-/* The sequence of the last write this handle committed with a change (0: none). */
+/* The sequence of the last write this handle committed with a change (0: none): the
+ * outbox's, or a mirrored shop's pair sequence (both copies number changes alike). */
 int64_t shop_last_seq(const shop *s);
+/* A mirrored shop: the copy (0 primary, 1 mirror) that served this handle's last read
+ * and that copy's sequence now (what the read reflected); -ENOTSUP for one copy. */
+int shop_read_position(const shop *s, int *copy, int64_t *seq);
 /*
  * Reads the changes after after_seq, in order, at most max_changes and about
  * max_bytes (at least one change when there is one) into out. -ERANGE when

@@ -192,6 +192,8 @@ static int shop_write(shop *s, db_body body, void *arg)
     int err = s->topology == SHOP_MIRROR ? mirror_write(&s->mirror, body, arg)
               : is_captured(s)           ? captured_write(s, body, arg)
                                          : db_write(&s->single, body, arg);
+    if (!err && s->topology == SHOP_MIRROR)
+        s->last_seq = s->mirror.copy[s->mirror.lead].seq; /* the pair's sequence */
     if (err == -ECANCELED) {
         s->crashed = true;
         s->mirror.crashed = true;
@@ -1320,6 +1322,16 @@ int shop_integrity(shop *s, int copy)
     if (s->crashed)
         return shop_crashed(s);
     return db_integrity(d);
+}
+
+int shop_read_position(const shop *s, int *copy, int64_t *seq)
+{
+    if (s->topology != SHOP_MIRROR)
+        return -ENOTSUP;
+    int c = s->pinned >= 0 ? s->pinned : s->mirror.read_copy;
+    *copy = c;
+    *seq = s->mirror.copy[c].seq;
+    return 0;
 }
 
 int shop_pin_reads(shop *s, int copy)

@@ -48,6 +48,7 @@ struct async_state {
     int64_t progress_us;    /* when acked last moved (or the first send after it) */
     int64_t rto_us;
     uint64_t batches_sent, resends;
+    int64_t head;           /* the outbox's last change (reads' position); -1: read it */
     /* the secondary */
     int64_t position, position_at_us; /* what it applied, and when that change committed */
     int64_t position_max;   /* never moves back (replica-prefix) */
@@ -93,6 +94,7 @@ static int async_configure(struct sim *s)
     a->delay_us = t->async_delay_us;
     a->batch = t->async_batch > 0 ? t->async_batch : 50;
     a->rto_us = ASYNC_RTO_MIN_US + 2 * a->delay_us;
+    a->head = -1;
     s->nodes[a->primary].cfg.outbox = !a->outbox_off;
     s->nodes[a->primary].seed = true;
     s->nodes[a->secondary].seed = false; /* it gets the catalog the way it gets everything */
@@ -347,13 +349,37 @@ static void async_served(struct sim *s, int n, struct sim_op *op)
     struct async_state *a = st(s);
     if (n == a->primary && op->is_write && op->err == 0)
         a->last_write_us = s->now_us;
+    if (n == a->primary && op->is_write && op->seq > a->head && a->head >= 0)
+        a->head = op->seq;
+}
+
+/* Until the failover, positions are the primary's outbox sequence: a write's
+ * change, a read's outbox head (the copy holds every change up to it). */
+static bool async_position(struct sim *s, int n, const struct sim_op *op, int *lineage,
+                           int64_t *pos)
+{
+    struct async_state *a = st(s);
+    if (a->failed_over || a->outbox_off || n != a->primary)
+        return false; /* the promoted copy, or no outbox: the node's own commits */
+    *lineage = a->primary;
+    if (op->is_write) {
+        *pos = op->err == 0 && op->seq > 0 ? op->seq : -1;
+        return true;
+    }
+    struct shop_outbox_info info;
+    if (a->head < 0 && shop_outbox_info(s->nodes[n].shop, &info) == 0)
+        a->head = info.head_seq;
+    *pos = a->head;
+    return true;
 }
 
 static void async_restarted(struct sim *s, int n)
 {
     struct async_state *a = st(s);
-    if (n == a->primary)
+    if (n == a->primary) {
         a->sent = a->acked; /* a new process: resend what was never confirmed */
+        a->head = -1;       /* what survived: read from its outbox */
+    }
 }
 
 /* The acknowledged writes of the old primary that the promoted copy lacks. */
@@ -424,6 +450,7 @@ const struct world_topo world_async_topo = {
     .start = async_start,
     .serve = async_serve,
     .served = async_served,
+    .position = async_position,
     .deliver = async_deliver,
     .tick = async_tick,
     .restarted = async_restarted,

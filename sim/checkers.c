@@ -249,7 +249,7 @@ static enum sim_check stock_conserved(struct sim *s, const struct drill_expect *
 static enum sim_check totals_on(struct sim *s, int copy, const struct shop_audit *a, char *why,
                                 size_t len)
 {
-    if (copy == 0)
+    if (s->judged == 0) /* the orders of the first copy that could be audited */
         world_witness(s, (uint64_t)a->orders);
     if (a->bad_total_count == 0)
         return SIM_CHECK_HOLDS;
@@ -288,47 +288,89 @@ static enum sim_check integrity(struct sim *s, const struct drill_expect *e, cha
     return SIM_CHECK_HOLDS;
 }
 
-static bool has_order(const struct sim_op *read, int64_t order_id)
+/* ---- session guarantees: the reads session.c judged as they completed ---- */
+
+static const char *served_by(const struct sim *s, const struct sim_op *op)
 {
-    for (uint32_t i = 0; i < read->seen_count; i++)
-        if (read->seen[i] == order_id)
-            return true;
-    return false;
+    return op->node >= 0 && (size_t)op->node < s->node_count ? s->nodes[op->node].name : "?";
 }
 
-static bool is_full_read(const struct sim_op *op)
+/* The client's acknowledged checkout that placed order_id (for explanations). */
+static const struct sim_op *placed(const struct sim *s, const struct sim_op *read)
 {
-    return op->kind == DRILL_OP_ORDER_STATUS && op->outcome == SIM_OK &&
-           op->seen_count < SIM_SEEN_MAX;
+    const struct world_client *c = &s->clients[read->client];
+    for (size_t i = c->checkout_count; i-- > 0;) {
+        const struct sim_op *w = &s->ops[c->checkouts[i] - 1];
+        if (w->order_id == read->order_id && w->lineage == read->lineage)
+            return w;
+    }
+    return NULL;
+}
+
+static void explain_stale(struct sim *s, const struct sim_op *r, char *why, size_t len)
+{
+    if (r->session & SIM_SESSION_LIED) {
+        const struct sim_op *w = placed(s, r);
+        snprintf(why, len,
+                 "client%d's order list at %.3fs (op #%u, served by %s) claimed position %lld "
+                 "but did not show order %lld, which the client placed at position %lld (op "
+                 "#%u, acknowledged at %.3fs): the read's position lied about what it held",
+                 r->client, secs(r->invoke_us), r->id, served_by(s, r), (long long)r->pos,
+                 (long long)r->order_id, (long long)(w ? w->pos : -1), w ? w->id : 0,
+                 secs(w ? w->complete_us : 0));
+        return;
+    }
+    const struct sim_op *w = &s->ops[r->after_write - 1];
+    snprintf(why, len,
+             "client%d's %s at %.3fs (op #%u) was served by %s at position %lld, but the "
+             "client's own %s (op #%u, acknowledged at %.3fs) committed at position %lld: the "
+             "read did not reflect the client's own acknowledged write",
+             r->client, drill_op_name(r->kind), secs(r->invoke_us), r->id, served_by(s, r),
+             (long long)r->pos, drill_op_name(w->kind), w->id, secs(w->complete_us),
+             (long long)w->pos);
+}
+
+/* Reads (completed, judged by session.c) with `judged` set; the first with `bad`. */
+static uint64_t tally(struct sim *s, unsigned judged, unsigned other, unsigned bad,
+                      const struct sim_op **first_bad, uint64_t *others)
+{
+    uint64_t n = 0;
+    *first_bad = NULL;
+    *others = 0;
+    for (size_t i = 0; i < s->op_count; i++) {
+        const struct sim_op *op = &s->ops[i];
+        if (op->is_write || op->outcome != SIM_OK)
+            continue;
+        n += (op->session & judged) != 0;
+        *others += (op->session & judged) == 0 && (op->session & other) != 0;
+        if (*first_bad == NULL && (op->session & bad) != 0)
+            *first_bad = op;
+    }
+    return n;
+}
+
+static void note_others(uint64_t others, const char *what, char *why, size_t len)
+{
+    if (others > 0)
+        snprintf(why, len,
+                 "%llu read(s) came after %s in another copy's history (a failover): positions "
+                 "of different histories do not compare, so those were not judged",
+                 (unsigned long long)others, what);
 }
 
 static enum sim_check read_your_writes(struct sim *s, const struct drill_expect *e, char *why,
                                        size_t len)
 {
     (void)e;
-    for (size_t r = 0; r < s->op_count; r++) {
-        const struct sim_op *read = &s->ops[r];
-        if (!is_full_read(read))
-            continue;
-        bool judged = false;
-        for (size_t w = 0; w < r; w++) {
-            const struct sim_op *wr = &s->ops[w];
-            if (wr->client != read->client || wr->kind != DRILL_OP_CHECKOUT ||
-                wr->outcome != SIM_OK || wr->complete_us >= read->invoke_us)
-                continue;
-            world_witness(s, !judged);
-            judged = true;
-            if (has_order(read, wr->order_id))
-                continue;
-            snprintf(why, len,
-                     "client%d checked out order %lld (op #%u, acknowledged at %.3fs), then read "
-                     "its orders at %.3fs (op #%u) and order %lld was not there: the read was "
-                     "served from a copy that had not seen the client's own write",
-                     read->client, (long long)wr->order_id, wr->id, secs(wr->complete_us),
-                     secs(read->invoke_us), read->id, (long long)wr->order_id);
-            return SIM_CHECK_VIOLATED;
-        }
+    const struct sim_op *bad;
+    uint64_t others;
+    world_witness(s, tally(s, SIM_SESSION_W_JUDGED, SIM_SESSION_W_OTHER,
+                           SIM_SESSION_STALE | SIM_SESSION_LIED, &bad, &others));
+    if (bad != NULL) {
+        explain_stale(s, bad, why, len);
+        return SIM_CHECK_VIOLATED;
     }
+    note_others(others, "the client's own write", why, len);
     return SIM_CHECK_HOLDS;
 }
 
@@ -336,28 +378,22 @@ static enum sim_check monotonic_reads(struct sim *s, const struct drill_expect *
                                       size_t len)
 {
     (void)e;
-    for (size_t r = 0; r < s->op_count; r++) {
-        const struct sim_op *later = &s->ops[r];
-        if (!is_full_read(later))
-            continue;
-        for (size_t p = 0; p < r; p++) {
-            const struct sim_op *prev = &s->ops[p];
-            if (prev->client != later->client || !is_full_read(prev) ||
-                prev->complete_us >= later->invoke_us)
-                continue;
-            world_witness(s, 1);
-            for (uint32_t i = 0; i < prev->seen_count; i++) {
-                if (has_order(later, prev->seen[i]))
-                    continue;
-                snprintf(why, len,
-                         "client%d saw order %lld at %.3fs (op #%u) but a later read at %.3fs "
-                         "(op #%u) no longer showed it: the second read went to an older copy",
-                         later->client, (long long)prev->seen[i], secs(prev->complete_us), prev->id,
-                         secs(later->invoke_us), later->id);
-                return SIM_CHECK_VIOLATED;
-            }
-        }
+    const struct sim_op *bad;
+    uint64_t others;
+    world_witness(
+        s, tally(s, SIM_SESSION_R_JUDGED, SIM_SESSION_R_OTHER, SIM_SESSION_BACK, &bad, &others));
+    if (bad != NULL) {
+        const struct sim_op *p = &s->ops[bad->after_read - 1];
+        snprintf(why, len,
+                 "client%d's %s at %.3fs (op #%u) was served by %s at position %lld, then its "
+                 "%s at %.3fs (op #%u) by %s at position %lld: the second read went back to an "
+                 "older state",
+                 bad->client, drill_op_name(p->kind), secs(p->invoke_us), p->id, served_by(s, p),
+                 (long long)p->pos, drill_op_name(bad->kind), secs(bad->invoke_us), bad->id,
+                 served_by(s, bad), (long long)bad->pos);
+        return SIM_CHECK_VIOLATED;
     }
+    note_others(others, "an earlier read", why, len);
     return SIM_CHECK_HOLDS;
 }
 
@@ -424,7 +460,7 @@ void checkers_run(struct sim *s, const char *when)
          * everything each time, so later ones see more */
         if (s->judged > v->witnesses)
             v->witnesses = s->judged;
-        if (r == SIM_CHECK_HOLDS && s->judged == 0 && why[0] != '\0')
+        if (r == SIM_CHECK_HOLDS) /* its note of this evaluation, if any */
             snprintf(v->lacked, sizeof(v->lacked), "%.*s", (int)sizeof(v->lacked) - 1, why);
         if (r == SIM_CHECK_VIOLATED && !v->violated) {
             v->violated = true;

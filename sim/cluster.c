@@ -637,18 +637,11 @@ static bool answer_from_cache(struct sim *s, struct cluster *cl, struct replica 
     /* the correct cache refuses an entry older than what the session has seen */
     if (e == NULL || (cl->cache_mode == DRILL_CACHE_ON && e->position < op->min_seq))
         return false;
-    free(op->seen);
-    op->seen = NULL;
-    op->seen_count = 0;
-    if (e->seen_count > 0) {
-        op->seen = malloc(e->seen_count * sizeof(*op->seen));
-        if (op->seen == NULL)
-            return false;
-        memcpy(op->seen, e->seen, e->seen_count * sizeof(*op->seen));
-        op->seen_count = e->seen_count;
-    }
     op->err = 0;
     op->node = rep->node;
+    /* what the entry holds, at the position it claims (session.c judges both) */
+    session_read_at(s, op, cl->leader, e->position, e->seen, e->seen_count,
+                    e->seen_count >= SIM_SEEN_MAX);
     os->read_pos = e->position;
     os->flags |= OP_POS | OP_REPLIED;
     struct world_node *node = &s->nodes[rep->node];
@@ -942,9 +935,26 @@ static void cluster_served(struct sim *s, int n, struct sim_op *op)
     os->read_pos = rep->position;
     os->flags |= OP_POS;
     if (cl->cache_mode != DRILL_CACHE_OFF && op->err == 0 && is_cached_kind(op->kind) &&
-        cache_put(&rep->cache, (int)op->kind, cache_arg(op), rep->position, s->now_us, op->seen,
-                  op->seen_count) != 0)
+        cache_put(&rep->cache, (int)op->kind, cache_arg(op), rep->position, s->now_us,
+                  op->kind == DRILL_OP_ORDER_STATUS ? s->read_ids : NULL,
+                  op->kind == DRILL_OP_ORDER_STATUS ? s->read_count : 0) != 0)
         world_trace(s, node_name(s, n), "#%u not cached: out of memory", op->id);
+}
+
+/* Positions are the leader's sequence: a write's change, a read's copy or cache entry. */
+static bool cluster_position(struct sim *s, int n, const struct sim_op *op, int *lineage,
+                             int64_t *pos)
+{
+    struct cluster *cl = state(s);
+    (void)n;
+    *lineage = cl->leader;
+    if (op->is_write) {
+        *pos = op->err == 0 && op->seq > 0 ? op->seq : -1;
+        return true;
+    }
+    const struct op_state *os = op_state(cl, op->id);
+    *pos = os != NULL && (os->flags & OP_POS) ? os->read_pos : -1;
+    return true;
 }
 
 static void cluster_replied(struct sim *s, struct sim_op *op)
@@ -1136,6 +1146,7 @@ const struct world_topo world_cluster_topo = {
     .route = cluster_route,
     .serve = cluster_serve,
     .served = cluster_served,
+    .position = cluster_position,
     .replied = cluster_replied,
     .deliver = cluster_deliver,
     .tick = cluster_tick,

@@ -50,8 +50,10 @@ static void fill_expectations(struct sim *s, struct report_run *rep)
                      "expected a violation, but it held over %s %s in %s check%s: %s", witnesses,
                      noun, checks, v->checks == 1 ? "" : "s", summary);
         else
-            snprintf(x->explanation, sizeof(x->explanation), "held over %s %s in %s check%s: %s",
-                     witnesses, noun, checks, v->checks == 1 ? "" : "s", summary);
+            snprintf(x->explanation, sizeof(x->explanation),
+                     "held over %s %s in %s check%s: %s%s%s", witnesses, noun, checks,
+                     v->checks == 1 ? "" : "s", summary, v->lacked[0] ? ". Not judged: " : "",
+                     v->lacked);
         rep->pass = rep->pass && x->ok;
     }
 }

@@ -471,6 +471,7 @@ static void issue(struct sim *s, int client, enum drill_op kind, int64_t product
     op->product_id = product;
     op->qty = qty;
     workload_prepare(s, op);
+    session_issued(s, op);
     op->is_explicit = is_explicit;
     if (is_explicit)
         s->explicit_pending++;
@@ -507,6 +508,7 @@ static void complete(struct sim *s, struct sim_op *op, enum sim_outcome outcome)
     world_mark(s, lane, mark, "#%u %s %s", op->id, drill_op_name(op->kind), names[outcome]);
     if (outcome == SIM_OK)
         workload_record_ack(s, op);
+    session_completed(s, op);
     if (s->topo != NULL && s->topo->replied != NULL)
         s->topo->replied(s, op);
     if (op->is_explicit) {
@@ -544,6 +546,7 @@ bool world_serve_on(struct sim *s, int n, struct sim_op *op)
         trace_mirror(s);
     if (s->topo != NULL && s->topo->served != NULL)
         s->topo->served(s, n, op);
+    session_served(s, n, op);
     return true;
 }
 
@@ -1147,8 +1150,7 @@ static void teardown(struct sim *s)
     faults_vfs_unregister_all();
     if (s->files_on_disk && s->workdir[0] != '\0')
         nftw(s->workdir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
-    for (size_t i = 0; i < s->op_count; i++)
-        free(s->ops[i].seen);
+    session_release(s);
     free(s->ops);
     for (size_t i = 0; i < s->msg_count; i++)
         free(s->msgs[i].data);

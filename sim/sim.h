@@ -28,7 +28,7 @@
 #define SIM_OPS_MAX (1u << 22)      /* client operations in one run */
 #define SIM_MSGS_MAX (1u << 22)     /* messages sent in one run */
 #define SIM_TRACE_BYTES_MAX (256u << 20)
-#define SIM_SEEN_MAX 256            /* order ids one read records */
+#define SIM_SEEN_MAX 256            /* order ids one order-status read lists (the newest) */
 #define SIM_CLIENT_TIMEOUT_US 1000000
 #define SIM_SERVICE_US 200          /* a node's time to serve one request */
 #define SIM_DRAIN_POLL_US 10000
@@ -107,7 +107,9 @@ struct sim_op {
     enum sim_outcome outcome;
     int err;               /* the platform's result when it failed */
     int64_t user_id, product_id, qty;
-    int64_t order_id;      /* checkout result, or the order cancelled */
+    int64_t order_id;      /* checkout result, or the order cancelled; order-status: an
+                            * order of the client's it should have listed at its position
+                            * and did not (SIM_SESSION_LIED) */
     int64_t total_cents;
     bool is_write;
     bool is_explicit;      /* from an `op` line: not part of the client's workload loop */
@@ -117,8 +119,26 @@ struct sim_op {
     int64_t seq;           /* a write: the outbox sequence it committed as (0: none) */
     int64_t served_us;     /* when a node ran it (the rows it wrote carry this time), -1 before */
     int64_t min_seq;       /* cluster: the session's last known sequence, sent with reads */
-    uint32_t seen_count;   /* order-status: the order ids read */
-    int64_t *seen;
+    uint32_t seen_count;   /* order-status: the order ids listed */
+    /* what it reflects (session.c): a write's commit sequence, a read's copy or cache
+     * entry sequence, in the numbering of `lineage`; -1: not known */
+    int64_t pos;
+    int32_t lineage;
+    uint32_t after_write;  /* when issued: the client's acknowledged write with the highest
+                            * position (op id, 0: none) */
+    uint32_t after_read;   /* when issued: its completed read with the highest position */
+    uint8_t session;       /* a read's judgement: SIM_SESSION_* */
+};
+
+/* How a completed read compares with its session (sim_op.session). */
+enum {
+    SIM_SESSION_W_JUDGED = 1 << 0, /* compared with the client's own acknowledged writes */
+    SIM_SESSION_STALE = 1 << 1,    /* its position is below the client's own write's */
+    SIM_SESSION_LIED = 1 << 2,     /* it lacks an own order its position claims to hold */
+    SIM_SESSION_W_OTHER = 1 << 3,  /* the write is in another lineage: not comparable */
+    SIM_SESSION_R_JUDGED = 1 << 4, /* compared with the client's earlier read */
+    SIM_SESSION_BACK = 1 << 5,     /* its position is below the earlier read's */
+    SIM_SESSION_R_OTHER = 1 << 6,  /* the earlier read is in another lineage */
 };
 
 /* ---- Checkers ---------------------------------------------------------- */

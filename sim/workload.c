@@ -85,21 +85,17 @@ static int serve_search(shop *sh, struct sim_op *op)
     return n < 0 ? n : 0;
 }
 
-static int serve_order_status(shop *sh, struct sim_op *op)
+/* The list goes to s->read_ids: session.c judges it once the read's position is known. */
+static int serve_order_status(struct sim *s, shop *sh, struct sim_op *op)
 {
-    int64_t ids[SIM_SEEN_MAX];
-    int n = shop_order_list(sh, op->user_id, ids, SIM_SEEN_MAX);
+    s->read_count = 0;
+    s->read_truncated = false;
+    int n = shop_order_list(sh, op->user_id, s->read_ids, SIM_SEEN_MAX);
     if (n < 0)
         return n;
-    op->seen_count = (uint32_t)(n < SIM_SEEN_MAX ? n : SIM_SEEN_MAX);
-    free(op->seen);
-    op->seen = NULL;
-    if (op->seen_count > 0) {
-        op->seen = malloc(op->seen_count * sizeof(*op->seen));
-        if (op->seen == NULL)
-            return -ENOMEM;
-        memcpy(op->seen, ids, op->seen_count * sizeof(*ids));
-    }
+    s->read_count = (uint32_t)(n < SIM_SEEN_MAX ? n : SIM_SEEN_MAX);
+    s->read_truncated = n >= SIM_SEEN_MAX;
+    op->seen_count = s->read_count;
     return 0;
 }
 
@@ -144,7 +140,7 @@ void workload_serve(struct sim *s, shop *sh, struct sim_op *op)
         break;
     }
     case DRILL_OP_ORDER_STATUS:
-        err = serve_order_status(sh, op);
+        err = serve_order_status(s, sh, op);
         break;
     case DRILL_OP_ORDER_CANCEL:
         err = op->order_id > 0 ? shop_order_set_status(sh, op->order_id, ORDER_CANCELLED)

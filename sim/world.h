@@ -30,6 +30,7 @@ struct world_node {
     char paths[2][WORLD_PATH_MAX];
     int64_t busy_until_us;  /* a node serves one request at a time */
     uint64_t crashes;
+    uint64_t commits;       /* client writes it committed (or may have): a copy's own position */
 };
 
 struct world_client {
@@ -41,6 +42,11 @@ struct world_client {
     uint32_t created_users;
     size_t order_count;     /* its acknowledged, not cancelled orders (for cancel) */
     int64_t orders[WORLD_CLIENT_ORDERS_MAX];
+    /* its session (session.c): the acknowledged write and the completed read with the
+     * highest positions (op ids), and its acknowledged checkouts in order */
+    uint32_t best_write, best_read;
+    uint32_t *checkouts;
+    size_t checkout_count, checkout_cap;
 };
 
 enum world_msg_kind {
@@ -86,6 +92,11 @@ struct world_topo {
     void (*restarted)(struct sim *s, int n);
     /* offline, online, failover */
     void (*action)(struct sim *s, const struct drill_event *e);
+    /* the position op reflects, just served on node n (session.c): a write's commit
+     * sequence, a read's copy's; lineage names the numbering. false: not the module's
+     * (the mirror pair's sequence or the node's own commits apply) */
+    bool (*position)(struct sim *s, int n, const struct sim_op *op, int *lineage,
+                     int64_t *pos);
     /* the node whose shop must hold op's acknowledged write; NULL: the main node */
     int (*ack_node)(struct sim *s, const struct sim_op *op);
     /* the drain waits while this says so */
@@ -121,7 +132,8 @@ struct world_verdict {
     uint64_t checks;
     uint64_t witnesses;     /* the most things one evaluation judged (world_witness) */
     char why[REPORT_TEXT_MAX];
-    char lacked[512];       /* a checker's own word on why it judged nothing */
+    char lacked[512];       /* a holding checker's note: why it judged nothing, or what it
+                             * could not judge */
 };
 
 struct sim {
@@ -157,6 +169,10 @@ struct sim {
     char crash_point[64];
     int64_t delay_pending_us; /* slow disks during the request being served */
     uint32_t served_op[DRILL_CLIENTS_MAX + 1]; /* last request served per client */
+    /* the order ids the order-status being served listed (newest first), for session.c */
+    int64_t read_ids[SIM_SEEN_MAX];
+    uint32_t read_count;
+    bool read_truncated;    /* the user has more orders than listed */
 
     /* history and messages */
     size_t op_count, op_cap;
@@ -259,6 +275,17 @@ static inline void world_witness(struct sim *s, uint64_t n)
 {
     s->judged += n;
 }
+
+/* session.c: positions and the session guarantees, judged as reads complete */
+void session_issued(struct sim *s, struct sim_op *op);
+/* op was just served on node n (after the topology's served hook) */
+void session_served(struct sim *s, int n, struct sim_op *op);
+/* A read answered at lineage/pos without the runner serving it (a cache hit):
+ * ids are the order ids it listed (order-status), newest first. */
+void session_read_at(struct sim *s, struct sim_op *op, int lineage, int64_t pos,
+                     const int64_t *ids, uint32_t count, bool truncated);
+void session_completed(struct sim *s, struct sim_op *op);
+void session_release(struct sim *s);
 
 /* result.c */
 int result_fill(struct sim *s, struct report_run *rep, const char *replay);

@@ -65,8 +65,7 @@ static void open_world(enum shop_topology topo, enum mirror_ack ack)
 
 static void close_world(void)
 {
-    for (size_t i = 0; i < s->op_count; i++)
-        free(s->ops[i].seen);
+    session_release(s);
     free(s->ops);
     shop_close(s->nodes[0].shop);
     free(s);
@@ -94,6 +93,7 @@ static enum sim_check judge(const char *invariant)
     struct drill_expect e = {.max = -1};
     snprintf(e.invariant, sizeof(e.invariant), "%s", invariant);
     why[0] = '\0';
+    s->judged = 0;
     return fn(s, &e, why, sizeof(why));
 }
 
@@ -113,15 +113,28 @@ static struct sim_op *add_op(int client, enum drill_op kind, enum sim_outcome ou
     op->outcome = outcome;
     op->invoke_us = invoke;
     op->complete_us = complete;
-    op->is_write = kind == DRILL_OP_CHECKOUT || kind == DRILL_OP_USER_CREATE;
+    op->is_write = workload_is_write(kind);
     return op;
 }
 
-static void read_saw(struct sim_op *op, int n, const int64_t *ids)
+/* An operation of client's issued now and completed ok at lineage 0, position pos;
+ * an order list shows ids. session.c judges it as the runner would. */
+static struct sim_op *session_op(int client, enum drill_op kind, int64_t pos, int n,
+                                 const int64_t *ids)
 {
-    op->seen_count = (uint32_t)n;
-    op->seen = malloc((size_t)(n ? n : 1) * sizeof(int64_t));
-    memcpy(op->seen, ids, (size_t)n * sizeof(int64_t));
+    int64_t at = 100 * (int64_t)(s->op_count + 1);
+    struct sim_op *op = add_op(client, kind, SIM_PENDING, at, -1);
+    session_issued(s, op);
+    if (op->is_write) {
+        op->lineage = 0;
+        op->pos = pos;
+    } else {
+        session_read_at(s, op, 0, pos, ids, (uint32_t)n, false);
+    }
+    op->outcome = SIM_OK;
+    op->complete_us = at + 10;
+    session_completed(s, op);
+    return op;
 }
 
 static int64_t checkout(int64_t product, int64_t qty)
@@ -214,17 +227,43 @@ END_TEST
 START_TEST(test_read_your_writes_both_ways)
 {
     open_world(SHOP_SINGLE, MIRROR_ACK_BOTH);
-    struct sim_op *w = add_op(2, DRILL_OP_CHECKOUT, SIM_OK, 100, 200);
-    w->order_id = 5;
-    int64_t with[] = {5, 4}, without[] = {4};
-    read_saw(add_op(2, DRILL_OP_ORDER_STATUS, SIM_OK, 300, 310), 2, with);
-    read_saw(add_op(3, DRILL_OP_ORDER_STATUS, SIM_OK, 300, 310), 1, without); /* another client */
-    read_saw(add_op(2, DRILL_OP_ORDER_STATUS, SIM_OK, 150, 400), 1, without); /* concurrent */
     ck_assert_int_eq(judge("read-your-writes"), SIM_CHECK_HOLDS);
-    read_saw(add_op(2, DRILL_OP_ORDER_STATUS, SIM_OK, 500, 510), 1, without);
+    ck_assert_uint_eq(s->judged, 0); /* no read after an own write: unexercised */
+    session_op(2, DRILL_OP_BROWSE, 3, 0, NULL);
+    session_op(2, DRILL_OP_CART_ADD, 7, 0, NULL);
+    session_op(3, DRILL_OP_SEARCH, 1, 0, NULL); /* another client: nothing to compare */
+    session_op(2, DRILL_OP_BROWSE, 7, 0, NULL);
+    ck_assert_int_eq(judge("read-your-writes"), SIM_CHECK_HOLDS);
+    ck_assert_uint_eq(s->judged, 1);
+    /* any kind of read, served by a copy behind the client's own write */
+    session_op(2, DRILL_OP_SEARCH, 6, 0, NULL);
     ck_assert_int_eq(judge("read-your-writes"), SIM_CHECK_VIOLATED);
-    ck_assert_ptr_nonnull(strstr(why, "client2 checked out order 5 (op #1"));
+    ck_assert_ptr_nonnull(strstr(why, "client2's search at"));
     ck_assert_ptr_nonnull(strstr(why, "op #5"));
+    ck_assert_ptr_nonnull(strstr(why, "position 6"));
+    ck_assert_ptr_nonnull(strstr(why, "cart-add (op #2"));
+    ck_assert_ptr_nonnull(strstr(why, "position 7"));
+    close_world();
+}
+END_TEST
+
+/* An order list whose position claims an order it does not show lied. */
+START_TEST(test_read_your_writes_judges_what_an_order_list_showed)
+{
+    open_world(SHOP_SINGLE, MIRROR_ACK_BOTH);
+    struct sim_op *w = session_op(1, DRILL_OP_CHECKOUT, 110, 0, NULL);
+    w->order_id = 9;
+    /* the checkout completed before session_completed saw order_id: record it again */
+    s->clients[1].checkout_count = 0;
+    session_completed(s, w);
+    int64_t with[] = {9, 4}, without[] = {4};
+    session_op(1, DRILL_OP_ORDER_STATUS, 120, 2, with);
+    ck_assert_int_eq(judge("read-your-writes"), SIM_CHECK_HOLDS);
+    struct sim_op *r = session_op(1, DRILL_OP_ORDER_STATUS, 120, 1, without);
+    ck_assert(r->session & SIM_SESSION_LIED);
+    ck_assert_int_eq(judge("read-your-writes"), SIM_CHECK_VIOLATED);
+    ck_assert_ptr_nonnull(strstr(why, "claimed position 120 but did not show order 9"));
+    ck_assert_ptr_nonnull(strstr(why, "position 110 (op #1"));
     close_world();
 }
 END_TEST
@@ -232,13 +271,36 @@ END_TEST
 START_TEST(test_monotonic_reads_both_ways)
 {
     open_world(SHOP_SINGLE, MIRROR_ACK_BOTH);
-    int64_t a[] = {7}, ab[] = {8, 7}, b[] = {8};
-    read_saw(add_op(1, DRILL_OP_ORDER_STATUS, SIM_OK, 100, 110), 1, a);
-    read_saw(add_op(1, DRILL_OP_ORDER_STATUS, SIM_OK, 200, 210), 2, ab);
+    session_op(1, DRILL_OP_BROWSE, 4, 0, NULL);
+    session_op(1, DRILL_OP_ORDER_STATUS, 8, 0, NULL);
+    session_op(2, DRILL_OP_BROWSE, 2, 0, NULL); /* another client */
+    session_op(1, DRILL_OP_USER_UPDATE, 9, 0, NULL);
+    session_op(1, DRILL_OP_SEARCH, 8, 0, NULL);
     ck_assert_int_eq(judge("monotonic-reads"), SIM_CHECK_HOLDS);
-    read_saw(add_op(1, DRILL_OP_ORDER_STATUS, SIM_OK, 300, 310), 1, b);
+    ck_assert_uint_eq(s->judged, 2);
+    session_op(1, DRILL_OP_BROWSE, 5, 0, NULL);
     ck_assert_int_eq(judge("monotonic-reads"), SIM_CHECK_VIOLATED);
-    ck_assert_ptr_nonnull(strstr(why, "order 7"));
+    ck_assert_ptr_nonnull(strstr(why, "at position 8, then its browse"));
+    ck_assert_ptr_nonnull(strstr(why, "at position 5"));
+    close_world();
+}
+END_TEST
+
+/* After a failover, positions of the new history do not compare with the old. */
+START_TEST(test_session_positions_of_another_lineage_are_not_compared)
+{
+    open_world(SHOP_SINGLE, MIRROR_ACK_BOTH);
+    session_op(1, DRILL_OP_CART_ADD, 50, 0, NULL);
+    struct sim_op *r = add_op(1, DRILL_OP_BROWSE, SIM_PENDING, 1000, -1);
+    session_issued(s, r);
+    session_read_at(s, r, 1, 3, NULL, 0, false);
+    r->outcome = SIM_OK;
+    r->complete_us = 1010;
+    session_completed(s, r);
+    ck_assert(r->session & SIM_SESSION_W_OTHER);
+    ck_assert_int_eq(judge("read-your-writes"), SIM_CHECK_HOLDS);
+    ck_assert_uint_eq(s->judged, 0);
+    ck_assert_ptr_nonnull(strstr(why, "another copy's history"));
     close_world();
 }
 END_TEST
@@ -288,7 +350,9 @@ int main(void)
     tcase_add_test(tc, test_order_totals_both_ways);
     tcase_add_test(tc, test_integrity_both_ways);
     tcase_add_test(tc, test_read_your_writes_both_ways);
+    tcase_add_test(tc, test_read_your_writes_judges_what_an_order_list_showed);
     tcase_add_test(tc, test_monotonic_reads_both_ways);
+    tcase_add_test(tc, test_session_positions_of_another_lineage_are_not_compared);
     tcase_add_test(tc, test_converges_only_after_a_drain);
     tcase_add_test(tc, test_unbuilt_invariants_have_no_checker);
     suite_add_tcase(su, tc);

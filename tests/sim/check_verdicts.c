@@ -217,6 +217,67 @@ START_TEST(test_fault_ledger_counts_reached_and_fired_per_statement)
 }
 END_TEST
 
+/* Reads of every kind are judged by position: a browse served from a cache
+ * entry older than the client's own checkout breaks read-your-writes even
+ * when the workload never lists orders (it held vacuously before). */
+START_TEST(test_naive_cache_breaks_read_your_writes_on_browse)
+{
+    struct report_run rep;
+    run_text("drill \"naive cache, browse\"\n"
+             "topology cluster replicas=2 cache=naive ttl=5s\n"
+             "duration 4s\n"
+             "products 3\n"
+             "workload w clients=3 rate=120/s mix=browse:50,cart:25,checkout:25\n"
+             "expect read-your-writes violated\n"
+             "expect monotonic-reads\n",
+             &rep);
+    const struct report_expectation *x = expectation(&rep, "read-your-writes");
+    ck_assert_msg(x->ok && x->observed_violated, "%s", x->explanation);
+    ck_assert_ptr_nonnull(strstr(x->explanation, "'s browse at"));
+    sim_result_release(&rep);
+}
+END_TEST
+
+/* The correct cache refuses entries older than the session: it holds over
+ * every kind of read. */
+START_TEST(test_correct_cache_holds_read_your_writes_on_browse)
+{
+    struct report_run rep;
+    run_text("drill \"correct cache, browse\"\n"
+             "topology cluster replicas=2 cache=on ttl=5s\n"
+             "duration 4s\n"
+             "products 3\n"
+             "workload w clients=3 rate=120/s mix=browse:40,search:10,cart:25,checkout:25\n"
+             "expect read-your-writes\n"
+             "expect monotonic-reads\n",
+             &rep);
+    assert_held(&rep, "read-your-writes");
+    assert_held(&rep, "monotonic-reads");
+    sim_result_release(&rep);
+}
+END_TEST
+
+/* A client with more orders than one list shows is still judged (there was
+ * a silent stop at 256 orders): ack=early's stale reads show at 14 s as they
+ * do at 2 s. */
+START_TEST(test_late_stale_reads_still_show)
+{
+    struct report_run rep;
+    run_text("drill \"late stale reads\"\n"
+             "topology mirror ack=early\n"
+             "duration 18s\n"
+             "products 8 stock=200 price=2..30\n"
+             "workload w clients=4 rate=120/s mix=cart:35,checkout:30,orders:35 until=17s\n"
+             "at 14s fault disk/mirror/write p=0.5 for=2s\n"
+             "at 16s fault disk/primary/read p=0.5 for=1s\n"
+             "expect read-your-writes violated\n",
+             &rep);
+    const struct report_expectation *x = expectation(&rep, "read-your-writes");
+    ck_assert_msg(x->ok && x->observed_violated, "%s", x->explanation);
+    sim_result_release(&rep);
+}
+END_TEST
+
 int main(void)
 {
     Suite *su = suite_create("verdicts");
@@ -228,6 +289,9 @@ int main(void)
     tcase_add_test(tc, test_lb_balanced_with_one_replica_is_unexercised);
     tcase_add_test(tc, test_async_after_an_early_failover_is_unexercised);
     tcase_add_test(tc, test_offline_with_nothing_to_sync_is_unexercised);
+    tcase_add_test(tc, test_naive_cache_breaks_read_your_writes_on_browse);
+    tcase_add_test(tc, test_correct_cache_holds_read_your_writes_on_browse);
+    tcase_add_test(tc, test_late_stale_reads_still_show);
     suite_add_tcase(su, tc);
     TCase *ledger = tcase_create("ledger");
     tcase_set_timeout(ledger, 120);
