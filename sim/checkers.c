@@ -8,6 +8,7 @@
  * libsim.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,20 +30,20 @@ static double secs(int64_t us)
     return (double)us / 1e6;
 }
 
-/* The copies that must hold every acknowledged write right now. */
-static int sync_copies(struct sim *s, int copies[2])
+/*
+ * The highest position copy must hold acknowledged writes up to right now
+ * (INT64_MAX: all of them). policy=degrade lets the copy that failed fall
+ * behind on purpose, the primary as much as the mirror: it must hold the
+ * writes committed up to its own position, and everything once resynced.
+ */
+static int64_t copy_bound(struct sim *s, int copy)
 {
-    int n = 0;
-    copies[n++] = 0;
-    if (!is_mirrored(s))
-        return n;
     struct mirror_status st;
-    bool behind = shop_mirror_status(world_shop(s), &st) == 0 && st.changes_behind > 0;
-    /* degrade lets the mirror fall behind on purpose; it must hold
-     * everything again once resynced */
-    if (world_cfg(s)->policy == MIRROR_STRICT || world_cfg(s)->ack == MIRROR_ACK_EARLY || !behind)
-        copies[n++] = 1;
-    return n;
+    if (!is_mirrored(s) || world_cfg(s)->policy != MIRROR_DEGRADE ||
+        world_cfg(s)->ack == MIRROR_ACK_EARLY || shop_mirror_status(world_shop(s), &st) != 0 ||
+        st.changes_behind == 0 || st.behind == NULL || strcmp(st.behind, copy_node(s, copy)) != 0)
+        return INT64_MAX;
+    return copy == 0 ? st.seq_primary : st.seq_mirror;
 }
 
 /* Writes whose effect is a row a checker can look up. */
@@ -128,23 +129,25 @@ static enum sim_check no_lost_acks(struct sim *s, const struct drill_expect *e, 
         return lost_on_ack_node(s, why, len);
     if (world_shop(s) == NULL)
         return SIM_CHECK_SKIPPED;
-    int copies[2];
-    int n = sync_copies(s, copies);
     enum sim_check result = SIM_CHECK_HOLDS;
-    for (int c = 0; c < n && result != SIM_CHECK_VIOLATED; c++) {
-        shop_pin_reads(world_shop(s), copies[c]);
+    uint64_t judged[2] = {0, 0};
+    for (int c = 0; c < (is_mirrored(s) ? 2 : 1) && result != SIM_CHECK_VIOLATED; c++) {
+        int64_t bound = copy_bound(s, c);
+        shop_pin_reads(world_shop(s), c);
         for (size_t i = 0; i < s->op_count && result != SIM_CHECK_VIOLATED; i++) {
             const struct sim_op *op = &s->ops[i];
             if (op->outcome != SIM_OK || !op->is_write)
                 continue;
-            enum sim_check r = ack_present(world_shop(s), copy_node(s, copies[c]), op, why, len);
-            if (c == 0 && r != SIM_CHECK_SKIPPED && leaves_row(op->kind))
-                world_witness(s, 1);
+            if (bound != INT64_MAX && (op->lineage != s->main_node || op->pos > bound))
+                continue; /* not yet on the copy degrade left behind */
+            enum sim_check r = ack_present(world_shop(s), copy_node(s, c), op, why, len);
+            judged[c] += r != SIM_CHECK_SKIPPED && leaves_row(op->kind);
             if (r != SIM_CHECK_HOLDS)
                 result = r;
         }
         shop_pin_reads(world_shop(s), -1);
     }
+    world_witness(s, judged[0] > judged[1] ? judged[0] : judged[1]);
     return result;
 }
 
@@ -275,9 +278,14 @@ static enum sim_check integrity(struct sim *s, const struct drill_expect *e, cha
     }
     if (world_shop(s) == NULL)
         return SIM_CHECK_SKIPPED;
+    world_witness(s, s->integrity_checks); /* after every open */
     int copies = is_mirrored(s) ? 2 : 1;
     for (int c = 0; c < copies; c++) {
+        /* an injected fault that fired during the check answered it, not the database */
+        uint64_t before = world_faults_fired(s);
         int err = shop_integrity(world_shop(s), c);
+        if (world_faults_fired(s) != before)
+            continue;
         world_witness(s, err == 0 || err == -EBADMSG);
         if (err == -EBADMSG) {
             snprintf(why, len, "PRAGMA integrity_check failed on %s at %.3fs: %s", copy_node(s, c),

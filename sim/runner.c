@@ -46,6 +46,20 @@ static void trace_append(struct sim *s, const char *text, size_t n)
     s->trace[s->trace_len] = '\0';
 }
 
+/* No host path in a trace (determinism): the run's scratch directory, whose
+ * name is random, is written as "$WORK"; returns the new length. */
+static size_t scrub_workdir(const struct sim *s, char *line, size_t len)
+{
+    size_t wl = strlen(s->workdir);
+    char *p;
+    while (wl > 0 && (p = strstr(line, s->workdir)) != NULL) {
+        memcpy(p, "$WORK", 5);
+        memmove(p + 5, p + wl, len - (size_t)(p - line) - wl + 1);
+        len -= wl - 5;
+    }
+    return len;
+}
+
 void world_trace(struct sim *s, const char *lane, const char *fmt, ...)
 {
     char line[1024];
@@ -58,6 +72,8 @@ void world_trace(struct sim *s, const char *lane, const char *fmt, ...)
     size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
     if (len > sizeof(line) - 2)
         len = sizeof(line) - 2;
+    line[len] = '\0';
+    len = scrub_workdir(s, line, len);
     line[len++] = '\n';
     trace_append(s, line, len);
 }
@@ -146,12 +162,39 @@ static void host_delay(void *ctx, const char *node, int64_t delay_us)
     s->delay_pending_us += delay_us;
 }
 
+/* Times the armed faults fired so far (the drill's and a partition's remote disk). */
+uint64_t world_faults_fired(struct sim *s)
+{
+    uint64_t total = 0, fired = 0;
+    for (size_t i = 0; i < s->fault_count; i++)
+        if (s->faults[i].armed && faults_stats(s->faults[i].name, NULL, &fired) == 0)
+            total += fired;
+    const struct shop_config *cfg = world_cfg(s);
+    if (s->partition.active && cfg->topology == SHOP_MIRROR) {
+        char name[FAULTS_NAME_MAX];
+        for (size_t i = 0; i < 3; i++) {
+            snprintf(name, sizeof(name), "disk/%s/%s", cfg->mirror.node,
+                     i == 0 ? "read" : i == 1 ? "write" : "fsync");
+            if (faults_stats(name, NULL, &fired) == 0)
+                total += fired;
+        }
+    }
+    return total;
+}
+
+/* PRAGMA integrity_check after an open; an injected fault that fired during
+ * it makes the answer the fault's, not the database's: judged later. */
 static void check_integrity(struct sim *s, int n, const char *when)
 {
     struct world_node *node = &s->nodes[n];
     int copies = node->cfg.topology == SHOP_MIRROR ? 2 : 1;
     for (int c = 0; c < copies && node->shop != NULL; c++) {
-        if (shop_integrity(node->shop, c) != 0 && !s->integrity_failed) {
+        uint64_t before = world_faults_fired(s);
+        int err = shop_integrity(node->shop, c);
+        if (err != 0 && world_faults_fired(s) != before)
+            continue;
+        s->integrity_checks += err == 0 || err == -EBADMSG;
+        if (err != 0 && !s->integrity_failed) {
             s->integrity_failed = true;
             snprintf(s->integrity_why, sizeof(s->integrity_why),
                      "PRAGMA integrity_check failed on %s %s at %.3fs: %s",
@@ -734,6 +777,20 @@ static void heal_everything(struct sim *s)
     heal_partition(s);
 }
 
+/* Every node that is up but serves nothing (its restart could not open its
+ * shop, e.g. strict mirroring with its mirror out of reach) opens it again. */
+static void reopen_shops(struct sim *s, const char *why)
+{
+    for (size_t n = 0; n < s->node_count; n++) {
+        struct world_node *node = &s->nodes[n];
+        if (!node->up || !node->holds_db || node->shop != NULL)
+            continue;
+        if (world_open_shop(s, (int)n, why) == 0 && s->topo != NULL &&
+            s->topo->restarted != NULL)
+            s->topo->restarted(s, (int)n);
+    }
+}
+
 /* ---- timeline ------------------------------------------------------------ */
 
 static void start_drain(struct sim *s, int index, const struct drill_event *e)
@@ -743,6 +800,7 @@ static void start_drain(struct sim *s, int index, const struct drill_event *e)
     for (size_t n = 0; n < s->node_count; n++)
         if (!s->nodes[n].up)
             restart_node(s, (int)n, "drain");
+    reopen_shops(s, "drain");
     s->draining = true;
     s->drain_deadline_us = s->now_us + e->within_us;
     world_trace(s, "-", "drain: workload stopped, faults healed, nodes restarted; waiting up to "
@@ -761,6 +819,7 @@ static bool drain_pending(struct sim *s, char *why, size_t len)
         snprintf(why, len, "%zu client operation(s) still in flight", pending);
         return true;
     }
+    reopen_shops(s, "drain");
     for (size_t n = 0; n < s->node_count; n++) {
         if (s->nodes[n].holds_db && s->nodes[n].shop == NULL) {
             snprintf(why, len, "the shop of %s is not running", s->nodes[n].name);
@@ -788,11 +847,12 @@ static bool drain_pending(struct sim *s, char *why, size_t len)
     return false;
 }
 
-static void drain_poll(struct sim *s)
+/* final: the run ends now, so the drain ends too (judged, well or not). */
+static void drain_poll(struct sim *s, bool final)
 {
     char why[256];
     bool busy = drain_pending(s, why, sizeof(why));
-    if (busy && s->now_us < s->drain_deadline_us) {
+    if (busy && s->now_us < s->drain_deadline_us && !final) {
         sim_queue_push(&s->queue, s->now_us + SIM_DRAIN_POLL_US, SIM_EV_DRAIN_POLL, 0, 0);
         return;
     }
@@ -880,7 +940,8 @@ static void dispatch(struct sim *s, const struct sim_event *ev)
         heal_fault(s, &s->faults[ev->a]);
         break;
     case SIM_EV_DRAIN_POLL:
-        drain_poll(s);
+        if (s->draining)
+            drain_poll(s, false);
         break;
     case SIM_EV_TOPO:
         if (s->topo != NULL && s->topo->tick != NULL)
@@ -890,6 +951,9 @@ static void dispatch(struct sim *s, const struct sim_event *ev)
         ledger_tick(s);
         break;
     case SIM_EV_END:
+        /* a drain still running (its bound ends now) keeps its verdict */
+        if (s->draining)
+            drain_poll(s, true);
         break;
     }
 }

@@ -196,6 +196,7 @@ struct sim {
     uint64_t judged;        /* witnesses of the checker being evaluated (checkers_run resets) */
     bool integrity_failed;
     char integrity_why[256];
+    uint64_t integrity_checks; /* integrity_check runs after opens that judged a database */
 
     /* timeline marks for the report */
     size_t mark_count, mark_cap;
@@ -212,6 +213,9 @@ struct sim {
 };
 
 /* runner.c */
+/* Times the armed faults have fired so far: a check whose answer changed it
+ * saw an injected fault, not the system (integrity is judged without them). */
+uint64_t world_faults_fired(struct sim *s);
 /* The main node's shop and config (single, mirror, async primary). */
 shop *world_shop(const struct sim *s);
 const struct shop_config *world_cfg(const struct sim *s);

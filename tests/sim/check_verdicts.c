@@ -13,8 +13,8 @@
 #include "sim/sim.h"
 #include "tests/check_run.h"
 
-/* Runs a drill given as text with seed 1; the report in rep. */
-static void run_text(const char *text, struct report_run *rep)
+/* Runs a drill given as text with a seed; the report in rep. */
+static void run_seed(const char *text, uint64_t seed, struct report_run *rep)
 {
     struct drill *d = calloc(1, sizeof(*d));
     struct drill_errors *errs = calloc(1, sizeof(*errs));
@@ -24,12 +24,17 @@ static void run_text(const char *text, struct report_run *rep)
     if (err)
         drill_errors_print("t.drill", errs, stderr);
     ck_assert_int_eq(err, 0);
-    struct sim_options opt = {.seed = 1, .seed_given = true};
+    struct sim_options opt = {.seed = seed, .seed_given = true};
     char msg[REPORT_ERR_MAX];
     err = sim_run(d, &opt, rep, msg);
     ck_assert_msg(err == 0, "sim_run: %s", msg);
     free(errs);
     free(d);
+}
+
+static void run_text(const char *text, struct report_run *rep)
+{
+    run_seed(text, 1, rep);
 }
 
 static const struct report_expectation *expectation(const struct report_run *rep,
@@ -278,6 +283,102 @@ START_TEST(test_late_stale_reads_still_show)
 }
 END_TEST
 
+/* ---- no false alarms ------------------------------------------------------ */
+
+/* policy=degrade with the PRIMARY's disk failing: the mirror leads and
+ * acknowledges, the primary is behind on purpose until resynced. */
+START_TEST(test_degrade_with_the_primary_disk_failing_loses_nothing)
+{
+    static const char text[] = "drill \"degrade, primary disk full\"\n"
+                               "topology mirror policy=degrade\n"
+                               "duration 8s\n"
+                               "workload w clients=4 rate=150/s mix=browse:40,cart:30,checkout:30 "
+                               "until=6s\n"
+                               "at 1s fault disk/primary/full for=2s\n"
+                               "at 2s checkpoint\n"
+                               "at 6s drain within=2s\n"
+                               "expect no-lost-acks\n"
+                               "expect mirror-identical\n"
+                               "expect converges\n";
+    for (uint64_t seed = 1; seed <= 3; seed++) {
+        struct report_run rep;
+        run_seed(text, seed, &rep);
+        assert_held(&rep, "no-lost-acks");
+        assert_held(&rep, "mirror-identical");
+        assert_held(&rep, "converges");
+        sim_result_release(&rep);
+    }
+}
+END_TEST
+
+/* An injected read error during PRAGMA integrity_check is not corruption. */
+START_TEST(test_integrity_is_judged_without_injected_faults)
+{
+    static const char text[] = "drill \"read faults\"\n"
+                               "topology single\n"
+                               "duration 4s\n"
+                               "workload w clients=3 rate=120/s mix=browse:40,cart:30,checkout:30\n"
+                               "at 1s fault disk/primary/read p=0.3 for=2s\n"
+                               "at 1500ms checkpoint\n"
+                               "at 2s crash primary\n"
+                               "at 2500ms restart primary\n"
+                               "at 2800ms checkpoint\n"
+                               "expect integrity\n";
+    for (uint64_t seed = 1; seed <= 5; seed++) {
+        struct report_run rep;
+        run_seed(text, seed, &rep);
+        assert_held(&rep, "integrity");
+        sim_result_release(&rep);
+    }
+}
+END_TEST
+
+/* The drain brings back a node whose restart failed (strict, its mirror out
+ * of reach), and a failed restart leaves no host path in the trace. */
+START_TEST(test_drain_reopens_a_node_whose_restart_failed)
+{
+    static const char text[] = "drill \"restart fails\"\n"
+                               "topology mirror policy=strict\n"
+                               "duration 5s\n"
+                               "workload w clients=2 rate=100/s mix=cart:50,checkout:50 until=3s\n"
+                               "at 1s partition primary | mirror\n"
+                               "at 1500ms crash primary\n"
+                               "at 2s restart primary\n"
+                               "at 3s drain within=1s\n"
+                               "expect converges\n"
+                               "expect no-lost-acks\n";
+    struct report_run a, b;
+    run_seed(text, 1, &a);
+    ck_assert_ptr_nonnull(strstr(a.trace, "cannot open the shop (restart)"));
+    assert_held(&a, "converges");
+    assert_held(&a, "no-lost-acks");
+    ck_assert_ptr_null(strstr(a.trace, "/tmp"));
+    run_seed(text, 1, &b);
+    ck_assert_str_eq(a.trace_sha256, b.trace_sha256);
+    sim_result_release(&a);
+    sim_result_release(&b);
+}
+END_TEST
+
+/* A drain whose bound ends exactly at the end of the run keeps its verdict:
+ * here a 2 s WAN cannot catch up within the 1 s bound, and it says so. */
+START_TEST(test_a_drain_ending_at_the_end_is_judged)
+{
+    struct report_run rep;
+    run_text("drill \"drain at the end\"\n"
+             "topology async delay=2s\n"
+             "duration 4s\n"
+             "workload w clients=2 rate=100/s mix=cart:50,checkout:50 until=3s\n"
+             "at 3s drain within=1s\n"
+             "expect converges violated\n",
+             &rep);
+    const struct report_expectation *x = expectation(&rep, "converges");
+    ck_assert_msg(x->ok && x->observed_violated, "%s", x->explanation);
+    ck_assert_ptr_nonnull(strstr(x->explanation, "did not finish by 4.000s"));
+    sim_result_release(&rep);
+}
+END_TEST
+
 int main(void)
 {
     Suite *su = suite_create("verdicts");
@@ -293,6 +394,13 @@ int main(void)
     tcase_add_test(tc, test_correct_cache_holds_read_your_writes_on_browse);
     tcase_add_test(tc, test_late_stale_reads_still_show);
     suite_add_tcase(su, tc);
+    TCase *alarms = tcase_create("no false alarms");
+    tcase_set_timeout(alarms, 300);
+    tcase_add_test(alarms, test_degrade_with_the_primary_disk_failing_loses_nothing);
+    tcase_add_test(alarms, test_integrity_is_judged_without_injected_faults);
+    tcase_add_test(alarms, test_drain_reopens_a_node_whose_restart_failed);
+    tcase_add_test(alarms, test_a_drain_ending_at_the_end_is_judged);
+    suite_add_tcase(su, alarms);
     TCase *ledger = tcase_create("ledger");
     tcase_set_timeout(ledger, 120);
     tcase_add_test(ledger, test_fault_ledger_counts_reached_and_fired_per_statement);
