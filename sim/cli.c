@@ -95,6 +95,8 @@ struct drill *cli_drill_load(const char *path)
         return NULL;
     }
     int err = drill_parse_file(path, d, errs);
+    if (!err)
+        err = drill_check_runnable(d, errs); /* what run would refuse, check refuses too */
     if (err) {
         drill_errors_print(path, errs, stderr);
         free(d);

@@ -1282,6 +1282,7 @@ static void stmt_topology(struct parser *p, struct stmt *s)
         return;
     }
     t->components = topology_components(p, s);
+    p->d->topology_line = p->line;
     unsigned seen = 0;
     const struct word *stake_words[2] = {NULL, NULL}; /* deposit=, min-stake= when valid */
     for (size_t i = 0; i < s->opt_count; i++) {
@@ -2086,6 +2087,7 @@ static void stmt_at(struct parser *p, struct stmt *s)
     struct stmt args;
     stmt_split(p, 3, &args);
     args.verb = &p->words[2];
+    ev.arg_col = p->word_count > 3 ? p->words[3].col : ev.col;
     action_fns[action](p, &args, &ev);
     if (p->line_errors != 0) {
         return;
@@ -2289,6 +2291,175 @@ static void finish_heals(struct parser *p)
                  h->name, drill_duration_format(h->at_us, t));
         }
     }
+}
+
+static void errors_sort(struct drill_errors *errs);
+
+/* ---- What the topology can do (`check` refuses what `run` would) ------- */
+
+enum role {
+    ROLE_NONE,
+    ROLE_CLIENT,
+    ROLE_PRIMARY,
+    ROLE_MIRROR,
+    ROLE_SECONDARY,
+    ROLE_LOCAL,
+    ROLE_CENTRAL,
+    ROLE_LEADER,
+    ROLE_REPLICA,
+    ROLE_REGISTRY,
+    ROLE_LEDGER,
+    ROLE_PREDICTOR,
+};
+
+static enum role role_of(const char *name)
+{
+    static const struct {
+        const char *prefix;
+        enum role role;
+    } roles[] = {
+        {"client", ROLE_CLIENT},       {"primary", ROLE_PRIMARY},     {"mirror", ROLE_MIRROR},
+        {"secondary", ROLE_SECONDARY}, {"local", ROLE_LOCAL},         {"central", ROLE_CENTRAL},
+        {"leader", ROLE_LEADER},       {"replica", ROLE_REPLICA},     {"registry", ROLE_REGISTRY},
+        {"ledger", ROLE_LEDGER},       {"predictor", ROLE_PREDICTOR},
+    };
+    for (size_t i = 0; i < sizeof roles / sizeof roles[0]; i++) {
+        if (strncmp(name, roles[i].prefix, strlen(roles[i].prefix)) == 0) {
+            return roles[i].role;
+        }
+    }
+    return ROLE_NONE;
+}
+
+/* The directed links the simulator sends messages on (a mirror is a disk of
+ * the primary's process: nothing travels between them). */
+static bool link_used(enum role from, enum role to)
+{
+    static const enum role links[][2] = {
+        {ROLE_CLIENT, ROLE_PRIMARY},    {ROLE_PRIMARY, ROLE_CLIENT},
+        {ROLE_CLIENT, ROLE_SECONDARY},  {ROLE_SECONDARY, ROLE_CLIENT},
+        {ROLE_CLIENT, ROLE_LOCAL},      {ROLE_LOCAL, ROLE_CLIENT},
+        {ROLE_CLIENT, ROLE_REPLICA},    {ROLE_REPLICA, ROLE_CLIENT},
+        {ROLE_CLIENT, ROLE_REGISTRY},   {ROLE_REGISTRY, ROLE_CLIENT},
+        {ROLE_PRIMARY, ROLE_SECONDARY}, {ROLE_SECONDARY, ROLE_PRIMARY},
+        {ROLE_LOCAL, ROLE_CENTRAL},     {ROLE_CENTRAL, ROLE_LOCAL},
+        {ROLE_LEADER, ROLE_REPLICA},    {ROLE_REPLICA, ROLE_LEADER},
+        {ROLE_REPLICA, ROLE_REGISTRY},  {ROLE_PREDICTOR, ROLE_LEDGER},
+    };
+    for (size_t i = 0; i < sizeof links / sizeof links[0]; i++) {
+        if (links[i][0] == from && links[i][1] == to) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The node component of a fault name ("primary" of disk/primary/write). */
+static void fault_node(const char *name, int part, char out[FAULTS_NAME_MAX])
+{
+    const char *p = name;
+    for (int i = 0; i < part && p != NULL; i++) {
+        p = strchr(p, '/');
+        p = p != NULL ? p + 1 : NULL;
+    }
+    size_t n = p != NULL ? strcspn(p, "/") : 0;
+    snprintf(out, FAULTS_NAME_MAX, "%.*s", (int)n, p != NULL ? p : "");
+}
+
+/* NULL when the point can fire in this drill, else why it never can. */
+static const char *fault_unreachable(const struct drill *d, const char *name, char *buf, size_t len)
+{
+    unsigned c = d->topology.components;
+    char node[FAULTS_NAME_MAX], to[FAULTS_NAME_MAX];
+    fault_node(name, 1, node);
+    enum role r = role_of(node);
+    if (strncmp(name, "disk/", 5) == 0) {
+        if (r == ROLE_REGISTRY || r == ROLE_PREDICTOR) {
+            snprintf(buf, len, "%.32s holds no database: nothing it does touches a disk", node);
+            return buf;
+        }
+        return NULL;
+    }
+    if (strncmp(name, "net/", 4) == 0) {
+        fault_node(name, 2, to);
+        if (link_used(r, role_of(to))) {
+            return NULL;
+        }
+        if (r == ROLE_PRIMARY && role_of(to) == ROLE_MIRROR) {
+            snprintf(buf, len,
+                     "the mirror is a disk of the primary's process: no message goes "
+                     "from %.32s to %.32s (use disk/mirror/... or a partition)",
+                     node, to);
+        } else {
+            snprintf(buf, len, "no message ever goes from %.32s to %.32s in this topology", node,
+                     to);
+        }
+        return buf;
+    }
+    if (strncmp(name, "crash/", 6) != 0) {
+        return NULL;
+    }
+    const char *point = strrchr(name, '/') + 1;
+    bool ok = true;
+    const char *needs = "";
+    if (strncmp(point, "mirror-", 7) == 0) {
+        ok = (c & DRILL_MIRROR) != 0 && r == ROLE_PRIMARY;
+        needs = "topology mirror, on primary (the process that writes both copies)";
+    } else if (strcmp(point, "checkout-mid-transaction") == 0) {
+        ok = (r == ROLE_PRIMARY) || (r == ROLE_SECONDARY && (c & DRILL_ASYNC)) || r == ROLE_LOCAL ||
+             r == ROLE_LEADER;
+        needs = "a node that serves checkouts (primary, a promoted secondary, a local or the "
+                "leader)";
+    } else if (strcmp(point, "sync-between-row-and-queue") == 0) {
+        ok = (c & DRILL_OFFLINE) != 0 && r == ROLE_LOCAL && d->topology.queue_separate;
+        needs = "topology offline queue=separate, on a local";
+    } else if (strncmp(point, "sync-", 5) == 0) {
+        ok = (c & DRILL_OFFLINE) != 0 && r == ROLE_LOCAL;
+        needs = "topology offline, on a local";
+    }
+    if (ok) {
+        return NULL;
+    }
+    snprintf(buf, len, "this crash point exists only with %s", needs);
+    return buf;
+}
+
+int drill_check_runnable(const struct drill *d, struct drill_errors *errs)
+{
+    size_t before = errs->count;
+    unsigned later =
+        d->topology.components & (DRILL_MIRROR | DRILL_ASYNC | DRILL_OFFLINE | DRILL_CLUSTER);
+    if (later & (later - 1)) {
+        errors_add(
+            errs, d->topology_line, 1,
+            "combining topology components (mirror, async, offline, cluster) in one drill is "
+            "not built yet: use one of them (stake may go beside any)");
+    }
+    int failovers = 0;
+    for (size_t i = 0; i < d->event_count; i++) {
+        const struct drill_event *e = &d->events[i];
+        char why[240];
+        if (e->action == DRILL_FAULT && e->name[0] != '\0' && strchr(e->name, '*') == NULL &&
+            fault_unreachable(d, e->name, why, sizeof why) != NULL) {
+            errors_add(errs, e->line, e->arg_col, "fault %s can never fire here: %s", e->name, why);
+        }
+        if (e->action != DRILL_FAILOVER || e->name[0] == '\0') {
+            continue;
+        }
+        if ((d->topology.components & DRILL_ASYNC) == 0) {
+            errors_add(errs, e->line, e->arg_col,
+                       "failover is built for topology async only (it promotes the secondary)");
+        } else if (strcmp(e->name, "secondary") != 0) {
+            errors_add(errs, e->line, e->arg_col,
+                       "failover %s: async promotes its secondary; write `failover secondary`",
+                       e->name);
+        } else if (++failovers > 1) {
+            errors_add(errs, e->line, e->col,
+                       "a second failover: async promotes its secondary once");
+        }
+    }
+    errors_sort(errs);
+    return errs->count > before ? -EINVAL : 0;
 }
 
 static void finish_expects(struct parser *p)

@@ -158,6 +158,8 @@ enum drill_heal {
 struct drill_event {
     int64_t at_us;
     int line, col;                  /* of the `at` */
+    int arg_col;                    /* of the action's first word after its verb (the fault
+                                     * point, the node...), else col */
     enum drill_action action;
     char name[FAULTS_NAME_MAX];     /* fault point, node, or op kind name (canonical, no alias);
                                      * "partition"/"all" for those heals; "" otherwise */
@@ -232,6 +234,7 @@ struct drill {
     struct drill_event events[DRILL_EVENTS_MAX]; /* sorted by time, then by line */
     size_t expect_count;
     struct drill_expect expects[DRILL_EXPECTS_MAX];
+    int topology_line;                    /* of the `topology` statement, 0: none */
 };
 
 struct drill_error {
@@ -254,6 +257,14 @@ struct drill_errors {
 int drill_parse_file(const char *path, struct drill *d, struct drill_errors *errs);
 int drill_parse_text(const char *file, const char *text, size_t len, struct drill *d,
                      struct drill_errors *errs);
+/*
+ * What the simulator can run (after a successful parse; `check` and `run`
+ * both ask): components built together, a failover the topology has, fault
+ * points something in the topology reaches (a crash point of the mirror on
+ * topology single never fires). Appends each problem to errs (sorted) and
+ * returns -EINVAL, or 0.
+ */
+int drill_check_runnable(const struct drill *d, struct drill_errors *errs);
 /* Prints every error as FILE:LINE:COL: message, one per line. */
 void drill_errors_print(const char *file, const struct drill_errors *errs, FILE *out);
 

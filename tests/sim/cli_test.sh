@@ -52,6 +52,15 @@ workload w clients=2 rate=50/s mix=cart:50,checkout:50
 expect mirror-identical violated
 DRILL
 
+cat >"$work/never.drill" <<'DRILL'
+drill "Faults the topology never reaches"
+topology single
+duration 2s
+at 1s fault crash/primary/mirror-between-commits once
+at 1s failover primary
+expect no-lost-acks
+DRILL
+
 cat >"$work/async.drill" <<'DRILL'
 drill "Mirror and async in one drill"
 topology mirror async delay=200ms
@@ -91,8 +100,17 @@ expect_rc 1 "an expectation not met" "$fd" run "$work/unmet.drill" --out "$work/
 expect_grep "^FAIL  unmet" "$work/out" "the FAIL line"
 expect_grep "replay: faultdrill run .*unmet.drill --seed 1" "$work/out" "the replay command"
 expect_rc 3 "an unwritable --out" "$fd" run "$scenarios/single-crash-mid-checkout.drill" --out "$work/bad.drill/x"
-expect_rc 3 "a combination of topologies not built yet" "$fd" run "$work/async.drill" --out "$work/o"
-expect_grep "not built yet" "$work/err" "says what is missing"
+# check refuses what run would (DESIGN.md §4): the same FILE:LINE:COL error, exit 2
+expect_rc 2 "a combination of topologies not built yet" "$fd" run "$work/async.drill" --out "$work/o"
+expect_grep "async.drill:2:1: combining topology components" "$work/err" "says what is missing"
+expect_rc 2 "check of a combination not built yet" "$fd" check "$work/async.drill"
+expect_grep "async.drill:2:1: " "$work/err" "check says where"
+expect_rc 2 "check of a fault that can never fire" "$fd" check "$work/never.drill"
+expect_grep "never.drill:4:13: fault crash/primary/mirror-between-commits can never fire here" \
+    "$work/err" "the crash point of a mirror on topology single"
+expect_grep "never.drill:5:16: failover is built for topology async only" "$work/err" \
+    "failover on a topology without it"
+expect_rc 2 "run of a fault that can never fire" "$fd" run "$work/never.drill" --out "$work/o"
 expect_rc 1 "a directory with one unmet drill, with JUnit" "$fd" run "$scenarios" "$work/unmet.drill" --out "$work/o" --junit "$work/junit.xml" -q
 expect_grep "<testsuites" "$work/junit.xml" "JUnit root"
 expect_grep "<failure" "$work/junit.xml" "JUnit failure"
