@@ -54,8 +54,12 @@
 
 struct platform_env {
     void *ctx;
-    /* Current time in microseconds (virtual in the sim, monotonic in serve). */
+    /* The wall clock in microseconds (virtual in the sim, CLOCK_REALTIME in
+     * serve): it stamps created_at / updated_at and a change's commit time. */
     int64_t (*now_us)(void *ctx);
+    /* The protocol clock in microseconds, monotonic (virtual in the sim,
+     * CLOCK_MONOTONIC in serve): timeouts and timers. NULL: now_us. */
+    int64_t (*mono_us)(void *ctx);
     /*
      * A crash point fired: the host must kill `node` (crash/<node>/<point>).
      * When this returns, the platform unwinds without further writes and
@@ -78,6 +82,17 @@ struct platform_env {
      */
     void (*before_commit)(void *ctx, const char *node, int64_t seq, const void *change,
                           size_t len);
+    /*
+     * The transport and the scheduler of the replication protocols (node.h;
+     * a shop alone never calls them). send: carry an encoded message from
+     * node `from` to node `to` (copy it; deliver it with node_on_message,
+     * late, twice, out of order or never). timer: call node_on_timer(node,
+     * timer) once mono_us reaches at_us. trace: a protocol event in words
+     * (NULL: dropped). None of them may call back into a node synchronously.
+     */
+    void (*send)(void *ctx, const char *from, const char *to, const void *msg, size_t len);
+    void (*timer)(void *ctx, const char *node, int timer, int64_t at_us);
+    void (*trace)(void *ctx, const char *node, const char *text);
 };
 
 /* Whether rc means "may or may not have been applied". */
@@ -653,5 +668,9 @@ struct shop_sync_compare {
  */
 int shop_sync_compare(shop *local, shop *central, const char *origin,
                       struct shop_sync_compare *out);
+
+/* ---- Nodes of a replicated topology: the protocols (node.h) ---------- */
+
+#include "platform/node.h"
 
 #endif /* FAULTDRILL_PLATFORM_H */

@@ -1,12 +1,12 @@
 /*
- * async.c — asynchronous replication in the simulator (topology `async`):
- * the primary's outbox is shipped to the secondary in ordered batches after
- * the WAN delay, applied there idempotently by sequence, acknowledged back,
- * and resent from the last acknowledged change when no ack comes (go-back-N
- * with a doubling timeout), so drops, duplicates, reordering and partitions
- * lose nothing. `failover secondary` fences the primary, promotes the
- * secondary and names exactly the acknowledged writes it lacks: the RPO
- * window. The naive outbox=off copies the whole database on a timer.
+ * async.c — the simulator's host of asynchronous replication (topology
+ * `async`): two nodes of the platform's replication core (platform/node.h,
+ * roles async-primary and async-secondary) whose messages travel the
+ * simulated network — the drill's WAN delay= from primary to secondary, then
+ * the link's latency, jitter, partitions and net/<from>/<to>/... faults — and
+ * whose timers fire in virtual time. Every protocol decision (what to ship,
+ * windows, acks, resends, backoff, pruning, fencing, outbox=off) is the
+ * core's; this file only carries events, measures lag, and judges.
  * Checkers: replica-prefix, rpo-bounded, and the async part of converges.
  * Part of libsim; talks to the platform only through platform.h.
  */
@@ -17,49 +17,20 @@
 
 #include "sim/world.h"
 
-#define ASYNC_PUMP_US 10000               /* the shipper looks at the outbox this often */
-#define ASYNC_WINDOW_BATCHES 4            /* batches in flight before an ack */
-#define ASYNC_RTO_MIN_US 100000           /* resend when nothing was acked for this long... */
-#define ASYNC_RTO_MAX_US 2000000          /* ...doubling up to this */
-#define ASYNC_SNAPSHOT_EVERY_US 1000000   /* outbox=off: a whole copy this often */
-#define ASYNC_BATCH_BYTES_MAX (1u << 20)
 #define ASYNC_LAG_SAMPLES_MAX (1u << 20)
 #define ASYNC_LOST_LISTED_MAX 16
-
-enum async_msg {
-    ASYNC_BATCH = 1,  /* primary -> secondary: a: first seq, b: last seq, data: the batch */
-    ASYNC_ACK,        /* secondary -> primary: a: position, b: 1 when the batch left a gap */
-    ASYNC_SNAPSHOT,   /* primary -> secondary (outbox=off): a: taken at (virtual us) */
-};
-
-enum async_timer {
-    ASYNC_TICK_PUMP,
-    ASYNC_TICK_SNAPSHOT,
-};
+#define ASYNC_WIRE 1                      /* the world_msg type of a core message */
 
 struct async_state {
     int primary, secondary;
-    bool outbox_off;
+    struct node *np, *ns;     /* the core's two nodes */
+    struct platform_env env;  /* the sim's env plus transport, timers and trace */
     int64_t delay_us;
-    int batch;
-    /* the shipper, on the primary */
-    int64_t acked;          /* highest position the secondary confirmed */
-    int64_t sent;           /* highest sequence sent since the last go-back */
-    int64_t progress_us;    /* when acked last moved (or the first send after it) */
-    int64_t rto_us;
-    uint64_t batches_sent, resends;
-    int64_t head;           /* the outbox's last change (reads' position); -1: read it */
-    /* the secondary */
-    int64_t position, position_at_us; /* what it applied, and when that change committed */
-    int64_t position_max;   /* never moves back (replica-prefix) */
-    bool moved_back;
-    char moved_back_why[256];
-    int64_t snapshot_as_of_us;        /* outbox=off: the copy it holds was taken then */
-    int64_t last_write_us;            /* outbox=off: the primary's last acknowledged write */
-    /* lag samples, in virtual microseconds, one per applied batch */
+    /* what the bench measures: lag samples, one per applied batch or copy */
+    uint64_t applied_seen;
     size_t lag_count, lag_cap;
     int64_t *lag;
-    /* failover */
+    /* the failover, as the run saw it */
     bool failed_over;
     int64_t failover_us;
     int64_t failover_position, failover_position_at_us;
@@ -75,55 +46,50 @@ static double secs(int64_t us)
     return (double)us / 1e6;
 }
 
-/* ---- set-up --------------------------------------------------------------- */
-
-static int async_configure(struct sim *s)
+static struct node *node_of(struct async_state *a, int n)
 {
-    struct async_state *a = calloc(1, sizeof(*a));
-    if (a == NULL)
-        return -ENOMEM;
-    s->topo_state = a;
-    const struct drill_topology *t = &s->drill->topology;
-    a->primary = world_node_index(s, "primary");
-    a->secondary = world_node_index(s, "secondary");
-    if (a->primary < 0 || a->secondary < 0) {
-        snprintf(s->msg, sizeof(s->msg), "async needs nodes primary and secondary");
-        return -EINVAL;
-    }
-    a->outbox_off = t->outbox_off;
-    a->delay_us = t->async_delay_us;
-    a->batch = t->async_batch > 0 ? t->async_batch : 50;
-    a->rto_us = ASYNC_RTO_MIN_US + 2 * a->delay_us;
-    a->head = -1;
-    s->nodes[a->primary].cfg.outbox = !a->outbox_off;
-    s->nodes[a->primary].seed = true;
-    s->nodes[a->secondary].seed = false; /* it gets the catalog the way it gets everything */
-    return 0;
+    return n == a->primary ? a->np : n == a->secondary ? a->ns : NULL;
 }
 
-static int async_start(struct sim *s)
+/* The core's status of node n (zeros when it has none). */
+static struct node_async_status status_of(struct async_state *a, int n)
 {
-    struct async_state *a = st(s);
-    world_trace(s, s->nodes[a->primary].name,
-                a->outbox_off ? "async (naive outbox=off): the whole database is copied to "
-                                "secondary every %.3fs, WAN delay %.3fs"
-                              : "async: outbox shipped to secondary in batches of %.0f, WAN "
-                                "delay %.3fs",
-                a->outbox_off ? secs(ASYNC_SNAPSHOT_EVERY_US) : (double)a->batch,
-                secs(a->delay_us));
-    if (a->outbox_off)
-        return world_timer(s, s->now_us + ASYNC_SNAPSHOT_EVERY_US, ASYNC_TICK_SNAPSHOT, 0);
-    return world_timer(s, s->now_us + ASYNC_PUMP_US, ASYNC_TICK_PUMP, 0);
+    struct node_status ns;
+    memset(&ns, 0, sizeof(ns));
+    if (node_of(a, n) != NULL)
+        node_status(node_of(a, n), &ns);
+    return ns.async;
 }
 
-static void async_release(struct sim *s)
+/* ---- the environment the core acts through ------------------------------- */
+
+static void env_send(void *ctx, const char *from, const char *to, const void *msg, size_t len)
 {
+    struct sim *s = ctx;
     struct async_state *a = st(s);
-    if (a == NULL)
+    int f = world_node_index(s, from), t = world_node_index(s, to);
+    if (f < 0 || t < 0)
         return;
-    free(a->lag);
-    free(a);
-    s->topo_state = NULL;
+    int64_t wan = f == a->primary && t == a->secondary ? a->delay_us : 0;
+    world_send(s, f, t, ASYNC_WIRE, 0, 0, msg, len, s->now_us + wan);
+}
+
+static void env_timer(void *ctx, const char *node, int timer, int64_t at_us)
+{
+    struct sim *s = ctx;
+    world_timer(s, at_us, timer, world_node_index(s, node));
+}
+
+static void env_trace(void *ctx, const char *node, const char *text)
+{
+    world_trace(ctx, node, "%s", text);
+}
+
+/* A crash point fired inside a node's shop during an event: kill it now. */
+static void after_event(struct sim *s, int rc)
+{
+    if (rc == -ECANCELED || s->crash_pending)
+        world_handle_crash_point(s);
 }
 
 /* ---- lag ------------------------------------------------------------------ */
@@ -159,198 +125,135 @@ static int64_t lag_percentile(struct async_state *a, int p)
     return a->lag[rank > 0 ? rank - 1 : 0];
 }
 
-/* ---- the shipper (primary) ------------------------------------------------ */
-
-static void ship_batch(struct sim *s, struct async_state *a)
+/* After a message reached the secondary: one sample per batch or copy applied. */
+static void measure_lag(struct async_state *a)
 {
-    shop *p = s->nodes[a->primary].shop;
-    struct shop_batch b;
-    int err = shop_outbox_read(p, a->sent, (size_t)a->batch, ASYNC_BATCH_BYTES_MAX, &b);
-    if (err) {
-        world_trace(s, s->nodes[a->primary].name, "cannot read the outbox: %s", shop_errmsg(p));
-        return;
-    }
-    if (b.count > 0) {
-        world_send(s, a->primary, a->secondary, ASYNC_BATCH, b.first_seq, b.last_seq, b.data,
-                   b.len, s->now_us + a->delay_us);
-        world_trace(s, s->nodes[a->primary].name, "ships changes %lld..%lld (%u) to secondary",
-                    (long long)b.first_seq, (long long)b.last_seq, b.count);
-        if (a->sent == a->acked)
-            a->progress_us = s->now_us;
-        a->sent = b.last_seq;
-        a->batches_sent++;
-    }
-    shop_batch_release(&b);
+    struct node_async_status sec = status_of(a, a->secondary);
+    uint64_t applied = sec.batches_applied + sec.snapshots_applied;
+    if (applied > a->applied_seen)
+        lag_sample(a, sec.last_lag_us);
+    a->applied_seen = applied;
 }
 
-static void pump(struct sim *s, struct async_state *a)
+/* ---- set-up --------------------------------------------------------------- */
+
+static int async_configure(struct sim *s)
 {
-    shop *p = s->nodes[a->primary].shop;
-    struct shop_outbox_info info;
-    if (a->failed_over || !s->nodes[a->primary].up || p == NULL || shop_outbox_info(p, &info))
-        return;
-    if (a->sent > a->acked && s->now_us - a->progress_us >= a->rto_us) {
-        world_trace(s, s->nodes[a->primary].name,
-                    "no ack from secondary for %.3fs: resending from change %lld",
-                    secs(s->now_us - a->progress_us), (long long)(a->acked + 1));
-        a->sent = a->acked;
-        a->resends++;
-        a->rto_us = a->rto_us * 2 > ASYNC_RTO_MAX_US ? ASYNC_RTO_MAX_US : a->rto_us * 2;
+    struct async_state *a = calloc(1, sizeof(*a));
+    if (a == NULL)
+        return -ENOMEM;
+    s->topo_state = a;
+    const struct drill_topology *t = &s->drill->topology;
+    a->primary = world_node_index(s, "primary");
+    a->secondary = world_node_index(s, "secondary");
+    if (a->primary < 0 || a->secondary < 0) {
+        snprintf(s->msg, sizeof(s->msg), "async needs nodes primary and secondary");
+        return -EINVAL;
     }
-    int64_t window = (int64_t)ASYNC_WINDOW_BATCHES * a->batch;
-    for (int i = 0; i < ASYNC_WINDOW_BATCHES && a->sent < info.head_seq &&
-                    a->sent - a->acked < window; i++) {
-        int64_t before = a->sent;
-        ship_batch(s, a);
-        if (a->sent == before)
-            break;
-    }
+    a->delay_us = t->async_delay_us;
+    s->nodes[a->primary].cfg.outbox = !t->outbox_off;
+    s->nodes[a->primary].seed = true;
+    s->nodes[a->secondary].seed = false; /* it gets the catalog the way it gets everything */
+    return 0;
 }
 
-static void on_ack(struct sim *s, struct async_state *a, int64_t position, bool gap)
-{
-    if (position > a->acked) {
-        a->acked = position;
-        a->progress_us = s->now_us;
-        a->rto_us = ASYNC_RTO_MIN_US + 2 * a->delay_us;
-        shop *p = s->nodes[a->primary].shop;
-        if (p != NULL)
-            (void)shop_outbox_prune(p, a->acked);
-    }
-    if (a->sent < a->acked)
-        a->sent = a->acked;
-    if (gap && position < a->sent) {
-        world_trace(s, s->nodes[a->primary].name,
-                    "secondary is missing changes after %lld: resending from there",
-                    (long long)position);
-        a->sent = position; /* a reordered or dropped batch: go back now */
-    }
-}
-
-/* ---- the secondary -------------------------------------------------------- */
-
-static void on_batch(struct sim *s, struct async_state *a, const struct world_msg *m)
-{
-    struct world_node *sec = &s->nodes[a->secondary];
-    if (a->failed_over) {
-        world_trace(s, sec->name, "batch %lld..%lld from the old primary ignored: promoted",
-                    (long long)m->a, (long long)m->b);
-        return;
-    }
-    if (sec->shop == NULL)
-        return;
-    struct shop_apply_result r;
-    int err = shop_replica_apply(sec->shop, "primary", m->data, m->len, &r);
-    if (err) {
-        world_trace(s, sec->name, "cannot apply changes %lld..%lld: %s", (long long)m->a,
-                    (long long)m->b, shop_errmsg(sec->shop));
-        if (err == -ECANCELED || s->crash_pending)
-            world_handle_crash_point(s);
-        return; /* no ack: the primary resends */
-    }
-    if (r.position < a->position_max) {
-        a->moved_back = true;
-        snprintf(a->moved_back_why, sizeof(a->moved_back_why),
-                 "at %.3fs the secondary's position moved back from %lld to %lld",
-                 secs(s->now_us), (long long)a->position_max, (long long)r.position);
-    }
-    if (r.position > a->position_max)
-        a->position_max = r.position;
-    a->position = r.position;
-    a->position_at_us = r.position_at_us;
-    if (r.applied > 0) {
-        lag_sample(a, s->now_us - r.position_at_us);
-        world_trace(s, sec->name, "applied %u change(s) up to %lld (%u duplicate); lag %.3fs",
-                    r.applied, (long long)r.position, r.skipped, secs(s->now_us - r.position_at_us));
-    } else {
-        world_trace(s, sec->name, "batch %lld..%lld: %s (position %lld)", (long long)m->a,
-                    (long long)m->b, r.gap ? "a gap, nothing applied" : "all duplicates",
-                    (long long)r.position);
-    }
-    world_send(s, a->secondary, a->primary, ASYNC_ACK, r.position, r.gap, NULL, 0, s->now_us);
-}
-
-/* ---- outbox=off: whole copies --------------------------------------------- */
-
-static void take_snapshot(struct sim *s, struct async_state *a)
-{
-    shop *p = s->nodes[a->primary].shop;
-    if (a->failed_over || !s->nodes[a->primary].up || p == NULL)
-        return;
-    void *data = NULL;
-    size_t len = 0;
-    if (shop_snapshot(p, &data, &len) != 0) {
-        world_trace(s, s->nodes[a->primary].name, "cannot copy the database: %s",
-                    shop_errmsg(p));
-        return;
-    }
-    world_send(s, a->primary, a->secondary, ASYNC_SNAPSHOT, s->now_us, 0, data, len,
-               s->now_us + a->delay_us);
-    world_trace(s, s->nodes[a->primary].name, "copies the whole database (%zu bytes) to "
-                                              "secondary", len);
-    free(data);
-}
-
-static void on_snapshot(struct sim *s, struct async_state *a, const struct world_msg *m)
-{
-    struct world_node *sec = &s->nodes[a->secondary];
-    if (a->failed_over || sec->shop == NULL || m->a <= a->snapshot_as_of_us)
-        return; /* promoted, down, or an older copy than the one it holds */
-    if (shop_restore(sec->shop, m->data, m->len) != 0) {
-        world_trace(s, sec->name, "cannot replace the database with the copy: %s",
-                    shop_errmsg(sec->shop));
-        return;
-    }
-    a->snapshot_as_of_us = m->a;
-    a->position_at_us = m->a;
-    lag_sample(a, s->now_us - m->a);
-    world_trace(s, sec->name, "replaced its database with the copy taken at %.3fs", secs(m->a));
-}
-
-/* ---- hooks ---------------------------------------------------------------- */
-
-static void async_tick(struct sim *s, int which, int64_t b)
+static int make_node(struct sim *s, int n, enum node_role role, int peer, struct node **out)
 {
     struct async_state *a = st(s);
-    (void)b;
-    if (which == ASYNC_TICK_SNAPSHOT) {
-        take_snapshot(s, a);
-        world_timer(s, s->now_us + ASYNC_SNAPSHOT_EVERY_US, ASYNC_TICK_SNAPSHOT, 0);
-        return;
+    const struct drill_topology *t = &s->drill->topology;
+    struct node_config cfg = {
+        .name = s->nodes[n].name,
+        .role = role,
+        .shop = s->nodes[n].shop,
+        .peer = s->nodes[peer].name,
+        .link_delay_us = a->delay_us,
+        .batch_changes = t->async_batch > 0 ? (uint32_t)t->async_batch : 0,
+        .outbox_off = t->outbox_off,
+    };
+    char msg[SHOP_ERRMSG_MAX];
+    int err = node_create(&cfg, &a->env, out, msg);
+    if (err) {
+        snprintf(s->msg, sizeof(s->msg), "%s", msg);
+        return err;
     }
-    pump(s, a);
-    world_timer(s, s->now_us + ASYNC_PUMP_US, ASYNC_TICK_PUMP, 0);
+    if (s->nodes[n].shop != NULL)
+        after_event(s, node_start(*out));
+    return 0;
+}
+
+static int async_start(struct sim *s)
+{
+    struct async_state *a = st(s);
+    a->env = s->env;
+    a->env.ctx = s;
+    a->env.send = env_send;
+    a->env.timer = env_timer;
+    a->env.trace = env_trace;
+    world_trace(s, s->nodes[a->primary].name, "async: WAN delay %.3fs from primary to secondary",
+                secs(a->delay_us));
+    int err = make_node(s, a->primary, NODE_ASYNC_PRIMARY, a->secondary, &a->np);
+    if (!err)
+        err = make_node(s, a->secondary, NODE_ASYNC_SECONDARY, a->primary, &a->ns);
+    return err;
+}
+
+static void async_release(struct sim *s)
+{
+    struct async_state *a = st(s);
+    if (a == NULL)
+        return;
+    node_destroy(a->np);
+    node_destroy(a->ns);
+    free(a->lag);
+    free(a);
+    s->topo_state = NULL;
+}
+
+/* ---- events --------------------------------------------------------------- */
+
+static void async_tick(struct sim *s, int timer, int64_t n)
+{
+    struct async_state *a = st(s);
+    struct node *nd = node_of(a, (int)n);
+    if (nd != NULL && s->nodes[n].up)
+        after_event(s, node_on_timer(nd, timer));
 }
 
 static void async_deliver(struct sim *s, const struct world_msg *m)
 {
     struct async_state *a = st(s);
-    if (m->type == ASYNC_BATCH)
-        on_batch(s, a, m);
-    else if (m->type == ASYNC_ACK && !a->failed_over)
-        on_ack(s, a, m->a, m->b != 0);
-    else if (m->type == ASYNC_SNAPSHOT)
-        on_snapshot(s, a, m);
+    struct node *nd = node_of(a, m->to);
+    if (m->type != ASYNC_WIRE || nd == NULL || m->from >= (int)s->node_count)
+        return;
+    after_event(s, node_on_message(nd, s->nodes[m->from].name, m->data, m->len));
+    if (m->to == a->secondary)
+        measure_lag(a);
 }
 
-/* After a failover the old primary is fenced: it serves nothing more, so
- * it cannot acknowledge a write the promoted copy will never see. */
+/* Routing is the core's: a fenced old primary refuses every request. */
 static bool async_serve(struct sim *s, int n, const struct world_msg *m)
 {
     struct async_state *a = st(s);
-    if (!a->failed_over || n != a->primary)
+    struct node *nd = node_of(a, n);
+    if (nd == NULL)
         return false;
-    world_trace(s, s->nodes[n].name, "#%u refused: fenced since the failover", m->op);
+    struct node_view v;
+    node_view(nd, &v);
+    struct node_request req = {.is_write = s->ops[m->op - 1].is_write};
+    struct node_route r;
+    node_route(&v, &req, &r);
+    if (r.kind == NODE_ROUTE_HERE || !v.up)
+        return false; /* a node the core has not started yet serves like a plain shop */
+    world_trace(s, s->nodes[n].name, "#%u refused: %s", m->op, r.why);
     return true;
 }
 
 static void async_served(struct sim *s, int n, struct sim_op *op)
 {
     struct async_state *a = st(s);
-    if (n == a->primary && op->is_write && op->err == 0)
-        a->last_write_us = s->now_us;
-    if (n == a->primary && op->is_write && op->seq > a->head && a->head >= 0)
-        a->head = op->seq;
+    struct node *nd = node_of(a, n);
+    if (nd != NULL && op->is_write && op->err == 0)
+        after_event(s, node_on_commit(nd, op->seq));
 }
 
 /* Until the failover, positions are the primary's outbox sequence: a write's
@@ -359,27 +262,35 @@ static bool async_position(struct sim *s, int n, const struct sim_op *op, int *l
                            int64_t *pos)
 {
     struct async_state *a = st(s);
-    if (a->failed_over || a->outbox_off || n != a->primary)
+    if (a->failed_over || s->drill->topology.outbox_off || n != a->primary)
         return false; /* the promoted copy, or no outbox: the node's own commits */
     *lineage = a->primary;
     if (op->is_write) {
         *pos = op->err == 0 && op->seq > 0 ? op->seq : -1;
         return true;
     }
-    struct shop_outbox_info info;
-    if (a->head < 0 && shop_outbox_info(s->nodes[n].shop, &info) == 0)
-        a->head = info.head_seq;
-    *pos = a->head;
+    /* the core's head follows every commit (node_on_commit) and is read back
+     * from the outbox at a restart */
+    *pos = status_of(a, a->primary).head_seq;
     return true;
+}
+
+static void async_crashed(struct sim *s, int n)
+{
+    struct async_state *a = st(s);
+    if (node_of(a, n) != NULL)
+        node_crashed(node_of(a, n));
 }
 
 static void async_restarted(struct sim *s, int n)
 {
     struct async_state *a = st(s);
-    if (n == a->primary) {
-        a->sent = a->acked; /* a new process: resend what was never confirmed */
-        a->head = -1;       /* what survived: read from its outbox */
-    }
+    struct node *nd = node_of(a, n);
+    if (nd == NULL || s->nodes[n].shop == NULL)
+        return;
+    after_event(s, node_restarted(nd, s->nodes[n].shop));
+    struct node *other = nd == a->np ? a->ns : a->np;
+    node_peer_up(other, s->nodes[n].name);
 }
 
 /* The acknowledged writes of the old primary that the promoted copy lacks. */
@@ -395,10 +306,14 @@ static void async_action(struct sim *s, const struct drill_event *e)
         return;
     }
     struct world_node *sec = &s->nodes[a->secondary];
+    /* the operator: promote the secondary and fence the old primary (STONITH) */
+    node_promote(a->ns);
+    node_fence(a->np);
+    struct node_async_status ss = status_of(a, a->secondary);
     a->failed_over = true;
     a->failover_us = s->now_us;
-    a->failover_position = a->position;
-    a->failover_position_at_us = a->position_at_us;
+    a->failover_position = ss.failover.position;
+    a->failover_position_at_us = ss.failover.position_at_us;
     s->main_node = a->secondary;
     uint32_t ids[ASYNC_LOST_LISTED_MAX];
     bool outside = false;
@@ -415,7 +330,7 @@ static void async_action(struct sim *s, const struct drill_event *e)
                 lost ? list : " none", lost > ASYNC_LOST_LISTED_MAX ? " ..." : "");
     world_mark(s, sec->name, REPORT_CHECKPOINT, "failover: %zu acknowledged write(s) lost", lost);
     world_metric(s, "failover_lost_writes", (int64_t)lost, "writes");
-    world_metric(s, "failover_lag_window_us", s->now_us - a->failover_position_at_us, "us");
+    world_metric(s, "failover_lag_window_us", ss.failover.window_us, "us");
     world_metric(s, "failover_lost_outside_window", outside, "writes");
     if (sec->shop == NULL)
         world_trace(s, sec->name, "the promoted secondary is down: clients wait for it");
@@ -426,21 +341,23 @@ static bool async_pending(struct sim *s, char *why, size_t len)
     struct async_state *a = st(s);
     if (a->failed_over)
         return false;
-    if (a->outbox_off) {
-        if (a->snapshot_as_of_us > a->last_write_us)
+    struct node_async_status ps = status_of(a, a->primary), ss = status_of(a, a->secondary);
+    if (s->drill->topology.outbox_off) {
+        if (ss.snapshot_as_of_us > ps.last_commit_us)
             return false;
         snprintf(why, len, "secondary holds a copy from %.3fs, the last write was at %.3fs",
-                 secs(a->snapshot_as_of_us), secs(a->last_write_us));
+                 secs(ss.snapshot_as_of_us), secs(ps.last_commit_us));
         return true;
     }
     struct shop_outbox_info info;
     shop *p = s->nodes[a->primary].shop;
     if (p == NULL || shop_outbox_info(p, &info) != 0)
         return false; /* the runner reports a shop that is down */
-    if (a->acked >= info.head_seq)
+    if (ps.acked >= info.head_seq)
         return false;
-    snprintf(why, len, "secondary has confirmed change %lld of %lld", (long long)a->acked,
-             (long long)info.head_seq);
+    snprintf(why, len, "secondary has confirmed change %lld of %lld (%s%s%s)", (long long)ps.acked,
+             (long long)info.head_seq, node_async_state_name(ps.state), ps.stuck_why[0] ? ": " : "",
+             ps.stuck_why);
     return true;
 }
 
@@ -453,6 +370,7 @@ const struct world_topo world_async_topo = {
     .position = async_position,
     .deliver = async_deliver,
     .tick = async_tick,
+    .crashed = async_crashed,
     .restarted = async_restarted,
     .action = async_action,
     .pending = async_pending,
@@ -496,7 +414,7 @@ static size_t lost_writes(struct sim *s, struct async_state *a, uint32_t *ids, s
             ids[lost] = op->id;
         lost++;
         /* the window: committed after the last change the secondary held */
-        bool in_window = a->outbox_off ? op->served_us >= a->failover_position_at_us
+        bool in_window = s->drill->topology.outbox_off ? op->served_us >= a->failover_position_at_us
                                        : op->seq > a->failover_position;
         if (!in_window && !*outside_window) {
             *outside_window = true;
@@ -547,22 +465,26 @@ enum sim_check async_replica_prefix(struct sim *s, const struct drill_expect *e,
     struct async_state *a = s->topo == &world_async_topo ? st(s) : NULL;
     if (a == NULL)
         return SIM_CHECK_SKIPPED;
-    if (a->moved_back) {
-        snprintf(why, len, "%s", a->moved_back_why);
+    struct node_async_status ss = status_of(a, a->secondary);
+    if (ss.moved_back) {
+        snprintf(why, len, "at %.3fs the secondary's position moved back from %lld to %lld",
+                 secs(ss.moved_back_at_us), (long long)ss.moved_back_from,
+                 (long long)ss.moved_back_to);
         return SIM_CHECK_VIOLATED;
     }
     shop *p = s->nodes[a->primary].shop, *sec = s->nodes[a->secondary].shop;
     struct shop_outbox_info info;
+    bool outbox_off = s->drill->topology.outbox_off;
     /* every change applied had its position checked for moving back */
-    world_witness(s, a->position_max > 0 ? (uint64_t)a->position_max : 0);
-    if (a->outbox_off)
+    world_witness(s, ss.position_max > 0 ? (uint64_t)ss.position_max : 0);
+    if (outbox_off)
         snprintf(why, len, "outbox=off ships whole copies with no positions: there is no prefix "
                            "to judge");
-    else if (a->position_max == 0)
+    else if (ss.position_max == 0)
         snprintf(why, len, "the secondary applied no change%s",
                  a->failed_over ? " before the failover" : "");
-    if (a->failed_over || a->outbox_off || p == NULL || sec == NULL ||
-        shop_outbox_info(p, &info) != 0 || a->position != info.head_seq)
+    if (a->failed_over || outbox_off || p == NULL || sec == NULL ||
+        shop_outbox_info(p, &info) != 0 || ss.position != info.head_seq)
         return SIM_CHECK_HOLDS; /* positions only moved forward; contents judged when caught up */
     char dp[65], ds[65];
     if (shop_digest(p, 0, dp) != 0 || shop_digest(sec, 0, ds) != 0)
@@ -572,7 +494,7 @@ enum sim_check async_replica_prefix(struct sim *s, const struct drill_expect *e,
     snprintf(why, len,
              "at %.3fs the secondary has applied every change up to %lld, the primary's last, "
              "yet their contents differ: the secondary is not a prefix of the primary",
-             secs(s->now_us), (long long)a->position);
+             secs(s->now_us), (long long)ss.position);
     return SIM_CHECK_VIOLATED;
 }
 
@@ -595,14 +517,14 @@ enum sim_check async_converges(struct sim *s, const struct drill_expect *e, char
         struct shop_outbox_info info;
         if (shop_outbox_info(p, &info) == 0 && info.head_seq > 0)
             world_witness(s, (uint64_t)info.head_seq); /* changes both copies hold */
-        else if (a->outbox_off && a->last_write_us > 0)
+        else if (s->drill->topology.outbox_off && status_of(a, a->primary).last_commit_us > 0)
             world_witness(s, 1); /* whole copies: the last one matched */
         return SIM_CHECK_HOLDS;
     }
     snprintf(why, len,
              "after the drain (%.3fs) primary and secondary hold different data: the secondary "
              "confirmed change %lld",
-             secs(s->now_us), (long long)a->acked);
+             secs(s->now_us), (long long)status_of(a, a->primary).acked);
     return SIM_CHECK_VIOLATED;
 }
 
@@ -613,11 +535,13 @@ void async_report(struct sim *s)
         return;
     world_metric(s, "replication_lag_p50_us", lag_percentile(a, 50), "us");
     world_metric(s, "replication_lag_p99_us", lag_percentile(a, 99), "us");
-    world_metric(s, "replication_batches_sent", (int64_t)a->batches_sent, "batches");
-    world_metric(s, "replication_resends", (int64_t)a->resends, "batches");
+    struct node_async_status ps = status_of(a, a->primary);
+    uint64_t resends = ps.timeouts + ps.gap_resends;
+    world_metric(s, "replication_batches_sent", (int64_t)ps.batches_sent, "batches");
+    world_metric(s, "replication_resends", (int64_t)resends, "batches");
     world_trace(s, "-",
                 "replication lag over %zu applied batches: p50 %.3fs, p99 %.3fs; %llu batches "
                 "sent, %llu resends",
                 a->lag_count, secs(lag_percentile(a, 50)), secs(lag_percentile(a, 99)),
-                (unsigned long long)a->batches_sent, (unsigned long long)a->resends);
+                (unsigned long long)ps.batches_sent, (unsigned long long)resends);
 }

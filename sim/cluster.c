@@ -169,7 +169,7 @@ static struct cluster *state(struct sim *s)
     return s->topo_state;
 }
 
-static const char *node_name(const struct sim *s, int n)
+static const char *cl_node_name(const struct sim *s, int n)
 {
     return s->nodes[n].name;
 }
@@ -209,7 +209,7 @@ static void mask_text(const struct cluster *cl, const struct sim *s, uint32_t ma
     for (int r = 0; r < cl->replica_count && n < len; r++)
         if (mask >> r & 1)
             n += (size_t)snprintf(buf + n, len - n, "%s%s", n > 1 ? "," : "",
-                                  node_name(s, cl->rep[r].node));
+                                  cl_node_name(s, cl->rep[r].node));
     if (n < len)
         snprintf(buf + n, len - n, "}");
 }
@@ -277,7 +277,7 @@ static void record_applied(struct sim *s, struct replica *rep, int64_t from, int
     void *p = rep->applied;
     if (grow(&p, &rep->applied_cap, (size_t)to + 1, sizeof(*rep->applied), CLUSTER_SEQS_MAX)) {
         rep->overflow = true;
-        world_trace(s, node_name(s, rep->node),
+        world_trace(s, cl_node_name(s, rep->node),
                     "no-echo record full at change %lld: not followed further", (long long)to);
         return;
     }
@@ -382,11 +382,11 @@ static void ship(struct sim *s, struct cluster *cl, struct replica *rep)
         l->stuck = true;
         world_trace(s, "leader", "%s cannot catch up: %s (a replica that far behind must be "
                                  "re-seeded, which the cluster does not do)",
-                    node_name(s, rep->node), shop_errmsg(sh));
+                    cl_node_name(s, rep->node), shop_errmsg(sh));
         return;
     }
     if (err) {
-        world_trace(s, "leader", "cannot read the outbox for %s: %s", node_name(s, rep->node),
+        world_trace(s, "leader", "cannot read the outbox for %s: %s", cl_node_name(s, rep->node),
                     shop_errmsg(sh));
         await_ack(s, cl, rep); /* the timer tries again */
         return;
@@ -445,12 +445,12 @@ static void on_ack(struct sim *s, struct cluster *cl, const struct world_msg *m)
         l->rto_us = CLUSTER_RTO_MIN_US;
     }
     if (hello)
-        world_trace(s, "leader", "%s is at change %lld (leader at %lld)%s", node_name(s, m->from),
+        world_trace(s, "leader", "%s is at change %lld (leader at %lld)%s", cl_node_name(s, m->from),
                     (long long)m->a, (long long)cl->head,
                     m->a < cl->head ? ": catching it up" : "");
     if (gap)
         world_trace(s, "leader", "%s reports a gap after change %lld: resending from there",
-                    node_name(s, m->from), (long long)m->a);
+                    cl_node_name(s, m->from), (long long)m->a);
     ship(s, cl, rep);
     prune(s, cl);
 }
@@ -468,7 +468,7 @@ static void on_ship_timeout(struct sim *s, struct cluster *cl, int64_t b)
     l->in_flight = false;
     if (running_shop(s, cl->leader) == NULL)
         return;
-    world_trace(s, "leader", "no answer from %s within %lld ms: %s again", node_name(s, rep->node),
+    world_trace(s, "leader", "no answer from %s within %lld ms: %s again", cl_node_name(s, rep->node),
                 (long long)(l->rto_us / 1000), l->acked < 0 ? "probing" : "shipping");
     l->rto_us = l->rto_us * 2 < CLUSTER_RTO_MAX_US ? l->rto_us * 2 : CLUSTER_RTO_MAX_US;
     cl->resends++;
@@ -585,7 +585,7 @@ static void on_batch(struct sim *s, struct cluster *cl, const struct world_msg *
         return;
     if (err) {
         if (err != rep->last_err)
-            world_trace(s, node_name(s, m->to), "cannot apply changes %lld..%lld: %s",
+            world_trace(s, cl_node_name(s, m->to), "cannot apply changes %lld..%lld: %s",
                         (long long)m->a, (long long)m->b, shop_errmsg(sh));
         rep->last_err = err;
         return; /* no ack: the leader resends */
@@ -597,7 +597,7 @@ static void on_batch(struct sim *s, struct cluster *cl, const struct world_msg *
         record_applied(s, rep, from, res.position);
         invalidate(cl, rep, from, res.position);
         lag_sample(cl, s->now_us - res.position_at_us);
-        world_trace(s, node_name(s, m->to), "applied changes %lld..%lld from the leader",
+        world_trace(s, cl_node_name(s, m->to), "applied changes %lld..%lld from the leader",
                     (long long)from + 1, (long long)res.position);
     }
     rep->position = res.position;
@@ -623,7 +623,7 @@ static void forward(struct sim *s, struct cluster *cl, struct replica *rep, stru
         cl->reads_to_leader++;
     world_send(s, rep->node, cl->leader, MSG_FORWARD, op->id, (int64_t)rep->incarnation, NULL, 0,
                s->now_us);
-    world_trace(s, node_name(s, rep->node), "#%u %s from client%d: to the leader (%s)", op->id,
+    world_trace(s, cl_node_name(s, rep->node), "#%u %s from client%d: to the leader (%s)", op->id,
                 drill_op_name(op->kind), op->client, why);
 }
 
@@ -663,7 +663,7 @@ static bool serve_at_replica(struct sim *s, struct cluster *cl, struct replica *
     if (os == NULL)
         return false;
     if (os->flags & OP_AT_REPLICA) {
-        world_trace(s, node_name(s, rep->node), "#%u duplicate request%s", op->id,
+        world_trace(s, cl_node_name(s, rep->node), "#%u duplicate request%s", op->id,
                     (os->flags & OP_REPLIED) ? ": answered again" : ": already in progress");
         if (os->flags & OP_REPLIED)
             world_reply(s, rep->node, op, s->now_us);
@@ -938,7 +938,7 @@ static void cluster_served(struct sim *s, int n, struct sim_op *op)
         cache_put(&rep->cache, (int)op->kind, cache_arg(op), rep->position, s->now_us,
                   op->kind == DRILL_OP_ORDER_STATUS ? s->read_ids : NULL,
                   op->kind == DRILL_OP_ORDER_STATUS ? s->read_count : 0) != 0)
-        world_trace(s, node_name(s, n), "#%u not cached: out of memory", op->id);
+        world_trace(s, cl_node_name(s, n), "#%u not cached: out of memory", op->id);
 }
 
 /* Positions are the leader's sequence: a write's change, a read's copy or cache entry. */
@@ -978,7 +978,7 @@ static void cluster_replied(struct sim *s, struct sim_op *op)
     snprintf(lane, sizeof(lane), "client%d", op->client);
     lb_skip(&ss->lb, replica_index(cl, rep), s->now_us + CLUSTER_SKIP_US);
     world_trace(s, lane, "%s did not answer #%u in time: skipped until %.3fs",
-                node_name(s, rep->node), op->id, secs(s->now_us + CLUSTER_SKIP_US));
+                cl_node_name(s, rep->node), op->id, secs(s->now_us + CLUSTER_SKIP_US));
 }
 
 static void cluster_deliver(struct sim *s, const struct world_msg *m)
@@ -1006,7 +1006,7 @@ static void cluster_deliver(struct sim *s, const struct world_msg *m)
         on_registry_msg(s, cl, m);
         break;
     default:
-        world_trace(s, node_name(s, m->to), "unknown cluster message %d ignored", m->type);
+        world_trace(s, cl_node_name(s, m->to), "unknown cluster message %d ignored", m->type);
         break;
     }
 }
@@ -1075,12 +1075,12 @@ static void cluster_restarted(struct sim *s, int n)
     if (crashed_now(s))
         return;
     if (err) {
-        world_trace(s, node_name(s, n), "cannot read its position: %s", shop_errmsg(sh));
+        world_trace(s, cl_node_name(s, n), "cannot read its position: %s", shop_errmsg(sh));
         return;
     }
     note_position(s, rep, position);
     rep->position = position;
-    world_trace(s, node_name(s, n), "back at change %lld: asking the leader to catch up",
+    world_trace(s, cl_node_name(s, n), "back at change %lld: asking the leader to catch up",
                 (long long)position);
     world_send(s, n, cl->leader, MSG_ACK, position, ACK_HELLO, NULL, 0, s->now_us);
     heartbeat(s, cl, replica_index(cl, rep));
@@ -1090,7 +1090,7 @@ static void cluster_restarted(struct sim *s, int n)
 static void pending_why(struct sim *s, struct cluster *cl, struct replica *rep, char *why,
                         size_t len)
 {
-    const char *name = node_name(s, rep->node);
+    const char *name = cl_node_name(s, rep->node);
     const struct phantom *p = &cl->phantoms[0];
     if (rep->last_err == -EBADMSG && cl->phantom_count > 0)
         snprintf(why, len, "%s is stuck at change %lld of %lld: the copies diverged after change "
@@ -1176,7 +1176,7 @@ enum sim_check cluster_no_echo(struct sim *s, const struct drill_expect *e, char
         snprintf(why, len,
                  "%s applied change %lld of the leader twice: first at %.3fs, again at %.3fs "
                  "(a propagated change must be applied exactly once on each replica)",
-                 node_name(s, rep->node), (long long)rep->dup_seq, secs(rep->dup_first_us),
+                 cl_node_name(s, rep->node), (long long)rep->dup_seq, secs(rep->dup_first_us),
                  secs(rep->dup_again_us));
         return SIM_CHECK_VIOLATED;
     }
@@ -1185,14 +1185,14 @@ enum sim_check cluster_no_echo(struct sim *s, const struct drill_expect *e, char
         return SIM_CHECK_SKIPPED;
     for (int r = 0; r < cl->replica_count; r++) {
         int64_t seq = 0;
-        if (shop_replica_position(ls, node_name(s, cl->rep[r].node), &seq, NULL) != 0) {
+        if (shop_replica_position(ls, cl_node_name(s, cl->rep[r].node), &seq, NULL) != 0) {
             crashed_now(s);
             return SIM_CHECK_SKIPPED;
         }
         if (seq > 0) {
             snprintf(why, len, "the leader applied %lld change(s) from %s: a change came back "
                                "to the node that ordered it (an echo)",
-                     (long long)seq, node_name(s, cl->rep[r].node));
+                     (long long)seq, cl_node_name(s, cl->rep[r].node));
             return SIM_CHECK_VIOLATED;
         }
     }
@@ -1231,15 +1231,15 @@ static void explain_imbalance(struct sim *s, struct cluster *cl, int client, con
     if (b->outside) {
         snprintf(why, len, "client%d sent #%u at %.3fs to %s, which was not among its healthy "
                            "replicas %s",
-                 client, last->id, secs(last->invoke_us), node_name(s, last->via), set);
+                 client, last->id, secs(last->invoke_us), cl_node_name(s, last->via), set);
         return;
     }
     snprintf(why, len,
              "client%d's requests #%u..#%u (%.3fs to %.3fs) rotated over the healthy replicas %s "
              "unevenly: %s got %u and %s got %u (round-robin keeps them within one)",
              client, first->id, last->id, secs(first->invoke_us), secs(last->invoke_us), set,
-             node_name(s, cl->rep[b->most].node), b->most_count,
-             node_name(s, cl->rep[b->least].node), b->least_count);
+             cl_node_name(s, cl->rep[b->most].node), b->most_count,
+             cl_node_name(s, cl->rep[b->least].node), b->least_count);
 }
 
 enum sim_check cluster_lb_balanced(struct sim *s, const struct drill_expect *e, char *why,
@@ -1286,14 +1286,14 @@ static void explain_divergence(struct sim *s, struct cluster *cl, struct replica
     size_t n = (size_t)snprintf(why, len,
                                 "after the drain (%.3fs) %s (at change %lld) and the leader (at "
                                 "%lld) hold different data",
-                                secs(s->now_us), node_name(s, rep->node), (long long)rep->position,
+                                secs(s->now_us), cl_node_name(s, rep->node), (long long)rep->position,
                                 (long long)cl->head);
     if (a != NULL && shop_audit(running_shop(s, cl->leader), 0, &a[0]) == 0 &&
         shop_audit(running_shop(s, rep->node), 0, &a[1]) == 0 && n < len)
         n += (size_t)snprintf(why + n, len - n, ": the leader has %lld orders and %lld users, "
                                                 "%s %lld orders and %lld users",
                               (long long)a[0].orders, (long long)a[0].users,
-                              node_name(s, rep->node), (long long)a[1].orders,
+                              cl_node_name(s, rep->node), (long long)a[1].orders,
                               (long long)a[1].users);
     free(a);
     if (cl->phantom_count > 0 && n < len) {
@@ -1327,7 +1327,7 @@ enum sim_check cluster_converges(struct sim *s, const struct drill_expect *e, ch
         if (sh == NULL || shop_digest(sh, 0, copy) != 0) {
             crashed_now(s);
             snprintf(why, len, "after the drain %s's data cannot be read",
-                     node_name(s, rep->node));
+                     cl_node_name(s, rep->node));
             return SIM_CHECK_VIOLATED;
         }
         if (strcmp(lead, copy) != 0) {

@@ -2533,7 +2533,7 @@ static void drill_defaults(struct drill *d)
         .policy = MIRROR_STRICT,
         .ack = MIRROR_ACK_BOTH,
         .async_delay_us = 100 * INT64_C(1000),
-        .async_batch = 50,
+        .async_batch = NODE_ASYNC_BATCH_CHANGES, /* the core's one default */
         .sync_interval_us = INT64_C(1000000),
         .retries = 5,
         .replicas = 2,

@@ -206,7 +206,7 @@ START_TEST(a_title_alone_gives_the_documented_defaults)
     ck_assert_int_eq(d->topology.ack, MIRROR_ACK_BOTH);
     ck_assert(!d->topology.sync_normal);
     ck_assert_int_eq(d->topology.async_delay_us, 100 * MS_US);
-    ck_assert_int_eq(d->topology.async_batch, 50);
+    ck_assert_int_eq(d->topology.async_batch, NODE_ASYNC_BATCH_CHANGES);
     ck_assert_int_eq(d->topology.sync_interval_us, S_US);
     ck_assert_int_eq(d->topology.retries, 5);
     ck_assert_int_eq(d->topology.replicas, 2);

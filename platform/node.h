@@ -1,0 +1,335 @@
+/*
+ * node.h — part of platform.h (include that): a node of a replicated
+ * topology as a host-independent state machine (DESIGN.md §1, "the one
+ * seam"). Every replication protocol is written once, here, and driven by
+ * two hosts: the simulator (virtual time, one thread, a simulated network)
+ * and serve (a monotonic clock, threads, HTTP between processes).
+ *
+ * A node is a name, a role, its shop (or none: the registry, a client) and
+ * its protocol state. The host hands it events — node_start,
+ * node_on_message, node_on_timer, node_on_commit, node_peer_down/up,
+ * node_crashed/node_restarted, and the operator's node_promote, node_fence,
+ * node_set_online — and the node acts ONLY through the environment it was
+ * given: env->send (a message to another node; the host may delay,
+ * duplicate, reorder or drop it), env->timer (wake me at T), env->trace (a
+ * protocol event in words), and its own shop. It never blocks, never reads
+ * a clock other than env->mono_us/now_us and never calls back into the
+ * host from inside the host's own callbacks.
+ *
+ * ---- How a host drives a node (the recipe) --------------------------------
+ *
+ *   1. Open the node's shop (async primary: shop_config.outbox = true unless
+ *      outbox_off). Fill struct node_config, call node_create, then
+ *      node_start once the shop is open (and seeded, if the host seeds).
+ *   2. env->send(ctx, from, to, msg, len): copy msg, carry it over the link
+ *      from -> to (this is where link faults act: the sim's and serve's
+ *      net/<from>/<to>/{drop,delay,duplicate,reorder}), and later call
+ *      node_on_message(to_node, from, msg, len) — unless `to` is down, then
+ *      drop it. Messages are the platform's binary codec: opaque bytes to the
+ *      host, which may only name them (node_msg_describe).
+ *   3. env->timer(ctx, node, timer, at_us): call node_on_timer(node, timer)
+ *      once the protocol clock reaches at_us (never earlier; later is fine).
+ *      A host need not cancel timers: a node ignores wakes it no longer
+ *      wants. Drop the wakes of a node that is down.
+ *   4. After a client write (or a group) commits on the node's shop, call
+ *      node_on_commit(node, shop_last_seq(shop)).
+ *   5. A client request reaching a node: copy node_view() after events (or
+ *      on the thread running them) and decide with node_route() — a pure
+ *      function of values, safe on any thread; it says serve here, forward
+ *      to X, redirect to X, wait, or refuse. The node never does request I/O.
+ *   6. When the node's process dies: node_crashed (the host abandons the
+ *      shop); when it is back with a reopened shop: node_restarted. A host
+ *      whose crash is a real process death simply creates a fresh node.
+ *   7. Every event returns 0 or a negative errno; -ECANCELED means a crash
+ *      point fired in the node's shop: the host must kill the node now
+ *      (node_crashed + shop_abandon). -EPROTO: a malformed message, dropped,
+ *      nothing changed. Anything else was traced and the node goes on.
+ *   8. Status for checkers and status pages: node_status (a copy).
+ *
+ * Threading: a node is single-threaded. Every call on one node (events,
+ * node_status, node_view) must be serialized by the host; serve runs them
+ * on the writer thread that owns the node's only writable shop. node_route
+ * and node_session_* are pure functions over values: call them anywhere.
+ *
+ * Determinism: the same events in the same order at the same clock values
+ * produce the same sends, timers and trace text (no addresses, no host
+ * clock, no randomness in a node).
+ */
+#ifndef FAULTDRILL_PLATFORM_NODE_H
+#define FAULTDRILL_PLATFORM_NODE_H
+
+#include "platform/platform.h"
+
+/* ---- Limits and the protocol constants (one choice of each) ----------- */
+
+#define NODE_NAME_MAX 32          /* bytes of a node name, NUL included */
+#define NODE_PEERS_MAX 64         /* peers of one node (replicas, locals) */
+#define NODE_TRACE_MAX 320        /* bytes of one trace line handed to env->trace */
+#define NODE_MSG_HEADER_BYTES 25  /* the codec's fixed header */
+#define NODE_MSG_BYTES_MAX (NODE_MSG_HEADER_BYTES + SHOP_BATCH_BYTES_MAX)
+
+/* Asynchronous replication (async.c). */
+#define NODE_ASYNC_BATCH_CHANGES SHOP_BATCH_CHANGES_MAX /* changes per batch (drill batch=) */
+#define NODE_ASYNC_BATCH_BYTES_MAX (1u << 20)   /* bytes per batch, about */
+#define NODE_ASYNC_WINDOW_BATCHES 4             /* batches unacknowledged at once */
+#define NODE_ASYNC_PUMP_US 10000                /* the shipper looks at the outbox this often */
+#define NODE_ASYNC_RTO_MIN_US 100000            /* no progress for this + 2 x link delay... */
+#define NODE_ASYNC_RTO_MAX_US 2000000           /* ...resend from the last ack, doubling to this */
+#define NODE_ASYNC_SNAPSHOT_EVERY_US 1000000    /* outbox=off: a whole copy this often */
+
+/* ---- Roles ------------------------------------------------------------ */
+
+enum node_role {
+    NODE_ASYNC_PRIMARY,   /* takes writes, ships its outbox to the secondary */
+    NODE_ASYNC_SECONDARY, /* applies the primary's batches; node_promote makes it take writes */
+    NODE_OFFLINE_LOCAL,   /* takes writes offline; its sync job pushes its queue to central */
+    NODE_OFFLINE_CENTRAL, /* aggregates the pushes of several locals */
+    NODE_CLUSTER_LEADER,  /* orders every write, propagates its outbox to the replicas */
+    NODE_CLUSTER_REPLICA, /* serves reads (and its cache), forwards writes to the leader */
+    NODE_REGISTRY,        /* name -> replicas with health, from heartbeats */
+    NODE_CLIENT,          /* the client side: registry answer, round robin, session */
+    NODE_ROLES_COUNT
+};
+
+/* "async-primary", "async-secondary", "offline-local", ...; NULL past the end. */
+const char *node_role_name(enum node_role role);
+/* Whether node_create builds this role yet (phase 1: the async roles). */
+bool node_role_is_built(enum node_role role);
+
+enum node_cache_mode {
+    NODE_CACHE_OFF,
+    NODE_CACHE_ON,    /* invalidated by the change records a replica applies */
+    NODE_CACHE_NAIVE, /* naive: never invalidated (only the ttl and the size bound) */
+};
+
+/* ---- Creating a node -------------------------------------------------- */
+
+struct node;
+
+/*
+ * What a node is. Strings are copied. Members a role does not use are
+ * ignored; 0 / NULL picks the default named above.
+ */
+struct node_config {
+    const char *name;            /* this node: "primary", "replica2", "local3", "client1" */
+    enum node_role role;
+    shop *shop;                  /* its only writable shop; NULL for the registry and a client */
+    /*
+     * The one peer: async primary <-> secondary, offline local -> central,
+     * cluster replica -> leader, client -> registry (NULL: no registry).
+     */
+    const char *peer;
+    /* The many: leader -> replicas, central <- locals, registry and client -> replicas. */
+    const char *const *peers;
+    size_t peer_count;
+    /* The one-way delay the host's link adds (the drill's WAN delay=, serve's
+     * --delay): timeouts allow for it. The host, not the node, applies it. */
+    int64_t link_delay_us;
+
+    /* async */
+    uint32_t batch_changes;      /* 0: NODE_ASYNC_BATCH_CHANGES; capped there */
+    bool outbox_off;             /* naive: a whole copy every NODE_ASYNC_SNAPSHOT_EVERY_US */
+
+    /* offline (phase 2) */
+    int64_t sync_interval_us;    /* the sync job's period */
+    int sync_retries;            /* a row's retry budget before FAILED */
+
+    /* cluster (phase 2) */
+    bool propagate_before_commit; /* naive: the shop's before_commit hook propagates */
+    enum node_cache_mode cache;
+    int64_t cache_ttl_us;
+    size_t cache_entries;
+};
+
+/*
+ * Creates a node (no event yet). env is copied; it must have send and
+ * timer (and mono_us or now_us). -EINVAL for a bad config, -ENOSYS for a
+ * role that is not built yet (node_role_is_built), -ENOMEM. errmsg (may be
+ * NULL) says why in words.
+ */
+int node_create(const struct node_config *cfg, const struct platform_env *env, struct node **out,
+                char errmsg[SHOP_ERRMSG_MAX]);
+/* Frees the node (never its shop). NULL is allowed. */
+void node_destroy(struct node *n);
+const char *node_name(const struct node *n);
+enum node_role node_role(const struct node *n);
+
+/* ---- Events ------------------------------------------------------------ */
+
+/* The node's shop is open: recover the protocol state from it, arm timers. */
+int node_start(struct node *n);
+/* A message from node `from` (as the env's send gave it). */
+int node_on_message(struct node *n, const char *from, const void *msg, size_t len);
+/* A timer the node asked for through env->timer is due. */
+int node_on_timer(struct node *n, int timer);
+/* A client write or group committed on the node's shop; seq is its outbox
+ * sequence (shop_last_seq; 0 when the shop keeps no outbox). */
+int node_on_commit(struct node *n, int64_t seq);
+/* The host learned that a peer's process died / came back (a hint: the
+ * protocol is correct without it, it only acts sooner). */
+void node_peer_down(struct node *n, const char *peer);
+void node_peer_up(struct node *n, const char *peer);
+/* The node's process died: everything volatile is gone; no event reaches it
+ * until node_restarted. Counters (node_status) survive for the host. */
+void node_crashed(struct node *n);
+/* The node's process is back with its shop reopened: recover as node_start. */
+int node_restarted(struct node *n, shop *reopened);
+
+/* ---- Operator actions ------------------------------------------------- */
+
+/*
+ * Failover, on the async secondary: it stops applying the old primary's
+ * batches, takes client writes from now on, and tells the old primary it is
+ * fenced (a message, repeated whenever the old primary is heard from).
+ * The RPO accounting is in node_status().async.failover. -EALREADY when
+ * promoted already; -EINVAL on another role.
+ */
+int node_promote(struct node *n);
+/*
+ * Fencing, on the old primary (the operator's STONITH; the promoted node's
+ * message does the same when it arrives): it refuses every client request
+ * and ships nothing, for good; its head at that moment is recorded (the
+ * changes the promoted copy lacks: node_status().async). Idempotent.
+ * The host must keep a fenced node fenced across a restart (serve: persist
+ * it, call node_fence again after node_start).
+ */
+int node_fence(struct node *n);
+/* Offline local: the sync job's online switch (phase 2; -ENOSYS today). */
+int node_set_online(struct node *n, bool online);
+
+/* ---- Requests: where a client request is served ------------------------ */
+
+/*
+ * A node's session rule (read-your-writes and monotonic reads across
+ * replicas): a client remembers the highest position (the writer's outbox
+ * sequence: the primary's or the leader's) that any reply it got reflected;
+ * a node whose data is behind that position must not answer its read.
+ */
+struct node_session {
+    int64_t position;
+};
+
+/* A reply reflecting `position` reached the client. Pure. */
+void node_session_saw(struct node_session *s, int64_t position);
+
+/* What routing needs of a node: a small value, copied under the host's lock. */
+struct node_view {
+    char name[NODE_NAME_MAX];
+    enum node_role role;
+    bool up;
+    bool fenced;                 /* refuses every request (an old primary) */
+    bool writable;               /* client writes are served here */
+    char writer[NODE_NAME_MAX];  /* where writes go when not writable here ("" : nowhere) */
+    int64_t position;            /* the writer's sequence this node's data reflects */
+};
+
+/* A copy of what node_route needs (serialized with the node's events). */
+void node_view(const struct node *n, struct node_view *out);
+
+struct node_request {
+    bool is_write;
+    struct node_session session; /* the client's, as it sent it (0: none) */
+};
+
+enum node_route_kind {
+    NODE_ROUTE_HERE,     /* serve it on this node's shop */
+    NODE_ROUTE_FORWARD,  /* send it to `to`, relay the answer (a write at a replica) */
+    NODE_ROUTE_REDIRECT, /* tell the client to ask `to` (an async secondary is not the writer) */
+    NODE_ROUTE_WAIT,     /* hold it until node_view().position >= wait_for, then route again */
+    NODE_ROUTE_REFUSE,   /* answer an error now (fenced, down, no writer) */
+};
+
+struct node_route {
+    enum node_route_kind kind;
+    char to[NODE_NAME_MAX];
+    int64_t wait_for;
+    const char *why;             /* a static string, for the reply and the trace */
+};
+
+/*
+ * The decision for one request at node view v. Pure: safe on reader threads.
+ *   fenced or down                   -> REFUSE
+ *   a write where v is writable      -> HERE
+ *   a write elsewhere                -> FORWARD to v->writer (cluster replica),
+ *                                       REDIRECT (async secondary), REFUSE (no writer)
+ *   a read behind the session        -> WAIT for the session's position
+ *   any other read                   -> HERE
+ * The deferred reply of a forwarded write: the writer's answer carries its
+ * position p; the relaying replica routes the reply with a session of p,
+ * so it answers once it holds the write itself (WAIT, then HERE).
+ */
+void node_route(const struct node_view *v, const struct node_request *req,
+                struct node_route *out);
+const char *node_route_kind_name(enum node_route_kind kind);
+
+/* ---- Status (checkers, status pages) --------------------------------- */
+
+enum node_async_state {
+    NODE_ASYNC_IDLE,      /* the secondary confirmed everything */
+    NODE_ASYNC_STREAMING, /* what it lacks is in flight */
+    NODE_ASYNC_RETRYING,  /* went back to the last ack after a timeout or a gap */
+    NODE_ASYNC_STUCK,     /* cannot be fed from the outbox (see stuck_why) */
+    NODE_ASYNC_FENCED,    /* an old primary after a failover */
+    NODE_ASYNC_APPLYING,  /* a secondary, applying */
+    NODE_ASYNC_PROMOTED,  /* a secondary promoted by a failover */
+};
+
+const char *node_async_state_name(enum node_async_state st);
+
+/* RPO accounting of a failover, on the promoted secondary. */
+struct node_failover {
+    bool done;
+    int64_t at_us;           /* wall clock (env->now_us) of the promotion */
+    int64_t position;        /* the last change of the old primary the promoted copy holds */
+    int64_t position_at_us;  /* when that change committed on the old primary (wall) */
+    int64_t window_us;       /* at_us - position_at_us: the lag window the failover lost */
+};
+
+struct node_async_status {
+    enum node_async_state state;
+    bool outbox_off;
+    uint32_t batch_changes;
+    /* the primary (invariant: pruned_through <= acked <= sent <= head_seq) */
+    int64_t head_seq, head_at_us;  /* the outbox's last change (as last read) */
+    int64_t acked;                 /* highest position the secondary confirmed */
+    int64_t sent;                  /* highest change shipped since the last go-back */
+    int64_t pruned_through;        /* the outbox holds nothing at or below this */
+    int64_t rto_us;
+    int64_t last_commit_us;        /* wall time of the last node_on_commit */
+    int64_t fenced_head_seq;       /* head when fenced: the old primary's last change */
+    char stuck_why[SHOP_ERRMSG_MAX];
+    uint64_t batches_sent, timeouts, gap_resends, acks, stale_acks, snapshots_sent;
+    /* the secondary (position never moves back; moved_back says when it did) */
+    int64_t position, position_at_us; /* applied, and when that change committed (wall) */
+    int64_t position_max;
+    bool moved_back;
+    int64_t moved_back_from, moved_back_to, moved_back_at_us;
+    int64_t snapshot_as_of_us;     /* outbox=off: the copy it holds was taken then (wall) */
+    int64_t last_lag_us;           /* of the last batch applied: now - its newest commit */
+    uint64_t batches_applied, changes_applied, duplicates, gaps, snapshots_applied,
+        apply_errors;
+    struct node_failover failover;
+};
+
+struct node_status {
+    char name[NODE_NAME_MAX];
+    enum node_role role;
+    bool up;
+    bool fenced;
+    uint64_t messages_in, messages_out, malformed, timers_fired, restarts;
+    struct node_async_status async;  /* NODE_ASYNC_PRIMARY, NODE_ASYNC_SECONDARY */
+    /* offline, cluster, registry, client: phase 2 adds their structs here */
+};
+
+int node_status(const struct node *n, struct node_status *out);
+
+/* ---- Messages (the platform's codec) ---------------------------------- */
+
+/*
+ * "batch 12..15 (4 changes)", "ack 15", "malformed": what a message is, in
+ * words, for a host's trace of a dropped or delayed message. The host never
+ * decodes a message otherwise.
+ */
+void node_msg_describe(const void *msg, size_t len, char *buf, size_t buf_len);
+
+#endif /* FAULTDRILL_PLATFORM_NODE_H */

@@ -1,0 +1,100 @@
+/*
+ * node_impl.h — what node.c, msg.c and the protocol files (async.c, and the
+ * offline, cluster, registry and client roles to come) share: the node
+ * object, the per-role operations, the message codec and the helpers that
+ * act through the environment. Private to platform/ (and its tests).
+ */
+#ifndef FAULTDRILL_PLATFORM_NODE_IMPL_H
+#define FAULTDRILL_PLATFORM_NODE_IMPL_H
+
+#include <stdarg.h>
+
+#include "platform/platform.h"
+
+/* ---- The codec ---------------------------------------------------------
+ * Every node message (little endian): "FDN1", u8 type, i64 a, i64 b,
+ * u32 n, n bytes of payload. What a, b and the payload mean is the type's.
+ */
+
+enum node_msg_type {
+    NODE_MSG_ASYNC_BATCH = 1, /* primary -> secondary: a first seq, b last seq, a shop batch */
+    NODE_MSG_ASYNC_ACK,       /* secondary -> primary: a position, b 1 when the batch left a gap */
+    NODE_MSG_ASYNC_SNAPSHOT,  /* primary -> secondary (outbox=off): a taken at (wall us), the copy */
+    NODE_MSG_ASYNC_FENCE,     /* promoted secondary -> old primary: a its failover position */
+    NODE_MSG_TYPES_END
+};
+
+struct node_msg {
+    enum node_msg_type type;
+    int64_t a, b;
+    const uint8_t *data; /* decode: points into the buffer decoded */
+    size_t len;
+};
+
+/* A malloc'ed encoding of m (free it); -ENOMEM, -E2BIG past NODE_MSG_BYTES_MAX. */
+int node_msg_encode(const struct node_msg *m, uint8_t **out, size_t *out_len);
+/* -EPROTO when buf is not one well-formed message of a known type. */
+int node_msg_decode(const void *buf, size_t len, struct node_msg *out);
+const char *node_msg_type_name(enum node_msg_type type);
+
+/* ---- Timers (the `timer` of env->timer and node_on_timer) ------------- */
+
+enum node_timer {
+    NODE_TIMER_PUMP,     /* async: look at the outbox, resend on a timeout */
+    NODE_TIMER_SNAPSHOT, /* async outbox=off: the next whole copy */
+    NODE_TIMERS_MAX
+};
+
+/* ---- The node ------------------------------------------------------------ */
+
+struct async_state;
+
+/* What a role implements; NULL members: the event means nothing to it. */
+struct node_ops {
+    int (*start)(struct node *n);
+    int (*message)(struct node *n, const char *from, const struct node_msg *m);
+    int (*timer)(struct node *n, enum node_timer t);
+    int (*commit)(struct node *n, int64_t seq);
+    void (*peer_up)(struct node *n, const char *peer);
+    void (*crashed)(struct node *n);
+    int (*promote)(struct node *n);
+    int (*fence)(struct node *n);
+    void (*view)(const struct node *n, struct node_view *out);
+    void (*status)(const struct node *n, struct node_status *out);
+    void (*release)(struct node *n);
+};
+
+struct node {
+    char name[NODE_NAME_MAX];
+    char peer[NODE_NAME_MAX];
+    enum node_role role;
+    struct node_config cfg;      /* strings point at the copies here */
+    size_t peer_count;
+    char peers[NODE_PEERS_MAX][NODE_NAME_MAX];
+    struct platform_env env;
+    shop *shop;
+    bool up;
+    bool fenced;
+    int64_t due_us[NODE_TIMERS_MAX]; /* a wake asked for, 0: none */
+    uint64_t messages_in, messages_out, malformed, timers_fired, restarts;
+    const struct node_ops *ops;
+    struct async_state *async;   /* NODE_ASYNC_* */
+};
+
+/* The protocol clock and the wall clock. */
+int64_t node_mono_us(const struct node *n);
+int64_t node_wall_us(const struct node *n);
+/* Encodes and sends m to `to`; 0 or -ENOMEM / -E2BIG (traced). */
+int node_send(struct node *n, const char *to, const struct node_msg *m);
+/* Asks for a wake at at_us unless an earlier (or the same) one is pending. */
+void node_arm(struct node *n, enum node_timer t, int64_t at_us);
+/* The next multiple of period_us strictly after the protocol clock's now. */
+int64_t node_next_tick_us(const struct node *n, int64_t period_us);
+void node_trace(struct node *n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* async.c */
+extern const struct node_ops node_async_primary_ops;
+extern const struct node_ops node_async_secondary_ops;
+int async_create(struct node *n);
+
+#endif /* FAULTDRILL_PLATFORM_NODE_IMPL_H */
