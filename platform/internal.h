@@ -160,11 +160,11 @@ int replog_restore(struct db *d, const void *data, size_t len);
 
 /* ---- SHA-256 ---------------------------------------------------------- */
 
+/* Nettle's sha256_ctx, kept opaque here: its header renames sha256_init and
+ * friends by macro (sha256.c holds the only include). */
+#define SHA256_STATE_BYTES 128
 struct sha256 {
-    uint32_t h[8];
-    uint64_t len;
-    uint8_t buf[64];
-    size_t buf_len;
+    _Alignas(8) unsigned char state[SHA256_STATE_BYTES];
 };
 
 void sha256_init(struct sha256 *c);
