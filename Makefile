@@ -11,7 +11,7 @@
 #   make clean
 
 PACKAGES := build-essential cmake pkg-config libfiu-dev fiu-utils libsqlite3-dev \
-            libcjson-dev libcivetweb-dev check libsubunit-dev nettle-dev
+            libcjson-dev libcivetweb-dev check libsubunit-dev nettle-dev libcurl4-openssl-dev
 # the browser end-to-end test (tests/web): headless chromium driven from node; npm only
 # when none is on PATH (NodeSource's nodejs bundles one and conflicts with Debian's npm)
 PACKAGES += chromium nodejs $(if $(shell command -v npm),,npm)

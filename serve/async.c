@@ -1,21 +1,26 @@
 /*
  * async.c — asynchronous replication in serve (--topology async): a pump
  * thread ships the primary's outbox (fd_outbox, written in each write's own
- * transaction) to db_async.sqlite, node `secondary`, in ordered batches.
+ * transaction) to node `secondary` in ordered batches. The secondary is its
+ * own process (DATA/secondary/db_async.sqlite, started here by node_proc.c
+ * unless --peer secondary=URL names one elsewhere); a batch travels as a
+ * node message (node_net.c), which the link's fault points may lose.
  *
- * A batch is read when it leaves and is applied `--delay` milliseconds
- * later, the WAN's transit time; up to PUMP_WINDOW batches travel at once,
- * so a long delay does not cap the throughput. The secondary applies a
- * batch and records its position in ONE transaction (shop_replica_apply),
- * idempotently by sequence. Anything that goes wrong — the link drops a
- * batch (net/primary/secondary/drop), the secondary's disk fails, a batch
- * lands past a gap — throws away what is in flight and resends from the
- * secondary's own position after a backoff (go-back-N), so nothing is lost
- * and nothing is applied twice. The primary's outbox is pruned, through
- * the writer, up to what the secondary holds.
+ * A batch is read when it leaves and sent `--delay` milliseconds later, the
+ * WAN's transit time; up to PUMP_WINDOW batches travel at once, so a long
+ * delay does not cap the throughput. The secondary applies a batch and
+ * records its position in ONE transaction (node_follow.c), idempotently by
+ * sequence. Anything that goes wrong — the link loses a batch
+ * (net/primary/secondary/drop), the secondary's disk fails or it is not
+ * running, a batch lands past a gap — throws away what is in flight and
+ * resends from the secondary's own position (asked again) after a backoff
+ * (go-back-N), so nothing is lost and nothing is applied twice. The
+ * primary's outbox is pruned, through the writer, up to what the secondary
+ * holds.
  *
  * Stop: what is still in the outbox is shipped without the delay, within a
- * bound, so a clean stop leaves the secondary equal to the primary.
+ * bound, so a clean stop leaves the secondary equal to the primary; then
+ * the secondary is stopped.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -33,7 +38,7 @@
 #define PUMP_BATCH_BYTES (1u << 20)    /* about this much per batch */
 #define PUMP_BACKOFF_MIN_US 100000     /* after a failure, wait this long... */
 #define PUMP_BACKOFF_MAX_US 2000000    /* ...doubling up to this */
-#define PUMP_LOST_US 100000            /* a dropped batch is noticed after this + delay */
+#define PUMP_CALL_MS 5000             /* the secondary's answer to one batch */
 #define PUMP_PRUNE_EVERY_US 1000000    /* prune the primary's outbox this often */
 #define PUMP_DRAIN_US 3000000          /* at stop: ship what is left within this */
 
@@ -47,9 +52,8 @@ static const char *const pump_state_names[] = {"streaming", "retrying", "stuck"}
 
 struct transit {
     struct shop_batch batch;
-    int64_t due_mono_us;   /* when it arrives */
+    int64_t due_mono_us;   /* when it is sent */
     int64_t first_at_us;   /* commit time of its first change (wall) */
-    bool dropped;          /* the link lost it */
 };
 
 /* What /replication/status shows; written by the pump under the lock. */
@@ -74,8 +78,10 @@ struct async_pump {
     pthread_cond_t wake;
     bool stopping;
     bool started;
-    shop *reader;    /* read-only handle on the primary: its outbox */
-    shop *secondary; /* db_async.sqlite */
+    shop *reader;             /* read-only handle on the primary: its outbox */
+    struct node_child *child; /* the secondary's process; NULL: --peer */
+    struct buf reply;         /* the secondary's answer */
+    bool position_known;      /* asked since the last failure */
     /* the pump thread's own state */
     struct transit transit[PUMP_WINDOW];
     size_t head, count;         /* ring of batches in transit */
@@ -88,8 +94,9 @@ struct async_pump {
     struct pump_view view;      /* under lock */
 };
 
-static const char drop_point[] = "net/primary/secondary/drop";
-static const char delay_point[] = "net/primary/secondary/delay";
+static const char *const link_points[] = {
+    "net/primary/secondary/drop", "net/primary/secondary/delay",
+    "net/primary/secondary/duplicate", "net/primary/secondary/reorder"};
 
 /* ---- the pump ------------------------------------------------------------ */
 
@@ -117,6 +124,7 @@ static void go_back(struct async_pump *p)
         p->count--;
     }
     p->sent = p->position;
+    p->position_known = false;
     p->retry_at_mono_us = host_mono_us() + p->backoff_us;
     p->backoff_us = p->backoff_us * 2 > PUMP_BACKOFF_MAX_US ? PUMP_BACKOFF_MAX_US
                                                              : p->backoff_us * 2;
@@ -150,7 +158,7 @@ static void send_next(struct async_pump *p, int64_t head_seq, int64_t delay_us)
     if (rc == -ERANGE) {
         set_error(p, PUMP_STUCK,
                   "the primary's outbox no longer holds the changes after %" PRId64
-                  ": the secondary must be re-seeded (copy db.sqlite to db_async.sqlite "
+                  ": the secondary must be re-seeded (copy db.sqlite to secondary/db_async.sqlite "
                   "while stopped)",
                   p->position);
         p->retry_at_mono_us = host_mono_us() + PUMP_BACKOFF_MAX_US;
@@ -162,17 +170,83 @@ static void send_next(struct async_pump *p, int64_t head_seq, int64_t delay_us)
         shop_batch_release(&t->batch);
         return;
     }
-    int64_t extra = faults_check(delay_point);
-    t->dropped = faults_check(drop_point) != 0;
-    t->due_mono_us = host_mono_us() + delay_us + extra;
+    t->due_mono_us = host_mono_us() + delay_us;
     t->first_at_us = batch_first_at(&t->batch);
     p->sent = t->batch.last_seq;
     p->count++;
     pthread_mutex_lock(&p->lock);
     p->view.batches_sent++;
-    p->view.dropped += t->dropped;
     p->view.in_transit = p->count;
     pthread_mutex_unlock(&p->lock);
+}
+
+/* What the secondary answered to a batch or a probe. */
+struct answer {
+    int64_t position, position_at_us;
+    int64_t applied, skipped;
+    bool gap;
+};
+
+/*
+ * Sends a batch (or nothing: where are you?) to the secondary; 0 with its
+ * answer, or -errno after saying why in the view.
+ */
+static int secondary_call(struct async_pump *p, const void *batch, size_t len, struct answer *a)
+{
+    struct node_call_info info;
+    int rc = node_call(p->srv->net, "secondary", batch, len, PUMP_CALL_MS, &p->reply, &info);
+    if (info.lost) {
+        pthread_mutex_lock(&p->lock);
+        p->view.dropped++;
+        pthread_mutex_unlock(&p->lock);
+    }
+    if (rc != 0) {
+        set_error(p, PUMP_RETRYING, "%s: resending", info.detail);
+        return rc;
+    }
+    cJSON *j = cJSON_ParseWithLength(buf_body(&p->reply), buf_body_len(&p->reply));
+    const cJSON *pos = cJSON_GetObjectItemCaseSensitive(j, "position");
+    if (info.status != 200 || !cJSON_IsNumber(pos)) {
+        const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "error");
+        const cJSON *d = cJSON_GetObjectItemCaseSensitive(j, "detail");
+        set_error(p, PUMP_RETRYING, "the secondary refused a batch (%d): %s%s%s", info.status,
+                  cJSON_IsString(e) ? e->valuestring : "not an answer",
+                  cJSON_IsString(d) ? ": " : "", cJSON_IsString(d) ? d->valuestring : "");
+        cJSON_Delete(j);
+        return -EIO;
+    }
+    a->position = (int64_t)pos->valuedouble;
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(j, "positionAtUs");
+    a->position_at_us = cJSON_IsNumber(x) ? (int64_t)x->valuedouble : 0;
+    x = cJSON_GetObjectItemCaseSensitive(j, "applied");
+    a->applied = cJSON_IsNumber(x) ? (int64_t)x->valuedouble : 0;
+    x = cJSON_GetObjectItemCaseSensitive(j, "skipped");
+    a->skipped = cJSON_IsNumber(x) ? (int64_t)x->valuedouble : 0;
+    a->gap = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "gap"));
+    cJSON_Delete(j);
+    return 0;
+}
+
+/* Asks the secondary where it is; false (and a backoff) when it cannot say. */
+static bool probe(struct async_pump *p)
+{
+    if (p->position_known)
+        return true;
+    if (host_mono_us() < p->retry_at_mono_us)
+        return false;
+    struct answer a;
+    if (secondary_call(p, NULL, 0, &a) != 0) {
+        go_back(p);
+        return false;
+    }
+    p->position = a.position;
+    p->sent = a.position;
+    p->position_known = true;
+    pthread_mutex_lock(&p->lock);
+    p->view.secondary_seq = a.position;
+    p->view.secondary_at_us = a.position_at_us;
+    pthread_mutex_unlock(&p->lock);
+    return true;
 }
 
 /* Applies the batches that have arrived; returns false after a go-back. */
@@ -183,28 +257,16 @@ static bool deliver(struct async_pump *p, bool ignore_delay)
         int64_t now = host_mono_us();
         if (!ignore_delay && now < t->due_mono_us)
             return true;
-        if (t->dropped) {
-            /* Nothing arrives; the sender notices when no answer came. */
-            if (now < t->due_mono_us + PUMP_LOST_US)
-                return true;
-            set_error(p, PUMP_RETRYING, "a batch was lost on the link (%s): resending", drop_point);
-            go_back(p);
-            return false;
-        }
-        struct shop_apply_result res;
-        int rc = shop_replica_apply(p->secondary, "primary", t->batch.data, t->batch.len, &res);
+        struct answer res;
+        int rc = secondary_call(p, t->batch.data, t->batch.len, &res);
         if (rc == 0 && res.gap) {
             set_error(p, PUMP_RETRYING, "a batch landed past a gap at %" PRId64 ": resending",
                       res.position);
             rc = -EAGAIN;
-        } else if (rc < 0) {
-            set_error(p, PUMP_RETRYING, "the secondary refused a batch: %s",
-                      shop_errmsg(p->secondary));
         }
         if (rc < 0) {
-            int64_t seq = 0, at = 0;
-            if (shop_replica_position(p->secondary, "primary", &seq, &at) == 0)
-                p->position = seq;
+            if (rc == -EAGAIN)
+                p->position = res.position;
             go_back(p);
             return false;
         }
@@ -307,7 +369,7 @@ static void *pump_main(void *arg)
     const int64_t delay_us = p->srv->opt.delay_ms * 1000;
     while (!stopping(p)) {
         int64_t head = observe(p);
-        if (deliver(p, false))
+        if (probe(p) && deliver(p, false))
             send_next(p, head, delay_us);
         prune(p);
         pthread_mutex_lock(&p->lock);
@@ -323,9 +385,9 @@ static void *pump_main(void *arg)
     p->backoff_us = PUMP_BACKOFF_MIN_US;
     while (host_mono_us() < deadline) {
         int64_t head = observe(p);
-        if (p->position >= head && p->count == 0)
+        if (p->position_known && p->position >= head && p->count == 0)
             break;
-        if (!deliver(p, true)) {
+        if (!probe(p) || !deliver(p, true)) {
             struct timespec ts = {.tv_sec = 0, .tv_nsec = 10000000L};
             nanosleep(&ts, NULL);
             p->retry_at_mono_us = 0;
@@ -342,7 +404,8 @@ static void *pump_main(void *arg)
 static void pump_free(struct async_pump *p)
 {
     shop_close(p->reader);
-    shop_close(p->secondary);
+    node_child_stop(p->child);
+    buf_release(&p->reply);
     pthread_cond_destroy(&p->wake);
     pthread_mutex_destroy(&p->lock);
     free(p);
@@ -365,29 +428,21 @@ int async_start(struct server *srv)
     pthread_cond_init(&p->wake, &ca);
     pthread_condattr_destroy(&ca);
     char msg[SHOP_ERRMSG_MAX] = "";
-    struct shop_config cfg = {
-        .topology = SHOP_SINGLE,
-        .primary = {.node = "secondary", .path = srv->second_path,
-                    .vfs = faults_vfs_name("secondary")},
-        .sync_full = true,
-    };
-    int err = shop_open(&cfg, &srv->env, &p->secondary, msg);
+    int err = shop_open_reader(&srv->cfg.primary, &srv->env, &p->reader, msg);
     if (err)
-        fprintf(stderr, "faultdrill serve: cannot open the secondary %s: %s\n", srv->second_path,
-                msg);
-    if (!err && (err = shop_open_reader(&srv->cfg.primary, &srv->env, &p->reader, msg)) != 0)
         fprintf(stderr, "faultdrill serve: cannot read the primary's outbox: %s\n", msg);
-    int64_t at = 0;
-    if (!err && (err = shop_replica_position(p->secondary, "primary", &p->position, &at)) != 0)
-        fprintf(stderr, "faultdrill serve: cannot read the secondary's position: %s\n",
-                shop_errmsg(p->secondary));
+    char url[NODE_URL_MAX], dir[SERVE_PATH_MAX];
+    if (!err && !node_net_peer_url(srv->net, "secondary", url)) { /* not --peer: ours to run */
+        snprintf(dir, sizeof(dir), "%.4000s/secondary", srv->opt.data_dir);
+        err = node_child_start(srv, "secondary", dir, NULL, &p->child);
+        if (!err)
+            node_child_settle(p->child);
+    }
     if (!err) {
-        p->sent = p->position;
-        p->pruned_through = 0;
-        p->view.secondary_seq = p->position;
-        p->view.secondary_at_us = at;
-        (void)panel_add(&srv->panel, drop_point);
-        (void)panel_add(&srv->panel, delay_point);
+        pthread_mutex_lock(&srv->panel.lock);
+        for (size_t i = 0; i < sizeof(link_points) / sizeof(link_points[0]); i++)
+            (void)panel_add(&srv->panel, link_points[i]);
+        pthread_mutex_unlock(&srv->panel.lock);
         err = -pthread_create(&p->thread, NULL, pump_main, p);
         if (err)
             fprintf(stderr, "faultdrill serve: cannot start the pump: %s\n", strerror(-err));
@@ -482,6 +537,7 @@ void async_status(struct request *rq)
         buf_puts(b, "null");
     buf_puts(b, ",\"lastError\":");
     json_str(b, v.last_error);
+    node_child_json(b, "secondaryProcess", rq->srv, "secondary", p->child);
     buf_puts(b, "}");
     http_reply(rq, 200);
 }

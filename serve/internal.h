@@ -23,6 +23,7 @@
 
 #include "faults/faults.h"
 #include "platform/platform.h"
+#include "serve/node.h"
 #include "serve/serve.h"
 
 struct mg_connection;
@@ -227,20 +228,22 @@ uint64_t writer_generation(struct writer *w);
 /* ---- The server (server.c) -------------------------------------------- */
 
 /*
- * What this server runs (--topology). Each names the fault-VFS nodes of its
- * copies, as a drill would: mirror primary+mirror; async primary (served)
- * + secondary (db_async.sqlite, fed by the pump); offline local (served,
- * db.sqlite) + central (db_central.sqlite, fed by the sync job); cluster
- * leader (served) + replica1..N (child processes on the next ports, each a
- * SERVE_REPLICA with its own data directory).
+ * What this process runs (--topology, --role): ONE node, named as a drill
+ * names it (DESIGN.md §7: every node its own process). mirror: primary, two
+ * files of one process; async: primary, which starts the secondary
+ * (db_async.sqlite, its own process, fed over POST /api/node); offline:
+ * local, which starts central (db_central.sqlite, its own process); cluster:
+ * leader, which starts replica1..N (each its own process and data directory).
  */
 enum serve_role {
     SERVE_SINGLE,
     SERVE_MIRROR,
-    SERVE_ASYNC,
-    SERVE_OFFLINE,
-    SERVE_CLUSTER,
-    SERVE_REPLICA,
+    SERVE_ASYNC,     /* the primary of async replication */
+    SERVE_OFFLINE,   /* the local of offline sync */
+    SERVE_CLUSTER,   /* the leader of a cluster */
+    SERVE_REPLICA,   /* replicaN, fed by leader */
+    SERVE_SECONDARY, /* the async secondary, fed by primary */
+    SERVE_CENTRAL,   /* the offline central, fed by locals */
 };
 
 #define SERVE_DELAY_MS_DEFAULT 200     /* async: the WAN delay a batch waits */
@@ -260,7 +263,9 @@ struct serve_options {
     int64_t interval_ms;         /* offline */
     int retries;                 /* offline */
     int replicas;                /* cluster */
-    int leader_port;             /* replica: where its leader listens */
+    const char *secret_file;     /* --secret-file; NULL: DATA/node.secret, made at first start */
+    const char *peers[NODE_PEERS_MAX]; /* --peer NAME=URL */
+    int peer_count;
     enum mirror_policy policy;
     bool allow_faults;
     const char *web_dir;
@@ -280,6 +285,7 @@ struct fault_panel {
 };
 
 struct async_pump;  /* async.c */
+struct follower;    /* node_follow.c */
 struct offline_job; /* offline.c */
 struct cluster;     /* cluster.c */
 
@@ -290,7 +296,9 @@ struct server {
     struct shop_config cfg;
     char primary_path[SERVE_PATH_MAX];
     char mirror_path[SERVE_PATH_MAX];
-    char second_path[SERVE_PATH_MAX]; /* db_async.sqlite or db_central.sqlite */
+    char secret_path[SERVE_PATH_MAX]; /* the cluster secret children are given */
+    struct node_net *net;              /* node messages; NULL for single and mirror */
+    struct follower *follow;           /* node_follow.c: secondary, central, replica */
     struct async_pump *async;
     struct offline_job *offline;
     struct cluster *cluster;
@@ -301,7 +309,7 @@ struct server {
     struct fault_panel panel;
 };
 
-/* "mirror", "async", ...: what --topology calls a role. */
+/* "mirror", "async", ...: the topology this node belongs to. */
 const char *serve_role_name(enum serve_role role);
 
 /* ---- Worker threads and requests (worker.c, http.c) -------------------- */
@@ -411,13 +419,12 @@ void offline_stop(struct server *srv);
 void offline_status(struct request *rq); /* GET /sync/status, JSON or HTML */
 void offline_run_now(struct request *rq); /* POST /sync/run: one pass now */
 
-/* cluster.c: a leader's replicas (child processes), propagation over HTTP,
- * the registry; a replica's side of POST /api/sync. */
+/* cluster.c: a leader's replicas (child processes), propagation over node
+ * messages, the registry; a replica forwarding writes to its leader. */
 int cluster_start(struct server *srv);
 void cluster_stop(struct server *srv);
 void cluster_status(struct request *rq);     /* GET /replication/status on the leader */
 void cluster_get_server(struct request *rq); /* GET /getServer */
-void cluster_api_sync(struct request *rq);   /* POST /api/sync */
 /* On a replica, a request that writes is answered by the leader: true when
  * this function replied (forwarded, or 503 when the leader is down). */
 bool cluster_forward(struct request *rq);

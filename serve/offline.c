@@ -2,13 +2,16 @@
  * offline.c — offline-first sync in serve (--topology offline, DESIGN.md
  * §2): the shop is served from db.sqlite (node `local`), whose every write
  * records its fd_sync_queue rows in its own transaction; a sync job thread
- * pushes that queue to db_central.sqlite (node `central`) every --interval.
+ * pushes that queue to node `central` every --interval. Central is its own
+ * process (DATA/central/db_central.sqlite, started here by node_proc.c
+ * unless --peer central=URL names one elsewhere); a push travels as a node
+ * message (node_net.c), whose link fault points act in the sender:
+ * net/local/central/drop|delay|... here, net/central/local/drop (the reply
+ * lost after central applied the push) in central's process.
  *
- * The job owns the central shop and its own read-only handle on the local
- * copy. One run: read up to a push of PENDING and FAILED rows (FAILED rows
- * stay retriable), carry it to central over the "link" (the fault points
- * net/local/central/delay and .../drop, and net/central/local/drop for the
- * reply), let central apply it idempotently, then mark the queue on the
+ * The job has its own read-only handle on the local copy. One run: read up
+ * to a push of PENDING and FAILED rows (FAILED rows stay retriable), send it
+ * to central, which applies it idempotently, then mark the queue on the
  * local through writer_call — the writer holds the only writable handle. A
  * full push that was accepted is followed at once by the next one, so a
  * backlog drains in one run; a failed push counts one retry for each row it
@@ -35,11 +38,11 @@
 #include "serve/internal.h"
 
 #define OFFLINE_PUSH_ROWS          SHOP_SYNC_PUSH_ROWS_MAX /* queue rows in one push */
-#define OFFLINE_PUSHES_PER_RUN_MAX 4096       /* full pushes one run chains: ~1M rows */
-#define OFFLINE_DELAY_US_MAX       60000000LL /* a net .../delay longer than 60 s is cut to it */
-#define OFFLINE_RUN_WAIT_MS        30000      /* POST /sync/run waits this long for its run */
-#define OFFLINE_ERROR_MAX          384        /* bytes of the last error kept */
-#define OFFLINE_ACCEPT_RANGES_MAX  32         /* media ranges of an Accept header looked at */
+#define OFFLINE_PUSHES_PER_RUN_MAX 4096  /* full pushes one run chains: ~1M rows */
+#define OFFLINE_CALL_MS            10000 /* central's answer to one push */
+#define OFFLINE_RUN_WAIT_MS        30000 /* POST /sync/run waits this long for its run */
+#define OFFLINE_ERROR_MAX          384   /* bytes of the last error kept */
+#define OFFLINE_ACCEPT_RANGES_MAX  32    /* media ranges of an Accept header looked at */
 /* The timer's runs compare central with the local at most this often: a
  * comparison reads every row of both (about 5 us a row), a push does not. */
 #define OFFLINE_CHECK_EVERY_US 10000000LL
@@ -74,11 +77,12 @@ struct offline_job {
     uint64_t asked;  /* runs asked for by POST /sync/run */
     uint64_t served; /* the highest `asked` a finished run started after */
     struct offline_snapshot snap;
+    struct node_child *child; /* central's process; NULL: --peer central=URL */
     /* The job thread's alone. */
-    shop *central;
-    shop *local; /* read-only: the queue and its rows */
+    shop *central_reader; /* read-only, for centralCheck: only when central is our child */
+    shop *local;          /* read-only: the queue and its rows */
+    struct buf reply;     /* central's answer */
     struct shop_sync_compare cmp;
-    char drop[FAULTS_NAME_MAX], delay[FAULTS_NAME_MAX], reply_drop[FAULTS_NAME_MAX];
 };
 
 /* What one run did, published at its end. */
@@ -96,15 +100,13 @@ static bool is_storage_error(int rc)
            rc == -EINPROGRESS || rc == -EACCES;
 }
 
-static int open_central(struct offline_job *j, char msg[SHOP_ERRMSG_MAX])
+/* centralCheck reads central's file beside ours: only when we run it. */
+static int open_central_reader(struct offline_job *j)
 {
-    struct server *srv = j->srv;
-    struct shop_config cfg = {
-        .topology = SHOP_SINGLE,
-        .primary = {.node = "central", .path = srv->second_path, .vfs = faults_vfs_name("central")},
-        .sync_full = true,
-    };
-    return shop_open(&cfg, &srv->env, &j->central, msg);
+    char path[SERVE_PATH_MAX], msg[SHOP_ERRMSG_MAX];
+    snprintf(path, sizeof(path), "%.4000s/central/db_central.sqlite", j->srv->opt.data_dir);
+    struct shop_copy copy = {.node = "central", .path = path, .vfs = NULL};
+    return shop_open_reader(&copy, &j->srv->env, &j->central_reader, msg);
 }
 
 static int open_local(struct offline_job *j, char msg[SHOP_ERRMSG_MAX])
@@ -129,58 +131,52 @@ static struct timespec mono_timespec(int64_t mono_us)
     return t;
 }
 
-/* Sleeps us unless the job stops first; false when it stops. */
-static bool sleep_unless_stopping(struct offline_job *j, int64_t us)
+static bool is_stopping(struct offline_job *j)
 {
-    int64_t until = host_mono_us() + us;
-    struct timespec ts = mono_timespec(until);
     pthread_mutex_lock(&j->lock);
-    while (!j->stopping && host_mono_us() < until)
-        pthread_cond_timedwait(&j->wake, &j->lock, &ts);
     bool stopping = j->stopping;
     pthread_mutex_unlock(&j->lock);
-    return !stopping;
+    return stopping;
 }
 
 /* ---- one push --------------------------------------------------------------- */
 
 /*
- * Carries a push to central and its reply back, through the link's fault
- * points. 0: central accepted it (res holds the accepted ids); -ESHUTDOWN:
- * the job stopped during a delay (nothing to mark); another -errno: the
- * push failed, why says how.
+ * Sends a push to central and reads its reply. 0: central accepted it (res
+ * holds the accepted ids); -ESHUTDOWN: the job stopped (nothing to mark);
+ * another -errno: the push failed, why says how.
  */
 static int carry(struct offline_job *j, const struct shop_sync_push *p,
                  struct shop_sync_result *res, char *why, size_t len)
 {
-    int64_t delay_us = faults_check(j->delay);
-    if (delay_us > 0 && !sleep_unless_stopping(
-                            j, delay_us < OFFLINE_DELAY_US_MAX ? delay_us : OFFLINE_DELAY_US_MAX))
+    struct node_call_info info;
+    int err = node_call(j->srv->net, "central", p->data, p->len, OFFLINE_CALL_MS, &j->reply, &info);
+    if (is_stopping(j))
         return -ESHUTDOWN;
-    if (faults_check(j->drop) > 0) {
-        snprintf(why, len, "the push was lost on the link (%s): no reply, counted as a timeout",
-                 j->drop);
-        return -ETIMEDOUT;
-    }
-    char msg[SHOP_ERRMSG_MAX];
-    int err = j->central == NULL ? open_central(j, msg) : 0;
-    if (err) {
-        snprintf(why, len, "central cannot be opened: %s", msg);
+    if (err == -ETIMEDOUT && info.lost) {
+        snprintf(why, len, "%s: no reply, counted as a timeout%s", info.detail,
+                 strstr(info.detail, "reply") != NULL
+                     ? "; the rows go again and central keeps them unchanged"
+                     : "");
         return err;
     }
-    err = shop_sync_apply_central(j->central, j->srv->opt.node, p->data, p->len, res);
     if (err) {
-        snprintf(why, len, "central could not apply the push: %s", shop_errmsg(j->central));
-        if (is_storage_error(err))
-            drop_handle(&j->central);
+        snprintf(why, len, "central cannot be reached: %s", info.detail);
         return err;
     }
-    if (faults_check(j->reply_drop) > 0) {
-        snprintf(why, len,
-                 "central applied the push but its reply was lost on the link (%s): counted "
-                 "as a timeout; the rows go again and central keeps them unchanged",
-                 j->reply_drop);
-        return -ETIMEDOUT;
+    if (info.status != 200) {
+        cJSON *e = cJSON_ParseWithLength(buf_body(&j->reply), buf_body_len(&j->reply));
+        const cJSON *m = cJSON_GetObjectItemCaseSensitive(e, "error");
+        const cJSON *d = cJSON_GetObjectItemCaseSensitive(e, "detail");
+        snprintf(why, len, "central could not apply the push (%d): %s%s%s", info.status,
+                 cJSON_IsString(m) ? m->valuestring : "no reason given",
+                 cJSON_IsString(d) ? ": " : "", cJSON_IsString(d) ? d->valuestring : "");
+        cJSON_Delete(e);
+        return info.status == 400 ? -EPROTO : -EIO;
+    }
+    if (shop_sync_reply_decode(buf_body(&j->reply), buf_body_len(&j->reply), res) != 0) {
+        snprintf(why, len, "central's reply is not a sync result");
+        return -EPROTO;
     }
     return 0;
 }
@@ -290,9 +286,13 @@ static int push_once(struct offline_job *j, struct offline_run *r)
 static void check_central(struct offline_job *j, struct offline_check *out)
 {
     int64_t t0 = host_mono_us();
-    if (j->local == NULL || j->central == NULL ||
-        shop_sync_compare(j->local, j->central, j->srv->opt.node, &j->cmp) != 0)
-        return; /* the previous check stands, with its time */
+    if (j->child != NULL && j->central_reader == NULL)
+        (void)open_central_reader(j);
+    if (j->local == NULL || j->central_reader == NULL ||
+        shop_sync_compare(j->local, j->central_reader, j->srv->opt.node, &j->cmp) != 0) {
+        drop_handle(&j->central_reader); /* a fresh one next time */
+        return;                          /* the previous check stands, with its time */
+    }
     const struct shop_sync_compare *c = &j->cmp;
     *out = (struct offline_check){
         .done = true,
@@ -351,14 +351,6 @@ static void publish(struct offline_job *j, const struct offline_run *r, int64_t 
     log_transition(was_online, r);
 }
 
-static bool is_stopping(struct offline_job *j)
-{
-    pthread_mutex_lock(&j->lock);
-    bool stopping = j->stopping;
-    pthread_mutex_unlock(&j->lock);
-    return stopping;
-}
-
 /* asked: a POST /sync/run waits for this run, and its reply must be fresh. */
 static void run_once(struct offline_job *j, bool asked)
 {
@@ -413,8 +405,10 @@ static void *job_main(void *arg)
 
 static void job_free(struct offline_job *j)
 {
-    shop_close(j->central);
+    node_child_stop(j->child);
+    shop_close(j->central_reader);
     shop_close(j->local);
+    buf_release(&j->reply);
     pthread_cond_destroy(&j->wake);
     pthread_cond_destroy(&j->ran);
     pthread_mutex_destroy(&j->lock);
@@ -440,15 +434,14 @@ static int job_sync_init(struct offline_job *j)
 /* The link's points, in the HTTP fault panel too. */
 static void name_points(struct offline_job *j, struct fault_panel *panel)
 {
-    const char *node = j->srv->opt.node;
-    snprintf(j->drop, sizeof(j->drop), "net/%s/central/drop", node);
-    snprintf(j->delay, sizeof(j->delay), "net/%s/central/delay", node);
-    snprintf(j->reply_drop, sizeof(j->reply_drop), "net/central/%s/drop", node);
+    static const char *const what[] = {"drop", "delay", "duplicate", "reorder"};
     /* civetweb already answers GET /faults: the panel's lock, not just its add */
     pthread_mutex_lock(&panel->lock);
-    (void)panel_add(panel, j->drop);
-    (void)panel_add(panel, j->delay);
-    (void)panel_add(panel, j->reply_drop);
+    for (size_t i = 0; i < sizeof(what) / sizeof(what[0]); i++) {
+        char point[FAULTS_NAME_MAX];
+        snprintf(point, sizeof(point), "net/%s/central/%s", j->srv->opt.node, what[i]);
+        (void)panel_add(panel, point);
+    }
     pthread_mutex_unlock(&panel->lock);
 }
 
@@ -463,18 +456,21 @@ int offline_start(struct server *srv)
     }
     j->srv = srv;
     j->snap.online = true;
-    char msg[SHOP_ERRMSG_MAX];
-    int err = open_central(j, msg);
-    if (err)
-        fprintf(stderr, "faultdrill serve: cannot open the central copy %s: %s\n", srv->second_path,
-                msg);
+    char msg[SHOP_ERRMSG_MAX], url[NODE_URL_MAX], dir[SERVE_PATH_MAX];
+    int err = 0;
+    if (!node_net_peer_url(srv->net, "central", url)) { /* not --peer: ours to run */
+        snprintf(dir, sizeof(dir), "%.4000s/central", srv->opt.data_dir);
+        err = node_child_start(srv, "central", dir, NULL, &j->child);
+        if (!err)
+            node_child_settle(j->child);
+    }
     if (!err && (err = open_local(j, msg)) != 0)
         fprintf(stderr, "faultdrill serve: the sync job cannot read %s: %s\n", srv->primary_path,
                 msg);
     if (!err && (err = job_sync_init(j)) != 0)
         fprintf(stderr, "faultdrill serve: cannot start the sync job: %s\n", strerror(-err));
     if (err) {
-        shop_close(j->central);
+        node_child_stop(j->child);
         shop_close(j->local);
         free(j);
         return err;
@@ -509,7 +505,8 @@ void offline_stop(struct server *srv)
 
 /* What a status reply shows: the local's queue now and the job's facts. */
 struct offline_view {
-    const struct server *srv;
+    struct server *srv;
+    struct node_child *child;
     bool running;
     struct offline_snapshot snap;
     bool queue_ok;
@@ -532,6 +529,7 @@ static void view_take(struct request *rq, struct offline_view *v)
         v->snap = j->snap;
         pthread_mutex_unlock(&j->lock);
         v->running = true;
+        v->child = j->child;
     }
     v->queue_ok = worker_read(rq, read_queue, &v->q) == 0;
     if (!v->queue_ok)
@@ -644,6 +642,7 @@ static void render_json(struct buf *b, const struct offline_view *v)
         json_str(b, v->queue_error);
     buf_puts(b, ",\"centralCheck\":");
     put_check(b, &s->check);
+    node_child_json(b, "centralProcess", v->srv, "central", v->child);
     buf_puts(b, "}");
 }
 

@@ -40,7 +40,7 @@ static const struct route routes[] = {
     {"GET", "sync/status", status_sync},
     {"POST", "sync/run", offline_run_now},
     {"GET", "getServer", cluster_get_server},
-    {"POST", "api/sync", cluster_api_sync},
+    {"POST", "api/node", node_api},
     {"GET", "faults", panel_list},
     {"POST", "faults", panel_set},
 };
@@ -154,7 +154,7 @@ int routes_dispatch(struct mg_connection *conn)
         http_reply_error(&rq, 400, "bad request", "the request target must be a path");
     } else if (!json_is_utf8(uri, strlen(uri))) {
         http_reply_error(&rq, 400, "bad path", "the path is not valid UTF-8");
-    } else if (rq.srv->opt.role != SERVE_REPLICA || !cluster_forward(&rq)) {
+    } else if (!follow_intercept(&rq)) {
         route(&rq, uri);
     }
     cJSON_Delete(rq.json);

@@ -38,6 +38,7 @@
 static const char usage[] =
     "usage: faultdrill serve [--port N] [--data DIR] [--topology T] [--policy strict|degrade]\n"
     "                        [--delay MS] [--interval MS] [--retries N] [--replicas N]\n"
+    "                        [--role NODE] [--peer NAME=URL]... [--secret-file FILE]\n"
     "                        [--allow-faults] [--web DIR] [--seed-demo|--no-demo] [--threads N]\n"
     "\n"
     "The live shop on http://127.0.0.1:PORT/ : the REST API (DESIGN.md section 7,\n"
@@ -49,12 +50,14 @@ static const char usage[] =
     "  --topology T      mirror (default): db.sqlite and db_mirror.sqlite, both\n"
     "                      committed before a write is acknowledged (nodes primary, mirror)\n"
     "                    single: db.sqlite alone (node primary)\n"
-    "                    async: db.sqlite, shipped to db_async.sqlite by a background\n"
-    "                      pump after --delay (nodes primary, secondary)\n"
-    "                    offline: db.sqlite, pushed to db_central.sqlite by the sync\n"
-    "                      job every --interval (nodes local, central)\n"
-    "                    cluster: the leader here, --replicas replicas on the next\n"
-    "                      ports, fed over POST /api/sync (nodes leader, replicaN)\n"
+    "                    async: db.sqlite, shipped after --delay to the secondary, its\n"
+    "                      own process (DIR/secondary/db_async.sqlite)\n"
+    "                    offline: db.sqlite (node local), pushed every --interval to\n"
+    "                      central, its own process (DIR/central/db_central.sqlite)\n"
+    "                    cluster: the leader here, --replicas replicas, each its own\n"
+    "                      process (DIR/replicaN/db.sqlite)\n"
+    "                    Nodes talk over POST /api/node, authenticated with HMAC-SHA256\n"
+    "                    under the cluster secret (DIR/node.secret, made at first start)\n"
     "  --policy P        mirror: strict (default) refuses writes while either copy\n"
     "                    fails; degrade keeps serving on one copy, resyncs it on heal\n"
     "  --delay MS        async: the WAN delay of every shipped batch (default 200)\n"
@@ -66,6 +69,13 @@ static const char usage[] =
     "  --seed-demo       give a shop without products the demo catalog (the default)\n"
     "  --no-demo         leave a new shop empty\n"
     "  --threads N       civetweb worker threads, one per open connection (default 48)\n"
+    "  --role NODE       run this one node: primary, local, leader (the first node of\n"
+    "                    async, offline, cluster), or secondary, central, replicaN (a\n"
+    "                    node the first one starts itself, unless --peer names it)\n"
+    "  --peer NAME=URL   where node NAME listens (e.g. secondary=http://10.0.0.2:3002):\n"
+    "                    it is not started here; repeat for each\n"
+    "  --secret-file F   the cluster secret (64 hex digits, mode 0600); every node of\n"
+    "                    a topology needs the same one\n"
     "\n"
     "Faults at run time, from another terminal (5 is EIO, 28 ENOSPC):\n"
     "  fiu-ctrl -c \"enable name=disk/mirror/write,failinfo=5\" PID\n"
@@ -93,8 +103,7 @@ static int parse_ms(const char *text, int64_t *out)
     return rc;
 }
 
-/* --topology names; "replica" is what a cluster's leader starts its
- * replicas with (--leader-port, --node replicaN), not for users. */
+/* --topology names, and the node the first process of each runs. */
 static const struct {
     const char *name;
     enum serve_role role;
@@ -102,15 +111,105 @@ static const struct {
 } roles[] = {
     {"single", SERVE_SINGLE, "primary"},   {"mirror", SERVE_MIRROR, "primary"},
     {"async", SERVE_ASYNC, "primary"},     {"offline", SERVE_OFFLINE, "local"},
-    {"cluster", SERVE_CLUSTER, "leader"},  {"replica", SERVE_REPLICA, "replica1"},
+    {"cluster", SERVE_CLUSTER, "leader"},
+};
+
+/* The nodes a topology's first process starts: what --role accepts besides
+ * the first node's own name. */
+static const struct {
+    const char *node; /* replicaN: a prefix */
+    enum serve_role role;
+    enum serve_role first; /* the topology's first node */
+} followers[] = {
+    {"secondary", SERVE_SECONDARY, SERVE_ASYNC},
+    {"central", SERVE_CENTRAL, SERVE_OFFLINE},
+    {"replica", SERVE_REPLICA, SERVE_CLUSTER},
 };
 
 const char *serve_role_name(enum serve_role role)
 {
+    for (size_t i = 0; i < sizeof(followers) / sizeof(followers[0]); i++)
+        if (followers[i].role == role)
+            role = followers[i].first;
     for (size_t i = 0; i < sizeof(roles) / sizeof(roles[0]); i++)
         if (roles[i].role == role)
             return roles[i].name;
     return "?";
+}
+
+/* replicaN, N in 1..SERVE_REPLICAS_MAX. */
+static bool is_replica_name(const char *node)
+{
+    int k = 0;
+    return strncmp(node, "replica", 7) == 0 && node[7] >= '1' && node[7] <= '9' &&
+           parse_int(node + 7, 1, SERVE_REPLICAS_MAX, &k) == 0;
+}
+
+/* --role NODE against --topology; 0 or an exit code after saying why. */
+static int resolve_role(struct serve_options *o, const char *node, bool topology_given)
+{
+    if (node == NULL)
+        return 0;
+    for (size_t i = 0; i < sizeof(followers) / sizeof(followers[0]); i++) {
+        bool match = followers[i].role == SERVE_REPLICA ? is_replica_name(node)
+                                                        : strcmp(node, followers[i].node) == 0;
+        if (!match)
+            continue;
+        if (topology_given && o->role != followers[i].first) {
+            fprintf(stderr, "faultdrill serve: node %s belongs to topology %s, not %s\n", node,
+                    serve_role_name(followers[i].first), serve_role_name(o->role));
+            return SERVE_EXIT_USAGE;
+        }
+        o->role = followers[i].role;
+        o->topology = SHOP_SINGLE;
+        o->node = node;
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof(roles) / sizeof(roles[0]); i++) {
+        if (strcmp(node, roles[i].node) != 0)
+            continue;
+        if (topology_given && strcmp(o->node, node) != 0) {
+            fprintf(stderr, "faultdrill serve: topology %s has no node %s\n",
+                    serve_role_name(o->role), node);
+            return SERVE_EXIT_USAGE;
+        }
+        if (!topology_given) { /* primary alone is the default mirror */
+            o->role = roles[i].role == SERVE_SINGLE ? SERVE_MIRROR : roles[i].role;
+            o->topology = o->role == SERVE_MIRROR ? SHOP_MIRROR : SHOP_SINGLE;
+            o->node = node;
+        }
+        return 0;
+    }
+    fprintf(stderr,
+            "faultdrill serve: unknown node '%s' for --role (primary, secondary, local, central, "
+            "leader, replica1..replica%d)\n",
+            node, SERVE_REPLICAS_MAX);
+    return SERVE_EXIT_USAGE;
+}
+
+/* --peer NAME=URL: a node's name and an http URL without a trailing slash. */
+static int add_peer(struct serve_options *o, const char *v)
+{
+    const char *eq = strchr(v, '=');
+    char name[FAULTS_NODE_MAX];
+    size_t n = eq != NULL ? (size_t)(eq - v) : 0;
+    bool ok = eq != NULL && n > 0 && n < sizeof(name) && o->peer_count < NODE_PEERS_MAX;
+    if (ok) {
+        memcpy(name, v, n);
+        name[n] = '\0';
+        const char *url = eq + 1;
+        size_t len = strlen(url);
+        ok = faults_is_node_name(name) && len > 7 && len < NODE_URL_MAX &&
+             (strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0) &&
+             url[len - 1] != '/' && strpbrk(url, " \r\n\"") == NULL;
+    }
+    if (!ok) {
+        fprintf(stderr, "faultdrill serve: bad --peer '%s': NAME=http://HOST:PORT (at most %d)\n",
+                v, NODE_PEERS_MAX);
+        return SERVE_EXIT_USAGE;
+    }
+    o->peers[o->peer_count++] = v;
+    return 0;
 }
 
 /* One option with a value; returns 0, or an exit code after saying why. */
@@ -148,8 +247,10 @@ static int parse_valued(struct serve_options *o, const char *opt, const char *v)
     if (strcmp(opt, "--replicas") == 0 &&
         parse_int(v, 1, SERVE_REPLICAS_MAX, &o->replicas) == 0)
         return 0;
-    if (strcmp(opt, "--leader-port") == 0 && parse_int(v, 1, SERVE_PORT_MAX, &o->leader_port) == 0)
+    if (strcmp(opt, "--secret-file") == 0 && v[0] != '\0') {
+        o->secret_file = v;
         return 0;
+    }
     if (strcmp(opt, "--topology") == 0) {
         for (size_t i = 0; i < sizeof(roles) / sizeof(roles[0]); i++) {
             if (strcmp(v, roles[i].name) == 0) {
@@ -178,6 +279,7 @@ static int parse_options(int argc, char **argv, struct serve_options *o)
                                 .web_dir = FAULTDRILL_WEB_DIR, .demo = true,
                                 .threads = SERVE_THREADS};
     const char *node = NULL;
+    bool topology_given = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
@@ -194,30 +296,29 @@ static int parse_options(int argc, char **argv, struct serve_options *o)
                                     !strcmp(a, "--web") || !strcmp(a, "--threads") ||
                                     !strcmp(a, "--delay") || !strcmp(a, "--interval") ||
                                     !strcmp(a, "--retries") || !strcmp(a, "--replicas") ||
-                                    !strcmp(a, "--leader-port"))) {
+                                    !strcmp(a, "--secret-file"))) {
+            topology_given |= strcmp(a, "--topology") == 0;
             int code = parse_valued(o, a, argv[++i]);
             if (code != 0)
                 return code;
-        } else if (i + 1 < argc && strcmp(a, "--node") == 0) {
+        } else if (i + 1 < argc && strcmp(a, "--role") == 0) {
             node = argv[++i];
+        } else if (i + 1 < argc && strcmp(a, "--peer") == 0) {
+            int code = add_peer(o, argv[++i]);
+            if (code != 0)
+                return code;
         } else {
             fprintf(stderr, "faultdrill serve: unknown or incomplete option '%s'\n%s", a, usage);
             return SERVE_EXIT_USAGE;
         }
     }
-    if (o->role == SERVE_REPLICA) {
-        if (o->leader_port == 0 || node == NULL || strncmp(node, "replica", 7) != 0 ||
-            !faults_is_node_name(node)) {
-            fprintf(stderr, "faultdrill serve: --topology replica is started by a cluster's "
-                            "leader, with --leader-port N and --node replicaN\n");
-            return SERVE_EXIT_USAGE;
-        }
-        o->node = node;
-    } else if (node != NULL || o->leader_port != 0) {
-        fprintf(stderr, "faultdrill serve: --node and --leader-port are for replicas only\n");
-        return SERVE_EXIT_USAGE;
+    int code = resolve_role(o, node, topology_given);
+    if (code == 0 && o->peer_count > 0 && (o->role == SERVE_SINGLE || o->role == SERVE_MIRROR)) {
+        fprintf(stderr, "faultdrill serve: topology %s has no other node for --peer\n",
+                serve_role_name(o->role));
+        code = SERVE_EXIT_USAGE;
     }
-    return 0;
+    return code;
 }
 
 /* ---- the data directory and the shop ------------------------------------ */
@@ -265,28 +366,30 @@ static int prepare_data_dir(const char *dir)
     return err;
 }
 
-/* The second copy's node of a topology that has one beside the served copy. */
+/* The second copy's node of a topology that keeps one in this process. */
 static const char *second_node(enum serve_role role)
 {
-    switch (role) {
-    case SERVE_MIRROR:
-        return "mirror";
-    case SERVE_ASYNC:
-        return "secondary";
-    case SERVE_OFFLINE:
-        return "central";
-    default:
-        return NULL;
-    }
+    return role == SERVE_MIRROR ? "mirror" : NULL;
+}
+
+/* A node's database in its data directory: the name says which copy it is. */
+static const char *db_file(enum serve_role role)
+{
+    return role == SERVE_SECONDARY ? "db_async.sqlite"
+           : role == SERVE_CENTRAL ? "db_central.sqlite"
+                                   : "db.sqlite";
+}
+
+static bool is_follower(enum serve_role role)
+{
+    return role == SERVE_SECONDARY || role == SERVE_CENTRAL || role == SERVE_REPLICA;
 }
 
 static int open_shop(struct server *srv, shop **out)
 {
     const struct serve_options *o = &srv->opt;
-    snprintf(srv->primary_path, sizeof(srv->primary_path), "%s/db.sqlite", o->data_dir);
+    snprintf(srv->primary_path, sizeof(srv->primary_path), "%s/%s", o->data_dir, db_file(o->role));
     snprintf(srv->mirror_path, sizeof(srv->mirror_path), "%s/db_mirror.sqlite", o->data_dir);
-    snprintf(srv->second_path, sizeof(srv->second_path), "%s/%s", o->data_dir,
-             o->role == SERVE_ASYNC ? "db_async.sqlite" : "db_central.sqlite");
     struct faults_host fh = host_faults();
     int err = faults_init(0);
     if (!err)
@@ -314,14 +417,55 @@ static int open_shop(struct server *srv, shop **out)
         fprintf(stderr, "faultdrill serve: cannot open the shop in %s: %s\n", o->data_dir, msg);
         return err;
     }
-    /* A replica's catalog comes from its leader. */
-    int n = o->demo && o->role != SERVE_REPLICA ? demo_seed(*out) : 0;
+    /* A follower's catalog comes from its upstream. */
+    int n = o->demo && !is_follower(o->role) ? demo_seed(*out) : 0;
     if (n < 0)
         fprintf(stderr, "faultdrill serve: could not add the demo catalog: %s\n",
                 shop_errmsg(*out));
     else if (n > 0)
         printf("faultdrill serve: new shop: added the demo catalog (%d products)\n", n);
     return 0;
+}
+
+/* ---- node messages ------------------------------------------------------- */
+
+/* A topology with more than one node: the cluster secret (made in the data
+ * directory at first start unless --secret-file names one), this node's
+ * transport, and the peers --peer names. */
+static int start_net(struct server *srv)
+{
+    const struct serve_options *o = &srv->opt;
+    if (o->role == SERVE_SINGLE || o->role == SERVE_MIRROR)
+        return 0;
+    bool create = o->secret_file == NULL;
+    int n = create ? snprintf(srv->secret_path, sizeof(srv->secret_path), "%s/%s", o->data_dir,
+                              NODE_SECRET_FILE)
+                   : snprintf(srv->secret_path, sizeof(srv->secret_path), "%s", o->secret_file);
+    if (n < 0 || (size_t)n >= sizeof(srv->secret_path)) {
+        fprintf(stderr, "faultdrill serve: the path of the cluster secret is too long\n");
+        return -ENAMETOOLONG;
+    }
+    char why[SERVE_PATH_MAX + 256] = "";
+    struct node_key key;
+    int err = node_secret_load(srv->secret_path, create, &key, why, sizeof(why));
+    if (err) {
+        fprintf(stderr, "faultdrill serve: %s\n", why);
+        return err;
+    }
+    err = node_net_create(o->node, &key, &srv->net);
+    memset(&key, 0, sizeof(key));
+    for (int i = 0; !err && i < o->peer_count; i++) {
+        char name[FAULTS_NODE_MAX];
+        const char *eq = strchr(o->peers[i], '=');
+        snprintf(name, sizeof(name), "%.*s", (int)(eq - o->peers[i]), o->peers[i]);
+        err = node_net_set_peer(srv->net, name, eq + 1);
+        if (err)
+            fprintf(stderr, "faultdrill serve: --peer %s: %s\n", o->peers[i],
+                    err == -EINVAL ? "that is this node" : strerror(-err));
+    }
+    if (err && srv->net == NULL)
+        fprintf(stderr, "faultdrill serve: cannot set up node messages: %s\n", strerror(-err));
+    return err;
 }
 
 /* ---- civetweb ------------------------------------------------------------ */
@@ -444,12 +588,10 @@ static void banner(const struct server *srv, const char *fifo)
         printf(", delay %" PRId64 " ms", o->delay_ms);
     else if (o->role == SERVE_OFFLINE)
         printf(", interval %" PRId64 " ms, retries %d", o->interval_ms, o->retries);
-    else if (o->role == SERVE_CLUSTER && o->port_requested != 0)
-        printf(", %d replicas on ports %d-%d", o->replicas, o->port + 1, o->port + o->replicas);
     else if (o->role == SERVE_CLUSTER)
-        printf(", %d replicas on free ports", o->replicas);
-    else if (o->role == SERVE_REPLICA)
-        printf(", node %s, leader on port %d", o->node, o->leader_port);
+        printf(", %d replicas", o->replicas);
+    if (is_follower(o->role))
+        printf(", node %s", o->node);
     printf(", data %s\n", o->data_dir);
     printf("  pid %d; fault control: %s%s\n", pid, fifo[0] ? fifo : "(fifo unavailable)",
            o->allow_faults ? ", and /faults over HTTP" : "");
@@ -459,6 +601,7 @@ static void banner(const struct server *srv, const char *fifo)
     const char *link = o->role == SERVE_ASYNC     ? "net/primary/secondary/drop"
                        : o->role == SERVE_OFFLINE ? "net/local/central/drop"
                        : o->role == SERVE_CLUSTER ? "net/leader/replica1/drop"
+                       : o->role == SERVE_CENTRAL ? "net/central/local/drop"
                                                   : NULL;
     if (link != NULL)
         printf("  cut the link: fiu-ctrl -c \"enable name=%s\" %d (disable to mend it)\n", link,
@@ -512,11 +655,15 @@ static void stop_all(struct server *srv)
     }
     srv->mg = NULL;
     /* The topology's threads still use the writer: they stop first. */
+    node_net_hurry(srv->net);
     async_stop(srv);
     offline_stop(srv);
     cluster_stop(srv);
+    follow_stop(srv);
     if (srv->writer.shop != NULL)
         writer_stop(&srv->writer); /* commits what is queued, closes the shop */
+    node_net_free(srv->net);
+    srv->net = NULL;
     panel_release(&srv->panel);
     host_stop(&srv->host);
     faults_vfs_unregister_all();
@@ -546,6 +693,8 @@ static int serve_run(struct server *srv, const sigset_t *signals)
         if (!err)
             err = prepare_data_dir(srv->opt.data_dir);
         if (!err)
+            err = start_net(srv); /* a bad secret is said before the shop is made */
+        if (!err)
             err = open_shop(srv, &s);
         if (!err && (err = writer_start(&srv->writer, s)) != 0)
             fprintf(stderr, "faultdrill serve: cannot start the writer: %s\n", strerror(-err));
@@ -556,8 +705,10 @@ static int serve_run(struct server *srv, const sigset_t *signals)
         err = async_start(srv);
     if (!err && srv->opt.role == SERVE_OFFLINE)
         err = offline_start(srv);
-    if (!err && (srv->opt.role == SERVE_CLUSTER || srv->opt.role == SERVE_REPLICA))
+    if (!err && srv->opt.role == SERVE_CLUSTER)
         err = cluster_start(srv);
+    if (!err && is_follower(srv->opt.role))
+        err = follow_start(srv);
     if (err) {
         stop_all(srv);
         return SERVE_EXIT_CANNOT_RUN;
@@ -597,7 +748,13 @@ int serve_main(int argc, char **argv)
     sigaddset(&signals, SIGINT);
     pthread_sigmask(SIG_BLOCK, &signals, NULL);
     mg_init_library(0);
-    code = serve_run(srv, &signals);
+    if (node_net_global_init() != 0) {
+        fprintf(stderr, "faultdrill serve: cannot set up libcurl\n");
+        code = SERVE_EXIT_CANNOT_RUN;
+    } else {
+        code = serve_run(srv, &signals);
+        node_net_global_cleanup();
+    }
     mg_exit_library();
     pthread_sigmask(SIG_UNBLOCK, &signals, NULL);
     free(srv);

@@ -23,7 +23,7 @@ fail() {
     if [ -f "$WORK/body" ]; then
         echo "last body: $(head -c 600 "$WORK/body")" >&2
     fi
-    for log in "$WORK"/server*.log; do
+    for log in "$WORK"/server*.log "$WORK"/*/*/serve.log; do
         [ -f "$log" ] && { echo "--- $log" >&2; tail -20 "$log" >&2; }
     done
     exit 1

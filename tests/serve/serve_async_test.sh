@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # serve_async_test.sh — `faultdrill serve --topology async` over real HTTP:
-# the pump ships the primary's outbox to db_async.sqlite after the WAN
-# delay, survives a broken secondary disk, a lossy link and a kill -9, and
-# leaves the two copies equal after a clean stop.
+# the primary ships its outbox after the WAN delay to the secondary, its own
+# process (DATA/secondary/db_async.sqlite) fed over POST /api/node; it
+# survives a broken secondary disk, a lossy link, a kill -9 of either node,
+# and leaves the two copies equal after a clean stop.
 #
 #   serve_async_test.sh FAULTDRILL SERVE_DIGEST CASE
 #
 # Cases: ships_after_delay secondary_disk link_drop kill9_resume sigterm_drains
+#        kill9_secondary
 set -euo pipefail
 
 FD=$1
@@ -15,8 +17,34 @@ CASE=$3
 . "$(dirname "$0")/lib.sh"
 
 copies_equal() {
-    "$DIGEST" "$1/db.sqlite" "$1/db_async.sqlite" >"$WORK/digest" ||
+    "$DIGEST" "$1/db.sqlite" "$1/secondary/db_async.sqlite" >"$WORK/digest" ||
         fail "primary and secondary differ: $(cat "$WORK/digest")"
+}
+
+# secondary_pid: the secondary's process, from the primary's status, once
+# its fiu-ctrl fifo is there.
+secondary_pid() {
+    local i spid
+    for ((i = 0; i < 200; i++)); do
+        req GET /replication/status
+        spid=$(jq -r '.secondaryProcess.pid // empty' "$WORK/body")
+        if [ -n "$spid" ] && [ -p "${TMPDIR:-/tmp}/fiu-ctrl-$spid.in" ]; then
+            echo "$spid"
+            return 0
+        fi
+        sleep 0.05
+    done
+    fail "no secondary process in the status: $(cat "$WORK/body")"
+}
+
+# gone PID: waits until a process that is not our child has ended.
+gone() {
+    local i
+    for ((i = 0; i < 400; i++)); do
+        kill -0 "$1" 2>/dev/null || return 0
+        sleep 0.05
+    done
+    fail "process $1 did not end"
 }
 
 # wait_caught_up: the secondary holds every change the primary has.
@@ -61,7 +89,10 @@ case_ships_after_delay() {
 case_secondary_disk() {
     start_server "$WORK/data" --topology async --delay 0
     wait_caught_up
-    fiu-ctrl -c "enable name=disk/secondary/write,failinfo=5" "$PID" || fail "fiu-ctrl enable"
+    local spid
+    spid=$(secondary_pid)
+    # the disk is the secondary's: its own process takes the fault
+    fiu-ctrl -c "enable name=disk/secondary/write,failinfo=5" "$spid" || fail "fiu-ctrl enable"
     # The primary does not wait for the secondary: writes go on.
     orders 5
     local i
@@ -76,7 +107,7 @@ case_secondary_disk() {
     orders 1
     expect 200 GET /replication/status
     jqe '.lagSeconds >= 0.5'
-    fiu-ctrl -c "disable name=disk/secondary/write" "$PID" || fail "fiu-ctrl disable"
+    fiu-ctrl -c "disable name=disk/secondary/write" "$spid" || fail "fiu-ctrl disable"
     orders 1
     wait_caught_up
     jqe '.state == "streaming" and .resends > 0'
@@ -107,9 +138,13 @@ case_kill9_resume() {
     orders 8
     expect 200 GET /replication/status
     jqe '.lagChanges >= 8'
+    local spid
+    spid=$(secondary_pid)
     kill -KILL "$PID"
     wait "$PID" 2>/dev/null || true
     PID=""
+    # The secondary dies with the primary that started it.
+    gone "$spid"
     # The outbox survived with the primary: a restart ships what was missing.
     start_server "$WORK/data" --topology async --delay 0
     wait_caught_up
@@ -130,8 +165,38 @@ case_sigterm_drains() {
     copies_equal "$WORK/data"
 }
 
+# kill -9 of the secondary under load: writes go on (the primary does not
+# wait for it), the primary restarts it, and it catches up from its own
+# durable position; nothing acknowledged is lost.
+case_kill9_secondary() {
+    start_server "$WORK/data" --topology async --delay 20
+    wait_caught_up
+    local spid
+    spid=$(secondary_pid)
+    orders 5 &
+    local load=$!
+    sleep 0.1
+    kill -KILL "$spid"
+    wait "$load" || fail "writes failed while the secondary died"
+    orders 5
+    local i
+    for ((i = 0; i < 200; i++)); do
+        req GET /replication/status
+        jq -e ".secondaryProcess | .restarts >= 1 and .pid != $spid and .pid != null" \
+            "$WORK/body" >/dev/null && break
+        sleep 0.05
+    done
+    jqe ".secondaryProcess | .restarts >= 1 and .pid != $spid"
+    jqe '.secondaryProcess.lastError | test("signal 9")'
+    wait_caught_up
+    expect 200 GET /orders/1
+    jqe 'length == 10'
+    stop_server
+    copies_equal "$WORK/data"
+}
+
 case "$CASE" in
-ships_after_delay | secondary_disk | link_drop | kill9_resume | sigterm_drains)
+ships_after_delay | secondary_disk | link_drop | kill9_resume | sigterm_drains | kill9_secondary)
     "case_$CASE"
     ;;
 *)

@@ -2,19 +2,21 @@
 # serve_cluster_test.sh — end-to-end tests of `faultdrill serve --topology
 # cluster` through a real HTTP client (curl, jq): each case starts its own
 # leader on a free loopback port (--port 0, read back from the banner) with
-# its own data directory; the leader starts its replicas as child processes
-# (their ports come from GET /replication/status), and the case drives the
-# three nodes and stops them.
+# its own data directory; the leader starts its replicas, each its own
+# process (their ports come from GET /replication/status), feeds them over
+# POST /api/node, and the case drives the three nodes and stops them.
 #
-#   serve_cluster_test.sh FAULTDRILL SERVE_DIGEST CASE
+#   serve_cluster_test.sh FAULTDRILL SERVE_DIGEST CASE [SERVE_FORGE]
 #
 # Cases: propagate_sigterm_equal forward_read_your_writes registry_rotates
 #        kill9_replica_respawn fiu_drop_lag sigterm_no_orphans
+#        forged_batch_refused (needs SERVE_FORGE)
 set -euo pipefail
 
 FD=$1
 DIGEST=$2
 CASE=$3
+FORGE=${4:-}
 . "$(dirname "$0")/lib.sh"
 FIFO_DIR=${TMPDIR:-/tmp}
 REPLICA_PIDS=()
@@ -182,20 +184,13 @@ case_forward_read_your_writes() {
     jqe 'has("error")'
     expect 200 GET "$BASE/products/2"
     jqe '.stock == 42'
-    # the leader takes no batches; a replica takes only the leader's, well formed
+    # batches come only as authenticated node messages: the old door is gone
     expect 404 POST "$BASE/api/sync" 'x'
-    expect 400 POST "$r1/api/sync" 'x'
-    STATUS=$(curl -s -o "$WORK/body" -w '%{http_code}' -H 'X-Faultdrill-Source: leader' \
-        -H 'Content-Type: application/octet-stream' --data-binary 'FDB1garbage' "$r1/api/sync")
-    [ "$STATUS" = 400 ] || fail "a malformed batch answered $STATUS, expected 400"
-    STATUS=$(curl -s -o "$WORK/body" -w '%{http_code}' -H 'X-Faultdrill-Source: leader' \
-        -X POST "$r1/api/sync")
-    [ "$STATUS" = 200 ] || fail "a probe answered $STATUS"
-    jqe '.position >= 12 and .applied == 0 and .gap == false'
+    expect 404 POST "$r1/api/sync" 'x'
     stop_leader
     # a replica alone: its leader's port is closed
     local lport=$PORT
-    "$FD" serve --topology replica --node replica1 --leader-port "$lport" --port 0 \
+    "$FD" serve --role replica1 --peer leader="http://127.0.0.1:$lport" --port 0 \
         --data "$WORK/lonely" --no-demo >"$WORK/leader-lonely.log" 2>&1 &
     EXTRA_PID=$!
     local port=""
@@ -206,7 +201,7 @@ case_forward_read_your_writes() {
     done
     [ -n "$port" ] || fail "a lone replica did not start"
     expect 503 POST "http://127.0.0.1:$port/users" '{"name":"Cy","email":"cy@example.org"}'
-    jqe '.error == "leader unreachable" and (.detail | test("port"))'
+    jqe '.error == "leader unreachable" and (.detail | test("leader at http://127.0.0.1:"))'
     expect 503 GET "http://127.0.0.1:$port/getServer"
     expect 200 GET "http://127.0.0.1:$port/products"
     kill -TERM "$EXTRA_PID"
@@ -249,12 +244,14 @@ case_kill9_replica_respawn() {
     jqe '.replicas[0].lastError | test("signal 9")'
     jqe '.replicas[1].state == "up"'
     for ((i = 0; i < 5 && ok == 0; i++)); do
-        local nodes=""
-        for _ in 1 2 3 4; do
-            expect 200 GET "$BASE/getServer"
-            nodes="$nodes $(jq -r .node "$WORK/body")"
-        done
-        status
+        # one curl for the four answers and the status: a loaded machine must
+        # not let replica1 come back (1 s) in between
+        local nodes out
+        out=$(curl -s --max-time 10 -w '\n' "$BASE/getServer" "$BASE/getServer" \
+            "$BASE/getServer" "$BASE/getServer" "$BASE/replication/status") ||
+            fail "curl of the registry failed"
+        nodes=$(echo "$out" | head -4 | jq -r .node | tr '\n' ' ')
+        echo "$out" | tail -1 >"$WORK/body"
         # only conclusive when it was down throughout
         if jq -e '.replicas[0].state == "down"' "$WORK/body" >/dev/null; then
             case "$nodes" in *replica1*) fail "/getServer named a dead replica:$nodes" ;; esac
@@ -297,7 +294,8 @@ case_fiu_drop_lag() {
     wait_for '.replicas[1].lagChanges == 0 and .replicas[0].lagChanges > 0 and
               (.replicas[0].lastError | test("lost"))' 5
     expect 404 GET "http://127.0.0.1:$R1/products/$id"
-    wait_for '.replicas[0].state == "catching-up" and .replicas[0].lagSeconds > 0.5' 5
+    # the cut link loses the probes too: the leader hears nothing from replica1
+    wait_for '.replicas[0].state == "down" and .replicas[0].lagSeconds > 0.5 and .replicas[0].pid != null' 5
     fiu-ctrl -c "disable name=net/leader/replica1/drop" "$PID" || fail "fiu-ctrl disable failed"
     wait_for '.replicas[0].lagChanges == 0 and .replicas[0].state == "up"' 5
     expect 200 GET "http://127.0.0.1:$R1/products/$id"
@@ -335,9 +333,104 @@ case_sigterm_no_orphans() {
     return 0
 }
 
+# node_post URL BODYFILE [HEADER...]: POST /api/node as any local process
+# could; sets STATUS.
+node_post() {
+    local url=$1 body=$2
+    shift 2
+    local args=(-s -o "$WORK/body" -w '%{http_code}' --max-time 30
+        -H 'Content-Type: application/octet-stream' --data-binary "@$body")
+    local h
+    for h in "$@"; do
+        args+=(-H "$h")
+    done
+    STATUS=$(curl "${args[@]}" "$url/api/node") || fail "curl POST $url/api/node failed"
+}
+
+# signed URL BODYFILE SECRET FROM TO COUNTER: node_post with the MAC of
+# those fields under SECRET.
+signed() {
+    local url=$1 body=$2 secret=$3 from=$4 to=$5 counter=$6 mac
+    mac=$("$FORGE" mac "$secret" "$from" "$to" "$counter" "$body") || fail "serve_forge mac"
+    node_post "$url" "$body" "X-Faultdrill-From: $from" "X-Faultdrill-To: $to" \
+        "X-Faultdrill-Counter: $counter" "X-Faultdrill-Mac: $mac"
+}
+
+now_us() {
+    date +%s%6N
+}
+
+# The attack of issue 10: any local process posts a batch to a replica. A
+# real one (the next change, creating product "Forged N"): unsigned, signed
+# under another secret, addressed to another node, stale, or replayed, it
+# is refused with 401 and changes nothing; the replica keeps following its
+# leader. Signed with the cluster's secret it would be applied: that is
+# what makes the refusals mean something.
+case_forged_batch_refused() {
+    [ -n "$FORGE" ] || fail "serve_forge not given"
+    # no demo catalog: the forged product's id is free on the replicas
+    start_leader "$WORK/data" --no-demo
+    local r1="http://127.0.0.1:$R1" r2="http://127.0.0.1:$R2" pos next counter
+    status
+    pos=$(jq '.replicas[0].position' "$WORK/body")
+    next=$((pos + 1))
+    "$FORGE" batch "$WORK" "$next" "$WORK/forged" || fail "serve_forge batch"
+    : >"$WORK/empty"
+    head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$WORK/other.secret"
+    local secret="$WORK/data/node.secret"
+    [ "$(stat -c %a "$secret")" = 600 ] || fail "the cluster secret is not mode 600"
+    # unsigned
+    node_post "$r1" "$WORK/forged"
+    [ "$STATUS" = 401 ] || fail "an unsigned batch answered $STATUS"
+    jqe '.error == "unauthenticated"'
+    node_post "$r1" "$WORK/forged" "X-Faultdrill-From: leader" "X-Faultdrill-To: replica1" \
+        "X-Faultdrill-Counter: $(now_us)" "X-Faultdrill-Mac: $(printf '0%.0s' {1..64})"
+    [ "$STATUS" = 401 ] || fail "a batch with a made-up MAC answered $STATUS"
+    # signed under another secret
+    signed "$r1" "$WORK/forged" "$WORK/other.secret" leader replica1 "$(now_us)"
+    [ "$STATUS" = 401 ] || fail "a batch under another secret answered $STATUS"
+    jqe '.detail | test("MAC")'
+    # signed with the cluster's secret, but for replica2
+    signed "$r1" "$WORK/forged" "$secret" leader replica2 "$(now_us)"
+    [ "$STATUS" = 401 ] || fail "a batch for replica2 answered $STATUS at replica1"
+    # signed, but an hour old
+    signed "$r1" "$WORK/forged" "$secret" leader replica1 "$(($(now_us) - 3600000000))"
+    [ "$STATUS" = 401 ] || fail "an hour-old message answered $STATUS"
+    # a replay: a real probe goes through once, its copy does not (a counter
+    # 2 s ahead: the leader's own probes, every 250 ms, must not overtake it)
+    counter=$(($(now_us) + 2000000))
+    signed "$r1" "$WORK/empty" "$secret" leader replica1 "$counter"
+    [ "$STATUS" = 200 ] || fail "a signed probe answered $STATUS"
+    jqe ".position == $pos"
+    signed "$r1" "$WORK/empty" "$secret" leader replica1 "$counter"
+    [ "$STATUS" = 401 ] || fail "a replayed message answered $STATUS"
+    jqe '.detail | test("replay")'
+    # nothing of it reached replica1, which still follows its leader
+    expect 200 GET "$r1/products?q=Forged"
+    jqe 'length == 0'
+    local id
+    id=$(new_product Genuine)
+    wait_get 200 "$r1/products/$id" 5
+    wait_for '.replicas[0].lagChanges == 0 and .replicas[0].state == "up"' 5
+    # the control: the same batch signed with the cluster's secret is applied
+    # (at replica2, which then holds a change its leader never made)
+    status
+    pos=$(jq '.replicas[1].position' "$WORK/body")
+    mkdir -p "$WORK/b2"
+    "$FORGE" batch "$WORK/b2" "$((pos + 1))" "$WORK/forged2" || fail "serve_forge batch"
+    signed "$r2" "$WORK/forged2" "$secret" leader replica2 "$(($(now_us) + 2000000))"
+    [ "$STATUS" = 200 ] || fail "the signed control batch answered $STATUS"
+    jqe '.applied == 1'
+    expect 200 GET "$r2/products?q=Forged"
+    jqe 'length == 1'
+    stop_leader
+    "$DIGEST" "$WORK/data/db.sqlite" "$WORK/data/replica1/db.sqlite" >"$WORK/digest" ||
+        fail "replica1 differs from the leader: $(cat "$WORK/digest")"
+}
+
 case "$CASE" in
 propagate_sigterm_equal | forward_read_your_writes | registry_rotates | kill9_replica_respawn | \
-    fiu_drop_lag | sigterm_no_orphans)
+    fiu_drop_lag | sigterm_no_orphans | forged_batch_refused)
     "case_$CASE"
     ;;
 *)

@@ -329,7 +329,8 @@ case_startup_errors() {
     expect_exit 3 "$FD" serve --port 0 --data /proc/faultdrill-no-such-dir
     expect_exit 2 "$FD" serve --port 0 --data "$WORK/d3" --topology galaxy
     expect_exit 2 "$FD" serve --port 0 --data "$WORK/d3" --topology replica
-    grep -q 'started by a cluster' "$WORK/err" || fail "replica alone: $(cat "$WORK/err")"
+    expect_exit 2 "$FD" serve --port 0 --data "$WORK/d3" --topology async --role replica1
+    grep -q 'belongs to topology cluster' "$WORK/err" || fail "replica in async: $(cat "$WORK/err")"
     expect_exit 2 "$FD" serve --port 0 --data "$WORK/d3" --node replica1
     expect_exit 2 "$FD" serve --port 0 --data "$WORK/d3" --topology offline --interval 0
     expect_exit 2 "$FD" serve --port 0 --data "$WORK/d3" --topology cluster --replicas 9

@@ -1,0 +1,215 @@
+/*
+ * node.h — what serve/'s node files share: every node is its own process
+ * (DESIGN.md §7) and nodes talk through authenticated node messages.
+ *
+ *   node_auth.c   the cluster secret (a file, mode 0600) and the HMAC-SHA256
+ *                 (Nettle) of a message and of its reply
+ *   node_net.c    the transport: POST /api/node through libcurl, the link
+ *                 fault points net/<from>/<to>/... consulted in the sender,
+ *                 the receiving side (MAC, freshness, replay), and plain
+ *                 forwarding of a client's request to another node
+ *   node_proc.c   child processes: a node started by this one, supervised
+ *                 by a thread (free port from the kernel, log file,
+ *                 restarted after a death, stopped with us)
+ *   node_follow.c a node fed by another: an async secondary, an offline
+ *                 central, a cluster replica (what it applies, what it
+ *                 refuses)
+ *
+ * The transport decides nothing about a protocol: it carries bytes from one
+ * node to another, or loses, delays, duplicates or reorders them when a
+ * link fault point says so.
+ */
+#ifndef FAULTDRILL_SERVE_NODE_H
+#define FAULTDRILL_SERVE_NODE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "faults/faults.h"
+
+struct buf;
+struct request;
+struct server;
+
+#define NODE_SECRET_BYTES    32
+#define NODE_SECRET_FILE     "node.secret" /* in the first node's data directory */
+#define NODE_MAC_HEX         64
+#define NODE_PEERS_MAX       16                /* links of one node */
+#define NODE_URL_MAX         256               /* "http://host:port" of a peer */
+#define NODE_MSG_BYTES_MAX   (8u << 20)        /* one node message's body */
+#define NODE_REPLY_BYTES_MAX (2u << 20)        /* one reply's body */
+#define NODE_FRESH_US        (120LL * 1000000) /* a message's counter within this of our clock */
+#define NODE_DELAY_US_MAX    10000000LL        /* a net/.../delay holds a message at most this */
+#define NODE_CONNECT_MS      1000              /* connecting to a peer */
+
+#define NODE_FROM_HEADER    "X-Faultdrill-From"
+#define NODE_TO_HEADER      "X-Faultdrill-To"
+#define NODE_COUNTER_HEADER "X-Faultdrill-Counter"
+#define NODE_MAC_HEADER     "X-Faultdrill-Mac"
+
+/* ---- The secret and the MAC (node_auth.c) ------------------------------ */
+
+struct node_key {
+    uint8_t bytes[NODE_SECRET_BYTES];
+};
+
+/*
+ * Reads the cluster secret from path: 64 hex digits (and a newline), in a
+ * regular file that only its owner may read or write (like ssh's keys: a
+ * secret others can read is refused). create: a missing file is made, mode
+ * 0600, from the kernel's random generator. 0, or -errno with why.
+ */
+int node_secret_load(const char *path, bool create, struct node_key *key, char *why, size_t cap);
+
+/* HMAC-SHA256 under key, lowercase hex, of a message: from, to, its counter
+ * and its body; and of the reply to it, which also covers the status. */
+void node_mac_message(const struct node_key *key, const char *from, const char *to,
+                      uint64_t counter, const void *body, size_t len, char hex[NODE_MAC_HEX + 1]);
+void node_mac_reply(const struct node_key *key, const char *from, const char *to, uint64_t counter,
+                    int status, const void *body, size_t len, char hex[NODE_MAC_HEX + 1]);
+/* Whether two MACs are equal, in time that does not depend on where they differ. */
+bool node_mac_equal(const char *a, const char *b);
+
+/* ---- The transport (node_net.c) ---------------------------------------- */
+
+struct node_net;
+
+/*
+ * What this node does with a message it received and authenticated: writes
+ * the reply's body into reply and returns its HTTP status (200, or an error
+ * status with a JSON error body).
+ */
+typedef int (*node_handler_fn)(void *ctx, const char *from, const void *body, size_t len,
+                               struct buf *reply);
+
+/* The libcurl library, once per process, before any thread uses it. */
+int node_net_global_init(void);
+void node_net_global_cleanup(void);
+
+int node_net_create(const char *self, const struct node_key *key, struct node_net **out);
+void node_net_free(struct node_net *n);
+const char *node_net_self(const struct node_net *n);
+/* Stopping: delays (net/.../delay) end now and no new one starts, so what
+ * is left goes out at once. */
+void node_net_hurry(struct node_net *n);
+/* The node that receives this node's messages and how it handles them. */
+void node_net_set_handler(struct node_net *n, node_handler_fn fn, void *ctx);
+/*
+ * Adds the link to peer `name`, or changes where it listens (a restarted
+ * child's new port); url NULL or "" while it is not known (down). The link's
+ * fault points are net/<self>/<name>/drop|delay|duplicate|reorder. -E2BIG
+ * past NODE_PEERS_MAX, -EINVAL for a bad name or URL.
+ */
+int node_net_set_peer(struct node_net *n, const char *name, const char *url);
+/* The peer's URL into out (""; false when unknown). */
+bool node_net_peer_url(struct node_net *n, const char *name, char out[NODE_URL_MAX]);
+
+/* What happened to a call besides its result. */
+struct node_call_info {
+    int status;       /* the peer's HTTP status; 0 when no reply came */
+    bool lost;        /* a link fault point lost the message or its reply */
+    bool held;        /* net/.../reorder: it goes after the next message on the link */
+    bool duplicated;  /* net/.../duplicate: it was delivered twice */
+    int64_t delay_us; /* net/.../delay held it this long */
+    char detail[256]; /* why it failed, for a status */
+};
+
+/*
+ * Sends body to node `to` as POST /api/node and waits (at most timeout_ms)
+ * for the reply, whose body lands in reply. The link's fault points act
+ * first, per message, as the simulator's transport does: drop loses it (no
+ * reply: -ETIMEDOUT, info->lost); delay holds it first; duplicate delivers it
+ * twice; reorder holds it back until the next message on the link has gone
+ * (-ETIMEDOUT for now, info->held). A reply whose MAC does not verify is
+ * -EBADMSG; a peer that refused ours (401: another secret) -EACCES; no peer
+ * known -ENOTCONN; a peer that does not answer -ECONNREFUSED or -ETIMEDOUT.
+ * 0 when a reply came (info->status says which). One call at a time per
+ * link: the link keeps its messages in order (the receiver refuses a
+ * counter that goes back).
+ */
+int node_call(struct node_net *n, const char *to, const void *body, size_t len, int timeout_ms,
+              struct buf *reply, struct node_call_info *info);
+
+/* POST /api/node: the receiving side (401 unless authenticated). */
+void node_api(struct request *rq);
+
+/* A client's request forwarded to another node, its reply as it came. */
+struct node_forwarded {
+    int status;      /* 0: no reply */
+    bool maybe_sent; /* a failure after the request may have reached the peer */
+    int64_t seq;     /* X-Faultdrill-Seq; 0 when absent */
+    char content_type[128];
+};
+
+/*
+ * Sends method + target (path and query) with body to node `to` as an
+ * ordinary HTTP request (a replica's write answered by its leader) and puts
+ * the reply's body into reply. 0 when a reply came; -errno otherwise.
+ */
+int node_forward(struct node_net *n, const char *to, const char *method, const char *target,
+                 const char *content_type, const void *body, size_t len, int timeout_ms,
+                 struct buf *reply, struct node_forwarded *out);
+
+/* Reads a request's raw body into rq->w->body (413 past max, replied). */
+int node_read_body(struct request *rq, size_t max);
+
+/* ---- Child processes (node_proc.c) -------------------------------------- */
+
+struct node_child;
+
+#define NODE_CHILD_ARGS_MAX 16 /* topology arguments of one child */
+
+/*
+ * Starts node `name` as `faultdrill serve --role NAME` in data directory dir
+ * with its log in dir/serve.log, on a port the kernel picks, sharing this
+ * node's secret and knowing this node as a peer; extra holds its topology's
+ * arguments (NULL-terminated). A thread supervises it: it reads the port
+ * from the child's banner, tells the transport (node_net_set_peer), reaps a
+ * child that died (said on stderr and in the view) and starts it again
+ * after a pause (1 s, doubling to 5 s). Returns at once; node_child_settle
+ * waits for the first start to be over.
+ */
+int node_child_start(struct server *srv, const char *name, const char *dir,
+                     const char *const *extra, struct node_child **out);
+/* Waits until the first start is over, up or not (bounded by the banner's
+ * wait), and says on stdout which. */
+void node_child_settle(struct node_child *c);
+/* SIGTERM, a bounded wait, then SIGKILL; frees c. */
+void node_child_stop(struct node_child *c);
+
+struct node_child_view {
+    pid_t pid; /* 0: not running */
+    int port;  /* 0: unknown */
+    unsigned restarts;
+    int64_t up_since_mono_us;
+    char last_error[384];
+    char log_path[4096];
+};
+
+void node_child_view(struct node_child *c, struct node_child_view *out);
+/*
+ * Appends ,"KEY":{"node","url","pid","port","restarts","log","lastError"} to
+ * a JSON object being written: where node `name` runs (child NULL: it was
+ * named by --peer and runs elsewhere; pid, log are then null).
+ */
+void node_child_json(struct buf *b, const char *key, struct server *srv, const char *name,
+                     struct node_child *child);
+
+/* ---- A node fed by another (node_follow.c) ------------------------------- */
+
+/* Opens what a follower needs (its position) and installs its handler. */
+int follow_start(struct server *srv);
+void follow_stop(struct server *srv);
+/*
+ * On a follower, a request that writes is not served here: a replica
+ * forwards it to its leader (cluster.c), a secondary or central refuses it
+ * (503). True when this function replied.
+ */
+bool follow_intercept(struct request *rq);
+/* A replica's position for its leader, waited for up to ms: true when it
+ * holds seq (read-your-writes through a replica). */
+bool follow_wait_applied(struct server *srv, int64_t seq, int64_t ms);
+
+#endif /* FAULTDRILL_SERVE_NODE_H */
