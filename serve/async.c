@@ -79,7 +79,7 @@ struct async_pump {
     bool stopping;
     bool started;
     shop *reader;             /* read-only handle on the primary: its outbox */
-    struct node_child *child; /* the secondary's process; NULL: --peer */
+    struct proc *child; /* the secondary's process; NULL: --peer */
     struct buf reply;         /* the secondary's answer */
     bool position_known;      /* asked since the last failure */
     /* the pump thread's own state */
@@ -193,8 +193,8 @@ struct answer {
  */
 static int secondary_call(struct async_pump *p, const void *batch, size_t len, struct answer *a)
 {
-    struct node_call_info info;
-    int rc = node_call(p->srv->net, "secondary", batch, len, PUMP_CALL_MS, &p->reply, &info);
+    struct wire_call_info info;
+    int rc = wire_call(p->srv->net, "secondary", batch, len, PUMP_CALL_MS, &p->reply, &info);
     if (info.lost) {
         pthread_mutex_lock(&p->lock);
         p->view.dropped++;
@@ -404,7 +404,7 @@ static void *pump_main(void *arg)
 static void pump_free(struct async_pump *p)
 {
     shop_close(p->reader);
-    node_child_stop(p->child);
+    proc_stop(p->child);
     buf_release(&p->reply);
     pthread_cond_destroy(&p->wake);
     pthread_mutex_destroy(&p->lock);
@@ -431,12 +431,12 @@ int async_start(struct server *srv)
     int err = shop_open_reader(&srv->cfg.primary, &srv->env, &p->reader, msg);
     if (err)
         fprintf(stderr, "faultdrill serve: cannot read the primary's outbox: %s\n", msg);
-    char url[NODE_URL_MAX], dir[SERVE_PATH_MAX];
-    if (!err && !node_net_peer_url(srv->net, "secondary", url)) { /* not --peer: ours to run */
+    char url[WIRE_URL_MAX], dir[SERVE_PATH_MAX];
+    if (!err && !wire_peer_url(srv->net, "secondary", url)) { /* not --peer: ours to run */
         snprintf(dir, sizeof(dir), "%.4000s/secondary", srv->opt.data_dir);
-        err = node_child_start(srv, "secondary", dir, NULL, &p->child);
+        err = proc_start(srv, "secondary", dir, NULL, &p->child);
         if (!err)
-            node_child_settle(p->child);
+            proc_settle(p->child);
     }
     if (!err) {
         pthread_mutex_lock(&srv->panel.lock);
@@ -537,7 +537,7 @@ void async_status(struct request *rq)
         buf_puts(b, "null");
     buf_puts(b, ",\"lastError\":");
     json_str(b, v.last_error);
-    node_child_json(b, "secondaryProcess", rq->srv, "secondary", p->child);
+    proc_json(b, "secondaryProcess", rq->srv, "secondary", p->child);
     buf_puts(b, "}");
     http_reply(rq, 200);
 }

@@ -65,7 +65,7 @@ struct replica {
     char dir[SERVE_PATH_MAX];
     pthread_t thread;
     bool thread_started;
-    struct node_child *child; /* NULL: --peer names it, it runs elsewhere */
+    struct proc *child; /* NULL: --peer names it, it runs elsewhere */
     /* The thread's own. */
     shop *reader; /* read-only handle on the leader's copy */
     struct buf reply;
@@ -209,8 +209,8 @@ struct sync_answer {
 /* Sends a batch (or nothing: a probe) and reads the replica's answer. */
 static int replica_post(struct replica *r, const void *batch, size_t len, struct sync_answer *a)
 {
-    struct node_call_info info;
-    int err = node_call(r->cl->srv->net, r->node, batch, len, CLUSTER_SYNC_MS, &r->reply, &info);
+    struct wire_call_info info;
+    int err = wire_call(r->cl->srv->net, r->node, batch, len, CLUSTER_SYNC_MS, &r->reply, &info);
     if (err != 0) {
         replica_error(r, "%s", info.detail);
         return err;
@@ -385,11 +385,11 @@ static void replica_ship_step(struct replica *r)
 /* Whether the replica runs; a restarted one is asked its position again. */
 static bool replica_running(struct replica *r)
 {
-    char url[NODE_URL_MAX];
-    bool up = node_net_peer_url(r->cl->srv->net, r->node, url);
+    char url[WIRE_URL_MAX];
+    bool up = wire_peer_url(r->cl->srv->net, r->node, url);
     if (r->child != NULL) {
-        struct node_child_view v;
-        node_child_view(r->child, &v);
+        struct proc_view v;
+        proc_view(r->child, &v);
         up = up && v.pid > 0;
         if (v.pid != r->pid_seen) {
             r->pid_seen = v.pid;
@@ -433,10 +433,10 @@ static int leader_start(struct server *srv, struct cluster *cl)
         r->backoff_ms = CLUSTER_BACKOFF_MS_MIN;
         snprintf(r->node, sizeof(r->node), "replica%d", i + 1);
         snprintf(r->dir, sizeof(r->dir), "%.3000s/replica%d", o->data_dir, i + 1);
-        char url[NODE_URL_MAX];
-        if (node_net_peer_url(srv->net, r->node, url))
+        char url[WIRE_URL_MAX];
+        if (wire_peer_url(srv->net, r->node, url))
             continue; /* --peer: it runs elsewhere */
-        int err = node_child_start(srv, r->node, r->dir, NULL, &r->child);
+        int err = proc_start(srv, r->node, r->dir, NULL, &r->child);
         if (err != 0)
             return err;
     }
@@ -451,7 +451,7 @@ static int leader_start(struct server *srv, struct cluster *cl)
         }
         pthread_mutex_unlock(&srv->panel.lock);
         if (r->child != NULL)
-            node_child_settle(r->child);
+            proc_settle(r->child);
     }
     for (int i = 0; i < cl->count; i++) {
         struct replica *r = &cl->replicas[i];
@@ -505,7 +505,7 @@ void cluster_stop(struct server *srv)
         struct replica *r = &cl->replicas[i];
         if (r->thread_started)
             pthread_join(r->thread, NULL);
-        node_child_stop(r->child);
+        proc_stop(r->child);
         shop_close(r->reader);
         buf_release(&r->reply);
     }
@@ -531,12 +531,12 @@ static int views_get(struct cluster *cl, struct replica_view *v)
 {
     for (int i = 0; i < cl->count; i++) {
         struct replica *r = &cl->replicas[i];
-        struct node_child_view c = {0};
+        struct proc_view c = {0};
         if (r->child != NULL)
-            node_child_view(r->child, &c);
-        char url[NODE_URL_MAX];
+            proc_view(r->child, &c);
+        char url[WIRE_URL_MAX];
         const char *colon = NULL;
-        if (r->child == NULL && node_net_peer_url(cl->srv->net, r->node, url))
+        if (r->child == NULL && wire_peer_url(cl->srv->net, r->node, url))
             colon = strrchr(url, ':');
         pthread_mutex_lock(&cl->lock);
         memcpy(v[i].node, r->node, sizeof(v[i].node));
@@ -639,7 +639,7 @@ void cluster_status(struct request *rq)
 /* ---- a replica's side: writes go to the leader ---------------------------------- */
 
 /* Relays the leader's reply (in rq->w->out) to the client. */
-static void relay(struct request *rq, const struct node_forwarded *rep, bool stale)
+static void relay(struct request *rq, const struct wire_forwarded *rep, bool stale)
 {
     char headers[160];
     int n = snprintf(headers, sizeof(headers), "X-Faultdrill-Via: leader");
@@ -658,16 +658,16 @@ static void forward_to_leader(struct request *rq, const char *method, const char
                               const void *body, size_t len, int timeout_ms, bool wait_for_seq)
 {
     struct server *srv = rq->srv;
-    char leader[NODE_URL_MAX];
-    if (srv->net == NULL || !node_net_peer_url(srv->net, "leader", leader)) {
+    char leader[WIRE_URL_MAX];
+    if (srv->net == NULL || !wire_peer_url(srv->net, "leader", leader)) {
         snprintf(rq->detail, sizeof(rq->detail),
                  "%s does not know where its leader is (--peer leader=URL)", srv->opt.node);
         http_reply_error(rq, 503, "leader unreachable", rq->detail);
         return;
     }
-    struct node_forwarded rep;
+    struct wire_forwarded rep;
     int err =
-        node_forward(srv->net, "leader", method, target, mg_get_header(rq->conn, "Content-Type"),
+        wire_forward(srv->net, "leader", method, target, mg_get_header(rq->conn, "Content-Type"),
                      body, len, timeout_ms, &rq->w->out, &rep);
     if (err != 0 && !rep.maybe_sent) {
         snprintf(rq->detail, sizeof(rq->detail), "%s cannot reach its leader at %s: %s",
@@ -710,7 +710,7 @@ bool cluster_forward(struct request *rq)
         http_reply_error(rq, 400, "bad request", "the request target is too long");
         return true;
     }
-    if (node_read_body(rq, SERVE_BODY_MAX) == 0)
+    if (wire_read_body(rq, SERVE_BODY_MAX) == 0)
         forward_to_leader(rq, method, target, rq->w->body.p, rq->w->body.len, CLUSTER_FORWARD_MS,
                           true);
     return true;
@@ -733,12 +733,12 @@ void cluster_get_server(struct request *rq)
     int64_t now_mono = host_mono_us(), now_wall = host_wall_us();
     /* the leader (it is answering) and the replicas that are up, in order */
     const char *nodes[SERVE_REPLICAS_MAX + 1] = {srv->opt.node};
-    char servers[SERVE_REPLICAS_MAX + 1][NODE_URL_MAX];
+    char servers[SERVE_REPLICAS_MAX + 1][WIRE_URL_MAX];
     snprintf(servers[0], sizeof(servers[0]), "http://127.0.0.1:%d", srv->opt.port);
     int healthy = 1;
     for (int i = 0; i < n; i++) {
         if (strcmp(view_state(&v[i], now_mono, now_wall), "up") != 0 ||
-            !node_net_peer_url(srv->net, cl->replicas[i].node, servers[healthy]))
+            !wire_peer_url(srv->net, cl->replicas[i].node, servers[healthy]))
             continue;
         nodes[healthy] = cl->replicas[i].node;
         healthy++;

@@ -23,7 +23,7 @@
 
 #include "faults/faults.h"
 #include "platform/platform.h"
-#include "serve/node.h"
+#include "serve/nodes.h"
 #include "serve/serve.h"
 
 struct mg_connection;
@@ -264,7 +264,7 @@ struct serve_options {
     int retries;                 /* offline */
     int replicas;                /* cluster */
     const char *secret_file;     /* --secret-file; NULL: DATA/node.secret, made at first start */
-    const char *peers[NODE_PEERS_MAX]; /* --peer NAME=URL */
+    const char *peers[WIRE_PEERS_MAX]; /* --peer NAME=URL */
     int peer_count;
     enum mirror_policy policy;
     bool allow_faults;
@@ -297,7 +297,7 @@ struct server {
     char primary_path[SERVE_PATH_MAX];
     char mirror_path[SERVE_PATH_MAX];
     char secret_path[SERVE_PATH_MAX]; /* the cluster secret children are given */
-    struct node_net *net;              /* node messages; NULL for single and mirror */
+    struct wire *net;              /* node messages; NULL for single and mirror */
     struct follower *follow;           /* node_follow.c: secondary, central, replica */
     struct async_pump *async;
     struct offline_job *offline;

@@ -20,9 +20,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "serve/node.h"
+#include "serve/nodes.h"
 
-#define NODE_SECRET_TEXT (2 * NODE_SECRET_BYTES)
+#define AUTH_SECRET_TEXT (2 * AUTH_SECRET_BYTES)
 
 static const char hex_digits[] = "0123456789abcdef";
 
@@ -39,17 +39,17 @@ static int hex_value(char c)
 
 static int secret_create(const char *path, char *why, size_t cap)
 {
-    uint8_t raw[NODE_SECRET_BYTES];
+    uint8_t raw[AUTH_SECRET_BYTES];
     if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw)) {
         snprintf(why, cap, "no random bytes from the kernel: %s", strerror(errno));
         return -EIO;
     }
-    char text[NODE_SECRET_TEXT + 1];
+    char text[AUTH_SECRET_TEXT + 1];
     for (size_t i = 0; i < sizeof(raw); i++) {
         text[2 * i] = hex_digits[raw[i] >> 4];
         text[2 * i + 1] = hex_digits[raw[i] & 15];
     }
-    text[NODE_SECRET_TEXT] = '\n';
+    text[AUTH_SECRET_TEXT] = '\n';
     memset(raw, 0, sizeof(raw));
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) {
@@ -73,13 +73,13 @@ static int secret_create(const char *path, char *why, size_t cap)
     return 0;
 }
 
-static int secret_parse(const char *text, size_t len, struct node_key *key)
+static int secret_parse(const char *text, size_t len, struct auth_key *key)
 {
     while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
         len--;
-    if (len != NODE_SECRET_TEXT)
+    if (len != AUTH_SECRET_TEXT)
         return -EINVAL;
-    for (size_t i = 0; i < NODE_SECRET_BYTES; i++) {
+    for (size_t i = 0; i < AUTH_SECRET_BYTES; i++) {
         int hi = hex_value(text[2 * i]), lo = hex_value(text[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return -EINVAL;
@@ -88,7 +88,7 @@ static int secret_parse(const char *text, size_t len, struct node_key *key)
     return 0;
 }
 
-int node_secret_load(const char *path, bool create, struct node_key *key, char *why, size_t cap)
+int auth_secret_load(const char *path, bool create, struct auth_key *key, char *why, size_t cap)
 {
     int err = create ? secret_create(path, why, cap) : 0;
     if (err)
@@ -100,7 +100,7 @@ int node_secret_load(const char *path, bool create, struct node_key *key, char *
         return -err;
     }
     struct stat st;
-    char text[NODE_SECRET_TEXT + 8];
+    char text[AUTH_SECRET_TEXT + 8];
     ssize_t n = -1;
     if (fstat(fd, &st) != 0) {
         err = -errno;
@@ -122,7 +122,7 @@ int node_secret_load(const char *path, bool create, struct node_key *key, char *
         snprintf(why, cap, "cannot read the cluster secret %s: %s", path, strerror(errno));
     } else if (secret_parse(text, (size_t)n, key) != 0) {
         err = -EINVAL;
-        snprintf(why, cap, "the cluster secret %s is not %d hex digits", path, NODE_SECRET_TEXT);
+        snprintf(why, cap, "the cluster secret %s is not %d hex digits", path, AUTH_SECRET_TEXT);
     }
     memset(text, 0, sizeof(text));
     close(fd);
@@ -142,7 +142,7 @@ static void mac_number(struct hmac_sha256_ctx *c, uint64_t v)
 }
 
 static void mac_finish(struct hmac_sha256_ctx *c, const void *body, size_t len,
-                       char hex[NODE_MAC_HEX + 1])
+                       char hex[AUTH_MAC_HEX + 1])
 {
     if (len > 0)
         hmac_sha256_update(c, len, body);
@@ -152,11 +152,11 @@ static void mac_finish(struct hmac_sha256_ctx *c, const void *body, size_t len,
         hex[2 * i] = hex_digits[digest[i] >> 4];
         hex[2 * i + 1] = hex_digits[digest[i] & 15];
     }
-    hex[NODE_MAC_HEX] = '\0';
+    hex[AUTH_MAC_HEX] = '\0';
 }
 
-void node_mac_message(const struct node_key *key, const char *from, const char *to,
-                      uint64_t counter, const void *body, size_t len, char hex[NODE_MAC_HEX + 1])
+void auth_mac_message(const struct auth_key *key, const char *from, const char *to,
+                      uint64_t counter, const void *body, size_t len, char hex[AUTH_MAC_HEX + 1])
 {
     struct hmac_sha256_ctx c;
     hmac_sha256_set_key(&c, sizeof(key->bytes), key->bytes);
@@ -167,8 +167,8 @@ void node_mac_message(const struct node_key *key, const char *from, const char *
     mac_finish(&c, body, len, hex);
 }
 
-void node_mac_reply(const struct node_key *key, const char *from, const char *to, uint64_t counter,
-                    int status, const void *body, size_t len, char hex[NODE_MAC_HEX + 1])
+void auth_mac_reply(const struct auth_key *key, const char *from, const char *to, uint64_t counter,
+                    int status, const void *body, size_t len, char hex[AUTH_MAC_HEX + 1])
 {
     struct hmac_sha256_ctx c;
     hmac_sha256_set_key(&c, sizeof(key->bytes), key->bytes);
@@ -180,9 +180,9 @@ void node_mac_reply(const struct node_key *key, const char *from, const char *to
     mac_finish(&c, body, len, hex);
 }
 
-bool node_mac_equal(const char *a, const char *b)
+bool auth_mac_equal(const char *a, const char *b)
 {
-    if (a == NULL || b == NULL || strlen(a) != NODE_MAC_HEX || strlen(b) != NODE_MAC_HEX)
+    if (a == NULL || b == NULL || strlen(a) != AUTH_MAC_HEX || strlen(b) != AUTH_MAC_HEX)
         return false;
-    return memeql_sec(a, b, NODE_MAC_HEX) != 0;
+    return memeql_sec(a, b, AUTH_MAC_HEX) != 0;
 }

@@ -27,7 +27,7 @@
 #include <string.h>
 
 #include "serve/internal.h"
-#include "serve/node.h"
+#include "serve/nodes.h"
 
 struct follower {
     struct server *srv;
@@ -179,7 +179,7 @@ int follow_start(struct server *srv)
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&f->cond, &ca);
     pthread_condattr_destroy(&ca);
-    node_handler_fn fn = on_batch;
+    wire_handler_fn fn = on_batch;
     switch (srv->opt.role) {
     case SERVE_SECONDARY:
         f->upstream = "primary";
@@ -206,7 +206,7 @@ int follow_start(struct server *srv)
         f->applied = a.position;
     }
     srv->follow = f;
-    node_net_set_handler(srv->net, fn, f);
+    wire_set_handler(srv->net, fn, f);
     return 0;
 }
 
@@ -215,7 +215,7 @@ void follow_stop(struct server *srv)
     struct follower *f = srv->follow;
     if (f == NULL)
         return;
-    node_net_set_handler(srv->net, NULL, NULL);
+    wire_set_handler(srv->net, NULL, NULL);
     srv->follow = NULL;
     pthread_cond_destroy(&f->cond);
     pthread_mutex_destroy(&f->lock);

@@ -14,7 +14,7 @@
  * Receiver: a message is refused with 401 — before anything reads its body
  * as a protocol message — unless the headers are well formed, the MAC
  * verifies under the cluster secret, it is addressed to this node, its
- * counter is within NODE_FRESH_US of our clock and above every counter this
+ * counter is within WIRE_FRESH_US of our clock and above every counter this
  * sender used before (a replay is refused). Then the node's handler answers.
  * The reply's own link may lose it: net/<self>/<from>/drop answers 202
  * with no body, which the sender reads as a reply that never came.
@@ -35,16 +35,16 @@
 #include <time.h>
 
 #include "serve/internal.h"
-#include "serve/node.h"
+#include "serve/nodes.h"
 
-#define NODE_REPLY_LOST_STATUS 202 /* the reply's link lost it: no body */
+#define WIRE_REPLY_LOST_STATUS 202 /* the reply's link lost it: no body */
 
 enum link_point { POINT_DROP, POINT_DELAY, POINT_DUPLICATE, POINT_REORDER, POINTS };
 static const char *const point_names[POINTS] = {"drop", "delay", "duplicate", "reorder"};
 
-struct node_link {
+struct wire_link {
     char name[FAULTS_NODE_MAX];
-    char url[NODE_URL_MAX]; /* under net->lock; "" while unknown */
+    char url[WIRE_URL_MAX]; /* under net->lock; "" while unknown */
     char points[POINTS][FAULTS_NAME_MAX];
     pthread_mutex_t lock; /* one message at a time, in counter order */
     CURL *curl;
@@ -57,38 +57,38 @@ struct sender_seen {
     uint64_t last;
 };
 
-struct node_net {
+struct wire {
     char self[FAULTS_NODE_MAX];
-    struct node_key key;
+    struct auth_key key;
     pthread_mutex_t lock;   /* links' urls, the table, the counters */
     pthread_cond_t hurried; /* CLOCK_MONOTONIC: a delay ends early */
     bool hurry;             /* stopping: no more delays */
-    struct node_link *links[NODE_PEERS_MAX];
+    struct wire_link *links[WIRE_PEERS_MAX];
     size_t count;
     uint64_t counter;
-    struct sender_seen seen[NODE_PEERS_MAX];
+    struct sender_seen seen[WIRE_PEERS_MAX];
     size_t seen_count;
-    node_handler_fn handler;
+    wire_handler_fn handler;
     void *handler_ctx;
 };
 
 /* ---- life ------------------------------------------------------------------- */
 
-int node_net_global_init(void)
+int wire_global_init(void)
 {
     return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -ENOMEM;
 }
 
-void node_net_global_cleanup(void)
+void wire_global_cleanup(void)
 {
     curl_global_cleanup();
 }
 
-int node_net_create(const char *self, const struct node_key *key, struct node_net **out)
+int wire_create(const char *self, const struct auth_key *key, struct wire **out)
 {
     if (!faults_is_node_name(self))
         return -EINVAL;
-    struct node_net *n = calloc(1, sizeof(*n));
+    struct wire *n = calloc(1, sizeof(*n));
     if (n == NULL)
         return -ENOMEM;
     int rc = pthread_mutex_init(&n->lock, NULL);
@@ -107,12 +107,12 @@ int node_net_create(const char *self, const struct node_key *key, struct node_ne
     return 0;
 }
 
-void node_net_free(struct node_net *n)
+void wire_free(struct wire *n)
 {
     if (n == NULL)
         return;
     for (size_t i = 0; i < n->count; i++) {
-        struct node_link *l = n->links[i];
+        struct wire_link *l = n->links[i];
         curl_easy_cleanup(l->curl);
         buf_release(&l->held);
         pthread_mutex_destroy(&l->lock);
@@ -124,7 +124,7 @@ void node_net_free(struct node_net *n)
     free(n);
 }
 
-void node_net_hurry(struct node_net *n)
+void wire_hurry(struct wire *n)
 {
     if (n == NULL)
         return;
@@ -134,12 +134,12 @@ void node_net_hurry(struct node_net *n)
     pthread_mutex_unlock(&n->lock);
 }
 
-/* A link's delay: up to NODE_DELAY_US_MAX, over at once when hurried.
+/* A link's delay: up to WIRE_DELAY_US_MAX, over at once when hurried.
  * Returns how long it held. */
-static int64_t link_delay(struct node_net *n, int64_t us)
+static int64_t link_delay(struct wire *n, int64_t us)
 {
-    if (us > NODE_DELAY_US_MAX)
-        us = NODE_DELAY_US_MAX;
+    if (us > WIRE_DELAY_US_MAX)
+        us = WIRE_DELAY_US_MAX;
     int64_t t0 = host_mono_us();
     struct timespec until = host_deadline_after_us(us);
     pthread_mutex_lock(&n->lock);
@@ -150,12 +150,12 @@ static int64_t link_delay(struct node_net *n, int64_t us)
     return host_mono_us() - t0;
 }
 
-const char *node_net_self(const struct node_net *n)
+const char *wire_self(const struct wire *n)
 {
     return n->self;
 }
 
-void node_net_set_handler(struct node_net *n, node_handler_fn fn, void *ctx)
+void wire_set_handler(struct wire *n, wire_handler_fn fn, void *ctx)
 {
     pthread_mutex_lock(&n->lock);
     n->handler = fn;
@@ -163,7 +163,7 @@ void node_net_set_handler(struct node_net *n, node_handler_fn fn, void *ctx)
     pthread_mutex_unlock(&n->lock);
 }
 
-static struct node_link *link_find(struct node_net *n, const char *name)
+static struct wire_link *link_find(struct wire *n, const char *name)
 {
     for (size_t i = 0; i < n->count; i++)
         if (strcmp(n->links[i]->name, name) == 0)
@@ -174,21 +174,21 @@ static struct node_link *link_find(struct node_net *n, const char *name)
 static bool is_url(const char *url)
 {
     size_t len = strlen(url);
-    return len < NODE_URL_MAX &&
+    return len < WIRE_URL_MAX &&
            (strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0) &&
            strpbrk(url, " \r\n\"") == NULL && url[len - 1] != '/';
 }
 
-int node_net_set_peer(struct node_net *n, const char *name, const char *url)
+int wire_set_peer(struct wire *n, const char *name, const char *url)
 {
     if (!faults_is_node_name(name) || strcmp(name, n->self) == 0)
         return -EINVAL;
     if (url != NULL && url[0] != '\0' && !is_url(url))
         return -EINVAL;
     pthread_mutex_lock(&n->lock);
-    struct node_link *l = link_find(n, name);
+    struct wire_link *l = link_find(n, name);
     int err = 0;
-    if (l == NULL && n->count == NODE_PEERS_MAX)
+    if (l == NULL && n->count == WIRE_PEERS_MAX)
         err = -E2BIG;
     if (l == NULL && err == 0) {
         l = calloc(1, sizeof(*l));
@@ -212,18 +212,18 @@ int node_net_set_peer(struct node_net *n, const char *name, const char *url)
     return err;
 }
 
-bool node_net_peer_url(struct node_net *n, const char *name, char out[NODE_URL_MAX])
+bool wire_peer_url(struct wire *n, const char *name, char out[WIRE_URL_MAX])
 {
     pthread_mutex_lock(&n->lock);
-    struct node_link *l = link_find(n, name);
-    snprintf(out, NODE_URL_MAX, "%s", l != NULL ? l->url : "");
+    struct wire_link *l = link_find(n, name);
+    snprintf(out, WIRE_URL_MAX, "%s", l != NULL ? l->url : "");
     pthread_mutex_unlock(&n->lock);
     return out[0] != '\0';
 }
 
 /* Strictly increasing, near the wall clock in microseconds: a restarted
  * sender goes on above what it used before. */
-static uint64_t next_counter(struct node_net *n)
+static uint64_t next_counter(struct wire *n)
 {
     int64_t now = host_wall_us();
     pthread_mutex_lock(&n->lock);
@@ -239,7 +239,7 @@ struct reply_sink {
     struct buf *body;
     size_t max;
     bool too_big;
-    char mac[NODE_MAC_HEX + 1];
+    char mac[AUTH_MAC_HEX + 1];
     char content_type[128];
     int64_t seq;
 };
@@ -286,7 +286,7 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *arg)
         s->content_type[0] = '\0';
         s->seq = 0;
     }
-    header_value(line, len, NODE_MAC_HEADER, s->mac, sizeof(s->mac));
+    header_value(line, len, WIRE_MAC_HEADER, s->mac, sizeof(s->mac));
     header_value(line, len, "Content-Type", s->content_type, sizeof(s->content_type));
     if (header_value(line, len, "X-Faultdrill-Seq", seq, sizeof(seq)))
         s->seq = strtoll(seq, NULL, 10);
@@ -323,7 +323,7 @@ static void curl_common(CURL *c, const char *url, struct curl_slist *headers, in
     curl_easy_setopt(c, CURLOPT_NOPROGRESS, 1L);
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)NODE_CONNECT_MS);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)WIRE_CONNECT_MS);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
@@ -334,10 +334,10 @@ static void curl_common(CURL *c, const char *url, struct curl_slist *headers, in
 
 /* ---- sending a node message ------------------------------------------------------ */
 
-static void call_detail(struct node_call_info *info, const char *fmt, ...)
+static void call_detail(struct wire_call_info *info, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-static void call_detail(struct node_call_info *info, const char *fmt, ...)
+static void call_detail(struct wire_call_info *info, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -357,18 +357,18 @@ static void refusal_text(const struct buf *reply, char *out, size_t cap)
 }
 
 /* One message over the link, its reply verified; under l->lock. */
-static int transmit(struct node_net *n, struct node_link *l, const char *url, const void *body,
-                    size_t len, int timeout_ms, struct buf *reply, struct node_call_info *info)
+static int transmit(struct wire *n, struct wire_link *l, const char *url, const void *body,
+                    size_t len, int timeout_ms, struct buf *reply, struct wire_call_info *info)
 {
     uint64_t counter = next_counter(n);
-    char mac[NODE_MAC_HEX + 1], target[NODE_URL_MAX + 16];
-    node_mac_message(&n->key, n->self, l->name, counter, body, len, mac);
+    char mac[AUTH_MAC_HEX + 1], target[WIRE_URL_MAX + 16];
+    auth_mac_message(&n->key, n->self, l->name, counter, body, len, mac);
     snprintf(target, sizeof(target), "%s/api/node", url);
     char h_from[64], h_to[64], h_counter[64], h_mac[96];
-    snprintf(h_from, sizeof(h_from), NODE_FROM_HEADER ": %s", n->self);
-    snprintf(h_to, sizeof(h_to), NODE_TO_HEADER ": %s", l->name);
-    snprintf(h_counter, sizeof(h_counter), NODE_COUNTER_HEADER ": %" PRIu64, counter);
-    snprintf(h_mac, sizeof(h_mac), NODE_MAC_HEADER ": %s", mac);
+    snprintf(h_from, sizeof(h_from), WIRE_FROM_HEADER ": %s", n->self);
+    snprintf(h_to, sizeof(h_to), WIRE_TO_HEADER ": %s", l->name);
+    snprintf(h_counter, sizeof(h_counter), WIRE_COUNTER_HEADER ": %" PRIu64, counter);
+    snprintf(h_mac, sizeof(h_mac), WIRE_MAC_HEADER ": %s", mac);
     struct curl_slist *headers = NULL, *tail;
     const char *lines[] = {
         "Content-Type: application/octet-stream", "Expect:", h_from, h_to, h_counter, h_mac};
@@ -381,7 +381,7 @@ static int transmit(struct node_net *n, struct node_link *l, const char *url, co
         headers = tail;
     }
     buf_reset(reply);
-    struct reply_sink sink = {.body = reply, .max = NODE_REPLY_BYTES_MAX};
+    struct reply_sink sink = {.body = reply, .max = WIRE_REPLY_BYTES_MAX};
     CURL *c = l->curl;
     curl_common(c, target, headers, timeout_ms, &sink);
     curl_easy_setopt(c, CURLOPT_POST, 1L);
@@ -404,14 +404,14 @@ static int transmit(struct node_net *n, struct node_link *l, const char *url, co
                     l->name, why);
         return -EACCES;
     }
-    char expect[NODE_MAC_HEX + 1];
-    node_mac_reply(&n->key, n->self, l->name, counter, (int)status, buf_body(reply),
+    char expect[AUTH_MAC_HEX + 1];
+    auth_mac_reply(&n->key, n->self, l->name, counter, (int)status, buf_body(reply),
                    buf_body_len(reply), expect);
-    if (!node_mac_equal(sink.mac, expect)) {
+    if (!auth_mac_equal(sink.mac, expect)) {
         call_detail(info, "the reply from %s at %s is not authenticated: ignored", l->name, url);
         return -EBADMSG;
     }
-    if (status == NODE_REPLY_LOST_STATUS) {
+    if (status == WIRE_REPLY_LOST_STATUS) {
         info->lost = true;
         info->status = 0;
         call_detail(info, "the reply from %s was lost on the link (net/%s/%s/drop)", l->name,
@@ -423,25 +423,25 @@ static int transmit(struct node_net *n, struct node_link *l, const char *url, co
 
 /* A message held back by net/.../reorder goes now, after the one just sent;
  * its reply has nobody waiting for it. */
-static void send_held(struct node_net *n, struct node_link *l, const char *url, int timeout_ms)
+static void send_held(struct wire *n, struct wire_link *l, const char *url, int timeout_ms)
 {
     if (!l->holding)
         return;
     l->holding = false;
     struct buf ignored = {0};
-    struct node_call_info info = {0};
+    struct wire_call_info info = {0};
     (void)transmit(n, l, url, buf_body(&l->held), buf_body_len(&l->held), timeout_ms, &ignored,
                    &info);
     buf_release(&ignored);
 }
 
-int node_call(struct node_net *n, const char *to, const void *body, size_t len, int timeout_ms,
-              struct buf *reply, struct node_call_info *info)
+int wire_call(struct wire *n, const char *to, const void *body, size_t len, int timeout_ms,
+              struct buf *reply, struct wire_call_info *info)
 {
-    *info = (struct node_call_info){0};
-    char url[NODE_URL_MAX];
+    *info = (struct wire_call_info){0};
+    char url[WIRE_URL_MAX];
     pthread_mutex_lock(&n->lock);
-    struct node_link *l = link_find(n, to);
+    struct wire_link *l = link_find(n, to);
     snprintf(url, sizeof(url), "%s", l != NULL ? l->url : "");
     pthread_mutex_unlock(&n->lock);
     if (l == NULL || url[0] == '\0') {
@@ -473,7 +473,7 @@ int node_call(struct node_net *n, const char *to, const void *body, size_t len, 
     }
     info->duplicated = faults_check(l->points[POINT_DUPLICATE]) > 0;
     if (info->duplicated) {
-        struct node_call_info first = {0};
+        struct wire_call_info first = {0};
         (void)transmit(n, l, url, body, len, timeout_ms, reply, &first);
     }
     err = transmit(n, l, url, body, len, timeout_ms, reply, info);
@@ -485,13 +485,13 @@ out_unlock:
 
 /* ---- forwarding a client's request ------------------------------------------------ */
 
-int node_forward(struct node_net *n, const char *to, const char *method, const char *target,
+int wire_forward(struct wire *n, const char *to, const char *method, const char *target,
                  const char *content_type, const void *body, size_t len, int timeout_ms,
-                 struct buf *reply, struct node_forwarded *out)
+                 struct buf *reply, struct wire_forwarded *out)
 {
-    *out = (struct node_forwarded){0};
-    char base[NODE_URL_MAX];
-    if (!node_net_peer_url(n, to, base))
+    *out = (struct wire_forwarded){0};
+    char base[WIRE_URL_MAX];
+    if (!wire_peer_url(n, to, base))
         return -ENOTCONN;
     size_t url_len = strlen(base) + strlen(target) + 1;
     char *url = malloc(url_len);
@@ -541,7 +541,7 @@ int node_forward(struct node_net *n, const char *to, const char *method, const c
 
 /* ---- receiving ------------------------------------------------------------------------ */
 
-int node_read_body(struct request *rq, size_t max)
+int wire_read_body(struct request *rq, size_t max)
 {
     struct buf *b = &rq->w->body;
     b->len = 0;
@@ -586,7 +586,7 @@ static void refuse(struct request *rq, const char *fmt, ...)
 }
 
 /* The sender's counter must rise: false for a replay (or a full table). */
-static bool counter_fresh(struct node_net *n, const char *from, uint64_t counter, bool *full)
+static bool counter_fresh(struct wire *n, const char *from, uint64_t counter, bool *full)
 {
     *full = false;
     pthread_mutex_lock(&n->lock);
@@ -594,7 +594,7 @@ static bool counter_fresh(struct node_net *n, const char *from, uint64_t counter
     for (size_t i = 0; i < n->seen_count && s == NULL; i++)
         if (strcmp(n->seen[i].from, from) == 0)
             s = &n->seen[i];
-    if (s == NULL && n->seen_count < NODE_PEERS_MAX) {
+    if (s == NULL && n->seen_count < WIRE_PEERS_MAX) {
         s = &n->seen[n->seen_count++];
         snprintf(s->from, sizeof(s->from), "%s", from);
         s->last = 0;
@@ -621,17 +621,17 @@ static bool parse_counter(const char *text, uint64_t *out)
 }
 
 /* Checks everything but the replay; 0 or a refusal sent. */
-static int authenticate(struct request *rq, struct node_net *n, const char **from_out,
+static int authenticate(struct request *rq, struct wire *n, const char **from_out,
                         uint64_t *counter_out)
 {
-    const char *from = mg_get_header(rq->conn, NODE_FROM_HEADER);
-    const char *to = mg_get_header(rq->conn, NODE_TO_HEADER);
-    const char *counter_text = mg_get_header(rq->conn, NODE_COUNTER_HEADER);
-    const char *mac = mg_get_header(rq->conn, NODE_MAC_HEADER);
+    const char *from = mg_get_header(rq->conn, WIRE_FROM_HEADER);
+    const char *to = mg_get_header(rq->conn, WIRE_TO_HEADER);
+    const char *counter_text = mg_get_header(rq->conn, WIRE_COUNTER_HEADER);
+    const char *mac = mg_get_header(rq->conn, WIRE_MAC_HEADER);
     uint64_t counter = 0;
     if (from == NULL || to == NULL || counter_text == NULL || mac == NULL) {
-        refuse(rq, "a node message carries " NODE_FROM_HEADER ", " NODE_TO_HEADER
-                   ", " NODE_COUNTER_HEADER " and " NODE_MAC_HEADER);
+        refuse(rq, "a node message carries " WIRE_FROM_HEADER ", " WIRE_TO_HEADER
+                   ", " WIRE_COUNTER_HEADER " and " WIRE_MAC_HEADER);
         return -EACCES;
     }
     if (!faults_is_node_name(from) || !faults_is_node_name(to) ||
@@ -639,10 +639,10 @@ static int authenticate(struct request *rq, struct node_net *n, const char **fro
         refuse(rq, "malformed sender, receiver or counter");
         return -EACCES;
     }
-    char expect[NODE_MAC_HEX + 1];
+    char expect[AUTH_MAC_HEX + 1];
     const struct buf *b = &rq->w->body;
-    node_mac_message(&n->key, from, to, counter, b->p, b->len, expect);
-    if (!node_mac_equal(mac, expect)) {
+    auth_mac_message(&n->key, from, to, counter, b->p, b->len, expect);
+    if (!auth_mac_equal(mac, expect)) {
         refuse(rq, "the MAC does not verify under this cluster's secret");
         return -EACCES;
     }
@@ -652,9 +652,9 @@ static int authenticate(struct request *rq, struct node_net *n, const char **fro
     }
     int64_t now = host_wall_us();
     int64_t skew = (int64_t)counter - now;
-    if (skew > NODE_FRESH_US || skew < -NODE_FRESH_US) {
+    if (skew > WIRE_FRESH_US || skew < -WIRE_FRESH_US) {
         refuse(rq, "the message's counter is %.0f s from this node's clock (at most %lld s)",
-               (double)skew / 1e6, NODE_FRESH_US / 1000000);
+               (double)skew / 1e6, WIRE_FRESH_US / 1000000);
         return -EACCES;
     }
     *from_out = from;
@@ -662,29 +662,29 @@ static int authenticate(struct request *rq, struct node_net *n, const char **fro
     return 0;
 }
 
-static void reply_signed(struct request *rq, struct node_net *n, const char *from, uint64_t counter,
+static void reply_signed(struct request *rq, struct wire *n, const char *from, uint64_t counter,
                          int status)
 {
     struct buf *out = &rq->w->out;
-    char mac[NODE_MAC_HEX + 1], header[128];
-    node_mac_reply(&n->key, from, n->self, counter, status, buf_body(out), buf_body_len(out), mac);
-    snprintf(header, sizeof(header), NODE_MAC_HEADER ": %s", mac);
+    char mac[AUTH_MAC_HEX + 1], header[128];
+    auth_mac_reply(&n->key, from, n->self, counter, status, buf_body(out), buf_body_len(out), mac);
+    snprintf(header, sizeof(header), WIRE_MAC_HEADER ": %s", mac);
     bool json = buf_body_len(out) > 0 && buf_body(out)[0] == '{';
     http_reply_bytes(rq, out, status,
-                     status == NODE_REPLY_LOST_STATUS ? NULL
+                     status == WIRE_REPLY_LOST_STATUS ? NULL
                      : json                           ? "application/json"
                                                       : "application/octet-stream",
                      header);
 }
 
-void node_api(struct request *rq)
+void wire_api(struct request *rq)
 {
-    struct node_net *n = rq->srv->net;
+    struct wire *n = rq->srv->net;
     if (n == NULL) {
         status_not_configured(rq);
         return;
     }
-    if (node_read_body(rq, NODE_MSG_BYTES_MAX) != 0)
+    if (wire_read_body(rq, WIRE_MSG_BYTES_MAX) != 0)
         return;
     const char *from = NULL;
     uint64_t counter = 0;
@@ -701,7 +701,7 @@ void node_api(struct request *rq)
         return;
     }
     pthread_mutex_lock(&n->lock);
-    node_handler_fn fn = n->handler;
+    wire_handler_fn fn = n->handler;
     void *ctx = n->handler_ctx;
     pthread_mutex_unlock(&n->lock);
     struct buf *out = &rq->w->out;
@@ -722,7 +722,7 @@ void node_api(struct request *rq)
     snprintf(point, sizeof(point), "net/%s/%s/drop", n->self, from);
     if (faults_check(point) > 0) {
         buf_reset(out);
-        status = NODE_REPLY_LOST_STATUS;
+        status = WIRE_REPLY_LOST_STATUS;
     }
     reply_signed(rq, n, from, counter, status);
 }

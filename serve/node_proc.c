@@ -9,9 +9,9 @@
  * writes itself, so it outlives us without a broken pipe), tells the
  * transport where the node listens, reaps it when it dies (said on stderr
  * and in the view), and starts it again after a pause that doubles from
- * NODE_RESPAWN_MS_MIN to NODE_RESPAWN_MS_MAX. A child dies with us: the
+ * PROC_RESPAWN_MS_MIN to PROC_RESPAWN_MS_MAX. A child dies with us: the
  * kernel sends it SIGTERM when this thread ends (PR_SET_PDEATHSIG), a
- * clean stop sends SIGTERM first and SIGKILL after NODE_TERM_MS.
+ * clean stop sends SIGTERM first and SIGKILL after PROC_TERM_MS.
  *
  * Decides nothing about a protocol: whether a node is up for a protocol is
  * what its messages say, not this file.
@@ -35,26 +35,26 @@
 #include <unistd.h>
 
 #include "serve/internal.h"
-#include "serve/node.h"
+#include "serve/nodes.h"
 
-#define NODE_RESPAWN_MS_MIN    1000  /* a dead child is started again after this... */
-#define NODE_RESPAWN_MS_MAX    5000  /* ...doubling up to this */
-#define NODE_STABLE_MS         10000 /* a child up this long earns the short pause again */
-#define NODE_BANNER_MS         60000 /* a child must say its port within this (ASan is slow) */
-#define NODE_TERM_MS           5000  /* a child's clean stop, then SIGKILL */
-#define NODE_POLL_MS           20    /* how often the thread looks at its child */
-#define NODE_FDS_MAX           65536 /* descriptors a child closes without close_range */
-#define NODE_ARGV_MAX          (24 + NODE_CHILD_ARGS_MAX)
-#define NODE_CHILD_THREADS_MAX 16 /* civetweb workers of a child */
-#define NODE_LOG_LINE_MAX      1024
+#define PROC_RESPAWN_MS_MIN 1000  /* a dead child is started again after this... */
+#define PROC_RESPAWN_MS_MAX 5000  /* ...doubling up to this */
+#define PROC_STABLE_MS      10000 /* a child up this long earns the short pause again */
+#define PROC_BANNER_MS      60000 /* a child must say its port within this (ASan is slow) */
+#define PROC_TERM_MS        5000  /* a child's clean stop, then SIGKILL */
+#define PROC_POLL_MS        20    /* how often the thread looks at its child */
+#define PROC_FDS_MAX        65536 /* descriptors a child closes without close_range */
+#define PROC_ARGV_MAX       (24 + PROC_ARGS_MAX)
+#define PROC_THREADS_MAX    16 /* civetweb workers of a child */
+#define PROC_LOG_LINE_MAX   1024
 
-struct node_child {
+struct proc {
     struct server *srv;
     char name[FAULTS_NODE_MAX];
     char dir[SERVE_PATH_MAX];
     char log_path[SERVE_PATH_MAX];
-    char *argv[NODE_ARGV_MAX];
-    char threads_arg[16], peer_arg[FAULTS_NODE_MAX + NODE_URL_MAX + 2];
+    char *argv[PROC_ARGV_MAX];
+    char threads_arg[16], peer_arg[FAULTS_NODE_MAX + WIRE_URL_MAX + 2];
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t cond; /* CLOCK_MONOTONIC: stop, settled */
@@ -73,7 +73,7 @@ struct node_child {
 
 /* ---- the child's side of fork: async-signal-safe calls only ------------------ */
 
-static void child_exec(const struct node_child *c, int null_fd)
+static void child_exec(const struct proc *c, int null_fd)
 {
     setpgid(0, 0); /* a terminal's Ctrl-C reaches the parent, which stops us in order */
     if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != c->parent)
@@ -97,7 +97,7 @@ static void child_exec(const struct node_child *c, int null_fd)
 
 /* ---- helpers ---------------------------------------------------------------------- */
 
-static bool child_stopping(struct node_child *c)
+static bool child_stopping(struct proc *c)
 {
     pthread_mutex_lock(&c->lock);
     bool s = c->stopping;
@@ -105,7 +105,7 @@ static bool child_stopping(struct node_child *c)
     return s;
 }
 
-static void child_wait_ms(struct node_child *c, int64_t ms)
+static void child_wait_ms(struct proc *c, int64_t ms)
 {
     struct timespec t = host_deadline_after_us(ms * 1000);
     pthread_mutex_lock(&c->lock);
@@ -114,10 +114,9 @@ static void child_wait_ms(struct node_child *c, int64_t ms)
     pthread_mutex_unlock(&c->lock);
 }
 
-static void set_error(struct node_child *c, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+static void set_error(struct proc *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-static void set_error(struct node_child *c, const char *fmt, ...)
+static void set_error(struct proc *c, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -153,7 +152,7 @@ static void remove_fifo(pid_t pid)
 }
 
 /* The last line of the log after offset from: why a child could not start. */
-static void log_last_line(const struct node_child *c, off_t from, char *out, size_t cap)
+static void log_last_line(const struct proc *c, off_t from, char *out, size_t cap)
 {
     out[0] = '\0';
     int fd = open(c->log_path, O_RDONLY | O_CLOEXEC);
@@ -179,19 +178,19 @@ static void log_last_line(const struct node_child *c, off_t from, char *out, siz
 /*
  * Follows the log from offset `from` until the child's banner names its
  * port. -ECHILD when the child ended first (status in *status), -ETIMEDOUT
- * past NODE_BANNER_MS, -ECANCELED when stopping.
+ * past PROC_BANNER_MS, -ECANCELED when stopping.
  */
-static int read_banner(struct node_child *c, pid_t pid, off_t from, int *port, int *status)
+static int read_banner(struct proc *c, pid_t pid, off_t from, int *port, int *status)
 {
     static const char banner[] = "faultdrill serve: http://127.0.0.1:";
     int fd = open(c->log_path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -errno;
-    char line[NODE_LOG_LINE_MAX];
+    char line[PROC_LOG_LINE_MAX];
     size_t len = 0;
     off_t at = from;
     int err = -ETIMEDOUT;
-    int64_t deadline = host_mono_us() + (int64_t)NODE_BANNER_MS * 1000;
+    int64_t deadline = host_mono_us() + (int64_t)PROC_BANNER_MS * 1000;
     while (host_mono_us() < deadline) {
         char chunk[512];
         ssize_t n = pread(fd, chunk, sizeof(chunk), at);
@@ -223,7 +222,7 @@ static int read_banner(struct node_child *c, pid_t pid, off_t from, int *port, i
             err = -ECANCELED;
             goto out_close;
         }
-        struct timespec ts = {.tv_sec = 0, .tv_nsec = NODE_POLL_MS * 1000000L};
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = PROC_POLL_MS * 1000000L};
         nanosleep(&ts, NULL);
     }
 out_close:
@@ -233,9 +232,9 @@ out_close:
 
 /* ---- one start ---------------------------------------------------------------------- */
 
-static void child_down(struct node_child *c)
+static void child_down(struct proc *c)
 {
-    (void)node_net_set_peer(c->srv->net, c->name, NULL);
+    (void)wire_set_peer(c->srv->net, c->name, NULL);
     pthread_mutex_lock(&c->lock);
     c->pid = 0;
     c->port = 0;
@@ -243,15 +242,15 @@ static void child_down(struct node_child *c)
     pthread_mutex_unlock(&c->lock);
 }
 
-static void schedule_respawn(struct node_child *c)
+static void schedule_respawn(struct proc *c)
 {
     c->respawn_at_us = host_mono_us() + c->respawn_ms * 1000;
     c->respawn_ms =
-        c->respawn_ms * 2 < NODE_RESPAWN_MS_MAX ? c->respawn_ms * 2 : NODE_RESPAWN_MS_MAX;
+        c->respawn_ms * 2 < PROC_RESPAWN_MS_MAX ? c->respawn_ms * 2 : PROC_RESPAWN_MS_MAX;
 }
 
 /* Starts the child and learns its port; 0, or -errno with last_error set. */
-static int child_spawn(struct node_child *c)
+static int child_spawn(struct proc *c)
 {
     if (mkdir(c->dir, 0755) != 0 && errno != EEXIST) {
         set_error(c, "%s cannot start: cannot make %.300s: %s", c->name, c->dir, strerror(errno));
@@ -282,9 +281,9 @@ static int child_spawn(struct node_child *c)
     int port = 0, status = 0;
     int err = read_banner(c, pid, from, &port, &status);
     if (err == 0) {
-        char url[NODE_URL_MAX];
+        char url[WIRE_URL_MAX];
         snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
-        (void)node_net_set_peer(c->srv->net, c->name, url);
+        (void)wire_set_peer(c->srv->net, c->name, url);
         pthread_mutex_lock(&c->lock);
         c->port = port;
         c->up_since_us = host_mono_us();
@@ -301,7 +300,7 @@ static int child_spawn(struct node_child *c)
     log_last_line(c, from, last, sizeof(last));
     describe_exit(status, how, sizeof(how));
     if (err == -ETIMEDOUT)
-        set_error(c, "%s did not say its port within %d s; killed", c->name, NODE_BANNER_MS / 1000);
+        set_error(c, "%s did not say its port within %d s; killed", c->name, PROC_BANNER_MS / 1000);
     else if (err != -ECANCELED)
         set_error(c, "%s cannot start: %s%s%s", c->name, how, last[0] ? ": " : "", last);
     child_down(c);
@@ -309,7 +308,7 @@ static int child_spawn(struct node_child *c)
 }
 
 /* The child ended: record why, and when it comes back. */
-static void child_gone(struct node_child *c, pid_t pid, int status)
+static void child_gone(struct proc *c, pid_t pid, int status)
 {
     char how[160];
     describe_exit(status, how, sizeof(how));
@@ -317,8 +316,8 @@ static void child_gone(struct node_child *c, pid_t pid, int status)
     pthread_mutex_lock(&c->lock);
     int64_t up_us = c->up_since_us > 0 ? host_mono_us() - c->up_since_us : 0;
     pthread_mutex_unlock(&c->lock);
-    if (up_us >= (int64_t)NODE_STABLE_MS * 1000)
-        c->respawn_ms = NODE_RESPAWN_MS_MIN;
+    if (up_us >= (int64_t)PROC_STABLE_MS * 1000)
+        c->respawn_ms = PROC_RESPAWN_MS_MIN;
     set_error(c, "%s (pid %d) %s; restarting it", c->name, (int)pid, how);
     fprintf(stderr, "faultdrill serve: %s (pid %d) %s; restarting it in %.1f s\n", c->name,
             (int)pid, how, (double)c->respawn_ms / 1000);
@@ -326,7 +325,7 @@ static void child_gone(struct node_child *c, pid_t pid, int status)
     schedule_respawn(c);
 }
 
-static void child_terminate(struct node_child *c)
+static void child_terminate(struct proc *c)
 {
     pthread_mutex_lock(&c->lock);
     pid_t pid = c->pid;
@@ -336,14 +335,14 @@ static void child_terminate(struct node_child *c)
     kill(pid, SIGTERM);
     int status = 0;
     pid_t got = 0;
-    int64_t deadline = host_mono_us() + (int64_t)NODE_TERM_MS * 1000;
+    int64_t deadline = host_mono_us() + (int64_t)PROC_TERM_MS * 1000;
     while ((got = waitpid(pid, &status, WNOHANG)) == 0 && host_mono_us() < deadline) {
         struct timespec ts = {.tv_sec = 0, .tv_nsec = 10000000L};
         nanosleep(&ts, NULL);
     }
     if (got == 0) {
         fprintf(stderr, "faultdrill serve: %s (pid %d) did not stop within %d s: killed\n", c->name,
-                (int)pid, NODE_TERM_MS / 1000);
+                (int)pid, PROC_TERM_MS / 1000);
         kill(pid, SIGKILL);
         while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
             ;
@@ -352,7 +351,7 @@ static void child_terminate(struct node_child *c)
     child_down(c);
 }
 
-static void settle(struct node_child *c)
+static void settle(struct proc *c)
 {
     pthread_mutex_lock(&c->lock);
     c->settled = true;
@@ -362,7 +361,7 @@ static void settle(struct node_child *c)
 
 static void *child_main(void *arg)
 {
-    struct node_child *c = arg;
+    struct proc *c = arg;
     bool first = true;
     while (!child_stopping(c)) {
         pthread_mutex_lock(&c->lock);
@@ -374,11 +373,11 @@ static void *child_main(void *arg)
             if (got == pid || (got < 0 && errno == ECHILD))
                 child_gone(c, pid, got == pid ? status : 0);
             else
-                child_wait_ms(c, NODE_POLL_MS);
+                child_wait_ms(c, PROC_POLL_MS);
             continue;
         }
         if (!first && host_mono_us() < c->respawn_at_us) {
-            child_wait_ms(c, NODE_POLL_MS * 5);
+            child_wait_ms(c, PROC_POLL_MS * 5);
             continue;
         }
         int err = child_spawn(c);
@@ -400,14 +399,14 @@ static void *child_main(void *arg)
 
 /* ---- the API -------------------------------------------------------------------------- */
 
-static int build_argv(struct node_child *c, const char *const *extra)
+static int build_argv(struct proc *c, const char *const *extra)
 {
     struct server *srv = c->srv;
     const struct serve_options *o = &srv->opt;
-    char self_url[NODE_URL_MAX];
+    char self_url[WIRE_URL_MAX];
     snprintf(self_url, sizeof(self_url), "http://127.0.0.1:%d", o->port);
     snprintf(c->peer_arg, sizeof(c->peer_arg), "%s=%s", o->node, self_url);
-    int threads = o->threads < NODE_CHILD_THREADS_MAX ? o->threads : NODE_CHILD_THREADS_MAX;
+    int threads = o->threads < PROC_THREADS_MAX ? o->threads : PROC_THREADS_MAX;
     snprintf(c->threads_arg, sizeof(c->threads_arg), "%d", threads);
     size_t n = 0;
     char **a = c->argv;
@@ -431,7 +430,7 @@ static int build_argv(struct node_child *c, const char *const *extra)
     if (o->allow_faults)
         a[n++] = "--allow-faults";
     for (size_t i = 0; extra != NULL && extra[i] != NULL; i++) {
-        if (n + 1 >= NODE_ARGV_MAX)
+        if (n + 1 >= PROC_ARGV_MAX)
             return -E2BIG;
         a[n++] = (char *)extra[i];
     }
@@ -439,7 +438,7 @@ static int build_argv(struct node_child *c, const char *const *extra)
     return 0;
 }
 
-static void child_free(struct node_child *c)
+static void child_free(struct proc *c)
 {
     if (c->log_fd >= 0)
         close(c->log_fd);
@@ -448,10 +447,10 @@ static void child_free(struct node_child *c)
     free(c);
 }
 
-int node_child_start(struct server *srv, const char *name, const char *dir,
-                     const char *const *extra, struct node_child **out)
+int proc_start(struct server *srv, const char *name, const char *dir, const char *const *extra,
+               struct proc **out)
 {
-    struct node_child *c = calloc(1, sizeof(*c));
+    struct proc *c = calloc(1, sizeof(*c));
     if (c == NULL)
         return -ENOMEM;
     pthread_condattr_t ca;
@@ -463,7 +462,7 @@ int node_child_start(struct server *srv, const char *name, const char *dir,
     c->srv = srv;
     c->log_fd = -1;
     c->parent = getpid();
-    c->respawn_ms = NODE_RESPAWN_MS_MIN;
+    c->respawn_ms = PROC_RESPAWN_MS_MIN;
     snprintf(c->name, sizeof(c->name), "%s", name);
     int err = 0;
     if (snprintf(c->dir, sizeof(c->dir), "%s", dir) >= (int)sizeof(c->dir) ||
@@ -472,14 +471,14 @@ int node_child_start(struct server *srv, const char *name, const char *dir,
     if (!err)
         err = build_argv(c, extra);
     struct rlimit rl;
-    c->fd_max = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < NODE_FDS_MAX ? (int)rl.rlim_cur
-                                                                                 : NODE_FDS_MAX;
+    c->fd_max = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < PROC_FDS_MAX ? (int)rl.rlim_cur
+                                                                                 : PROC_FDS_MAX;
     /* waitpid needs children that are not reaped behind our back */
     struct sigaction sa;
     if (sigaction(SIGCHLD, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN)
         signal(SIGCHLD, SIG_DFL);
     if (!err)
-        err = node_net_set_peer(srv->net, name, NULL);
+        err = wire_set_peer(srv->net, name, NULL);
     if (!err)
         err = -pthread_create(&c->thread, NULL, child_main, c);
     if (err) {
@@ -491,10 +490,10 @@ int node_child_start(struct server *srv, const char *name, const char *dir,
     return 0;
 }
 
-void node_child_settle(struct node_child *c)
+void proc_settle(struct proc *c)
 {
     pthread_mutex_lock(&c->lock);
-    while (!c->settled) /* bounded: a start gives up after NODE_BANNER_MS */
+    while (!c->settled) /* bounded: a start gives up after PROC_BANNER_MS */
         pthread_cond_wait(&c->cond, &c->lock);
     if (c->pid > 0)
         printf("faultdrill serve: %s on port %d, pid %d, log %s\n", c->name, c->port, (int)c->pid,
@@ -505,7 +504,7 @@ void node_child_settle(struct node_child *c)
     fflush(stdout);
 }
 
-void node_child_stop(struct node_child *c)
+void proc_stop(struct proc *c)
 {
     if (c == NULL)
         return;
@@ -517,14 +516,14 @@ void node_child_stop(struct node_child *c)
     child_free(c);
 }
 
-void node_child_json(struct buf *b, const char *key, struct server *srv, const char *name,
-                     struct node_child *child)
+void proc_json(struct buf *b, const char *key, struct server *srv, const char *name,
+               struct proc *child)
 {
-    char url[NODE_URL_MAX];
-    bool known = srv->net != NULL && node_net_peer_url(srv->net, name, url);
-    struct node_child_view c = {0};
+    char url[WIRE_URL_MAX];
+    bool known = srv->net != NULL && wire_peer_url(srv->net, name, url);
+    struct proc_view c = {0};
     if (child != NULL)
-        node_child_view(child, &c);
+        proc_view(child, &c);
     buf_puts(b, ",");
     json_str(b, key);
     buf_puts(b, ":{\"node\":");
@@ -542,7 +541,7 @@ void node_child_json(struct buf *b, const char *key, struct server *srv, const c
     buf_puts(b, "}");
 }
 
-void node_child_view(struct node_child *c, struct node_child_view *out)
+void proc_view(struct proc *c, struct proc_view *out)
 {
     pthread_mutex_lock(&c->lock);
     out->pid = c->pid;

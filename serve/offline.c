@@ -77,7 +77,7 @@ struct offline_job {
     uint64_t asked;  /* runs asked for by POST /sync/run */
     uint64_t served; /* the highest `asked` a finished run started after */
     struct offline_snapshot snap;
-    struct node_child *child; /* central's process; NULL: --peer central=URL */
+    struct proc *child; /* central's process; NULL: --peer central=URL */
     /* The job thread's alone. */
     shop *central_reader; /* read-only, for centralCheck: only when central is our child */
     shop *local;          /* read-only: the queue and its rows */
@@ -149,8 +149,8 @@ static bool is_stopping(struct offline_job *j)
 static int carry(struct offline_job *j, const struct shop_sync_push *p,
                  struct shop_sync_result *res, char *why, size_t len)
 {
-    struct node_call_info info;
-    int err = node_call(j->srv->net, "central", p->data, p->len, OFFLINE_CALL_MS, &j->reply, &info);
+    struct wire_call_info info;
+    int err = wire_call(j->srv->net, "central", p->data, p->len, OFFLINE_CALL_MS, &j->reply, &info);
     if (is_stopping(j))
         return -ESHUTDOWN;
     if (err == -ETIMEDOUT && info.lost) {
@@ -405,7 +405,7 @@ static void *job_main(void *arg)
 
 static void job_free(struct offline_job *j)
 {
-    node_child_stop(j->child);
+    proc_stop(j->child);
     shop_close(j->central_reader);
     shop_close(j->local);
     buf_release(&j->reply);
@@ -456,13 +456,13 @@ int offline_start(struct server *srv)
     }
     j->srv = srv;
     j->snap.online = true;
-    char msg[SHOP_ERRMSG_MAX], url[NODE_URL_MAX], dir[SERVE_PATH_MAX];
+    char msg[SHOP_ERRMSG_MAX], url[WIRE_URL_MAX], dir[SERVE_PATH_MAX];
     int err = 0;
-    if (!node_net_peer_url(srv->net, "central", url)) { /* not --peer: ours to run */
+    if (!wire_peer_url(srv->net, "central", url)) { /* not --peer: ours to run */
         snprintf(dir, sizeof(dir), "%.4000s/central", srv->opt.data_dir);
-        err = node_child_start(srv, "central", dir, NULL, &j->child);
+        err = proc_start(srv, "central", dir, NULL, &j->child);
         if (!err)
-            node_child_settle(j->child);
+            proc_settle(j->child);
     }
     if (!err && (err = open_local(j, msg)) != 0)
         fprintf(stderr, "faultdrill serve: the sync job cannot read %s: %s\n", srv->primary_path,
@@ -470,7 +470,7 @@ int offline_start(struct server *srv)
     if (!err && (err = job_sync_init(j)) != 0)
         fprintf(stderr, "faultdrill serve: cannot start the sync job: %s\n", strerror(-err));
     if (err) {
-        node_child_stop(j->child);
+        proc_stop(j->child);
         shop_close(j->local);
         free(j);
         return err;
@@ -506,7 +506,7 @@ void offline_stop(struct server *srv)
 /* What a status reply shows: the local's queue now and the job's facts. */
 struct offline_view {
     struct server *srv;
-    struct node_child *child;
+    struct proc *child;
     bool running;
     struct offline_snapshot snap;
     bool queue_ok;
@@ -642,7 +642,7 @@ static void render_json(struct buf *b, const struct offline_view *v)
         json_str(b, v->queue_error);
     buf_puts(b, ",\"centralCheck\":");
     put_check(b, &s->check);
-    node_child_json(b, "centralProcess", v->srv, "central", v->child);
+    proc_json(b, "centralProcess", v->srv, "central", v->child);
     buf_puts(b, "}");
 }
 

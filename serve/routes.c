@@ -40,7 +40,7 @@ static const struct route routes[] = {
     {"GET", "sync/status", status_sync},
     {"POST", "sync/run", offline_run_now},
     {"GET", "getServer", cluster_get_server},
-    {"POST", "api/node", node_api},
+    {"POST", "api/node", wire_api},
     {"GET", "faults", panel_list},
     {"POST", "faults", panel_set},
 };

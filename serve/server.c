@@ -193,19 +193,19 @@ static int add_peer(struct serve_options *o, const char *v)
     const char *eq = strchr(v, '=');
     char name[FAULTS_NODE_MAX];
     size_t n = eq != NULL ? (size_t)(eq - v) : 0;
-    bool ok = eq != NULL && n > 0 && n < sizeof(name) && o->peer_count < NODE_PEERS_MAX;
+    bool ok = eq != NULL && n > 0 && n < sizeof(name) && o->peer_count < WIRE_PEERS_MAX;
     if (ok) {
         memcpy(name, v, n);
         name[n] = '\0';
         const char *url = eq + 1;
         size_t len = strlen(url);
-        ok = faults_is_node_name(name) && len > 7 && len < NODE_URL_MAX &&
+        ok = faults_is_node_name(name) && len > 7 && len < WIRE_URL_MAX &&
              (strncmp(url, "http://", 7) == 0 || strncmp(url, "https://", 8) == 0) &&
              url[len - 1] != '/' && strpbrk(url, " \r\n\"") == NULL;
     }
     if (!ok) {
         fprintf(stderr, "faultdrill serve: bad --peer '%s': NAME=http://HOST:PORT (at most %d)\n",
-                v, NODE_PEERS_MAX);
+                v, WIRE_PEERS_MAX);
         return SERVE_EXIT_USAGE;
     }
     o->peers[o->peer_count++] = v;
@@ -439,26 +439,26 @@ static int start_net(struct server *srv)
         return 0;
     bool create = o->secret_file == NULL;
     int n = create ? snprintf(srv->secret_path, sizeof(srv->secret_path), "%s/%s", o->data_dir,
-                              NODE_SECRET_FILE)
+                              AUTH_SECRET_FILE)
                    : snprintf(srv->secret_path, sizeof(srv->secret_path), "%s", o->secret_file);
     if (n < 0 || (size_t)n >= sizeof(srv->secret_path)) {
         fprintf(stderr, "faultdrill serve: the path of the cluster secret is too long\n");
         return -ENAMETOOLONG;
     }
     char why[SERVE_PATH_MAX + 256] = "";
-    struct node_key key;
-    int err = node_secret_load(srv->secret_path, create, &key, why, sizeof(why));
+    struct auth_key key;
+    int err = auth_secret_load(srv->secret_path, create, &key, why, sizeof(why));
     if (err) {
         fprintf(stderr, "faultdrill serve: %s\n", why);
         return err;
     }
-    err = node_net_create(o->node, &key, &srv->net);
+    err = wire_create(o->node, &key, &srv->net);
     memset(&key, 0, sizeof(key));
     for (int i = 0; !err && i < o->peer_count; i++) {
         char name[FAULTS_NODE_MAX];
         const char *eq = strchr(o->peers[i], '=');
         snprintf(name, sizeof(name), "%.*s", (int)(eq - o->peers[i]), o->peers[i]);
-        err = node_net_set_peer(srv->net, name, eq + 1);
+        err = wire_set_peer(srv->net, name, eq + 1);
         if (err)
             fprintf(stderr, "faultdrill serve: --peer %s: %s\n", o->peers[i],
                     err == -EINVAL ? "that is this node" : strerror(-err));
@@ -655,14 +655,14 @@ static void stop_all(struct server *srv)
     }
     srv->mg = NULL;
     /* The topology's threads still use the writer: they stop first. */
-    node_net_hurry(srv->net);
+    wire_hurry(srv->net);
     async_stop(srv);
     offline_stop(srv);
     cluster_stop(srv);
     follow_stop(srv);
     if (srv->writer.shop != NULL)
         writer_stop(&srv->writer); /* commits what is queued, closes the shop */
-    node_net_free(srv->net);
+    wire_free(srv->net);
     srv->net = NULL;
     panel_release(&srv->panel);
     host_stop(&srv->host);
@@ -748,12 +748,12 @@ int serve_main(int argc, char **argv)
     sigaddset(&signals, SIGINT);
     pthread_sigmask(SIG_BLOCK, &signals, NULL);
     mg_init_library(0);
-    if (node_net_global_init() != 0) {
+    if (wire_global_init() != 0) {
         fprintf(stderr, "faultdrill serve: cannot set up libcurl\n");
         code = SERVE_EXIT_CANNOT_RUN;
     } else {
         code = serve_run(srv, &signals);
-        node_net_global_cleanup();
+        wire_global_cleanup();
     }
     mg_exit_library();
     pthread_sigmask(SIG_UNBLOCK, &signals, NULL);

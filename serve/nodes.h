@@ -1,5 +1,5 @@
 /*
- * node.h — what serve/'s node files share: every node is its own process
+ * nodes.h — what serve/'s node files share: every node is its own process
  * (DESIGN.md §7) and nodes talk through authenticated node messages.
  *
  *   node_auth.c   the cluster secret (a file, mode 0600) and the HMAC-SHA256
@@ -19,8 +19,8 @@
  * node to another, or loses, delays, duplicates or reorders them when a
  * link fault point says so.
  */
-#ifndef FAULTDRILL_SERVE_NODE_H
-#define FAULTDRILL_SERVE_NODE_H
+#ifndef FAULTDRILL_SERVE_NODES_H
+#define FAULTDRILL_SERVE_NODES_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -33,26 +33,26 @@ struct buf;
 struct request;
 struct server;
 
-#define NODE_SECRET_BYTES    32
-#define NODE_SECRET_FILE     "node.secret" /* in the first node's data directory */
-#define NODE_MAC_HEX         64
-#define NODE_PEERS_MAX       16                /* links of one node */
-#define NODE_URL_MAX         256               /* "http://host:port" of a peer */
-#define NODE_MSG_BYTES_MAX   (8u << 20)        /* one node message's body */
-#define NODE_REPLY_BYTES_MAX (2u << 20)        /* one reply's body */
-#define NODE_FRESH_US        (120LL * 1000000) /* a message's counter within this of our clock */
-#define NODE_DELAY_US_MAX    10000000LL        /* a net/.../delay holds a message at most this */
-#define NODE_CONNECT_MS      1000              /* connecting to a peer */
+#define AUTH_SECRET_BYTES    32
+#define AUTH_SECRET_FILE     "node.secret" /* in the first node's data directory */
+#define AUTH_MAC_HEX         64
+#define WIRE_PEERS_MAX       16                /* links of one node */
+#define WIRE_URL_MAX         256               /* "http://host:port" of a peer */
+#define WIRE_MSG_BYTES_MAX   (8u << 20)        /* one node message's body */
+#define WIRE_REPLY_BYTES_MAX (2u << 20)        /* one reply's body */
+#define WIRE_FRESH_US        (120LL * 1000000) /* a message's counter within this of our clock */
+#define WIRE_DELAY_US_MAX    10000000LL        /* a net/.../delay holds a message at most this */
+#define WIRE_CONNECT_MS      1000              /* connecting to a peer */
 
-#define NODE_FROM_HEADER    "X-Faultdrill-From"
-#define NODE_TO_HEADER      "X-Faultdrill-To"
-#define NODE_COUNTER_HEADER "X-Faultdrill-Counter"
-#define NODE_MAC_HEADER     "X-Faultdrill-Mac"
+#define WIRE_FROM_HEADER    "X-Faultdrill-From"
+#define WIRE_TO_HEADER      "X-Faultdrill-To"
+#define WIRE_COUNTER_HEADER "X-Faultdrill-Counter"
+#define WIRE_MAC_HEADER     "X-Faultdrill-Mac"
 
 /* ---- The secret and the MAC (node_auth.c) ------------------------------ */
 
-struct node_key {
-    uint8_t bytes[NODE_SECRET_BYTES];
+struct auth_key {
+    uint8_t bytes[AUTH_SECRET_BYTES];
 };
 
 /*
@@ -61,53 +61,53 @@ struct node_key {
  * secret others can read is refused). create: a missing file is made, mode
  * 0600, from the kernel's random generator. 0, or -errno with why.
  */
-int node_secret_load(const char *path, bool create, struct node_key *key, char *why, size_t cap);
+int auth_secret_load(const char *path, bool create, struct auth_key *key, char *why, size_t cap);
 
 /* HMAC-SHA256 under key, lowercase hex, of a message: from, to, its counter
  * and its body; and of the reply to it, which also covers the status. */
-void node_mac_message(const struct node_key *key, const char *from, const char *to,
-                      uint64_t counter, const void *body, size_t len, char hex[NODE_MAC_HEX + 1]);
-void node_mac_reply(const struct node_key *key, const char *from, const char *to, uint64_t counter,
-                    int status, const void *body, size_t len, char hex[NODE_MAC_HEX + 1]);
+void auth_mac_message(const struct auth_key *key, const char *from, const char *to,
+                      uint64_t counter, const void *body, size_t len, char hex[AUTH_MAC_HEX + 1]);
+void auth_mac_reply(const struct auth_key *key, const char *from, const char *to, uint64_t counter,
+                    int status, const void *body, size_t len, char hex[AUTH_MAC_HEX + 1]);
 /* Whether two MACs are equal, in time that does not depend on where they differ. */
-bool node_mac_equal(const char *a, const char *b);
+bool auth_mac_equal(const char *a, const char *b);
 
 /* ---- The transport (node_net.c) ---------------------------------------- */
 
-struct node_net;
+struct wire;
 
 /*
  * What this node does with a message it received and authenticated: writes
  * the reply's body into reply and returns its HTTP status (200, or an error
  * status with a JSON error body).
  */
-typedef int (*node_handler_fn)(void *ctx, const char *from, const void *body, size_t len,
+typedef int (*wire_handler_fn)(void *ctx, const char *from, const void *body, size_t len,
                                struct buf *reply);
 
 /* The libcurl library, once per process, before any thread uses it. */
-int node_net_global_init(void);
-void node_net_global_cleanup(void);
+int wire_global_init(void);
+void wire_global_cleanup(void);
 
-int node_net_create(const char *self, const struct node_key *key, struct node_net **out);
-void node_net_free(struct node_net *n);
-const char *node_net_self(const struct node_net *n);
+int wire_create(const char *self, const struct auth_key *key, struct wire **out);
+void wire_free(struct wire *n);
+const char *wire_self(const struct wire *n);
 /* Stopping: delays (net/.../delay) end now and no new one starts, so what
  * is left goes out at once. */
-void node_net_hurry(struct node_net *n);
+void wire_hurry(struct wire *n);
 /* The node that receives this node's messages and how it handles them. */
-void node_net_set_handler(struct node_net *n, node_handler_fn fn, void *ctx);
+void wire_set_handler(struct wire *n, wire_handler_fn fn, void *ctx);
 /*
  * Adds the link to peer `name`, or changes where it listens (a restarted
  * child's new port); url NULL or "" while it is not known (down). The link's
  * fault points are net/<self>/<name>/drop|delay|duplicate|reorder. -E2BIG
- * past NODE_PEERS_MAX, -EINVAL for a bad name or URL.
+ * past WIRE_PEERS_MAX, -EINVAL for a bad name or URL.
  */
-int node_net_set_peer(struct node_net *n, const char *name, const char *url);
+int wire_set_peer(struct wire *n, const char *name, const char *url);
 /* The peer's URL into out (""; false when unknown). */
-bool node_net_peer_url(struct node_net *n, const char *name, char out[NODE_URL_MAX]);
+bool wire_peer_url(struct wire *n, const char *name, char out[WIRE_URL_MAX]);
 
 /* What happened to a call besides its result. */
-struct node_call_info {
+struct wire_call_info {
     int status;       /* the peer's HTTP status; 0 when no reply came */
     bool lost;        /* a link fault point lost the message or its reply */
     bool held;        /* net/.../reorder: it goes after the next message on the link */
@@ -129,14 +129,14 @@ struct node_call_info {
  * link: the link keeps its messages in order (the receiver refuses a
  * counter that goes back).
  */
-int node_call(struct node_net *n, const char *to, const void *body, size_t len, int timeout_ms,
-              struct buf *reply, struct node_call_info *info);
+int wire_call(struct wire *n, const char *to, const void *body, size_t len, int timeout_ms,
+              struct buf *reply, struct wire_call_info *info);
 
 /* POST /api/node: the receiving side (401 unless authenticated). */
-void node_api(struct request *rq);
+void wire_api(struct request *rq);
 
 /* A client's request forwarded to another node, its reply as it came. */
-struct node_forwarded {
+struct wire_forwarded {
     int status;      /* 0: no reply */
     bool maybe_sent; /* a failure after the request may have reached the peer */
     int64_t seq;     /* X-Faultdrill-Seq; 0 when absent */
@@ -148,38 +148,38 @@ struct node_forwarded {
  * ordinary HTTP request (a replica's write answered by its leader) and puts
  * the reply's body into reply. 0 when a reply came; -errno otherwise.
  */
-int node_forward(struct node_net *n, const char *to, const char *method, const char *target,
+int wire_forward(struct wire *n, const char *to, const char *method, const char *target,
                  const char *content_type, const void *body, size_t len, int timeout_ms,
-                 struct buf *reply, struct node_forwarded *out);
+                 struct buf *reply, struct wire_forwarded *out);
 
 /* Reads a request's raw body into rq->w->body (413 past max, replied). */
-int node_read_body(struct request *rq, size_t max);
+int wire_read_body(struct request *rq, size_t max);
 
 /* ---- Child processes (node_proc.c) -------------------------------------- */
 
-struct node_child;
+struct proc;
 
-#define NODE_CHILD_ARGS_MAX 16 /* topology arguments of one child */
+#define PROC_ARGS_MAX 16 /* topology arguments of one child */
 
 /*
  * Starts node `name` as `faultdrill serve --role NAME` in data directory dir
  * with its log in dir/serve.log, on a port the kernel picks, sharing this
  * node's secret and knowing this node as a peer; extra holds its topology's
  * arguments (NULL-terminated). A thread supervises it: it reads the port
- * from the child's banner, tells the transport (node_net_set_peer), reaps a
+ * from the child's banner, tells the transport (wire_set_peer), reaps a
  * child that died (said on stderr and in the view) and starts it again
- * after a pause (1 s, doubling to 5 s). Returns at once; node_child_settle
+ * after a pause (1 s, doubling to 5 s). Returns at once; proc_settle
  * waits for the first start to be over.
  */
-int node_child_start(struct server *srv, const char *name, const char *dir,
-                     const char *const *extra, struct node_child **out);
+int proc_start(struct server *srv, const char *name, const char *dir, const char *const *extra,
+               struct proc **out);
 /* Waits until the first start is over, up or not (bounded by the banner's
  * wait), and says on stdout which. */
-void node_child_settle(struct node_child *c);
+void proc_settle(struct proc *c);
 /* SIGTERM, a bounded wait, then SIGKILL; frees c. */
-void node_child_stop(struct node_child *c);
+void proc_stop(struct proc *c);
 
-struct node_child_view {
+struct proc_view {
     pid_t pid; /* 0: not running */
     int port;  /* 0: unknown */
     unsigned restarts;
@@ -188,14 +188,14 @@ struct node_child_view {
     char log_path[4096];
 };
 
-void node_child_view(struct node_child *c, struct node_child_view *out);
+void proc_view(struct proc *c, struct proc_view *out);
 /*
  * Appends ,"KEY":{"node","url","pid","port","restarts","log","lastError"} to
  * a JSON object being written: where node `name` runs (child NULL: it was
  * named by --peer and runs elsewhere; pid, log are then null).
  */
-void node_child_json(struct buf *b, const char *key, struct server *srv, const char *name,
-                     struct node_child *child);
+void proc_json(struct buf *b, const char *key, struct server *srv, const char *name,
+               struct proc *child);
 
 /* ---- A node fed by another (node_follow.c) ------------------------------- */
 
@@ -212,4 +212,4 @@ bool follow_intercept(struct request *rq);
  * holds seq (read-your-writes through a replica). */
 bool follow_wait_applied(struct server *srv, int64_t seq, int64_t ms);
 
-#endif /* FAULTDRILL_SERVE_NODE_H */
+#endif /* FAULTDRILL_SERVE_NODES_H */
