@@ -52,6 +52,7 @@ asan: deps
 bench: build
 	$(BUILD)/tests/bench/bench_checkout
 	$(BUILD)/tests/bench/bench_sim
+	$(BUILD)/tests/bench/bench_checkers
 	tests/bench/bench_serve.sh $(BUILD)/sim/faultdrill
 
 serve: build

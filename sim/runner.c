@@ -230,6 +230,7 @@ int world_open_shop(struct sim *s, int n, const char *why)
     char msg[SHOP_ERRMSG_MAX];
     struct world_node *node = &s->nodes[n];
     assert(node->holds_db && node->shop == NULL);
+    s->epoch++;
     int err = shop_open(&node->cfg, &s->env, &node->shop, msg);
     if (err) {
         node->shop = NULL;
@@ -283,6 +284,7 @@ static void crash_node(struct sim *s, int n, bool process, const char *cause)
         return;
     node->up = false;
     node->crashes++;
+    s->epoch++;
     enum faults_crash_kind kind = process ? FAULTS_CRASH_PROCESS : FAULTS_CRASH_POWER;
     struct faults_crash_stats st = {0};
     if (node->holds_db) {
@@ -914,6 +916,7 @@ static void timeline(struct sim *s, int index)
     case DRILL_GO_ONLINE:
     case DRILL_FAILOVER:
         /* check_supported refused these unless the topology module takes them */
+        s->epoch++;
         if (s->topo != NULL && s->topo->action != NULL)
             s->topo->action(s, e);
         break;
@@ -1215,6 +1218,7 @@ static void teardown(struct sim *s)
     if (s->files_on_disk && s->workdir[0] != '\0')
         nftw(s->workdir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
     session_release(s);
+    checkers_release(s);
     free(s->ops);
     for (size_t i = 0; i < s->msg_count; i++)
         free(s->msgs[i].data);
@@ -1236,6 +1240,7 @@ static void finish(struct sim *s)
     async_report(s);
     cluster_report(s);
     world_trace(s, "-", "end");
+    s->final_check = true;
     checkers_run(s, "end");
 }
 

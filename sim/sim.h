@@ -157,5 +157,8 @@ typedef enum sim_check (*sim_checker)(struct sim *s, const struct drill_expect *
 
 /* The checker of an invariant, or NULL when it is not built yet. */
 sim_checker sim_checker_lookup(const char *invariant);
+/* CPU time this process spent in the checkers of `invariant` (NULL: all) since it
+ * started: a benchmark figure, never part of a trace or a report. */
+uint64_t sim_checker_time_ns(const char *invariant);
 
 #endif /* FAULTDRILL_SIM_H */

@@ -194,6 +194,12 @@ struct sim {
 
     struct world_verdict verdicts[DRILL_EXPECTS_MAX];
     uint64_t judged;        /* witnesses of the checker being evaluated (checkers_run resets) */
+    /* what can change a copy behind the workload's back: crashes, opens, failovers,
+     * offline/online (runner.c counts); checkers redo their incremental work when it moves */
+    uint64_t epoch;
+    uint64_t evaluation;    /* checkers_run calls so far (a shared audit is per evaluation) */
+    bool final_check;       /* the end of the run: every acknowledged write is looked up again */
+    struct checker_memo *memo; /* checkers.c's incremental state */
     bool integrity_failed;
     char integrity_why[256];
     uint64_t integrity_checks; /* integrity_check runs after opens that judged a database */
@@ -272,6 +278,7 @@ void cluster_report(struct sim *s);
 
 /* checkers.c: evaluate every expectation now (a checkpoint, the drain, the end) */
 void checkers_run(struct sim *s, const char *when);
+void checkers_release(struct sim *s);
 /* A checker judged n more things (acknowledged writes looked up, reads compared,
  * changes counted...): its witnesses. A checker that holds having judged nothing
  * leaves its expectation unexercised; it may say why in `why` while holding. */
