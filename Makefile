@@ -6,7 +6,8 @@
 #   make run        deps + build + run the drill catalog (scenarios/), reports in faultdrill-out/
 #   make test       deps + build + ctest
 #   make asan       the same suite under AddressSanitizer + UBSan (build-asan/)
-#   make bench      the benchmarks (figures, not pass/fail)
+#   make bench      the benchmarks (figures, not pass/fail); BENCH_OLD=path/to/an/older/bench_sim
+#                   measures the simulator against that build side by side
 #   make serve      deps + build + the live shop on http://127.0.0.1:3002/ (SERVE_ARGS=...)
 #   make clean
 
@@ -51,7 +52,7 @@ asan: deps
 
 bench: build
 	$(BUILD)/tests/bench/bench_checkout
-	$(BUILD)/tests/bench/bench_sim
+	$(BUILD)/tests/bench/bench_sim $(if $(BENCH_OLD),--old $(BENCH_OLD))
 	$(BUILD)/tests/bench/bench_checkers
 	tests/bench/bench_serve.sh $(BUILD)/sim/faultdrill
 
