@@ -48,6 +48,7 @@
 #define SHOP_QTY_MAX 1000000     /* units of one product in one line */
 #define SHOP_PRICE_MAX 100000000 /* cents: one million in the shop's currency */
 #define SHOP_ERRMSG_MAX 256
+#define SHOP_PAGE_MAX 1000       /* rows in one page (shop_product_page, shop_order_page) */
 #define SHOP_SCHEMA_VERSION 2    /* PRAGMA user_version of a current database */
 
 /* ---- The environment (the seam of DESIGN.md §1) ------------------------ */
@@ -246,6 +247,14 @@ struct shop_product_filter {
  */
 int shop_product_list(shop *s, const struct shop_product_filter *filter, struct shop_product *out,
                       size_t max);
+/*
+ * One page of that list, as a client asks for it: the products after
+ * after_id (0: from the first) that match, by id, at most max (1 to
+ * SHOP_PAGE_MAX) into out; returns how many it listed. Reads no further
+ * than the page, however many products there are.
+ */
+int shop_product_page(shop *s, const struct shop_product_filter *filter, int64_t after_id,
+                      struct shop_product *out, size_t max);
 
 /* ---- Carts ------------------------------------------------------------ */
 
@@ -310,6 +319,10 @@ int shop_order_set_status(shop *s, int64_t order_id, enum shop_order_status stat
 int shop_order_get(shop *s, int64_t order_id, struct shop_order *out);
 /* The user's order ids, newest first; returns how many (may exceed max). */
 int shop_order_list(shop *s, int64_t user_id, int64_t *ids, size_t max);
+/* One page of them: the ids below before_id (0: from the newest), newest
+ * first, at most max (1 to SHOP_PAGE_MAX); returns how many it listed.
+ * Reads no further than the page, however many orders the user has. */
+int shop_order_page(shop *s, int64_t user_id, int64_t before_id, int64_t *ids, size_t max);
 
 /* ---- Mirroring -------------------------------------------------------- */
 

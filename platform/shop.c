@@ -706,6 +706,16 @@ int shop_product_get(shop *s, int64_t id, struct shop_product *out)
     return shop_read(s, product_get_body, &a);
 }
 
+/* Binds a filter's parameters 1..3 (as both product statements name them). */
+static void bind_product_filter(sqlite3_stmt *st, const struct shop_product_filter *f)
+{
+    if (f != NULL && f->category != NULL)
+        sqlite3_bind_text(st, 1, f->category, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 2, f != NULL && f->in_stock_only);
+    if (f != NULL && f->query != NULL && f->query[0] != '\0')
+        sqlite3_bind_text(st, 3, f->query, -1, SQLITE_STATIC);
+}
+
 static int product_list_body(struct db *d, void *arg)
 {
     struct product_args *a = arg;
@@ -718,11 +728,7 @@ static int product_list_body(struct db *d, void *arg)
            " ORDER BY id");
     if (st == NULL)
         return -EIO;
-    if (f != NULL && f->category != NULL)
-        sqlite3_bind_text(st, 1, f->category, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, 2, f != NULL && f->in_stock_only);
-    if (f != NULL && f->query != NULL && f->query[0] != '\0')
-        sqlite3_bind_text(st, 3, f->query, -1, SQLITE_STATIC);
+    bind_product_filter(st, f);
     int rc;
     a->count = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -735,6 +741,42 @@ static int product_list_body(struct db *d, void *arg)
                   : db_fail_sqlite(d, sqlite3_extended_errcode(d->conn), "listing products");
     sqlite3_reset(st);
     return err;
+}
+
+static int product_page_body(struct db *d, void *arg)
+{
+    struct product_args *a = arg;
+    sqlite3_stmt *st = db_stmt(
+        d, "SELECT id, name, description, category, price_cents, stock FROM products"
+           " WHERE id > ?4 AND (?1 IS NULL OR category = ?1) AND (?2 = 0 OR stock > 0)"
+           " AND (?3 IS NULL OR instr(lower(name), lower(?3)) > 0"
+           "      OR instr(lower(description), lower(?3)) > 0)"
+           " ORDER BY id LIMIT ?5");
+    if (st == NULL)
+        return -EIO;
+    bind_product_filter(st, a->filter);
+    sqlite3_bind_int64(st, 4, a->id);
+    sqlite3_bind_int64(st, 5, (sqlite3_int64)a->max);
+    int rc;
+    a->count = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && (size_t)a->count < a->max)
+        read_product(st, &a->out[a->count++]);
+    int err = rc == SQLITE_DONE || rc == SQLITE_ROW
+                  ? 0
+                  : db_fail_sqlite(d, sqlite3_extended_errcode(d->conn), "listing products");
+    sqlite3_reset(st);
+    return err;
+}
+
+int shop_product_page(shop *s, const struct shop_product_filter *filter, int64_t after_id,
+                      struct shop_product *out, size_t max)
+{
+    if (out == NULL || max == 0 || max > SHOP_PAGE_MAX)
+        return shop_fail(s, -EINVAL, "a page holds 1 to %d products, not %zu", SHOP_PAGE_MAX,
+                         out == NULL ? (size_t)0 : max);
+    struct product_args a = {.filter = filter, .out = out, .max = max, .id = after_id};
+    int err = shop_read(s, product_page_body, &a);
+    return err ? err : a.count;
 }
 
 int shop_product_list(shop *s, const struct shop_product_filter *filter, struct shop_product *out,
@@ -1250,6 +1292,42 @@ static int order_list_body(struct db *d, void *arg)
               : db_fail_sqlite(d, sqlite3_extended_errcode(d->conn), "listing orders");
     sqlite3_reset(st);
     return err;
+}
+
+static int order_page_body(struct db *d, void *arg)
+{
+    struct order_args *a = arg;
+    int err = require_user(d, a->user_id);
+    if (err)
+        return err;
+    /* A range on the orders_user index (user_id, id): the page ends the scan. */
+    sqlite3_stmt *st = db_stmt(d, "SELECT id FROM orders WHERE user_id = ?1 AND id < ?2"
+                                  " ORDER BY id DESC LIMIT ?3");
+    if (st == NULL)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, a->user_id);
+    sqlite3_bind_int64(st, 2, a->order_id > 0 ? a->order_id : INT64_MAX);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)a->max);
+    int rc;
+    a->listed = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && (size_t)a->listed < a->max)
+        a->ids[a->listed++] = sqlite3_column_int64(st, 0);
+    err = rc == SQLITE_DONE || rc == SQLITE_ROW
+              ? 0
+              : db_fail_sqlite(d, sqlite3_extended_errcode(d->conn), "listing orders");
+    sqlite3_reset(st);
+    return err;
+}
+
+int shop_order_page(shop *s, int64_t user_id, int64_t before_id, int64_t *ids, size_t max)
+{
+    if (ids == NULL || max == 0 || max > SHOP_PAGE_MAX)
+        return shop_fail(s, -EINVAL, "a page holds 1 to %d orders, not %zu", SHOP_PAGE_MAX,
+                         ids == NULL ? (size_t)0 : max);
+    struct order_args a = {
+        .s = s, .user_id = user_id, .order_id = before_id, .ids = ids, .max = max};
+    int err = shop_read(s, order_page_body, &a);
+    return err ? err : a.listed;
 }
 
 int shop_order_list(shop *s, int64_t user_id, int64_t *ids, size_t max)

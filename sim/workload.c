@@ -66,10 +66,14 @@ void workload_prepare(struct sim *s, struct sim_op *op)
     op->is_write = workload_is_write(op->kind);
 }
 
+/* Every read is one page, as a real client asks: its cost does not grow
+ * with the shop (WORKLOAD_PAGE products, SIM_SEEN_MAX orders). */
+#define WORKLOAD_PAGE 16
+
 static int serve_browse(shop *sh, struct sim_op *op)
 {
-    struct shop_product list[16];
-    int n = shop_product_list(sh, NULL, list, 16);
+    struct shop_product list[WORKLOAD_PAGE];
+    int n = shop_product_page(sh, NULL, 0, list, WORKLOAD_PAGE);
     if (n < 0)
         return n;
     struct shop_product p;
@@ -78,10 +82,10 @@ static int serve_browse(shop *sh, struct sim_op *op)
 
 static int serve_search(shop *sh, struct sim_op *op)
 {
-    struct shop_product list[16];
+    struct shop_product list[WORKLOAD_PAGE];
     struct shop_product_filter f = {.query = search_words[op->product_id % SEARCH_WORDS],
                                     .in_stock_only = true};
-    int n = shop_product_list(sh, &f, list, 16);
+    int n = shop_product_page(sh, &f, 0, list, WORKLOAD_PAGE);
     return n < 0 ? n : 0;
 }
 
@@ -90,7 +94,7 @@ static int serve_order_status(struct sim *s, shop *sh, struct sim_op *op)
 {
     s->read_count = 0;
     s->read_truncated = false;
-    int n = shop_order_list(sh, op->user_id, s->read_ids, SIM_SEEN_MAX);
+    int n = shop_order_page(sh, op->user_id, 0, s->read_ids, SIM_SEEN_MAX);
     if (n < 0)
         return n;
     s->read_count = (uint32_t)(n < SIM_SEEN_MAX ? n : SIM_SEEN_MAX);

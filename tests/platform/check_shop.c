@@ -577,6 +577,37 @@ START_TEST(product_list_counts_beyond_max)
 }
 END_TEST
 
+START_TEST(product_page_walks_the_list_page_by_page)
+{
+    int64_t id[5];
+    make_catalog(id);
+    struct shop_product out[3];
+    memset(out, 0, sizeof(out));
+    out[2].id = -42; /* past the page: must stay untouched */
+    ck_assert_int_eq(shop_product_page(fx.s, NULL, 0, out, 2), 2);
+    ck_assert_int_eq(out[0].id, id[0]);
+    ck_assert_int_eq(out[1].id, id[1]);
+    ck_assert_int_eq(out[2].id, -42);
+    ck_assert_str_eq(out[1].name, "green APPLE");
+    ck_assert_int_eq(shop_product_page(fx.s, NULL, id[1], out, 2), 2);
+    ck_assert_int_eq(out[0].id, id[2]);
+    ck_assert_int_eq(out[1].id, id[3]);
+    ck_assert_int_eq(shop_product_page(fx.s, NULL, id[3], out, 2), 1);
+    ck_assert_int_eq(out[0].id, id[4]);
+    ck_assert_int_eq(shop_product_page(fx.s, NULL, id[4], out, 2), 0);
+    /* The filter applies inside the page: apples in stock, one at a time. */
+    struct shop_product_filter f = {.in_stock_only = true, .query = "apple"};
+    ck_assert_int_eq(shop_product_page(fx.s, &f, 0, out, 1), 1);
+    ck_assert_int_eq(out[0].id, id[0]);
+    ck_assert_int_eq(shop_product_page(fx.s, &f, id[0], out, 1), 1);
+    ck_assert_int_eq(out[0].id, id[4]);
+    ck_assert_int_eq(shop_product_page(fx.s, &f, id[4], out, 1), 0);
+    assert_refused(shop_product_page(fx.s, NULL, 0, out, 0), -EINVAL);
+    assert_refused(shop_product_page(fx.s, NULL, 0, NULL, 2), -EINVAL);
+    assert_refused(shop_product_page(fx.s, NULL, 0, out, SHOP_PAGE_MAX + 1), -EINVAL);
+}
+END_TEST
+
 /* ---- carts --------------------------------------------------------------- */
 
 START_TEST(cart_add_accumulates)
@@ -1067,6 +1098,38 @@ START_TEST(order_list_newest_first)
 }
 END_TEST
 
+START_TEST(order_page_walks_back_from_the_newest)
+{
+    int64_t ada = make_user("Ada", "ada@example.com");
+    int64_t bob = make_user("Bob", "bob@example.com");
+    int64_t a = make_product("A", "x", 100, 100);
+    struct shop_order_line line = {.product_id = a, .quantity = 1};
+    int64_t mine[5];
+    for (int i = 0; i < 5; i++) {
+        mine[i] = shop_order_create(fx.s, ada, &line, 1, NULL);
+        ck_assert_int_gt(mine[i], 0);
+        ck_assert_int_gt(shop_order_create(fx.s, bob, &line, 1, NULL), 0); /* interleaved */
+    }
+    int64_t ids[3] = {0, 0, -7};
+    ck_assert_int_eq(shop_order_page(fx.s, ada, 0, ids, 2), 2);
+    ck_assert_int_eq(ids[0], mine[4]);
+    ck_assert_int_eq(ids[1], mine[3]);
+    ck_assert_int_eq(ids[2], -7); /* past the page: untouched */
+    ck_assert_int_eq(shop_order_page(fx.s, ada, mine[3], ids, 2), 2);
+    ck_assert_int_eq(ids[0], mine[2]);
+    ck_assert_int_eq(ids[1], mine[1]);
+    ck_assert_int_eq(shop_order_page(fx.s, ada, mine[1], ids, 2), 1);
+    ck_assert_int_eq(ids[0], mine[0]);
+    ck_assert_int_eq(shop_order_page(fx.s, ada, mine[0], ids, 2), 0);
+    int64_t carol = make_user("Carol", "carol@example.com");
+    ck_assert_int_eq(shop_order_page(fx.s, carol, 0, ids, 2), 0);
+    assert_refused(shop_order_page(fx.s, bob + 100, 0, ids, 2), -ENOENT);
+    assert_refused(shop_order_page(fx.s, ada, 0, NULL, 2), -EINVAL);
+    assert_refused(shop_order_page(fx.s, ada, 0, ids, 0), -EINVAL);
+    assert_refused(shop_order_page(fx.s, ada, 0, ids, SHOP_PAGE_MAX + 1), -EINVAL);
+}
+END_TEST
+
 /* ---- schema ---------------------------------------------------------------- */
 
 START_TEST(reopened_shop_keeps_everything)
@@ -1239,6 +1302,7 @@ static TCase *shop_tcase(const char *name, void (*setup)(void))
     tcase_add_test(tc, product_delete_removes_it_from_carts);
     tcase_add_test(tc, product_list_filters);
     tcase_add_test(tc, product_list_counts_beyond_max);
+    tcase_add_test(tc, product_page_walks_the_list_page_by_page);
     tcase_add_test(tc, cart_add_accumulates);
     tcase_add_test(tc, cart_add_bad_quantity_or_unknown_ids);
     tcase_add_test(tc, cart_remove);
@@ -1253,6 +1317,7 @@ static TCase *shop_tcase(const char *name, void (*setup)(void))
     tcase_add_test(tc, order_status_names);
     tcase_add_test(tc, order_get_unknown_is_enoent);
     tcase_add_test(tc, order_list_newest_first);
+    tcase_add_test(tc, order_page_walks_back_from_the_newest);
     tcase_add_test(tc, reopened_shop_keeps_everything);
     tcase_add_test(tc, schema_version_is_current);
     tcase_add_test(tc, newer_schema_is_refused);
