@@ -33,8 +33,13 @@ struct mg_request_info;
 /* ---- Limits ----------------------------------------------------------- */
 
 #define SERVE_PORT_DEFAULT 3002
-#define SERVE_THREADS 48            /* civetweb workers: one per open connection */
-#define SERVE_BODY_MAX (1u << 20)   /* request body bytes; more is 413 */
+#define SERVE_THREADS 1024          /* civetweb workers: one per open connection */
+#define SERVE_CLIENT_CAP 256        /* connections one client address may hold */
+#define SERVE_REQUEST_TIMEOUT_MS 10000 /* a request's headers, and its body, must arrive within */
+#define SERVE_KEEP_ALIVE_MS 2000    /* an idle keep-alive connection is closed after */
+#define SERVE_BODY_MAX (64u << 10)  /* request body bytes; more is 413 */
+#define SERVE_JSON_DEPTH_MAX 16     /* nesting of a request's JSON ([ and {) */
+#define SERVE_JSON_TOKENS_MAX 4096  /* containers, commas and colons of one request */
 #define SERVE_QUEUE_MAX 1024        /* write jobs waiting for the writer; full is 503 */
 #define SERVE_GROUP_MAX 64          /* write jobs committed in one transaction */
 #define SERVE_TICK_MS 500           /* idle writer: how often it retries a resync */
@@ -124,6 +129,9 @@ int json_get_int(const cJSON *o, const char *key, int64_t min, int64_t max, bool
 /* A price: a number with at most 2 decimals, 0 to SHOP_PRICE_MAX cents. */
 int json_get_price(const cJSON *o, const char *key, int64_t *cents, char *detail);
 bool json_is_utf8(const char *s, size_t n);
+/* Depth, count and NUL limits on a request body before it is parsed:
+ * 0, or -EINVAL with a sentence in detail. */
+int json_check_limits(const char *text, size_t n, char *detail);
 
 /* ---- The writer: group commit (writer.c) ------------------------------ */
 
@@ -272,6 +280,9 @@ struct serve_options {
     bool demo;
     bool bench_trivial;
     int threads; /* civetweb workers */
+    int client_cap;          /* connections per client address; more are 503 */
+    int request_timeout_ms;  /* headers, and then the body, must arrive within */
+    int keep_alive_ms;       /* idle keep-alive connections are closed after */
 };
 
 struct fault_panel {
@@ -288,6 +299,7 @@ struct async_pump;  /* async.c */
 struct follower;    /* node_follow.c */
 struct offline_job; /* offline.c */
 struct cluster;     /* cluster.c */
+struct http_guard;  /* http.c: connections per client, late bodies */
 
 struct server {
     struct serve_options opt;
@@ -307,6 +319,7 @@ struct server {
     struct mg_context *mg;
     int64_t started_mono_us;
     struct fault_panel panel;
+    struct http_guard *guard;
 };
 
 /* "mirror", "async", ...: the topology this node belongs to. */
@@ -334,6 +347,14 @@ struct worker {
         char key[SERVE_CACHE_KEY_MAX];
         struct buf reply;
     } products_cache;
+    /* The connection being served (http.c's guard). */
+    int client;                      /* its client's slot in the guard; -1 none yet */
+    bool client_refused;             /* that client holds too many connections */
+    bool error_sent;                 /* civetweb's http_error answered it */
+    _Atomic int64_t read_deadline_us; /* a body being read must be in by then; 0 none */
+    _Atomic bool read_cut;           /* the guard cut its read side */
+    char peer[48];                   /* the client's address and port, for the guard */
+    int peer_port;
 };
 
 struct request {
@@ -344,6 +365,7 @@ struct request {
     const char *args[SERVE_ARGS_MAX]; /* path parameters, URL-decoded */
     cJSON *json;                      /* the parsed body, if read */
     bool closing;                     /* the connection closes after this reply */
+    bool head_only;                   /* HEAD: the reply's headers without its body */
     int status;                       /* the status replied, for civetweb's log */
     char detail[SERVE_DETAIL_MAX];
 };
@@ -372,6 +394,32 @@ int http_status_of(int rc);
 int http_arg_id(struct request *rq, int i, const char *what, int64_t *out);
 /* Submits a write job and, on a queue problem, replies 503 (returns < 0). */
 int http_submit(struct request *rq, struct write_job *job);
+/* 413 (the body is over SERVE_BODY_MAX), closing the connection. */
+void http_reply_too_large(struct request *rq);
+/* The connection closes after this request's reply. */
+void http_close_after_reply(struct request *rq);
+/* Whether host[0..n) ("127.0.0.1:3002", "localhost:3002") names this server,
+ * and whether an Origin header is this server's own ("http://" + a host). */
+bool http_host_is_own(const struct request *rq, const char *host, size_t n);
+bool http_origin_is_own(const struct request *rq, const char *origin);
+
+/*
+ * The guard (http.c): a thread that cuts bodies arriving slower than
+ * --request-timeout, and the count of each client address's connections
+ * (--client-cap). Started before civetweb, stopped after it.
+ */
+int http_guard_start(struct server *srv);
+void http_guard_stop(struct server *srv);
+int http_guard_add(struct server *srv, struct worker *w);
+void http_guard_remove(struct server *srv, struct worker *w);
+/* Before each request: counts a new connection's client (until the
+ * connection closes) and answers 503 (false) when it holds more than its share. */
+bool http_conn_begin(struct request *rq);
+/* civetweb's callbacks: http_error, and connection_close (where a request
+ * civetweb parsed but did not route, `OPTIONS *` or an absolute URI, is
+ * answered, and the client's count goes down). */
+int http_on_error(struct mg_connection *conn, int status, const char *msg);
+void http_on_close(const struct mg_connection *conn);
 
 /* ---- Routes ------------------------------------------------------------ */
 
@@ -379,6 +427,10 @@ typedef void (*route_fn)(struct request *rq);
 
 /* The begin_request callback: every request comes through here. */
 int routes_dispatch(struct mg_connection *conn);
+/* Judges and answers one request (routes.c's header comment says how). */
+void routes_handle(struct request *rq);
+/* GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH: any other method is 501. */
+bool routes_method_known(const char *method);
 
 void products_list(struct request *rq);
 void products_get(struct request *rq);

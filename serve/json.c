@@ -251,6 +251,76 @@ bool json_is_utf8(const char *s, size_t n)
     return true;
 }
 
+/*
+ * The limits of DESIGN.md §7, checked on the raw bytes before cJSON sees
+ * them: cJSON's parser recurses once per nesting level (a worker's stack
+ * holds ~600) and allocates a node per value (a megabyte of "[1,1,..." is
+ * half a million nodes). A NUL would silently cut a C string short: raw
+ * 0x00 (or any control character inside a string, which JSON forbids) and
+ * the escape \u0000 are refused here too.
+ */
+int json_check_limits(const char *text, size_t n, char *detail)
+{
+    unsigned depth = 0;
+    size_t tokens = 0;
+    bool in_string = false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)text[i];
+        if (c == 0) {
+            snprintf(detail, SERVE_DETAIL_MAX, "a NUL byte at byte %zu", i);
+            return -EINVAL;
+        }
+        if (in_string) {
+            if (c == '"') {
+                in_string = false;
+            } else if (c < 0x20) {
+                snprintf(detail, SERVE_DETAIL_MAX,
+                         "a raw control character in a string at byte %zu", i);
+                return -EINVAL;
+            } else if (c == '\\' && i + 1 < n) {
+                i++;
+                if ((unsigned char)text[i] < 0x20) {
+                    snprintf(detail, SERVE_DETAIL_MAX,
+                             "a raw control character in a string at byte %zu", i);
+                    return -EINVAL;
+                }
+                if (text[i] == 'u' && n - i > 4 && memcmp(text + i + 1, "0000", 4) == 0) {
+                    snprintf(detail, SERVE_DETAIL_MAX, "\\u0000 in a string at byte %zu", i - 1);
+                    return -EINVAL;
+                }
+            }
+            continue;
+        }
+        switch (c) {
+        case '"':
+            in_string = true;
+            break;
+        case '[': case '{':
+            if (++depth > SERVE_JSON_DEPTH_MAX) {
+                snprintf(detail, SERVE_DETAIL_MAX, "nested deeper than %d levels at byte %zu",
+                         SERVE_JSON_DEPTH_MAX, i);
+                return -EINVAL;
+            }
+            tokens++;
+            break;
+        case ']': case '}':
+            depth -= depth > 0; /* unbalanced: cJSON says where */
+            break;
+        case ',': case ':':
+            tokens++;
+            break;
+        default:
+            break;
+        }
+        if (tokens > SERVE_JSON_TOKENS_MAX) {
+            snprintf(detail, SERVE_DETAIL_MAX, "more than %d values at byte %zu",
+                     SERVE_JSON_TOKENS_MAX, i);
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
 static const cJSON *field(const cJSON *o, const char *key, bool required, int *rc, char *detail)
 {
     const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, key);

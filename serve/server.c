@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -30,7 +31,7 @@
 #define FAULTDRILL_WEB_DIR "platform/web"
 #endif
 
-#define SERVE_THREADS_MAX 256
+#define SERVE_THREADS_MAX 4096
 #define SERVE_PORT_MAX 65535
 #define SERVE_STOP_POKES 40              /* wake-ups of civetweb's master thread... */
 #define SERVE_STOP_POKE_NS 50000000L     /* ...50 ms apart */
@@ -40,6 +41,7 @@ static const char usage[] =
     "                        [--delay MS] [--interval MS] [--retries N] [--replicas N]\n"
     "                        [--role NODE] [--peer NAME=URL]... [--secret-file FILE]\n"
     "                        [--allow-faults] [--web DIR] [--seed-demo|--no-demo] [--threads N]\n"
+    "                        [--client-cap N] [--request-timeout MS] [--keep-alive MS]\n"
     "\n"
     "The live shop on http://127.0.0.1:PORT/ : the REST API (DESIGN.md section 7,\n"
     "serve/API.md), the front end, and faults switched at run time.\n"
@@ -68,7 +70,11 @@ static const char usage[] =
     "  --web DIR         the front end's files (default: the source tree's platform/web)\n"
     "  --seed-demo       give a shop without products the demo catalog (the default)\n"
     "  --no-demo         leave a new shop empty\n"
-    "  --threads N       civetweb worker threads, one per open connection (default 48)\n"
+    "  --threads N       civetweb worker threads, one per open connection (default 1024)\n"
+    "  --client-cap N    connections one client address may hold; more are 503 (default 256)\n"
+    "  --request-timeout MS  a request's headers, then its body, must arrive within\n"
+    "                    (default 10000; a late body is 408)\n"
+    "  --keep-alive MS   an idle keep-alive connection is closed after (default 2000)\n"
     "  --role NODE       run this one node: primary, local, leader (the first node of\n"
     "                    async, offline, cluster), or secondary, central, replicaN (a\n"
     "                    node the first one starts itself, unless --peer names it)\n"
@@ -221,6 +227,13 @@ static int parse_valued(struct serve_options *o, const char *opt, const char *v)
     }
     if (strcmp(opt, "--threads") == 0 && parse_int(v, 2, SERVE_THREADS_MAX, &o->threads) == 0)
         return 0;
+    if (strcmp(opt, "--client-cap") == 0 && parse_int(v, 1, SERVE_THREADS_MAX, &o->client_cap) == 0)
+        return 0;
+    if (strcmp(opt, "--request-timeout") == 0 &&
+        parse_int(v, 100, 3600 * 1000, &o->request_timeout_ms) == 0)
+        return 0;
+    if (strcmp(opt, "--keep-alive") == 0 && parse_int(v, 100, 3600 * 1000, &o->keep_alive_ms) == 0)
+        return 0;
     if (strcmp(opt, "--data") == 0 && v[0] != '\0') {
         o->data_dir = v;
         return 0;
@@ -277,7 +290,9 @@ static int parse_options(int argc, char **argv, struct serve_options *o)
                                 .retries = SERVE_RETRIES_DEFAULT,
                                 .replicas = SERVE_REPLICAS_DEFAULT,
                                 .web_dir = FAULTDRILL_WEB_DIR, .demo = true,
-                                .threads = SERVE_THREADS};
+                                .threads = SERVE_THREADS, .client_cap = SERVE_CLIENT_CAP,
+                                .request_timeout_ms = SERVE_REQUEST_TIMEOUT_MS,
+                                .keep_alive_ms = SERVE_KEEP_ALIVE_MS};
     const char *node = NULL;
     bool topology_given = false;
     for (int i = 1; i < argc; i++) {
@@ -296,7 +311,9 @@ static int parse_options(int argc, char **argv, struct serve_options *o)
                                     !strcmp(a, "--web") || !strcmp(a, "--threads") ||
                                     !strcmp(a, "--delay") || !strcmp(a, "--interval") ||
                                     !strcmp(a, "--retries") || !strcmp(a, "--replicas") ||
-                                    !strcmp(a, "--secret-file"))) {
+                                    !strcmp(a, "--secret-file") || !strcmp(a, "--client-cap") ||
+                                    !strcmp(a, "--request-timeout") ||
+                                    !strcmp(a, "--keep-alive"))) {
             topology_given |= strcmp(a, "--topology") == 0;
             int code = parse_valued(o, a, argv[++i]);
             if (code != 0)
@@ -484,23 +501,6 @@ static void on_thread_exit(const struct mg_context *ctx, int thread_type, void *
         worker_free(p);
 }
 
-/* civetweb's own errors (a malformed request line, headers too large): JSON too. */
-static int on_http_error(struct mg_connection *conn, int status, const char *msg)
-{
-    char body[SERVE_DETAIL_MAX], detail[SERVE_DETAIL_MAX / 2];
-    size_t j = 0;
-    for (size_t i = 0; msg != NULL && msg[i] != '\0' && j + 1 < sizeof(detail); i++)
-        if ((unsigned char)msg[i] >= 0x20 && msg[i] != '"' && msg[i] != '\\')
-            detail[j++] = msg[i];
-    detail[j] = '\0';
-    int n = snprintf(body, sizeof(body), "{\"error\":\"bad request\",\"detail\":\"%s\"}", detail);
-    mg_printf(conn,
-              "HTTP/1.1 %d Error\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
-              "Connection: close\r\n\r\n%s",
-              status, n, body);
-    return 0;
-}
-
 /* The ceiling of this stack for `make bench`: a fixed 60-byte JSON. */
 static int trivial_request(struct mg_connection *conn)
 {
@@ -533,18 +533,25 @@ static int bind_error(int port)
 
 static int start_civetweb(struct server *srv)
 {
-    char ports[32], threads[16];
+    char ports[32], threads[16], request_ms[16], keep_ms[16];
     snprintf(ports, sizeof(ports), "127.0.0.1:%d", srv->opt.port);
     snprintf(threads, sizeof(threads), "%d", srv->opt.threads);
+    snprintf(request_ms, sizeof(request_ms), "%d", srv->opt.request_timeout_ms);
+    snprintf(keep_ms, sizeof(keep_ms), "%d", srv->opt.keep_alive_ms);
+    /* A worker per connection, so enough of them that idle and slow clients
+     * leave room (each is a mostly idle thread); civetweb bounds the time to
+     * read headers (request_timeout_ms, keep_alive_timeout_ms once a request
+     * was served), http.c's guard the time to read a body. */
     const char *options[] = {
         "listening_ports", ports, "num_threads", threads, "tcp_nodelay", "1",
-        "enable_keep_alive", "yes", "keep_alive_timeout_ms", "5000",
-        "request_timeout_ms", "30000", "enable_directory_listing", "no",
-        "listen_backlog", "256", "connection_queue", "256", NULL,
+        "enable_keep_alive", "yes", "keep_alive_timeout_ms", keep_ms, "decode_url", "no",
+        "request_timeout_ms", request_ms, "enable_directory_listing", "no",
+        "listen_backlog", "1024", "connection_queue", "1024", NULL,
     };
     struct mg_callbacks cb = {
         .begin_request = srv->opt.bench_trivial ? trivial_request : routes_dispatch,
-        .http_error = on_http_error,
+        .http_error = http_on_error,
+        .connection_close = http_on_close,
         .init_thread = on_thread_start,
         .exit_thread = on_thread_exit,
     };
@@ -562,6 +569,32 @@ static int start_civetweb(struct server *srv)
     struct mg_server_port sp[1];
     if (mg_get_server_ports(srv->mg, 1, sp) == 1)
         srv->opt.port = sp[0].port;
+    return 0;
+}
+
+/* A connection and each worker's read handles need descriptors: the soft
+ * limit is raised to the hard one, and the threads fitted under it. */
+static int raise_fd_limit(struct server *srv)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 0;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    /* a socket and a reader on each of two copies (db, -wal: 2 each) per worker */
+    rlim_t need = (rlim_t)srv->opt.threads * 5 + 256;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+        int fit = rl.rlim_cur > 266 ? (int)((rl.rlim_cur - 256) / 5) : 2;
+        fprintf(stderr, "faultdrill serve: %d threads need about %llu file descriptors and "
+                        "the limit is %llu (ulimit -n): %d threads\n",
+                srv->opt.threads, (unsigned long long)need, (unsigned long long)rl.rlim_cur, fit);
+        srv->opt.threads = fit;
+        if (srv->opt.client_cap > fit)
+            srv->opt.client_cap = fit;
+    }
     return 0;
 }
 
@@ -654,6 +687,7 @@ static void stop_all(struct server *srv)
             pthread_join(poker, NULL);
     }
     srv->mg = NULL;
+    http_guard_stop(srv); /* after the workers it watches */
     /* The topology's threads still use the writer: they stop first. */
     wire_hurry(srv->net);
     async_stop(srv);
@@ -699,6 +733,8 @@ static int serve_run(struct server *srv, const sigset_t *signals)
         if (!err && (err = writer_start(&srv->writer, s)) != 0)
             fprintf(stderr, "faultdrill serve: cannot start the writer: %s\n", strerror(-err));
     }
+    if (!err && (err = raise_fd_limit(srv)) == 0 && (err = http_guard_start(srv)) != 0)
+        fprintf(stderr, "faultdrill serve: cannot start the guard: %s\n", strerror(-err));
     if (!err)
         err = start_civetweb(srv);
     if (!err && srv->opt.role == SERVE_ASYNC)

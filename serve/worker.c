@@ -22,6 +22,11 @@ void *worker_create(struct server *srv)
         free(w);
         return NULL;
     }
+    if (http_guard_add(srv, w) != 0) {
+        sem_destroy(&w->done);
+        free(w);
+        return NULL;
+    }
     return w;
 }
 
@@ -30,6 +35,7 @@ void worker_free(void *p)
     struct worker *w = p;
     if (w == NULL)
         return;
+    http_guard_remove(w->srv, w);
     shop_close(w->reader[0]);
     shop_close(w->reader[1]);
     sem_destroy(&w->done);

@@ -48,7 +48,9 @@
     const ctl = new AbortController();
     const timer = setTimeout(() => ctl.abort(), timeoutMs);
     const headers = { Accept: 'application/json' };
-    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    // every state-changing request says JSON, body or not: the server refuses
+    // the others as cross-site (DESIGN.md section 7)
+    if (body !== undefined || method !== 'GET') headers['Content-Type'] = 'application/json';
     let res;
     let text;
     try {

@@ -83,6 +83,9 @@ req() {
         --max-time 30)
     if [ $# -ge 3 ]; then
         args+=(-H 'Content-Type: application/json' --data-binary "$3")
+    elif [ "$method" != GET ] && [ "$method" != HEAD ]; then
+        # a state-changing request says JSON, body or not (DESIGN.md §7)
+        args+=(-H 'Content-Type: application/json')
     fi
     STATUS=$(curl "${args[@]}" "$url") || fail "curl $method $url failed"
 }
