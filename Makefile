@@ -8,6 +8,7 @@
 #   make asan       the same suite under AddressSanitizer + UBSan (build-asan/)
 #   make bench      the benchmarks (figures, not pass/fail); BENCH_OLD=path/to/an/older/bench_sim
 #                   measures the simulator against that build side by side
+#   make fuzz       the libFuzzer targets (clang, build-fuzz/), FUZZ_SECONDS each (default 60)
 #   make serve      deps + build + the live shop on http://127.0.0.1:3002/ (SERVE_ARGS=...)
 #   make clean
 
@@ -18,11 +19,14 @@ PACKAGES := build-essential cmake pkg-config libfiu-dev fiu-utils libsqlite3-dev
 PACKAGES += chromium nodejs $(if $(shell command -v npm),,npm)
 # faultdrill serve's HTTP tests (tests/serve) and its benchmark (tests/bench/bench_serve.sh)
 PACKAGES += curl jq wrk sqlite3
+# the fuzz targets (tests/fuzz, `make fuzz`): libFuzzer comes with clang's runtime
+PACKAGES += clang-14 libclang-rt-14-dev
+FUZZ_SECONDS ?= 60
 BUILD    ?= build
 JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps build run test asan bench serve clean
+.PHONY: deps build run test asan bench fuzz serve clean
 
 deps:
 	@missing=$$(for p in $(PACKAGES); do \
@@ -56,8 +60,14 @@ bench: build
 	$(BUILD)/tests/bench/bench_checkers
 	tests/bench/bench_serve.sh $(BUILD)/sim/faultdrill
 
+fuzz: deps
+	CC=clang-14 cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DFAULTDRILL_FUZZ=ON \
+	  -DFUZZ_SECONDS=$(FUZZ_SECONDS)
+	cmake --build build-fuzz -j $(JOBS) --target fuzz_http fuzz_drill
+	cd build-fuzz && ctest --output-on-failure -V -L fuzz
+
 serve: build
 	$(BUILD)/sim/faultdrill serve $(SERVE_ARGS)
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz

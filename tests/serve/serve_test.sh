@@ -168,10 +168,11 @@ case_bad_input() {
     expect_error 405 DELETE /orders
     expect_error 405 PATCH /products/1
     head -c 2097152 /dev/zero | tr '\0' a >"$WORK/big"
-    STATUS=$(curl -s -o "$WORK/body" -w '%{http_code}' -X POST --data-binary @"$WORK/big" "$BASE/orders")
+    STATUS=$(curl -s -o "$WORK/body" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+        --data-binary @"$WORK/big" "$BASE/orders")
     [ "$STATUS" = 413 ] || fail "a 2 MiB body answered $STATUS"
     jqe '.error == "request body too large"'
-    STATUS=$(curl -s -o "$WORK/body" -w '%{http_code}' -X POST -H 'Transfer-Encoding: chunked' \
+    STATUS=$(curl -s -o "$WORK/body" -w '%{http_code}' -X POST -H 'Transfer-Encoding: chunked' -H 'Content-Type: application/json' \
         --data-binary @"$WORK/big" "$BASE/products")
     [ "$STATUS" = 413 ] || fail "a 2 MiB chunked body answered $STATUS"
     expect 200 GET /heartbeat
