@@ -154,6 +154,12 @@ void http_reply(struct request *rq, int status)
 
 void http_reply_error(struct request *rq, int status, const char *error, const char *detail)
 {
+    /* refused before its body was read: civetweb would drain a large or
+     * chunked body to keep the connection, so it closes instead */
+    if (!rq->body_read && rq->ri != NULL &&
+        (rq->ri->content_length > (long long)SERVE_BODY_MAX ||
+         (rq->ri->content_length < 0 && mg_get_header(rq->conn, "Transfer-Encoding") != NULL)))
+        http_close_after_reply(rq);
     buf_reset(&rq->w->out);
     json_error(&rq->w->out, error, detail);
     http_reply(rq, status);
@@ -514,6 +520,7 @@ static int read_body(struct request *rq)
     b->len = 0;
     b->oom = false;
     long long declared = rq->ri->content_length;
+    rq->body_read = true;
     if (declared > (long long)SERVE_BODY_MAX)
         return -E2BIG;
     /* what civetweb holds already is copied without waiting; the rest is

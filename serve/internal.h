@@ -366,6 +366,7 @@ struct request {
     cJSON *json;                      /* the parsed body, if read */
     bool closing;                     /* the connection closes after this reply */
     bool head_only;                   /* HEAD: the reply's headers without its body */
+    bool body_read;                   /* http.c read (or refused) the body */
     int status;                       /* the status replied, for civetweb's log */
     char detail[SERVE_DETAIL_MAX];
 };

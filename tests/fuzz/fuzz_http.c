@@ -13,7 +13,9 @@
  * The oracle, beyond ASan/UBSan: every request gets exactly one reply that
  * starts "HTTP/1.1 NNN ", and a JSON reply body (every error) parses.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* memmem, mkdtemp */
+#endif
 #include <civetweb.h>
 #include <stdarg.h>
 #include <stdio.h>

@@ -5,7 +5,9 @@
  * a regression test everywhere. Prints how many inputs it ran; exit 1 when
  * none (a replay that judged nothing is a bug).
  */
-#define _DEFAULT_SOURCE
+#ifndef _DEFAULT_SOURCE
+#define _DEFAULT_SOURCE /* scandir, alphasort */
+#endif
 #include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
