@@ -33,7 +33,7 @@ struct mg_request_info;
 /* ---- Limits ----------------------------------------------------------- */
 
 #define SERVE_PORT_DEFAULT 3002
-#define SERVE_THREADS 1024          /* civetweb workers: one per open connection */
+#define SERVE_THREADS 512           /* civetweb workers: one per open connection */
 #define SERVE_CLIENT_CAP 256        /* connections one client address may hold */
 #define SERVE_REQUEST_TIMEOUT_MS 10000 /* a request's headers, and its body, must arrive within */
 #define SERVE_KEEP_ALIVE_MS 2000    /* an idle keep-alive connection is closed after */

@@ -70,7 +70,7 @@ static const char usage[] =
     "  --web DIR         the front end's files (default: the source tree's platform/web)\n"
     "  --seed-demo       give a shop without products the demo catalog (the default)\n"
     "  --no-demo         leave a new shop empty\n"
-    "  --threads N       civetweb worker threads, one per open connection (default 1024)\n"
+    "  --threads N       civetweb worker threads, one per open connection (default 512)\n"
     "  --client-cap N    connections one client address may hold; more are 503 (default 256)\n"
     "  --request-timeout MS  a request's headers, then its body, must arrive within\n"
     "                    (default 10000; a late body is 408)\n"

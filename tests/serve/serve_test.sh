@@ -169,12 +169,15 @@ case_bad_input() {
     expect_error 405 PATCH /products/1
     head -c 2097152 /dev/zero | tr '\0' a >"$WORK/big"
     STATUS=$(curl -s -o "$WORK/body" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
-        --data-binary @"$WORK/big" "$BASE/orders")
+        --data-binary @"$WORK/big" "$BASE/orders") || true # the server closes mid-upload
     [ "$STATUS" = 413 ] || fail "a 2 MiB body answered $STATUS"
     jqe '.error == "request body too large"'
-    STATUS=$(curl -s -o "$WORK/body" -w '%{http_code}' -X POST -H 'Transfer-Encoding: chunked' -H 'Content-Type: application/json' \
-        --data-binary @"$WORK/big" "$BASE/products")
-    [ "$STATUS" = 413 ] || fail "a 2 MiB chunked body answered $STATUS"
+    # chunked: refused once past 64 KiB; 200 KiB fit in loopback's buffers, so the
+    # client has sent it all before the close (a larger one may meet a reset)
+    head -c 204800 "$WORK/big" >"$WORK/chunked"
+    STATUS=$(curl -s -o "$WORK/body" -w '%{http_code}' -X POST -H 'Transfer-Encoding: chunked' \
+        -H 'Content-Type: application/json' --data-binary @"$WORK/chunked" "$BASE/products") || true
+    [ "$STATUS" = 413 ] || fail "a 200 KiB chunked body answered $STATUS"
     expect 200 GET /heartbeat
     stop_server
     mirror_equal "$WORK/data"
