@@ -14,14 +14,21 @@ FD=$1
 CROWD=$2
 CASE=$3
 . "$(dirname "$0")/lib.sh"
+# A server may close a connection it refused before the client is done
+# writing: that is an EPIPE for the writer to ignore, not a signal.
+trap '' PIPE
 
 # raw FORMAT: sends printf FORMAT (so \r\n and \x00 work, % is %%) on a new
 # connection, reads the reply until the server closes (or 5 s): the reply in
 # $WORK/raw, its status in RAW_STATUS ("" when none came).
 raw() {
-    exec 3<>"/dev/tcp/127.0.0.1/$PORT"
     # shellcheck disable=SC2059
-    printf "$1" >&3
+    printf "$1" >"$WORK/request"
+    exec 3<>"/dev/tcp/127.0.0.1/$PORT"
+    # One write: bash's own printf flushes at every newline, and a server
+    # that answers and closes after the first line would turn the next
+    # write into SIGPIPE (ignored below) and a reset.
+    cat "$WORK/request" >&3 2>/dev/null || true
     timeout 5 cat <&3 >"$WORK/raw" || true
     exec 3<&- 3>&-
     RAW_STATUS=$(head -1 "$WORK/raw" | tr -d '\r' | awk '{print $2}')
