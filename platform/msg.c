@@ -18,6 +18,9 @@ static const char *const msg_type_names[NODE_MSG_TYPES_END] = {
     [NODE_MSG_ASYNC_ACK] = "ack",
     [NODE_MSG_ASYNC_SNAPSHOT] = "snapshot",
     [NODE_MSG_ASYNC_FENCE] = "fence",
+    [NODE_MSG_SYNC_PUSH] = "push",
+    [NODE_MSG_SYNC_ACCEPTED] = "accepted",
+    [NODE_MSG_SYNC_REFUSED] = "refused",
 };
 
 const char *node_msg_type_name(enum node_msg_type type)
@@ -118,6 +121,12 @@ void node_msg_describe(const void *msg, size_t len, char *buf, size_t buf_len)
         break;
     case NODE_MSG_ASYNC_SNAPSHOT:
         snprintf(buf, buf_len, "snapshot (%zu bytes)", m.len);
+        break;
+    case NODE_MSG_SYNC_PUSH:
+    case NODE_MSG_SYNC_ACCEPTED:
+    case NODE_MSG_SYNC_REFUSED:
+        snprintf(buf, buf_len, "%s %lld (%zu bytes)", node_msg_type_name(m.type), (long long)m.b,
+                 m.len);
         break;
     default:
         snprintf(buf, buf_len, "%s %lld", node_msg_type_name(m.type), (long long)m.a);

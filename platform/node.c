@@ -26,7 +26,8 @@ const char *node_role_name(enum node_role role)
 
 bool node_role_is_built(enum node_role role)
 {
-    return role == NODE_ASYNC_PRIMARY || role == NODE_ASYNC_SECONDARY;
+    return role == NODE_ASYNC_PRIMARY || role == NODE_ASYNC_SECONDARY ||
+           role == NODE_OFFLINE_LOCAL || role == NODE_OFFLINE_CENTRAL;
 }
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -127,6 +128,27 @@ static int check_config(const struct node_config *cfg, const struct platform_env
     return 0;
 }
 
+/* The role's own state and operations; msg says why it refused. */
+static int role_create(struct node *n, char *msg, size_t len)
+{
+    int err;
+    switch (n->role) {
+    case NODE_ASYNC_PRIMARY:
+    case NODE_ASYNC_SECONDARY:
+        err = async_create(n);
+        break;
+    case NODE_OFFLINE_LOCAL:
+    case NODE_OFFLINE_CENTRAL:
+        return offline_create(n, msg, len);
+    default:
+        err = -ENOSYS;
+        break;
+    }
+    if (err)
+        snprintf(msg, len, "node %s: %s", n->name, platform_strerror(err));
+    return err;
+}
+
 int node_create(const struct node_config *cfg, const struct platform_env *env, struct node **out,
                 char errmsg[SHOP_ERRMSG_MAX])
 {
@@ -159,11 +181,8 @@ int node_create(const struct node_config *cfg, const struct platform_env *env, s
         n->cfg.peer = n->peer[0] ? n->peer : NULL;
         n->cfg.peers = NULL; /* the copies are n->peers */
     }
-    if (!err) {
-        err = async_create(n);
-        if (err)
-            snprintf(msg, sizeof(msg), "node %s: %s", cfg->name, platform_strerror(err));
-    }
+    if (!err)
+        err = role_create(n, msg, sizeof(msg));
     if (err) {
         node_destroy(n);
         if (errmsg != NULL)
@@ -279,8 +298,7 @@ int node_fence(struct node *n)
 
 int node_set_online(struct node *n, bool online)
 {
-    (void)online;
-    return n->role == NODE_OFFLINE_LOCAL ? -ENOSYS : -EINVAL;
+    return n->ops->set_online != NULL ? n->ops->set_online(n, online) : -EINVAL;
 }
 
 /* ---- status and routing ------------------------------------------------- */

@@ -19,8 +19,11 @@
  * ---- How a host drives a node (the recipe) --------------------------------
  *
  *   1. Open the node's shop (async primary: shop_config.outbox = true unless
- *      outbox_off). Fill struct node_config, call node_create, then
- *      node_start once the shop is open (and seeded, if the host seeds).
+ *      outbox_off; offline local: shop_config.sync_queue = SHOP_QUEUE_SAME,
+ *      or SHOP_QUEUE_SEPARATE for the naive queue=separate, which the
+ *      protocol does not hide; offline central: no queue, unseeded). Fill
+ *      struct node_config, call node_create, then node_start once the shop
+ *      is open (and seeded, if the host seeds).
  *   2. env->send(ctx, from, to, msg, len): copy msg, carry it over the link
  *      from -> to (this is where link faults act: the sim's and serve's
  *      net/<from>/<to>/{drop,delay,duplicate,reorder}), and later call
@@ -44,7 +47,9 @@
  *      point fired in the node's shop: the host must kill the node now
  *      (node_crashed + shop_abandon). -EPROTO: a malformed message, dropped,
  *      nothing changed. Anything else was traced and the node goes on.
- *   8. Status for checkers and status pages: node_status (a copy).
+ *   8. Status for checkers and status pages: node_status (a copy; for an
+ *      offline local it also reads the queue's counts from the shop, a
+ *      query over the whole queue: call it when needed, not per event).
  *
  * Threading: a node is single-threaded. Every call on one node (events,
  * node_status, node_view) must be serialized by the host; serve runs them
@@ -77,6 +82,24 @@
 #define NODE_ASYNC_RTO_MAX_US 2000000           /* ...resend from the last ack, doubling to this */
 #define NODE_ASYNC_SNAPSHOT_EVERY_US 1000000    /* outbox=off: a whole copy this often */
 
+/*
+ * Offline-first sync (offline.c). A local's sync job runs every interval
+ * (node_config.sync_interval_us, 0: NODE_OFFLINE_INTERVAL_US); while online
+ * and with no push in flight it pushes up to NODE_OFFLINE_PUSH_ROWS queue
+ * rows, oldest first, PENDING and FAILED alike (the FAILED policy: a push
+ * fails or succeeds as a whole, so a FAILED row is never what makes a push
+ * fail, only the witness of pushes that did; leaving it out while pushes
+ * fail saves nothing and would delay it after the heal). A push with no
+ * answer after NODE_OFFLINE_REPLY_TIMEOUT_US plus twice the link delay has
+ * failed: each row it carried counts a retry and becomes FAILED when its
+ * retries reach the budget (sync_retries, 0: NODE_OFFLINE_RETRIES). A full
+ * push that was accepted is followed at once by the next one.
+ */
+#define NODE_OFFLINE_INTERVAL_US 1000000         /* the sync job's period, by default */
+#define NODE_OFFLINE_RETRIES 5                   /* failed pushes before FAILED, by default */
+#define NODE_OFFLINE_PUSH_ROWS SHOP_SYNC_PUSH_ROWS_MAX /* queue rows in one push */
+#define NODE_OFFLINE_REPLY_TIMEOUT_US 500000     /* a push unanswered (+ 2 x link delay) failed */
+
 /* ---- Roles ------------------------------------------------------------ */
 
 enum node_role {
@@ -93,7 +116,7 @@ enum node_role {
 
 /* "async-primary", "async-secondary", "offline-local", ...; NULL past the end. */
 const char *node_role_name(enum node_role role);
-/* Whether node_create builds this role yet (phase 1: the async roles). */
+/* Whether node_create builds this role yet (the async and offline roles). */
 bool node_role_is_built(enum node_role role);
 
 enum node_cache_mode {
@@ -119,7 +142,8 @@ struct node_config {
      * cluster replica -> leader, client -> registry (NULL: no registry).
      */
     const char *peer;
-    /* The many: leader -> replicas, central <- locals, registry and client -> replicas. */
+    /* The many: leader -> replicas, central <- locals (the only origins it
+     * accepts pushes from), registry and client -> replicas. */
     const char *const *peers;
     size_t peer_count;
     /* The one-way delay the host's link adds (the drill's WAN delay=, serve's
@@ -130,9 +154,9 @@ struct node_config {
     uint32_t batch_changes;      /* 0: NODE_ASYNC_BATCH_CHANGES; capped there */
     bool outbox_off;             /* naive: a whole copy every NODE_ASYNC_SNAPSHOT_EVERY_US */
 
-    /* offline (phase 2) */
-    int64_t sync_interval_us;    /* the sync job's period */
-    int sync_retries;            /* a row's retry budget before FAILED */
+    /* offline (a local; central needs only its peers) */
+    int64_t sync_interval_us;    /* the sync job's period; 0: NODE_OFFLINE_INTERVAL_US */
+    int sync_retries;            /* a row's retry budget before FAILED; 0: NODE_OFFLINE_RETRIES */
 
     /* cluster (phase 2) */
     bool propagate_before_commit; /* naive: the shop's before_commit hook propagates */
@@ -194,7 +218,14 @@ int node_promote(struct node *n);
  * it, call node_fence again after node_start).
  */
 int node_fence(struct node *n);
-/* Offline local: the sync job's online switch (phase 2; -ENOSYS today). */
+/*
+ * Offline local: the sync job's online switch (the operator's, or the
+ * drill's `offline` / `online`). Offline, the job pushes nothing (a push in
+ * flight still gets its answer) and clients keep writing locally; online
+ * again, the job runs at once. The switch survives node_crashed; a host
+ * that creates a fresh node after a process death sets it again after
+ * node_start. Allowed while the node is down. -EINVAL on another role.
+ */
 int node_set_online(struct node *n, bool online);
 
 /* ---- Requests: where a client request is served ------------------------ */
@@ -311,6 +342,27 @@ struct node_async_status {
     struct node_failover failover;
 };
 
+/* Offline-first sync: a local's job and queue, or central's side. */
+struct node_offline_status {
+    /* a local's sync job */
+    bool online;                   /* the job's switch (node_set_online) */
+    bool pushing;                  /* a push waits for its answer (never more than one) */
+    bool last_push_ok;             /* the last push answered or timed out was accepted */
+    int64_t interval_us, reply_timeout_us;
+    int retries_budget;
+    uint64_t runs;                 /* times the job looked (online or not) */
+    uint64_t pushes, accepted, failed_pushes, timeouts, late_replies;
+    uint64_t rows_pushed, rows_synced, rows_retried, rows_failed;
+    int64_t last_push_us, last_ok_us;   /* wall; 0: never */
+    char last_error[SHOP_ERRMSG_MAX];   /* why the last push failed; "" once one is accepted */
+    /* a local's queue by table and state, read from its shop by node_status */
+    bool queue_read;               /* false: the node is down or its queue cannot be read */
+    struct shop_sync_status queue;
+    /* central */
+    uint64_t pushes_applied, pushes_refused, rows_applied, rows_unchanged, strays;
+    int64_t last_apply_us;         /* wall; 0: never */
+};
+
 struct node_status {
     char name[NODE_NAME_MAX];
     enum node_role role;
@@ -318,7 +370,8 @@ struct node_status {
     bool fenced;
     uint64_t messages_in, messages_out, malformed, timers_fired, restarts;
     struct node_async_status async;  /* NODE_ASYNC_PRIMARY, NODE_ASYNC_SECONDARY */
-    /* offline, cluster, registry, client: phase 2 adds their structs here */
+    struct node_offline_status offline; /* NODE_OFFLINE_LOCAL, NODE_OFFLINE_CENTRAL */
+    /* cluster, registry, client: phase 2 adds their structs here */
 };
 
 int node_status(const struct node *n, struct node_status *out);

@@ -1,6 +1,6 @@
 /*
- * node_impl.h — what node.c, msg.c and the protocol files (async.c, and the
- * offline, cluster, registry and client roles to come) share: the node
+ * node_impl.h — what node.c, msg.c and the protocol files (async.c, offline.c,
+ * and the cluster, registry and client roles to come) share: the node
  * object, the per-role operations, the message codec and the helpers that
  * act through the environment. Private to platform/ (and its tests).
  */
@@ -21,6 +21,10 @@ enum node_msg_type {
     NODE_MSG_ASYNC_ACK,       /* secondary -> primary: a position, b 1 when the batch left a gap */
     NODE_MSG_ASYNC_SNAPSHOT,  /* primary -> secondary (outbox=off): a taken at (wall us), the copy */
     NODE_MSG_ASYNC_FENCE,     /* promoted secondary -> old primary: a its failover position */
+    /* offline: a is the local's life (its epoch), b the push's number in it */
+    NODE_MSG_SYNC_PUSH,       /* local -> central: a shop_sync_pending push */
+    NODE_MSG_SYNC_ACCEPTED,   /* central -> local: shop_sync_reply_encode of what it holds */
+    NODE_MSG_SYNC_REFUSED,    /* central -> local: u32 errno, then central's error text */
     NODE_MSG_TYPES_END
 };
 
@@ -42,12 +46,15 @@ const char *node_msg_type_name(enum node_msg_type type);
 enum node_timer {
     NODE_TIMER_PUMP,     /* async: look at the outbox, resend on a timeout */
     NODE_TIMER_SNAPSHOT, /* async outbox=off: the next whole copy */
+    NODE_TIMER_SYNC,     /* offline local: the sync job's run (periodic, or now) */
+    NODE_TIMER_SYNC_REPLY, /* offline local: the push in flight's answer is due */
     NODE_TIMERS_MAX
 };
 
 /* ---- The node ------------------------------------------------------------ */
 
 struct async_state;
+struct offline_state;
 
 /* What a role implements; NULL members: the event means nothing to it. */
 struct node_ops {
@@ -59,6 +66,7 @@ struct node_ops {
     void (*crashed)(struct node *n);
     int (*promote)(struct node *n);
     int (*fence)(struct node *n);
+    int (*set_online)(struct node *n, bool online);
     void (*view)(const struct node *n, struct node_view *out);
     void (*status)(const struct node *n, struct node_status *out);
     void (*release)(struct node *n);
@@ -79,6 +87,7 @@ struct node {
     uint64_t messages_in, messages_out, malformed, timers_fired, restarts;
     const struct node_ops *ops;
     struct async_state *async;   /* NODE_ASYNC_* */
+    struct offline_state *offline; /* NODE_OFFLINE_* */
 };
 
 /* The protocol clock and the wall clock. */
@@ -96,5 +105,10 @@ void node_trace(struct node *n, const char *fmt, ...) __attribute__((format(prin
 extern const struct node_ops node_async_primary_ops;
 extern const struct node_ops node_async_secondary_ops;
 int async_create(struct node *n);
+
+/* offline.c */
+extern const struct node_ops node_offline_local_ops;
+extern const struct node_ops node_offline_central_ops;
+int offline_create(struct node *n, char *errmsg, size_t len);
 
 #endif /* FAULTDRILL_PLATFORM_NODE_IMPL_H */

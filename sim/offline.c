@@ -1,16 +1,15 @@
 /*
- * offline.c — offline-first sync in the simulator (topology `offline`):
- * nodes `local` (or local1..localN with locals=N) and `central`. Clients
- * write to their local, whose every change lands in its sync queue (in the
- * change's transaction, or in a second one with the naive queue=separate).
- * A sync job per local runs every interval=: while the local is up and
- * online it pushes its PENDING rows (and, after a heal, its FAILED ones)
- * to central, which upserts them idempotently by global id and replies
- * with the queue ids it accepted; the local marks those SYNCED. A push that
- * fails, or gets no reply in time, costs every row it carried one retry;
- * a row whose retries reach retries= is FAILED, kept, and pushed again
- * later. `offline NODE` / `online NODE` flip a local's job switch; clients
- * keep writing locally meanwhile.
+ * offline.c — the simulator's host of offline-first sync (topology
+ * `offline`): nodes `local` (or local1..localN with locals=N) and `central`
+ * of the platform's replication core (platform/node.h, roles offline-local
+ * and offline-central). Clients write to their local, whose every change
+ * lands in its sync queue (in the change's transaction, or in a second one
+ * with the naive queue=separate). The core's messages travel the simulated
+ * network (latency, jitter, partitions, net/<from>/<to>/... faults); its
+ * timers fire in virtual time; `offline NODE` / `online NODE` flip a local's
+ * switch (node_set_online). Every protocol decision — the job's interval, one
+ * push in flight, the reply timeout, retries, FAILED rows, what a late answer
+ * means — is the core's; this file only carries events, and judges.
  *
  * Checkers: outbox-accounted, and the offline part of converges. Part of
  * libsim; talks to the platform only through platform.h.
@@ -22,41 +21,20 @@
 
 #include "sim/world.h"
 
-#define OFFLINE_PUSH_ROWS        256    /* queue rows in one push (<= SHOP_SYNC_PUSH_ROWS_MAX) */
-#define OFFLINE_REPLY_TIMEOUT_US 500000 /* a push without a reply by then has failed */
-#define OFFLINE_FAILED_EVERY     3      /* while pushes fail, FAILED rows join every 3rd run */
-
-enum offline_msg {
-    OFFLINE_PUSH = 1, /* local -> central: b: tag, data: the push */
-    OFFLINE_REPLY,    /* central -> local: a: 0 or -errno, b: tag, data: the accepted ids */
-};
-
-/* The timer's a: kind * DRILL_LOCALS_MAX + the local's index; b: a push tag. */
-enum offline_timer {
-    OFFLINE_TICK,    /* the job's periodic run */
-    OFFLINE_AGAIN,   /* one extra run now (online again, a full push accepted) */
-    OFFLINE_TIMEOUT, /* the reply of push b is due */
-};
+#define OFFLINE_WIRE 1 /* the world_msg type of a core message */
 
 struct offline_local {
     int node;
-    bool online;
-    bool quiet;        /* "not pushing" already traced for this spell */
-    uint32_t life;     /* the node's incarnation: replies to an earlier one are ignored */
-    uint32_t push_no;  /* pushes sent in this life */
-    int64_t in_flight; /* tag of the push waiting for its reply, 0: none */
-    struct shop_sync_result carried; /* the queue ids it carried */
-    bool last_ok;                    /* the last push was accepted */
-    unsigned runs_without_failed;
-    /* figures */
-    uint64_t pushes, accepted, late, failed_pushes, timeouts, rows_pushed, rows_synced;
+    struct node *core;
+    bool online;              /* the switch as the drill last set it */
 };
 
 struct offline_state {
     int central;
+    struct node *core_central;
     int count;
     struct offline_local local[DRILL_LOCALS_MAX];
-    int64_t interval_us;
+    struct platform_env env;  /* the sim's env plus transport, timers and trace */
     int retries;
     bool separate;
     bool reported;
@@ -77,11 +55,6 @@ static const char *name_of(struct sim *s, int node)
     return s->nodes[node].name;
 }
 
-static int64_t tag_of(const struct offline_local *l)
-{
-    return (int64_t)l->life << 32 | l->push_no;
-}
-
 static int local_of_node(const struct offline_state *o, int node)
 {
     for (int i = 0; i < o->count; i++)
@@ -90,9 +63,55 @@ static int local_of_node(const struct offline_state *o, int node)
     return -1;
 }
 
-static int timer(struct sim *s, int64_t at_us, enum offline_timer kind, int local, int64_t b)
+static struct node *core_of(struct offline_state *o, int node)
 {
-    return world_timer(s, at_us, (int)kind * DRILL_LOCALS_MAX + local, b);
+    if (node == o->central)
+        return o->core_central;
+    int i = local_of_node(o, node);
+    return i >= 0 ? o->local[i].core : NULL;
+}
+
+/* The core's status of a local (zeros when it has none). */
+static struct node_offline_status status_of(struct offline_state *o, int i)
+{
+    struct node_status ns;
+    memset(&ns, 0, sizeof(ns));
+    if (o->local[i].core != NULL)
+        node_status(o->local[i].core, &ns);
+    return ns.offline;
+}
+
+/* ---- the environment the core acts through ------------------------------- */
+
+static void env_send(void *ctx, const char *from, const char *to, const void *msg, size_t len)
+{
+    struct sim *s = ctx;
+    struct offline_state *o = st(s);
+    int f = world_node_index(s, from), t = world_node_index(s, to);
+    if (f < 0 || t < 0)
+        return;
+    /* central answers once it has served the push: its service time and its
+     * disk's slowness while applying it */
+    int64_t at = f == o->central ? s->now_us + SIM_SERVICE_US + s->delay_pending_us : s->now_us;
+    world_send(s, f, t, OFFLINE_WIRE, 0, 0, msg, len, at);
+}
+
+static void env_timer(void *ctx, const char *node, int timer, int64_t at_us)
+{
+    struct sim *s = ctx;
+    world_timer(s, at_us, timer, world_node_index(s, node));
+}
+
+static void env_trace(void *ctx, const char *node, const char *text)
+{
+    world_trace(ctx, node, "%s", text);
+}
+
+/* A crash point fired inside a node's shop during an event: kill it now. */
+static void after_event(struct sim *s, int rc)
+{
+    if (rc == -ECANCELED || s->crash_pending)
+        world_handle_crash_point(s);
 }
 
 /* ---- set-up --------------------------------------------------------------- */
@@ -112,44 +131,72 @@ static int offline_configure(struct sim *s)
         snprintf(s->msg, sizeof(s->msg), "offline needs nodes local (or local1..N) and central");
         return -EINVAL;
     }
-    o->interval_us = t->sync_interval_us > 0 ? t->sync_interval_us : 1000000;
-    o->retries = t->retries > 0 ? t->retries : 5;
+    o->retries = t->retries > 0 ? t->retries : NODE_OFFLINE_RETRIES;
     o->separate = t->queue_separate;
     for (int i = 0; i < o->count; i++) {
         struct world_node *n = &s->nodes[o->local[i].node];
         n->cfg.sync_queue = o->separate ? SHOP_QUEUE_SEPARATE : SHOP_QUEUE_SAME;
         n->seed = true;
         o->local[i].online = true;
-        o->local[i].last_ok = true;
-        o->local[i].life = 1;
     }
     s->nodes[o->central].seed = false; /* an aggregate: it holds what the locals push */
     s->main_node = o->local[0].node;
     return 0;
 }
 
+static int make_node(struct sim *s, int n, const struct node_config *cfg, struct node **out)
+{
+    struct offline_state *o = st(s);
+    char msg[SHOP_ERRMSG_MAX];
+    int err = node_create(cfg, &o->env, out, msg);
+    if (err) {
+        snprintf(s->msg, sizeof(s->msg), "%s", msg);
+        return err;
+    }
+    if (s->nodes[n].shop != NULL)
+        after_event(s, node_start(*out));
+    return 0;
+}
+
 static int offline_start(struct sim *s)
 {
     struct offline_state *o = st(s);
-    char names[160] = "";
-    size_t used = 0;
-    for (int i = 0; i < o->count && used < sizeof(names) - FAULTS_NODE_MAX - 2; i++)
-        used += (size_t)snprintf(names + used, sizeof(names) - used, "%s%s", i ? ", " : "",
-                                 name_of(s, o->local[i].node));
-    world_trace(s, "central",
-                "offline sync: %s push to central every %.3fs; a row is FAILED after %d failed "
-                "pushes; queue=%s%s",
-                names, secs(o->interval_us), o->retries, o->separate ? "separate" : "same",
+    const struct drill_topology *t = &s->drill->topology;
+    o->env = s->env;
+    o->env.ctx = s;
+    o->env.send = env_send;
+    o->env.timer = env_timer;
+    o->env.trace = env_trace;
+    const char *names[DRILL_LOCALS_MAX];
+    for (int i = 0; i < o->count; i++)
+        names[i] = name_of(s, o->local[i].node);
+    world_trace(s, name_of(s, o->central), "offline sync: %d local(s) push to central; queue=%s%s",
+                o->count, o->separate ? "separate" : "same",
                 o->separate ? " (naive: a row and its queue entry in two transactions)" : "");
-    int err = 0;
-    for (int i = 0; !err && i < o->count; i++)
-        err = timer(s, s->now_us + o->interval_us, OFFLINE_TICK, i, 0);
+    struct node_config c = {.name = name_of(s, o->central), .role = NODE_OFFLINE_CENTRAL,
+                            .shop = s->nodes[o->central].shop, .peers = names,
+                            .peer_count = (size_t)o->count};
+    int err = make_node(s, o->central, &c, &o->core_central);
+    for (int i = 0; !err && i < o->count; i++) {
+        struct node_config l = {.name = names[i], .role = NODE_OFFLINE_LOCAL,
+                                .shop = s->nodes[o->local[i].node].shop,
+                                .peer = name_of(s, o->central),
+                                .sync_interval_us = t->sync_interval_us,
+                                .sync_retries = o->retries};
+        err = make_node(s, o->local[i].node, &l, &o->local[i].core);
+    }
     return err;
 }
 
 static void offline_release(struct sim *s)
 {
-    free(s->topo_state);
+    struct offline_state *o = st(s);
+    if (o == NULL)
+        return;
+    node_destroy(o->core_central);
+    for (int i = 0; i < o->count; i++)
+        node_destroy(o->local[i].core);
+    free(o);
     s->topo_state = NULL;
 }
 
@@ -160,240 +207,44 @@ static int offline_route(struct sim *s, struct sim_op *op)
     return o->local[(op->client - 1) % o->count].node;
 }
 
-/* ---- the job (on a local) ------------------------------------------------- */
+/* ---- events --------------------------------------------------------------- */
 
-static void rows_waiting(struct sim *s, int node, char *out, size_t len)
+static void offline_tick(struct sim *s, int timer, int64_t n)
 {
-    struct shop_sync_status q;
-    shop *sh = s->nodes[node].shop;
-    if (sh == NULL || shop_sync_status(sh, &q) != 0) {
-        snprintf(out, len, "its queue cannot be read");
-        return;
-    }
-    snprintf(out, len, "%lld row(s) PENDING, %lld FAILED", (long long)q.total[SHOP_SYNC_PENDING],
-             (long long)q.total[SHOP_SYNC_FAILED]);
-}
-
-static bool job_can_push(struct sim *s, struct offline_local *l)
-{
-    struct world_node *n = &s->nodes[l->node];
-    const char *why = !n->up || n->shop == NULL ? "down" : !l->online ? "offline" : NULL;
-    if (why == NULL) {
-        l->quiet = false;
-        return true;
-    }
-    if (!l->quiet && n->up && n->shop != NULL) {
-        char waiting[96];
-        rows_waiting(s, l->node, waiting, sizeof(waiting));
-        world_trace(s, n->name, "sync job: %s, not pushing (%s wait)", why, waiting);
-    }
-    l->quiet = true;
-    return false;
-}
-
-static void job_run(struct sim *s, struct offline_state *o, int i)
-{
-    struct offline_local *l = &o->local[i];
-    if (!job_can_push(s, l) || l->in_flight != 0)
-        return; /* one push at a time: the next run looks again */
-    bool with_failed = l->last_ok || ++l->runs_without_failed >= OFFLINE_FAILED_EVERY;
-    if (with_failed)
-        l->runs_without_failed = 0;
-    struct world_node *n = &s->nodes[l->node];
-    struct shop_sync_push p;
-    int err = shop_sync_pending(n->shop, OFFLINE_PUSH_ROWS, with_failed, &p);
-    if (err) {
-        world_trace(s, n->name, "sync job cannot read its queue: %s", shop_errmsg(n->shop));
-        return;
-    }
-    if (p.count > 0) {
-        l->push_no++;
-        l->in_flight = tag_of(l);
-        shop_sync_result_of_push(&p, &l->carried);
-        l->pushes++;
-        l->rows_pushed += p.count;
-        world_send(s, l->node, o->central, OFFLINE_PUSH, 0, l->in_flight, p.data, p.len, s->now_us);
-        world_trace(s, n->name,
-                    "pushed %u row(s) (%u retried, %u of them FAILED) -> central "
-                    "(push %u)",
-                    p.count, p.retried, p.failed, l->push_no);
-        timer(s, s->now_us + OFFLINE_REPLY_TIMEOUT_US, OFFLINE_TIMEOUT, i, l->in_flight);
-    }
-    shop_sync_push_release(&p);
-}
-
-/* A push failed (central's error or no reply): every row it carried retries. */
-static void push_failed(struct sim *s, struct offline_state *o, struct offline_local *l, int err,
-                        const char *why)
-{
-    struct world_node *n = &s->nodes[l->node];
-    l->failed_pushes++;
-    l->last_ok = false;
-    if (n->shop == NULL)
-        return;
-    struct shop_sync_marked m;
-    int rc = shop_sync_mark(n->shop, &l->carried, err, o->retries, &m);
-    if (rc) {
-        world_trace(s, n->name, "%s; cannot count the retries: %s", why, shop_errmsg(n->shop));
-        return;
-    }
-    world_trace(s, n->name,
-                "%s: push failed; its %u row(s) count one more retry (most now "
-                "%lld, FAILED at %d)",
-                why, m.retried, (long long)m.retries_max, o->retries);
-    if (m.failed > 0)
-        world_trace(s, n->name,
-                    "%u row(s) FAILED after %d failed pushes (the budget): kept, and pushed "
-                    "again after a heal",
-                    m.failed, o->retries);
-}
-
-static void push_accepted(struct sim *s, struct offline_state *o, int i,
-                          const struct shop_sync_result *r, bool late)
-{
-    struct offline_local *l = &o->local[i];
-    struct world_node *n = &s->nodes[l->node];
-    struct shop_sync_marked m;
-    int err = shop_sync_mark(n->shop, r, 0, o->retries, &m);
-    if (err == -ECANCELED || s->crash_pending) {
-        world_trace(s, n->name,
-                    "crash point %s fired: central holds %u row(s) this local "
-                    "never marked SYNCED",
-                    s->crash_point, r->count);
-        world_handle_crash_point(s);
-        return;
-    }
-    if (err) {
-        world_trace(s, n->name,
-                    "central accepted %u row(s) but they cannot be marked: %s; "
-                    "they stay PENDING and go again",
-                    r->count, shop_errmsg(n->shop));
-        return;
-    }
-    l->accepted += !late;
-    l->late += late;
-    l->last_ok = true;
-    l->rows_synced += m.synced;
-    world_trace(s, n->name, "%smarked %u row(s) SYNCED (%u were already)",
-                late ? "late reply: " : "", m.synced, m.already);
-    if (!late && r->count == OFFLINE_PUSH_ROWS)
-        timer(s, s->now_us, OFFLINE_AGAIN, i, 0); /* a full push: more is waiting */
-}
-
-static void on_reply(struct sim *s, struct offline_state *o, const struct world_msg *m)
-{
-    int i = local_of_node(o, m->to);
-    if (i < 0)
-        return;
-    struct offline_local *l = &o->local[i];
-    struct world_node *n = &s->nodes[l->node];
-    if ((uint32_t)((uint64_t)m->b >> 32) != l->life || n->shop == NULL) {
-        world_trace(s, n->name, "reply to push %u of an earlier life ignored",
-                    (unsigned)(m->b & 0xffffffff));
-        return;
-    }
-    bool late = m->b != l->in_flight;
-    if (!late)
-        l->in_flight = 0;
-    if (m->a != 0) {
-        if (!late) {
-            char why[160];
-            snprintf(why, sizeof(why), "central could not apply push %u (%s)",
-                     (unsigned)(m->b & 0xffffffff), platform_strerror((int)m->a));
-            push_failed(s, o, l, (int)m->a, why);
-        }
-        return;
-    }
-    struct shop_sync_result r;
-    if (shop_sync_reply_decode(m->data, m->len, &r) != 0) {
-        world_trace(s, n->name, "a malformed reply from central ignored");
-        return;
-    }
-    push_accepted(s, o, i, &r, late);
-}
-
-static void on_timeout(struct sim *s, struct offline_state *o, int i, int64_t tag)
-{
-    struct offline_local *l = &o->local[i];
-    if (l->in_flight != tag)
-        return; /* answered, or a push of an earlier life */
-    l->in_flight = 0;
-    l->timeouts++;
-    char why[128];
-    snprintf(why, sizeof(why), "push %u got no reply within %.3fs", (unsigned)(tag & 0xffffffff),
-             secs(OFFLINE_REPLY_TIMEOUT_US));
-    push_failed(s, o, l, -ETIMEDOUT, why);
-}
-
-/* ---- central -------------------------------------------------------------- */
-
-static void on_push(struct sim *s, struct offline_state *o, const struct world_msg *m)
-{
-    struct world_node *c = &s->nodes[o->central];
-    const char *origin = name_of(s, m->from);
-    if (c->shop == NULL || local_of_node(o, m->from) < 0)
-        return;
-    s->delay_pending_us = 0;
-    struct shop_sync_result r;
-    int err = shop_sync_apply_central(c->shop, origin, m->data, m->len, &r);
-    if (s->crash_pending) {
-        world_handle_crash_point(s);
-        return;
-    }
-    int64_t done = s->now_us + SIM_SERVICE_US + s->delay_pending_us;
-    unsigned no = (unsigned)(m->b & 0xffffffff);
-    if (err) {
-        world_trace(s, c->name, "cannot apply %s's push %u: %s -> replies with the error", origin,
-                    no, shop_errmsg(c->shop));
-        world_send(s, o->central, m->from, OFFLINE_REPLY, err, m->b, NULL, 0, done);
-        return;
-    }
-    world_trace(s, c->name,
-                "applied %s's push %u: accepted %u row(s) (%u new values, %u already "
-                "held)",
-                origin, no, r.count, r.applied, r.unchanged);
-    uint8_t buf[SHOP_SYNC_REPLY_BYTES_MAX];
-    size_t len = shop_sync_reply_encode(&r, buf);
-    world_send(s, o->central, m->from, OFFLINE_REPLY, 0, m->b, buf, len, done);
-}
-
-/* ---- hooks ---------------------------------------------------------------- */
-
-static void offline_tick(struct sim *s, int a, int64_t b)
-{
-    struct offline_state *o = st(s);
-    int kind = a / DRILL_LOCALS_MAX, i = a % DRILL_LOCALS_MAX;
-    if (i >= o->count)
-        return;
-    if (kind == OFFLINE_TICK) {
-        timer(s, s->now_us + o->interval_us, OFFLINE_TICK, i, 0);
-        job_run(s, o, i);
-    } else if (kind == OFFLINE_AGAIN) {
-        job_run(s, o, i);
-    } else if (kind == OFFLINE_TIMEOUT) {
-        on_timeout(s, o, i, b);
-    }
+    struct node *nd = n >= 0 ? core_of(st(s), (int)n) : NULL;
+    if (nd != NULL && s->nodes[n].up)
+        after_event(s, node_on_timer(nd, timer));
 }
 
 static void offline_deliver(struct sim *s, const struct world_msg *m)
 {
     struct offline_state *o = st(s);
-    if (m->type == OFFLINE_PUSH && m->to == o->central)
-        on_push(s, o, m);
-    else if (m->type == OFFLINE_REPLY)
-        on_reply(s, o, m);
+    struct node *nd = core_of(o, m->to);
+    if (m->type != OFFLINE_WIRE || nd == NULL || m->from >= (int)s->node_count)
+        return;
+    s->delay_pending_us = 0; /* what the node's disk adds while it handles this */
+    after_event(s, node_on_message(nd, name_of(s, m->from), m->data, m->len));
 }
 
 static void offline_crashed(struct sim *s, int n)
 {
-    struct offline_state *o = st(s);
-    int i = local_of_node(o, n);
-    if (i < 0)
-        return;
-    /* a new process forgets the push it was waiting for; its rows are still
-     * PENDING on disk and go again */
-    o->local[i].life++;
-    o->local[i].in_flight = 0;
+    struct node *nd = core_of(st(s), n);
+    if (nd != NULL)
+        node_crashed(nd);
+}
+
+static void offline_restarted(struct sim *s, int n)
+{
+    struct node *nd = core_of(st(s), n);
+    if (nd != NULL && s->nodes[n].shop != NULL)
+        after_event(s, node_restarted(nd, s->nodes[n].shop));
+}
+
+/* The operator's switch: the host remembers only what it told the core. */
+static void set_online(struct offline_state *o, int i, bool online)
+{
+    o->local[i].online = online;
+    node_set_online(o->local[i].core, online);
 }
 
 static void offline_action(struct sim *s, const struct drill_event *e)
@@ -405,36 +256,25 @@ static void offline_action(struct sim *s, const struct drill_event *e)
                     drill_action_name(e->action), e->name);
         return;
     }
-    struct offline_local *l = &o->local[i];
-    char waiting[96];
-    rows_waiting(s, n, waiting, sizeof(waiting));
-    l->online = e->action == DRILL_GO_ONLINE;
-    l->quiet = !l->online; /* traced here */
-    world_mark(s, e->name, l->online ? REPORT_HEAL : REPORT_PARTITION, "%s %s", e->name,
-               l->online ? "online" : "offline");
-    if (!l->online) {
-        world_trace(s, e->name,
-                    "goes offline: its sync job stops pushing; clients keep writing "
-                    "locally (%s)",
-                    waiting);
-        return;
-    }
-    world_trace(s, e->name, "back online: the sync job pushes now (%s)", waiting);
-    timer(s, s->now_us, OFFLINE_AGAIN, i, 0);
+    bool online = e->action == DRILL_GO_ONLINE;
+    world_mark(s, e->name, online ? REPORT_HEAL : REPORT_PARTITION, "%s %s", e->name,
+               online ? "online" : "offline");
+    set_online(o, i, online);
 }
 
 static void trace_figures(struct sim *s, struct offline_state *o)
 {
     for (int i = 0; i < o->count; i++) {
-        const struct offline_local *l = &o->local[i];
-        world_trace(s, name_of(s, l->node),
+        struct node_offline_status l = status_of(o, i);
+        world_trace(s, name_of(s, o->local[i].node),
                     "sync figures: %llu pushes (%llu accepted in time, %llu failed of which "
-                    "%llu without a reply; %llu late or repeated replies), %llu rows pushed, "
-                    "%llu marked SYNCED",
-                    (unsigned long long)l->pushes, (unsigned long long)l->accepted,
-                    (unsigned long long)l->failed_pushes, (unsigned long long)l->timeouts,
-                    (unsigned long long)l->late, (unsigned long long)l->rows_pushed,
-                    (unsigned long long)l->rows_synced);
+                    "%llu without an answer; %llu late or repeated answers), %llu rows pushed, "
+                    "%llu marked SYNCED, %llu row retries, %llu rows FAILED",
+                    (unsigned long long)l.pushes, (unsigned long long)l.accepted,
+                    (unsigned long long)l.failed_pushes, (unsigned long long)l.timeouts,
+                    (unsigned long long)l.late_replies, (unsigned long long)l.rows_pushed,
+                    (unsigned long long)l.rows_synced, (unsigned long long)l.rows_retried,
+                    (unsigned long long)l.rows_failed);
     }
 }
 
@@ -443,28 +283,24 @@ static void trace_figures(struct sim *s, struct offline_state *o)
 static bool offline_pending(struct sim *s, char *why, size_t len)
 {
     struct offline_state *o = st(s);
-    for (int i = 0; i < o->count; i++) {
-        struct offline_local *l = &o->local[i];
-        if (s->draining && !l->online) {
-            l->online = true;
-            l->quiet = false;
-            world_trace(s, name_of(s, l->node), "drain: back online");
-            timer(s, s->now_us, OFFLINE_AGAIN, i, 0);
+    for (int i = 0; s->draining && i < o->count; i++) {
+        if (!o->local[i].online) {
+            world_trace(s, name_of(s, o->local[i].node), "drain: back online");
+            set_online(o, i, true);
         }
     }
     for (int i = 0; i < o->count; i++) {
-        struct offline_local *l = &o->local[i];
-        struct shop_sync_status q;
-        shop *sh = s->nodes[l->node].shop;
-        if (sh == NULL || shop_sync_status(sh, &q) != 0)
+        struct node_offline_status l = status_of(o, i);
+        if (!l.queue_read)
             continue; /* the runner reports a shop that is not running */
-        int64_t left = q.total[SHOP_SYNC_PENDING] + q.total[SHOP_SYNC_FAILED];
+        const struct shop_sync_status *q = &l.queue;
+        int64_t left = q->total[SHOP_SYNC_PENDING] + q->total[SHOP_SYNC_FAILED];
         if (left > 0) {
             snprintf(why, len,
                      "%s still has %lld PENDING and %lld FAILED sync row(s), the "
                      "oldest from %.3fs",
-                     name_of(s, l->node), (long long)q.total[SHOP_SYNC_PENDING],
-                     (long long)q.total[SHOP_SYNC_FAILED], secs(q.oldest_pending_at_us));
+                     name_of(s, o->local[i].node), (long long)q->total[SHOP_SYNC_PENDING],
+                     (long long)q->total[SHOP_SYNC_FAILED], secs(q->oldest_pending_at_us));
             return true;
         }
     }
@@ -491,6 +327,7 @@ const struct world_topo world_offline_topo = {
     .deliver = offline_deliver,
     .tick = offline_tick,
     .crashed = offline_crashed,
+    .restarted = offline_restarted,
     .action = offline_action,
     .pending = offline_pending,
     .release = offline_release,

@@ -182,14 +182,18 @@ int netenv_add(struct netenv *t, const char *name, enum node_role role, const ch
         nn->ncfg = *ncfg;
     nn->cfg = (struct shop_config){
         .topology = SHOP_SINGLE,
-        .primary = {.node = nn->name, .path = nn->path},
+        .primary = {.node = nn->name, .path = nn->path,
+                    .vfs = t->vfs != NULL ? t->vfs(nn->name) : NULL},
         .sync_full = false, /* a process crash loses nothing committed; no power cuts here */
         .outbox = role == NODE_ASYNC_PRIMARY && !nn->ncfg.outbox_off,
+        .sync_queue = role != NODE_OFFLINE_LOCAL ? SHOP_QUEUE_NONE
+                      : t->queue_separate        ? SHOP_QUEUE_SEPARATE
+                                                 : SHOP_QUEUE_SAME,
     };
     open_shop(t, nn);
     nn->ncfg.name = nn->name;
     nn->ncfg.role = role;
-    nn->ncfg.peer = nn->peer;
+    nn->ncfg.peer = nn->peer[0] != '\0' ? nn->peer : NULL; /* "": none (a central) */
     nn->ncfg.shop = nn->shop;
     char msg[SHOP_ERRMSG_MAX];
     int err = node_create(&nn->ncfg, &t->env, &nn->node, msg);
@@ -237,6 +241,17 @@ static void check_node(struct netenv *t, struct netenv_node *nn)
     if (st.role == NODE_ASYNC_SECONDARY)
         ck_assert_msg(!a->moved_back, "%s: position moved back from %lld to %lld", nn->name,
                       (long long)a->moved_back_from, (long long)a->moved_back_to);
+    const struct node_offline_status *o = &st.offline;
+    if (st.role == NODE_OFFLINE_LOCAL && o->queue_read) {
+        ck_assert_msg(o->queue.synced_twice == 0, "%s: queue row #%lld marked SYNCED twice",
+                      nn->name, (long long)o->queue.synced_twice_id);
+        ck_assert_msg(o->queue.total[SHOP_SYNC_FAILED] == 0 ||
+                          o->queue.failed_retries_min >= o->retries_budget,
+                      "%s: row #%lld FAILED after %lld retries, budget %d", nn->name,
+                      (long long)o->queue.failed_retries_min_id,
+                      (long long)o->queue.failed_retries_min, o->retries_budget);
+        ck_assert_uint_le(o->accepted + o->failed_pushes, o->pushes);
+    }
 }
 
 static bool step(struct netenv *t, int64_t limit_us)
@@ -265,6 +280,11 @@ static bool step(struct netenv *t, int64_t limit_us)
         rc = node_on_message(nn->node, t->nodes[e.from].name, e.data, e.len);
     }
     free(e.data);
+    if (rc == -ECANCELED && nn->up) {
+        t->crash_points++;
+        netenv_crash(t, nn->name);
+        return true;
+    }
     ck_assert_msg(rc == 0, "%s: event returned %d", nn->name, rc);
     if (t->check_invariants && nn->up)
         check_node(t, nn);

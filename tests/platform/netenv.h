@@ -5,6 +5,10 @@
  * links delay, drop, duplicate and reorder messages from a seeded
  * generator, or are cut. Each node runs a real shop (a scratch SQLite file)
  * and a real node of platform/node.h. Tests only.
+ *
+ * An event that returns -ECANCELED (a crash point fired in the node's shop)
+ * kills that node as netenv_crash does (crash_points counts them); any other
+ * non-zero return fails the test.
  */
 #ifndef FAULTDRILL_NETENV_H
 #define FAULTDRILL_NETENV_H
@@ -61,6 +65,10 @@ struct netenv {
     size_t trace_len;
     char trace[1 << 16];           /* the last lines the nodes traced (a ring of sorts) */
     bool check_invariants;         /* after every event (default on) */
+    /* set before netenv_add: */
+    bool queue_separate;           /* offline locals: queue=separate (default same) */
+    const char *(*vfs)(const char *node); /* the SQLite VFS of a node's shop; NULL: default */
+    uint64_t crash_points;         /* nodes killed by a crash point in an event */
 };
 
 /* A scratch directory, the clock at 0, the generator seeded. */
@@ -68,8 +76,8 @@ void netenv_init(struct netenv *t, uint64_t seed);
 /* Destroys every node, closes every shop, frees the queue, removes the files. */
 void netenv_release(struct netenv *t);
 
-/* Adds a node: opens its shop (outbox on for a primary unless outbox_off)
- * and creates and starts its node. ncfg's name, role, peer, shop are set
+/* Adds a node: opens its shop (outbox on for a primary unless outbox_off,
+ * a sync queue for an offline local) and creates and starts its node. ncfg's name, role, peer, shop are set
  * from the arguments; the rest of ncfg (may be NULL) is taken as given. */
 int netenv_add(struct netenv *t, const char *name, enum node_role role, const char *peer,
                const struct node_config *ncfg);
