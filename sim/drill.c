@@ -2534,8 +2534,8 @@ static void drill_defaults(struct drill *d)
         .ack = MIRROR_ACK_BOTH,
         .async_delay_us = 100 * INT64_C(1000),
         .async_batch = NODE_ASYNC_BATCH_CHANGES, /* the core's one default */
-        .sync_interval_us = INT64_C(1000000),
-        .retries = 5,
+        .sync_interval_us = NODE_OFFLINE_INTERVAL_US, /* the core's one default */
+        .retries = NODE_OFFLINE_RETRIES,
         .replicas = 2,
         .cache = DRILL_CACHE_OFF,
         .cache_ttl_us = 5 * INT64_C(1000000),
