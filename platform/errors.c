@@ -16,6 +16,12 @@ bool platform_is_unknown(int rc)
     return rc == -EINPROGRESS || rc == -ECANCELED;
 }
 
+bool platform_is_rejected(int rc)
+{
+    return rc == -EINVAL || rc == -ENOENT || rc == -EEXIST || rc == -ERANGE || rc == -EPERM ||
+           rc == -ENODATA || rc == -E2BIG;
+}
+
 const char *platform_strerror(int rc)
 {
     switch (-rc) {

@@ -98,6 +98,9 @@ struct platform_env {
 
 /* Whether rc means "may or may not have been applied". */
 bool platform_is_unknown(int rc);
+/* Whether rc is a business rule's refusal (bad argument, not found, duplicate, stock,
+ * transition, empty cart, over a limit): the system worked and said no. */
+bool platform_is_rejected(int rc);
 /* The message of a negative errno as the platform uses it ("insufficient stock"). */
 const char *platform_strerror(int rc);
 

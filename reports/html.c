@@ -1,8 +1,11 @@
 /*
  * html.c — report.html: the result of one drill run as one self-contained
- * page a student can open from a CI artifact. Header with title, verdict and
- * seed; the about text; the SVG timeline (timeline.c) with a legend; the
- * expectations with their explanations; faults; operations; the replay
+ * page a student can open from a CI artifact, read top to bottom: the title,
+ * verdict and seed; the about text; the timeline (timeline.c) and its legend;
+ * each expectation as a card with its verdict, what the checker found, the
+ * causal story of a violation (each step linked to its numbered mark on the
+ * timeline) and the invariant's paragraph; the operations by outcome (ok,
+ * rejected, failed, unknown) with a table of reasons; the faults; the replay
  * command.
  *
  * No network: inline CSS, no script, no external URL, no src attribute.
@@ -13,23 +16,40 @@
 
 #include <assert.h>
 #include <inttypes.h>
+#include <string.h>
 
 static const char html_style[] =
     "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;color:#24292f;"
-    "max-width:1100px;margin:0 auto;padding:1.5rem;line-height:1.45}\n"
-    "h1{margin:0 0 .4rem;font-size:1.6rem}h2{margin-top:2rem;font-size:1.2rem;"
-    "border-bottom:1px solid #d8dee4;padding-bottom:.2rem}\n"
+    "max-width:1180px;margin:0 auto;padding:1rem 1.5rem;line-height:1.45}\n"
+    "h1{margin:0 0 .3rem;font-size:1.5rem}h2{margin-top:1.6rem;font-size:1.2rem;"
+    "border-bottom:1px solid #d8dee4;padding-bottom:.2rem}h3{margin:.2rem 0;font-size:1.05rem}\n"
     ".verdict{display:inline-block;padding:.1rem .6rem;border-radius:4px;color:#fff;"
     "font-weight:700}.pass{background:#2e9d4f}.fail{background:#d0342c}\n"
-    ".facts{color:#57606a}.about{white-space:pre-wrap;border-left:4px solid #d8dee4;"
-    "padding-left:.8rem}\n"
+    ".facts{color:#57606a;margin:.2rem 0}.about{white-space:pre-wrap;border-left:4px solid "
+    "#d8dee4;padding-left:.8rem;margin:.5rem 0}\n"
     "table{border-collapse:collapse;margin:.5rem 0}th,td{border:1px solid #d8dee4;"
-    "padding:.3rem .6rem;text-align:left;vertical-align:top}th{background:#f6f8fa}\n"
-    "td.num{text-align:right;font-variant-numeric:tabular-nums}\n"
-    "tr.unmet td{background:#fff5f5}.explanation{white-space:pre-wrap;max-width:40rem}\n"
+    "padding:.25rem .6rem;text-align:left;vertical-align:top}th{background:#f6f8fa}\n"
+    "td.num{text-align:right;font-variant-numeric:tabular-nums}tr.unmet td{background:#fff5f5}\n"
     ".timeline{border:1px solid #d8dee4;background:#fff}\n"
-    ".legend span{margin-right:1rem;white-space:nowrap}.sw{display:inline-block;width:.9rem;"
-    "height:.9rem;vertical-align:middle;margin-right:.3rem;border-radius:2px}\n"
+    ".legend{font-size:.9rem;margin:.3rem 0}.legend span{margin-right:.9rem;white-space:nowrap}"
+    ".sw{display:inline-block;width:.9rem;height:.9rem;vertical-align:middle;margin-right:.3rem;"
+    "border-radius:2px}\n"
+    ".expect{border:1px solid #d8dee4;border-left:6px solid #2e9d4f;border-radius:4px;"
+    "padding:.6rem .9rem;margin:.8rem 0}.expect.unmet{border-left-color:#d0342c;"
+    "background:#fffafa}.expect.violated-as-expected{border-left-color:#8a63d2}\n"
+    ".explanation{white-space:pre-wrap}\n"
+    "ol.story{margin:.4rem 0;padding-left:1.6rem}ol.story li{margin:.15rem 0}"
+    "ol.story{list-style:none;padding-left:.4rem}"
+    "ol.story a{font-variant-numeric:tabular-nums;font-weight:600;text-decoration:none}"
+    ".step{display:inline-block;min-width:1.6rem;text-align:center;border:1px solid #24292f;"
+    "border-radius:.8rem;font-size:.8rem;margin-right:.3rem;color:#24292f}"
+    ".lane{display:inline-block;min-width:5.5rem;color:#57606a}\n"
+    "blockquote.paragraph{margin:.5rem 0;padding:.3rem .8rem;border-left:4px solid #8a63d2;"
+    "background:#f6f8fa;color:#3d444d}\n"
+    ".chip{display:inline-block;padding:0 .45rem;border-radius:3px;color:#fff;font-size:.85rem;"
+    "font-weight:600}.o-ok{background:#2e9d4f}.o-rejected{background:#8c959f}"
+    ".o-fail{background:#d0342c}.o-unknown{background:#e0a100}.o-various{background:#57606a}\n"
+    ".story-mark:target circle{fill:#ffd33d;stroke-width:2}\n"
     "pre{background:#f6f8fa;padding:.8rem;overflow-x:auto}code{font-size:.95em}\n";
 
 static void html_head(const struct report_run *r, FILE *out)
@@ -50,15 +70,15 @@ static void html_header(const struct report_run *r, FILE *out)
     report_format_duration(r->simulated_us, simulated);
     fputs("<header>\n<h1>", out);
     report_xml_put_text(out, r->title[0] != '\0' ? r->title : r->drill_name);
-    fprintf(out, "</h1>\n<p><span class=\"verdict %s\">%s</span> drill <strong>",
+    fprintf(out, "</h1>\n<p class=\"facts\"><span class=\"verdict %s\">%s</span> drill <strong>",
             r->pass ? "pass" : "fail", r->pass ? "PASS" : "FAIL");
     report_xml_put_text(out, r->drill_name);
-    fprintf(out, "</strong>, seed <strong>%" PRIu64 "</strong></p>\n<p class=\"facts\">", r->seed);
-    report_xml_put_text(out, r->drill_file);
     fprintf(out,
-            " \xC2\xB7 %s simulated in %" PRId64 " ms \xC2\xB7 %s operations \xC2\xB7 "
-            "trace sha256 <code>",
-            simulated, r->wall_ms, ops);
+            "</strong>, seed <strong>%" PRIu64 "</strong> \xC2\xB7 %s simulated in %" PRId64
+            " ms \xC2\xB7 %s operations \xC2\xB7 ",
+            r->seed, simulated, r->wall_ms, ops);
+    report_xml_put_text(out, r->drill_file);
+    fputs(" \xC2\xB7 trace sha256 <code>", out);
     report_xml_put_text(out, r->trace_sha256);
     fputs("</code></p>\n</header>\n", out);
     if (r->about[0] != '\0') {
@@ -68,68 +88,143 @@ static void html_header(const struct report_run *r, FILE *out)
     }
 }
 
+static void html_legend_item(FILE *out, const char *style, const char *words)
+{
+    fprintf(out, "<span><i class=\"sw\" style=\"%s\"></i>%s</span>", style, words);
+}
+
 static int html_timeline(const struct report_run *r, FILE *out)
 {
-    static const char *const legend[][2] = {
-        {"#f28c28;opacity:.45", "fault armed"},
-        {"#2e9d4f", "operation ok"},
-        {"#d0342c", "operation failed"},
-        {"#e0a100", "outcome unknown"},
-        {"#222222", "crash \xC3\x97"},
-        {"#2e9d4f", "restart \xE2\x96\xB2"},
-        {"#8a63d2", "checkpoint"},
-        {"#d0342c;border-radius:50%", "violation"},
+    static const char *const ops[][2] = {
+        {"background:#2e9d4f", "ok"},
+        {"background:#8c959f", "rejected (a business rule said no)"},
+        {"background:#d0342c", "failed"},
+        {"background:#e0a100", "outcome unknown"},
+    };
+    static const char *const marks[][2] = {
+        {"background:#f28c28;opacity:.45", "fault armed"},
+        {"background:#57606a;opacity:.3", "network partition"},
+        {"background:#8a63d2;width:2px", "checkpoint"},
+        {"background:#d0342c;border-radius:50%", "violation"},
+        {"background:#fff;border:1px solid #24292f;border-radius:50%", "story step"},
+    };
+    static const char *const states[][2] = {
+        {"background:#b7e4c7", "up / in sync"},
+        {"background:#6ea8dc", "leading alone"},
+        {"background:#f2cc60", "behind (lag)"},
+        {"background:#f0883e", "degraded"},
+        {"background:#d0342c", "refusing writes"},
+        {"background:#afb8c1", "offline"},
+        {"background:#24292f", "down"},
     };
     fputs("<section>\n<h2>Timeline</h2>\n", out);
     int rc = report_write_timeline(r, out);
-    fputs("<p class=\"legend\">", out);
-    for (size_t i = 0; i < sizeof legend / sizeof legend[0]; i++) {
-        fprintf(out, "<span><i class=\"sw\" style=\"background:%s\"></i>%s</span>", legend[i][0],
-                legend[i][1]);
+    fputs("<p class=\"legend\"><strong>Operations:</strong> ", out);
+    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++) {
+        html_legend_item(out, ops[i][0], ops[i][1]);
     }
-    fputs("<br>Hover over a mark for its time and details. Dashed lines: partitions (dark) "
-          "and heals (green).</p>\n</section>\n",
+    fputs("<br><strong>Marks:</strong> ", out);
+    for (size_t i = 0; i < sizeof marks / sizeof marks[0]; i++) {
+        html_legend_item(out, marks[i][0], marks[i][1]);
+    }
+    fputs("<span>\xC3\x97 crash</span><span>\xE2\x96\xB2 restart</span>"
+          "<br><strong>Node states</strong> (the strip under each node): ",
           out);
+    for (size_t i = 0; i < sizeof states / sizeof states[0]; i++) {
+        html_legend_item(out, states[i][0], states[i][1]);
+    }
+    fputs("<br>Hover over anything for its time and details.</p>\n</section>\n", out);
     return rc;
 }
 
-static void html_expectation(const struct report_expectation *e, FILE *out)
+/* The causal story: each step's time links to its numbered circle on the timeline. */
+static void html_story(const struct report_expectation *e, size_t index, size_t letter, FILE *out)
 {
-    char checks[REPORT_FMT_MAX], first[REPORT_FMT_MAX] = "\xE2\x80\x94";
-    char witnesses[REPORT_FMT_MAX];
+    if (e->story_count == 0) {
+        return;
+    }
+    fputs("<p><strong>How it came about</strong> (click a time to see it on the timeline):</p>\n"
+          "<ol class=\"story\">\n",
+          out);
+    for (size_t k = 0; k < e->story_count; k++) {
+        const struct report_story_step *s = &e->story[k];
+        char at[REPORT_FMT_MAX], name[16];
+        report_format_story_time(s->at_us, at);
+        report_story_step_name(letter, k, name);
+        fprintf(out,
+                "<li value=\"%zu\"><a href=\"#story-%zu-%zu\"><span class=\"step\">%s</span> "
+                "%s</a> <span class=\"lane\">",
+                k + 1, index + 1, k + 1, name, at);
+        report_xml_put_text(out, s->lane[0] != '\0' && strcmp(s->lane, "-") != 0 ? s->lane
+                                                                                 : "everywhere");
+        fputs("</span> ", out);
+        report_xml_put_text(out, s->text);
+        fputs("</li>\n", out);
+    }
+    fputs("</ol>\n", out);
+}
+
+static void html_expectation(const struct report_expectation *e, size_t index, size_t letter,
+                             FILE *out)
+{
+    char checks[REPORT_FMT_MAX], first[REPORT_FMT_MAX] = "", witnesses[REPORT_FMT_MAX];
     report_format_count(e->checks, checks);
     report_format_count(e->witnesses, witnesses);
     if (e->first_violation_us >= 0) {
         report_format_duration(e->first_violation_us, first);
     }
-    fprintf(out, "<tr%s><td>", e->ok ? "" : " class=\"unmet\"");
+    const char *cls = !e->ok                 ? "expect unmet"
+                      : e->observed_violated ? "expect violated-as-expected"
+                                             : "expect";
+    fprintf(out, "<article class=\"%s\" id=\"expect-%zu\">\n<h3>%s ", cls, index + 1,
+            e->ok ? "\xE2\x9C\x93" : "\xE2\x9C\x97");
     report_xml_put_text(out, e->invariant);
-    fprintf(out,
-            "</td><td>%s</td><td>%s</td><td>%s</td><td class=\"num\">%s</td>"
-            "<td class=\"num\">%s</td><td class=\"num\">%s ",
-            e->expect_violated ? "violated" : "hold", report_observed(e),
-            e->ok ? "\xE2\x9C\x93 met" : "<strong>\xE2\x9C\x97 not met</strong>", first, checks,
-            witnesses);
+    fprintf(out, " \xE2\x80\x94 expected to %s; it %s%s. %s</h3>\n",
+            e->expect_violated ? "be violated" : "hold",
+            e->observed_violated ? "was violated at "
+            : e->unexercised     ? "was unexercised (it judged nothing)"
+                                 : "held",
+            first, e->ok ? "Met." : "<strong>Not met.</strong>");
+    fprintf(out, "<p class=\"facts\">judged in %s check%s \xC2\xB7 <span class=\"witnesses\">%s ",
+            checks, e->checks == 1 ? "" : "s", witnesses);
     report_xml_put_text(out, e->witness_noun);
-    fputs("</td><td class=\"explanation\">", out);
+    fputs("</span> witnessed</p>\n", out);
+    fputs("<p class=\"explanation\">", out);
     report_xml_put_text(out, e->explanation);
-    fputs("</td></tr>\n", out);
+    fputs("</p>\n", out);
+    html_story(e, index, letter, out);
+    if (e->paragraph[0] != '\0') {
+        fputs("<blockquote class=\"paragraph\"><strong>What ", out);
+        report_xml_put_text(out, e->invariant);
+        fputs(" means.</strong> ", out);
+        report_xml_put_text(out, e->paragraph);
+        fputs("</blockquote>\n", out);
+    }
+    fputs("</article>\n", out);
 }
 
 static void html_expectations(const struct report_run *r, FILE *out)
 {
     fputs("<section>\n<h2>Expectations</h2>\n", out);
     if (r->expectation_count == 0) {
-        fputs("<p>The drill expects nothing.</p>\n</section>\n", out);
-        return;
+        fputs("<p>The drill expects nothing.</p>\n", out);
     }
-    fputs("<table>\n<tr><th>invariant</th><th>expected</th><th>observed</th><th>result</th>"
-          "<th>first violation</th><th>checks</th><th>witnesses</th><th>explanation</th></tr>\n",
-          out);
+    /* the unmet ones first: they are what the reader came for */
+    size_t storied = 0;
     for (size_t i = 0; i < r->expectation_count; i++) {
-        html_expectation(&r->expectations[i], out);
+        storied += r->expectations[i].story_count > 0;
     }
-    fputs("</table>\n</section>\n", out);
+    for (int pass = 0; pass < 2; pass++) {
+        size_t letter = 0;
+        for (size_t i = 0; i < r->expectation_count; i++) {
+            const struct report_expectation *e = &r->expectations[i];
+            if (e->ok == (pass == 1)) {
+                html_expectation(e, i, storied > 1 ? letter : SIZE_MAX, out);
+            }
+            letter += e->story_count > 0;
+        }
+    }
+    fputs("</section>\n", out);
 }
 
 static void html_faults(const struct report_run *r, FILE *out)
@@ -167,28 +262,66 @@ static void html_faults(const struct report_run *r, FILE *out)
     fputs("</table>\n</section>\n", out);
 }
 
+static void html_reasons(const struct report_run *r, FILE *out)
+{
+    if (r->reason_count == 0) {
+        return;
+    }
+    fputs("<h3>Why operations did not succeed</h3>\n<table>\n<tr><th>outcome</th><th>kind</th>"
+          "<th>reason</th><th>count</th></tr>\n",
+          out);
+    for (size_t i = 0; i < r->reason_count; i++) {
+        const struct report_reason *x = &r->reasons[i];
+        char count[REPORT_FMT_MAX];
+        report_format_count(x->count, count);
+        fputs("<tr><td><span class=\"chip o-", out);
+        report_xml_put_attr(out, x->outcome);
+        fputs("\">", out);
+        report_xml_put_text(out, x->outcome);
+        fputs("</span></td><td>", out);
+        report_xml_put_text(out, x->kind);
+        fputs("</td><td>", out);
+        report_xml_put_text(out, x->reason);
+        fprintf(out, "</td><td class=\"num\">%s</td></tr>\n", count);
+    }
+    fputs("</table>\n", out);
+}
+
 static void html_ops(const struct report_run *r, FILE *out)
 {
     char total[REPORT_FMT_MAX];
     report_format_count(r->total_ops, total);
     fputs("<section>\n<h2>Operations</h2>\n", out);
     if (r->op_count > 0) {
-        fputs("<table>\n<tr><th>kind</th><th>ok</th><th>failed</th><th>unknown</th></tr>\n", out);
+        fputs("<table>\n<tr><th>kind</th><th><span class=\"chip o-ok\">ok</span></th>"
+              "<th><span class=\"chip o-rejected\">rejected</span></th>"
+              "<th><span class=\"chip o-fail\">failed</span></th>"
+              "<th><span class=\"chip o-unknown\">unknown</span></th></tr>\n",
+              out);
     }
     for (size_t i = 0; i < r->op_count; i++) {
+        const struct report_op_count *c = &r->ops[i];
+        if (c->ok + c->rejected + c->fail + c->unknown == 0) {
+            continue; /* a kind the workload never asked for */
+        }
         struct report_op_text t;
-        report_format_op(&r->ops[i], &t);
+        report_format_op(c, &t);
         fputs("<tr><td>", out);
-        report_xml_put_text(out, r->ops[i].kind);
+        report_xml_put_text(out, c->kind);
         fprintf(out,
-                "</td><td class=\"num\">%s</td><td class=\"num\">%s</td>"
+                "</td><td class=\"num\">%s</td><td class=\"num\">%s</td><td class=\"num\">%s</td>"
                 "<td class=\"num\">%s</td></tr>\n",
-                t.ok, t.fail, t.unknown);
+                t.ok, t.rejected, t.fail, t.unknown);
     }
     fprintf(out,
-            "%s<p>%s operations in all. <em>Unknown</em>: the node died with the operation "
-            "in flight, so it may or may not have been applied.</p>\n</section>\n",
+            "%s<p>%s operations in all. <em>Rejected</em>: a business rule said no (an empty "
+            "cart, insufficient stock, a duplicate email): the system worked. <em>Failed</em>: "
+            "the system could not do it (an I/O error, a node down, a mirror policy refusing "
+            "the write). <em>Unknown</em>: no reply, or the node died with the operation in "
+            "flight, so it may or may not have been applied.</p>\n",
             r->op_count > 0 ? "</table>\n" : "", total);
+    html_reasons(r, out);
+    fputs("</section>\n", out);
 }
 
 static void html_replay(const struct report_run *r, FILE *out)
@@ -208,8 +341,8 @@ int report_write_html(const struct report_run *r, FILE *out)
     html_header(r, out);
     int rc = html_timeline(r, out);
     html_expectations(r, out);
-    html_faults(r, out);
     html_ops(r, out);
+    html_faults(r, out);
     html_replay(r, out);
     int status = report_stream_status(out);
     return rc != 0 ? rc : status;

@@ -67,6 +67,28 @@ static bool add_drill(cJSON *root, const struct report_run *r)
            add_string(drill, "about", r->about);
 }
 
+/* "story": [{"at_us", "lane", "text"}, ...]: how a violation came about. */
+static bool add_story(cJSON *item, const struct report_expectation *e)
+{
+    cJSON *story = cJSON_AddArrayToObject(item, "story");
+    if (story == NULL) {
+        return false;
+    }
+    for (size_t i = 0; i < e->story_count; i++) {
+        cJSON *step = cJSON_CreateObject();
+        if (step == NULL || !cJSON_AddItemToArray(story, step)) {
+            cJSON_Delete(step);
+            return false;
+        }
+        if (!add_int(step, "at_us", e->story[i].at_us) ||
+            !add_string(step, "lane", e->story[i].lane) ||
+            !add_string(step, "text", e->story[i].text)) {
+            return false;
+        }
+    }
+    return true;
+}
+
 static bool add_expectation(cJSON *list, const struct report_expectation *e)
 {
     cJSON *item = cJSON_CreateObject();
@@ -80,7 +102,8 @@ static bool add_expectation(cJSON *list, const struct report_expectation *e)
            add_string(item, "explanation", e->explanation) &&
            add_time_or_null(item, "first_violation_us", e->first_violation_us) &&
            add_uint(item, "checks", e->checks) && add_uint(item, "witnesses", e->witnesses) &&
-           add_string(item, "witness", e->witness_noun);
+           add_string(item, "witness", e->witness_noun) &&
+           add_string(item, "paragraph", e->paragraph) && add_story(item, e);
 }
 
 static bool add_fault(cJSON *list, const struct report_fault *f)
@@ -99,7 +122,7 @@ static bool add_fault(cJSON *list, const struct report_fault *f)
            add_bool(item, "never_fired", f->fired == 0);
 }
 
-/* "ops": {"<kind>": {"ok", "fail", "unknown"}, ..., "total": N} */
+/* "ops": {"<kind>": {"ok", "rejected", "fail", "unknown"}, ..., "total": N} */
 static bool add_ops(cJSON *root, const struct report_run *r)
 {
     cJSON *ops = cJSON_AddObjectToObject(root, "ops");
@@ -113,11 +136,34 @@ static bool add_ops(cJSON *root, const struct report_run *r)
         cJSON *counts = kind == NULL ? NULL : cJSON_AddObjectToObject(ops, kind);
         free(kind);
         if (counts == NULL || !add_uint(counts, "ok", c->ok) ||
-            !add_uint(counts, "fail", c->fail) || !add_uint(counts, "unknown", c->unknown)) {
+            !add_uint(counts, "rejected", c->rejected) || !add_uint(counts, "fail", c->fail) ||
+            !add_uint(counts, "unknown", c->unknown)) {
             return false;
         }
     }
     return add_uint(ops, "total", r->total_ops);
+}
+
+/* "reasons": [{"outcome", "kind", "reason", "count"}, ...]: why operations did not succeed. */
+static bool add_reasons(cJSON *root, const struct report_run *r)
+{
+    cJSON *reasons = cJSON_AddArrayToObject(root, "reasons");
+    if (reasons == NULL) {
+        return false;
+    }
+    for (size_t i = 0; i < r->reason_count; i++) {
+        const struct report_reason *x = &r->reasons[i];
+        cJSON *item = cJSON_CreateObject();
+        if (item == NULL || !cJSON_AddItemToArray(reasons, item)) {
+            cJSON_Delete(item);
+            return false;
+        }
+        if (!add_string(item, "outcome", x->outcome) || !add_string(item, "kind", x->kind) ||
+            !add_string(item, "reason", x->reason) || !add_uint(item, "count", x->count)) {
+            return false;
+        }
+    }
+    return true;
 }
 
 static bool add_lists(cJSON *root, const struct report_run *r)
@@ -140,7 +186,7 @@ static bool add_lists(cJSON *root, const struct report_run *r)
             return false;
         }
     }
-    return add_ops(root, r);
+    return add_ops(root, r) && add_reasons(root, r);
 }
 
 /* "metrics": {"name": value, ...}, the units in "metric_units". */

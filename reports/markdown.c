@@ -1,8 +1,10 @@
 /*
  * markdown.c — report.md, the result of one drill run for people reading a
  * CI artifact or a pull request: title, verdict, the about text, tables of
- * expectations, faults and operations, each unmet expectation's explanation
- * quoted, and the replay command.
+ * expectations, faults and operations (ok, rejected, fail, unknown, and why),
+ * each unmet expectation and each expected violation with its explanation
+ * quoted, its causal story and the invariant's paragraph, and the replay
+ * command.
  *
  * User text (titles, explanations, names) is escaped so it can neither open
  * an HTML tag nor break a table. Depends on the text helpers of libreports.
@@ -74,6 +76,51 @@ static void md_header(const struct report_run *r, FILE *out)
     }
 }
 
+static void md_story(const struct report_expectation *e, FILE *out)
+{
+    if (e->story_count == 0) {
+        return;
+    }
+    fputs("How it came about:\n\n", out);
+    for (size_t k = 0; k < e->story_count; k++) {
+        char at[REPORT_FMT_MAX];
+        report_format_story_time(e->story[k].at_us, at);
+        fprintf(out, "%zu. **%s** ", k + 1, at);
+        md_put(out,
+               e->story[k].lane[0] != '\0' && strcmp(e->story[k].lane, "-") != 0 ? e->story[k].lane
+                                                                                 : "everywhere",
+               true);
+        fputs(": ", out);
+        md_put(out, e->story[k].text, true);
+        fputc('\n', out);
+    }
+    fputc('\n', out);
+}
+
+/* One expectation's section: the verdict, what was found, the story, the paragraph. */
+static void md_expectation(const struct report_expectation *e, FILE *out)
+{
+    fprintf(out, "### %s ", e->ok ? "Met:" : "Not met:");
+    md_put(out, e->invariant, true);
+    fprintf(out, "\n\nExpected it to %s; it %s", e->expect_violated ? "be violated" : "hold",
+            e->observed_violated ? "was violated"
+            : e->unexercised     ? "was unexercised (it judged nothing)"
+                                 : "held");
+    if (e->first_violation_us >= 0) {
+        char at[REPORT_FMT_MAX];
+        report_format_duration(e->first_violation_us, at);
+        fprintf(out, ", first at %s", at);
+    }
+    fputs(".\n\n", out);
+    md_put_quoted(out, e->explanation);
+    md_story(e, out);
+    if (e->paragraph[0] != '\0') {
+        fputs("*What it means:* ", out);
+        md_put(out, e->paragraph, true);
+        fputs("\n\n", out);
+    }
+}
+
 static void md_expectations(const struct report_run *r, FILE *out)
 {
     fputs("## Expectations\n\n", out);
@@ -94,24 +141,15 @@ static void md_expectations(const struct report_run *r, FILE *out)
         fputs(" |\n", out);
     }
     fputc('\n', out);
-    for (size_t i = 0; i < r->expectation_count; i++) {
-        const struct report_expectation *e = &r->expectations[i];
-        if (e->ok) {
-            continue;
+    /* the unmet ones, then the violations that were expected: each with its story */
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < r->expectation_count; i++) {
+            const struct report_expectation *e = &r->expectations[i];
+            bool wanted = pass == 0 ? !e->ok : e->ok && e->observed_violated;
+            if (wanted) {
+                md_expectation(e, out);
+            }
         }
-        fputs("### Not met: ", out);
-        md_put(out, e->invariant, true);
-        fprintf(out, "\n\nExpected it to %s; it %s", e->expect_violated ? "be violated" : "hold",
-                e->observed_violated ? "was violated"
-                : e->unexercised     ? "was unexercised (it judged nothing)"
-                                     : "held");
-        if (e->first_violation_us >= 0) {
-            char at[REPORT_FMT_MAX];
-            report_format_duration(e->first_violation_us, at);
-            fprintf(out, ", first at %s", at);
-        }
-        fputs(".\n\n", out);
-        md_put_quoted(out, e->explanation);
     }
 }
 
@@ -159,25 +197,50 @@ static void md_faults(const struct report_run *r, FILE *out)
     }
 }
 
+static void md_reasons(const struct report_run *r, FILE *out)
+{
+    if (r->reason_count == 0) {
+        return;
+    }
+    fputs("Why operations did not succeed:\n\n| outcome | kind | reason | count |\n"
+          "|---|---|---|---:|\n",
+          out);
+    for (size_t i = 0; i < r->reason_count; i++) {
+        const struct report_reason *x = &r->reasons[i];
+        char count[REPORT_FMT_MAX];
+        report_format_count(x->count, count);
+        fputs("| ", out);
+        md_put(out, x->outcome, true);
+        fputs(" | ", out);
+        md_put(out, x->kind, true);
+        fputs(" | ", out);
+        md_put(out, x->reason, true);
+        fprintf(out, " | %s |\n", count);
+    }
+    fputc('\n', out);
+}
+
 static void md_ops(const struct report_run *r, FILE *out)
 {
     char total[REPORT_FMT_MAX];
     report_format_count(r->total_ops, total);
     fputs("## Operations\n\n", out);
     if (r->op_count > 0) {
-        fputs("| kind | ok | fail | unknown |\n|---|---:|---:|---:|\n", out);
+        fputs("| kind | ok | rejected | fail | unknown |\n|---|---:|---:|---:|---:|\n", out);
     }
     for (size_t i = 0; i < r->op_count; i++) {
         struct report_op_text t;
         report_format_op(&r->ops[i], &t);
         fputs("| ", out);
         md_put(out, r->ops[i].kind, true);
-        fprintf(out, " | %s | %s | %s |\n", t.ok, t.fail, t.unknown);
+        fprintf(out, " | %s | %s | %s | %s |\n", t.ok, t.rejected, t.fail, t.unknown);
     }
     fprintf(out,
-            "%s%s operations in all; *unknown* means the node died with the operation in "
-            "flight.\n\n",
+            "%s%s operations in all. *Rejected*: a business rule said no (an empty cart, "
+            "insufficient stock, a duplicate email); *fail*: the system could not do it; "
+            "*unknown*: no reply, or the node died with the operation in flight.\n\n",
             r->op_count > 0 ? "\n" : "", total);
+    md_reasons(r, out);
 }
 
 /* A fence longer than any run of backticks in s, so s cannot close it. */

@@ -20,6 +20,14 @@
 #define REPORT_TEXT_MAX 2048   /* an explanation */
 #define REPORT_ERR_MAX 512
 
+/* One step of a violation's causal story: a plain sentence at a time, on a lane. */
+#define REPORT_STORY_MAX 14
+struct report_story_step {
+    int64_t at_us;
+    char lane[64];                 /* where the timeline shows it ("" for none) */
+    char text[256];                /* "order 60 acknowledged to client2 (op #284)" */
+};
+
 struct report_expectation {
     char invariant[48];
     bool expect_violated;          /* the drill said `violated` */
@@ -33,6 +41,10 @@ struct report_expectation {
     char witness_noun[64];         /* what a witness is, plural: "acknowledged writes" */
     char explanation[REPORT_TEXT_MAX]; /* what broke (names ops, rows, nodes, times),
                                           or, when it held, the invariant's summary */
+    char paragraph[REPORT_TEXT_MAX];   /* what the invariant means (`faultdrill invariants`),
+                                          quoted under the verdict; "" if none */
+    size_t story_count;                /* when violated: the chain of events that led to it, */
+    struct report_story_step story[REPORT_STORY_MAX]; /* in time order, the violation last */
 };
 
 struct report_fault {
@@ -53,9 +65,22 @@ struct report_metric {
     char unit[16];                 /* "us", "writes", "changes" */
 };
 
+/* Outcomes (DESIGN §6): ok; rejected: a business rule said no (empty cart, insufficient
+ * stock, duplicate email), the system worked; fail: the system could not do it; unknown:
+ * no reply, or the node died with it in flight (it may or may not have been applied). */
 struct report_op_count {
     char kind[32];                 /* "checkout", ... */
     uint64_t ok, fail, unknown;
+    uint64_t rejected;
+};
+
+/* Why operations did not succeed: one row per outcome, kind and reason. */
+#define REPORT_REASONS_MAX 32
+struct report_reason {
+    char outcome[12];              /* "rejected", "fail", "unknown" */
+    char kind[32];                 /* "checkout" */
+    char reason[96];               /* "the cart is empty" */
+    uint64_t count;
 };
 
 enum report_mark {
@@ -68,6 +93,20 @@ enum report_mark {
     REPORT_VIOLATION,
     REPORT_PARTITION,              /* a partition begins (label names the sides) */
     REPORT_HEAL,
+    REPORT_OP_REJECTED,            /* a business rule said no */
+    REPORT_STATE,                  /* a node's state changed: state says to what, label why */
+};
+
+/* A node's state on its lane, from a REPORT_STATE mark until the next one. */
+enum report_node_state {
+    REPORT_STATE_UP,               /* in sync, online, serving */
+    REPORT_STATE_LEADING,          /* a mirror half that leads while its partner is behind */
+    REPORT_STATE_BEHIND,           /* a copy that lacks changes (lag, a degraded mirror half) */
+    REPORT_STATE_DEGRADED,         /* a copy that failed and is out of the mirror */
+    REPORT_STATE_FAILED,           /* refuses writes (a strict mirror with a failing copy) */
+    REPORT_STATE_OFFLINE,          /* cut off on purpose (offline topology) */
+    REPORT_STATE_DOWN,             /* crashed, not restarted yet */
+    REPORT_STATE_COUNT,
 };
 
 /* One mark on the timeline: an operation tick, a crash, a violation... */
@@ -76,6 +115,7 @@ struct report_event {
     char lane[64];                 /* node or client name */
     enum report_mark mark;
     char label[160];
+    enum report_node_state state;  /* REPORT_STATE only */
 };
 
 struct report_run {
@@ -94,6 +134,8 @@ struct report_run {
     uint64_t total_ops;
     size_t lane_count;
     char (*lanes)[64];                 /* nodes first, then clients */
+    size_t node_lane_count;            /* lanes[0..node_lane_count) are nodes; 0: not said
+                                          (a lane named clientN is a client) */
     size_t event_count;
     struct report_event *events;       /* in time order */
     int64_t simulated_us;
@@ -104,6 +146,8 @@ struct report_run {
     char replay[1024];                 /* the command that replays this run */
     size_t metric_count;               /* figures of the run, in the order measured */
     struct report_metric metrics[REPORT_METRICS_MAX];
+    size_t reason_count;               /* why operations were rejected, failed or unknown, */
+    struct report_reason reasons[REPORT_REASONS_MAX]; /* most frequent first */
 };
 
 /*
@@ -137,7 +181,8 @@ void report_print_summary(const struct report_run *r, FILE *out, bool verbose);
 /* ---- Added by the reports writer: pieces the writers share (the CLI may use them) ---- */
 
 #define REPORT_FMT_MAX            32   /* a formatted duration or count, with its NUL */
-#define REPORT_TIMELINE_OPS_MAX   5000 /* op ticks drawn; more are sampled evenly */
+#define REPORT_TIMELINE_OPS_MAX   5000 /* failed/unknown op ticks drawn; more are sampled */
+#define REPORT_TIMELINE_TICKS_MAX 2500 /* more operations than this: drawn as density */
 #define REPORT_TIMELINE_MARKS_MAX 2000 /* other marks drawn (crashes, checkpoints...) */
 
 /*
@@ -146,6 +191,15 @@ void report_print_summary(const struct report_run *r, FILE *out, bool verbose);
  * not zero, events in time order. The writers assert it.
  */
 bool report_run_is_valid(const struct report_run *r);
+
+/*
+ * The name of step k (0-based) of a story on the timeline and in the page:
+ * "3", or "B3" when several expectations have stories (story is their 0-based
+ * rank among those; SIZE_MAX: only one has a story).
+ */
+void report_story_step_name(size_t story, size_t k, char out[16]);
+/* A time as a story tells it: "2s", "2.008s" (milliseconds, rounded down). */
+void report_format_story_time(int64_t us, char out[REPORT_FMT_MAX]);
 
 /* The inline <svg> timeline of report.html alone; 0 or -errno. */
 int report_write_timeline(const struct report_run *r, FILE *out);
@@ -160,6 +214,7 @@ void report_format_count(uint64_t n, char out[REPORT_FMT_MAX]);
 /* The three counts of one kind of operation, formatted as report_format_count does. */
 struct report_op_text {
     char ok[REPORT_FMT_MAX], fail[REPORT_FMT_MAX], unknown[REPORT_FMT_MAX];
+    char rejected[REPORT_FMT_MAX];
 };
 void report_format_op(const struct report_op_count *c, struct report_op_text *out);
 

@@ -46,8 +46,15 @@ bool report_run_is_valid(const struct report_run *r)
         if (!is_terminated(e->invariant, sizeof e->invariant) ||
             !is_terminated(e->explanation, sizeof e->explanation) ||
             !is_terminated(e->witness_noun, sizeof e->witness_noun) ||
-            (e->unexercised && e->observed_violated)) {
+            (e->unexercised && e->observed_violated) ||
+            !is_terminated(e->paragraph, sizeof e->paragraph) || e->story_count > REPORT_STORY_MAX) {
             return false;
+        }
+        for (size_t k = 0; k < e->story_count; k++) {
+            if (!is_terminated(e->story[k].lane, sizeof e->story[k].lane) ||
+                !is_terminated(e->story[k].text, sizeof e->story[k].text)) {
+                return false;
+            }
         }
     }
     for (size_t i = 0; i < r->fault_count; i++) {
@@ -61,6 +68,16 @@ bool report_run_is_valid(const struct report_run *r)
             return false;
         }
     }
+    if (r->reason_count > REPORT_REASONS_MAX) {
+        return false;
+    }
+    for (size_t i = 0; i < r->reason_count; i++) {
+        const struct report_reason *x = &r->reasons[i];
+        if (!is_terminated(x->outcome, sizeof x->outcome) ||
+            !is_terminated(x->kind, sizeof x->kind) || !is_terminated(x->reason, sizeof x->reason)) {
+            return false;
+        }
+    }
     for (size_t i = 0; i < r->lane_count; i++) {
         if (!is_terminated(r->lanes[i], sizeof r->lanes[i])) {
             return false;
@@ -69,7 +86,8 @@ bool report_run_is_valid(const struct report_run *r)
     for (size_t i = 0; i < r->event_count; i++) {
         const struct report_event *e = &r->events[i];
         if (!is_terminated(e->lane, sizeof e->lane) || !is_terminated(e->label, sizeof e->label) ||
-            (i > 0 && e->at_us < r->events[i - 1].at_us)) {
+            (i > 0 && e->at_us < r->events[i - 1].at_us) ||
+            (e->mark == REPORT_STATE && (unsigned)e->state >= REPORT_STATE_COUNT)) {
             return false;
         }
     }
@@ -270,4 +288,19 @@ void report_format_op(const struct report_op_count *c, struct report_op_text *ou
     report_format_count(c->ok, out->ok);
     report_format_count(c->fail, out->fail);
     report_format_count(c->unknown, out->unknown);
+    report_format_count(c->rejected, out->rejected);
+}
+
+void report_story_step_name(size_t story, size_t k, char out[16])
+{
+    if (story == SIZE_MAX) {
+        snprintf(out, 16, "%zu", k + 1);
+    } else {
+        snprintf(out, 16, "%c%zu", (char)('A' + (int)(story % 26)), k + 1);
+    }
+}
+
+void report_format_story_time(int64_t us, char out[REPORT_FMT_MAX])
+{
+    report_format_duration(us < 0 ? 0 : us / 1000 * 1000, out);
 }

@@ -361,7 +361,36 @@ static bool async_pending(struct sim *s, char *why, size_t len)
     return true;
 }
 
+/* The report's lanes: the secondary's lag, who takes writes after a failover. */
+static enum report_node_state async_node_state(struct sim *s, int n, int64_t *value, char *label,
+                                               size_t len)
+{
+    struct async_state *a = st(s);
+    shop *p = s->nodes[a->primary].shop;
+    if (a->failed_over) {
+        bool promoted = n == a->secondary;
+        if (label != NULL)
+            snprintf(label, len, promoted ? "promoted: takes the writes" : "fenced: replaced by "
+                                                                            "the promoted secondary");
+        return promoted ? REPORT_STATE_LEADING : REPORT_STATE_DEGRADED;
+    }
+    if (n != a->secondary || p == NULL)
+        return REPORT_STATE_COUNT;
+    *value = shop_last_seq(p) - a->position;
+    if (*value <= 0) {
+        *value = 0;
+        if (label != NULL)
+            snprintf(label, len, "caught up: holds every change of %s", s->nodes[a->primary].name);
+        return REPORT_STATE_UP;
+    }
+    if (label != NULL)
+        snprintf(label, len, "lags: %lld change(s) behind %s", (long long)*value,
+                 s->nodes[a->primary].name);
+    return REPORT_STATE_BEHIND;
+}
+
 const struct world_topo world_async_topo = {
+    .node_state = async_node_state,
     .name = "async",
     .configure = async_configure,
     .start = async_start,

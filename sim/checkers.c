@@ -622,7 +622,7 @@ void checkers_run(struct sim *s, const char *when)
             v->first_us = s->now_us;
             snprintf(v->why, sizeof(v->why), "%s", why);
             world_trace(s, "-", "violated %s (%s): %s", e->invariant, when, why);
-            world_mark(s, s->nodes[0].name, REPORT_VIOLATION, "%s: %s", e->invariant, why);
+            story_violation(s, i, why); /* marks it where it happened, tells how */
         }
     }
 }

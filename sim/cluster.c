@@ -1139,7 +1139,31 @@ static void cluster_release(struct sim *s)
     s->topo_state = NULL;
 }
 
+/* The report's lanes: a replica's lag behind the leader's head. */
+static enum report_node_state cluster_node_state(struct sim *s, int n, int64_t *value,
+                                                 char *label, size_t len)
+{
+    struct cluster *cl = state(s);
+    for (int r = 0; r < cl->replica_count; r++) {
+        if (cl->rep[r].node != n || cl->rep[r].position < 0)
+            continue;
+        *value = cl->head - cl->rep[r].position;
+        if (*value <= 0) {
+            *value = 0;
+            if (label != NULL)
+                snprintf(label, len, "caught up: holds every change of %s", node_name(s, cl->leader));
+            return REPORT_STATE_UP;
+        }
+        if (label != NULL)
+            snprintf(label, len, "lags: %lld change(s) behind %s", (long long)*value,
+                     node_name(s, cl->leader));
+        return REPORT_STATE_BEHIND;
+    }
+    return REPORT_STATE_COUNT;
+}
+
 const struct world_topo world_cluster_topo = {
+    .node_state = cluster_node_state,
     .name = "cluster",
     .configure = cluster_configure,
     .start = cluster_start,

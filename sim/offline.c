@@ -318,7 +318,22 @@ static int offline_ack_node(struct sim *s, const struct sim_op *op)
     return op->node;
 }
 
+/* The report's lanes: a local offline on purpose. */
+static enum report_node_state offline_node_state(struct sim *s, int n, int64_t *value,
+                                                 char *label, size_t len)
+{
+    struct offline_state *o = st(s);
+    int i = local_of_node(o, n);
+    (void)value;
+    if (i < 0 || o->local[i].online)
+        return REPORT_STATE_COUNT;
+    if (label != NULL)
+        snprintf(label, len, "offline: keeps taking orders locally, pushes nothing");
+    return REPORT_STATE_OFFLINE;
+}
+
 const struct world_topo world_offline_topo = {
+    .node_state = offline_node_state,
     .ack_node = offline_ack_node,
     .name = "offline",
     .configure = offline_configure,

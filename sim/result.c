@@ -107,6 +107,9 @@ static void fill_ops(struct sim *s, struct report_run *rep)
         case SIM_FAIL:
             c->fail++;
             break;
+        case SIM_REJECTED:
+            c->rejected++;
+            break;
         default:
             c->unknown++; /* still pending at the end counts as unknown too */
             break;
@@ -123,6 +126,7 @@ static void fill_lanes(struct sim *s, struct report_run *rep)
     for (int c = 1; c <= s->client_count; c++)
         snprintf(rep->lanes[n++], 64, "client%d", c);
     rep->lane_count = n;
+    rep->node_lane_count = s->node_count;
 }
 
 static void fill_about(const struct drill *d, struct report_run *rep)
@@ -175,6 +179,11 @@ int result_fill(struct sim *s, struct report_run *rep, const char *replay)
     snprintf(rep->replay, sizeof(rep->replay), "%s", replay ? replay : "");
     rep->metric_count = s->metric_count;
     memcpy(rep->metrics, s->metrics, sizeof(rep->metrics));
+    if (story_fill(s, rep) != 0) {
+        sim_result_release(rep);
+        snprintf(s->msg, sizeof(s->msg), "out of memory writing the result");
+        return -ENOMEM;
+    }
     return 0;
 }
 

@@ -405,6 +405,10 @@ static void restart_node(struct sim *s, int n, const char *why)
         faults_vfs_restart(node->name);
         world_mark(s, node->name, REPORT_RESTART, "%s restarted", node->name);
         world_trace(s, node->name, "restart (%s)", why);
+    } else if (strcmp(why, "restart") == 0) {
+        /* a drill's `restart` of a live node: said, so a reader never wonders */
+        world_trace(s, node->name, "restart: %s is already up; only a stopped shop reopens",
+                    node->name);
     }
     ledger_restarted(s, n);
     int owner = node->holds_db ? n : disk_owner(s, n);
@@ -640,7 +644,7 @@ static void complete(struct sim *s, struct sim_op *op, enum sim_outcome outcome)
     client_lane(op->client, lane);
     op->outcome = outcome;
     op->complete_us = s->now_us;
-    static const char *const names[] = {"pending", "ok", "fail", "unknown"};
+    static const char *const names[] = {"pending", "ok", "fail", "unknown", "rejected"};
     struct tline l;
     tl_start(s, &l, lane);
     tl_str(&l, "#");
@@ -664,9 +668,10 @@ static void complete(struct sim *s, struct sim_op *op, enum sim_outcome outcome)
         }
     }
     tl_end(s, &l);
-    enum report_mark mark = outcome == SIM_OK     ? REPORT_OP_OK
-                            : outcome == SIM_FAIL ? REPORT_OP_FAIL
-                                                  : REPORT_OP_UNKNOWN;
+    enum report_mark mark = outcome == SIM_OK         ? REPORT_OP_OK
+                            : outcome == SIM_REJECTED ? REPORT_OP_REJECTED
+                            : outcome == SIM_FAIL     ? REPORT_OP_FAIL
+                                                      : REPORT_OP_UNKNOWN;
     struct report_event *e = new_mark(s, lane, mark);
     if (e != NULL) {
         l.len = 0; /* the label "#%u %s %s", built the same way */
@@ -676,6 +681,13 @@ static void complete(struct sim *s, struct sim_op *op, enum sim_outcome outcome)
         tl_str(&l, drill_op_name(op->kind));
         tl_str(&l, " ");
         tl_str(&l, names[outcome]);
+        /* why it did not succeed, for the tooltip and the table of reasons */
+        if (op->err) {
+            tl_str(&l, ": ");
+            tl_str(&l, platform_strerror(op->err));
+        } else if (outcome == SIM_UNKNOWN) {
+            tl_str(&l, ": no reply before the client's timeout");
+        }
         size_t n = l.len < sizeof(e->label) - 1 ? l.len : sizeof(e->label) - 1;
         memcpy(e->label, l.buf, n);
     }
@@ -782,9 +794,10 @@ static void deliver(struct sim *s, int index)
     struct sim_op *op = &s->ops[m.op - 1];
     if (op->outcome != SIM_PENDING)
         return; /* a duplicate reply, or the client already gave up */
-    complete(s, op, op->err == 0                ? SIM_OK
-                    : platform_is_unknown(op->err) ? SIM_UNKNOWN
-                                                   : SIM_FAIL);
+    complete(s, op, op->err == 0                   ? SIM_OK
+                    : platform_is_unknown(op->err)  ? SIM_UNKNOWN
+                    : platform_is_rejected(op->err) ? SIM_REJECTED
+                                                    : SIM_FAIL);
 }
 
 static void timeout(struct sim *s, int client, uint32_t id)
@@ -907,6 +920,7 @@ static void heal_partition(struct sim *s)
     s->partition.active = false;
     set_remote_disk(s, false);
     world_trace(s, "-", "heal partition");
+    world_mark(s, "-", REPORT_HEAL, "partition healed");
 }
 
 static void heal_everything(struct sim *s)
@@ -1387,6 +1401,7 @@ static int run_loop(struct sim *s)
     while (sim_queue_pop(&s->queue, &ev)) {
         s->now_us = ev.at_us;
         dispatch(s, &ev);
+        story_observe(s);
         if (ev.type == SIM_EV_END)
             break;
     }

@@ -95,7 +95,9 @@ enum sim_outcome {
     SIM_PENDING,
     SIM_OK,
     SIM_FAIL,
-    SIM_UNKNOWN, /* timed out or the node died: possibly applied */
+    SIM_UNKNOWN,  /* timed out or the node died: possibly applied */
+    SIM_REJECTED, /* a business rule said no (empty cart, stock, duplicate email): the
+                   * system worked (platform_is_rejected) */
 };
 
 struct sim_op {

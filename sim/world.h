@@ -97,6 +97,10 @@ struct world_topo {
      * (the mirror pair's sequence or the node's own commits apply) */
     bool (*position)(struct sim *s, int n, const struct sim_op *op, int *lineage,
                      int64_t *pos);
+    /* node n's state for the report's lanes (a replica's lag, a local offline);
+     * REPORT_STATE_COUNT: nothing to say (up or down is the runner's). NULL: none */
+    enum report_node_state (*node_state)(struct sim *s, int n, int64_t *value, char *label,
+                                         size_t len);
     /* the node whose shop must hold op's acknowledged write; NULL: the main node */
     int (*ack_node)(struct sim *s, const struct sim_op *op);
     /* the drain waits while this says so */
@@ -134,6 +138,21 @@ struct world_verdict {
     char why[REPORT_TEXT_MAX];
     char lacked[512];       /* a holding checker's note: why it judged nothing, or what it
                              * could not judge */
+    size_t story_count;     /* story.c: how the violation came about */
+    struct report_story_step story[REPORT_STORY_MAX];
+};
+
+/* story.c: what it watches between events for the report's lanes and stories. */
+struct world_story {
+    bool started;
+    int64_t lag_every_us;                   /* a lag mark at most this often per node */
+    int64_t fault_fired_us[WORLD_FAULTS_MAX]; /* when each fault first fired, -1: not yet */
+    struct {
+        enum report_node_state state;
+        int64_t value;                      /* a lag, in changes */
+        int64_t marked_us;
+        int64_t behind_since_us;            /* a lag began (-1: none); it shows once it lasts */
+    } node[DRILL_NODES_MAX];
 };
 
 struct sim {
@@ -207,6 +226,8 @@ struct sim {
     /* timeline marks for the report */
     size_t mark_count, mark_cap;
     struct report_event *marks;
+
+    struct world_story story;
 
     /* figures measured by the topology modules, copied into the report */
     size_t metric_count;
@@ -300,6 +321,16 @@ void session_release(struct sim *s);
 
 /* result.c */
 int result_fill(struct sim *s, struct report_run *rep, const char *replay);
+
+/* story.c: the report's node lanes, violation marks, causal stories and reasons */
+/* After each event: notes node state changes and faults that fired first. */
+void story_observe(struct sim *s);
+/* Expectation i was just violated (why names ops "#N" and nodes): marks the
+ * operations and the copies it concerns and writes the chain of events that led to it. */
+void story_violation(struct sim *s, size_t i, const char *why);
+/* Into the report: stories, invariant paragraphs, reasons, rejected counts,
+ * marks in time order. 0 or -ENOMEM. */
+int story_fill(struct sim *s, struct report_run *rep);
 
 /* ledger.c: topology stake, beside any other. Every call does nothing (or
  * returns 0 / false) when the drill has no stake ledger. */

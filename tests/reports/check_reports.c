@@ -47,7 +47,12 @@ static void sample_expectations(struct sample *s)
         .ok = false,
         .first_violation_us = 3200000,
         .checks = 5,
-        .explanation = "order 17, acknowledged to client2 at 3.1s, is missing on mirror"};
+        .explanation = "order 17, acknowledged to client2 at 3.1s, is missing on mirror",
+        .paragraph = "When the shop tells a customer \"your order is placed\", it must survive.",
+        .story_count = 3,
+        .story = {{2000000, "primary", "fault disk/primary/write armed on primary"},
+                  {3100000, "client2", "client2's checkout (op #17) was acknowledged"},
+                  {3200000, "mirror", "no-lost-acks found violated: order 17 <missing>"}}};
     s->expectations[1] = (struct report_expectation){
         .invariant = "mirror-identical",
         .ok = true,
@@ -69,17 +74,17 @@ static void sample_expectations(struct sample *s)
 static void sample_events(struct sample *s)
 {
     static const struct report_event events[] = {
-        {500000, "client1", REPORT_OP_OK, "browse product 3"},
-        {1000000, "client2", REPORT_OP_OK, "cart add product 3"},
-        {2500000, "client2", REPORT_OP_FAIL, "checkout: disk I/O error"},
-        {3100000, "client2", REPORT_OP_OK, "checkout order 17"},
-        {3200000, "mirror", REPORT_VIOLATION, "no-lost-acks: order 17 missing on mirror"},
-        {4000000, "primary", REPORT_PARTITION, "primary | mirror"},
-        {6000000, "primary", REPORT_CRASH, "power cut"},
-        {6000000, "client1", REPORT_OP_UNKNOWN, "checkout in flight"},
-        {7000000, "primary", REPORT_RESTART, ""},
-        {8000000, "", REPORT_HEAL, "partition healed"},
-        {10000000, "", REPORT_CHECKPOINT, "checkpoint 1"},
+        {500000, "client1", REPORT_OP_OK, "browse product 3", REPORT_STATE_UP},
+        {1000000, "client2", REPORT_OP_OK, "cart add product 3", REPORT_STATE_UP},
+        {2500000, "client2", REPORT_OP_FAIL, "checkout: disk I/O error", REPORT_STATE_UP},
+        {3100000, "client2", REPORT_OP_OK, "checkout order 17", REPORT_STATE_UP},
+        {3200000, "mirror", REPORT_VIOLATION, "no-lost-acks: order 17 missing on mirror", REPORT_STATE_UP},
+        {4000000, "primary", REPORT_PARTITION, "primary | mirror", REPORT_STATE_UP},
+        {6000000, "primary", REPORT_CRASH, "power cut", REPORT_STATE_UP},
+        {6000000, "client1", REPORT_OP_UNKNOWN, "checkout in flight", REPORT_STATE_UP},
+        {7000000, "primary", REPORT_RESTART, "", REPORT_STATE_UP},
+        {8000000, "", REPORT_HEAL, "partition healed", REPORT_STATE_UP},
+        {10000000, "", REPORT_CHECKPOINT, "checkpoint 1", REPORT_STATE_UP},
     };
     memcpy(s->events, events, sizeof events);
 }
@@ -104,11 +109,14 @@ static void sample_init(struct sample *s)
                                          .healed_at_us = -1,
                                          .reached = 1,
                                          .fired = 1};
-    s->ops[0] = (struct report_op_count){"browse", 800, 0, 0};
-    s->ops[1] = (struct report_op_count){"cart", 300, 2, 0};
-    s->ops[2] = (struct report_op_count){"checkout", 98, 3, 1};
+    s->ops[0] = (struct report_op_count){"browse", 800, 0, 0, 0};
+    s->ops[1] = (struct report_op_count){"cart", 300, 2, 0, 40};
+    s->ops[2] = (struct report_op_count){"checkout", 98, 3, 1, 7};
     sample_events(s);
     struct report_run *r = &s->run;
+    r->reasons[0] = (struct report_reason){"rejected", "cart", "insufficient stock", 40};
+    r->reasons[1] = (struct report_reason){"fail", "checkout", "storage failure", 3};
+    r->reason_count = 2;
     snprintf(r->drill_name, sizeof r->drill_name, "demo");
     snprintf(r->drill_file, sizeof r->drill_file, "scenarios/demo.drill");
     snprintf(r->title, sizeof r->title, "Primary disk fails during checkout");
@@ -342,7 +350,21 @@ START_TEST(json_has_every_contract_key_with_its_type)
     assert_number(get(ops, "checkout"), "ok", 98);
     assert_number(get(ops, "checkout"), "fail", 3);
     assert_number(get(ops, "checkout"), "unknown", 1);
+    assert_number(get(ops, "checkout"), "rejected", 7);
     assert_number(ops, "total", 1204);
+    const cJSON *reasons = get(root, "reasons");
+    ck_assert_int_eq(cJSON_GetArraySize(reasons), 2);
+    assert_string(cJSON_GetArrayItem(reasons, 0), "outcome", "rejected");
+    assert_string(cJSON_GetArrayItem(reasons, 0), "kind", "cart");
+    assert_string(cJSON_GetArrayItem(reasons, 0), "reason", "insufficient stock");
+    assert_number(cJSON_GetArrayItem(reasons, 0), "count", 40);
+    assert_string(unmet, "paragraph", s.expectations[0].paragraph);
+    const cJSON *story = get(unmet, "story");
+    ck_assert_int_eq(cJSON_GetArraySize(story), 3);
+    assert_number(cJSON_GetArrayItem(story, 1), "at_us", 3100000);
+    assert_string(cJSON_GetArrayItem(story, 1), "lane", "client2");
+    assert_string(cJSON_GetArrayItem(story, 1), "text", s.expectations[0].story[1].text);
+    ck_assert_int_eq(cJSON_GetArraySize(get(met, "story")), 0);
     assert_number(root, "simulated_us", 30000000);
     assert_number(root, "wall_ms", 38);
     assert_string(root, "trace_sha256", s.run.trace_sha256);
@@ -356,7 +378,7 @@ START_TEST(json_keys_come_in_a_fixed_order)
 {
     static const char *const keys[] = {"schema",       "drill",        "seed",         "seed_str",
                                        "verdict",      "expectations", "faults",       "ops",
-                                       "simulated_us", "wall_ms",      "trace_sha256", "replay",
+                                       "reasons",      "simulated_us", "wall_ms",      "trace_sha256", "replay",
                                        "metrics",      "metric_units"};
     struct sample s;
     sample_init(&s);
@@ -449,8 +471,16 @@ START_TEST(markdown_has_the_table_rows_and_the_replay_block)
     ck_assert_ptr_nonnull(strstr(
         text, "| crash/primary/mirror-between-commits | 8 | primary | 4s | never | 1 | 1 |\n"));
     ck_assert_ptr_null(strstr(text, "never fired"));
-    ck_assert_ptr_nonnull(strstr(text, "| checkout | 98 | 3 | 1 |\n"));
+    ck_assert_ptr_nonnull(strstr(text, "| kind | ok | rejected | fail | unknown |\n"));
+    ck_assert_ptr_nonnull(strstr(text, "| checkout | 98 | 7 | 3 | 1 |\n"));
+    ck_assert_ptr_nonnull(strstr(text, "| rejected | cart | insufficient stock | 40 |\n"));
     ck_assert_ptr_nonnull(strstr(text, "1,204 operations"));
+    /* the unmet expectation's story, in order, and what the invariant means */
+    const char *first = strstr(text, "1. **2s** primary: fault disk/primary/write armed");
+    const char *last = strstr(text, "3. **3.2s** mirror: no-lost-acks found violated: order 17 "
+                                    "\\<missing\\>\n");
+    ck_assert(first != NULL && last != NULL && first < last);
+    ck_assert_ptr_nonnull(strstr(text, "*What it means:* When the shop tells a customer"));
     ck_assert_ptr_nonnull(strstr(text, "```sh\n" SAMPLE_REPLAY "\n```\n"));
     ck_assert_ptr_nonnull(strstr(text, "> Synchronous mirroring keeps every acknowledged order.\n"
                                        "> Even when"));
@@ -493,7 +523,7 @@ START_TEST(unexercised_and_never_fired_show_in_every_writer)
     ck_assert_ptr_nonnull(strstr(md, "**2 fault statements never fired**"));
     free(md);
     char *html = render(report_write_html, &s.run);
-    ck_assert_ptr_nonnull(strstr(html, "<td>unexercised</td>"));
+    ck_assert_ptr_nonnull(strstr(html, "it was unexercised (it judged nothing)"));
     ck_assert_ptr_nonnull(strstr(html, "<strong>never fired</strong>"));
     free(html);
     char *text = render_summary(&s.run, true);
@@ -542,10 +572,12 @@ START_TEST(html_is_self_contained_with_one_lane_per_node_and_client)
     ck_assert_uint_eq(count_of(html, "class=\"lane-label\""), 4);
     for (size_t i = 0; i < 4; i++) {
         char label[96];
-        snprintf(label, sizeof label, "font-size=\"12\">%s</text>", s.lanes[i]);
+        snprintf(label, sizeof label, "\">%s</text>", s.lanes[i]);
         ck_assert_msg(count_of(html, label) == 1, "lane %s labelled %zu times", s.lanes[i],
                       count_of(html, label));
     }
+    /* nodes (not called clientN) are drawn bold, with a state strip below */
+    ck_assert_uint_eq(count_of(html, "font-weight=\"600\">"), 2);
     ck_assert_ptr_null(strstr(html, "http://"));
     ck_assert_ptr_null(strstr(html, "https://"));
     ck_assert_ptr_null(strstr(html, "src="));
@@ -565,19 +597,26 @@ START_TEST(html_draws_faults_ops_crashes_checkpoints_and_violations)
     sample_init(&s);
     char *html = render(report_write_html, &s.run);
     ck_assert_uint_eq(count_of(html, "<g class=\"fault\">"), 2);
+    /* every band is labelled, even the one too short to hold its name */
+    ck_assert_uint_eq(count_of(html, "class=\"fault-label\""), 2);
+    ck_assert_ptr_nonnull(strstr(html, ">crash/primary/mirror-between-commits</text>"));
     ck_assert_uint_eq(count_of(html, "<circle class=\"violation\""), 1);
     ck_assert_ptr_nonnull(
         strstr(html, "<title>3.2s \xC2\xB7 mirror \xC2\xB7 VIOLATION: no-lost-acks: order 17"));
     ck_assert_ptr_nonnull(strstr(html, "stroke=\"#d0342c\" stroke-width=\"1.5\"><title>2.5s"));
     ck_assert_ptr_nonnull(strstr(html, "stroke=\"#e0a100\" stroke-width=\"1.5\"><title>6s"));
-    ck_assert_uint_eq(count_of(html, "v14"), 3); /* the three ok ticks of the timeline */
+    ck_assert_uint_eq(count_of(html, "v16"), 3); /* the three ok ticks of the timeline */
     ck_assert_ptr_nonnull(strstr(html, "crash: power cut</title>"));
     ck_assert_ptr_nonnull(strstr(html, "restart</title>"));
     ck_assert_ptr_nonnull(strstr(html, "checkpoint: checkpoint 1</title>"));
-    ck_assert_ptr_nonnull(strstr(html, ">30s</text>")); /* the axis reaches the end */
+    /* the time axis above the rows and below them, reaching the end */
+    ck_assert_uint_eq(count_of(html, ">30s</text>"), 2);
+    ck_assert_ptr_nonnull(strstr(html, "<text class=\"axis\""));
+    /* the crash leaves the primary down until its restart: a black stretch of its strip */
+    ck_assert_ptr_nonnull(strstr(html, "<title>6s\xE2\x80\x93" "7s \xC2\xB7 primary \xC2\xB7 down"));
     ck_assert_ptr_nonnull(strstr(html, "order 17, acknowledged to client2"));
     ck_assert_ptr_nonnull(strstr(html, "<pre><code>" SAMPLE_REPLAY "</code></pre>"));
-    ck_assert_ptr_null(strstr(html, "Showing")); /* nothing was left out */
+    ck_assert_ptr_null(strstr(html, "density")); /* few operations: a tick each */
     free(html);
 }
 END_TEST
@@ -602,31 +641,153 @@ START_TEST(html_escapes_a_title_with_a_script_in_it)
 }
 END_TEST
 
-START_TEST(html_of_a_huge_run_samples_op_ticks_and_says_so)
+START_TEST(html_tells_the_story_with_links_to_the_timeline_and_quotes_the_invariant)
 {
     struct sample s;
     sample_init(&s);
-    size_t count = HUGE_OK_OPS + HUGE_BAD_OPS;
+    char *html = render(report_write_html, &s.run);
+    for (size_t k = 1; k <= 3; k++) {
+        char href[64], id[64];
+        snprintf(href, sizeof href, "href=\"#story-1-%zu\"", k);
+        snprintf(id, sizeof id, "id=\"story-1-%zu\"", k);
+        ck_assert_msg(count_of(html, href) == 1 && count_of(html, id) == 1, "step %zu", k);
+    }
+    ck_assert_ptr_null(strstr(html, "story-1-4"));
+    ck_assert_ptr_null(strstr(html, "story-2-")); /* an expectation that held has no story */
+    ck_assert_ptr_nonnull(strstr(html, "3.1s</a> <span class=\"lane\">client2</span> "
+                                       "client2&#39;s checkout (op #17) was acknowledged</li>"));
+    ck_assert_ptr_nonnull(strstr(html, "no-lost-acks found violated: order 17 &lt;missing&gt;"));
+    /* the unmet expectation comes first, its paragraph quoted under its verdict */
+    const char *unmet = strstr(html, "<article class=\"expect unmet\" id=\"expect-1\">");
+    const char *met = strstr(html, "id=\"expect-2\"");
+    const char *quote = strstr(html, "your order is placed");
+    ck_assert(unmet != NULL && met != NULL && quote != NULL && unmet < quote && quote < met);
+    ck_assert_ptr_nonnull(strstr(html, "<blockquote class=\"paragraph\"><strong>What no-lost-acks"));
+    char *svg = svg_of(html);
+    ck_assert(is_well_formed(svg));
+    free(svg);
+    free(html);
+}
+END_TEST
+
+START_TEST(html_counts_rejected_apart_from_failed_with_a_table_of_reasons)
+{
+    struct sample s;
+    sample_init(&s);
+    char *html = render(report_write_html, &s.run);
+    ck_assert_ptr_nonnull(strstr(html, "<tr><td>cart</td><td class=\"num\">300</td>"
+                                       "<td class=\"num\">40</td><td class=\"num\">2</td>"
+                                       "<td class=\"num\">0</td></tr>"));
+    ck_assert_ptr_nonnull(strstr(html, "<h3>Why operations did not succeed</h3>"));
+    ck_assert_ptr_nonnull(strstr(html, "<span class=\"chip o-rejected\">rejected</span></td>"
+                                       "<td>cart</td><td>insufficient stock</td>"
+                                       "<td class=\"num\">40</td>"));
+    free(html);
+}
+END_TEST
+
+/* A run of `count` operations over two clients, failures spread evenly, in the sample. */
+static struct report_event *huge_events(struct sample *s, size_t count, size_t bad)
+{
     struct report_event *events = calloc(count, sizeof *events);
     ck_assert_ptr_nonnull(events);
     for (size_t i = 0; i < count; i++) {
         events[i].at_us = (int64_t)i * 1000;
         snprintf(events[i].lane, sizeof events[i].lane, "%s", i % 2 ? "client1" : "client2");
-        events[i].mark = i % (count / HUGE_BAD_OPS) == 7 ? REPORT_OP_FAIL : REPORT_OP_OK;
+        events[i].mark = i % (count / bad) == count / bad / 2 ? REPORT_OP_FAIL
+                         : i % 3 == 0           ? REPORT_OP_REJECTED
+                                                : REPORT_OP_OK;
+        snprintf(events[i].label, sizeof events[i].label, "#%zu", i + 1);
     }
-    s.run.events = events;
-    s.run.event_count = count;
-    s.run.simulated_us = events[count - 1].at_us; /* the last ok tick sits on the right edge */
+    s->run.events = events;
+    s->run.event_count = count;
+    s->run.simulated_us = events[count - 1].at_us;
+    return events;
+}
+
+START_TEST(html_of_a_huge_run_draws_density_and_keeps_every_failure)
+{
+    struct sample s;
+    sample_init(&s);
+    size_t count = HUGE_OK_OPS + HUGE_BAD_OPS;
+    struct report_event *events = huge_events(&s, count, HUGE_BAD_OPS);
     char *html = render(report_write_html, &s.run);
-    size_t ok_drawn = count_of(html, "v14"), bad_drawn = count_of(html, "<title>");
-    ck_assert_uint_eq(ok_drawn, REPORT_TIMELINE_OPS_MAX - HUGE_BAD_OPS);
-    ck_assert_uint_ge(bad_drawn, HUGE_BAD_OPS); /* every failure, besides the faults' titles */
-    ck_assert_ptr_nonnull(strstr(html, "Showing 5,000 of 20,010 operations"));
-    ck_assert_uint_lt(strlen(html), 200 * 1024);
-    /* Evenly: the last ok tick (x = 984, the plot's right edge) is drawn, not only the first. */
-    ck_assert_ptr_nonnull(strstr(html, "M984 "));
+    ck_assert_ptr_nonnull(strstr(html, "20,010 operations drawn as their density per 100"));
+    ck_assert_ptr_null(strstr(html, "sampled evenly")); /* every failure has its tick */
+    ck_assert_uint_eq(count_of(html, "\xC2\xB7 failed: #"), HUGE_BAD_OPS);
+    /* 200 buckets per client row, each with its counts */
+    ck_assert_uint_eq(count_of(html, " operations: "), 2 * 200);
+    /* a bucket with one failure among a hundred still shows it (1.5 units at least) */
+    ck_assert_ptr_nonnull(strstr(html, "height=\"1.5\" fill=\"#d0342c\""));
+    ck_assert_uint_lt(strlen(html), 400 * 1024);
+    char *svg = svg_of(html);
+    ck_assert(is_well_formed(svg));
+    free(svg);
     free(html);
     free(events);
+}
+END_TEST
+
+START_TEST(html_of_a_run_with_too_many_failures_samples_their_ticks_and_says_so)
+{
+    struct sample s;
+    sample_init(&s);
+    size_t count = 3 * REPORT_TIMELINE_OPS_MAX;
+    struct report_event *events = huge_events(&s, count, count / 2); /* every other one */
+    char *html = render(report_write_html, &s.run);
+    ck_assert_ptr_nonnull(strstr(html, "(showing 5,000 of 7,500, sampled evenly)"));
+    ck_assert_uint_eq(count_of(html, "\xC2\xB7 failed: #"), REPORT_TIMELINE_OPS_MAX);
+    free(html);
+    free(events);
+}
+END_TEST
+
+START_TEST(html_shares_one_row_among_many_clients)
+{
+    struct sample s;
+    sample_init(&s);
+    static char lanes[12][64];
+    snprintf(lanes[0], 64, "primary");
+    snprintf(lanes[1], 64, "mirror");
+    for (int c = 1; c <= 10; c++) {
+        snprintf(lanes[c + 1], 64, "client%d", c);
+    }
+    s.run.lanes = lanes;
+    s.run.lane_count = 12;
+    s.run.node_lane_count = 2;
+    char *html = render(report_write_html, &s.run);
+    ck_assert_uint_eq(count_of(html, "class=\"lane-label\""), 3);
+    ck_assert_ptr_nonnull(strstr(html, "\">clients</text>"));
+    free(html);
+}
+END_TEST
+
+START_TEST(html_draws_node_states_and_partitions_across_the_nodes)
+{
+    struct sample s;
+    sample_init(&s);
+    s.events[5] = (struct report_event){4000000, "primary", REPORT_PARTITION,
+                                        "partition primary | mirror", REPORT_STATE_UP};
+    s.events[9] = (struct report_event){9000000, "-", REPORT_HEAL, "partition healed",
+                                        REPORT_STATE_UP};
+    s.events[0] = (struct report_event){500000, "mirror", REPORT_STATE, "lags: 3 change(s)",
+                                        REPORT_STATE_BEHIND};
+    s.events[8] = (struct report_event){7000000, "primary", REPORT_STATE, "leads alone",
+                                        REPORT_STATE_LEADING};
+    char *html = render(report_write_html, &s.run);
+    /* the partition is a band from the cut to the heal, labelled with its sides */
+    ck_assert_uint_eq(count_of(html, "<g class=\"partition\">"), 1);
+    ck_assert_ptr_nonnull(strstr(html, ">partition primary | mirror</text>"));
+    ck_assert_ptr_nonnull(strstr(html, "<title>4s \xC2\xB7 network partition"));
+    /* the mirror lags from 0.5s to the end; the primary leads from 7s */
+    ck_assert_ptr_nonnull(
+        strstr(html, "fill=\"#f2cc60\"><title>500ms\xE2\x80\x93" "30s \xC2\xB7 mirror \xC2\xB7 "
+                     "behind (lag): lags: 3 change(s)</title>"));
+    ck_assert_ptr_nonnull(strstr(html, "fill=\"#6ea8dc\"><title>7s\xE2\x80\x93" "30s"));
+    char *svg = svg_of(html);
+    ck_assert(is_well_formed(svg));
+    free(svg);
+    free(html);
 }
 END_TEST
 
@@ -638,7 +799,7 @@ START_TEST(html_puts_events_of_unknown_lanes_on_an_other_lane)
     snprintf(s.faults[1].lane, sizeof s.faults[1].lane, "%s", "");
     char *html = render(report_write_html, &s.run);
     ck_assert_uint_eq(count_of(html, "class=\"lane-label\""), 5);
-    ck_assert_ptr_nonnull(strstr(html, "font-size=\"12\">other</text>"));
+    ck_assert_ptr_nonnull(strstr(html, "\">other</text>"));
     free(html);
 }
 END_TEST
@@ -926,7 +1087,12 @@ static Suite *reports_suite(void)
     tcase_add_test(pages, html_is_self_contained_with_one_lane_per_node_and_client);
     tcase_add_test(pages, html_draws_faults_ops_crashes_checkpoints_and_violations);
     tcase_add_test(pages, html_escapes_a_title_with_a_script_in_it);
-    tcase_add_test(pages, html_of_a_huge_run_samples_op_ticks_and_says_so);
+    tcase_add_test(pages, html_tells_the_story_with_links_to_the_timeline_and_quotes_the_invariant);
+    tcase_add_test(pages, html_counts_rejected_apart_from_failed_with_a_table_of_reasons);
+    tcase_add_test(pages, html_of_a_huge_run_draws_density_and_keeps_every_failure);
+    tcase_add_test(pages, html_of_a_run_with_too_many_failures_samples_their_ticks_and_says_so);
+    tcase_add_test(pages, html_shares_one_row_among_many_clients);
+    tcase_add_test(pages, html_draws_node_states_and_partitions_across_the_nodes);
     tcase_add_test(pages, html_puts_events_of_unknown_lanes_on_an_other_lane);
     suite_add_tcase(suite, pages);
     TCase *ci = tcase_create("ci");

@@ -1,5 +1,6 @@
 #!/bin/sh
 # run.sh SERVER WEB_DIR OUT_DIR [e2e.js options...]
+# run.sh --report FAULTDRILL OUT_DIR        (report.html at 1,000 and 20,000 operations)
 #
 # The browser end-to-end test of the shop page, as CTest runs it: checks that
 # node and chromium are there (fails, never skips, when they are not: CI
@@ -60,6 +61,12 @@ if [ "$(have_version)" != "$PLAYWRIGHT_VERSION" ]; then
 fi
 
 export NODE_PATH="$cache/node_modules"
+if [ "$server" = "--report" ]; then
+    # run.sh --report FAULTDRILL OUT_DIR: report.html in the browser (report.js), its
+    # screenshots into OUT_DIR/report/
+    exec node "$here/report.js" --faultdrill "$web" --drills "$here/drills" --out "$out/report" \
+        --chromium "$CHROMIUM" "$@"
+fi
 if [ "$server" = "--mock" ]; then
     exec node "$here/e2e.js" --mock --web "$web" --out "$out" --chromium "$CHROMIUM" "$@"
 fi
