@@ -350,7 +350,8 @@ static void add_faults(struct story_build *b)
         char effect[200];
         fault_effect(f, effect, sizeof(effect));
         struct candidate *x = add(b, f->armed_at_us, lane, priority);
-        snprintf(x->text, sizeof(x->text), "fault %s armed on %s: %s", f->name, lane, effect);
+        snprintf(x->text, sizeof(x->text), "fault %.64s armed on %.31s: %.140s", f->name, lane,
+                 effect);
         if (fired_us >= 0 && fired_us <= s->now_us) {
             x = add(b, fired_us, lane, priority);
             snprintf(x->text, sizeof(x->text), "fault %s struck for the first time", f->name);
