@@ -374,9 +374,11 @@ static enum report_node_state async_node_state(struct sim *s, int n, int64_t *va
                                                                             "the promoted secondary");
         return promoted ? REPORT_STATE_LEADING : REPORT_STATE_DEGRADED;
     }
-    if (n != a->secondary || p == NULL)
+    if (n != a->secondary || p == NULL || a->ns == NULL)
         return REPORT_STATE_COUNT;
-    *value = shop_last_seq(p) - a->position;
+    struct node_view v;
+    node_view(a->ns, &v);
+    *value = shop_last_seq(p) - v.position;
     if (*value <= 0) {
         *value = 0;
         if (label != NULL)

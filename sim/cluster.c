@@ -1151,12 +1151,12 @@ static enum report_node_state cluster_node_state(struct sim *s, int n, int64_t *
         if (*value <= 0) {
             *value = 0;
             if (label != NULL)
-                snprintf(label, len, "caught up: holds every change of %s", node_name(s, cl->leader));
+                snprintf(label, len, "caught up: holds every change of %s", s->nodes[cl->leader].name);
             return REPORT_STATE_UP;
         }
         if (label != NULL)
             snprintf(label, len, "lags: %lld change(s) behind %s", (long long)*value,
-                     node_name(s, cl->leader));
+                     s->nodes[cl->leader].name);
         return REPORT_STATE_BEHIND;
     }
     return REPORT_STATE_COUNT;
