@@ -1,543 +1,524 @@
 /*
- * async.c — asynchronous replication in serve (--topology async): a pump
- * thread ships the primary's outbox (fd_outbox, written in each write's own
- * transaction) to node `secondary` in ordered batches. The secondary is its
- * own process (DATA/secondary/db_async.sqlite, started here by node_proc.c
- * unless --peer secondary=URL names one elsewhere); a batch travels as a
- * node message (node_net.c), which the link's fault points may lose.
+ * async.c — asynchronous replication in serve (--topology async), hosting
+ * the platform's async nodes (platform/node.h, node_host.c): every protocol
+ * decision — what to ship, the window, acknowledgements, resends, backoff,
+ * pruning, failover and fencing, outbox=off — is the core's. This file
+ * starts the nodes, carries the topology's WAN delay (--delay, on the link
+ * from primary to secondary), persists what the core asks a host to keep
+ * across a restart (a fenced primary, a promoted secondary), routes client
+ * requests by the core's rule, and shows the status.
  *
- * A batch is read when it leaves and sent `--delay` milliseconds later, the
- * WAN's transit time; up to PUMP_WINDOW batches travel at once, so a long
- * delay does not cap the throughput. The secondary applies a batch and
- * records its position in ONE transaction (node_follow.c), idempotently by
- * sequence. Anything that goes wrong — the link loses a batch
- * (net/primary/secondary/drop), the secondary's disk fails or it is not
- * running, a batch lands past a gap — throws away what is in flight and
- * resends from the secondary's own position (asked again) after a backoff
- * (go-back-N), so nothing is lost and nothing is applied twice. The
- * primary's outbox is pruned, through the writer, up to what the secondary
- * holds.
+ * The primary (this process, DATA/db.sqlite) starts the secondary as its
+ * own process (DATA/secondary/db_async.sqlite) unless --peer secondary=URL
+ * names one elsewhere; the secondary runs `serve --role secondary`.
  *
- * Stop: what is still in the outbox is shipped without the delay, within a
- * bound, so a clean stop leaves the secondary equal to the primary; then
- * the secondary is stopped.
+ * Stop: the primary gives the secondary what it lacks, without the WAN
+ * delay, for up to ASYNC_DRAIN_US, before civetweb stops taking messages.
  */
+#include <civetweb.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
-#include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "serve/internal.h"
 
-#define PUMP_TICK_US 5000              /* the pump looks at the outbox this often */
-#define PUMP_WINDOW 4                  /* batches in transit at once */
-#define PUMP_BATCH_BYTES (1u << 20)    /* about this much per batch */
-#define PUMP_BACKOFF_MIN_US 100000     /* after a failure, wait this long... */
-#define PUMP_BACKOFF_MAX_US 2000000    /* ...doubling up to this */
-#define PUMP_CALL_MS 5000             /* the secondary's answer to one batch */
-#define PUMP_PRUNE_EVERY_US 1000000    /* prune the primary's outbox this often */
-#define PUMP_DRAIN_US 3000000          /* at stop: ship what is left within this */
+#define ASYNC_DRAIN_US      3000000 /* at stop: ship what is left within this */
+#define ASYNC_DRAIN_POLL_US 10000
+#define ASYNC_PEEK_MS       500        /* the primary's status asks the secondary's this long */
+#define ASYNC_FENCED_FILE   "fenced"   /* DATA/fenced: this primary was fenced, for good */
+#define ASYNC_PROMOTED_FILE "promoted" /* DATA/promoted: this secondary was promoted */
 
-enum pump_state {
-    PUMP_STREAMING, /* the secondary holds everything, or what it lacks is in transit */
-    PUMP_RETRYING,  /* the last attempt failed: waiting to resend */
-    PUMP_STUCK,     /* the secondary cannot be fed from the outbox (pruned past it) */
-};
-
-static const char *const pump_state_names[] = {"streaming", "retrying", "stuck"};
-
-struct transit {
-    struct shop_batch batch;
-    int64_t due_mono_us;   /* when it is sent */
-    int64_t first_at_us;   /* commit time of its first change (wall) */
-};
-
-/* What /replication/status shows; written by the pump under the lock. */
-struct pump_view {
-    enum pump_state state;
-    int64_t primary_seq, primary_at_us;
-    int64_t secondary_seq, secondary_at_us;
-    int64_t oldest_unapplied_at_us; /* 0: nothing missing */
-    int64_t pruned_through;
-    size_t in_transit;
-    uint64_t batches_sent, batches_applied, changes_applied, duplicates, resends, dropped,
-        failures;
-    int64_t last_applied_wall_us;
-    int64_t last_lag_us;            /* commit -> applied, of the last change applied */
-    char last_error[SHOP_ERRMSG_MAX];
-};
-
-struct async_pump {
-    struct server *srv;
-    pthread_t thread;
-    pthread_mutex_t lock;
-    pthread_cond_t wake;
-    bool stopping;
-    bool started;
-    shop *reader;             /* read-only handle on the primary: its outbox */
-    struct proc *child; /* the secondary's process; NULL: --peer */
-    struct buf reply;         /* the secondary's answer */
-    bool position_known;      /* asked since the last failure */
-    /* the pump thread's own state */
-    struct transit transit[PUMP_WINDOW];
-    size_t head, count;         /* ring of batches in transit */
-    int64_t sent;               /* last sequence read into a batch */
-    int64_t position;           /* what the secondary holds */
-    int64_t retry_at_mono_us;   /* after a failure: not before */
-    int64_t backoff_us;
-    int64_t pruned_through, pruned_at_mono_us;
-    int64_t missing_pos, missing_at_us; /* oldest_missing_at's cache: -1 none */
-    struct pump_view view;      /* under lock */
+struct async_host {
+    struct hosted *node;
+    struct proc *child; /* the secondary's process; NULL: --peer, or we are it */
+    bool persisted;     /* the fenced / promoted file is written */
+    char mark_path[SERVE_PATH_MAX];
 };
 
 static const char *const link_points[] = {
-    "net/primary/secondary/drop", "net/primary/secondary/delay",
-    "net/primary/secondary/duplicate", "net/primary/secondary/reorder"};
+    "net/primary/secondary/drop", "net/primary/secondary/delay", "net/primary/secondary/duplicate",
+    "net/primary/secondary/reorder"};
 
-/* ---- the pump ------------------------------------------------------------ */
-
-__attribute__((format(printf, 3, 4))) static void set_error(struct async_pump *p,
-                                                            enum pump_state st,
-                                                            const char *fmt, ...)
+static bool is_primary(const struct server *srv)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    pthread_mutex_lock(&p->lock);
-    p->view.state = st;
-    p->view.failures++;
-    vsnprintf(p->view.last_error, sizeof(p->view.last_error), fmt, ap);
-    pthread_mutex_unlock(&p->lock);
-    va_end(ap);
+    return srv->opt.role == SERVE_ASYNC;
 }
 
-/* Everything in transit is thrown away; the next batch starts after the
- * secondary's position, not before a backoff. */
-static void go_back(struct async_pump *p)
+/* ---- what a host keeps across a restart ------------------------------------------- */
+
+static bool mark_exists(const char *path)
 {
-    while (p->count > 0) {
-        shop_batch_release(&p->transit[p->head].batch);
-        p->head = (p->head + 1) % PUMP_WINDOW;
-        p->count--;
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+static void mark_write(struct async_host *a, const char *what)
+{
+    int fd = open(a->mark_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    bool ok = fd >= 0;
+    if (ok) {
+        char line[128];
+        int n = snprintf(line, sizeof(line), "%s at %" PRId64 "\n", what, host_wall_us());
+        ok = write(fd, line, (size_t)n) == n && fsync(fd) == 0;
+        ok = close(fd) == 0 && ok;
     }
-    p->sent = p->position;
-    p->position_known = false;
-    p->retry_at_mono_us = host_mono_us() + p->backoff_us;
-    p->backoff_us = p->backoff_us * 2 > PUMP_BACKOFF_MAX_US ? PUMP_BACKOFF_MAX_US
-                                                             : p->backoff_us * 2;
-    pthread_mutex_lock(&p->lock);
-    p->view.resends++;
-    p->view.in_transit = 0;
-    pthread_mutex_unlock(&p->lock);
+    if (!ok)
+        fprintf(stderr, "faultdrill serve: cannot record that this node was %s in %s: %s\n", what,
+                a->mark_path, strerror(errno));
+    a->persisted = ok;
 }
 
-/* The commit time of a batch's first change: bytes 16..23 ("FDB1", u32
- * count, i64 seq, i64 at_us, little endian; platform.h). */
-static int64_t batch_first_at(const struct shop_batch *b)
+/* After any request: a primary the core fenced (by message or by the
+ * operator) stays fenced after a restart; so does a promotion. */
+static void persist(struct server *srv)
 {
-    if (b->len < 24 || b->count == 0)
-        return 0;
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = v << 8 | b->data[16 + i];
-    return (int64_t)v;
-}
-
-/* Reads the next batch into transit, if there is one and room. */
-static void send_next(struct async_pump *p, int64_t head_seq, int64_t delay_us)
-{
-    if (p->count == PUMP_WINDOW || p->sent >= head_seq || host_mono_us() < p->retry_at_mono_us)
+    struct async_host *a = srv->async;
+    if (a == NULL || a->persisted)
         return;
-    struct transit *t = &p->transit[(p->head + p->count) % PUMP_WINDOW];
-    memset(t, 0, sizeof(*t));
-    int rc = shop_outbox_read(p->reader, p->sent, SHOP_BATCH_CHANGES_MAX, PUMP_BATCH_BYTES,
-                              &t->batch);
-    if (rc == -ERANGE) {
-        set_error(p, PUMP_STUCK,
-                  "the primary's outbox no longer holds the changes after %" PRId64
-                  ": the secondary must be re-seeded (copy db.sqlite to secondary/db_async.sqlite "
-                  "while stopped)",
-                  p->position);
-        p->retry_at_mono_us = host_mono_us() + PUMP_BACKOFF_MAX_US;
-        return;
-    }
-    if (rc < 0 || t->batch.count == 0) {
-        if (rc < 0)
-            set_error(p, PUMP_RETRYING, "reading the primary's outbox: %s", shop_errmsg(p->reader));
-        shop_batch_release(&t->batch);
-        return;
-    }
-    t->due_mono_us = host_mono_us() + delay_us;
-    t->first_at_us = batch_first_at(&t->batch);
-    p->sent = t->batch.last_seq;
-    p->count++;
-    pthread_mutex_lock(&p->lock);
-    p->view.batches_sent++;
-    p->view.in_transit = p->count;
-    pthread_mutex_unlock(&p->lock);
+    struct node_view v;
+    hosted_view(a->node, &v);
+    if (is_primary(srv) && v.fenced)
+        mark_write(a, "fenced");
+    else if (!is_primary(srv) && v.writable)
+        mark_write(a, "promoted");
 }
 
-/* What the secondary answered to a batch or a probe. */
-struct answer {
-    int64_t position, position_at_us;
-    int64_t applied, skipped;
-    bool gap;
-};
+/* ---- life ------------------------------------------------------------------------------ */
 
-/*
- * Sends a batch (or nothing: where are you?) to the secondary; 0 with its
- * answer, or -errno after saying why in the view.
- */
-static int secondary_call(struct async_pump *p, const void *batch, size_t len, struct answer *a)
+static int start_node(struct server *srv, struct async_host *a)
 {
-    struct wire_call_info info;
-    int rc = wire_call(p->srv->net, "secondary", batch, len, PUMP_CALL_MS, &p->reply, &info);
-    if (info.lost) {
-        pthread_mutex_lock(&p->lock);
-        p->view.dropped++;
-        pthread_mutex_unlock(&p->lock);
+    bool primary = is_primary(srv);
+    struct node_config cfg = {
+        .name = primary ? "primary" : "secondary",
+        .role = primary ? NODE_ASYNC_PRIMARY : NODE_ASYNC_SECONDARY,
+        .shop = srv->writer.shop, /* touched only on the writer's thread */
+        .peer = primary ? "secondary" : "primary",
+        .link_delay_us = srv->opt.delay_ms * 1000,
+        .outbox_off = srv->opt.outbox_off,
+    };
+    int err =
+        hosted_start(srv, &cfg, primary ? "secondary" : NULL, srv->opt.delay_ms * 1000, &a->node);
+    if (err)
+        return err;
+    snprintf(a->mark_path, sizeof(a->mark_path), "%.4000s/%s", srv->opt.data_dir,
+             primary ? ASYNC_FENCED_FILE : ASYNC_PROMOTED_FILE);
+    if (mark_exists(a->mark_path)) {
+        a->persisted = true;
+        err = primary ? hosted_fence(a->node) : hosted_promote(a->node);
+        printf("faultdrill serve: %s was %s before (%s): it stays so\n", cfg.name,
+               primary ? "fenced" : "promoted", a->mark_path);
+        if (err == -EALREADY)
+            err = 0;
     }
-    if (rc != 0) {
-        set_error(p, PUMP_RETRYING, "%s: resending", info.detail);
-        return rc;
-    }
-    cJSON *j = cJSON_ParseWithLength(buf_body(&p->reply), buf_body_len(&p->reply));
-    const cJSON *pos = cJSON_GetObjectItemCaseSensitive(j, "position");
-    if (info.status != 200 || !cJSON_IsNumber(pos)) {
-        const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "error");
-        const cJSON *d = cJSON_GetObjectItemCaseSensitive(j, "detail");
-        set_error(p, PUMP_RETRYING, "the secondary refused a batch (%d): %s%s%s", info.status,
-                  cJSON_IsString(e) ? e->valuestring : "not an answer",
-                  cJSON_IsString(d) ? ": " : "", cJSON_IsString(d) ? d->valuestring : "");
-        cJSON_Delete(j);
-        return -EIO;
-    }
-    a->position = (int64_t)pos->valuedouble;
-    const cJSON *x = cJSON_GetObjectItemCaseSensitive(j, "positionAtUs");
-    a->position_at_us = cJSON_IsNumber(x) ? (int64_t)x->valuedouble : 0;
-    x = cJSON_GetObjectItemCaseSensitive(j, "applied");
-    a->applied = cJSON_IsNumber(x) ? (int64_t)x->valuedouble : 0;
-    x = cJSON_GetObjectItemCaseSensitive(j, "skipped");
-    a->skipped = cJSON_IsNumber(x) ? (int64_t)x->valuedouble : 0;
-    a->gap = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "gap"));
-    cJSON_Delete(j);
-    return 0;
-}
-
-/* Asks the secondary where it is; false (and a backoff) when it cannot say. */
-static bool probe(struct async_pump *p)
-{
-    if (p->position_known)
-        return true;
-    if (host_mono_us() < p->retry_at_mono_us)
-        return false;
-    struct answer a;
-    if (secondary_call(p, NULL, 0, &a) != 0) {
-        go_back(p);
-        return false;
-    }
-    p->position = a.position;
-    p->sent = a.position;
-    p->position_known = true;
-    pthread_mutex_lock(&p->lock);
-    p->view.secondary_seq = a.position;
-    p->view.secondary_at_us = a.position_at_us;
-    pthread_mutex_unlock(&p->lock);
-    return true;
-}
-
-/* Applies the batches that have arrived; returns false after a go-back. */
-static bool deliver(struct async_pump *p, bool ignore_delay)
-{
-    while (p->count > 0) {
-        struct transit *t = &p->transit[p->head];
-        int64_t now = host_mono_us();
-        if (!ignore_delay && now < t->due_mono_us)
-            return true;
-        struct answer res;
-        int rc = secondary_call(p, t->batch.data, t->batch.len, &res);
-        if (rc == 0 && res.gap) {
-            set_error(p, PUMP_RETRYING, "a batch landed past a gap at %" PRId64 ": resending",
-                      res.position);
-            rc = -EAGAIN;
-        }
-        if (rc < 0) {
-            if (rc == -EAGAIN)
-                p->position = res.position;
-            go_back(p);
-            return false;
-        }
-        int64_t wall = host_wall_us();
-        p->position = res.position;
-        p->backoff_us = PUMP_BACKOFF_MIN_US;
-        pthread_mutex_lock(&p->lock);
-        p->view.state = PUMP_STREAMING;
-        p->view.batches_applied++;
-        p->view.changes_applied += res.applied;
-        p->view.duplicates += res.skipped;
-        p->view.secondary_seq = res.position;
-        p->view.secondary_at_us = res.position_at_us;
-        p->view.last_applied_wall_us = wall;
-        if (res.applied > 0)
-            p->view.last_lag_us = wall - res.position_at_us;
-        pthread_mutex_unlock(&p->lock);
-        shop_batch_release(&t->batch);
-        p->head = (p->head + 1) % PUMP_WINDOW;
-        p->count--;
-        pthread_mutex_lock(&p->lock);
-        p->view.in_transit = p->count;
-        pthread_mutex_unlock(&p->lock);
-    }
-    return true;
-}
-
-struct prune_arg {
-    int64_t seq;
-};
-
-static int prune_fn(shop *s, void *arg)
-{
-    return shop_outbox_prune(s, ((struct prune_arg *)arg)->seq);
-}
-
-static void prune(struct async_pump *p)
-{
-    int64_t now = host_mono_us();
-    if (p->position <= p->pruned_through || now - p->pruned_at_mono_us < PUMP_PRUNE_EVERY_US)
-        return;
-    p->pruned_at_mono_us = now;
-    struct prune_arg a = {.seq = p->position};
-    if (writer_call(&p->srv->writer, prune_fn, &a) == 0) {
-        p->pruned_through = a.seq;
-        pthread_mutex_lock(&p->lock);
-        p->view.pruned_through = a.seq;
-        pthread_mutex_unlock(&p->lock);
-    }
-}
-
-/*
- * The commit time of the oldest change the secondary lacks (position + 1):
- * the first batch in transit starts there; with nothing in transit (a
- * backoff) it is read from the outbox, once per position.
- */
-static int64_t oldest_missing_at(struct async_pump *p)
-{
-    if (p->count > 0)
-        return p->transit[p->head].first_at_us;
-    if (p->missing_pos != p->position) {
-        struct shop_batch b = {0};
-        if (shop_outbox_read(p->reader, p->position, 1, 1, &b) == 0 && b.count > 0) {
-            p->missing_pos = p->position;
-            p->missing_at_us = batch_first_at(&b);
-        }
-        shop_batch_release(&b);
-    }
-    return p->missing_pos == p->position ? p->missing_at_us : 0;
-}
-
-/* One look at the outbox: returns the primary's head sequence. */
-static int64_t observe(struct async_pump *p)
-{
-    struct shop_outbox_info info;
-    if (shop_outbox_info(p->reader, &info) != 0) {
-        set_error(p, PUMP_RETRYING, "reading the primary's outbox: %s", shop_errmsg(p->reader));
-        return p->sent;
-    }
-    int64_t oldest = info.head_seq > p->position ? oldest_missing_at(p) : 0;
-    pthread_mutex_lock(&p->lock);
-    p->view.primary_seq = info.head_seq;
-    p->view.primary_at_us = info.head_at_us;
-    p->view.oldest_unapplied_at_us = oldest;
-    pthread_mutex_unlock(&p->lock);
-    return info.head_seq;
-}
-
-static bool stopping(struct async_pump *p)
-{
-    pthread_mutex_lock(&p->lock);
-    bool s = p->stopping;
-    pthread_mutex_unlock(&p->lock);
-    return s;
-}
-
-static void *pump_main(void *arg)
-{
-    struct async_pump *p = arg;
-    const int64_t delay_us = p->srv->opt.delay_ms * 1000;
-    while (!stopping(p)) {
-        int64_t head = observe(p);
-        if (probe(p) && deliver(p, false))
-            send_next(p, head, delay_us);
-        prune(p);
-        pthread_mutex_lock(&p->lock);
-        if (!p->stopping) {
-            struct timespec until = host_deadline_after_us(PUMP_TICK_US);
-            pthread_cond_timedwait(&p->wake, &p->lock, &until);
-        }
-        pthread_mutex_unlock(&p->lock);
-    }
-    /* Drain: no more requests come; ship the rest without the WAN delay. */
-    int64_t deadline = host_mono_us() + PUMP_DRAIN_US;
-    p->retry_at_mono_us = 0;
-    p->backoff_us = PUMP_BACKOFF_MIN_US;
-    while (host_mono_us() < deadline) {
-        int64_t head = observe(p);
-        if (p->position_known && p->position >= head && p->count == 0)
-            break;
-        if (!probe(p) || !deliver(p, true)) {
-            struct timespec ts = {.tv_sec = 0, .tv_nsec = 10000000L};
-            nanosleep(&ts, NULL);
-            p->retry_at_mono_us = 0;
-            continue;
-        }
-        send_next(p, head, 0);
-    }
-    go_back(p); /* releases anything left in transit */
-    return NULL;
-}
-
-/* ---- life ----------------------------------------------------------------- */
-
-static void pump_free(struct async_pump *p)
-{
-    shop_close(p->reader);
-    proc_stop(p->child);
-    buf_release(&p->reply);
-    pthread_cond_destroy(&p->wake);
-    pthread_mutex_destroy(&p->lock);
-    free(p);
+    return err;
 }
 
 int async_start(struct server *srv)
 {
-    struct async_pump *p = calloc(1, sizeof(*p));
-    if (p == NULL) {
+    struct async_host *a = calloc(1, sizeof(*a));
+    if (a == NULL) {
         fprintf(stderr, "faultdrill serve: out of memory\n");
         return -ENOMEM;
     }
-    p->srv = srv;
-    p->backoff_us = PUMP_BACKOFF_MIN_US;
-    p->missing_pos = -1;
-    pthread_mutex_init(&p->lock, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&p->wake, &ca);
-    pthread_condattr_destroy(&ca);
-    char msg[SHOP_ERRMSG_MAX] = "";
-    int err = shop_open_reader(&srv->cfg.primary, &srv->env, &p->reader, msg);
-    if (err)
-        fprintf(stderr, "faultdrill serve: cannot read the primary's outbox: %s\n", msg);
     char url[WIRE_URL_MAX], dir[SERVE_PATH_MAX];
-    if (!err && !wire_peer_url(srv->net, "secondary", url)) { /* not --peer: ours to run */
+    int err = 0;
+    if (is_primary(srv) && !wire_peer_url(srv->net, "secondary", url)) {
         snprintf(dir, sizeof(dir), "%.4000s/secondary", srv->opt.data_dir);
-        err = proc_start(srv, "secondary", dir, NULL, &p->child);
+        const char *extra[4] = {NULL};
+        if (srv->opt.outbox_off) {
+            extra[0] = "--outbox";
+            extra[1] = "off";
+        }
+        err = proc_start(srv, "secondary", dir, extra, &a->child);
         if (!err)
-            proc_settle(p->child);
+            proc_settle(a->child);
     }
-    if (!err) {
+    if (!err)
+        err = start_node(srv, a);
+    if (err) {
+        proc_stop(a->child);
+        free(a);
+        return err;
+    }
+    if (is_primary(srv)) {
         pthread_mutex_lock(&srv->panel.lock);
         for (size_t i = 0; i < sizeof(link_points) / sizeof(link_points[0]); i++)
             (void)panel_add(&srv->panel, link_points[i]);
         pthread_mutex_unlock(&srv->panel.lock);
-        err = -pthread_create(&p->thread, NULL, pump_main, p);
-        if (err)
-            fprintf(stderr, "faultdrill serve: cannot start the pump: %s\n", strerror(-err));
     }
-    if (err) {
-        pump_free(p);
-        return err;
-    }
-    p->started = true;
-    srv->async = p;
+    srv->async = a;
     return 0;
+}
+
+void async_drain(struct server *srv)
+{
+    struct async_host *a = srv->async;
+    if (a == NULL || !is_primary(srv))
+        return;
+    int64_t deadline = host_mono_us() + ASYNC_DRAIN_US;
+    struct node_status st;
+    while (host_mono_us() < deadline && hosted_status(a->node, &st) == 0) {
+        const struct node_async_status *s = &st.async;
+        if (st.fenced || s->state == NODE_ASYNC_STUCK || s->outbox_off || s->acked >= s->head_seq)
+            return;
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = ASYNC_DRAIN_POLL_US * 1000L};
+        nanosleep(&ts, NULL);
+    }
 }
 
 void async_stop(struct server *srv)
 {
-    struct async_pump *p = srv->async;
-    if (p == NULL)
+    struct async_host *a = srv->async;
+    if (a == NULL)
         return;
-    pthread_mutex_lock(&p->lock);
-    p->stopping = true;
-    pthread_cond_signal(&p->wake);
-    pthread_mutex_unlock(&p->lock);
-    pthread_join(p->thread, NULL);
+    persist(srv);
+    hosted_stop(a->node);
+    proc_stop(a->child);
     srv->async = NULL;
-    pump_free(p);
+    free(a);
 }
 
-/* ---- GET /replication/status ----------------------------------------------- */
+/* ---- client requests: the core's routing ----------------------------------------------- */
+
+/* Status, admin and node routes answer whatever the node's state. */
+static bool is_control(const char *uri)
+{
+    return strcmp(uri, "/api/node") == 0 || strcmp(uri, "/faults") == 0 ||
+           strcmp(uri, "/heartbeat") == 0 || strncmp(uri, "/replication/", 13) == 0;
+}
+
+bool async_route(struct request *rq)
+{
+    struct server *srv = rq->srv;
+    struct async_host *a = srv->async;
+    const char *uri = rq->ri->local_uri_raw != NULL ? rq->ri->local_uri_raw : rq->ri->local_uri;
+    if (a == NULL || is_control(uri))
+        return false;
+    persist(srv);
+    struct node_view v;
+    hosted_view(a->node, &v);
+    const char *method = rq->ri->request_method;
+    struct node_request req = {.is_write =
+                                   strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0};
+    struct node_route r;
+    node_route(&v, &req, &r);
+    if (r.kind == NODE_ROUTE_HERE || !v.up)
+        return false; /* not started yet: a plain shop */
+    if (r.kind == NODE_ROUTE_REDIRECT) {
+        char url[WIRE_URL_MAX], headers[WIRE_URL_MAX + SERVE_PATH_MAX + 32] = "";
+        if (wire_peer_url(srv->net, r.to, url))
+            snprintf(headers, sizeof(headers), "Location: %s%.4000s", url, uri);
+        snprintf(rq->detail, sizeof(rq->detail), "%s: %s takes the writes%s%s", r.why, r.to,
+                 url[0] ? " at " : "", url[0] ? url : "");
+        buf_reset(&rq->w->out);
+        json_error(&rq->w->out, "not the writer", rq->detail);
+        http_reply_bytes(rq, &rq->w->out, 307, "application/json", headers[0] ? headers : NULL);
+        return true;
+    }
+    snprintf(rq->detail, sizeof(rq->detail), "%s (%s)", r.why, v.name);
+    http_reply_error(rq, 503, v.fenced ? "fenced" : "refused", rq->detail);
+    return true;
+}
+
+/* ---- operator actions: failover ------------------------------------------------------------ */
+
+static void reply_action(struct request *rq, int rc, const char *done)
+{
+    if (rc == 0) {
+        persist(rq->srv);
+        async_status(rq);
+        return;
+    }
+    if (rc == -EALREADY) {
+        snprintf(rq->detail, sizeof(rq->detail), "%s already", done);
+        http_reply_error(rq, 409, "already done", rq->detail);
+        return;
+    }
+    http_reply_platform(rq, rc, NULL);
+}
+
+/* POST /replication/failover on the secondary: promote it. */
+void async_failover(struct request *rq)
+{
+    struct async_host *a = rq->srv->async;
+    if (a == NULL || is_primary(rq->srv)) {
+        snprintf(rq->detail, sizeof(rq->detail),
+                 "only an async secondary is promoted: POST this to the secondary");
+        http_reply_error(rq, a == NULL ? 404 : 409, a == NULL ? "not configured" : "not here",
+                         rq->detail);
+        return;
+    }
+    reply_action(rq, hosted_promote(a->node), "promoted");
+}
+
+/* POST /replication/fence on the primary: the operator's STONITH. */
+void async_fence(struct request *rq)
+{
+    struct async_host *a = rq->srv->async;
+    if (a == NULL || !is_primary(rq->srv)) {
+        snprintf(rq->detail, sizeof(rq->detail), "only an async primary is fenced");
+        http_reply_error(rq, a == NULL ? 404 : 409, a == NULL ? "not configured" : "not here",
+                         rq->detail);
+        return;
+    }
+    int rc = hosted_fence(a->node);
+    reply_action(rq, rc, "fenced");
+}
+
+/* `faultdrill serve failover URL` / `faultdrill serve fence URL`: the
+ * operator's command line for the two routes above. */
+int async_admin_main(int argc, char **argv)
+{
+    bool failover = argc == 2 && strcmp(argv[0], "failover") == 0;
+    bool fence = argc == 2 && strcmp(argv[0], "fence") == 0;
+    if ((!failover && !fence) || strncmp(argv[1], "http", 4) != 0) {
+        fprintf(stderr, "usage: faultdrill serve failover SECONDARY_URL   promote an async "
+                        "secondary (its primary is fenced)\n"
+                        "       faultdrill serve fence PRIMARY_URL        fence an async "
+                        "primary for good\n");
+        return SERVE_EXIT_USAGE;
+    }
+    char url[WIRE_URL_MAX + 32];
+    snprintf(url, sizeof(url), "%.256s/replication/%s", argv[1], failover ? "failover" : "fence");
+    struct buf reply = {0};
+    int status = 0;
+    int err = wire_post_json(url, "{}", 10000, &reply, &status);
+    if (err) {
+        fprintf(stderr, "faultdrill serve %s: %s: %s\n", argv[0], url, strerror(-err));
+        buf_release(&reply);
+        return SERVE_EXIT_CANNOT_RUN;
+    }
+    fwrite(buf_body(&reply), 1, buf_body_len(&reply), stdout);
+    printf("\n");
+    buf_release(&reply);
+    if (status != 200) {
+        fprintf(stderr, "faultdrill serve %s: %s answered %d\n", argv[0], url, status);
+        return 1;
+    }
+    return SERVE_EXIT_OK;
+}
+
+/* ---- GET /replication/status ----------------------------------------------------------------- */
 
 static void put_seconds(struct buf *b, int64_t us)
 {
     char tmp[32];
-    snprintf(tmp, sizeof(tmp), "%.3f", (double)us / 1e6);
+    snprintf(tmp, sizeof(tmp), "%.3f", (double)(us > 0 ? us : 0) / 1e6);
     buf_puts(b, tmp);
+}
+
+static void put_u64(struct buf *b, const char *key, uint64_t v)
+{
+    buf_puts(b, ",\"");
+    buf_puts(b, key);
+    buf_puts(b, "\":");
+    buf_i64(b, (int64_t)v);
+}
+
+static void put_i64(struct buf *b, const char *key, int64_t v)
+{
+    buf_puts(b, ",\"");
+    buf_puts(b, key);
+    buf_puts(b, "\":");
+    buf_i64(b, v);
+}
+
+struct oldest_arg {
+    int64_t after;
+    int64_t at_us;
+};
+
+/* The commit time of change after+1: the first record of a one-change batch
+ * ("FDB1", u32 count, then i64 seq, i64 at_us: the layout platform.h gives). */
+static int oldest_fn(shop *s, void *arg)
+{
+    struct oldest_arg *o = arg;
+    struct shop_batch b = {0};
+    int rc = shop_outbox_read(s, o->after, 1, 1u << 20, &b);
+    if (rc == 0 && b.count > 0 && b.len >= 24) {
+        uint64_t v = 0;
+        for (int i = 7; i >= 0; i--)
+            v = v << 8 | b.data[16 + i];
+        o->at_us = (int64_t)v;
+    }
+    shop_batch_release(&b);
+    return rc;
+}
+
+/* The secondary's own status, asked over HTTP (null when it does not say). */
+static cJSON *peek_secondary(struct request *rq)
+{
+    struct buf reply = {0};
+    struct wire_forwarded fw;
+    cJSON *j = NULL;
+    if (wire_forward(rq->srv->net, "secondary", "GET", "/replication/status", NULL, NULL, 0,
+                     ASYNC_PEEK_MS, &reply, &fw) == 0 &&
+        fw.status == 200)
+        j = cJSON_ParseWithLength(buf_body(&reply), buf_body_len(&reply));
+    buf_release(&reply);
+    return j;
+}
+
+static void put_from(struct buf *b, const char *key, const cJSON *peer, const char *field)
+{
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(peer, field);
+    buf_puts(b, ",\"");
+    buf_puts(b, key);
+    buf_puts(b, "\":");
+    if (cJSON_IsNumber(x)) {
+        char tmp[48];
+        snprintf(tmp, sizeof(tmp), "%.17g", x->valuedouble);
+        buf_puts(b, tmp);
+    } else {
+        buf_puts(b, "null");
+    }
+}
+
+static void put_trace(struct buf *b, struct hosted *h)
+{
+    char lines[8][NODE_TRACE_MAX];
+    size_t n = hosted_trace(h, lines, 8);
+    buf_puts(b, ",\"trace\":[");
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            buf_puts(b, ",");
+        json_str(b, lines[i]);
+    }
+    buf_puts(b, "]");
+}
+
+static void status_primary(struct request *rq, struct async_host *a, const struct node_status *st)
+{
+    const struct node_async_status *s = &st->async;
+    struct oldest_arg old = {.after = s->acked};
+    if (s->head_seq > s->acked)
+        (void)worker_read(rq, oldest_fn, &old);
+    int64_t now = host_wall_us();
+    struct wire_link_stats link;
+    wire_link_stats(rq->srv->net, "secondary", &link);
+    cJSON *peer = peek_secondary(rq);
+    struct buf *b = &rq->w->out;
+    buf_reset(b);
+    buf_puts(b, "{\"topology\":\"async\",\"node\":\"primary\",\"primary\":\"primary\","
+                "\"secondary\":\"secondary\",\"state\":");
+    json_str(b, node_async_state_name(s->state));
+    put_i64(b, "delayMs", rq->srv->opt.delay_ms);
+    buf_puts(b, s->outbox_off ? ",\"outbox\":\"off\"" : ",\"outbox\":\"on\"");
+    buf_puts(b, st->fenced ? ",\"fenced\":true" : ",\"fenced\":false");
+    put_i64(b, "primarySeq", s->head_seq);
+    put_i64(b, "secondarySeq", s->acked);
+    put_i64(b, "lagChanges", s->head_seq > s->acked ? s->head_seq - s->acked : 0);
+    buf_puts(b, ",\"lagSeconds\":");
+    put_seconds(b, s->head_seq > s->acked && old.at_us > 0 ? now - old.at_us : 0);
+    put_i64(b, "sentThrough", s->sent);
+    put_i64(b, "inTransit", s->sent > s->acked ? s->sent - s->acked : 0);
+    put_i64(b, "prunedThrough", s->pruned_through);
+    put_u64(b, "batchesSent", s->batches_sent);
+    put_u64(b, "acks", s->acks);
+    put_u64(b, "staleAcks", s->stale_acks);
+    put_u64(b, "timeouts", s->timeouts);
+    put_u64(b, "gapResends", s->gap_resends);
+    put_u64(b, "resends", s->timeouts + s->gap_resends);
+    put_u64(b, "snapshotsSent", s->snapshots_sent);
+    put_i64(b, "rtoMs", s->rto_us / 1000);
+    put_i64(b, "fencedHeadSeq", s->fenced_head_seq);
+    buf_puts(b, ",\"stuck\":");
+    json_str(b, s->stuck_why);
+    /* the link, as the transport saw it */
+    put_u64(b, "dropped", link.lost);
+    put_u64(b, "failures", link.failed);
+    put_u64(b, "linkOverflow", link.overflow);
+    put_u64(b, "linkPending", link.pending);
+    buf_puts(b, ",\"lastError\":");
+    json_str(b, link.last_error);
+    /* the secondary's side, as it says (null when it cannot be asked) */
+    put_from(b, "lastApplyLagSeconds", peer, "lastApplyLagSeconds");
+    put_from(b, "batchesApplied", peer, "batchesApplied");
+    put_from(b, "changesApplied", peer, "changesApplied");
+    put_from(b, "duplicatesSkipped", peer, "duplicatesSkipped");
+    put_from(b, "applyErrors", peer, "applyErrors");
+    /* a failover: what the promoted copy lacks of this old primary's writes */
+    const cJSON *f = cJSON_GetObjectItemCaseSensitive(peer, "failover");
+    const cJSON *fp = cJSON_GetObjectItemCaseSensitive(f, "position");
+    buf_puts(b, ",\"lostChanges\":");
+    if (st->fenced && cJSON_IsNumber(fp)) {
+        int64_t from = (int64_t)fp->valuedouble + 1, to = s->fenced_head_seq;
+        buf_puts(b, "{\"first\":");
+        buf_i64(b, from);
+        put_i64(b, "last", to);
+        put_i64(b, "count", to >= from ? to - from + 1 : 0);
+        buf_puts(b, "}");
+    } else {
+        buf_puts(b, "null");
+    }
+    cJSON_Delete(peer);
+    put_trace(b, a->node);
+    proc_json(b, "secondaryProcess", rq->srv, "secondary", a->child);
+    buf_puts(b, "}");
+    http_reply(rq, 200);
+}
+
+static void status_secondary(struct request *rq, struct async_host *a, const struct node_status *st)
+{
+    const struct node_async_status *s = &st->async;
+    struct buf *b = &rq->w->out;
+    buf_reset(b);
+    buf_puts(b, "{\"topology\":\"async\",\"node\":\"secondary\",\"state\":");
+    json_str(b, node_async_state_name(s->state));
+    put_i64(b, "position", s->position);
+    buf_puts(b, ",\"positionAt\":");
+    s->position_at_us > 0 ? json_time(b, s->position_at_us) : buf_puts(b, "null");
+    buf_puts(b, ",\"lastApplyLagSeconds\":");
+    put_seconds(b, s->last_lag_us);
+    put_u64(b, "batchesApplied", s->batches_applied);
+    put_u64(b, "changesApplied", s->changes_applied);
+    put_u64(b, "duplicatesSkipped", s->duplicates);
+    put_u64(b, "gaps", s->gaps);
+    put_u64(b, "snapshotsApplied", s->snapshots_applied);
+    put_u64(b, "applyErrors", s->apply_errors);
+    buf_puts(b, s->moved_back ? ",\"movedBack\":true" : ",\"movedBack\":false");
+    const struct node_failover *f = &s->failover;
+    buf_puts(b, ",\"failover\":");
+    if (!f->done) {
+        buf_puts(b, "null");
+    } else {
+        buf_puts(b, "{\"at\":");
+        json_time(b, f->at_us);
+        put_i64(b, "position", f->position);
+        buf_puts(b, ",\"positionAt\":");
+        f->position_at_us > 0 ? json_time(b, f->position_at_us) : buf_puts(b, "null");
+        buf_puts(b, ",\"windowSeconds\":");
+        put_seconds(b, f->window_us);
+        buf_puts(b, ",\"lost\":\"every change of the old primary after ");
+        buf_i64(b, f->position);
+        buf_puts(b, ": its status (fencedHeadSeq) says up to which\"}");
+    }
+    put_trace(b, a->node);
+    buf_puts(b, "}");
+    http_reply(rq, 200);
 }
 
 void async_status(struct request *rq)
 {
-    struct async_pump *p = rq->srv->async;
-    if (p == NULL) {
+    struct async_host *a = rq->srv->async;
+    if (a == NULL) {
         status_not_configured(rq);
         return;
     }
-    struct pump_view v;
-    pthread_mutex_lock(&p->lock);
-    v = p->view;
-    pthread_mutex_unlock(&p->lock);
-    int64_t now = host_wall_us();
-    int64_t lag_changes = v.primary_seq > v.secondary_seq ? v.primary_seq - v.secondary_seq : 0;
-    int64_t lag_us = v.oldest_unapplied_at_us > 0 && now > v.oldest_unapplied_at_us
-                         ? now - v.oldest_unapplied_at_us
-                         : 0;
-    struct buf *b = &rq->w->out;
-    buf_reset(b);
-    buf_puts(b, "{\"topology\":\"async\",\"primary\":\"primary\",\"secondary\":\"secondary\"");
-    buf_puts(b, ",\"state\":");
-    json_str(b, pump_state_names[v.state]);
-    buf_puts(b, ",\"delayMs\":");
-    buf_i64(b, rq->srv->opt.delay_ms);
-    buf_puts(b, ",\"primarySeq\":");
-    buf_i64(b, v.primary_seq);
-    buf_puts(b, ",\"secondarySeq\":");
-    buf_i64(b, v.secondary_seq);
-    buf_puts(b, ",\"lagChanges\":");
-    buf_i64(b, lag_changes);
-    buf_puts(b, ",\"lagSeconds\":");
-    put_seconds(b, lag_us);
-    buf_puts(b, ",\"lastApplyLagSeconds\":");
-    put_seconds(b, v.last_lag_us);
-    buf_puts(b, ",\"inTransit\":");
-    buf_i64(b, (int64_t)v.in_transit);
-    buf_puts(b, ",\"batchesSent\":");
-    buf_i64(b, (int64_t)v.batches_sent);
-    buf_puts(b, ",\"batchesApplied\":");
-    buf_i64(b, (int64_t)v.batches_applied);
-    buf_puts(b, ",\"changesApplied\":");
-    buf_i64(b, (int64_t)v.changes_applied);
-    buf_puts(b, ",\"duplicatesSkipped\":");
-    buf_i64(b, (int64_t)v.duplicates);
-    buf_puts(b, ",\"dropped\":");
-    buf_i64(b, (int64_t)v.dropped);
-    buf_puts(b, ",\"resends\":");
-    buf_i64(b, (int64_t)v.resends);
-    buf_puts(b, ",\"failures\":");
-    buf_i64(b, (int64_t)v.failures);
-    buf_puts(b, ",\"prunedThrough\":");
-    buf_i64(b, v.pruned_through);
-    buf_puts(b, ",\"lastAppliedAt\":");
-    if (v.last_applied_wall_us > 0)
-        json_time(b, v.last_applied_wall_us);
+    struct node_status st;
+    int rc = hosted_status(a->node, &st);
+    if (rc != 0) {
+        http_reply_platform(rq, rc, NULL);
+        return;
+    }
+    if (is_primary(rq->srv))
+        status_primary(rq, a, &st);
     else
-        buf_puts(b, "null");
-    buf_puts(b, ",\"lastError\":");
-    json_str(b, v.last_error);
-    proc_json(b, "secondaryProcess", rq->srv, "secondary", p->child);
-    buf_puts(b, "}");
-    http_reply(rq, 200);
+        status_secondary(rq, a, &st);
 }

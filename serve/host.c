@@ -38,6 +38,12 @@ static int64_t env_now_us(void *ctx)
     return host_wall_us();
 }
 
+static int64_t env_mono_us(void *ctx)
+{
+    (void)ctx;
+    return host_mono_us();
+}
+
 static void sem_wait_all(sem_t *s)
 {
     while (sem_wait(s) != 0)
@@ -137,6 +143,7 @@ struct platform_env host_env(struct host *h)
     struct platform_env env = {
         .ctx = h,
         .now_us = env_now_us,
+        .mono_us = env_mono_us,
         .crash = env_crash,
         .parallel = env_parallel,
     };

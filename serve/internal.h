@@ -197,6 +197,9 @@ struct writer {
     _Atomic unsigned read_hint;  /* READ_HINT_* bits */
     _Atomic uint64_t generation; /* bumped whenever what readers see may have changed */
     _Atomic int64_t last_seq;    /* shop_last_seq after the last group */
+    /* writer_set_on_commit: the writer thread's own */
+    void (*on_commit)(void *ctx, shop *s);
+    void *on_commit_ctx;
 };
 
 #define READ_HINT_MIRROR_LEADS 1u /* the mirror copy holds every acknowledged write */
@@ -219,6 +222,13 @@ int writer_submit(struct writer *w, struct write_job *job);
  * moves on after it.
  */
 int writer_call(struct writer *w, int (*fn)(shop *s, void *arg), void *arg);
+/*
+ * fn(ctx, shop) runs on the writer's thread after every group that
+ * committed a write, before anything else touches the shop (a replication
+ * node's node_on_commit). Call it on the writer's thread (from a
+ * writer_call); NULL removes it.
+ */
+void writer_set_on_commit(struct writer *w, void (*fn)(void *ctx, shop *s), void *ctx);
 /* The outbox sequence of the last change the writer committed (0: none). */
 int64_t writer_last_seq(struct writer *w);
 /* Runs every queued job, stops the thread, closes the shop. */
@@ -268,6 +278,7 @@ struct serve_options {
     enum shop_topology topology; /* of the served shop: SHOP_MIRROR for SERVE_MIRROR */
     const char *node;            /* the served copy's node name: primary, local, leader... */
     int64_t delay_ms;            /* async */
+    bool outbox_off;             /* async: the naive whole-database copy (--outbox off) */
     int64_t interval_ms;         /* offline */
     int retries;                 /* offline */
     int replicas;                /* cluster */
@@ -295,7 +306,7 @@ struct fault_panel {
     } points[SERVE_FAULTS_MAX];
 };
 
-struct async_pump;  /* async.c */
+struct async_host;  /* async.c */
 struct follower;    /* node_follow.c */
 struct offline_job; /* offline.c */
 struct cluster;     /* cluster.c */
@@ -311,7 +322,8 @@ struct server {
     char secret_path[SERVE_PATH_MAX]; /* the cluster secret children are given */
     struct wire *net;              /* node messages; NULL for single and mirror */
     struct follower *follow;           /* node_follow.c: secondary, central, replica */
-    struct async_pump *async;
+    struct async_host *async;
+    _Atomic bool refusing; /* stopping: client requests get 503, node messages still go */
     struct offline_job *offline;
     struct cluster *cluster;
     char web_root[SERVE_PATH_MAX]; /* realpath of --web; "" when missing */
@@ -461,10 +473,19 @@ void status_sync(struct request *rq);        /* offline */
  * start returns 0 or -errno after printing one line on stderr.
  */
 
-/* async.c: the pump thread shipping the outbox to db_async.sqlite. */
+/* async.c: the core's async primary or secondary, hosted (node_host.c). */
 int async_start(struct server *srv);
+/* Stopping, before civetweb stops: the primary ships what is left, bounded. */
+void async_drain(struct server *srv);
 void async_stop(struct server *srv);
-void async_status(struct request *rq); /* GET /replication/status */
+void async_status(struct request *rq);   /* GET /replication/status */
+void async_failover(struct request *rq); /* POST /replication/failover (secondary) */
+void async_fence(struct request *rq);    /* POST /replication/fence (primary) */
+/* A client request at an async node, routed by the core: true when replied
+ * here (a redirect to the writer, a fenced primary's refusal). */
+bool async_route(struct request *rq);
+/* `faultdrill serve failover|fence URL` (argv[0] is the verb): exit code. */
+int async_admin_main(int argc, char **argv);
 
 /* offline.c: the sync job pushing fd_sync_queue to db_central.sqlite. */
 int offline_start(struct server *srv);

@@ -156,7 +156,8 @@ static void mac_finish(struct hmac_sha256_ctx *c, const void *body, size_t len,
 }
 
 void auth_mac_message(const struct auth_key *key, const char *from, const char *to,
-                      uint64_t counter, const void *body, size_t len, char hex[AUTH_MAC_HEX + 1])
+                      uint64_t counter, const char *reply_to, const void *body, size_t len,
+                      char hex[AUTH_MAC_HEX + 1])
 {
     struct hmac_sha256_ctx c;
     hmac_sha256_set_key(&c, sizeof(key->bytes), key->bytes);
@@ -164,6 +165,7 @@ void auth_mac_message(const struct auth_key *key, const char *from, const char *
     mac_field(&c, from);
     mac_field(&c, to);
     mac_number(&c, counter);
+    mac_field(&c, reply_to != NULL ? reply_to : "");
     mac_finish(&c, body, len, hex);
 }
 

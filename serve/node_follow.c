@@ -1,21 +1,22 @@
 /*
- * node_follow.c — a node fed by another, in its own process: the async
- * secondary (fed by primary), the offline central (fed by any local), a
- * cluster replica (fed by leader). It receives node messages that node_net.c
- * has authenticated and applies them through the writer, the only writable
- * handle on its copy, in one transaction each (idempotent by sequence).
+ * node_follow.c — a node fed by another, in its own process, until the
+ * replication core (platform/node.h) runs its protocol: the offline central
+ * (fed by any local) and a cluster replica (fed by leader); the async
+ * secondary is the core's already (async.c). It receives node messages that
+ * node_net.c has authenticated and applies them through the writer, the
+ * only writable handle on its copy, in one transaction each (idempotent by
+ * sequence).
  *
- *   secondary, replicaN: an empty message asks the position; a batch of the
- *     outbox ("FDB1", platform.h) is applied; the reply is JSON
- *     {"position","applied","skipped","gap"}. Only the upstream node
- *     (primary, leader) may feed it.
+ *   replicaN: an empty message asks the position; a batch of the outbox
+ *     ("FDB1", platform.h) is applied; the reply is JSON
+ *     {"position","applied","skipped","gap"}. Only its leader may feed it.
  *   central: a push of the sync queue ("FDS1") from the local that sent it
  *     is applied; the reply is central's encoded result (platform.h).
  *
  * What to send, when to resend and what a gap means are the sender's
- * business; this file only applies and answers. A request that writes to a
- * secondary or central is refused (its data comes from upstream); a
- * replica's is forwarded to its leader (cluster.c).
+ * business; this file only applies and answers. A request that writes to
+ * central is refused (its data comes from the locals); a replica's is
+ * forwarded to its leader (cluster.c).
  */
 #include <assert.h>
 #include <civetweb.h>
@@ -181,9 +182,6 @@ int follow_start(struct server *srv)
     pthread_condattr_destroy(&ca);
     wire_handler_fn fn = on_batch;
     switch (srv->opt.role) {
-    case SERVE_SECONDARY:
-        f->upstream = "primary";
-        break;
     case SERVE_REPLICA:
         f->upstream = "leader";
         break;
@@ -241,19 +239,26 @@ bool follow_intercept(struct request *rq)
 {
     struct server *srv = rq->srv;
     enum serve_role role = srv->opt.role;
-    if (role == SERVE_REPLICA)
-        return cluster_forward(rq);
-    if (role != SERVE_SECONDARY && role != SERVE_CENTRAL)
-        return false;
     const char *method = rq->ri->request_method;
     const char *uri = rq->ri->local_uri_raw != NULL ? rq->ri->local_uri_raw : rq->ri->local_uri;
+    if (atomic_load(&srv->refusing) && strcmp(uri, "/api/node") != 0) {
+        /* stopping: the nodes still talk while the last changes go out */
+        mg_disable_connection_keep_alive(rq->conn);
+        http_reply_error(rq, 503, "server stopping", "this node is shutting down");
+        return true;
+    }
+    if (role == SERVE_ASYNC || role == SERVE_SECONDARY)
+        return async_route(rq);
+    if (role == SERVE_REPLICA)
+        return cluster_forward(rq);
+    if (role != SERVE_CENTRAL)
+        return false;
     if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0 ||
         strcmp(uri, "/api/node") == 0 || strcmp(uri, "/faults") == 0)
         return false;
-    const char *upstream = role == SERVE_SECONDARY ? "primary" : "its local";
     snprintf(rq->detail, sizeof(rq->detail),
-             "%s is a copy fed by %s and takes no writes of its own: write there", srv->opt.node,
-             upstream);
+             "%s is a copy fed by its locals and takes no writes of its own: write there",
+             srv->opt.node);
     http_reply_error(rq, 503, "read-only node", rq->detail);
     return true;
 }

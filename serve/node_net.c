@@ -42,14 +42,34 @@
 enum link_point { POINT_DROP, POINT_DELAY, POINT_DUPLICATE, POINT_REORDER, POINTS };
 static const char *const point_names[POINTS] = {"drop", "delay", "duplicate", "reorder"};
 
+/* A one-way message waiting on its link (wire_send). */
+struct queued {
+    int64_t due_us; /* mono: not before */
+    uint64_t order; /* equal dues go in the order they were sent */
+    bool held;      /* net/.../reorder: it goes right after the next one */
+    uint8_t *data;
+    size_t len;
+};
+
 struct wire_link {
+    struct wire *w;
     char name[FAULTS_NODE_MAX];
     char url[WIRE_URL_MAX]; /* under net->lock; "" while unknown */
     char points[POINTS][FAULTS_NAME_MAX];
     pthread_mutex_t lock; /* one message at a time, in counter order */
     CURL *curl;
-    struct buf held; /* a reordered message waiting for the next one */
+    struct buf held; /* wire_call: a reordered message waiting for the next one */
     bool holding;
+    bool pinned; /* its URL was given (--peer, a child we run), not learned */
+    /* wire_send: the queue and the thread that empties it (under qlock) */
+    pthread_mutex_t qlock;
+    pthread_cond_t qcond; /* CLOCK_MONOTONIC */
+    struct queued q[WIRE_QUEUE_MAX];
+    size_t qcount, qbytes;
+    uint64_t qorder;
+    pthread_t thread;
+    bool thread_started, stopping;
+    struct wire_link_stats stats;
 };
 
 struct sender_seen {
@@ -59,6 +79,7 @@ struct sender_seen {
 
 struct wire {
     char self[FAULTS_NODE_MAX];
+    char self_url[WIRE_URL_MAX]; /* under lock; "" until known */
     struct auth_key key;
     pthread_mutex_t lock;   /* links' urls, the table, the counters */
     pthread_cond_t hurried; /* CLOCK_MONOTONIC: a delay ends early */
@@ -107,14 +128,31 @@ int wire_create(const char *self, const struct auth_key *key, struct wire **out)
     return 0;
 }
 
+static void link_stop_thread(struct wire_link *l)
+{
+    pthread_mutex_lock(&l->qlock);
+    l->stopping = true;
+    pthread_cond_broadcast(&l->qcond);
+    bool started = l->thread_started;
+    pthread_mutex_unlock(&l->qlock);
+    if (started)
+        pthread_join(l->thread, NULL);
+    for (size_t i = 0; i < l->qcount; i++)
+        free(l->q[i].data);
+    l->qcount = 0;
+}
+
 void wire_free(struct wire *n)
 {
     if (n == NULL)
         return;
     for (size_t i = 0; i < n->count; i++) {
         struct wire_link *l = n->links[i];
+        link_stop_thread(l);
         curl_easy_cleanup(l->curl);
         buf_release(&l->held);
+        pthread_cond_destroy(&l->qcond);
+        pthread_mutex_destroy(&l->qlock);
         pthread_mutex_destroy(&l->lock);
         free(l);
     }
@@ -131,7 +169,22 @@ void wire_hurry(struct wire *n)
     pthread_mutex_lock(&n->lock);
     n->hurry = true;
     pthread_cond_broadcast(&n->hurried);
+    size_t count = n->count;
     pthread_mutex_unlock(&n->lock);
+    for (size_t i = 0; i < count; i++) {
+        struct wire_link *l = n->links[i];
+        pthread_mutex_lock(&l->qlock);
+        pthread_cond_broadcast(&l->qcond);
+        pthread_mutex_unlock(&l->qlock);
+    }
+}
+
+static bool is_hurried(struct wire *n)
+{
+    pthread_mutex_lock(&n->lock);
+    bool h = n->hurry;
+    pthread_mutex_unlock(&n->lock);
+    return h;
 }
 
 /* A link's delay: up to WIRE_DELAY_US_MAX, over at once when hurried.
@@ -179,7 +232,34 @@ static bool is_url(const char *url)
            strpbrk(url, " \r\n\"") == NULL && url[len - 1] != '/';
 }
 
+void wire_set_self_url(struct wire *n, const char *url)
+{
+    pthread_mutex_lock(&n->lock);
+    snprintf(n->self_url, sizeof(n->self_url), "%s", url != NULL && is_url(url) ? url : "");
+    pthread_mutex_unlock(&n->lock);
+}
+
+static int set_peer(struct wire *n, const char *name, const char *url, bool pin);
+
 int wire_set_peer(struct wire *n, const char *name, const char *url)
+{
+    return set_peer(n, name, url, true);
+}
+
+/* An authenticated message said where its sender listens. */
+static void learn_peer(struct wire *n, const char *name, const char *url)
+{
+    if (url == NULL || !is_url(url))
+        return;
+    pthread_mutex_lock(&n->lock);
+    struct wire_link *l = link_find(n, name);
+    bool learn = l == NULL || (!l->pinned && strcmp(l->url, url) != 0);
+    pthread_mutex_unlock(&n->lock);
+    if (learn)
+        (void)set_peer(n, name, url, false);
+}
+
+static int set_peer(struct wire *n, const char *name, const char *url, bool pin)
 {
     if (!faults_is_node_name(name) || strcmp(name, n->self) == 0)
         return -EINVAL;
@@ -199,15 +279,24 @@ int wire_set_peer(struct wire *n, const char *name, const char *url)
         }
     }
     if (l != NULL && l->name[0] == '\0') { /* new */
+        l->w = n;
         pthread_mutex_init(&l->lock, NULL);
+        pthread_mutex_init(&l->qlock, NULL);
+        pthread_condattr_t ca;
+        pthread_condattr_init(&ca);
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+        pthread_cond_init(&l->qcond, &ca);
+        pthread_condattr_destroy(&ca);
         snprintf(l->name, sizeof(l->name), "%s", name);
         for (int p = 0; p < POINTS; p++)
             snprintf(l->points[p], sizeof(l->points[p]), "net/%s/%s/%s", n->self, name,
                      point_names[p]);
         n->links[n->count++] = l;
     }
-    if (l != NULL)
+    if (l != NULL && (pin || !l->pinned)) {
         snprintf(l->url, sizeof(l->url), "%s", url != NULL ? url : "");
+        l->pinned |= pin;
+    }
     pthread_mutex_unlock(&n->lock);
     return err;
 }
@@ -361,18 +450,27 @@ static int transmit(struct wire *n, struct wire_link *l, const char *url, const 
                     size_t len, int timeout_ms, struct buf *reply, struct wire_call_info *info)
 {
     uint64_t counter = next_counter(n);
-    char mac[AUTH_MAC_HEX + 1], target[WIRE_URL_MAX + 16];
-    auth_mac_message(&n->key, n->self, l->name, counter, body, len, mac);
+    char mac[AUTH_MAC_HEX + 1], target[WIRE_URL_MAX + 16], self_url[WIRE_URL_MAX];
+    pthread_mutex_lock(&n->lock);
+    snprintf(self_url, sizeof(self_url), "%s", n->self_url);
+    pthread_mutex_unlock(&n->lock);
+    auth_mac_message(&n->key, n->self, l->name, counter, self_url, body, len, mac);
     snprintf(target, sizeof(target), "%s/api/node", url);
-    char h_from[64], h_to[64], h_counter[64], h_mac[96];
+    char h_from[64], h_to[64], h_counter[64], h_mac[96], h_reply[WIRE_URL_MAX + 32];
     snprintf(h_from, sizeof(h_from), WIRE_FROM_HEADER ": %s", n->self);
     snprintf(h_to, sizeof(h_to), WIRE_TO_HEADER ": %s", l->name);
     snprintf(h_counter, sizeof(h_counter), WIRE_COUNTER_HEADER ": %" PRIu64, counter);
     snprintf(h_mac, sizeof(h_mac), WIRE_MAC_HEADER ": %s", mac);
+    snprintf(h_reply, sizeof(h_reply), WIRE_REPLY_TO_HEADER ": %s", self_url);
     struct curl_slist *headers = NULL, *tail;
-    const char *lines[] = {
-        "Content-Type: application/octet-stream", "Expect:", h_from, h_to, h_counter, h_mac};
-    for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+    const char *lines[] = {"Content-Type: application/octet-stream",
+                           "Expect:",
+                           h_from,
+                           h_to,
+                           h_counter,
+                           h_mac,
+                           self_url[0] ? h_reply : NULL};
+    for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]) && lines[i] != NULL; i++) {
         tail = curl_slist_append(headers, lines[i]);
         if (tail == NULL) {
             curl_slist_free_all(headers);
@@ -483,6 +581,174 @@ out_unlock:
     return err;
 }
 
+/* ---- one-way messages (the environment's send) -------------------------------------- */
+
+/* The queue's next message to go at `now`: the earliest due that is not held
+ * back; -1 when none. *wake_us: when to look again. */
+static int link_next(const struct wire_link *l, int64_t now, bool hurried, int64_t *wake_us)
+{
+    int best = -1;
+    *wake_us = INT64_MAX;
+    for (size_t i = 0; i < l->qcount; i++) {
+        const struct queued *m = &l->q[i];
+        int64_t due = hurried ? 0 : m->due_us;
+        if (m->held) /* released by the next message, or at the latest after this */
+            due = hurried ? 0 : m->due_us + WIRE_HOLD_US_MAX;
+        if (due > now) {
+            if (due < *wake_us)
+                *wake_us = due;
+            continue;
+        }
+        if (best < 0 || m->order < l->q[best].order)
+            best = (int)i;
+    }
+    return best;
+}
+
+/* Sends one queued message (the queue's lock is not held). */
+static void link_transmit(struct wire_link *l, struct queued *m)
+{
+    struct wire *n = l->w;
+    char url[WIRE_URL_MAX];
+    pthread_mutex_lock(&n->lock);
+    snprintf(url, sizeof(url), "%s", l->url);
+    pthread_mutex_unlock(&n->lock);
+    struct wire_call_info info = {0};
+    struct buf reply = {0};
+    int err = -ENOTCONN;
+    pthread_mutex_lock(&l->lock);
+    if (url[0] != '\0')
+        err = transmit(n, l, url, m->data, m->len, WIRE_SEND_MS, &reply, &info);
+    pthread_mutex_unlock(&l->lock);
+    buf_release(&reply);
+    pthread_mutex_lock(&l->qlock);
+    if (err == 0 && info.status == 200) {
+        l->stats.sent++;
+    } else {
+        l->stats.failed++;
+        if (err == 0)
+            snprintf(l->stats.last_error, sizeof(l->stats.last_error),
+                     "%s answered %d to a message", l->name, info.status);
+        else if (url[0] == '\0')
+            snprintf(l->stats.last_error, sizeof(l->stats.last_error),
+                     "%s is not running (no address): a message was lost", l->name);
+        else
+            snprintf(l->stats.last_error, sizeof(l->stats.last_error), "%s", info.detail);
+    }
+    pthread_mutex_unlock(&l->qlock);
+}
+
+static void *link_main(void *arg)
+{
+    struct wire_link *l = arg;
+    pthread_mutex_lock(&l->qlock);
+    while (!l->stopping) {
+        int64_t now = host_mono_us(), wake = 0;
+        int i = link_next(l, now, is_hurried(l->w), &wake);
+        if (i < 0) {
+            if (wake == INT64_MAX) {
+                pthread_cond_wait(&l->qcond, &l->qlock);
+            } else {
+                struct timespec until = host_deadline_after_us(wake - now);
+                pthread_cond_timedwait(&l->qcond, &l->qlock, &until);
+            }
+            continue;
+        }
+        struct queued m = l->q[i];
+        l->q[i] = l->q[--l->qcount];
+        l->qbytes -= m.len;
+        bool was_held = m.held;
+        pthread_mutex_unlock(&l->qlock);
+        link_transmit(l, &m);
+        free(m.data);
+        pthread_mutex_lock(&l->qlock);
+        /* what was held back goes right after the message that overtook it */
+        for (size_t k = 0; !was_held && k < l->qcount; k++)
+            if (l->q[k].held && l->q[k].order < m.order + 1) {
+                l->q[k].held = false;
+                l->q[k].due_us = 0;
+            }
+    }
+    pthread_mutex_unlock(&l->qlock);
+    return NULL;
+}
+
+/* Queues a copy of msg; under l->qlock. */
+static int link_enqueue(struct wire_link *l, const void *msg, size_t len, int64_t due_us, bool held)
+{
+    if (l->qcount == WIRE_QUEUE_MAX || l->qbytes + len > WIRE_QUEUE_BYTES_MAX) {
+        l->stats.overflow++;
+        return -ENOBUFS;
+    }
+    uint8_t *copy = malloc(len > 0 ? len : 1);
+    if (copy == NULL)
+        return -ENOMEM;
+    if (len > 0)
+        memcpy(copy, msg, len);
+    l->q[l->qcount++] = (struct queued){
+        .due_us = due_us, .order = ++l->qorder, .held = held, .data = copy, .len = len};
+    l->qbytes += len;
+    l->stats.queued++;
+    if (!l->thread_started) {
+        int rc = pthread_create(&l->thread, NULL, link_main, l);
+        if (rc != 0) {
+            free(copy);
+            l->qcount--;
+            l->qbytes -= len;
+            return -rc;
+        }
+        l->thread_started = true;
+    }
+    pthread_cond_signal(&l->qcond);
+    return 0;
+}
+
+int wire_send(struct wire *n, const char *to, const void *msg, size_t len, int64_t delay_us)
+{
+    if (len > WIRE_MSG_BYTES_MAX)
+        return -E2BIG;
+    pthread_mutex_lock(&n->lock);
+    struct wire_link *l = link_find(n, to);
+    pthread_mutex_unlock(&n->lock);
+    if (l == NULL)
+        return -ENOTCONN;
+    pthread_mutex_lock(&l->qlock);
+    int err = 0;
+    if (faults_check(l->points[POINT_DROP]) > 0) {
+        l->stats.lost++;
+        snprintf(l->stats.last_error, sizeof(l->stats.last_error),
+                 "a message to %s was lost on the link (%s)", to, l->points[POINT_DROP]);
+        goto out_unlock;
+    }
+    int64_t extra = faults_check(l->points[POINT_DELAY]);
+    int64_t due = host_mono_us() + delay_us + (extra > 0 ? extra : 0);
+    bool held = faults_check(l->points[POINT_REORDER]) > 0;
+    int copies = faults_check(l->points[POINT_DUPLICATE]) > 0 ? 2 : 1;
+    for (int c = 0; c < copies && err == 0; c++)
+        err = link_enqueue(l, msg, len, due, held && c == 0);
+    if (err == -ENOBUFS)
+        snprintf(l->stats.last_error, sizeof(l->stats.last_error),
+                 "the link to %s holds %d messages already: one was lost", to, WIRE_QUEUE_MAX);
+out_unlock:
+    pthread_mutex_unlock(&l->qlock);
+    return err;
+}
+
+bool wire_link_stats(struct wire *n, const char *to, struct wire_link_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    pthread_mutex_lock(&n->lock);
+    struct wire_link *l = link_find(n, to);
+    pthread_mutex_unlock(&n->lock);
+    if (l == NULL)
+        return false;
+    pthread_mutex_lock(&l->qlock);
+    *out = l->stats;
+    out->pending = l->qcount;
+    pthread_mutex_unlock(&l->qlock);
+    return true;
+}
+
 /* ---- forwarding a client's request ------------------------------------------------ */
 
 int wire_forward(struct wire *n, const char *to, const char *method, const char *target,
@@ -536,6 +802,29 @@ int wire_forward(struct wire *n, const char *to, const char *method, const char 
     curl_slist_free_all(headers);
     curl_easy_cleanup(c);
     free(url);
+    return err;
+}
+
+int wire_post_json(const char *url, const char *json, int timeout_ms, struct buf *reply,
+                   int *status)
+{
+    *status = 0;
+    CURL *c = curl_easy_init();
+    struct curl_slist *headers = curl_slist_append(NULL, "Content-Type: application/json");
+    int err = c == NULL || headers == NULL ? -ENOMEM : 0;
+    if (!err) {
+        buf_reset(reply);
+        struct reply_sink sink = {.body = reply, .max = SERVE_BODY_MAX};
+        curl_common(c, url, headers, timeout_ms, &sink);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, json);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(json));
+        err = curl_errno(curl_easy_perform(c), &sink);
+        long code = 0;
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+        *status = (int)code;
+    }
+    curl_slist_free_all(headers);
+    curl_easy_cleanup(c);
     return err;
 }
 
@@ -628,6 +917,7 @@ static int authenticate(struct request *rq, struct wire *n, const char **from_ou
     const char *to = mg_get_header(rq->conn, WIRE_TO_HEADER);
     const char *counter_text = mg_get_header(rq->conn, WIRE_COUNTER_HEADER);
     const char *mac = mg_get_header(rq->conn, WIRE_MAC_HEADER);
+    const char *reply_to = mg_get_header(rq->conn, WIRE_REPLY_TO_HEADER);
     uint64_t counter = 0;
     if (from == NULL || to == NULL || counter_text == NULL || mac == NULL) {
         refuse(rq, "a node message carries " WIRE_FROM_HEADER ", " WIRE_TO_HEADER
@@ -641,7 +931,7 @@ static int authenticate(struct request *rq, struct wire *n, const char **from_ou
     }
     char expect[AUTH_MAC_HEX + 1];
     const struct buf *b = &rq->w->body;
-    auth_mac_message(&n->key, from, to, counter, b->p, b->len, expect);
+    auth_mac_message(&n->key, from, to, counter, reply_to, b->p, b->len, expect);
     if (!auth_mac_equal(mac, expect)) {
         refuse(rq, "the MAC does not verify under this cluster's secret");
         return -EACCES;
@@ -659,6 +949,7 @@ static int authenticate(struct request *rq, struct wire *n, const char **from_ou
     }
     *from_out = from;
     *counter_out = counter;
+    learn_peer(n, from, reply_to);
     return 0;
 }
 

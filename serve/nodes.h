@@ -28,6 +28,7 @@
 #include <sys/types.h>
 
 #include "faults/faults.h"
+#include "platform/platform.h"
 
 struct buf;
 struct request;
@@ -43,11 +44,16 @@ struct server;
 #define WIRE_FRESH_US        (120LL * 1000000) /* a message's counter within this of our clock */
 #define WIRE_DELAY_US_MAX    10000000LL        /* a net/.../delay holds a message at most this */
 #define WIRE_CONNECT_MS      1000              /* connecting to a peer */
+#define WIRE_SEND_MS         5000              /* a one-way message's POST, at most */
+#define WIRE_QUEUE_MAX       1024              /* one-way messages waiting on one link */
+#define WIRE_QUEUE_BYTES_MAX (64u << 20)       /* ...and their bytes */
+#define WIRE_HOLD_US_MAX     1000000 /* a reordered message waits for the next this long */
 
-#define WIRE_FROM_HEADER    "X-Faultdrill-From"
-#define WIRE_TO_HEADER      "X-Faultdrill-To"
-#define WIRE_COUNTER_HEADER "X-Faultdrill-Counter"
-#define WIRE_MAC_HEADER     "X-Faultdrill-Mac"
+#define WIRE_FROM_HEADER     "X-Faultdrill-From"
+#define WIRE_TO_HEADER       "X-Faultdrill-To"
+#define WIRE_COUNTER_HEADER  "X-Faultdrill-Counter"
+#define WIRE_MAC_HEADER      "X-Faultdrill-Mac"
+#define WIRE_REPLY_TO_HEADER "X-Faultdrill-Reply-To" /* where the sender listens */
 
 /* ---- The secret and the MAC (node_auth.c) ------------------------------ */
 
@@ -66,7 +72,8 @@ int auth_secret_load(const char *path, bool create, struct auth_key *key, char *
 /* HMAC-SHA256 under key, lowercase hex, of a message: from, to, its counter
  * and its body; and of the reply to it, which also covers the status. */
 void auth_mac_message(const struct auth_key *key, const char *from, const char *to,
-                      uint64_t counter, const void *body, size_t len, char hex[AUTH_MAC_HEX + 1]);
+                      uint64_t counter, const char *reply_to, const void *body, size_t len,
+                      char hex[AUTH_MAC_HEX + 1]);
 void auth_mac_reply(const struct auth_key *key, const char *from, const char *to, uint64_t counter,
                     int status, const void *body, size_t len, char hex[AUTH_MAC_HEX + 1]);
 /* Whether two MACs are equal, in time that does not depend on where they differ. */
@@ -103,6 +110,12 @@ void wire_set_handler(struct wire *n, wire_handler_fn fn, void *ctx);
  * past WIRE_PEERS_MAX, -EINVAL for a bad name or URL.
  */
 int wire_set_peer(struct wire *n, const char *name, const char *url);
+/*
+ * Where this node listens, as its messages tell their receivers (X-Faultdrill-
+ * Reply-To, under the MAC): a receiver that was not told where the sender
+ * is (--peer, a child it started) learns it from an authenticated message.
+ */
+void wire_set_self_url(struct wire *n, const char *url);
 /* The peer's URL into out (""; false when unknown). */
 bool wire_peer_url(struct wire *n, const char *name, char out[WIRE_URL_MAX]);
 
@@ -132,6 +145,28 @@ struct wire_call_info {
 int wire_call(struct wire *n, const char *to, const void *body, size_t len, int timeout_ms,
               struct buf *reply, struct wire_call_info *info);
 
+/*
+ * The environment's send: queues a copy of msg for node `to` and returns at
+ * once (it never blocks on the network). The link's thread POSTs it when
+ * due: after delay_us (a WAN the topology models, serve's --delay) plus
+ * what net/<self>/<to>/delay adds; net/.../drop loses it here, duplicate
+ * queues it twice, reorder holds it back until the next message on the link
+ * has gone (at most WIRE_HOLD_US_MAX). Nobody waits for the reply: a message
+ * the peer does not take (down, another secret, a full queue) is lost, and
+ * counted in the link's stats. -ENOTCONN for no such peer, -E2BIG past
+ * WIRE_MSG_BYTES_MAX, -ENOBUFS when the link's queue is full.
+ */
+int wire_send(struct wire *n, const char *to, const void *msg, size_t len, int64_t delay_us);
+
+struct wire_link_stats {
+    uint64_t queued, sent, lost, failed, overflow; /* lost: by a fault; failed: not taken */
+    size_t pending;
+    char last_error[256];
+};
+
+/* The one-way traffic to `to` so far; false when there is no such link. */
+bool wire_link_stats(struct wire *n, const char *to, struct wire_link_stats *out);
+
 /* POST /api/node: the receiving side (401 unless authenticated). */
 void wire_api(struct request *rq);
 
@@ -151,6 +186,11 @@ struct wire_forwarded {
 int wire_forward(struct wire *n, const char *to, const char *method, const char *target,
                  const char *content_type, const void *body, size_t len, int timeout_ms,
                  struct buf *reply, struct wire_forwarded *out);
+
+/* POSTs json to url (an operator's command line: no node, no secret);
+ * 0 with the status and the reply's body, or -errno when no reply came. */
+int wire_post_json(const char *url, const char *json, int timeout_ms, struct buf *reply,
+                   int *status);
 
 /* Reads a request's raw body into rq->w->body (413 past max, replied). */
 int wire_read_body(struct request *rq, size_t max);
@@ -196,6 +236,30 @@ void proc_view(struct proc *c, struct proc_view *out);
  */
 void proc_json(struct buf *b, const char *key, struct server *srv, const char *name,
                struct proc *child);
+
+/* ---- A node of the replication core, hosted (node_host.c) ----------------- */
+
+struct hosted;
+
+/*
+ * Creates the core's node for cfg (cfg->shop: the writer's shop, which only
+ * the writer's thread touches) and starts it on the writer's thread; its
+ * messages go out through srv->net, wan_us later when addressed to wan_to
+ * (NULL: none); POST /api/node delivers to it; the writer tells it of every
+ * group it commits. 0, or -errno after a line on stderr.
+ */
+int hosted_start(struct server *srv, const struct node_config *cfg, const char *wan_to,
+                 int64_t wan_us, struct hosted **out);
+/* After civetweb stopped: no timers, no messages; frees h. */
+void hosted_stop(struct hosted *h);
+/* node_status, on the writer's thread. */
+int hosted_status(struct hosted *h, struct node_status *out);
+/* The node's view after its last event (any thread). */
+void hosted_view(struct hosted *h, struct node_view *out);
+int hosted_promote(struct hosted *h);
+int hosted_fence(struct hosted *h);
+/* The node's last trace lines, oldest first; returns how many. */
+size_t hosted_trace(struct hosted *h, char lines[][NODE_TRACE_MAX], size_t max);
 
 /* ---- A node fed by another (node_follow.c) ------------------------------- */
 

@@ -62,6 +62,8 @@ static const struct route routes[] = {
     {"GET", "mirror/status", status_mirror, BODY_NONE},
     {"GET", "heartbeat", status_heartbeat, BODY_NONE},
     {"GET", "replication/status", status_replication, BODY_NONE},
+    {"POST", "replication/failover", async_failover, BODY_NONE},
+    {"POST", "replication/fence", async_fence, BODY_NONE},
     {"GET", "sync/status", status_sync, BODY_NONE},
     {"POST", "sync/run", offline_run_now, BODY_NONE},
     {"GET", "getServer", cluster_get_server, BODY_NONE},

@@ -38,8 +38,8 @@
 
 static const char usage[] =
     "usage: faultdrill serve [--port N] [--data DIR] [--topology T] [--policy strict|degrade]\n"
-    "                        [--delay MS] [--interval MS] [--retries N] [--replicas N]\n"
-    "                        [--role NODE] [--peer NAME=URL]... [--secret-file FILE]\n"
+    "                        [--delay MS] [--outbox on|off] [--interval MS] [--retries N]\n"
+    "                        [--replicas N] [--role NODE] [--peer NAME=URL]... [--secret-file FILE]\n"
     "                        [--allow-faults] [--web DIR] [--seed-demo|--no-demo] [--threads N]\n"
     "                        [--client-cap N] [--request-timeout MS] [--keep-alive MS]\n"
     "\n"
@@ -63,6 +63,8 @@ static const char usage[] =
     "  --policy P        mirror: strict (default) refuses writes while either copy\n"
     "                    fails; degrade keeps serving on one copy, resyncs it on heal\n"
     "  --delay MS        async: the WAN delay of every shipped batch (default 200)\n"
+    "  --outbox on|off   async: off is the naive mode: the whole database is copied\n"
+    "                    to the secondary every second instead of its changes\n"
     "  --interval MS     offline: how often the sync job runs (default 2000)\n"
     "  --retries N       offline: failed pushes before a row is FAILED (default 5)\n"
     "  --replicas N      cluster: how many replicas, 1 to 8 (default 2)\n"
@@ -82,6 +84,9 @@ static const char usage[] =
     "                    it is not started here; repeat for each\n"
     "  --secret-file F   the cluster secret (64 hex digits, mode 0600); every node of\n"
     "                    a topology needs the same one\n"
+    "\n"
+    "Async failover, from another terminal: faultdrill serve failover SECONDARY_URL\n"
+    "(promotes it; its primary is fenced), faultdrill serve fence PRIMARY_URL.\n"
     "\n"
     "Faults at run time, from another terminal (5 is EIO, 28 ENOSPC):\n"
     "  fiu-ctrl -c \"enable name=disk/mirror/write,failinfo=5\" PID\n"
@@ -247,6 +252,10 @@ static int parse_valued(struct serve_options *o, const char *opt, const char *v)
         return 0;
     }
     int64_t ms = 0;
+    if (strcmp(opt, "--outbox") == 0 && (!strcmp(v, "on") || !strcmp(v, "off"))) {
+        o->outbox_off = strcmp(v, "off") == 0;
+        return 0;
+    }
     if (strcmp(opt, "--delay") == 0 && parse_ms(v, &ms) == 0) {
         o->delay_ms = ms;
         return 0;
@@ -313,7 +322,7 @@ static int parse_options(int argc, char **argv, struct serve_options *o)
                                     !strcmp(a, "--retries") || !strcmp(a, "--replicas") ||
                                     !strcmp(a, "--secret-file") || !strcmp(a, "--client-cap") ||
                                     !strcmp(a, "--request-timeout") ||
-                                    !strcmp(a, "--keep-alive"))) {
+                                    !strcmp(a, "--keep-alive") || !strcmp(a, "--outbox"))) {
             topology_given |= strcmp(a, "--topology") == 0;
             int code = parse_valued(o, a, argv[++i]);
             if (code != 0)
@@ -425,7 +434,7 @@ static int open_shop(struct server *srv, shop **out)
         .policy = o->policy,
         .ack = MIRROR_ACK_BOTH,
         .sync_full = true,
-        .outbox = o->role == SERVE_ASYNC || o->role == SERVE_CLUSTER,
+        .outbox = (o->role == SERVE_ASYNC && !o->outbox_off) || o->role == SERVE_CLUSTER,
         .sync_queue = o->role == SERVE_OFFLINE ? SHOP_QUEUE_SAME : SHOP_QUEUE_NONE,
     };
     char msg[SHOP_ERRMSG_MAX];
@@ -569,6 +578,11 @@ static int start_civetweb(struct server *srv)
     struct mg_server_port sp[1];
     if (mg_get_server_ports(srv->mg, 1, sp) == 1)
         srv->opt.port = sp[0].port;
+    if (srv->net != NULL) {
+        char url[64];
+        snprintf(url, sizeof(url), "http://127.0.0.1:%d", srv->opt.port);
+        wire_set_self_url(srv->net, url);
+    }
     return 0;
 }
 
@@ -679,6 +693,13 @@ static void *poke_listener(void *arg)
 
 static void stop_all(struct server *srv)
 {
+    if (srv->mg != NULL && srv->async != NULL && srv->opt.role == SERVE_ASYNC) {
+        /* the secondary's acknowledgements still come in while the last
+         * changes go out, without the WAN delay; clients are turned away */
+        atomic_store(&srv->refusing, true);
+        wire_hurry(srv->net);
+        async_drain(srv);
+    }
     if (srv->mg != NULL) {
         pthread_t poker;
         bool poking = pthread_create(&poker, NULL, poke_listener, &srv->opt.port) == 0;
@@ -737,13 +758,13 @@ static int serve_run(struct server *srv, const sigset_t *signals)
         fprintf(stderr, "faultdrill serve: cannot start the guard: %s\n", strerror(-err));
     if (!err)
         err = start_civetweb(srv);
-    if (!err && srv->opt.role == SERVE_ASYNC)
+    if (!err && (srv->opt.role == SERVE_ASYNC || srv->opt.role == SERVE_SECONDARY))
         err = async_start(srv);
     if (!err && srv->opt.role == SERVE_OFFLINE)
         err = offline_start(srv);
     if (!err && srv->opt.role == SERVE_CLUSTER)
         err = cluster_start(srv);
-    if (!err && is_follower(srv->opt.role))
+    if (!err && (srv->opt.role == SERVE_CENTRAL || srv->opt.role == SERVE_REPLICA))
         err = follow_start(srv);
     if (err) {
         stop_all(srv);
@@ -766,6 +787,13 @@ static int serve_run(struct server *srv, const sigset_t *signals)
 
 int serve_main(int argc, char **argv)
 {
+    if (argc >= 2 && (strcmp(argv[1], "failover") == 0 || strcmp(argv[1], "fence") == 0)) {
+        if (wire_global_init() != 0)
+            return SERVE_EXIT_CANNOT_RUN;
+        int code = async_admin_main(argc - 1, argv + 1);
+        wire_global_cleanup();
+        return code;
+    }
     struct server *srv = calloc(1, sizeof(*srv));
     if (srv == NULL) {
         fprintf(stderr, "faultdrill serve: out of memory\n");

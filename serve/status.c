@@ -92,7 +92,7 @@ void status_not_configured(struct request *rq)
 
 void status_replication(struct request *rq)
 {
-    if (rq->srv->opt.role == SERVE_ASYNC)
+    if (rq->srv->opt.role == SERVE_ASYNC || rq->srv->opt.role == SERVE_SECONDARY)
         async_status(rq);
     else if (rq->srv->opt.role == SERVE_CLUSTER)
         cluster_status(rq);

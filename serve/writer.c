@@ -93,12 +93,21 @@ static void group_commit(struct writer *w, struct group *g)
             snprintf(j->detail, sizeof(j->detail), "%s", shop_errmsg(w->shop));
         }
     }
+    /* a replication node learns of the commit before anything else runs */
+    if (err == 0 && writes > 0 && w->on_commit != NULL)
+        w->on_commit(w->on_commit_ctx, w->shop);
     for (size_t i = 0; i < g->count; i++) {
         struct write_job *j = g->jobs[i];
         if (j->kind == JOB_CALL)
             j->rc = j->call(w->shop, j->call_arg);
     }
     atomic_store(&w->last_seq, shop_last_seq(w->shop));
+}
+
+void writer_set_on_commit(struct writer *w, void (*fn)(void *ctx, shop *s), void *ctx)
+{
+    w->on_commit = fn;
+    w->on_commit_ctx = ctx;
 }
 
 static bool status_changed(const struct serve_status *a, const struct serve_status *b)

@@ -8,7 +8,7 @@
 #   serve_async_test.sh FAULTDRILL SERVE_DIGEST CASE
 #
 # Cases: ships_after_delay secondary_disk link_drop kill9_resume sigterm_drains
-#        kill9_secondary
+#        kill9_secondary failover_live outbox_off
 set -euo pipefail
 
 FD=$1
@@ -98,10 +98,12 @@ case_secondary_disk() {
     local i
     for ((i = 0; i < 100; i++)); do
         req GET /replication/status
-        jq -e '.state == "retrying" and .failures > 0' "$WORK/body" >/dev/null && break
+        jq -e '.applyErrors > 0 and .timeouts > 0' "$WORK/body" >/dev/null && break
         sleep 0.05
     done
-    jqe '.state == "retrying" and .lagChanges >= 1 and (.lastError | test("refused"))'
+    # the secondary could not apply, so it did not acknowledge: the primary
+    # resends after its timeout
+    jqe '.lagChanges >= 1 and .applyErrors > 0 and .timeouts > 0'
     # The lag is the age of the OLDEST change the secondary lacks, not the newest.
     sleep 0.6
     orders 1
@@ -110,7 +112,7 @@ case_secondary_disk() {
     fiu-ctrl -c "disable name=disk/secondary/write" "$spid" || fail "fiu-ctrl disable"
     orders 1
     wait_caught_up
-    jqe '.state == "streaming" and .resends > 0'
+    jqe '.state == "idle" and .resends > 0'
     stop_server
     copies_equal "$WORK/data"
 }
@@ -124,7 +126,7 @@ case_link_drop() {
     orders 6
     sleep 0.5
     expect 200 GET /replication/status
-    jqe '.dropped > 0 and .lagChanges >= 6 and .state == "retrying"'
+    jqe '.dropped > 0 and .lagChanges >= 6 and .timeouts > 0'
     expect 200 POST /faults '{"name":"net/primary/secondary/drop","action":"disable"}'
     wait_caught_up
     jqe '.resends > 0 and .duplicatesSkipped >= 0'
@@ -195,8 +197,83 @@ case_kill9_secondary() {
     copies_equal "$WORK/data"
 }
 
+# Failover, live: with three acknowledged orders the secondary never got
+# (the link cut with net/primary/secondary/drop), the operator promotes the
+# secondary (faultdrill serve failover URL). It takes writes;
+# the old primary is fenced by the secondary's message (and by the
+# operator's command) and refuses every request; the status names the
+# acknowledged changes the promoted copy lacks. Both stay so across a restart.
+case_failover_live() {
+    start_server "$WORK/data" --topology async --delay 0
+    wait_caught_up
+    local held sec
+    held=$(jq .secondarySeq "$WORK/body")
+    sec=$(jq -r .secondaryProcess.url "$WORK/body")
+    local fifo="${TMPDIR:-/tmp}/fiu-ctrl-$PID.in" i
+    for ((i = 0; i < 100; i++)); do
+        [ -p "$fifo" ] && break
+        sleep 0.05
+    done
+    fiu-ctrl -c "enable name=net/primary/secondary/drop" "$PID" || fail "fiu-ctrl enable"
+    orders 3
+    expect 200 GET /replication/status
+    jqe ".lagChanges == 3 and .secondarySeq == $held"
+    "$FD" serve failover "$sec" >"$WORK/promote" 2>&1 || fail "serve failover: $(cat "$WORK/promote")"
+    jq -e ".failover.position == $held and .failover.windowSeconds > 0" "$WORK/promote" \
+        >/dev/null || fail "the promotion's answer: $(cat "$WORK/promote")"
+    "$FD" serve failover "$sec" >"$WORK/again" 2>&1 && fail "a second promotion succeeded"
+    # the promoted copy takes writes (the old primary's last three are not in it)
+    expect 201 POST "$sec/users" '{"name":"Nova","email":"nova@example.org"}'
+    expect 200 GET "$sec/orders/1"
+    jqe 'length == 0' # the three orders were acknowledged by the old primary only
+    # the old primary: fenced by the secondary's message; the operator's too
+    for ((i = 0; i < 100; i++)); do
+        req GET /replication/status
+        jq -e '.fenced' "$WORK/body" >/dev/null && break
+        sleep 0.05
+    done
+    jqe ".fenced and .state == \"fenced\" and .lostChanges.first == $((held + 1)) and
+         .lostChanges.last == $((held + 3)) and .lostChanges.count == 3"
+    "$FD" serve fence "$BASE" >"$WORK/fence" 2>&1 || true
+    expect 503 POST /orders '{"userId":1,"products":[{"productId":1,"quantity":1}]}'
+    jqe '.error == "fenced"'
+    expect 503 GET /products
+    # a restart keeps both: the primary fenced, the secondary promoted
+    stop_server
+    [ -f "$WORK/data/fenced" ] || fail "the fence was not recorded"
+    [ -f "$WORK/data/secondary/promoted" ] || fail "the promotion was not recorded"
+    start_server "$WORK/data" --topology async --delay 0
+    expect 503 POST /orders '{"userId":1,"products":[{"productId":1,"quantity":1}]}'
+    expect 200 GET /replication/status
+    jqe '.fenced'
+    sec=$(jq -r .secondaryProcess.url "$WORK/body")
+    expect 201 POST "$sec/users" '{"name":"Vega","email":"vega@example.org"}'
+    stop_server
+}
+
+# --outbox off, the naive mode: the whole database goes to the secondary
+# every second instead of its changes; the copies end equal all the same.
+case_outbox_off() {
+    start_server "$WORK/data" --topology async --delay 0 --outbox off
+    expect 200 GET /replication/status
+    jqe '.outbox == "off"'
+    orders 3
+    local i
+    for ((i = 0; i < 100; i++)); do
+        req GET /replication/status
+        jq -e '.snapshotsSent >= 2' "$WORK/body" >/dev/null && break
+        sleep 0.05
+    done
+    jqe '.snapshotsSent >= 2 and .batchesSent == 0'
+    expect 200 GET "$(jq -r .secondaryProcess.url "$WORK/body")/orders/1"
+    jqe 'length == 3'
+    stop_server
+    copies_equal "$WORK/data"
+}
+
 case "$CASE" in
-ships_after_delay | secondary_disk | link_drop | kill9_resume | sigterm_drains | kill9_secondary)
+ships_after_delay | secondary_disk | link_drop | kill9_resume | sigterm_drains | kill9_secondary | \
+    failover_live | outbox_off)
     "case_$CASE"
     ;;
 *)

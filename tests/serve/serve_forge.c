@@ -10,7 +10,8 @@
  *   serve_forge mac SECRET FROM TO COUNTER BODY
  *                                   prints HMAC-SHA256 under SECRET's key of
  *                                   "faultdrill-node-1" NUL FROM NUL TO NUL
- *                                   COUNTER NUL, then BODY's bytes
+ *                                   COUNTER NUL NUL (no reply-to), then
+ *                                   BODY's bytes
  */
 #include <nettle/hmac.h>
 #include <stdio.h>
@@ -89,8 +90,8 @@ static int forge_mac(char **a)
     }
     struct hmac_sha256_ctx c;
     hmac_sha256_set_key(&c, sizeof(key), key);
-    const char *fields[] = {"faultdrill-node-1", a[1], a[2], a[3]};
-    for (int i = 0; i < 4; i++)
+    const char *fields[] = {"faultdrill-node-1", a[1], a[2], a[3], "" /* no reply-to */};
+    for (int i = 0; i < 5; i++)
         hmac_sha256_update(&c, strlen(fields[i]) + 1, (const uint8_t *)fields[i]);
     f = fopen(a[4], "rb");
     if (f == NULL) {
