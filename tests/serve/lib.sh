@@ -103,6 +103,32 @@ jqe() {
     jq -e "$1" "$WORK/body" >/dev/null || fail "body does not satisfy: $1"
 }
 
+# until_json URL FILTER [SECONDS]: GETs URL (a path goes to $BASE) until it
+# answers 200 with a body the jq filter accepts; fails after SECONDS (WAIT_S)
+# of wall clock. A test waits for its condition this way, never for a fixed
+# time: CI runs the suite on a loaded 2-core machine, under the sanitizers too.
+WAIT_S=30
+until_json() {
+    local url=$1 filter=$2 seconds=${3:-$WAIT_S}
+    local end=$((SECONDS + seconds))
+    while :; do
+        req GET "$url"
+        [ "$STATUS" = 200 ] && jq -e "$filter" "$WORK/body" >/dev/null && return 0
+        [ "$SECONDS" -lt "$end" ] || break
+        sleep 0.05
+    done
+    fail "GET $url never satisfied $filter within ${seconds}s (last $STATUS)"
+}
+
+# until_fifo PID: waits for PID's fiu-ctrl fifo (libfiu makes it at start).
+until_fifo() {
+    local end=$((SECONDS + WAIT_S))
+    until [ -p "${TMPDIR:-/tmp}/fiu-ctrl-$1.in" ]; do
+        [ "$SECONDS" -lt "$end" ] || fail "no fiu-ctrl fifo for pid $1 within ${WAIT_S}s"
+        sleep 0.05
+    done
+}
+
 # An error reply is JSON with "error" and "detail".
 expect_error() {
     expect "$@"

@@ -39,6 +39,7 @@ expect_exit() {
 start_side() {
     local data=$1 log=$2 i port=""
     shift 2
+    : >"$log" # the background job opens it later: the banner loop reads it now
     "$FD" serve --port 0 --data "$data" "$@" >"$log" 2>&1 &
     SIDE_PID=$!
     for ((i = 0; i < STARTUP_WAIT_S * 20; i++)); do
@@ -52,14 +53,8 @@ start_side() {
 }
 
 wait_caught_up() {
-    local i
-    for ((i = 0; i < 200; i++)); do
-        req GET /replication/status
-        jq -e '.lagChanges == 0 and .secondarySeq == .primarySeq and .inTransit == 0' \
-            "$WORK/body" >/dev/null && return 0
-        sleep 0.05
-    done
-    fail "the secondary never caught up: $(cat "$WORK/body")"
+    until_json /replication/status \
+        '.lagChanges == 0 and .secondarySeq == .primarySeq and .inTransit == 0'
 }
 
 orders() {
@@ -147,12 +142,7 @@ case_wrong_secret() {
     mkdir -p "$WORK/side"
     start_side "$WORK/side" "$WORK/side.log" --role secondary
     start_server "$WORK/data" --topology async --delay 0 --peer "secondary=$SIDE_URL"
-    local i
-    for ((i = 0; i < 100; i++)); do
-        req GET /replication/status
-        jq -e '.failures > 0' "$WORK/body" >/dev/null && break
-        sleep 0.05
-    done
+    until_json /replication/status '.failures > 0'
     jqe '.failures > 0 and (.lastError | test("refused our message")) and
          (.lastError | test("secret"))'
     jqe '.secondarySeq == 0 and .changesApplied == 0'
@@ -172,11 +162,7 @@ case_link_duplicate_reorder() {
     expect 200 GET /faults
     jqe 'any(.points[]; .name == "net/primary/secondary/duplicate") and
          any(.points[]; .name == "net/primary/secondary/reorder")'
-    local fifo="${TMPDIR:-/tmp}/fiu-ctrl-$PID.in" i
-    for ((i = 0; i < 100; i++)); do
-        [ -p "$fifo" ] && break
-        sleep 0.05
-    done
+    until_fifo "$PID"
     fiu-ctrl -c "enable name=net/primary/secondary/duplicate" "$PID" || fail "fiu-ctrl enable"
     orders 4
     wait_caught_up
@@ -184,7 +170,8 @@ case_link_duplicate_reorder() {
     fiu-ctrl -c "disable name=net/primary/secondary/duplicate" "$PID" || fail "fiu-ctrl disable"
     fiu-ctrl -c "enable name=net/primary/secondary/reorder" "$PID" || fail "fiu-ctrl enable"
     orders 6
-    sleep 0.5
+    # a held batch and the gap it leaves make the primary resend
+    until_json /replication/status '.resends >= 1'
     fiu-ctrl -c "disable name=net/primary/secondary/reorder" "$PID" || fail "fiu-ctrl disable"
     orders 1
     wait_caught_up

@@ -26,14 +26,10 @@ fiu() {
 
 # fiu_central COMMAND: to central's process (its disk, its side of the link).
 fiu_central() {
-    local i cpid=""
-    for ((i = 0; i < 200; i++)); do
-        expect 200 GET /sync/status
-        cpid=$(jq -r '.centralProcess.pid // empty' "$WORK/body")
-        [ -n "$cpid" ] && [ -p "${TMPDIR:-/tmp}/fiu-ctrl-$cpid.in" ] && break
-        sleep 0.05
-    done
-    [ -n "$cpid" ] || fail "no central process in the status"
+    local cpid
+    until_json /sync/status '.centralProcess.pid != null'
+    cpid=$(jq -r .centralProcess.pid "$WORK/body")
+    until_fifo "$cpid"
     fiu-ctrl -c "$1" "$cpid" || fail "fiu-ctrl -c '$1' $cpid failed"
 }
 
@@ -98,12 +94,7 @@ case_synced() {
     local n
     for n in 1 2 3; do order "$n"; done
     # the timer: within a few intervals, without asking
-    local i
-    for ((i = 0; i < 100; i++)); do
-        status
-        jq -e '.rows.pending == 0 and .runs > 1 and .pushes > 0' "$WORK/body" >/dev/null && break
-        sleep 0.1
-    done
+    until_json /sync/status '.rows.pending == 0 and .runs > 1 and .pushes > 0'
     expect_drained
     jqe '(.tables[] | select(.table == "users") | .synced) >= 2'
     jqe '(.tables[] | select(.table == "orders") | .synced) == 6' # an insert and its total
@@ -249,6 +240,7 @@ case_html() {
         fail "the HTML total does not show 0 pending after a run"
     # a topology without offline sync has neither route
     stop_server
+    : >"$WORK/server_m.log"
     "$FD" serve --port 0 --data "$WORK/mirror" --topology mirror >"$WORK/server_m.log" 2>&1 &
     PID=$!
     local i
