@@ -186,44 +186,13 @@ void async_stop(struct server *srv)
 
 /* ---- client requests: the core's routing ----------------------------------------------- */
 
-/* Status, admin and node routes answer whatever the node's state. */
-static bool is_control(const char *uri)
-{
-    return strcmp(uri, "/api/node") == 0 || strcmp(uri, "/faults") == 0 ||
-           strcmp(uri, "/heartbeat") == 0 || strncmp(uri, "/replication/", 13) == 0;
-}
-
 bool async_route(struct request *rq)
 {
-    struct server *srv = rq->srv;
-    struct async_host *a = srv->async;
-    const char *uri = rq->ri->local_uri_raw != NULL ? rq->ri->local_uri_raw : rq->ri->local_uri;
-    if (a == NULL || is_control(uri))
+    struct async_host *a = rq->srv->async;
+    if (a == NULL)
         return false;
-    persist(srv);
-    struct node_view v;
-    hosted_view(a->node, &v);
-    const char *method = rq->ri->request_method;
-    struct node_request req = {.is_write =
-                                   strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0};
-    struct node_route r;
-    node_route(&v, &req, &r);
-    if (r.kind == NODE_ROUTE_HERE || !v.up)
-        return false; /* not started yet: a plain shop */
-    if (r.kind == NODE_ROUTE_REDIRECT) {
-        char url[WIRE_URL_MAX], headers[WIRE_URL_MAX + SERVE_PATH_MAX + 32] = "";
-        if (wire_peer_url(srv->net, r.to, url))
-            snprintf(headers, sizeof(headers), "Location: %s%.4000s", url, uri);
-        snprintf(rq->detail, sizeof(rq->detail), "%s: %s takes the writes%s%s", r.why, r.to,
-                 url[0] ? " at " : "", url[0] ? url : "");
-        buf_reset(&rq->w->out);
-        json_error(&rq->w->out, "not the writer", rq->detail);
-        http_reply_bytes(rq, &rq->w->out, 307, "application/json", headers[0] ? headers : NULL);
-        return true;
-    }
-    snprintf(rq->detail, sizeof(rq->detail), "%s (%s)", r.why, v.name);
-    http_reply_error(rq, 503, v.fenced ? "fenced" : "refused", rq->detail);
-    return true;
+    persist(rq->srv);
+    return hosted_route(a->node, rq);
 }
 
 /* ---- operator actions: failover ------------------------------------------------------------ */

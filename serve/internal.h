@@ -308,7 +308,7 @@ struct fault_panel {
 
 struct async_host;  /* async.c */
 struct follower;    /* node_follow.c */
-struct offline_job; /* offline.c */
+struct offline_host; /* offline.c */
 struct cluster;     /* cluster.c */
 struct http_guard;  /* http.c: connections per client, late bodies */
 
@@ -324,7 +324,7 @@ struct server {
     struct follower *follow;           /* node_follow.c: secondary, central, replica */
     struct async_host *async;
     _Atomic bool refusing; /* stopping: client requests get 503, node messages still go */
-    struct offline_job *offline;
+    struct offline_host *offline;
     struct cluster *cluster;
     char web_root[SERVE_PATH_MAX]; /* realpath of --web; "" when missing */
     struct writer writer;
@@ -487,11 +487,14 @@ bool async_route(struct request *rq);
 /* `faultdrill serve failover|fence URL` (argv[0] is the verb): exit code. */
 int async_admin_main(int argc, char **argv);
 
-/* offline.c: the sync job pushing fd_sync_queue to db_central.sqlite. */
+/* offline.c: the core's offline local or central, hosted (node_host.c). */
 int offline_start(struct server *srv);
 void offline_stop(struct server *srv);
 void offline_status(struct request *rq); /* GET /sync/status, JSON or HTML */
-void offline_run_now(struct request *rq); /* POST /sync/run: one pass now */
+void offline_run_now(struct request *rq); /* POST /sync/run: a run now, and its answer */
+/* A client request at an offline node, routed by the core (central takes
+ * no writes): true when replied here. */
+bool offline_route(struct request *rq);
 
 /* cluster.c: a leader's replicas (child processes), propagation over node
  * messages, the registry; a replica forwarding writes to its leader. */

@@ -1,8 +1,8 @@
 /*
- * node_follow.c — a node fed by another, in its own process, until the
- * replication core (platform/node.h) runs its protocol: the offline central
- * (fed by any local) and a cluster replica (fed by leader); the async
- * secondary is the core's already (async.c). It receives node messages that
+ * node_follow.c — a cluster replica fed by its leader, in its own process,
+ * until the replication core (platform/node.h) runs the cluster's protocol
+ * (the async secondary and the offline central are the core's already:
+ * async.c, offline.c). It receives node messages that
  * node_net.c has authenticated and applies them through the writer, the
  * only writable handle on its copy, in one transaction each (idempotent by
  * sequence).
@@ -10,13 +10,11 @@
  *   replicaN: an empty message asks the position; a batch of the outbox
  *     ("FDB1", platform.h) is applied; the reply is JSON
  *     {"position","applied","skipped","gap"}. Only its leader may feed it.
- *   central: a push of the sync queue ("FDS1") from the local that sent it
- *     is applied; the reply is central's encoded result (platform.h).
  *
  * What to send, when to resend and what a gap means are the sender's
- * business; this file only applies and answers. A request that writes to
- * central is refused (its data comes from the locals); a replica's is
- * forwarded to its leader (cluster.c).
+ * business; this file only applies and answers. A request that writes to a
+ * replica is forwarded to its leader (cluster.c); the other topologies'
+ * requests are routed by their hosts (the core's rule).
  */
 #include <assert.h>
 #include <civetweb.h>
@@ -32,7 +30,7 @@
 
 struct follower {
     struct server *srv;
-    const char *upstream; /* the only sender of batches; NULL: any (central) */
+    const char *upstream; /* the only sender of batches */
     pthread_mutex_t lock;
     pthread_cond_t cond; /* CLOCK_MONOTONIC: the position moved */
     int64_t applied;     /* the position for upstream (under lock) */
@@ -123,49 +121,6 @@ static int on_batch(void *ctx, const char *from, const void *body, size_t len, s
                        a.res.gap);
 }
 
-/* ---- a push of the sync queue ----------------------------------------------------------- */
-
-struct push_call {
-    const char *origin;
-    const void *push;
-    size_t len;
-    struct shop_sync_result res;
-    uint8_t reply[SHOP_SYNC_REPLY_BYTES_MAX];
-    char detail[SHOP_ERRMSG_MAX];
-};
-
-static int push_on_writer(shop *s, void *arg)
-{
-    struct push_call *p = arg;
-    int rc = shop_sync_apply_central(s, p->origin, p->push, p->len, &p->res);
-    if (rc != 0)
-        snprintf(p->detail, sizeof(p->detail), "%s", shop_errmsg(s));
-    return rc;
-}
-
-static int on_push(void *ctx, const char *from, const void *body, size_t len, struct buf *out)
-{
-    struct follower *f = ctx;
-    struct push_call *p = calloc(1, sizeof(*p)); /* ids[]: too large for a worker's stack */
-    if (p == NULL) {
-        json_error(out, "out of memory", NULL);
-        return 503;
-    }
-    p->origin = from;
-    p->push = body;
-    p->len = len;
-    int rc = writer_call(&f->srv->writer, push_on_writer, p);
-    int status = 200;
-    if (rc != 0) {
-        status = error_reply(out, rc, p->detail);
-    } else {
-        size_t n = shop_sync_reply_encode(&p->res, p->reply);
-        buf_put(out, (const char *)p->reply, n);
-    }
-    free(p);
-    return status;
-}
-
 /* ---- life ------------------------------------------------------------------------------- */
 
 int follow_start(struct server *srv)
@@ -180,17 +135,9 @@ int follow_start(struct server *srv)
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&f->cond, &ca);
     pthread_condattr_destroy(&ca);
-    wire_handler_fn fn = on_batch;
-    switch (srv->opt.role) {
-    case SERVE_REPLICA:
-        f->upstream = "leader";
-        break;
-    default:
-        assert(srv->opt.role == SERVE_CENTRAL);
-        fn = on_push;
-        break;
-    }
-    if (f->upstream != NULL) {
+    assert(srv->opt.role == SERVE_REPLICA);
+    f->upstream = "leader";
+    {
         struct apply_call a = {.source = f->upstream};
         int rc = writer_call(&srv->writer, apply_on_writer, &a);
         if (rc != 0) {
@@ -204,7 +151,7 @@ int follow_start(struct server *srv)
         f->applied = a.position;
     }
     srv->follow = f;
-    wire_set_handler(srv->net, fn, f);
+    wire_set_handler(srv->net, on_batch, f);
     return 0;
 }
 
@@ -239,7 +186,6 @@ bool follow_intercept(struct request *rq)
 {
     struct server *srv = rq->srv;
     enum serve_role role = srv->opt.role;
-    const char *method = rq->ri->request_method;
     const char *uri = rq->ri->local_uri_raw != NULL ? rq->ri->local_uri_raw : rq->ri->local_uri;
     if (atomic_load(&srv->refusing) && strcmp(uri, "/api/node") != 0) {
         /* stopping: the nodes still talk while the last changes go out */
@@ -251,14 +197,7 @@ bool follow_intercept(struct request *rq)
         return async_route(rq);
     if (role == SERVE_REPLICA)
         return cluster_forward(rq);
-    if (role != SERVE_CENTRAL)
-        return false;
-    if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0 ||
-        strcmp(uri, "/api/node") == 0 || strcmp(uri, "/faults") == 0)
-        return false;
-    snprintf(rq->detail, sizeof(rq->detail),
-             "%s is a copy fed by its locals and takes no writes of its own: write there",
-             srv->opt.node);
-    http_reply_error(rq, 503, "read-only node", rq->detail);
-    return true;
+    if (role == SERVE_OFFLINE || role == SERVE_CENTRAL)
+        return offline_route(rq);
+    return false;
 }

@@ -13,11 +13,15 @@
  *     each once the monotonic clock reaches it;
  *   - POST /api/node delivers a message (node_net.c authenticated it);
  *   - the writer tells the node of each group it committed;
- *   - env->trace: the last HOSTED_TRACE_LINES lines are kept for the status.
+ *   - env->trace: the last HOSTED_TRACE_LINES lines are kept for the status
+ *     (and printed to the log when the host asks: hosted_log_traces);
+ *   - a client request is routed by the core's rule (node_route) on the
+ *     node's view: hosted_route.
  *
  * After every event the node's view (node_view) is copied under a lock, so
  * request threads route with node_route without touching the node.
  */
+#include <civetweb.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
@@ -49,6 +53,9 @@ struct hosted {
         int64_t at_us;
     } timers[HOSTED_TIMERS_MAX];
     size_t timer_count;
+    bool firing;      /* a wake was taken off the list and is being delivered */
+    bool log_traces;  /* print the node's trace lines to stdout (the live log) */
+    bool muted;       /* a hosted_with call runs: its trace lines are dropped */
     struct node_view view;
     char trace[HOSTED_TRACE_LINES][NODE_TRACE_MAX];
     size_t trace_next, trace_count;
@@ -93,13 +100,21 @@ static void env_timer(void *ctx, const char *node, int timer, int64_t at_us)
 static void env_trace(void *ctx, const char *node, const char *text)
 {
     struct hosted *h = ctx;
-    (void)node;
     pthread_mutex_lock(&h->lock);
+    if (h->muted) { /* a hosted_with call: the host's own doing, not the node's story */
+        pthread_mutex_unlock(&h->lock);
+        return;
+    }
     snprintf(h->trace[h->trace_next], NODE_TRACE_MAX, "%s", text);
     h->trace_next = (h->trace_next + 1) % HOSTED_TRACE_LINES;
     if (h->trace_count < HOSTED_TRACE_LINES)
         h->trace_count++;
+    bool print = h->log_traces;
     pthread_mutex_unlock(&h->lock);
+    if (print) {
+        printf("faultdrill serve: %s: %s\n", node, text);
+        fflush(stdout);
+    }
 }
 
 /* ---- events, on the writer's thread --------------------------------------------- */
@@ -111,6 +126,7 @@ enum event_kind {
     EV_PROMOTE,
     EV_FENCE,
     EV_STATUS,
+    EV_WITH,
     EV_STOP,
 };
 
@@ -122,6 +138,8 @@ struct event {
     size_t len;
     int timer;
     struct node_status *status;
+    int (*fn)(struct node *n, void *arg);
+    void *arg;
 };
 
 /* The node's shop hit a crash point: this process dies as kill -9 would. */
@@ -167,6 +185,15 @@ static int run_event(shop *s, void *arg)
     case EV_STATUS:
         rc = node_status(h->node, e->status);
         break;
+    case EV_WITH:
+        pthread_mutex_lock(&h->lock);
+        h->muted = true;
+        pthread_mutex_unlock(&h->lock);
+        rc = e->fn(h->node, e->arg);
+        pthread_mutex_lock(&h->lock);
+        h->muted = false;
+        pthread_mutex_unlock(&h->lock);
+        break;
     case EV_STOP:
         writer_set_on_commit(&h->srv->writer, NULL, NULL);
         break;
@@ -209,10 +236,12 @@ static void *timer_main(void *arg)
         }
         int timer = h->timers[next].timer;
         h->timers[next] = h->timers[--h->timer_count];
+        h->firing = true;
         pthread_mutex_unlock(&h->lock);
         struct event e = {.kind = EV_TIMER, .timer = timer};
         int rc = post_event(h, &e);
         pthread_mutex_lock(&h->lock);
+        h->firing = false;
         if (rc == -EAGAIN && h->timer_count < HOSTED_TIMERS_MAX) { /* the writer is full */
             h->timers[h->timer_count].timer = timer;
             h->timers[h->timer_count].at_us = host_mono_us() + HOSTED_RETRY_US;
@@ -329,6 +358,35 @@ void hosted_view(struct hosted *h, struct node_view *out)
     pthread_mutex_unlock(&h->lock);
 }
 
+int hosted_with(struct hosted *h, int (*fn)(struct node *n, void *arg), void *arg)
+{
+    struct event e = {.kind = EV_WITH, .fn = fn, .arg = arg};
+    return post_event(h, &e);
+}
+
+bool hosted_wake_due(struct hosted *h)
+{
+    int64_t now = host_mono_us();
+    pthread_mutex_lock(&h->lock);
+    bool due = h->firing;
+    for (size_t i = 0; i < h->timer_count && !due; i++)
+        due = h->timers[i].at_us <= now;
+    pthread_mutex_unlock(&h->lock);
+    return due;
+}
+
+void hosted_log_traces(struct hosted *h, bool on)
+{
+    pthread_mutex_lock(&h->lock);
+    h->log_traces = on;
+    for (size_t i = 0; on && i < h->trace_count; i++) /* what it said at start */
+        printf("faultdrill serve: %s: %s\n", node_name(h->node),
+               h->trace[(h->trace_next + HOSTED_TRACE_LINES - h->trace_count + i) %
+                        HOSTED_TRACE_LINES]);
+    fflush(stdout);
+    pthread_mutex_unlock(&h->lock);
+}
+
 int hosted_promote(struct hosted *h)
 {
     struct event e = {.kind = EV_PROMOTE};
@@ -351,4 +409,50 @@ size_t hosted_trace(struct hosted *h, char lines[][NODE_TRACE_MAX], size_t max)
     }
     pthread_mutex_unlock(&h->lock);
     return n;
+}
+
+/* ---- client requests: the core's routing ------------------------------------------------ */
+
+/* Status, admin and node routes answer whatever the node's state. */
+static bool is_control(const char *uri)
+{
+    return strcmp(uri, "/api/node") == 0 || strcmp(uri, "/faults") == 0 ||
+           strcmp(uri, "/heartbeat") == 0 || strncmp(uri, "/replication/", 13) == 0 ||
+           strncmp(uri, "/sync/", 6) == 0;
+}
+
+bool hosted_route(struct hosted *h, struct request *rq)
+{
+    struct server *srv = rq->srv;
+    const char *uri = rq->ri->local_uri_raw != NULL ? rq->ri->local_uri_raw : rq->ri->local_uri;
+    if (h == NULL || is_control(uri))
+        return false;
+    struct node_view v;
+    hosted_view(h, &v);
+    const char *method = rq->ri->request_method;
+    struct node_request req = {.is_write =
+                                   strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0};
+    struct node_route r;
+    node_route(&v, &req, &r);
+    if (r.kind == NODE_ROUTE_HERE || !v.up)
+        return false; /* not started yet: a plain shop */
+    if (r.kind == NODE_ROUTE_REDIRECT) {
+        char url[WIRE_URL_MAX], headers[WIRE_URL_MAX + SERVE_PATH_MAX + 32] = "";
+        if (wire_peer_url(srv->net, r.to, url))
+            snprintf(headers, sizeof(headers), "Location: %s%.4000s", url, uri);
+        snprintf(rq->detail, sizeof(rq->detail), "%s: %s takes the writes%s%s", r.why, r.to,
+                 url[0] ? " at " : "", url[0] ? url : "");
+        buf_reset(&rq->w->out);
+        json_error(&rq->w->out, "not the writer", rq->detail);
+        http_reply_bytes(rq, &rq->w->out, 307, "application/json", headers[0] ? headers : NULL);
+        return true;
+    }
+    /* REFUSE (FORWARD and WAIT are the cluster's, not hosted here yet) */
+    snprintf(rq->detail, sizeof(rq->detail), "%s (%s)", r.why, v.name);
+    http_reply_error(rq, 503,
+                     v.fenced                 ? "fenced"
+                     : v.writer[0] == '\0' && req.is_write ? "read-only node"
+                                                           : "refused",
+                     rq->detail);
+    return true;
 }

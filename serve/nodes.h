@@ -256,6 +256,19 @@ void hosted_stop(struct hosted *h);
 int hosted_status(struct hosted *h, struct node_status *out);
 /* The node's view after its last event (any thread). */
 void hosted_view(struct hosted *h, struct node_view *out);
+/* fn(node, arg) on the writer's thread, serialized with the node's events;
+ * its return value. The trace lines the node writes meanwhile are dropped:
+ * fn is the host's doing (POST /sync/run's switch off and on), not news. */
+int hosted_with(struct hosted *h, int (*fn)(struct node *n, void *arg), void *arg);
+/* Whether a wake the node asked for is due now or being delivered: the node
+ * has something to do without any message arriving. */
+bool hosted_wake_due(struct hosted *h);
+/* Print the node's trace lines to stdout as they come (the live log). */
+void hosted_log_traces(struct hosted *h, bool on);
+/* A client request routed by the core's rule (node_route) on the node's
+ * view: true when replied here (a redirect to the writer, a refusal); false:
+ * serve it on this node's shop. Status, admin and node routes always pass. */
+bool hosted_route(struct hosted *h, struct request *rq);
 int hosted_promote(struct hosted *h);
 int hosted_fence(struct hosted *h);
 /* The node's last trace lines, oldest first; returns how many. */

@@ -760,11 +760,11 @@ static int serve_run(struct server *srv, const sigset_t *signals)
         err = start_civetweb(srv);
     if (!err && (srv->opt.role == SERVE_ASYNC || srv->opt.role == SERVE_SECONDARY))
         err = async_start(srv);
-    if (!err && srv->opt.role == SERVE_OFFLINE)
+    if (!err && (srv->opt.role == SERVE_OFFLINE || srv->opt.role == SERVE_CENTRAL))
         err = offline_start(srv);
     if (!err && srv->opt.role == SERVE_CLUSTER)
         err = cluster_start(srv);
-    if (!err && (srv->opt.role == SERVE_CENTRAL || srv->opt.role == SERVE_REPLICA))
+    if (!err && srv->opt.role == SERVE_REPLICA)
         err = follow_start(srv);
     if (err) {
         stop_all(srv);

@@ -102,7 +102,7 @@ void status_replication(struct request *rq)
 
 void status_sync(struct request *rq)
 {
-    if (rq->srv->opt.role == SERVE_OFFLINE)
+    if (rq->srv->opt.role == SERVE_OFFLINE || rq->srv->opt.role == SERVE_CENTRAL)
         offline_status(rq);
     else
         status_not_configured(rq);
