@@ -6,7 +6,7 @@
 #
 #   serve_node_test.sh FAULTDRILL SERVE_DIGEST CASE
 #
-# Cases: secret_file peer_processes wrong_secret link_duplicate_reorder
+# Cases: secret_file peer_processes offline_peer wrong_secret link_duplicate_reorder
 set -euo pipefail
 
 FD=$1
@@ -136,6 +136,34 @@ case_peer_processes() {
         fail "primary and secondary differ: $(cat "$WORK/digest")"
 }
 
+# Offline sync between two nodes started by hand: central is told nothing of
+# the local, yet answers its pushes — at the address the local's messages
+# name (X-Faultdrill-Reply-To, under the MAC). Nothing is spawned.
+case_offline_peer() {
+    mkdir -p "$WORK/side"
+    head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$WORK/shared.secret"
+    chmod 600 "$WORK/shared.secret"
+    start_side "$WORK/side" "$WORK/side.log" --role central --secret-file "$WORK/shared.secret"
+    start_server "$WORK/data" --topology offline --interval 3600000 \
+        --secret-file "$WORK/shared.secret" --peer "central=$SIDE_URL"
+    [ ! -e "$WORK/data/central" ] || fail "the local started a central of its own"
+    expect 200 POST /sync/run
+    jqe '.online == true and .rows.pending == 0 and .rows.synced > 0 and .accepted == 1'
+    jqe ".centralProcess.url == \"$SIDE_URL\" and .centralProcess.pid == null"
+    jqe '.centralCheck == null' # central's file is not ours to read
+    local synced
+    synced=$(jq .rows.synced "$WORK/body")
+    expect 201 POST /users '{"name":"Ida","email":"ida@example.org"}'
+    expect 200 POST /sync/run
+    jq -e --argjson s "$synced" '.rows.synced > $s and .rows.pending == 0' "$WORK/body" \
+        >/dev/null || fail "the second push was not answered: $(cat "$WORK/body")"
+    expect 200 GET "$SIDE_URL/sync/status"
+    jqe '.node == "central" and .locals == ["local"] and .pushesApplied == 2 and .strays == 0'
+    stop_server
+    stop_side
+    grep -q 'stopped cleanly' "$WORK/side.log" || fail "central did not stop cleanly"
+}
+
 # A secondary holding another secret: the primary's messages are refused
 # (401), the status says why, the secondary applies nothing.
 case_wrong_secret() {
@@ -182,7 +210,7 @@ case_link_duplicate_reorder() {
 }
 
 case "$CASE" in
-secret_file | peer_processes | wrong_secret | link_duplicate_reorder)
+secret_file | peer_processes | offline_peer | wrong_secret | link_duplicate_reorder)
     "case_$CASE"
     ;;
 *)
