@@ -281,6 +281,7 @@ struct serve_options {
     bool outbox_off;             /* async: the naive whole-database copy (--outbox off) */
     int64_t interval_ms;         /* offline */
     int retries;                 /* offline */
+    bool queue_separate;         /* offline: the naive queue in a second transaction */
     int replicas;                /* cluster */
     const char *secret_file;     /* --secret-file; NULL: DATA/node.secret, made at first start */
     const char *peers[WIRE_PEERS_MAX]; /* --peer NAME=URL */
@@ -492,6 +493,8 @@ int offline_start(struct server *srv);
 void offline_stop(struct server *srv);
 void offline_status(struct request *rq); /* GET /sync/status, JSON or HTML */
 void offline_run_now(struct request *rq); /* POST /sync/run: a run now, and its answer */
+void offline_switch_off(struct request *rq); /* POST /sync/offline: the job stops pushing */
+void offline_switch_on(struct request *rq);  /* POST /sync/online: ...and pushes again */
 /* A client request at an offline node, routed by the core (central takes
  * no writes): true when replied here. */
 bool offline_route(struct request *rq);

@@ -124,6 +124,8 @@ enum event_kind {
     EV_MESSAGE,
     EV_TIMER,
     EV_PROMOTE,
+    EV_ONLINE,
+    EV_OFFLINE,
     EV_FENCE,
     EV_STATUS,
     EV_WITH,
@@ -178,6 +180,10 @@ static int run_event(shop *s, void *arg)
         break;
     case EV_PROMOTE:
         rc = node_promote(h->node);
+        break;
+    case EV_ONLINE:
+    case EV_OFFLINE:
+        rc = node_set_online(h->node, e->kind == EV_ONLINE);
         break;
     case EV_FENCE:
         rc = node_fence(h->node);
@@ -385,6 +391,12 @@ void hosted_log_traces(struct hosted *h, bool on)
                         HOSTED_TRACE_LINES]);
     fflush(stdout);
     pthread_mutex_unlock(&h->lock);
+}
+
+int hosted_set_online(struct hosted *h, bool online)
+{
+    struct event e = {.kind = online ? EV_ONLINE : EV_OFFLINE};
+    return post_event(h, &e);
 }
 
 int hosted_promote(struct hosted *h)

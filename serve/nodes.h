@@ -269,6 +269,8 @@ void hosted_log_traces(struct hosted *h, bool on);
  * view: true when replied here (a redirect to the writer, a refusal); false:
  * serve it on this node's shop. Status, admin and node routes always pass. */
 bool hosted_route(struct hosted *h, struct request *rq);
+/* node_set_online: the operator's switch of an offline local's sync job. */
+int hosted_set_online(struct hosted *h, bool online);
 int hosted_promote(struct hosted *h);
 int hosted_fence(struct hosted *h);
 /* The node's last trace lines, oldest first; returns how many. */

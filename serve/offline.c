@@ -16,6 +16,9 @@
  *   - central (`serve --role central`) takes pushes from the locals named by
  *     its --peer options (its parent passes itself), and no client writes;
  *   - GET /sync/status: the core's status, JSON or an HTML table;
+ *   - POST /sync/offline, /sync/online: the core's switch of the sync job
+ *     (node_set_online), kept across a restart in DATA/sync-offline, which
+ *     the core leaves to its host;
  *   - POST /sync/run, the operator's "push now": the core's online switch
  *     turned off and on, which the core answers with a run at once (its
  *     documented reaction); the reply waits until the push and anything it
@@ -28,12 +31,14 @@
 #include <assert.h>
 #include <civetweb.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "serve/internal.h"
 #include "serve/nodes.h"
@@ -42,6 +47,7 @@
 #define OFFLINE_RUN_POLL_US       20000 /* ...looking at the node this often */
 #define OFFLINE_RUN_ROUNDS_MAX    4     /* runs one POST asks for (a push was in flight) */
 #define OFFLINE_ACCEPT_RANGES_MAX 32    /* media ranges of an Accept header looked at */
+#define OFFLINE_SWITCH_FILE "sync-offline" /* DATA/sync-offline: the job was switched off */
 
 /* Central's content compared with the local's (POST /sync/run). */
 struct offline_check {
@@ -61,6 +67,7 @@ struct offline_host {
     pthread_mutex_t lock; /* check; run_lock: one POST /sync/run at a time */
     pthread_mutex_t run_lock;
     struct offline_check check;
+    char switch_path[SERVE_PATH_MAX];
 };
 
 static struct offline_host *host_of(struct server *srv)
@@ -159,6 +166,18 @@ int offline_start(struct server *srv)
         return err;
     }
     hosted_log_traces(o->node, true);
+    snprintf(o->switch_path, sizeof(o->switch_path), "%.4000s/%s", srv->opt.data_dir,
+             OFFLINE_SWITCH_FILE);
+    if (!o->central && access(o->switch_path, F_OK) == 0) {
+        printf("faultdrill serve: the sync job was switched off before (%s): it stays off "
+               "until POST /sync/online\n",
+               o->switch_path);
+        err = hosted_set_online(o->node, false);
+        if (err) {
+            host_free(o);
+            return err;
+        }
+    }
     name_points(srv);
     /* Request threads already run: they see the host only once it is whole. */
     __atomic_store_n(&srv->offline, o, __ATOMIC_RELEASE);
@@ -320,6 +339,59 @@ void offline_run_now(struct request *rq)
     offline_status(rq);
 }
 
+/* ---- POST /sync/offline, /sync/online ---------------------------------------- */
+
+/* The switch's mark: written (fsynced) when off, removed when on. */
+static int mark_switch(const char *path, bool online)
+{
+    if (online)
+        return unlink(path) == 0 || errno == ENOENT ? 0 : -errno;
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -errno;
+    static const char line[] = "the sync job is switched off (POST /sync/online)\n";
+    bool ok = write(fd, line, sizeof(line) - 1) == (ssize_t)(sizeof(line) - 1) && fsync(fd) == 0;
+    int saved = errno;
+    ok = close(fd) == 0 && ok;
+    return ok ? 0 : -(saved ? saved : EIO);
+}
+
+static void switch_to(struct request *rq, bool online)
+{
+    struct offline_host *o = host_of(rq->srv);
+    if (rq->srv->opt.role != SERVE_OFFLINE || o == NULL) {
+        snprintf(rq->detail, sizeof(rq->detail), "only an offline local has a sync job to switch");
+        http_reply_error(rq, rq->srv->opt.role == SERVE_OFFLINE ? 503 : 404,
+                         rq->srv->opt.role == SERVE_OFFLINE ? "sync job not running"
+                                                            : "not configured",
+                         rq->detail);
+        return;
+    }
+    /* the mark first when going off: a crash right after still finds it */
+    int rc = online ? 0 : mark_switch(o->switch_path, false);
+    if (rc == 0)
+        rc = hosted_set_online(o->node, online);
+    if (rc == 0 && online)
+        rc = mark_switch(o->switch_path, true);
+    if (rc != 0) {
+        snprintf(rq->detail, sizeof(rq->detail), "cannot switch the sync job %s: %s",
+                 online ? "on" : "off", platform_strerror(rc));
+        http_reply_error(rq, 500, "switch failed", rq->detail);
+        return;
+    }
+    offline_status(rq);
+}
+
+void offline_switch_off(struct request *rq)
+{
+    switch_to(rq, false);
+}
+
+void offline_switch_on(struct request *rq)
+{
+    switch_to(rq, true);
+}
+
 /* ---- GET /sync/status ---------------------------------------------------- */
 
 /* What a status reply shows. */
@@ -435,6 +507,7 @@ static void render_json(struct buf *b, const struct offline_view *v)
     buf_i64(b, s->reply_timeout_us / 1000);
     buf_puts(b, ",\"retryBudget\":");
     buf_i64(b, s->retries_budget);
+    buf_puts(b, v->srv->opt.queue_separate ? ",\"queue\":\"separate\"" : ",\"queue\":\"same\"");
     buf_puts(b, v->st.up ? ",\"running\":true" : ",\"running\":false");
     /* online: the last push answered was accepted; switchedOn: the job's switch */
     buf_puts(b, s->last_push_ok ? ",\"online\":true" : ",\"online\":false");

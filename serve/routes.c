@@ -66,6 +66,8 @@ static const struct route routes[] = {
     {"POST", "replication/fence", async_fence, BODY_NONE},
     {"GET", "sync/status", status_sync, BODY_NONE},
     {"POST", "sync/run", offline_run_now, BODY_NONE},
+    {"POST", "sync/offline", offline_switch_off, BODY_NONE},
+    {"POST", "sync/online", offline_switch_on, BODY_NONE},
     {"GET", "getServer", cluster_get_server, BODY_NONE},
     {"POST", "api/node", wire_api, BODY_RAW},
     {"GET", "faults", panel_list, BODY_NONE},

@@ -39,6 +39,7 @@
 static const char usage[] =
     "usage: faultdrill serve [--port N] [--data DIR] [--topology T] [--policy strict|degrade]\n"
     "                        [--delay MS] [--outbox on|off] [--interval MS] [--retries N]\n"
+    "                        [--queue same|separate]\n"
     "                        [--replicas N] [--role NODE] [--peer NAME=URL]... [--secret-file FILE]\n"
     "                        [--allow-faults] [--web DIR] [--seed-demo|--no-demo] [--threads N]\n"
     "                        [--client-cap N] [--request-timeout MS] [--keep-alive MS]\n"
@@ -67,6 +68,8 @@ static const char usage[] =
     "                    to the secondary every second instead of its changes\n"
     "  --interval MS     offline: how often the sync job runs (default 2000)\n"
     "  --retries N       offline: failed pushes before a row is FAILED (default 5)\n"
+    "  --queue same|separate  offline: a write's sync-queue rows in its own transaction\n"
+    "                    (same, the default) or in a second one after it (the naive mode)\n"
     "  --replicas N      cluster: how many replicas, 1 to 8 (default 2)\n"
     "  --allow-faults    GET/POST /faults: the front end's fault panel (loopback only)\n"
     "  --web DIR         the front end's files (default: the source tree's platform/web)\n"
@@ -266,6 +269,10 @@ static int parse_valued(struct serve_options *o, const char *opt, const char *v)
     }
     if (strcmp(opt, "--retries") == 0 && parse_int(v, 1, 1000, &o->retries) == 0)
         return 0;
+    if (strcmp(opt, "--queue") == 0 && (!strcmp(v, "same") || !strcmp(v, "separate"))) {
+        o->queue_separate = strcmp(v, "separate") == 0;
+        return 0;
+    }
     if (strcmp(opt, "--replicas") == 0 &&
         parse_int(v, 1, SERVE_REPLICAS_MAX, &o->replicas) == 0)
         return 0;
@@ -322,7 +329,8 @@ static int parse_options(int argc, char **argv, struct serve_options *o)
                                     !strcmp(a, "--retries") || !strcmp(a, "--replicas") ||
                                     !strcmp(a, "--secret-file") || !strcmp(a, "--client-cap") ||
                                     !strcmp(a, "--request-timeout") ||
-                                    !strcmp(a, "--keep-alive") || !strcmp(a, "--outbox"))) {
+                                    !strcmp(a, "--keep-alive") || !strcmp(a, "--outbox") ||
+                                    !strcmp(a, "--queue"))) {
             topology_given |= strcmp(a, "--topology") == 0;
             int code = parse_valued(o, a, argv[++i]);
             if (code != 0)
@@ -435,7 +443,9 @@ static int open_shop(struct server *srv, shop **out)
         .ack = MIRROR_ACK_BOTH,
         .sync_full = true,
         .outbox = (o->role == SERVE_ASYNC && !o->outbox_off) || o->role == SERVE_CLUSTER,
-        .sync_queue = o->role == SERVE_OFFLINE ? SHOP_QUEUE_SAME : SHOP_QUEUE_NONE,
+        .sync_queue = o->role != SERVE_OFFLINE ? SHOP_QUEUE_NONE
+                      : o->queue_separate      ? SHOP_QUEUE_SEPARATE
+                                               : SHOP_QUEUE_SAME,
     };
     char msg[SHOP_ERRMSG_MAX];
     err = shop_open(&srv->cfg, &srv->env, out, msg);
@@ -634,7 +644,8 @@ static void banner(const struct server *srv, const char *fifo)
     else if (o->role == SERVE_ASYNC)
         printf(", delay %" PRId64 " ms", o->delay_ms);
     else if (o->role == SERVE_OFFLINE)
-        printf(", interval %" PRId64 " ms, retries %d", o->interval_ms, o->retries);
+        printf(", interval %" PRId64 " ms, retries %d%s", o->interval_ms, o->retries,
+               o->queue_separate ? ", queue separate (naive)" : "");
     else if (o->role == SERVE_CLUSTER)
         printf(", %d replicas", o->replicas);
     if (is_follower(o->role))

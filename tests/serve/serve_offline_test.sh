@@ -10,7 +10,7 @@
 #
 #   serve_offline_test.sh FAULTDRILL CASE
 #
-# Cases: synced link_down central_disk html kill9_restart sigterm
+# Cases: synced link_down central_disk html kill9_restart sigterm switch
 set -euo pipefail
 
 FD=$1
@@ -353,8 +353,38 @@ case_sigterm() {
     stop_server
 }
 
+# The operator's switch (the drill's `offline` / `online`): switched off,
+# the job pushes nothing while clients keep writing, and stays off across a
+# restart; switched on, it pushes at once. --queue separate (the naive
+# queue, in a second transaction) still queues and syncs every write here.
+case_switch() {
+    start_server "$WORK/data" --interval 200 --queue separate
+    status
+    jqe '.queue == "separate" and .switchedOn'
+    until_json /sync/status '.rows.pending == 0 and .accepted >= 1' # the demo catalog
+    expect 200 POST /sync/offline
+    jqe '.switchedOn == false'
+    local pushes
+    pushes=$(jq .pushes "$WORK/body")
+    new_user turing@example.com
+    order 1
+    sync_run # switched off: nothing goes
+    jq -e --argjson p "$pushes" '.pushes == $p and .rows.pending == 5 and .switchedOn == false' \
+        "$WORK/body" >/dev/null || fail "a switched-off job pushed"
+    stop_server
+    [ -f "$WORK/data/sync-offline" ] || fail "the switch was not recorded"
+    start_server "$WORK/data" --interval 200 --queue separate
+    status
+    jqe '.switchedOn == false and .rows.pending == 5 and .pushes == 0'
+    expect 200 POST /sync/online
+    until_json /sync/status '.rows.pending == 0 and .accepted >= 1 and .online'
+    [ ! -e "$WORK/data/sync-offline" ] || fail "the switch's mark outlived POST /sync/online"
+    expect 404 POST "$(jq -r .centralProcess.url "$WORK/body")/sync/offline"
+    stop_server
+}
+
 case "$CASE" in
-synced | link_down | central_disk | html | kill9_restart | sigterm)
+synced | link_down | central_disk | html | kill9_restart | sigterm | switch)
     "case_$CASE"
     ;;
 *)
