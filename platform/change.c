@@ -588,3 +588,46 @@ int change_for_each_row(const void *data, size_t len, change_row_fn fn, void *ar
     }
     return 0;
 }
+
+/* ---- integer values, for the read caches ------------------------------- */
+
+/* One integer value a row carries: keys always, every column of an insert or
+ * a delete, an update's changed columns (old and new). */
+static int row_values(const struct row_change *rc, change_value_fn fn, void *arg)
+{
+    const struct db_table *t = &db_tables[rc->table];
+    for (int i = 0; i < t->ncol; i++) {
+        const struct value_ref *v[2] = {NULL, NULL};
+        if (rc->op == SQLITE_INSERT) {
+            v[0] = &rc->neu[i];
+        } else if (rc->op == SQLITE_DELETE) {
+            v[0] = &rc->old[i];
+        } else if (is_key_or_changed(t, rc->mask, i)) {
+            v[0] = &rc->old[i];
+            if (rc->mask & (1u << i))
+                v[1] = &rc->neu[i];
+        }
+        for (int k = 0; k < 2; k++) {
+            if (v[k] == NULL || v[k]->type != SQLITE_INTEGER)
+                continue;
+            int err = fn(arg, rc->table, i, v[k]->i);
+            if (err)
+                return err;
+        }
+    }
+    return 0;
+}
+
+int change_for_each_value(const void *data, size_t len, change_value_fn fn, void *arg)
+{
+    struct reader r = {data, len};
+    struct row_change rc;
+    while (r.left > 0) {
+        if (!read_row(&r, &rc))
+            return -EBADMSG;
+        int err = row_values(&rc, fn, arg);
+        if (err)
+            return err;
+    }
+    return 0;
+}

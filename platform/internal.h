@@ -136,6 +136,14 @@ void change_log_release(struct change_log *log);
 typedef int (*change_row_fn)(void *arg, int table, const char *op, const char *key);
 /* Calls fn for every row change of a record, in order; stops at fn's error. */
 int change_for_each_row(const void *data, size_t len, change_row_fn fn, void *arg);
+/*
+ * Calls fn for every integer value the rows of a record carry: each row's
+ * key, every column of an insert or a delete, and an update's changed
+ * columns (old and new value); col indexes db_tables[table].cols. A read
+ * cache learns from it which answers a change touches.
+ */
+typedef int (*change_value_fn)(void *arg, int table, int col, int64_t value);
+int change_for_each_value(const void *data, size_t len, change_value_fn fn, void *arg);
 /* Finalizes the apply statements cached on d. */
 void change_cache_release(struct db *d);
 
@@ -153,6 +161,12 @@ int replog_position(struct db *d, const char *source, int64_t *seq, int64_t *at_
 /* Its own transaction: applies a batch idempotently and records the position. */
 int replog_apply(struct db *d, const char *source, const void *batch, size_t len,
                  struct shop_apply_result *out);
+
+/* Calls fn for every change of an encoded batch, in order: -EPROTO when the
+ * batch is malformed (nothing called), else fn's first error or 0. */
+typedef int (*replog_change_fn)(void *arg, int64_t seq, int64_t at_us, const void *change,
+                                size_t len);
+int replog_batch_for_each(const void *batch, size_t len, replog_change_fn fn, void *arg);
 
 /* The whole database as bytes (malloc'ed), and replacing it with such a copy. */
 int replog_snapshot(struct db *d, void **data, size_t *len);

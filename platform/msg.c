@@ -21,6 +21,12 @@ static const char *const msg_type_names[NODE_MSG_TYPES_END] = {
     [NODE_MSG_SYNC_PUSH] = "push",
     [NODE_MSG_SYNC_ACCEPTED] = "accepted",
     [NODE_MSG_SYNC_REFUSED] = "refused",
+    [NODE_MSG_CLUSTER_BATCH] = "changes",
+    [NODE_MSG_CLUSTER_ACK] = "position",
+    [NODE_MSG_CLUSTER_PROBE] = "probe",
+    [NODE_MSG_HEARTBEAT] = "heartbeat",
+    [NODE_MSG_REGISTRY_QUERY] = "query",
+    [NODE_MSG_REGISTRY_ANSWER] = "replicas",
 };
 
 const char *node_msg_type_name(enum node_msg_type type)
@@ -127,6 +133,20 @@ void node_msg_describe(const void *msg, size_t len, char *buf, size_t buf_len)
     case NODE_MSG_SYNC_REFUSED:
         snprintf(buf, buf_len, "%s %lld (%zu bytes)", node_msg_type_name(m.type), (long long)m.b,
                  m.len);
+        break;
+    case NODE_MSG_CLUSTER_BATCH:
+        snprintf(buf, buf_len, "changes %lld..%lld", (long long)m.a, (long long)m.b);
+        break;
+    case NODE_MSG_CLUSTER_ACK:
+        snprintf(buf, buf_len, "%s %lld%s", m.b % 4 & 2 ? "hello at" : "position", (long long)m.a,
+                 m.b % 4 & 1 ? " (gap)" : "");
+        break;
+    case NODE_MSG_CLUSTER_PROBE:
+    case NODE_MSG_REGISTRY_QUERY:
+        snprintf(buf, buf_len, "%s", node_msg_type_name(m.type));
+        break;
+    case NODE_MSG_REGISTRY_ANSWER:
+        snprintf(buf, buf_len, "replicas (%lld listed)", (long long)m.a);
         break;
     default:
         snprintf(buf, buf_len, "%s %lld", node_msg_type_name(m.type), (long long)m.a);

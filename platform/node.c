@@ -27,7 +27,9 @@ const char *node_role_name(enum node_role role)
 bool node_role_is_built(enum node_role role)
 {
     return role == NODE_ASYNC_PRIMARY || role == NODE_ASYNC_SECONDARY ||
-           role == NODE_OFFLINE_LOCAL || role == NODE_OFFLINE_CENTRAL;
+           role == NODE_OFFLINE_LOCAL || role == NODE_OFFLINE_CENTRAL ||
+           role == NODE_CLUSTER_LEADER || role == NODE_CLUSTER_REPLICA ||
+           role == NODE_REGISTRY || role == NODE_CLIENT;
 }
 
 /* ---- helpers ------------------------------------------------------------ */
@@ -140,6 +142,12 @@ static int role_create(struct node *n, char *msg, size_t len)
     case NODE_OFFLINE_LOCAL:
     case NODE_OFFLINE_CENTRAL:
         return offline_create(n, msg, len);
+    case NODE_CLUSTER_LEADER:
+    case NODE_CLUSTER_REPLICA:
+        return cluster_create(n, msg, len);
+    case NODE_REGISTRY:
+    case NODE_CLIENT:
+        return registry_create(n, msg, len);
     default:
         err = -ENOSYS;
         break;
@@ -181,8 +189,14 @@ int node_create(const struct node_config *cfg, const struct platform_env *env, s
         n->cfg.peer = n->peer[0] ? n->peer : NULL;
         n->cfg.peers = NULL; /* the copies are n->peers */
     }
-    if (!err)
+    if (!err && cfg->registry != NULL && copy_name(n->registry_name, cfg->registry) != 0) {
+        snprintf(msg, sizeof(msg), "node %s: a bad registry name", cfg->name);
+        err = -EINVAL;
+    }
+    if (!err) {
+        n->cfg.registry = n->registry_name[0] ? n->registry_name : NULL;
         err = role_create(n, msg, sizeof(msg));
+    }
     if (err) {
         node_destroy(n);
         if (errmsg != NULL)
@@ -254,6 +268,13 @@ int node_on_commit(struct node *n, int64_t seq)
     if (!n->up || n->ops->commit == NULL)
         return 0;
     return n->ops->commit(n, seq);
+}
+
+int node_on_before_commit(struct node *n, int64_t seq, const void *change, size_t len)
+{
+    if (!n->up || n->ops->before_commit == NULL)
+        return 0;
+    return n->ops->before_commit(n, seq, change, len);
 }
 
 void node_peer_down(struct node *n, const char *peer)

@@ -51,6 +51,31 @@
  *      offline local it also reads the queue's counts from the shop, a
  *      query over the whole queue: call it when needed, not per event).
  *
+ * The cluster (leader, replicas, registry, clients) on top of that:
+ *   - The leader's shop opens with outbox = true (and propagate_before_commit
+ *     for the naive mode, whose env->before_commit the host hands to
+ *     node_on_before_commit). node_on_commit(leader, seq) after every write it
+ *     serves, node_on_commit(leader, 0) after a write whose outcome is
+ *     unknown (the leader reads its outbox). Replicas open plain shops,
+ *     unseeded: the catalog reaches them by propagation.
+ *   - The registry and a client have no shop (node_config.shop NULL); a
+ *     client node lives in the client's process (serve: the balancer in
+ *     front of the replicas; the sim: one per simulated client). Messages to
+ *     and from them travel like any other.
+ *   - A client request: node_client_pick(client) names the replica and the
+ *     session to send with it. At the replica, node_route(view, request):
+ *     FORWARD (a write): carry the request to the leader (the host's own
+ *     transport), serve it there (node_route HERE at the leader), and bring
+ *     back its answer with the leader's position p (shop_last_seq); the
+ *     replica then routes the answer as a read with session p: WAIT until
+ *     node_view().position >= p, then answer. WAIT (a read behind the
+ *     session): hold it, re-route after each event on the replica. HERE (a
+ *     read): node_cache_get(key, session) first when the replica caches;
+ *     else serve it on the replica's shop, answer with node_view().position
+ *     and node_cache_put the answer at that position with what it depends
+ *     on. When the answer (or a timeout) reaches the client:
+ *     node_client_done(client, replica, answered, position).
+ *
  * Threading: a node is single-threaded. Every call on one node (events,
  * node_status, node_view) must be serialized by the host; serve runs them
  * on the writer thread that owns the node's only writable shop. node_route
@@ -99,6 +124,38 @@
 #define NODE_OFFLINE_RETRIES 5                   /* failed pushes before FAILED, by default */
 #define NODE_OFFLINE_PUSH_ROWS SHOP_SYNC_PUSH_ROWS_MAX /* queue rows in one push */
 #define NODE_OFFLINE_REPLY_TIMEOUT_US 500000     /* a push unanswered (+ 2 x link delay) failed */
+
+/*
+ * Replicas with leader propagation (cluster.c). The leader ships its outbox
+ * to every replica on each commit and keeps, per replica, acked <= sent <=
+ * head with sent - acked at most NODE_CLUSTER_WINDOW_BATCHES batches; no ack
+ * for the retransmission timeout (NODE_CLUSTER_RTO_MIN_US + 2 x link delay,
+ * doubling to NODE_CLUSTER_RTO_MAX_US) sends it back to acked, a gap ack at
+ * once. It prunes its outbox to the lowest position every replica confirmed,
+ * in steps of NODE_CLUSTER_PRUNE_STEP changes. Replicas say hello (their
+ * position and incarnation) at every start and whenever the leader probes
+ * after its own restart. The registry lists the replicas whose heartbeat it
+ * heard within NODE_CLUSTER_REGISTRY_WINDOW_US (and answers only once it has
+ * been up that long); a client asks it every NODE_CLUSTER_REFRESH_US and
+ * keeps its last good answer; a replica that failed a client's request is
+ * skipped for NODE_CLUSTER_SKIP_US.
+ */
+#define NODE_CLUSTER_REPLICAS_MAX 16            /* replicas of one cluster */
+#define NODE_CLUSTER_BATCH_CHANGES 256          /* changes per propagated batch */
+#define NODE_CLUSTER_BATCH_BYTES_MAX (1u << 20) /* bytes per propagated batch, about */
+#define NODE_CLUSTER_WINDOW_BATCHES 4           /* batches unacknowledged per replica */
+#define NODE_CLUSTER_RTO_MIN_US 50000           /* no ack for this + 2 x link delay: back... */
+#define NODE_CLUSTER_RTO_MAX_US 1000000         /* ...to the last ack, doubling to this */
+#define NODE_CLUSTER_PRUNE_STEP 64              /* the outbox is pruned this many at a time */
+#define NODE_CLUSTER_HEARTBEAT_US 200000        /* replica -> registry */
+#define NODE_CLUSTER_REFRESH_US 500000          /* client -> registry */
+#define NODE_CLUSTER_REGISTRY_WINDOW_US 600000  /* a replica heard this recently is listed */
+#define NODE_CLUSTER_SKIP_US 1000000            /* a replica that failed a request rests */
+/* A replica's read cache (cache.c). */
+#define NODE_CACHE_ENTRIES 128                  /* entries at most (node_config.cache_entries) */
+#define NODE_CACHE_TTL_US 5000000               /* an entry's age at most (cache_ttl_us) */
+#define NODE_CACHE_DEPS_MAX 64                  /* dependencies of one entry kept exactly */
+#define NODE_CACHE_ANSWER_BYTES_MAX (64u << 10) /* a larger answer is not cached */
 
 /* ---- Roles ------------------------------------------------------------ */
 
@@ -158,11 +215,16 @@ struct node_config {
     int64_t sync_interval_us;    /* the sync job's period; 0: NODE_OFFLINE_INTERVAL_US */
     int sync_retries;            /* a row's retry budget before FAILED; 0: NODE_OFFLINE_RETRIES */
 
-    /* cluster (phase 2) */
-    bool propagate_before_commit; /* naive: the shop's before_commit hook propagates */
-    enum node_cache_mode cache;
-    int64_t cache_ttl_us;
-    size_t cache_entries;
+    /* cluster: leader (peers: the replicas), replica (peer: the leader),
+     * registry (peers: the replicas), client (peer: the registry or NULL,
+     * peers: the replicas it balances over, at most NODE_CLUSTER_REPLICAS_MAX) */
+    const char *registry;        /* a replica's registry (NULL: it sends no heartbeat) */
+    bool propagate_before_commit; /* leader, naive: the shop's before_commit hook propagates
+                                   * (open its shop with propagate_before_commit, and hand
+                                   * the hook's calls to node_on_before_commit) */
+    enum node_cache_mode cache;  /* a replica's read cache */
+    int64_t cache_ttl_us;        /* 0: NODE_CACHE_TTL_US */
+    size_t cache_entries;        /* 0: NODE_CACHE_ENTRIES; capped there */
 };
 
 /*
@@ -187,12 +249,19 @@ int node_on_message(struct node *n, const char *from, const void *msg, size_t le
 /* A timer the node asked for through env->timer is due. */
 int node_on_timer(struct node *n, int timer);
 /* A client write or group committed on the node's shop; seq is its outbox
- * sequence (shop_last_seq; 0 when the shop keeps no outbox). */
+ * sequence (shop_last_seq; 0 when the shop keeps no outbox, or when the
+ * write's outcome is unknown: a cluster leader then reads its outbox). */
 int node_on_commit(struct node *n, int64_t seq);
 /* The host learned that a peer's process died / came back (a hint: the
  * protocol is correct without it, it only acts sooner). */
 void node_peer_down(struct node *n, const char *peer);
 void node_peer_up(struct node *n, const char *peer);
+/*
+ * The cluster leader's shop called env->before_commit (propagate=before-commit,
+ * the naive mode): the change goes to every replica now, before the commit
+ * that may still fail. Other roles ignore it.
+ */
+int node_on_before_commit(struct node *n, int64_t seq, const void *change, size_t len);
 /* The node's process died: everything volatile is gone; no event reaches it
  * until node_restarted. Counters (node_status) survive for the host. */
 void node_crashed(struct node *n);
@@ -293,6 +362,72 @@ void node_route(const struct node_view *v, const struct node_request *req,
                 struct node_route *out);
 const char *node_route_kind_name(enum node_route_kind kind);
 
+/* ---- The cluster's client side and a replica's cache --------------------- */
+
+/*
+ * A client node (NODE_CLIENT) picks the replica for each request: round
+ * robin over the healthy ones (the registry's last good answer, minus those
+ * resting after a failure; when every known one rests, the known ones; when
+ * none is known, all). The request carries pick.session; node_client_done
+ * tells the client how it ended. A write is sent to the picked replica too:
+ * it forwards it (node_route FORWARD).
+ */
+struct node_pick {
+    char replica[NODE_NAME_MAX];
+    int index;                   /* in node_config.peers */
+    uint32_t healthy_mask;       /* the set it chose from (bit i: peers[i]) */
+    struct node_session session; /* send it with the request */
+};
+
+/* -EINVAL on a node that is not a client. */
+int node_client_pick(struct node *n, struct node_pick *out);
+/*
+ * The request sent to `replica` ended: answered (an answer of any outcome
+ * came back; position: the position it reflected, the leader's sequence of a
+ * write or of the copy or cache entry a read saw, -1: none) or not (it timed
+ * out or the replica refused: it rests for NODE_CLUSTER_SKIP_US).
+ */
+void node_client_done(struct node *n, const char *replica, bool answered, int64_t position);
+
+/*
+ * A replica's read cache (node_config.cache): answers keyed by the host's
+ * query text, each with the position it reflects and what it depends on —
+ * rows of a table whose column holds a value (column NULL: any row of the
+ * table). cache=on drops an entry when an applied change touches one of
+ * them (the platform decodes its own change records) and moves the others
+ * to the replica's new position; cache=naive never drops one (only the ttl
+ * and the size bound, oldest first). Call it serialized with the node's
+ * events, like node_view.
+ */
+struct node_cache_dep {
+    const char *table;           /* "orders", "products", ... */
+    const char *column;          /* "user_id", "id", ...; NULL: any row */
+    int64_t value;
+};
+
+struct node_cache_hit {
+    const void *answer;          /* the bytes put; valid until the next call on the node */
+    size_t len;
+    int64_t position;            /* the leader's sequence the answer reflects */
+    int64_t age_us;
+};
+
+/*
+ * A live entry for key: 0 and *out, or -ENOENT (none, expired, or under
+ * cache=on older than the session), -ENOTSUP (no cache here).
+ */
+int node_cache_get(struct node *n, const char *key, const struct node_session *session,
+                   struct node_cache_hit *out);
+/*
+ * Stores the answer to key as read at `position` (node_view().position when
+ * the read ran). -ESTALE when the replica has moved past position since (not
+ * cached: changes in between were not checked against it), -E2BIG past
+ * NODE_CACHE_ANSWER_BYTES_MAX, -EINVAL for a dependency on an unknown table
+ * or column, -ENOTSUP with no cache, -ENOMEM.
+ */
+int node_cache_put(struct node *n, const char *key, const struct node_cache_dep *deps,
+                   size_t dep_count, const void *answer, size_t len, int64_t position);
+
 /* ---- Status (checkers, status pages) --------------------------------- */
 
 enum node_async_state {
@@ -363,6 +498,58 @@ struct node_offline_status {
     int64_t last_apply_us;         /* wall; 0: never */
 };
 
+/* The leader's view of one replica. */
+struct node_cluster_link {
+    char name[NODE_NAME_MAX];
+    bool known;                  /* false after the leader's start until the replica's hello */
+    bool stuck;                  /* needs changes the outbox pruned */
+    int64_t acked, sent;         /* acked <= sent <= head; sent - acked within the window */
+    int64_t rto_us;
+    uint64_t batches_sent, timeouts, gap_resends, probes, acks, stale_acks;
+};
+
+struct node_cache_status {
+    enum node_cache_mode mode;
+    int64_t ttl_us;
+    size_t entries, max_entries;
+    uint64_t hits, misses, expired, invalidated, evicted, refused_puts;
+};
+
+struct node_cluster_status {
+    /* the leader (invariant per link: pruned_through <= acked <= sent <= head_seq) */
+    bool before_commit;
+    int64_t head_seq, head_at_us, pruned_through;
+    size_t replica_count;
+    struct node_cluster_link links[NODE_CLUSTER_REPLICAS_MAX];
+    uint64_t hook_sends;         /* before-commit: changes sent from the hook */
+    uint64_t phantoms;           /* ...whose commit then failed */
+    int64_t phantom_seq, phantom_at_us; /* the first of them (wall) */
+    uint64_t replica_ahead;      /* acks beyond the leader's head (a phantom applied there) */
+    /* a replica (position never moves back: applied_twice says when a change was
+     * applied again, the no-echo witness) */
+    int64_t position, position_at_us, position_max;
+    uint64_t batches_applied, changes_applied, duplicates, gaps, apply_errors;
+    bool applied_twice;
+    int64_t twice_seq, twice_at_us, twice_after;  /* first change applied again, when (wall),
+                                                   * and the position it had reached before */
+    int last_apply_err;
+    char last_apply_error[SHOP_ERRMSG_MAX];
+    int64_t last_lag_us;         /* of the last batch applied: now - its newest commit */
+    uint64_t heartbeats_sent;
+    struct node_cache_status cache;
+    /* the registry */
+    bool warming;                /* up for less than a window: does not answer */
+    uint32_t listed_mask;        /* bit i: peers[i] heard within the window */
+    uint64_t heartbeats, queries, answers, unanswered;
+    /* a client */
+    uint32_t known_mask;         /* the registry's last good answer (bit i: peers[i]) */
+    bool known_from_registry;    /* false: the configured list */
+    bool stale;                  /* the registry missed an answer: on the last good one */
+    int64_t known_at_us;
+    int64_t session_position;
+    uint64_t picks, skips, registry_answers;
+};
+
 struct node_status {
     char name[NODE_NAME_MAX];
     enum node_role role;
@@ -371,7 +558,7 @@ struct node_status {
     uint64_t messages_in, messages_out, malformed, timers_fired, restarts;
     struct node_async_status async;  /* NODE_ASYNC_PRIMARY, NODE_ASYNC_SECONDARY */
     struct node_offline_status offline; /* NODE_OFFLINE_LOCAL, NODE_OFFLINE_CENTRAL */
-    /* cluster, registry, client: phase 2 adds their structs here */
+    struct node_cluster_status cluster; /* cluster leader and replica, registry, client */
 };
 
 int node_status(const struct node *n, struct node_status *out);

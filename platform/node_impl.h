@@ -25,6 +25,13 @@ enum node_msg_type {
     NODE_MSG_SYNC_PUSH,       /* local -> central: a shop_sync_pending push */
     NODE_MSG_SYNC_ACCEPTED,   /* central -> local: shop_sync_reply_encode of what it holds */
     NODE_MSG_SYNC_REFUSED,    /* central -> local: u32 errno, then central's error text */
+    /* cluster (cluster.c, registry.c) */
+    NODE_MSG_CLUSTER_BATCH,   /* leader -> replica: a first seq, b last seq, a shop batch */
+    NODE_MSG_CLUSTER_ACK,     /* replica -> leader: a position, b incarnation x 4 + ACK_* flags */
+    NODE_MSG_CLUSTER_PROBE,   /* leader -> replica: where are you? (answered by a hello) */
+    NODE_MSG_HEARTBEAT,       /* replica -> registry: a its position */
+    NODE_MSG_REGISTRY_QUERY,  /* client -> registry: which replicas live? */
+    NODE_MSG_REGISTRY_ANSWER, /* registry -> client: a how many, the names, one per line */
     NODE_MSG_TYPES_END
 };
 
@@ -48,6 +55,9 @@ enum node_timer {
     NODE_TIMER_SNAPSHOT, /* async outbox=off: the next whole copy */
     NODE_TIMER_SYNC,     /* offline local: the sync job's run (periodic, or now) */
     NODE_TIMER_SYNC_REPLY, /* offline local: the push in flight's answer is due */
+    NODE_TIMER_PROPAGATE, /* cluster leader: the earliest resend or probe deadline */
+    NODE_TIMER_HEARTBEAT, /* cluster replica: tell the registry it lives */
+    NODE_TIMER_REFRESH,   /* client: ask the registry again */
     NODE_TIMERS_MAX
 };
 
@@ -55,6 +65,9 @@ enum node_timer {
 
 struct async_state;
 struct offline_state;
+struct cluster_state;
+struct registry_state;
+struct node_cache;
 
 /* What a role implements; NULL members: the event means nothing to it. */
 struct node_ops {
@@ -62,6 +75,7 @@ struct node_ops {
     int (*message)(struct node *n, const char *from, const struct node_msg *m);
     int (*timer)(struct node *n, enum node_timer t);
     int (*commit)(struct node *n, int64_t seq);
+    int (*before_commit)(struct node *n, int64_t seq, const void *change, size_t len);
     void (*peer_up)(struct node *n, const char *peer);
     void (*crashed)(struct node *n);
     int (*promote)(struct node *n);
@@ -79,6 +93,7 @@ struct node {
     struct node_config cfg;      /* strings point at the copies here */
     size_t peer_count;
     char peers[NODE_PEERS_MAX][NODE_NAME_MAX];
+    char registry_name[NODE_NAME_MAX]; /* cfg.registry's copy */
     struct platform_env env;
     shop *shop;
     bool up;
@@ -88,6 +103,8 @@ struct node {
     const struct node_ops *ops;
     struct async_state *async;   /* NODE_ASYNC_* */
     struct offline_state *offline; /* NODE_OFFLINE_* */
+    struct cluster_state *cluster; /* NODE_CLUSTER_LEADER, NODE_CLUSTER_REPLICA */
+    struct registry_state *registry; /* NODE_REGISTRY, NODE_CLIENT */
 };
 
 /* The protocol clock and the wall clock. */
@@ -110,5 +127,28 @@ int async_create(struct node *n);
 extern const struct node_ops node_offline_local_ops;
 extern const struct node_ops node_offline_central_ops;
 int offline_create(struct node *n, char *errmsg, size_t len);
+/* cluster.c: the leader and the replicas; registry.c: the registry and the client */
+extern const struct node_ops node_cluster_leader_ops;
+extern const struct node_ops node_cluster_replica_ops;
+extern const struct node_ops node_registry_ops;
+extern const struct node_ops node_client_ops;
+int cluster_create(struct node *n, char *errmsg, size_t len);
+int registry_create(struct node *n, char *errmsg, size_t len);
+
+/* cache.c: a replica's read cache */
+struct node_cache *cache_new(enum node_cache_mode mode, int64_t ttl_us, size_t max_entries);
+void cache_free(struct node_cache *c);
+/* Forgets every entry (the process died). */
+void cache_clear(struct node_cache *c);
+/* cache=on: drops the entries a change record touches. */
+void cache_change(struct node_cache *c, const void *change, size_t len);
+/* cache=on: the survivors of changes up to position are valid there now. */
+void cache_advance(struct node_cache *c, int64_t position);
+int cache_get(struct node_cache *c, const char *key, int64_t now_us, int64_t session,
+              struct node_cache_hit *out);
+int cache_put(struct node_cache *c, const char *key, const struct node_cache_dep *deps,
+              size_t dep_count, const void *answer, size_t len, int64_t position,
+              int64_t now_us);
+void cache_status(const struct node_cache *c, struct node_cache_status *out);
 
 #endif /* FAULTDRILL_PLATFORM_NODE_IMPL_H */

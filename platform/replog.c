@@ -307,6 +307,22 @@ static int batch_check(const uint8_t *data, size_t len, uint32_t *count)
     return left == 0 ? 0 : -EPROTO;
 }
 
+int replog_batch_for_each(const void *batch, size_t len, replog_change_fn fn, void *arg)
+{
+    uint32_t count = 0;
+    if (batch_check(batch, len, &count) != 0)
+        return -EPROTO;
+    const uint8_t *p = (const uint8_t *)batch + BATCH_HEAD;
+    size_t left = len - BATCH_HEAD;
+    struct batch_entry e;
+    for (uint32_t i = 0; i < count && batch_next(&p, &left, &e); i++) {
+        int err = fn(arg, e.seq, e.at_us, e.change, e.len);
+        if (err)
+            return err;
+    }
+    return 0;
+}
+
 static int apply_entries(struct db *d, const char *source, const uint8_t *data, size_t len,
                          uint32_t count, struct shop_apply_result *out)
 {

@@ -1,25 +1,21 @@
 /*
- * cluster.c — replicas with leader propagation in the simulator (topology
- * `cluster`): nodes `leader`, `replica1..N`, `registry`.
+ * cluster.c — the simulator's host of replicas with leader propagation
+ * (topology `cluster`): nodes `leader`, `replica1..N` and `registry`, and
+ * one client node per simulated client, all the platform's replication core
+ * (platform/node.h: roles cluster-leader, cluster-replica, registry,
+ * client). Their messages travel the simulated network (latency, jitter,
+ * partitions, the net/<from>/<to>/... points) and their timers fire in
+ * virtual time. Every protocol decision — propagation, windows, acks,
+ * resends, catch-up, pruning, heartbeats, the registry's answers, round
+ * robin, the session rule, cache invalidation, the naive modes — is the
+ * core's; this file carries events and requests, measures, and judges.
  *
- * The leader records every write's change in its outbox and, after the
- * commit, ships what each replica has not acknowledged (one batch in flight
- * per replica, resent with a doubling timeout); replicas apply batches
- * idempotently by sequence and acknowledge their position; the leader
- * prunes below the lowest position. A replica back from a crash asks to
- * catch up from its position; a leader back from one probes every replica.
- * Writes reaching a replica are forwarded to the leader and the result
- * relayed; reads are served by the replica, from its cache or its copy,
- * unless the client's session has seen a newer sequence than the replica
- * holds (then the read goes to the leader: read-your-writes across the
- * balancer). Clients balance round-robin over the replicas the registry
- * lists (heartbeats), skip one that timed out for a while, and keep the
- * registry's last good answer while it is silent.
- *
- * Naive modes: propagate=before-commit ships each change from the
- * platform's pre-commit hook, so a commit that then fails leaves replicas
- * with a change the leader never had; cache=naive answers from entries
- * that no write ever invalidates.
+ * A client request goes to the replica the client node picks. The replica's
+ * node_route decides: a write is forwarded to the leader (a request carried
+ * here as the host's own message, like serve's HTTP forward) and its answer
+ * is relayed once the replica holds the write itself; a read behind the
+ * client's session waits until the replica has caught up; any other read is
+ * served from the replica's cache (node_cache_get) or its copy.
  *
  * Checkers: no-echo, lb-balanced and the cluster part of converges.
  * Part of libsim; talks to the platform only through platform.h.
@@ -33,134 +29,60 @@
 #include "sim/cluster.h"
 #include "sim/world.h"
 
-#define CLUSTER_SHIP_CHANGES_MAX 256       /* changes in one shipped batch */
-#define CLUSTER_SHIP_BYTES_MAX (1u << 20)  /* bytes of one shipped batch, about */
-#define CLUSTER_RTO_MIN_US 50000           /* resend a batch nobody acked after this... */
-#define CLUSTER_RTO_MAX_US 1000000         /* ...doubling up to this */
-#define CLUSTER_PRUNE_STEP 64              /* prune the outbox in steps of this many changes */
-#define CLUSTER_HEARTBEAT_US 200000        /* a replica tells the registry it lives */
-#define CLUSTER_REFRESH_US 500000          /* a client asks the registry for the replicas */
-#define CLUSTER_REGISTRY_WINDOW_US 600000  /* the registry lists replicas heard this recently */
-#define CLUSTER_SKIP_US 1000000            /* a replica that timed out rests this long */
 #define CLUSTER_CACHE_HIT_US 20            /* a replica's time to answer from its cache */
-#define CLUSTER_SEQS_MAX (1u << 22)        /* sequences the no-echo record can follow */
-#define CLUSTER_PHANTOMS_MAX 16            /* changes propagated before a failed commit, listed */
 #define CLUSTER_LAG_SAMPLES_MAX (1u << 20) /* propagation lags kept for the percentiles */
-#define CLUSTER_SOURCE "leader"            /* replicas' name for the leader's outbox */
 
 enum cluster_msg {
-    MSG_BATCH = 1,  /* leader -> replica: a, b: first and last seq; data: the batch */
-    MSG_ACK,        /* replica -> leader: a: position; b: ACK_* flags */
-    MSG_PROBE,      /* leader -> replica: where are you? (after the leader restarted) */
-    MSG_FORWARD,    /* replica -> leader: a: op id; b: the replica's incarnation */
-    MSG_RESULT,     /* leader -> replica: a: op id served; b: the incarnation echoed */
-    MSG_HEARTBEAT,  /* replica -> registry: a: replica index */
-    MSG_GET_SERVER, /* client -> registry: a: client */
+    MSG_WIRE = 1,  /* a message of the core (opaque bytes) */
+    MSG_FORWARD,   /* replica -> leader: a client's write; a: op id, b: the replica's life */
+    MSG_RESULT,    /* leader -> replica: a: op id served, b: the life echoed */
 };
 
-enum { ACK_GAP = 1, ACK_HELLO = 2 };
-
-enum cluster_tick {
-    TICK_SHIP = 1,  /* b: gen * 32 + replica: no ack came in time */
-    TICK_HEARTBEAT, /* b: incarnation * 32 + replica */
-    TICK_REFRESH,   /* b: client */
-    TICK_ANSWER,    /* b: mask << 16 | client: the registry's answer reaches the client */
-};
-
-/* The leader's view of one replica: what it acknowledged, what is in flight. */
-struct link {
-    int64_t acked;          /* -1: unknown (the leader restarted) */
-    bool in_flight;
-    int64_t sent_last;
-    uint64_t gen;           /* stale TICK_SHIP timers carry an older one */
-    int64_t rto_us;
-    bool stuck;             /* the outbox no longer holds what it needs (traced once) */
+/* A request a replica holds until its position reaches wait_for. */
+struct waiter {
+    uint32_t op;
+    int64_t wait_for;
+    bool reply;             /* a forwarded write's answer; else a read to serve */
 };
 
 struct replica {
     int node;
-    struct link link;
-    /* the replica's process */
-    uint64_t incarnation;   /* bumped by a crash: forwards and heartbeats of the dead one die */
-    int64_t position;       /* last change applied, -1 while down */
-    int last_err;           /* last apply error, traced once */
-    struct cache cache;
-    /* no-echo: by sequence */
-    struct applied *applied;
-    size_t applied_cap;
-    int64_t recorded_to;    /* every seq up to this is recorded */
-    int64_t dup_seq, dup_first_us, dup_again_us; /* the first change applied twice */
-    bool overflow;
-};
-
-/* What a change touches, for the caches: the operation that wrote it. */
-struct tag {
-    bool set;
-    int kind;               /* enum drill_op, or TAG_ALL (the seeded catalog, unknown) */
-    int64_t user;
-};
-#define TAG_ALL (-1)
-
-/* no-echo: how often one sequence was applied on one replica. */
-struct applied {
-    uint32_t count;
-    int64_t first_us;
-};
-
-/* A client's session and balancer. */
-struct session {
-    struct lb lb;
-    int64_t seq;            /* the newest sequence it wrote or read */
-    int64_t asked_us, answered_us;
-    bool stale;             /* the registry missed an answer: on the last good one */
+    struct node *nd;
+    uint64_t life;          /* bumped by a crash: answers for a dead process die */
+    uint64_t applied_seen;  /* batches applied, for the lag samples */
+    struct waiter *waiting;
+    size_t wait_count, wait_cap;
 };
 
 enum { OP_AT_REPLICA = 1, OP_FORWARDED = 2, OP_REPLIED = 4, OP_LEADER_DONE = 8, OP_POS = 16 };
 
 struct op_state {
     uint8_t flags;
-    uint64_t incarnation;   /* of the replica that forwarded it */
     int64_t read_pos;       /* a read: the position it was answered at */
-};
-
-struct phantom {
-    int64_t seq;
-    uint32_t op;
-    int err;
-    int64_t at_us;
 };
 
 struct cluster {
     int leader, registry;
     int replica_count;
     struct replica rep[DRILL_REPLICAS_MAX];
+    struct node *nl, *nr;   /* the leader's and the registry's core nodes */
+    int client_count;
+    struct node *clients[DRILL_CLIENTS_MAX + 1];
+    struct platform_env env;
     enum drill_cache cache_mode;
     bool before_commit;
-    /* the leader */
-    int64_t head;           /* last change committed */
     int64_t seeded;         /* the head at the start: the seeded catalog's changes */
-    int64_t pruned;         /* the outbox holds nothing at or below this */
-    uint32_t serving_op;    /* the forwarded op being served, for the pre-commit hook */
-    int64_t hook_seq;       /* the change the hook propagated for it (0: none) */
-    size_t phantom_count;
-    struct phantom phantoms[CLUSTER_PHANTOMS_MAX];
-    uint64_t phantoms_total;
-    struct tag *tags;       /* by sequence */
-    size_t tag_cap;
-    /* the registry */
-    int64_t heard_us[DRILL_REPLICAS_MAX];
-    bool registry_down;
-    int64_t registry_up_us;
-    bool registry_warming_traced;
-    /* the clients */
-    int client_count;
-    struct session sessions[DRILL_CLIENTS_MAX + 1];
+    /* propagate=before-commit: the op served when the hook fired, for the words */
+    uint32_t serving_op;
+    bool hook_fired;
+    uint32_t phantom_op;
+    int phantom_err;
+    int64_t phantom_at_us;
     struct op_state *ops;   /* by op id - 1 */
     size_t op_cap;
-    /* figures for the report */
     int64_t *lag;           /* commit on the leader -> applied on a replica, per batch */
     size_t lag_count, lag_cap;
-    uint64_t batches_sent, resends, writes_forwarded, reads_to_leader;
+    uint64_t writes_forwarded, reads_waited, cache_answers;
 };
 
 static struct cluster *state(struct sim *s)
@@ -174,7 +96,6 @@ static const char *cl_node_name(const struct sim *s, int n)
     return s->nodes[n].name;
 }
 
-/* The replica at node n, NULL when n is not one. */
 static struct replica *replica_of(struct cluster *cl, int n)
 {
     for (int r = 0; r < cl->replica_count; r++)
@@ -188,132 +109,81 @@ static int replica_index(const struct cluster *cl, const struct replica *rep)
     return (int)(rep - cl->rep);
 }
 
-static shop *running_shop(const struct sim *s, int n)
-{
-    return s->nodes[n].up ? s->nodes[n].shop : NULL;
-}
-
-/* After a platform call: a crash point that fired kills the node now. */
-static bool crashed_now(struct sim *s)
-{
-    if (!s->crash_pending)
-        return false;
-    world_handle_crash_point(s);
-    return true;
-}
-
-static void mask_text(const struct cluster *cl, const struct sim *s, uint32_t mask, char *buf,
-                      size_t len)
-{
-    size_t n = (size_t)snprintf(buf, len, "{");
-    for (int r = 0; r < cl->replica_count && n < len; r++)
-        if (mask >> r & 1)
-            n += (size_t)snprintf(buf + n, len - n, "%s%s", n > 1 ? "," : "",
-                                  cl_node_name(s, cl->rep[r].node));
-    if (n < len)
-        snprintf(buf + n, len - n, "}");
-}
-
 static double secs(int64_t us)
 {
     return (double)us / 1e6;
 }
 
-/* ---- growable records ---------------------------------------------------- */
-
-static int grow(void **p, size_t *cap, size_t need, size_t size, size_t limit)
+/* The core node at an endpoint (a node of the topology or a client). */
+static struct node *node_at(struct sim *s, struct cluster *cl, int endpoint)
 {
-    if (need <= *cap)
-        return 0;
-    if (need > limit)
-        return -E2BIG;
-    size_t want = *cap ? *cap : 1024;
-    while (want < need)
-        want *= 2;
-    if (want > limit)
-        want = limit;
-    void *grown = realloc(*p, want * size);
-    if (grown == NULL)
-        return -ENOMEM;
-    memset((char *)grown + *cap * size, 0, (want - *cap) * size);
-    *p = grown;
-    *cap = want;
-    return 0;
+    if (endpoint >= (int)s->node_count) {
+        int c = endpoint - (int)s->node_count + 1;
+        return c >= 1 && c <= cl->client_count ? cl->clients[c] : NULL;
+    }
+    if (endpoint == cl->leader)
+        return cl->nl;
+    if (endpoint == cl->registry)
+        return cl->nr;
+    struct replica *rep = replica_of(cl, endpoint);
+    return rep != NULL ? rep->nd : NULL;
+}
+
+static int endpoint_of(const struct sim *s, const char *name)
+{
+    int n = world_node_index(s, name);
+    if (n >= 0)
+        return n;
+    int c = 0;
+    if (sscanf(name, "client%d", &c) == 1 && c >= 1 && c <= s->drill->clients)
+        return world_client_endpoint(s, c);
+    return -1;
+}
+
+static struct node_status status_of(struct node *nd)
+{
+    struct node_status st;
+    node_status(nd, &st);
+    return st;
+}
+
+/* A crash point fired inside a node's shop during an event: kill it now. */
+static void after_event(struct sim *s, int rc)
+{
+    if (rc == -ECANCELED || s->crash_pending)
+        world_handle_crash_point(s);
 }
 
 static struct op_state *op_state(struct cluster *cl, uint32_t id)
 {
-    void *p = cl->ops;
-    if (grow(&p, &cl->op_cap, id, sizeof(*cl->ops), SIM_OPS_MAX) != 0)
-        return NULL;
-    cl->ops = p;
+    if (id > cl->op_cap) {
+        if (id > SIM_OPS_MAX)
+            return NULL;
+        size_t cap = cl->op_cap ? cl->op_cap : 1024;
+        while (cap < id)
+            cap *= 2;
+        struct op_state *grown = realloc(cl->ops, cap * sizeof(*grown));
+        if (grown == NULL)
+            return NULL;
+        memset(grown + cl->op_cap, 0, (cap - cl->op_cap) * sizeof(*grown));
+        cl->ops = grown;
+        cl->op_cap = cap;
+    }
     return &cl->ops[id - 1];
-}
-
-static void tag_record(struct cluster *cl, int64_t seq, const struct sim_op *op)
-{
-    void *p = cl->tags;
-    if (seq <= 0 || grow(&p, &cl->tag_cap, (size_t)seq + 1, sizeof(*cl->tags), CLUSTER_SEQS_MAX))
-        return;
-    cl->tags = p;
-    cl->tags[seq] = op != NULL ? (struct tag){.set = true, .kind = (int)op->kind,
-                                              .user = op->user_id}
-                               : (struct tag){.set = true, .kind = TAG_ALL};
-}
-
-/* What change seq touches; an unknown change touches everything. */
-static struct tag tag_of(const struct cluster *cl, int64_t seq)
-{
-    if (seq > 0 && (size_t)seq < cl->tag_cap && cl->tags[seq].set)
-        return cl->tags[seq];
-    return (struct tag){.set = true, .kind = TAG_ALL};
-}
-
-/* no-echo: seqs (from, to] were applied once more on rep. */
-static void record_applied(struct sim *s, struct replica *rep, int64_t from, int64_t to)
-{
-    if (to <= from || rep->overflow)
-        return;
-    void *p = rep->applied;
-    if (grow(&p, &rep->applied_cap, (size_t)to + 1, sizeof(*rep->applied), CLUSTER_SEQS_MAX)) {
-        rep->overflow = true;
-        world_trace(s, cl_node_name(s, rep->node),
-                    "no-echo record full at change %lld: not followed further", (long long)to);
-        return;
-    }
-    rep->applied = p;
-    for (int64_t q = from + 1; q <= to; q++) {
-        struct applied *a = &rep->applied[q];
-        if (a->count == 0) {
-            a->first_us = s->now_us;
-        } else if (rep->dup_seq == 0) {
-            rep->dup_seq = q;
-            rep->dup_first_us = a->first_us;
-            rep->dup_again_us = s->now_us;
-        }
-        a->count++;
-    }
-    if (to > rep->recorded_to)
-        rep->recorded_to = to;
-}
-
-/*
- * The replica's durable position is ahead of what was recorded: an apply
- * whose outcome was unknown (a failed sync) did commit. Those changes were
- * applied once, by that apply.
- */
-static void note_position(struct sim *s, struct replica *rep, int64_t position)
-{
-    if (position > rep->recorded_to)
-        record_applied(s, rep, rep->recorded_to, position);
 }
 
 static void lag_sample(struct cluster *cl, int64_t lag_us)
 {
-    void *p = cl->lag;
-    if (grow(&p, &cl->lag_cap, cl->lag_count + 1, sizeof(*cl->lag), CLUSTER_LAG_SAMPLES_MAX))
-        return; /* the figures then describe the first samples only */
-    cl->lag = p;
+    if (cl->lag_count == cl->lag_cap) {
+        if (cl->lag_cap == CLUSTER_LAG_SAMPLES_MAX)
+            return; /* the figures then describe the first samples only */
+        size_t cap = cl->lag_cap ? 2 * cl->lag_cap : 1024;
+        int64_t *grown = realloc(cl->lag, cap * sizeof(*grown));
+        if (grown == NULL)
+            return;
+        cl->lag = grown;
+        cl->lag_cap = cap;
+    }
     cl->lag[cl->lag_count++] = lag_us;
 }
 
@@ -332,213 +202,42 @@ static int64_t lag_percentile(struct cluster *cl, int p)
     return cl->lag[rank > 0 ? rank - 1 : 0];
 }
 
-/* ---- the leader: shipping the outbox ------------------------------------- */
+/* ---- the environment the core acts through ------------------------------- */
 
-static void link_reset(struct link *l, int64_t acked)
+static void env_send(void *ctx, const char *from, const char *to, const void *msg, size_t len)
 {
-    l->acked = acked;
-    l->in_flight = false;
-    l->sent_last = -1;
-    l->gen++;
-    l->rto_us = CLUSTER_RTO_MIN_US;
-    l->stuck = false;
+    struct sim *s = ctx;
+    int f = endpoint_of(s, from), t = endpoint_of(s, to);
+    if (f >= 0 && t >= 0)
+        world_send(s, f, t, MSG_WIRE, 0, 0, msg, len, s->now_us);
 }
 
-/* Something is in flight to rep: if no ack comes within the timeout, resend. */
-static void await_ack(struct sim *s, struct cluster *cl, struct replica *rep)
+static void env_timer(void *ctx, const char *node, int timer, int64_t at_us)
 {
-    struct link *l = &rep->link;
-    l->in_flight = true;
-    l->gen++;
-    world_timer(s, s->now_us + l->rto_us, TICK_SHIP,
-                (int64_t)(l->gen * 32 + (uint64_t)replica_index(cl, rep)));
+    struct sim *s = ctx;
+    int e = endpoint_of(s, node);
+    if (e >= 0)
+        world_timer(s, at_us, timer, e);
 }
 
-static void probe(struct sim *s, struct cluster *cl, struct replica *rep)
+static void env_trace(void *ctx, const char *node, const char *text)
 {
-    rep->link.sent_last = -1;
-    world_send(s, cl->leader, rep->node, MSG_PROBE, 0, 0, NULL, 0, s->now_us);
-    await_ack(s, cl, rep);
+    world_trace(ctx, node, "%s", text);
 }
 
-/* Sends rep the next batch it lacks, unless one is in flight. */
-static void ship(struct sim *s, struct cluster *cl, struct replica *rep)
-{
-    struct link *l = &rep->link;
-    shop *sh = running_shop(s, cl->leader);
-    if (sh == NULL || l->in_flight || l->stuck)
-        return;
-    if (l->acked < 0) {
-        probe(s, cl, rep);
-        return;
-    }
-    if (l->acked >= cl->head)
-        return;
-    struct shop_batch b;
-    int err = shop_outbox_read(sh, l->acked, CLUSTER_SHIP_CHANGES_MAX, CLUSTER_SHIP_BYTES_MAX, &b);
-    if (crashed_now(s))
-        return;
-    if (err == -ERANGE) {
-        l->stuck = true;
-        world_trace(s, "leader", "%s cannot catch up: %s (a replica that far behind must be "
-                                 "re-seeded, which the cluster does not do)",
-                    cl_node_name(s, rep->node), shop_errmsg(sh));
-        return;
-    }
-    if (err) {
-        world_trace(s, "leader", "cannot read the outbox for %s: %s", cl_node_name(s, rep->node),
-                    shop_errmsg(sh));
-        await_ack(s, cl, rep); /* the timer tries again */
-        return;
-    }
-    if (b.count > 0) {
-        world_send(s, cl->leader, rep->node, MSG_BATCH, b.first_seq, b.last_seq, b.data, b.len,
-                   s->now_us);
-        l->sent_last = b.last_seq;
-        cl->batches_sent++;
-        await_ack(s, cl, rep);
-    }
-    shop_batch_release(&b);
-}
-
-static void ship_all(struct sim *s, struct cluster *cl)
-{
-    for (int r = 0; r < cl->replica_count; r++)
-        ship(s, cl, &cl->rep[r]);
-}
-
-/* Forgets the changes every replica holds, in steps. */
-static void prune(struct sim *s, struct cluster *cl)
-{
-    int64_t low = cl->head;
-    for (int r = 0; r < cl->replica_count; r++) {
-        if (cl->rep[r].link.acked < 0)
-            return; /* unknown: keep everything */
-        if (cl->rep[r].link.acked < low)
-            low = cl->rep[r].link.acked;
-    }
-    shop *sh = running_shop(s, cl->leader);
-    if (sh == NULL || low - cl->pruned < CLUSTER_PRUNE_STEP)
-        return;
-    int err = shop_outbox_prune(sh, low);
-    if (crashed_now(s))
-        return;
-    if (err) {
-        world_trace(s, "leader", "cannot prune the outbox: %s", shop_errmsg(sh));
-        return;
-    }
-    cl->pruned = low;
-}
-
-static void on_ack(struct sim *s, struct cluster *cl, const struct world_msg *m)
-{
-    struct replica *rep = replica_of(cl, m->from);
-    if (rep == NULL)
-        return;
-    struct link *l = &rep->link;
-    bool hello = (m->b & ACK_HELLO) != 0, gap = (m->b & ACK_GAP) != 0;
-    if (hello || m->a > l->acked)
-        l->acked = m->a;
-    if (hello || gap || (l->in_flight && m->a >= l->sent_last)) {
-        l->in_flight = false;
-        l->gen++; /* the pending timer is stale now */
-        l->rto_us = CLUSTER_RTO_MIN_US;
-    }
-    if (hello)
-        world_trace(s, "leader", "%s is at change %lld (leader at %lld)%s", cl_node_name(s, m->from),
-                    (long long)m->a, (long long)cl->head,
-                    m->a < cl->head ? ": catching it up" : "");
-    if (gap)
-        world_trace(s, "leader", "%s reports a gap after change %lld: resending from there",
-                    cl_node_name(s, m->from), (long long)m->a);
-    ship(s, cl, rep);
-    prune(s, cl);
-}
-
-static void on_ship_timeout(struct sim *s, struct cluster *cl, int64_t b)
-{
-    int r = (int)(b % 32);
-    uint64_t gen = (uint64_t)b / 32;
-    if (r >= cl->replica_count)
-        return;
-    struct replica *rep = &cl->rep[r];
-    struct link *l = &rep->link;
-    if (gen != l->gen || !l->in_flight)
-        return;
-    l->in_flight = false;
-    if (running_shop(s, cl->leader) == NULL)
-        return;
-    world_trace(s, "leader", "no answer from %s within %lld ms: %s again", cl_node_name(s, rep->node),
-                (long long)(l->rto_us / 1000), l->acked < 0 ? "probing" : "shipping");
-    l->rto_us = l->rto_us * 2 < CLUSTER_RTO_MAX_US ? l->rto_us * 2 : CLUSTER_RTO_MAX_US;
-    cl->resends++;
-    ship(s, cl, rep);
-}
-
-/*
- * propagate=before-commit, the naive mode: the platform hands over the
- * change while its transaction is still open, and it goes to the replicas
- * at once. If the commit then fails, they hold a change the leader does not,
- * and the leader's next change reuses its sequence, which they skip.
- */
+/* propagate=before-commit: the leader's shop hands over a change still uncommitted. */
 static void before_commit(void *ctx, const char *node, int64_t seq, const void *change,
                           size_t len)
 {
     struct sim *s = ctx;
     struct cluster *cl = state(s);
-    (void)node;
-    const struct sim_op *op = cl->serving_op ? &s->ops[cl->serving_op - 1] : NULL;
-    tag_record(cl, seq, op);
-    cl->hook_seq = seq;
-    struct shop_batch b;
-    if (shop_batch_single(seq, s->now_us, change, len, &b) != 0)
+    if (strcmp(node, cl_node_name(s, cl->leader)) != 0 || cl->nl == NULL)
         return;
-    for (int r = 0; r < cl->replica_count; r++)
-        world_send(s, cl->leader, cl->rep[r].node, MSG_BATCH, seq, seq, b.data, b.len, s->now_us);
-    shop_batch_release(&b);
+    cl->hook_fired = true;
+    node_on_before_commit(cl->nl, seq, change, len);
 }
 
-/* The hook propagated a change whose commit then failed: remember it. */
-static void note_phantom(struct sim *s, struct cluster *cl, const struct sim_op *op)
-{
-    cl->phantoms_total++;
-    if (cl->phantom_count < CLUSTER_PHANTOMS_MAX)
-        cl->phantoms[cl->phantom_count++] =
-            (struct phantom){.seq = cl->hook_seq, .op = op->id, .err = op->err, .at_us = s->now_us};
-    world_trace(s, "leader", "#%u: the commit of change %lld failed (%s) after it was "
-                             "propagated: the replicas hold a change the leader does not",
-                op->id, (long long)cl->hook_seq, platform_strerror(op->err));
-}
-
-/* A replica forwarded op: serve it here and send the result back. */
-static void on_forward(struct sim *s, struct cluster *cl, const struct world_msg *m)
-{
-    if (m->a < 1 || (size_t)m->a > s->op_count || running_shop(s, cl->leader) == NULL)
-        return;
-    struct sim_op *op = &s->ops[m->a - 1];
-    struct op_state *os = op_state(cl, op->id);
-    if (os == NULL)
-        return;
-    struct world_node *leader = &s->nodes[cl->leader];
-    int64_t done = s->now_us;
-    if (!(os->flags & OP_LEADER_DONE)) {
-        int64_t start = s->now_us > leader->busy_until_us ? s->now_us : leader->busy_until_us;
-        cl->serving_op = op->id;
-        cl->hook_seq = 0;
-        bool alive = world_serve_on(s, cl->leader, op);
-        cl->serving_op = 0;
-        if (cl->hook_seq > 0 && op->err != 0)
-            note_phantom(s, cl, op);
-        if (!alive)
-            return;
-        os->flags |= OP_LEADER_DONE;
-        done = start + SIM_SERVICE_US + s->delay_pending_us;
-        leader->busy_until_us = done;
-    }
-    world_send(s, cl->leader, m->from, MSG_RESULT, op->id, m->b, NULL, 0, done);
-}
-
-/* ---- a replica: applying, its cache, serving ----------------------------- */
+/* ---- requests at a replica -------------------------------------------------- */
 
 static bool is_cached_kind(enum drill_op kind)
 {
@@ -546,115 +245,116 @@ static bool is_cached_kind(enum drill_op kind)
 }
 
 /* The cache key of a read: order-status by user, browse and search by product. */
-static int64_t cache_arg(const struct sim_op *op)
+static void cache_key(const struct sim_op *op, char key[48])
 {
-    return op->kind == DRILL_OP_ORDER_STATUS ? op->user_id : op->product_id;
-}
-
-/* cache=on: drop the entries that changes (from, to] touch; the rest are
- * valid at `to`. cache=naive never invalidates. */
-static void invalidate(struct cluster *cl, struct replica *rep, int64_t from, int64_t to)
-{
-    if (cl->cache_mode != DRILL_CACHE_ON)
-        return;
-    for (int64_t q = from + 1; q <= to; q++) {
-        struct tag t = tag_of(cl, q);
-        bool orders = t.kind == DRILL_OP_CHECKOUT || t.kind == DRILL_OP_ORDER_CANCEL;
-        if (t.kind == TAG_ALL || orders) {
-            /* orders change stock too, which browse and search show */
-            cache_invalidate(&rep->cache, DRILL_OP_BROWSE, 0, true);
-            cache_invalidate(&rep->cache, DRILL_OP_SEARCH, 0, true);
-        }
-        if (t.kind == TAG_ALL)
-            cache_invalidate(&rep->cache, DRILL_OP_ORDER_STATUS, 0, true);
-        else if (orders)
-            cache_invalidate(&rep->cache, DRILL_OP_ORDER_STATUS, t.user, false);
-    }
-    cache_advance(&rep->cache, to);
-}
-
-static void on_batch(struct sim *s, struct cluster *cl, const struct world_msg *m)
-{
-    struct replica *rep = replica_of(cl, m->to);
-    shop *sh = running_shop(s, m->to);
-    if (rep == NULL || sh == NULL || m->data == NULL)
-        return;
-    struct shop_apply_result res;
-    int err = shop_replica_apply(sh, CLUSTER_SOURCE, m->data, m->len, &res);
-    if (crashed_now(s))
-        return;
-    if (err) {
-        if (err != rep->last_err)
-            world_trace(s, cl_node_name(s, m->to), "cannot apply changes %lld..%lld: %s",
-                        (long long)m->a, (long long)m->b, shop_errmsg(sh));
-        rep->last_err = err;
-        return; /* no ack: the leader resends */
-    }
-    if (res.applied > 0) {
-        rep->last_err = 0;
-        int64_t from = res.position - res.applied;
-        note_position(s, rep, from);
-        record_applied(s, rep, from, res.position);
-        invalidate(cl, rep, from, res.position);
-        lag_sample(cl, s->now_us - res.position_at_us);
-        world_trace(s, cl_node_name(s, m->to), "applied changes %lld..%lld from the leader",
-                    (long long)from + 1, (long long)res.position);
-    }
-    rep->position = res.position;
-    world_send(s, m->to, cl->leader, MSG_ACK, res.position, res.gap ? ACK_GAP : 0, NULL, 0,
-               s->now_us);
-}
-
-static void on_probe(struct sim *s, struct cluster *cl, const struct world_msg *m)
-{
-    struct replica *rep = replica_of(cl, m->to);
-    if (rep != NULL && running_shop(s, m->to) != NULL && rep->position >= 0)
-        world_send(s, m->to, cl->leader, MSG_ACK, rep->position, ACK_HELLO, NULL, 0, s->now_us);
+    snprintf(key, 48, "%s/%lld", drill_op_name(op->kind),
+             (long long)(op->kind == DRILL_OP_ORDER_STATUS ? op->user_id : op->product_id));
 }
 
 static void forward(struct sim *s, struct cluster *cl, struct replica *rep, struct sim_op *op,
-                    struct op_state *os, const char *why)
+                    struct op_state *os)
 {
     os->flags |= OP_FORWARDED;
-    os->incarnation = rep->incarnation;
-    if (op->is_write)
-        cl->writes_forwarded++;
-    else
-        cl->reads_to_leader++;
-    world_send(s, rep->node, cl->leader, MSG_FORWARD, op->id, (int64_t)rep->incarnation, NULL, 0,
+    cl->writes_forwarded++;
+    world_send(s, rep->node, cl->leader, MSG_FORWARD, op->id, (int64_t)rep->life, NULL, 0,
                s->now_us);
-    world_trace(s, cl_node_name(s, rep->node), "#%u %s from client%d: to the leader (%s)", op->id,
-                drill_op_name(op->kind), op->client, why);
+    world_trace(s, cl_node_name(s, rep->node), "#%u %s from client%d: to the leader", op->id,
+                drill_op_name(op->kind), op->client);
 }
 
-/* Answers a read from the cache when the entry may answer it. */
+static void hold(struct replica *rep, struct sim_op *op, int64_t wait_for, bool reply)
+{
+    if (rep->wait_count == rep->wait_cap) {
+        size_t cap = rep->wait_cap ? 2 * rep->wait_cap : 16;
+        struct waiter *grown = realloc(rep->waiting, cap * sizeof(*grown));
+        if (grown == NULL)
+            return; /* not answered: the client times out */
+        rep->waiting = grown;
+        rep->wait_cap = cap;
+    }
+    rep->waiting[rep->wait_count++] = (struct waiter){op->id, wait_for, reply};
+}
+
+/* Answers a read from the replica's cache when the core has an entry for it. */
 static bool answer_from_cache(struct sim *s, struct cluster *cl, struct replica *rep,
                               struct sim_op *op, struct op_state *os)
 {
     if (cl->cache_mode == DRILL_CACHE_OFF || !is_cached_kind(op->kind))
         return false;
-    const struct cache_entry *e = cache_get(&rep->cache, (int)op->kind, cache_arg(op), s->now_us);
-    /* the correct cache refuses an entry older than what the session has seen */
-    if (e == NULL || (cl->cache_mode == DRILL_CACHE_ON && e->position < op->min_seq))
+    char key[48];
+    cache_key(op, key);
+    struct node_session session = {.position = op->min_seq};
+    struct node_cache_hit hit;
+    if (node_cache_get(rep->nd, key, &session, &hit) != 0)
         return false;
     op->err = 0;
     op->node = rep->node;
+    const int64_t *ids = hit.answer;
+    uint32_t count = (uint32_t)(hit.len / sizeof(int64_t));
     /* what the entry holds, at the position it claims (session.c judges both) */
-    session_read_at(s, op, cl->leader, e->position, e->seen, e->seen_count,
-                    e->seen_count >= SIM_SEEN_MAX);
-    os->read_pos = e->position;
+    session_read_at(s, op, cl->leader, hit.position, ids, count, count >= SIM_SEEN_MAX);
+    os->read_pos = hit.position;
     os->flags |= OP_POS | OP_REPLIED;
+    cl->cache_answers++;
     struct world_node *node = &s->nodes[rep->node];
     int64_t start = s->now_us > node->busy_until_us ? s->now_us : node->busy_until_us;
     node->busy_until_us = start + CLUSTER_CACHE_HIT_US;
-    world_trace(s, node->name, "#%u %s from client%d: from the cache (as of change %lld, %.3fs old)",
-                op->id, drill_op_name(op->kind), op->client, (long long)e->position,
-                secs(s->now_us - e->created_us));
+    world_trace(s, node->name, "#%u %s from client%d: from the cache (as of change %lld, %.3fs "
+                               "old)",
+                op->id, drill_op_name(op->kind), op->client, (long long)hit.position,
+                secs(hit.age_us));
     world_reply(s, rep->node, op, node->busy_until_us);
     return true;
 }
 
-/* A client's request reached replica rep. */
+/* A read the replica may answer now: from its cache, or served on its copy here. */
+static void serve_read(struct sim *s, struct cluster *cl, struct replica *rep, struct sim_op *op,
+                       struct op_state *os)
+{
+    if (answer_from_cache(s, cl, rep, op, os))
+        return;
+    struct world_node *node = &s->nodes[rep->node];
+    int64_t start = s->now_us > node->busy_until_us ? s->now_us : node->busy_until_us;
+    os->flags |= OP_REPLIED;
+    if (!world_serve_on(s, rep->node, op))
+        return;
+    int64_t done = start + SIM_SERVICE_US + s->delay_pending_us;
+    node->busy_until_us = done;
+    world_reply(s, rep->node, op, done);
+}
+
+/* Requests held at rep whose position it reached now go on. */
+static void release_waiters(struct sim *s, struct cluster *cl, struct replica *rep)
+{
+    if (rep->wait_count == 0 || !s->nodes[rep->node].up)
+        return;
+    struct node_view v;
+    node_view(rep->nd, &v);
+    size_t kept = 0, due = 0;
+    struct waiter ready[64];
+    for (size_t i = 0; i < rep->wait_count; i++) {
+        struct waiter w = rep->waiting[i];
+        if (w.wait_for > v.position || due == 64)
+            rep->waiting[kept++] = w;
+        else
+            ready[due++] = w;
+    }
+    rep->wait_count = kept;
+    for (size_t i = 0; i < due && s->nodes[rep->node].up; i++) {
+        struct sim_op *op = &s->ops[ready[i].op - 1];
+        struct op_state *os = op_state(cl, op->id);
+        if (os == NULL || op->outcome != SIM_PENDING || (os->flags & OP_REPLIED))
+            continue;
+        if (ready[i].reply) {
+            os->flags |= OP_REPLIED;
+            world_reply(s, rep->node, op, s->now_us);
+        } else {
+            serve_read(s, cl, rep, op, os);
+        }
+    }
+}
+
+/* A client's request reached replica rep: the core's route decides. */
 static bool serve_at_replica(struct sim *s, struct cluster *cl, struct replica *rep,
                              const struct world_msg *m)
 {
@@ -670,23 +370,80 @@ static bool serve_at_replica(struct sim *s, struct cluster *cl, struct replica *
         return true;
     }
     os->flags |= OP_AT_REPLICA;
-    if (op->is_write) {
-        forward(s, cl, rep, op, os, "a write");
+    struct node_view v;
+    node_view(rep->nd, &v);
+    struct node_request req = {.is_write = op->is_write, .session = {.position = op->min_seq}};
+    struct node_route r;
+    node_route(&v, &req, &r);
+    switch (r.kind) {
+    case NODE_ROUTE_FORWARD:
+        forward(s, cl, rep, op, os);
         return true;
+    case NODE_ROUTE_WAIT:
+        cl->reads_waited++;
+        world_trace(s, cl_node_name(s, rep->node), "#%u %s from client%d waits: %s (at change "
+                                                   "%lld, the client has seen %lld)",
+                    op->id, drill_op_name(op->kind), op->client, r.why, (long long)v.position,
+                    (long long)r.wait_for);
+        hold(rep, op, r.wait_for, false);
+        return true;
+    case NODE_ROUTE_HERE:
+        if (op->is_write)
+            return false; /* never: a replica is not the writer */
+        if (answer_from_cache(s, cl, rep, op, os))
+            return true;
+        os->flags |= OP_REPLIED; /* the runner serves it here and replies */
+        return false;
+    case NODE_ROUTE_REDIRECT:
+    case NODE_ROUTE_REFUSE:
+        break;
     }
-    if (answer_from_cache(s, cl, rep, op, os))
-        return true;
-    if (rep->position < op->min_seq) {
-        char why[96];
-        snprintf(why, sizeof(why), "the client has seen change %lld, this replica is at %lld",
-                 (long long)op->min_seq, (long long)rep->position);
-        forward(s, cl, rep, op, os, why);
-        return true;
-    }
-    os->flags |= OP_REPLIED; /* the runner serves it here and replies */
-    return false;
+    world_trace(s, cl_node_name(s, rep->node), "#%u refused: %s", op->id, r.why);
+    return true;
 }
 
+/* A replica forwarded a write: the leader serves it and sends the result back. */
+static void on_forward(struct sim *s, struct cluster *cl, const struct world_msg *m)
+{
+    if (m->a < 1 || (size_t)m->a > s->op_count || !s->nodes[cl->leader].up ||
+        s->nodes[cl->leader].shop == NULL)
+        return;
+    struct sim_op *op = &s->ops[m->a - 1];
+    struct op_state *os = op_state(cl, op->id);
+    if (os == NULL)
+        return;
+    struct world_node *leader = &s->nodes[cl->leader];
+    int64_t done = s->now_us;
+    if (!(os->flags & OP_LEADER_DONE)) {
+        struct node_view v;
+        node_view(cl->nl, &v);
+        struct node_request req = {.is_write = op->is_write};
+        struct node_route r;
+        node_route(&v, &req, &r);
+        if (r.kind != NODE_ROUTE_HERE) {
+            world_trace(s, leader->name, "#%u refused: %s", op->id, r.why);
+            return;
+        }
+        int64_t start = s->now_us > leader->busy_until_us ? s->now_us : leader->busy_until_us;
+        cl->serving_op = op->id;
+        cl->hook_fired = false;
+        bool alive = world_serve_on(s, cl->leader, op);
+        cl->serving_op = 0;
+        if (cl->hook_fired && op->err != 0 && cl->phantom_op == 0) {
+            cl->phantom_op = op->id;
+            cl->phantom_err = op->err;
+            cl->phantom_at_us = s->now_us;
+        }
+        if (!alive)
+            return;
+        os->flags |= OP_LEADER_DONE;
+        done = start + SIM_SERVICE_US + s->delay_pending_us;
+        leader->busy_until_us = done;
+    }
+    world_send(s, cl->leader, m->from, MSG_RESULT, op->id, m->b, NULL, 0, done);
+}
+
+/* The leader's answer to a forwarded write: relayed once the replica holds it. */
 static void on_result(struct sim *s, struct cluster *cl, const struct world_msg *m)
 {
     struct replica *rep = replica_of(cl, m->to);
@@ -694,114 +451,21 @@ static void on_result(struct sim *s, struct cluster *cl, const struct world_msg 
         return;
     struct sim_op *op = &s->ops[m->a - 1];
     struct op_state *os = op_state(cl, op->id);
-    if (os == NULL || (uint64_t)m->b != rep->incarnation || (os->flags & OP_REPLIED))
+    if (os == NULL || (uint64_t)m->b != rep->life || (os->flags & OP_REPLIED))
         return; /* a result for a process that died since, or a duplicate */
+    if (op->err == 0 && op->seq > 0) {
+        struct node_view v;
+        node_view(rep->nd, &v);
+        struct node_request req = {.session = {.position = op->seq}};
+        struct node_route r;
+        node_route(&v, &req, &r);
+        if (r.kind == NODE_ROUTE_WAIT) {
+            hold(rep, op, r.wait_for, true);
+            return;
+        }
+    }
     os->flags |= OP_REPLIED;
     world_reply(s, rep->node, op, s->now_us);
-}
-
-/* ---- the registry and the clients' view of it ---------------------------- */
-
-/*
- * The runner tells a module when a node with a shop restarts, not when the
- * registry (no shop) does: notice it here, from any event. Its memory of
- * heartbeats is gone; it answers again once a whole window has passed.
- */
-static void registry_poll(struct sim *s, struct cluster *cl)
-{
-    if (!cl->registry_down || !s->nodes[cl->registry].up)
-        return;
-    cl->registry_down = false;
-    cl->registry_up_us = s->now_us;
-    cl->registry_warming_traced = false;
-    world_trace(s, "registry", "back: answers once it has heard heartbeats for %lld ms",
-                (long long)(CLUSTER_REGISTRY_WINDOW_US / 1000));
-}
-
-static void heartbeat(struct sim *s, struct cluster *cl, int r)
-{
-    struct replica *rep = &cl->rep[r];
-    world_send(s, rep->node, cl->registry, MSG_HEARTBEAT, r, 0, NULL, 0, s->now_us);
-    world_timer(s, s->now_us + CLUSTER_HEARTBEAT_US, TICK_HEARTBEAT,
-                (int64_t)(rep->incarnation * 32 + (uint64_t)r));
-}
-
-static void on_heartbeat_tick(struct sim *s, struct cluster *cl, int64_t b)
-{
-    int r = (int)(b % 32);
-    if (r >= cl->replica_count || (uint64_t)b / 32 != cl->rep[r].incarnation ||
-        running_shop(s, cl->rep[r].node) == NULL)
-        return; /* a dead process's timer: the restart starts a new one */
-    heartbeat(s, cl, r);
-}
-
-/*
- * The registry's answer to a client. Sent as a timer for one link latency,
- * not as a message: the runner delivers node-to-node messages only (see
- * deliver() in runner.c), so the registry -> client link has no faults.
- */
-static void answer_client(struct sim *s, struct cluster *cl, int client)
-{
-    if (s->now_us - cl->registry_up_us < CLUSTER_REGISTRY_WINDOW_US) {
-        if (!cl->registry_warming_traced)
-            world_trace(s, "registry", "not answering yet: still hearing heartbeats");
-        cl->registry_warming_traced = true;
-        return;
-    }
-    uint32_t mask = 0;
-    for (int r = 0; r < cl->replica_count; r++)
-        if (cl->heard_us[r] >= 0 && s->now_us - cl->heard_us[r] <= CLUSTER_REGISTRY_WINDOW_US)
-            mask |= UINT32_C(1) << r;
-    world_timer(s, s->now_us + s->drill->topology.latency_us, TICK_ANSWER,
-                (int64_t)mask << 16 | client);
-}
-
-static void on_refresh_tick(struct sim *s, struct cluster *cl, int client)
-{
-    struct session *ss = &cl->sessions[client];
-    char lane[32], known[128];
-    snprintf(lane, sizeof(lane), "client%d", client);
-    if (ss->asked_us > ss->answered_us && !ss->stale) {
-        ss->stale = true;
-        mask_text(cl, s, ss->lb.known_mask, known, sizeof(known));
-        if (ss->lb.known_at_us < 0)
-            world_trace(s, lane, "the registry did not answer: keeping the configured list %s",
-                        known);
-        else
-            world_trace(s, lane, "the registry did not answer: keeping its last good answer %s "
-                                 "(from %.3fs)", known, secs(ss->lb.known_at_us));
-    }
-    ss->asked_us = s->now_us;
-    world_send(s, world_client_endpoint(s, client), cl->registry, MSG_GET_SERVER, client, 0, NULL,
-               0, s->now_us);
-    world_timer(s, s->now_us + CLUSTER_REFRESH_US, TICK_REFRESH, client);
-}
-
-static void on_answer_tick(struct sim *s, struct cluster *cl, int64_t b)
-{
-    int client = (int)(b & 0xffff);
-    uint32_t mask = (uint32_t)(b >> 16);
-    if (client < 1 || client > cl->client_count)
-        return;
-    struct session *ss = &cl->sessions[client];
-    char lane[32], known[128];
-    snprintf(lane, sizeof(lane), "client%d", client);
-    mask_text(cl, s, mask, known, sizeof(known));
-    if (ss->stale)
-        world_trace(s, lane, "the registry answers again: %s", known);
-    else if (mask != ss->lb.known_mask)
-        world_trace(s, lane, "the registry lists %s", known);
-    ss->stale = false;
-    ss->answered_us = s->now_us;
-    lb_set_known(&ss->lb, mask, s->now_us);
-}
-
-static void on_registry_msg(struct sim *s, struct cluster *cl, const struct world_msg *m)
-{
-    if (m->type == MSG_HEARTBEAT && m->a >= 0 && m->a < cl->replica_count)
-        cl->heard_us[m->a] = s->now_us;
-    else if (m->type == MSG_GET_SERVER && m->a >= 1 && m->a <= cl->client_count)
-        answer_client(s, cl, (int)m->a);
 }
 
 /* ---- the runner's hooks --------------------------------------------------- */
@@ -827,8 +491,6 @@ static int cluster_configure(struct sim *s)
         rep->node = world_node_index(s, name);
         assert(rep->node >= 0);
         s->nodes[rep->node].seed = false; /* the catalog reaches it by propagation */
-        cache_init(&rep->cache, t->cache_ttl_us > 0 ? t->cache_ttl_us : 1, CACHE_ENTRIES_MAX);
-        link_reset(&rep->link, 0);
     }
     struct world_node *leader = &s->nodes[cl->leader];
     leader->seed = true;
@@ -839,52 +501,70 @@ static int cluster_configure(struct sim *s)
     s->main_node = cl->leader;
     cl->client_count = s->drill->clients < DRILL_CLIENTS_MAX ? s->drill->clients
                                                              : DRILL_CLIENTS_MAX;
-    for (int c = 1; c <= cl->client_count; c++)
-        lb_init(&cl->sessions[c].lb, cl->replica_count);
     return 0;
 }
 
-/* Reads the leader's head and what it pruned from its outbox. */
-static int read_head(struct sim *s, struct cluster *cl)
+static int make_node(struct sim *s, const char *name, enum node_role role, shop *sh,
+                     const char *peer, const char *const *peers, size_t peer_count,
+                     struct node **out)
 {
-    shop *sh = running_shop(s, cl->leader);
-    struct shop_outbox_info info;
-    int err = sh != NULL ? shop_outbox_info(sh, &info) : -ENOENT;
-    if (crashed_now(s) || err)
-        return err ? err : -ECANCELED;
-    cl->head = info.head_seq;
-    cl->pruned = info.oldest_seq > 0 ? info.oldest_seq - 1 : info.head_seq;
+    struct cluster *cl = state(s);
+    const struct drill_topology *t = &s->drill->topology;
+    enum node_cache_mode cache = t->cache == DRILL_CACHE_ON      ? NODE_CACHE_ON
+                                 : t->cache == DRILL_CACHE_NAIVE ? NODE_CACHE_NAIVE
+                                                                 : NODE_CACHE_OFF;
+    struct node_config cfg = {
+        .name = name,
+        .role = role,
+        .shop = sh,
+        .peer = peer,
+        .peers = peers,
+        .peer_count = peer_count,
+        .link_delay_us = t->latency_us,
+        .registry = role == NODE_CLUSTER_REPLICA ? cl_node_name(s, cl->registry) : NULL,
+        .propagate_before_commit = cl->before_commit,
+        .cache = role == NODE_CLUSTER_REPLICA ? cache : NODE_CACHE_OFF,
+        .cache_ttl_us = t->cache_ttl_us,
+    };
+    char msg[SHOP_ERRMSG_MAX];
+    int err = node_create(&cfg, &cl->env, out, msg);
+    if (err) {
+        snprintf(s->msg, sizeof(s->msg), "%s", msg);
+        return err;
+    }
+    if (sh != NULL || role == NODE_REGISTRY || role == NODE_CLIENT)
+        after_event(s, node_start(*out));
     return 0;
 }
 
 static int cluster_start(struct sim *s)
 {
     struct cluster *cl = state(s);
-    int err = read_head(s, cl);
-    if (err) {
-        snprintf(s->msg, sizeof(s->msg), "cannot read the leader's outbox at the start: %s",
-                 platform_strerror(err));
+    cl->env = s->env;
+    cl->env.ctx = s;
+    cl->env.send = env_send;
+    cl->env.timer = env_timer;
+    cl->env.trace = env_trace;
+    const char *names[DRILL_REPLICAS_MAX];
+    for (int r = 0; r < cl->replica_count; r++)
+        names[r] = cl_node_name(s, cl->rep[r].node);
+    size_t count = (size_t)cl->replica_count;
+    const char *leader = cl_node_name(s, cl->leader), *registry = cl_node_name(s, cl->registry);
+    int err = make_node(s, leader, NODE_CLUSTER_LEADER, s->nodes[cl->leader].shop, NULL, names,
+                        count, &cl->nl);
+    for (int r = 0; !err && r < cl->replica_count; r++)
+        err = make_node(s, names[r], NODE_CLUSTER_REPLICA, s->nodes[cl->rep[r].node].shop,
+                        leader, NULL, 0, &cl->rep[r].nd);
+    if (!err)
+        err = make_node(s, registry, NODE_REGISTRY, NULL, NULL, names, count, &cl->nr);
+    for (int c = 1; !err && c <= cl->client_count; c++) {
+        char name[NODE_NAME_MAX];
+        snprintf(name, sizeof(name), "client%d", c);
+        err = make_node(s, name, NODE_CLIENT, NULL, registry, names, count, &cl->clients[c]);
+    }
+    if (err)
         return err;
-    }
-    cl->seeded = cl->head;
-    for (int64_t q = 1; q <= cl->head; q++)
-        tag_record(cl, q, NULL); /* the seeded catalog: touches everything */
-    for (int r = 0; r < cl->replica_count; r++) {
-        cl->rep[r].position = 0;
-        cl->heard_us[r] = 0; /* the registry ran before the drill began */
-        heartbeat(s, cl, r);
-    }
-    cl->registry_up_us = -CLUSTER_REGISTRY_WINDOW_US;
-    ship_all(s, cl);
-    for (int c = 1; c <= cl->client_count; c++)
-        world_timer(s, CLUSTER_REFRESH_US * (c % 8) / 8, TICK_REFRESH, c);
-    world_trace(s, "leader", "cluster: %d replicas, propagate=%s, cache=%s, catalog of %lld "
-                             "changes shipping",
-                cl->replica_count, cl->before_commit ? "before-commit" : "after-commit",
-                cl->cache_mode == DRILL_CACHE_ON      ? "on"
-                : cl->cache_mode == DRILL_CACHE_NAIVE ? "naive"
-                                                      : "off",
-                (long long)cl->head);
+    cl->seeded = status_of(cl->nl).cluster.head_seq;
     return 0;
 }
 
@@ -893,22 +573,39 @@ static int cluster_route(struct sim *s, struct sim_op *op)
     struct cluster *cl = state(s);
     if (op->client < 1 || op->client > cl->client_count || op_state(cl, op->id) == NULL)
         return -1;
-    struct session *ss = &cl->sessions[op->client];
-    uint32_t mask;
-    int r = lb_pick(&ss->lb, s->now_us, &mask);
-    op->via = cl->rep[r].node;
-    op->healthy_mask = mask;
-    if (!op->is_write)
-        op->min_seq = ss->seq;
+    struct node_pick pick;
+    if (node_client_pick(cl->clients[op->client], &pick) != 0)
+        return -1;
+    op->via = cl->rep[pick.index].node;
+    op->healthy_mask = pick.healthy_mask;
+    op->min_seq = pick.session.position;
     return op->via;
 }
 
 static bool cluster_serve(struct sim *s, int n, const struct world_msg *m)
 {
     struct cluster *cl = state(s);
-    registry_poll(s, cl);
     struct replica *rep = replica_of(cl, n);
     return rep != NULL && serve_at_replica(s, cl, rep, m);
+}
+
+static void cache_put(struct sim *s, struct replica *rep, struct sim_op *op, int64_t position)
+{
+    char key[48];
+    cache_key(op, key);
+    struct node_cache_dep dep = {.table = "products"}; /* any product: stock moves them */
+    const void *answer = NULL;
+    size_t len = 0;
+    if (op->kind == DRILL_OP_ORDER_STATUS) {
+        dep = (struct node_cache_dep){.table = "orders", .column = "user_id",
+                                      .value = op->user_id};
+        answer = s->read_ids;
+        len = s->read_count * sizeof(int64_t);
+    }
+    int err = node_cache_put(rep->nd, key, &dep, 1, answer, len, position);
+    if (err && err != -ESTALE)
+        world_trace(s, cl_node_name(s, rep->node), "#%u not cached: %s", op->id,
+                    platform_strerror(err));
 }
 
 static void cluster_served(struct sim *s, int n, struct sim_op *op)
@@ -919,26 +616,23 @@ static void cluster_served(struct sim *s, int n, struct sim_op *op)
         return;
     if (n == cl->leader) {
         if (!op->is_write) {
-            os->read_pos = cl->head;
+            os->read_pos = status_of(cl->nl).cluster.head_seq;
             os->flags |= OP_POS;
-        } else if (op->err == 0 && op->seq > 0) {
-            if (op->seq > cl->head)
-                cl->head = op->seq;
-            tag_record(cl, op->seq, op);
-            ship_all(s, cl);
+        } else if (op->err == 0 || platform_is_unknown(op->err)) {
+            /* an unknown outcome: the leader reads its outbox to know */
+            after_event(s, node_on_commit(cl->nl, op->err == 0 ? op->seq : 0));
         }
         return;
     }
     struct replica *rep = replica_of(cl, n);
     if (rep == NULL || op->is_write)
         return;
-    os->read_pos = rep->position;
+    struct node_view v;
+    node_view(rep->nd, &v);
+    os->read_pos = v.position;
     os->flags |= OP_POS;
-    if (cl->cache_mode != DRILL_CACHE_OFF && op->err == 0 && is_cached_kind(op->kind) &&
-        cache_put(&rep->cache, (int)op->kind, cache_arg(op), rep->position, s->now_us,
-                  op->kind == DRILL_OP_ORDER_STATUS ? s->read_ids : NULL,
-                  op->kind == DRILL_OP_ORDER_STATUS ? s->read_count : 0) != 0)
-        world_trace(s, cl_node_name(s, n), "#%u not cached: out of memory", op->id);
+    if (cl->cache_mode != DRILL_CACHE_OFF && op->err == 0 && is_cached_kind(op->kind))
+        cache_put(s, rep, op, v.position);
 }
 
 /* Positions are the leader's sequence: a write's change, a read's copy or cache entry. */
@@ -957,53 +651,54 @@ static bool cluster_position(struct sim *s, int n, const struct sim_op *op, int 
     return true;
 }
 
+/* The client node learns how its request ended: the session, or a replica to rest. */
 static void cluster_replied(struct sim *s, struct sim_op *op)
 {
     struct cluster *cl = state(s);
     struct replica *rep = replica_of(cl, op->via);
     if (rep == NULL || op->client < 1 || op->client > cl->client_count)
         return;
-    struct session *ss = &cl->sessions[op->client];
+    struct node *client = cl->clients[op->client];
     const struct op_state *os = op_state(cl, op->id);
-    if (op->outcome == SIM_OK) {
-        int64_t seen = op->is_write ? op->seq : os != NULL && (os->flags & OP_POS) ? os->read_pos : 0;
-        if (seen > ss->seq)
-            ss->seq = seen;
+    bool timed_out = op->complete_us - op->invoke_us >= SIM_CLIENT_TIMEOUT_US;
+    if (op->outcome == SIM_UNKNOWN && timed_out) {
+        world_trace(s, "-", "client%d: #%u had no answer from %s in time", op->client, op->id,
+                    cl_node_name(s, rep->node));
+        node_client_done(client, cl_node_name(s, rep->node), false, -1);
         return;
     }
-    bool timed_out = op->complete_us - op->invoke_us >= SIM_CLIENT_TIMEOUT_US;
-    if (op->outcome != SIM_UNKNOWN || !timed_out)
-        return;
-    char lane[32];
-    snprintf(lane, sizeof(lane), "client%d", op->client);
-    lb_skip(&ss->lb, replica_index(cl, rep), s->now_us + CLUSTER_SKIP_US);
-    world_trace(s, lane, "%s did not answer #%u in time: skipped until %.3fs",
-                cl_node_name(s, rep->node), op->id, secs(s->now_us + CLUSTER_SKIP_US));
+    int64_t seen = -1;
+    if (op->outcome == SIM_OK)
+        seen = op->is_write ? op->seq : os != NULL && (os->flags & OP_POS) ? os->read_pos : -1;
+    node_client_done(client, cl_node_name(s, rep->node), true, seen);
 }
 
 static void cluster_deliver(struct sim *s, const struct world_msg *m)
 {
     struct cluster *cl = state(s);
-    registry_poll(s, cl);
     switch (m->type) {
-    case MSG_BATCH:
-        on_batch(s, cl, m);
+    case MSG_WIRE: {
+        struct node *nd = node_at(s, cl, m->to);
+        char buf[32];
+        if (nd == NULL || m->data == NULL)
+            return;
+        after_event(s, node_on_message(nd, world_endpoint_name(s, m->from, buf), m->data,
+                                       m->len));
+        struct replica *rep = replica_of(cl, m->to);
+        if (rep != NULL && s->nodes[m->to].up) {
+            struct node_status st = status_of(rep->nd);
+            if (st.cluster.batches_applied > rep->applied_seen)
+                lag_sample(cl, st.cluster.last_lag_us);
+            rep->applied_seen = st.cluster.batches_applied;
+            release_waiters(s, cl, rep);
+        }
         break;
-    case MSG_ACK:
-        on_ack(s, cl, m);
-        break;
-    case MSG_PROBE:
-        on_probe(s, cl, m);
-        break;
+    }
     case MSG_FORWARD:
         on_forward(s, cl, m);
         break;
     case MSG_RESULT:
         on_result(s, cl, m);
-        break;
-    case MSG_HEARTBEAT:
-    case MSG_GET_SERVER:
-        on_registry_msg(s, cl, m);
         break;
     default:
         world_trace(s, cl_node_name(s, m->to), "unknown cluster message %d ignored", m->type);
@@ -1011,113 +706,76 @@ static void cluster_deliver(struct sim *s, const struct world_msg *m)
     }
 }
 
-static void cluster_tick(struct sim *s, int a, int64_t b)
+static void cluster_tick(struct sim *s, int timer, int64_t endpoint)
 {
     struct cluster *cl = state(s);
-    registry_poll(s, cl);
-    switch (a) {
-    case TICK_SHIP:
-        on_ship_timeout(s, cl, b);
-        break;
-    case TICK_HEARTBEAT:
-        on_heartbeat_tick(s, cl, b);
-        break;
-    case TICK_REFRESH:
-        if (b >= 1 && b <= cl->client_count)
-            on_refresh_tick(s, cl, (int)b);
-        break;
-    case TICK_ANSWER:
-        on_answer_tick(s, cl, b);
-        break;
-    default:
-        break;
-    }
+    struct node *nd = node_at(s, cl, (int)endpoint);
+    if (nd != NULL && (endpoint >= (int64_t)s->node_count || s->nodes[endpoint].up))
+        after_event(s, node_on_timer(nd, timer));
 }
 
 static void cluster_crashed(struct sim *s, int n)
 {
     struct cluster *cl = state(s);
-    if (n == cl->leader) {
-        /* its memory of the replicas dies with it */
-        for (int r = 0; r < cl->replica_count; r++)
-            link_reset(&cl->rep[r].link, -1);
-        return;
-    }
-    if (n == cl->registry) {
-        cl->registry_down = true;
-        for (int r = 0; r < cl->replica_count; r++)
-            cl->heard_us[r] = -1;
-        return;
-    }
+    struct node *nd = node_at(s, cl, n);
+    if (nd != NULL)
+        node_crashed(nd);
     struct replica *rep = replica_of(cl, n);
-    if (rep == NULL)
-        return;
-    rep->incarnation++;
-    rep->position = -1;
-    rep->last_err = 0;
-    cache_release(&rep->cache);
+    if (rep != NULL) {
+        rep->life++;
+        rep->wait_count = 0; /* what it held died with it: the clients time out */
+    }
 }
 
 static void cluster_restarted(struct sim *s, int n)
 {
     struct cluster *cl = state(s);
-    if (n == cl->leader) {
-        if (read_head(s, cl) == 0)
-            ship_all(s, cl); /* every link is unknown: probes */
+    struct node *nd = node_at(s, cl, n);
+    shop *sh = s->nodes[n].shop;
+    if (nd == NULL || (n != cl->registry && sh == NULL))
         return;
-    }
-    struct replica *rep = replica_of(cl, n);
-    shop *sh = running_shop(s, n);
-    if (rep == NULL || sh == NULL)
-        return;
-    int64_t position = 0;
-    int err = shop_replica_position(sh, CLUSTER_SOURCE, &position, NULL);
-    if (crashed_now(s))
-        return;
-    if (err) {
-        world_trace(s, cl_node_name(s, n), "cannot read its position: %s", shop_errmsg(sh));
-        return;
-    }
-    note_position(s, rep, position);
-    rep->position = position;
-    world_trace(s, cl_node_name(s, n), "back at change %lld: asking the leader to catch up",
-                (long long)position);
-    world_send(s, n, cl->leader, MSG_ACK, position, ACK_HELLO, NULL, 0, s->now_us);
-    heartbeat(s, cl, replica_index(cl, rep));
+    after_event(s, node_restarted(nd, n == cl->registry ? NULL : sh));
+    if (nd != cl->nl && cl->nl != NULL && s->nodes[cl->leader].up)
+        node_peer_up(cl->nl, cl_node_name(s, n));
 }
 
 /* Why rep is not caught up yet, short enough for the drain's message. */
-static void pending_why(struct sim *s, struct cluster *cl, struct replica *rep, char *why,
-                        size_t len)
+static void pending_why(struct sim *s, struct cluster *cl, struct replica *rep,
+                        const struct node_status *ls, char *why, size_t len)
 {
     const char *name = cl_node_name(s, rep->node);
-    const struct phantom *p = &cl->phantoms[0];
-    if (rep->last_err == -EBADMSG && cl->phantom_count > 0)
+    struct node_status st = status_of(rep->nd);
+    const struct node_cluster_link *l = &ls->cluster.links[replica_index(cl, rep)];
+    if (st.cluster.last_apply_err == -EBADMSG && ls->cluster.phantoms > 0)
         snprintf(why, len, "%s is stuck at change %lld of %lld: the copies diverged after change "
                            "%lld was propagated before its commit failed (op #%u, %.3fs)",
-                 name, (long long)rep->position, (long long)cl->head, (long long)p->seq, p->op,
-                 secs(p->at_us));
-    else if (rep->last_err != 0)
-        snprintf(why, len, "%s is at change %lld of %lld: %s", name, (long long)rep->position,
-                 (long long)cl->head, shop_errmsg(s->nodes[rep->node].shop));
+                 name, (long long)st.cluster.position, (long long)ls->cluster.head_seq,
+                 (long long)ls->cluster.phantom_seq, cl->phantom_op, secs(cl->phantom_at_us));
+    else if (st.cluster.last_apply_err != 0)
+        snprintf(why, len, "%s is at change %lld of %lld: %s", name,
+                 (long long)st.cluster.position, (long long)ls->cluster.head_seq,
+                 st.cluster.last_apply_error);
     else
         snprintf(why, len, "%s is at change %lld, the leader at %lld%s", name,
-                 (long long)rep->position, (long long)cl->head,
-                 rep->link.stuck ? " (the leader's outbox no longer holds what it lacks)" : "");
+                 (long long)st.cluster.position, (long long)ls->cluster.head_seq,
+                 l->stuck ? " (the leader's outbox no longer holds what it lacks)" : "");
 }
 
 static bool cluster_pending(struct sim *s, char *why, size_t len)
 {
     struct cluster *cl = state(s);
-    if (running_shop(s, cl->leader) == NULL || read_head(s, cl) != 0)
+    if (!s->nodes[cl->leader].up || s->nodes[cl->leader].shop == NULL)
         return false; /* the runner reports a shop that is not running */
+    struct node_status ls = status_of(cl->nl);
     for (int r = 0; r < cl->replica_count; r++) {
         struct replica *rep = &cl->rep[r];
-        shop *sh = running_shop(s, rep->node);
-        if (sh == NULL || rep->position >= cl->head)
+        if (!s->nodes[rep->node].up || s->nodes[rep->node].shop == NULL)
             continue;
-        pending_why(s, cl, rep, why, len);
-        ship(s, cl, rep);
+        struct node_view v;
+        node_view(rep->nd, &v);
+        if (v.position >= ls.cluster.head_seq)
+            continue;
+        pending_why(s, cl, rep, &ls, why, len);
         return true;
     }
     return false;
@@ -1128,11 +786,14 @@ static void cluster_release(struct sim *s)
     struct cluster *cl = s->topo_state;
     if (cl == NULL)
         return;
+    node_destroy(cl->nl);
+    node_destroy(cl->nr);
     for (int r = 0; r < cl->replica_count; r++) {
-        cache_release(&cl->rep[r].cache);
-        free(cl->rep[r].applied);
+        node_destroy(cl->rep[r].nd);
+        free(cl->rep[r].waiting);
     }
-    free(cl->tags);
+    for (int c = 1; c <= cl->client_count; c++)
+        node_destroy(cl->clients[c]);
     free(cl->ops);
     free(cl->lag);
     free(cl);
@@ -1144,10 +805,13 @@ static enum report_node_state cluster_node_state(struct sim *s, int n, int64_t *
                                                  char *label, size_t len)
 {
     struct cluster *cl = state(s);
+    shop *leader = s->nodes[cl->leader].shop;
     for (int r = 0; r < cl->replica_count; r++) {
-        if (cl->rep[r].node != n || cl->rep[r].position < 0)
+        if (cl->rep[r].node != n || leader == NULL || cl->rep[r].nd == NULL)
             continue;
-        *value = cl->head - cl->rep[r].position;
+        struct node_view v;
+        node_view(cl->rep[r].nd, &v);
+        *value = shop_last_seq(leader) - v.position;
         if (*value <= 0) {
             *value = 0;
             if (label != NULL)
@@ -1194,23 +858,23 @@ enum sim_check cluster_no_echo(struct sim *s, const struct drill_expect *e, char
         return SIM_CHECK_SKIPPED;
     struct cluster *cl = state(s);
     for (int r = 0; r < cl->replica_count; r++) {
-        const struct replica *rep = &cl->rep[r];
-        if (rep->dup_seq == 0)
+        struct node_status st = status_of(cl->rep[r].nd);
+        if (!st.cluster.applied_twice)
             continue;
         snprintf(why, len,
-                 "%s applied change %lld of the leader twice: first at %.3fs, again at %.3fs "
-                 "(a propagated change must be applied exactly once on each replica)",
-                 cl_node_name(s, rep->node), (long long)rep->dup_seq, secs(rep->dup_first_us),
-                 secs(rep->dup_again_us));
+                 "%s applied change %lld of the leader again at %.3fs, having applied up to "
+                 "%lld before (a propagated change must be applied exactly once on each replica)",
+                 cl_node_name(s, cl->rep[r].node), (long long)st.cluster.twice_seq,
+                 secs(st.cluster.twice_at_us), (long long)st.cluster.twice_after);
         return SIM_CHECK_VIOLATED;
     }
-    shop *ls = running_shop(s, cl->leader);
+    shop *ls = s->nodes[cl->leader].up ? s->nodes[cl->leader].shop : NULL;
     if (ls == NULL)
         return SIM_CHECK_SKIPPED;
     for (int r = 0; r < cl->replica_count; r++) {
         int64_t seq = 0;
         if (shop_replica_position(ls, cl_node_name(s, cl->rep[r].node), &seq, NULL) != 0) {
-            crashed_now(s);
+            after_event(s, 0);
             return SIM_CHECK_SKIPPED;
         }
         if (seq > 0) {
@@ -1221,10 +885,10 @@ enum sim_check cluster_no_echo(struct sim *s, const struct drill_expect *e, char
         }
     }
     /* each change of the workload each replica applied, counted once */
-    for (int r = 0; r < cl->replica_count; r++)
-        world_witness(s, cl->rep[r].position > cl->seeded
-                             ? (uint64_t)(cl->rep[r].position - cl->seeded)
-                             : 0);
+    for (int r = 0; r < cl->replica_count; r++) {
+        int64_t position = status_of(cl->rep[r].nd).cluster.position_max;
+        world_witness(s, position > cl->seeded ? (uint64_t)(position - cl->seeded) : 0);
+    }
     return SIM_CHECK_HOLDS;
 }
 
@@ -1244,6 +908,18 @@ static size_t client_picks(struct sim *s, struct cluster *cl, int client, uint32
         idx[n++] = i;
     }
     return n;
+}
+
+static void mask_text(const struct cluster *cl, const struct sim *s, uint32_t mask, char *buf,
+                      size_t len)
+{
+    size_t n = (size_t)snprintf(buf, len, "{");
+    for (int r = 0; r < cl->replica_count && n < len; r++)
+        if (mask >> r & 1)
+            n += (size_t)snprintf(buf + n, len - n, "%s%s", n > 1 ? "," : "",
+                                  cl_node_name(s, cl->rep[r].node));
+    if (n < len)
+        snprintf(buf + n, len - n, "}");
 }
 
 static void explain_imbalance(struct sim *s, struct cluster *cl, int client, const size_t *idx,
@@ -1306,29 +982,29 @@ out_free:
 static void explain_divergence(struct sim *s, struct cluster *cl, struct replica *rep, char *why,
                                size_t len)
 {
+    struct node_status ls = status_of(cl->nl), rs = status_of(rep->nd);
     struct shop_audit *a = calloc(2, sizeof(*a));
     size_t n = (size_t)snprintf(why, len,
                                 "after the drain (%.3fs) %s (at change %lld) and the leader (at "
                                 "%lld) hold different data",
-                                secs(s->now_us), cl_node_name(s, rep->node), (long long)rep->position,
-                                (long long)cl->head);
-    if (a != NULL && shop_audit(running_shop(s, cl->leader), 0, &a[0]) == 0 &&
-        shop_audit(running_shop(s, rep->node), 0, &a[1]) == 0 && n < len)
+                                secs(s->now_us), cl_node_name(s, rep->node),
+                                (long long)rs.cluster.position, (long long)ls.cluster.head_seq);
+    if (a != NULL && shop_audit(s->nodes[cl->leader].shop, 0, &a[0]) == 0 &&
+        shop_audit(s->nodes[rep->node].shop, 0, &a[1]) == 0 && n < len)
         n += (size_t)snprintf(why + n, len - n, ": the leader has %lld orders and %lld users, "
                                                 "%s %lld orders and %lld users",
                               (long long)a[0].orders, (long long)a[0].users,
                               cl_node_name(s, rep->node), (long long)a[1].orders,
                               (long long)a[1].users);
     free(a);
-    if (cl->phantom_count > 0 && n < len) {
-        const struct phantom *p = &cl->phantoms[0];
+    if (ls.cluster.phantoms > 0 && n < len)
         snprintf(why + n, len - n,
                  ". propagate=before-commit sent %llu change(s) whose commit then failed; the "
                  "first, change %lld of op #%u at %.3fs (%s), reached the replicas but not the "
                  "leader, whose next change reused that sequence and was skipped as a duplicate",
-                 (unsigned long long)cl->phantoms_total, (long long)p->seq, p->op, secs(p->at_us),
-                 platform_strerror(p->err));
-    }
+                 (unsigned long long)ls.cluster.phantoms, (long long)ls.cluster.phantom_seq,
+                 cl->phantom_op, secs(ls.cluster.phantom_at_us),
+                 platform_strerror(cl->phantom_err));
 }
 
 enum sim_check cluster_converges(struct sim *s, const struct drill_expect *e, char *why,
@@ -1338,18 +1014,18 @@ enum sim_check cluster_converges(struct sim *s, const struct drill_expect *e, ch
     if (!is_cluster(s) || !s->drained)
         return SIM_CHECK_SKIPPED;
     struct cluster *cl = state(s);
-    shop *ls = running_shop(s, cl->leader);
+    shop *ls = s->nodes[cl->leader].up ? s->nodes[cl->leader].shop : NULL;
     char lead[65], copy[65];
     if (ls == NULL || shop_digest(ls, 0, lead) != 0) {
-        crashed_now(s);
+        after_event(s, 0);
         snprintf(why, len, "after the drain the leader's data cannot be read");
         return SIM_CHECK_VIOLATED;
     }
     for (int r = 0; r < cl->replica_count; r++) {
         struct replica *rep = &cl->rep[r];
-        shop *sh = running_shop(s, rep->node);
+        shop *sh = s->nodes[rep->node].up ? s->nodes[rep->node].shop : NULL;
         if (sh == NULL || shop_digest(sh, 0, copy) != 0) {
-            crashed_now(s);
+            after_event(s, 0);
             snprintf(why, len, "after the drain %s's data cannot be read",
                      cl_node_name(s, rep->node));
             return SIM_CHECK_VIOLATED;
@@ -1360,7 +1036,8 @@ enum sim_check cluster_converges(struct sim *s, const struct drill_expect *e, ch
         }
     }
     /* the workload's changes every copy holds */
-    world_witness(s, cl->head > cl->seeded ? (uint64_t)(cl->head - cl->seeded) : 0);
+    int64_t head = status_of(cl->nl).cluster.head_seq;
+    world_witness(s, head > cl->seeded ? (uint64_t)(head - cl->seeded) : 0);
     return SIM_CHECK_HOLDS;
 }
 
@@ -1369,23 +1046,31 @@ void cluster_report(struct sim *s)
     if (!is_cluster(s))
         return;
     struct cluster *cl = state(s);
-    uint64_t hits = 0, misses = 0;
+    uint64_t hits = 0, misses = 0, invalidated = 0, resends = 0, batches = 0;
     for (int r = 0; r < cl->replica_count; r++) {
-        hits += cl->rep[r].cache.hits;
-        misses += cl->rep[r].cache.misses;
+        struct node_status st = status_of(cl->rep[r].nd);
+        hits += st.cluster.cache.hits;
+        misses += st.cluster.cache.misses;
+        invalidated += st.cluster.cache.invalidated;
+    }
+    struct node_status ls = status_of(cl->nl);
+    for (size_t r = 0; r < ls.cluster.replica_count; r++) {
+        resends += ls.cluster.links[r].timeouts + ls.cluster.links[r].gap_resends;
+        batches += ls.cluster.links[r].batches_sent;
     }
     world_metric(s, "propagation_lag_p50_us", lag_percentile(cl, 50), "us");
     world_metric(s, "propagation_lag_p99_us", lag_percentile(cl, 99), "us");
-    world_metric(s, "propagation_resends", (int64_t)cl->resends, "batches");
-    world_metric(s, "reads_sent_to_leader", (int64_t)cl->reads_to_leader, "reads");
+    world_metric(s, "propagation_resends", (int64_t)resends, "batches");
+    world_metric(s, "reads_waited_for_freshness", (int64_t)cl->reads_waited, "reads");
     if (cl->cache_mode != DRILL_CACHE_OFF)
         world_metric(s, "cache_hits", (int64_t)hits, "reads");
     world_trace(s, "-",
                 "propagation lag over %zu applied batches: p50 %.3fs, p99 %.3fs; %llu batches "
-                "sent, %llu resends; %llu writes forwarded, %llu reads sent to the leader for "
-                "freshness; cache %llu hits, %llu misses",
+                "sent, %llu resends; %llu writes forwarded, %llu reads waited for freshness; "
+                "cache %llu hits, %llu misses, %llu invalidated",
                 cl->lag_count, secs(lag_percentile(cl, 50)), secs(lag_percentile(cl, 99)),
-                (unsigned long long)cl->batches_sent, (unsigned long long)cl->resends,
-                (unsigned long long)cl->writes_forwarded, (unsigned long long)cl->reads_to_leader,
-                (unsigned long long)hits, (unsigned long long)misses);
+                (unsigned long long)batches, (unsigned long long)resends,
+                (unsigned long long)cl->writes_forwarded, (unsigned long long)cl->reads_waited,
+                (unsigned long long)hits, (unsigned long long)misses,
+                (unsigned long long)invalidated);
 }

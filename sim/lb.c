@@ -1,71 +1,13 @@
 /*
- * lb.c — a client's round-robin balancer over the cluster's replicas: the
- * registry's last good answer, replicas resting after a timeout, strict
- * rotation over what is left; and the check that a history of picks was
- * balanced (the lb-balanced invariant). Pure: no network, no clock, no shop.
- * Part of libsim; used by cluster.c.
+ * lb.c — the lb-balanced check over a history of picks: within each run of
+ * picks made from one healthy set, the replicas of the set were picked
+ * evenly (within one) and never outside it. The balancer itself is the
+ * platform's client role (platform/registry.c). Pure. Part of libsim; used
+ * by cluster.c.
  */
-#include <assert.h>
-#include <string.h>
+#include <stdbool.h>
 
 #include "sim/cluster.h"
-
-static uint32_t all_mask(int replicas)
-{
-    return replicas >= 32 ? UINT32_MAX : (UINT32_C(1) << replicas) - 1;
-}
-
-void lb_init(struct lb *lb, int replicas)
-{
-    assert(replicas >= 1 && replicas <= LB_REPLICAS_MAX);
-    memset(lb, 0, sizeof(*lb));
-    lb->replicas = replicas;
-    lb->known_mask = all_mask(replicas);
-    lb->known_at_us = -1;
-    lb->last = -1;
-}
-
-void lb_set_known(struct lb *lb, uint32_t mask, int64_t now_us)
-{
-    lb->known_mask = mask & all_mask(lb->replicas);
-    lb->known_at_us = now_us;
-}
-
-void lb_skip(struct lb *lb, int r, int64_t until_us)
-{
-    assert(r >= 0 && r < lb->replicas);
-    if (until_us > lb->skip_until_us[r])
-        lb->skip_until_us[r] = until_us;
-}
-
-uint32_t lb_healthy(const struct lb *lb, int64_t now_us)
-{
-    uint32_t healthy = 0;
-    for (int r = 0; r < lb->replicas; r++)
-        if ((lb->known_mask >> r & 1) && lb->skip_until_us[r] <= now_us)
-            healthy |= UINT32_C(1) << r;
-    if (healthy == 0)
-        healthy = lb->known_mask;
-    if (healthy == 0)
-        healthy = all_mask(lb->replicas);
-    return healthy;
-}
-
-int lb_pick(struct lb *lb, int64_t now_us, uint32_t *mask)
-{
-    uint32_t healthy = lb_healthy(lb, now_us);
-    assert(healthy != 0);
-    *mask = healthy;
-    for (int i = 1; i <= lb->replicas; i++) {
-        int r = (lb->last + i) % lb->replicas; /* last >= -1, i >= 1 */
-        if (healthy >> r & 1) {
-            lb->last = r;
-            return r;
-        }
-    }
-    assert(!"a non-empty healthy set has a member");
-    return 0;
-}
 
 /* Checks one run of picks [first, end) made from `mask`. */
 static bool run_balanced(const uint32_t *masks, const int *picks, size_t first, size_t end,

@@ -372,9 +372,17 @@ START_TEST(test_create_refuses_bad_configs_and_unbuilt_roles)
     struct node *n = NULL;
     char msg[SHOP_ERRMSG_MAX];
     struct node_config c = {.name = "leader", .role = NODE_CLUSTER_LEADER};
-    ck_assert_int_eq(node_create(&c, &env, &n, msg), -ENOSYS);
-    ck_assert_ptr_nonnull(strstr(msg, "not built yet"));
+    ck_assert_int_eq(node_create(&c, &env, &n, msg), -EINVAL); /* no replicas */
+    ck_assert_ptr_nonnull(strstr(msg, "replicas"));
     ck_assert_ptr_null(n);
+    for (int role = 0; role < NODE_ROLES_COUNT; role++) {
+        if (node_role_is_built((enum node_role)role))
+            continue;
+        c = (struct node_config){.name = "x", .role = (enum node_role)role, .peer = "y"};
+        ck_assert_int_eq(node_create(&c, &env, &n, msg), -ENOSYS);
+        ck_assert_ptr_nonnull(strstr(msg, "not built yet"));
+        ck_assert_ptr_null(n);
+    }
     c = (struct node_config){.name = "", .role = NODE_ASYNC_PRIMARY, .peer = "secondary"};
     ck_assert_int_eq(node_create(&c, &env, &n, msg), -EINVAL);
     c.name = "primary";

@@ -18,7 +18,7 @@
 
 #include "platform/platform.h"
 
-#define NETENV_NODES_MAX 4
+#define NETENV_NODES_MAX 8
 #define NETENV_EVENTS_MAX 200000
 
 struct netenv_link {
@@ -77,7 +77,9 @@ void netenv_init(struct netenv *t, uint64_t seed);
 void netenv_release(struct netenv *t);
 
 /* Adds a node: opens its shop (outbox on for a primary unless outbox_off,
- * a sync queue for an offline local) and creates and starts its node. ncfg's name, role, peer, shop are set
+ * and for a cluster leader; a sync queue for an offline local; none for a
+ * registry or a client) and creates and starts its node. ncfg's name, role,
+ * peer, shop are set
  * from the arguments; the rest of ncfg (may be NULL) is taken as given. */
 int netenv_add(struct netenv *t, const char *name, enum node_role role, const char *peer,
                const struct node_config *ncfg);
