@@ -28,6 +28,7 @@
 int sweep_main(int argc, char **argv);        /* sweep.c */
 int report_main(int argc, char **argv);       /* merge.c: `report merge ...` */
 int shrink_main(int argc, char **argv);       /* shrink.c */
+int fuzz_main(int argc, char **argv);         /* fuzz.c */
 
 /* True for --help and -h. */
 bool cli_is_help(const char *arg);

@@ -33,12 +33,14 @@ static const char usage_main[] =
     "                      join the shards of a sweep\n"
     "  shrink DRILL --seed N [-o FILE]\n"
     "                      the smallest drill that still fails the same way\n"
+    "  fuzz [--topology T] [--runs N | --time DUR] [--seed S] [--jobs N] [--out DIR]\n"
+    "                      random valid drills, each failure shrunk\n"
     "  serve [--port N] [--data DIR] [--allow-faults] ...\n"
     "                      the live shop on civetweb\n"
     "\n"
     "Exit codes: 0 every expectation met, 1 an expectation not met,\n"
     "2 bad usage or an invalid drill, 3 could not run.\n"
-    "`faultdrill COMMAND --help` tells more. Not built yet: fuzz.\n";
+    "`faultdrill COMMAND --help` tells more.\n";
 
 static const char usage_run[] =
     "usage: faultdrill run DRILL|DIR... [--seed N] [--out DIR] [--junit FILE] [-q|-v]\n"
@@ -299,10 +301,8 @@ int main(int argc, char **argv)
         return report_main(argc - 2, argv + 2);
     if (strcmp(cmd, "shrink") == 0)
         return shrink_main(argc - 2, argv + 2);
-    if (strcmp(cmd, "fuzz") == 0) {
-        fprintf(stderr, "faultdrill: '%s' is not built yet\n", cmd);
-        return EXIT_CANNOT_RUN;
-    }
+    if (strcmp(cmd, "fuzz") == 0)
+        return fuzz_main(argc - 2, argv + 2);
     fprintf(stderr, "faultdrill: unknown command '%s'\n%s", cmd, usage_main);
     return EXIT_USAGE;
 }

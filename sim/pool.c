@@ -37,6 +37,12 @@ struct worker {
     bool busy;
     uint64_t task;
     int64_t started_ms;
+    int64_t timeout_ms; /* of the task it runs; 0: none */
+};
+
+struct queued {
+    uint64_t id;
+    int64_t timeout_ms;
 };
 
 struct pool {
@@ -45,7 +51,7 @@ struct pool {
     int64_t timeout_ms;
     int jobs;
     struct worker w[POOL_WORKERS_MAX];
-    uint64_t *queue;
+    struct queued *queue;
     size_t queue_head, queue_len, queue_cap;
     size_t running;
     int next_scan;
@@ -217,6 +223,11 @@ struct pool *pool_create(int jobs, pool_work_fn fn, void *ctx, int64_t timeout_m
 
 int pool_submit(struct pool *p, uint64_t id)
 {
+    return pool_submit_for(p, id, p->timeout_ms);
+}
+
+int pool_submit_for(struct pool *p, uint64_t id, int64_t timeout_ms)
+{
     if (p->queue_len == p->queue_cap) {
         /* compact what was consumed before growing */
         if (p->queue_head > 0) {
@@ -227,14 +238,14 @@ int pool_submit(struct pool *p, uint64_t id)
         }
         if (p->queue_len == p->queue_cap) {
             size_t cap = p->queue_cap ? p->queue_cap * 2 : 256;
-            uint64_t *grown = realloc(p->queue, cap * sizeof(*grown));
+            struct queued *grown = realloc(p->queue, cap * sizeof(*grown));
             if (grown == NULL)
                 return -ENOMEM;
             p->queue = grown;
             p->queue_cap = cap;
         }
     }
-    p->queue[p->queue_len++] = id;
+    p->queue[p->queue_len++] = (struct queued){id, timeout_ms};
     return 0;
 }
 
@@ -280,10 +291,12 @@ static void dispatch(struct pool *p)
         struct worker *w = &p->w[i];
         if (w->busy || w->pid <= 0)
             continue;
-        uint64_t id = p->queue[p->queue_head++];
+        struct queued q = p->queue[p->queue_head++];
+        uint64_t id = q.id;
         w->busy = true;
         w->task = id;
         w->started_ms = cli_now_ms();
+        w->timeout_ms = q.timeout_ms;
         p->running++;
         /* A failed write means the worker died: its end of file reports it. */
         (void)write_full(w->task_w, &id, sizeof(id));
@@ -305,7 +318,7 @@ static int lost(struct pool *p, int i, enum pool_status status, struct pool_resu
         kill(w->pid, SIGKILL);
         reap(w, NULL);
         snprintf(r->why, sizeof(r->why), "still running after %lld ms of wall time: killed",
-                 (long long)p->timeout_ms);
+                 (long long)w->timeout_ms);
     } else {
         reap(w, r->why);
     }
@@ -364,8 +377,8 @@ int pool_wait(struct pool *p, struct pool_result *r)
             struct worker *w = &p->w[i];
             if (!w->busy)
                 continue;
-            if (p->timeout_ms > 0) {
-                int64_t left = w->started_ms + p->timeout_ms - now;
+            if (w->timeout_ms > 0) {
+                int64_t left = w->started_ms + w->timeout_ms - now;
                 if (left <= 0)
                     return lost(p, i, POOL_TIMEOUT, r);
                 if (wait_ms < 0 || left < wait_ms)

@@ -62,6 +62,8 @@ struct pool *pool_create(int jobs, pool_work_fn fn, void *ctx, int64_t timeout_m
                          char err[256]);
 /* Queues a task; 0 or -ENOMEM. Tasks start in the order queued. */
 int pool_submit(struct pool *p, uint64_t id);
+/* The same with its own wall-time limit (0: none) instead of the pool's. */
+int pool_submit_for(struct pool *p, uint64_t id, int64_t timeout_ms);
 /* Tasks queued or running. */
 size_t pool_pending(const struct pool *p);
 /*

@@ -371,6 +371,28 @@ static int64_t grid(enum num_kind kind, int64_t high)
                                                                                         : MS;
 }
 
+/*
+ * After the time of an `at` line changed width, its action keeps the column it
+ * had (the timeline stays aligned as its author aligned it), at least one
+ * blank after the time. end: where the new time ends in line; old_end in old.
+ */
+static char *keep_column(char *line, size_t end, size_t old_end, const char *old)
+{
+    size_t old_gap = strspn(old + old_end, " \t"), gap = strspn(line + end, " \t");
+    if (old[old_end + old_gap] == '\0' || strchr(old + old_end, '\t') != NULL)
+        return line;
+    size_t column = old_end + old_gap;
+    size_t want = column > end ? column - end : 1;
+    char pad[64];
+    if (want >= sizeof(pad))
+        return line;
+    memset(pad, ' ', want);
+    pad[want] = '\0';
+    char *fixed = splice(line, end, gap, pad);
+    free(line);
+    return fixed;
+}
+
 /* Tries word j of line i written as v; true (and done) when the target stays. */
 static int try_value(struct shrinker *k, size_t i, const struct word *w, enum num_kind kind,
                      int64_t v)
@@ -380,6 +402,10 @@ static int try_value(struct shrinker *k, size_t i, const struct word *w, enum nu
     size_t start = w->key_len ? w->start + w->key_len + 1 : w->start;
     size_t len = w->key_len ? w->len - w->key_len - 1 : w->len;
     char *line = splice(k->lines[i], start, len, text);
+    if (line == NULL)
+        return -ENOMEM;
+    if (w->key_len == 0 && strncmp(k->lines[i], "at", 2) == 0 && is_blank(k->lines[i][2]))
+        line = keep_column(line, start + strlen(text), start + len, k->lines[i]);
     if (line == NULL)
         return -ENOMEM;
     char *old = k->lines[i];
@@ -616,12 +642,15 @@ static int load_lines(struct shrinker *k, const char *text)
 
 /* Finds the expectation to keep: the first one not met, else (a drill that
  * demonstrates a break) the first one violated as expected. */
-static int pick_target(struct shrinker *k, const struct report_run *rep)
+static int pick_target(struct shrinker *k, const struct report_run *rep, const char *invariant)
 {
     const struct report_expectation *pick = NULL;
     for (size_t i = 0; i < rep->expectation_count && pick == NULL; i++)
-        if (!rep->expectations[i].ok)
+        if (!rep->expectations[i].ok &&
+            (invariant == NULL || strcmp(rep->expectations[i].invariant, invariant) == 0))
             pick = &rep->expectations[i];
+    if (invariant != NULL && pick == NULL)
+        return -ENOENT;
     for (size_t i = 0; i < rep->expectation_count && pick == NULL; i++)
         if (rep->expectations[i].observed_violated) {
             pick = &rep->expectations[i];
@@ -639,7 +668,7 @@ static int pick_target(struct shrinker *k, const struct report_run *rep)
     return 0;
 }
 
-static int first_run(struct shrinker *k, char err[REPORT_ERR_MAX])
+static int first_run(struct shrinker *k, const char *invariant, char err[REPORT_ERR_MAX])
 {
     size_t len;
     char *text = join(k->lines, k->count, &len);
@@ -658,7 +687,7 @@ static int first_run(struct shrinker *k, char err[REPORT_ERR_MAX])
     if (rc != 0)
         return rc;
     k->res->runs++;
-    rc = pick_target(k, &rep);
+    rc = pick_target(k, &rep, invariant);
     sim_result_release(&rep);
     if (rc == -ENOENT)
         snprintf(err, REPORT_ERR_MAX,
@@ -733,8 +762,8 @@ static int verify(struct shrinker *k, const char *text, char err[REPORT_ERR_MAX]
     return rc;
 }
 
-int shrink_drill(const char *file, const char *text, uint64_t seed, struct shrink_result *out,
-                 char err[REPORT_ERR_MAX])
+int shrink_drill(const char *file, const char *text, uint64_t seed, const char *invariant,
+                 struct shrink_result *out, char err[REPORT_ERR_MAX])
 {
     memset(out, 0, sizeof(*out));
     struct shrinker k = {.file = file, .seed = seed, .res = out};
@@ -742,7 +771,7 @@ int shrink_drill(const char *file, const char *text, uint64_t seed, struct shrin
     k.errs = calloc(1, sizeof(*k.errs));
     int rc = k.d && k.errs ? load_lines(&k, text) : -ENOMEM;
     if (rc == 0)
-        rc = first_run(&k, err);
+        rc = first_run(&k, invariant, err);
     for (int pass = 0; rc == 0 && pass < SHRINK_PASSES_MAX; pass++) {
         bool changed = false;
         rc = drop_lines(&k, &changed);
@@ -899,7 +928,7 @@ int shrink_main(int argc, char **argv)
     }
     struct shrink_result r;
     int64_t t0 = cli_now_ms();
-    int rc = shrink_drill(path, text, seed, &r, err);
+    int rc = shrink_drill(path, text, seed, NULL, &r, err);
     free(text);
     if (rc == 0 && write_text(out, r.text, err) != 0)
         rc = -EIO;

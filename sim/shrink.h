@@ -46,12 +46,13 @@ struct shrink_result {
 
 /*
  * Shrinks the drill text (file names it, for errors and the drill's name)
- * under seed. 0 with out filled; -EINVAL when the drill does not parse;
+ * under seed, keeping the expectation of invariant (NULL: the first one not
+ * met, else the first violated one of a demonstration). 0 with out filled; -EINVAL when the drill does not parse;
  * -ENOENT when the run meets every expectation and violates nothing (there is
  * nothing to keep); another -errno when it cannot run. err says why.
  */
-int shrink_drill(const char *file, const char *text, uint64_t seed, struct shrink_result *out,
-                 char err[REPORT_ERR_MAX]);
+int shrink_drill(const char *file, const char *text, uint64_t seed, const char *invariant,
+                 struct shrink_result *out, char err[REPORT_ERR_MAX]);
 void shrink_result_release(struct shrink_result *r);
 
 #endif /* FAULTDRILL_SIM_SHRINK_H */

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# `faultdrill fuzz` (DESIGN.md §5): generated drills are valid (check accepts
+# them) and a function of the seed; a planted bug (a test hook turns the
+# mirrors' acknowledgement early, a naive mode) is found, each kind is shrunk
+# into OUT/failures/<n>.drill, which parses and still fails the same way; the
+# whole outcome (fuzz.json, the failure files) is the same whatever --jobs is.
+# usage: fuzz_test.sh FAULTDRILL   (needs jq)
+set -u
+fd=$1
+work=$(mktemp -d /tmp/faultdrill-fuzz-XXXXXX)
+trap 'rm -rf "$work"' EXIT
+passed=0
+failed=0
+ok() { passed=$((passed + 1)); }
+bad() {
+    failed=$((failed + 1))
+    echo "FAIL: $*"
+}
+expect_rc() { # expect_rc WANT DESCRIPTION COMMAND...
+    local want=$1 what=$2
+    shift 2
+    "$@" >"$work/out" 2>"$work/err"
+    local rc=$?
+    if [ "$rc" = "$want" ]; then ok; else
+        bad "$what: exit $rc, wanted $want"
+        sed 's/^/  | /' "$work/out" "$work/err" | head -20
+    fi
+    if grep -q "ended with status\|LeakSanitizer\|runtime error" "$work/err"; then
+        bad "$what: a worker did not end cleanly"
+        head -30 "$work/err" | sed 's/^/  | /'
+    fi
+}
+expect_grep() { # expect_grep PATTERN FILE DESCRIPTION
+    if grep -q -- "$1" "$2"; then ok; else
+        bad "$3: '$1' not in $2"
+        sed 's/^/  | /' "$2" | head -20
+    fi
+}
+
+expect_rc 0 "fuzz --help" "$fd" fuzz --help
+expect_grep "usage: faultdrill fuzz" "$work/out" "fuzz --help prints its usage"
+expect_rc 2 "fuzz --topology nonsense" "$fd" fuzz --topology nonsense --runs 1
+expect_rc 2 "fuzz --runs 0" "$fd" fuzz --runs 0
+expect_rc 2 "fuzz --time soon" "$fd" fuzz --time soon
+
+# generated drills: valid, and a function of (seed, n)
+mkdir -p "$work/gen"
+for n in $(seq 0 59); do "$fd" fuzz --seed 11 --show "$n" >"$work/gen/$n.drill"; done
+expect_rc 0 "60 generated drills pass check" "$fd" check "$work/gen"
+"$fd" fuzz --seed 11 --show 7 >"$work/again.drill"
+if cmp -s "$work/gen/7.drill" "$work/again.drill"; then ok; else bad "drill 7 of seed 11 came out twice differently"; fi
+"$fd" fuzz --seed 12 --show 7 >"$work/other.drill"
+if cmp -s "$work/gen/7.drill" "$work/other.drill"; then bad "seeds 11 and 12 gave the same drill 7"; else ok; fi
+"$fd" fuzz --seed 11 --topology mirror --show 3 >"$work/mirror.drill"
+expect_grep "^topology mirror" "$work/mirror.drill" "--topology mirror gives mirror drills"
+
+# a planted bug is found, shrunk, and the outcome does not depend on --jobs
+export FAULTDRILL_TEST_FUZZ_PLANT=early-ack
+expect_rc 1 "fuzz finds the planted early acknowledgement" \
+    "$fd" fuzz --topology mirror --runs 8 --seed 3 --jobs 2 --out "$work/p2"
+expect_grep "FOUND mirror: .* violated" "$work/out" "names what it found"
+shrunk=$(find "$work/p2/failures" -maxdepth 1 -name '[0-9]*.drill' ! -name '*.original.drill' | sort)
+if [ -n "$shrunk" ]; then ok; else bad "no shrunk drill in OUT/failures"; fi
+for f in $shrunk; do
+    orig=${f%.drill}.original.drill
+    expect_rc 0 "$(basename "$f") parses" "$fd" check "$f"
+    expect_rc 1 "$(basename "$f") still fails" "$fd" run "$f" --out "$work/o"
+    inv=$(sed -n 's/^# shrunk by `faultdrill shrink`. mirror: \([a-z-]*\) violated.*/\1/p' "$f")
+    expect_grep "expected $inv to hold" "$work/out" "$(basename "$f") fails the same invariant"
+    if [ "$(grep -c . "$f")" -lt "$(grep -c . "$orig")" ]; then ok; else
+        bad "$(basename "$f") is not smaller than $(basename "$orig")"
+    fi
+done
+expect_rc 1 "the same fuzz with one worker" \
+    "$fd" fuzz --topology mirror --runs 8 --seed 3 --jobs 1 --out "$work/p1"
+if diff <(jq -S 'del(.runs_per_s)' "$work/p1/fuzz.json") <(jq -S 'del(.runs_per_s)' "$work/p2/fuzz.json") \
+    >"$work/diff" && diff -r "$work/p1/failures" "$work/p2/failures" >>"$work/diff"; then ok; else
+    bad "fuzz with --jobs 1 and --jobs 2 differ"
+    head -20 "$work/diff"
+fi
+unset FAULTDRILL_TEST_FUZZ_PLANT
+
+# unplanted: whatever it finds, it finds it the same way with any --jobs
+"$fd" fuzz --runs 6 --seed 5 --jobs 2 --out "$work/u2" >/dev/null 2>&1
+"$fd" fuzz --runs 6 --seed 5 --jobs 1 --out "$work/u1" >/dev/null 2>&1
+if diff <(jq -S 'del(.runs_per_s)' "$work/u1/fuzz.json") <(jq -S 'del(.runs_per_s)' "$work/u2/fuzz.json") \
+    >"$work/diff"; then ok; else
+    bad "unplanted fuzz with --jobs 1 and 2 differ"
+    head -20 "$work/diff"
+fi
+expect_eq() { if [ "$1" = "$2" ]; then ok; else bad "$3: got '$1', wanted '$2'"; fi; }
+expect_eq "$(jq .runs "$work/u1/fuzz.json")" 6 "fuzz.json counts the drills run"
+expect_eq "$(jq .generator_errors "$work/u1/fuzz.json")" 0 "the generator wrote only valid drills"
+
+echo "fuzz_test: $passed passed, $failed failed"
+[ "$failed" = 0 ]
