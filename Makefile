@@ -12,8 +12,11 @@
 #   make serve      deps + build + the live shop on http://127.0.0.1:3002/ (SERVE_ARGS=...)
 #   make clean
 
-PACKAGES := build-essential cmake pkg-config libfiu-dev fiu-utils libsqlite3-dev \
-            libcjson-dev libcivetweb-dev check libsubunit-dev nettle-dev libcurl4-openssl-dev
+# what building and the C tests need (the sweep CI workflow installs only these:
+# `make build PACKAGES='$(BUILD_PACKAGES)'`)
+BUILD_PACKAGES := build-essential cmake pkg-config libfiu-dev fiu-utils libsqlite3-dev \
+                  libcjson-dev libcivetweb-dev check libsubunit-dev nettle-dev libcurl4-openssl-dev
+PACKAGES := $(BUILD_PACKAGES)
 # the browser end-to-end test (tests/web): headless chromium driven from node; npm only
 # when none is on PATH (NodeSource's nodejs bundles one and conflicts with Debian's npm)
 PACKAGES += chromium nodejs $(if $(shell command -v npm),,npm)
@@ -22,6 +25,8 @@ PACKAGES += curl jq wrk sqlite3
 # the fuzz targets (tests/fuzz, `make fuzz`): libFuzzer comes with clang's runtime
 PACKAGES += clang-14 libclang-rt-14-dev
 FUZZ_SECONDS ?= 60
+# the test of the CI and Kubernetes files (tests/ci) parses their YAML
+PACKAGES += python3 python3-yaml
 BUILD    ?= build
 JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

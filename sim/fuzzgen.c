@@ -36,8 +36,19 @@ struct gen_event {
     char text[GEN_LINE_MAX]; /* after `at T ` */
 };
 
+struct gen_workload {
+    int clients, rate;
+    int64_t until_us;
+};
+
 struct gen {
     struct faults_rng rng;
+    uint64_t drill_seed;
+    int products, stock, price_max, users;
+    int workload_count;
+    struct gen_workload workloads[2];
+    int64_t ops_max;  /* operations the run can make at most */
+    int async_batch;
     unsigned set;
     char nodes[DRILL_NODES_MAX][FAULTS_NODE_MAX];
     size_t node_count;
@@ -174,7 +185,8 @@ static void topology_line(struct gen *g, const struct fuzz_space *sp)
         g->async_delay_us = time_between(g, 0, 500 * MS);
         if (g->async_delay_us == 0)
             g->async_delay_us = 20 * MS;
-        put(g, " delay=%s batch=%d", dur(g->async_delay_us, d), (int)between(g, 1, 100));
+        g->async_batch = (int)between(g, 1, 100);
+        put(g, " delay=%s batch=%d", dur(g->async_delay_us, d), g->async_batch);
     }
     if (has(g, DRILL_OFFLINE)) {
         g->locals = chance(g, 40) ? 0 : (int)between(g, 1, 3);
@@ -218,13 +230,34 @@ static int learn_nodes(struct gen *g)
 static const char *const mix_kinds[] = {"browse", "search", "cart", "cart-remove", "checkout",
                                         "orders", "cancel", "user-create", "user"};
 
-static void workload_line(struct gen *g, int index, int clients, int64_t until_us)
+/* The set-up's numbers, drawn before the drain's bound that depends on them. */
+static void plan_setup(struct gen *g)
+{
+    g->drill_seed = below(g, UINT64_C(1) << 31) + 1;
+    g->products = (int)between(g, 1, 15);
+    g->stock = (int)between(g, 3, 300);
+    g->price_max = (int)between(g, 1, 120);
+    g->users = (int)between(g, 1, 8);
+    g->drain_at_us = time_between(g, 2 * SECOND, 10 * SECOND);
+    g->workload_count = chance(g, 25) ? 2 : 1;
+    for (int w = 0; w < g->workload_count; w++) {
+        struct gen_workload *wl = &g->workloads[w];
+        wl->clients = (int)between(g, 1, 6);
+        wl->rate = (int)between(g, 10, 120);
+        wl->until_us = time_between(g, g->drain_at_us / 2, g->drain_at_us);
+        g->clients += wl->clients;
+        g->ops_max += wl->rate * (wl->until_us / MS) / 1000 + 1;
+    }
+    g->ops_max += GEN_EVENTS_MAX; /* explicit operations */
+}
+
+static void workload_line(struct gen *g, int index, const struct gen_workload *wl)
 {
     char d[DRILL_DURATION_TEXT_MAX];
     /* writes that leave rows (cart, checkout) and reads of both kinds, so most checkers
      * judge something */
     put(g, "workload w%d clients=%d rate=%d/s mix=cart:%d,checkout:%d,orders:%d,browse:%d", index,
-        clients, (int)between(g, 10, 120), (int)between(g, 10, 40), (int)between(g, 10, 40),
+        wl->clients, wl->rate, (int)between(g, 10, 40), (int)between(g, 10, 40),
         (int)between(g, 10, 40), (int)between(g, 1, 30));
     for (size_t k = 0; k < sizeof(mix_kinds) / sizeof(mix_kinds[0]); k++) {
         const char *kind = mix_kinds[k];
@@ -233,23 +266,18 @@ static void workload_line(struct gen *g, int index, int clients, int64_t until_u
         if (!listed && chance(g, 20))
             put(g, ",%s:%d", kind, (int)between(g, 1, 20));
     }
-    put(g, " until=%s\n", dur(until_us, d));
+    put(g, " until=%s\n", dur(wl->until_us, d));
 }
 
 static void setup(struct gen *g)
 {
     char d[DRILL_DURATION_TEXT_MAX];
-    put(g, "seed %" PRIu64 "\n", below(g, UINT64_C(1) << 31) + 1);
+    put(g, "seed %" PRIu64 "\n", g->drill_seed);
     put(g, "duration %s\n", dur(g->duration_us, d));
-    put(g, "products %d stock=%d price=1..%d\n", (int)between(g, 1, 15), (int)between(g, 3, 300),
-        (int)between(g, 1, 120));
-    put(g, "users %d\n", (int)between(g, 1, 8));
-    int workloads = chance(g, 25) ? 2 : 1;
-    for (int w = 1; w <= workloads; w++) {
-        int clients = (int)between(g, 1, 6);
-        g->clients += clients;
-        workload_line(g, w, clients, time_between(g, g->drain_at_us / 2, g->drain_at_us));
-    }
+    put(g, "products %d stock=%d price=1..%d\n", g->products, g->stock, g->price_max);
+    put(g, "users %d\n", g->users);
+    for (int w = 0; w < g->workload_count; w++)
+        workload_line(g, w + 1, &g->workloads[w]);
     put(g, "\n");
 }
 
@@ -504,17 +532,25 @@ static void expectations(struct gen *g)
 
 /* ---- the whole drill ---------------------------------------------------------------------- */
 
+/*
+ * The drain's bound: long enough for a correct protocol to empty its queues,
+ * so that a drain that does not finish is a stall, not an impatient drill.
+ * Async ships at most `batch` changes per WAN trip: the bound covers every
+ * change the run could make (the catalog, every operation a write) at one
+ * batch per delay.
+ */
 static void plan_times(struct gen *g)
 {
     int64_t within = 2 * SECOND;
-    if (has(g, DRILL_ASYNC))
-        within += 4 * g->async_delay_us;
+    if (has(g, DRILL_ASYNC)) {
+        int64_t changes = g->products + g->users + g->ops_max + 16;
+        within += (changes + g->async_batch - 1) / g->async_batch * g->async_delay_us;
+    }
     if (has(g, DRILL_OFFLINE))
         within += (g->retries + 3) * g->interval_us;
     if (has(g, DRILL_CLUSTER))
         within += SECOND;
     g->within_us = (within + 100 * MS - 1) / (100 * MS) * (100 * MS);
-    g->drain_at_us = time_between(g, 2 * SECOND, 10 * SECOND);
     g->duration_us = g->drain_at_us + g->within_us + 500 * MS;
 }
 
@@ -537,6 +573,7 @@ int fuzz_generate(const struct fuzz_space *sp, uint64_t seed, uint64_t index, ch
     topology_line(g, sp);
     int rc = g->overflow ? -E2BIG : learn_nodes(g);
     if (rc == 0) {
+        plan_setup(g);
         plan_times(g);
         setup(g);
         timeline(g);

@@ -4,9 +4,11 @@
  * delta debugging over the drill's own text: whole lines dropped in halving
  * chunks (timeline lines, other expectations, workloads, about lines), then
  * each number lowered by bisection (duration, product and user counts, stock,
- * clients, rates, until=, p=, for=, count=, after=, delay=, within=, the
- * topology's latencies, delays, intervals, counts) and each `at` moved
- * earlier, until nothing more can go. A change is kept only when the drill
+ * clients, rates, until=, p=, for=, count=, after=, delay=, the topology's
+ * latencies, delays, intervals, replicas, locals) and each `at` moved
+ * earlier, until nothing more can go. The bounds of liveness stay as written
+ * (a drain's within=, offline retries=, async batch=): lowering them makes a
+ * failure of its own. A change is kept only when the drill
  * still parses and the same expectation still comes out the same way.
  *
  * The drill is edited as text, line by line and word by word, so what is
