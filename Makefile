@@ -65,6 +65,7 @@ bench: build
 	$(BUILD)/tests/bench/bench_checkers
 	tests/bench/bench_serve.sh $(BUILD)/sim/faultdrill
 	tests/bench/bench_nodes.sh $(BUILD)/sim/faultdrill
+	tests/bench/bench_scale.sh $(BUILD)/sim/faultdrill
 
 fuzz: deps
 	CC=clang-14 cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DFAULTDRILL_FUZZ=ON \

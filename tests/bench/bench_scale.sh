@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# The figures of issue 12 (CI at scale), printed, never judged:
+#   - 1,000 seeds of tests/bench/standard.drill with `sweep --jobs 2`
+#     (target <= 25 s on a 2-core machine), and the same seeds as separate
+#     `faultdrill run` processes one after another when --compare is given;
+#   - `shrink` of two naive catalog drills and one fuzz finding: statements
+#     and operations before and after, and wall time;
+#   - `fuzz` drills per second.
+# usage: bench_scale.sh FAULTDRILL [--seeds N] [--fuzz-runs N] [--compare]
+set -u
+fd=$1
+shift
+seeds=1000
+fuzz_runs=300
+compare=0
+while [ $# -gt 0 ]; do
+    case $1 in
+    --seeds) seeds=$2; shift 2 ;;
+    --fuzz-runs) fuzz_runs=$2; shift 2 ;;
+    --compare) compare=1; shift ;;
+    *) echo "usage: bench_scale.sh FAULTDRILL [--seeds N] [--fuzz-runs N] [--compare]" >&2; exit 2 ;;
+    esac
+done
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+work=$(mktemp -d /tmp/faultdrill-bench-scale-XXXXXX)
+trap 'rm -rf "$work"' EXIT
+now() { date +%s.%N; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
+
+echo "bench_scale: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+
+t0=$(now)
+CI=1 "$fd" sweep "$here/standard.drill" --seeds "1-$seeds" --jobs 2 --out "$work/sweep" >/dev/null
+rc=$?
+t1=$(now)
+echo "sweep:  $seeds seeds of standard.drill, --jobs 2: $(secs "$t0" "$t1") s" \
+    "($(awk -v n="$seeds" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", n / (b - a) }') runs/s," \
+    "exit $rc; target <= 25 s for 1,000)"
+
+if [ "$compare" = 1 ]; then
+    t0=$(now)
+    for s in $(seq 1 "$seeds"); do
+        "$fd" run "$here/standard.drill" --seed "$s" --out "$work/runs" -q >/dev/null
+    done
+    t1=$(now)
+    echo "runs:   the same seeds as $seeds \`faultdrill run\` processes one after another:" \
+        "$(secs "$t0" "$t1") s, $(du -sh "$work/runs" | cut -f1) of reports"
+fi
+
+shrink_one() { # shrink_one LABEL DRILL   (with the drill's own seed)
+    local t0 t1 line
+    t0=$(now)
+    line=$(cd "$work" && "$fd" shrink "$2" -o "$work/min.drill" | tail -1)
+    t1=$(now)
+    echo "shrink: $1: $line; $(secs "$t0" "$t1") s wall"
+}
+shrink_one "mirror-early-ack-drift (naive)" "$root/scenarios/mirror-early-ack-drift.drill"
+shrink_one "offline-separate-queue-crash (naive)" "$root/scenarios/offline-separate-queue-crash.drill"
+for f in "$root"/tests/sim/drills/fuzz-found/open/*.original.drill; do
+    [ -e "$f" ] || break
+    shrink_one "fuzz finding $(basename "$f")" "$f"
+    break
+done
+
+t0=$(now)
+CI=1 "$fd" fuzz --runs "$fuzz_runs" --seed 1 --jobs 2 --out "$work/fuzz" >"$work/fuzz.txt" 2>&1
+t1=$(now)
+echo "fuzz:   $(grep -o '[0-9.,]* drills ([0-9,]* ops) in [0-9.]* s, [0-9.]* drills/s' "$work/fuzz.txt")" \
+    "(--jobs 2; $(secs "$t0" "$t1") s with shrinking)"
+exit 0
