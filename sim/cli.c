@@ -84,6 +84,13 @@ void cli_files_release(struct cli_files *fl)
     fl->count = 0;
 }
 
+int cli_drill_parse(const char *file, const char *text, size_t len, struct drill *d,
+                    struct drill_errors *errs)
+{
+    int err = drill_parse_text(file, text, len, d, errs);
+    return err ? err : drill_check_runnable(d, errs);
+}
+
 struct drill *cli_drill_load(const char *path)
 {
     struct drill *d = calloc(1, sizeof(*d));

@@ -47,6 +47,10 @@ struct cli_files {
 int cli_files_collect(struct cli_files *fl, const char *arg);
 void cli_files_release(struct cli_files *fl);
 
+/* Parses drill text and checks that `run` would take it (drill_check_runnable):
+ * what `check` accepts; 0 or -EINVAL with the errors in errs. */
+int cli_drill_parse(const char *file, const char *text, size_t len, struct drill *d,
+                    struct drill_errors *errs);
 /* Parses one drill (calloc'd; free it), printing its errors; NULL when invalid. */
 struct drill *cli_drill_load(const char *path);
 

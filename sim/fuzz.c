@@ -137,7 +137,7 @@ static struct drill *generated(const struct fuzz_ctx *ctx, uint64_t n, char *tex
     }
     struct drill *d = calloc(1, sizeof(*d));
     struct drill_errors *errs = calloc(1, sizeof(*errs));
-    if (d == NULL || errs == NULL || drill_parse_text(file, text, strlen(text), d, errs) != 0) {
+    if (d == NULL || errs == NULL || cli_drill_parse(file, text, strlen(text), d, errs) != 0) {
         char why[400];
         snprintf(why, sizeof(why), "generated drill %" PRIu64 " does not parse: %d:%d: %s\n", n,
                  errs ? errs->e[0].line : 0, errs ? errs->e[0].col : 0,

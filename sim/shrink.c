@@ -194,7 +194,7 @@ static int oracle(struct shrinker *k, char *const *lines, size_t count)
     if (text == NULL)
         return -ENOMEM;
     memset(k->d, 0, sizeof(*k->d));
-    int err = drill_parse_text(k->file, text, len, k->d, k->errs);
+    int err = cli_drill_parse(k->file, text, len, k->d, k->errs);
     free(text);
     if (err)
         return false;
@@ -676,7 +676,7 @@ static int first_run(struct shrinker *k, const char *invariant, char err[REPORT_
     char *text = join(k->lines, k->count, &len);
     if (text == NULL)
         return -ENOMEM;
-    int rc = drill_parse_text(k->file, text, len, k->d, k->errs);
+    int rc = cli_drill_parse(k->file, text, len, k->d, k->errs);
     free(text);
     if (rc != 0) {
         const struct drill_error *e = &k->errs->e[0];
@@ -739,7 +739,7 @@ static char *finish_text(struct shrinker *k)
 static int verify(struct shrinker *k, const char *text, char err[REPORT_ERR_MAX])
 {
     memset(k->d, 0, sizeof(*k->d));
-    if (drill_parse_text(k->file, text, strlen(text), k->d, k->errs) != 0) {
+    if (cli_drill_parse(k->file, text, strlen(text), k->d, k->errs) != 0) {
         snprintf(err, REPORT_ERR_MAX, "the shrunk drill does not parse: %.200s (a bug of shrink)",
                  k->errs->e[0].msg);
         return -EPROTO;
