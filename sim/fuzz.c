@@ -328,6 +328,29 @@ static void set_of(const struct fuzz_ctx *ctx, uint64_t n, char words[64])
     free(text);
 }
 
+/* The worker's record of one run: findings with three strings each, unexercised as strings. */
+static bool well_formed(const cJSON *o)
+{
+    const cJSON *fs = cJSON_GetObjectItemCaseSensitive(o, "findings");
+    const cJSON *un = cJSON_GetObjectItemCaseSensitive(o, "unexercised");
+    if (!cJSON_IsObject(o) || !cJSON_IsArray(fs) || !cJSON_IsArray(un))
+        return false;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, fs)
+    {
+        if (!cJSON_IsString(cJSON_GetObjectItemCaseSensitive(e, "invariant")) ||
+            !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(e, "observed")) ||
+            !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(e, "explanation")))
+            return false;
+    }
+    cJSON_ArrayForEach(e, un)
+    {
+        if (!cJSON_IsString(e))
+            return false;
+    }
+    return true;
+}
+
 static void take_run(const struct fuzz_ctx *ctx, struct findings *f, const struct pool_result *r)
 {
     uint64_t n = TASK_INDEX(r->id);
@@ -355,6 +378,13 @@ static void take_run(const struct fuzz_ctx *ctx, struct findings *f, const struc
     const cJSON *ops = cJSON_GetObjectItemCaseSensitive(o, "ops");
     const cJSON *fs = cJSON_GetObjectItemCaseSensitive(o, "findings");
     const cJSON *un = cJSON_GetObjectItemCaseSensitive(o, "unexercised");
+    if (!well_formed(o)) { /* our own worker wrote it: a bench bug, said out loud */
+        f->failed_runs++;
+        snprintf(key, sizeof(key), "%s: could not run: the worker's result is malformed", set);
+        found(f, n, key, "", "the worker's result lacks a field or has one of the wrong type");
+        cJSON_Delete(o);
+        return;
+    }
     if (cJSON_IsString(sha) && n < f->sha_count)
         snprintf(f->sha[n], 65, "%s", sha->valuestring);
     if (cJSON_IsNumber(ops))
@@ -363,9 +393,9 @@ static void take_run(const struct fuzz_ctx *ctx, struct findings *f, const struc
     bool failed = false;
     cJSON_ArrayForEach(e, fs)
     {
-        const char *inv = cJSON_GetObjectItemCaseSensitive(e, "invariant")->valuestring;
-        const char *obs = cJSON_GetObjectItemCaseSensitive(e, "observed")->valuestring;
-        const char *why = cJSON_GetObjectItemCaseSensitive(e, "explanation")->valuestring;
+        const char *inv = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "invariant"));
+        const char *obs = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "observed"));
+        const char *why = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "explanation"));
         if (!failed) { /* a run counts once, under its first violation */
             snprintf(key, sizeof(key), "%s: %s %s", set, inv, obs);
             found(f, n, key, inv, why);
