@@ -856,11 +856,14 @@ static int write_text(const char *path, const char *text, char err[REPORT_ERR_MA
     return 0;
 }
 
-/* diff -u of the two files on stdout; diff(1) is in every Debian (diffutils is essential). */
+/* diff -u of the two files on stdout; diff(1) is in every Debian (diffutils is essential).
+ * The labels are the names alone: no modification times, so the output is a function of the
+ * input. */
 static void print_diff(const char *a, const char *b)
 {
     fflush(stdout);
-    char *argv[] = {"diff", "-u", (char *)a, (char *)b, NULL};
+    char *argv[] = {"diff", "-u", "--label", (char *)a, "--label", (char *)b,
+                    (char *)a, (char *)b, NULL};
     pid_t pid;
     if (posix_spawnp(&pid, "diff", NULL, NULL, argv, environ) != 0) {
         printf("(no diff(1) here: compare %s with %s)\n", a, b);

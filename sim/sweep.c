@@ -43,7 +43,7 @@ static const char usage_sweep[] =
     "  --jobs N       worker processes (default: the number of cores)\n"
     "  --shard K/N    only the seeds whose index in A-B is K-1 modulo N; join the\n"
     "                 shards with `faultdrill report merge`\n"
-    "  --recheck PCT  rerun PCT%% of the seeds and fail when a trace differs\n"
+    "  --recheck PCT  rerun PCT% of the seeds and fail when a trace differs\n"
     "  --out DIR      where results go (default faultdrill-out)\n"
     "  --junit FILE   JUnit XML: one testcase per drill x seed x expectation\n"
     "\n"
