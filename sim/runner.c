@@ -426,9 +426,12 @@ static void restart_node(struct sim *s, int n, const char *why)
         shop_close(o->shop);
         o->shop = NULL;
     }
-    if (o->shop == NULL)
+    bool reopened = o->shop == NULL;
+    if (reopened)
         world_open_shop(s, owner, why);
-    if (s->topo != NULL && s->topo->restarted != NULL && o->shop != NULL)
+    /* Only a shop that reopened restarts its protocol: a running node told it restarted
+     * would drop its pending timers (fuzz-found/restart-of-live-node-keeps-shipping). */
+    if (reopened && s->topo != NULL && s->topo->restarted != NULL && o->shop != NULL)
         s->topo->restarted(s, owner);
 }
 
