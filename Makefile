@@ -9,6 +9,7 @@
 #   make bench      the benchmarks (figures, not pass/fail); BENCH_OLD=path/to/an/older/bench_sim
 #                   measures the simulator against that build side by side
 #   make fuzz       the libFuzzer targets (clang, build-fuzz/), FUZZ_SECONDS each (default 60)
+#   make mutants    the checkers' mutation score: the catalog against each planted bug (build-mutants/)
 #   make serve      deps + build + the live shop on http://127.0.0.1:3002/ (SERVE_ARGS=...)
 #   make clean
 
@@ -31,7 +32,7 @@ BUILD    ?= build
 JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps build run test asan bench fuzz serve clean
+.PHONY: deps build run test asan bench fuzz mutants serve clean
 
 deps:
 	@missing=$$(for p in $(PACKAGES); do \
@@ -59,6 +60,13 @@ asan: deps
 	cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --output-on-failure -j $(JOBS)
 
+# The checkers' mutation score: a build with the planted bugs of platform/mutants.h
+# compiled in, the catalog run against each (tests/mutants/run.sh).
+mutants: deps
+	cmake -S . -B build-mutants -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFAULTDRILL_MUTANTS=ON
+	cmake --build build-mutants -j $(JOBS) --target faultdrill mutant_list
+	tests/mutants/run.sh build-mutants/sim/faultdrill build-mutants/tests/mutants/mutant_list
+
 bench: build
 	$(BUILD)/tests/bench/bench_checkout
 	$(BUILD)/tests/bench/bench_sim $(if $(BENCH_OLD),--old $(BENCH_OLD))
@@ -77,4 +85,4 @@ serve: build
 	$(BUILD)/sim/faultdrill serve $(SERVE_ARGS)
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-fuzz build-mutants

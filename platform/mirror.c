@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "platform/internal.h"
+#include "platform/mutants.h"
 
 
 /* Which side of a two-copy write failed. */
@@ -272,7 +273,7 @@ static int handle_other_failure(struct mirror *m, int a, int b, struct write_res
         return 0;
     }
     int other_err = r->other_err == -EINPROGRESS ? -EIO : r->other_err;
-    int err = compensate(m, a, r->cs);
+    int err = mutant_is(MUTANT_MIRROR_STRICT_NO_UNDO) ? 0 : compensate(m, a, r->cs);
     mirror_set_state(m, MIRROR_FAILED);
     if (err) {
         mirror_note_error(m, &m->copy[a]);
@@ -378,6 +379,8 @@ int mirror_write(struct mirror *m, db_body body, void *arg)
         }
     } else if (r.side == SIDE_LEAD_ONLY) {
         err = handle_lead_only_failure(m, a, b, &r);
+    } else if (!r.err && r.side == SIDE_OTHER && mutant_is(MUTANT_MIRROR_ACK_BEFORE_MIRROR)) {
+        m->copy[b].seq = m->copy[a].seq; /* the bug: acknowledged, the mirror's miss forgotten */
     } else if (!r.err && r.side == SIDE_OTHER) {
         err = handle_other_failure(m, a, b, &r);
     } else if (!r.err) {
@@ -397,7 +400,8 @@ int mirror_read(struct mirror *m, db_body body, void *arg)
         return err;
     /* Fall back only to a copy that holds every acknowledged write (the
      * naive mode believes its mirror always does). */
-    if (m->copy[b].seq != m->copy[a].seq && m->ack != MIRROR_ACK_EARLY)
+    if (m->copy[b].seq != m->copy[a].seq && m->ack != MIRROR_ACK_EARLY &&
+        !mutant_is(MUTANT_MIRROR_READ_STALE))
         return err;
     int err_b = db_read(&m->copy[b], body, arg);
     m->read_copy = b;
@@ -475,7 +479,8 @@ static int apply_batch(struct mirror *m, struct db *B, int64_t peer_seq,
 {
     int err = db_begin(B);
     for (size_t i = 0; !err && i < bb->count; i++)
-        err = append_change(m, B, bb->cs[i].data, bb->cs[i].len, bb->seq[i], peer_seq, true);
+        err = append_change(m, B, bb->cs[i].data, bb->cs[i].len, bb->seq[i], peer_seq,
+                            !(mutant_is(MUTANT_MIRROR_RESYNC_SKIPS) && i == 0));
     if (err) {
         db_rollback(B);
         return err;

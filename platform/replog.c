@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "platform/internal.h"
+#include "platform/mutants.h"
 
 #define BATCH_MAGIC "FDB1"
 #define BATCH_HEAD 8        /* magic + u32 count */
@@ -333,21 +334,26 @@ static int apply_entries(struct db *d, const char *source, const uint8_t *data, 
         bool ok = batch_next(&p, &left, &e);
         assert(ok); /* batch_check framed it */
         (void)ok;
-        if (e.seq <= out->position) {
+        bool again = mutant_is(MUTANT_REPLOG_APPLY_TWICE) && e.seq <= out->position;
+        if (e.seq <= out->position && !again) {
             out->skipped++;
             continue;
         }
-        if (e.seq != out->position + 1) {
+        if (e.seq != out->position + 1 && !again) {
             out->gap = out->applied == 0;
             break; /* the rest waits for the missing change */
         }
         int err = change_apply(d, e.change, e.len, e.seq);
         if (err)
             return err;
-        out->position = e.seq;
-        out->position_at_us = e.at_us;
+        if (e.seq > out->position) {
+            out->position = e.seq;
+            out->position_at_us = e.at_us;
+        }
         out->applied++;
     }
+    if (mutant_is(MUTANT_REPLOG_POSITION_SEPARATE))
+        return 0; /* the bug: recorded after the commit, in a transaction of its own */
     return out->applied > 0 ? set_position(d, source, out->position, out->position_at_us) : 0;
 }
 
@@ -383,6 +389,18 @@ int replog_apply(struct db *d, const char *source, const void *batch, size_t len
         return err;
     }
     err = db_commit(d);
+    if (!err && mutant_is(MUTANT_REPLOG_POSITION_SEPARATE)) {
+        err = db_begin(d);
+        if (!err)
+            err = set_position(d, source, out->position, out->position_at_us);
+        if (!err)
+            err = db_commit(d);
+        else
+            db_rollback(d);
+        if (err)
+            return err; /* the changes stay, their position does not: a resend applies them
+                           again */
+    }
     if (err == -EINPROGRESS) {
         /* unknown: the position on disk says what happened; the caller resends */
         out->applied = 0;

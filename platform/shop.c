@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "platform/internal.h"
+#include "platform/mutants.h"
 
 struct shop {
     enum shop_topology topology;
@@ -118,7 +119,7 @@ static int record_change(shop *s, struct db *d, int64_t *seq)
     int err = 0;
     if (s->outbox)
         err = replog_record(d, &s->log, shop_now(s), seq);
-    if (!err && s->sync_queue == SHOP_QUEUE_SAME)
+    if (!err && s->sync_queue == SHOP_QUEUE_SAME && !mutant_is(MUTANT_SHOP_QUEUE_AFTER_COMMIT))
         err = replog_queue(d, s->log.data, s->log.len, shop_now(s));
     if (!err && s->propagate_before_commit && s->env.before_commit != NULL)
         s->env.before_commit(s->env.ctx, d->node, *seq, s->log.data, s->log.len);
@@ -166,7 +167,9 @@ static int captured_write(shop *s, db_body body, void *arg)
         return err;
     if (seq > 0)
         s->last_seq = seq;
-    if (s->sync_queue == SHOP_QUEUE_SEPARATE && s->log.len > 0) {
+    bool after = s->sync_queue == SHOP_QUEUE_SEPARATE ||
+                 (s->sync_queue == SHOP_QUEUE_SAME && mutant_is(MUTANT_SHOP_QUEUE_AFTER_COMMIT));
+    if (after && s->log.len > 0) {
         err = queue_separately(s, d);
         if (err && err != -ECANCELED) {
             /* The write itself committed: it is acknowledged. Its queue
@@ -492,7 +495,10 @@ int64_t shop_user_create(shop *s, const char *name, const char *email)
     if (!is_email_ok(email))
         return shop_fail(s, -EINVAL, "'%.64s' is not an email address", email ? email : "");
     struct user_args a = {.s = s, .name = name, .email = email};
-    int err = shop_write(s, user_create_body, &a);
+    /* the bug: a users change bypasses the outbox and the sync queue */
+    int err = mutant_is(MUTANT_SHOP_OUTBOX_SKIPS_USERS) && is_captured(s)
+                  ? db_write(&s->single, user_create_body, &a)
+                  : shop_write(s, user_create_body, &a);
     return err ? err : a.id;
 }
 
@@ -524,6 +530,8 @@ int shop_user_update(shop *s, const char *email, const char *name, const char *n
     if (new_email != NULL && !is_email_ok(new_email))
         return shop_fail(s, -EINVAL, "'%.64s' is not an email address", new_email);
     struct user_args a = {.s = s, .name = name, .email = email, .new_email = new_email};
+    if (mutant_is(MUTANT_SHOP_OUTBOX_SKIPS_USERS) && is_captured(s))
+        return db_write(&s->single, user_update_body, &a);
     return shop_write(s, user_update_body, &a);
 }
 
@@ -963,7 +971,17 @@ static int order_set_total(struct db *d, int64_t order_id)
     if (st == NULL)
         return -EIO;
     sqlite3_bind_int64(st, 1, order_id);
-    return db_step_done(d, st, "totalling an order");
+    int err = db_step_done(d, st, "totalling an order");
+    if (!err && mutant_is(MUTANT_SHOP_TOTAL_ROUNDED)) {
+        /* the bug: money through a float, a cent rounded away */
+        st = db_stmt(d, "UPDATE orders SET total_cents = CAST(total_cents * 0.999999 AS INTEGER)"
+                        " WHERE id = ?1");
+        if (st == NULL)
+            return -EIO;
+        sqlite3_bind_int64(st, 1, order_id);
+        err = db_step_done(d, st, "totalling an order");
+    }
+    return err;
 }
 
 /* Takes quantity of one product from stock, or says why it cannot. */
@@ -1116,9 +1134,12 @@ static int checkout_body(struct db *d, void *arg)
     err = db_step_done(d, st, "moving the cart into the order");
     if (err)
         return err;
-    st = db_stmt(d, "UPDATE products SET stock = stock - (SELECT quantity FROM carts"
-                    " WHERE user_id = ?1 AND product_id = products.id)"
-                    " WHERE id IN (SELECT product_id FROM carts WHERE user_id = ?1)");
+    st = mutant_is(MUTANT_SHOP_CHECKOUT_TAKES_ONE)
+             ? db_stmt(d, "UPDATE products SET stock = stock - 1"
+                          " WHERE id IN (SELECT product_id FROM carts WHERE user_id = ?1)")
+             : db_stmt(d, "UPDATE products SET stock = stock - (SELECT quantity FROM carts"
+                          " WHERE user_id = ?1 AND product_id = products.id)"
+                          " WHERE id IN (SELECT product_id FROM carts WHERE user_id = ?1)");
     if (st == NULL)
         return -EIO;
     sqlite3_bind_int64(st, 1, a->user_id);
@@ -1190,7 +1211,7 @@ static int order_status_body(struct db *d, void *arg)
     sqlite3_bind_text(st, 1, shop_order_status_name(a->status), -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, a->order_id);
     err = db_step_done(d, st, "changing an order's status");
-    if (err || a->status != ORDER_CANCELLED)
+    if (err || a->status != ORDER_CANCELLED || mutant_is(MUTANT_SHOP_CANCEL_KEEPS_STOCK))
         return err;
     st = db_stmt(d, "UPDATE products SET stock = stock + (SELECT quantity FROM order_lines"
                     " WHERE order_id = ?1 AND product_id = products.id)"

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "platform/internal.h"
+#include "platform/mutants.h"
 
 #define PUSH_MAGIC            "FDS1"
 #define REPLY_MAGIC           "FDR1"
@@ -536,12 +537,18 @@ static int central_apply_entries(struct db *d, const char *origin, const uint8_t
     int err = db_exec(d, central_schema);
     if (!err)
         err = prepare(d,
-                      "INSERT INTO fd_central_rows (global_id, origin, tbl, row_key, data,"
-                      " deleted, version, synced_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
-                      " ON CONFLICT (global_id) DO UPDATE SET data = excluded.data,"
-                      " deleted = excluded.deleted, version = excluded.version,"
-                      " synced_at = excluded.synced_at"
-                      " WHERE excluded.version > fd_central_rows.version",
+                      mutant_is(MUTANT_SYNC_CENTRAL_IGNORES_VERSIONS)
+                          ? "INSERT INTO fd_central_rows (global_id, origin, tbl, row_key, data,"
+                            " deleted, version, synced_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+                            " ON CONFLICT (global_id) DO UPDATE SET data = excluded.data,"
+                            " deleted = excluded.deleted, version = excluded.version,"
+                            " synced_at = excluded.synced_at" /* the bug: any version wins */
+                          : "INSERT INTO fd_central_rows (global_id, origin, tbl, row_key, data,"
+                            " deleted, version, synced_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+                            " ON CONFLICT (global_id) DO UPDATE SET data = excluded.data,"
+                            " deleted = excluded.deleted, version = excluded.version,"
+                            " synced_at = excluded.synced_at"
+                            " WHERE excluded.version > fd_central_rows.version",
                       &st);
     struct reader r = {data, len, false};
     rd_take(&r, 8);
@@ -719,6 +726,8 @@ static int mark_failed(struct db *d, struct mark_ctx *c)
 static int mark_body(struct db *d, void *arg)
 {
     struct mark_ctx *c = arg;
+    if (mutant_is(MUTANT_SYNC_MARKS_UNSENT))
+        return mark_synced(d, c); /* the bug: a refused push counts as synced */
     return c->err == 0 ? mark_synced(d, c) : mark_failed(d, c);
 }
 
@@ -727,7 +736,10 @@ int shop_sync_mark(shop *local, const struct shop_sync_result *res, int err, int
 {
     struct shop_sync_marked scratch;
     struct mark_ctx c = {
-        .res = res, .err = err, .budget = retries_budget, .out = out != NULL ? out : &scratch};
+        .res = res,
+        .err = err,
+        .budget = mutant_is(MUTANT_SYNC_FAILED_EARLY) ? 1 : retries_budget,
+        .out = out != NULL ? out : &scratch};
     memset(c.out, 0, sizeof(*c.out));
     struct shop_parts p;
     int rc = shop_parts(local, true, &p);

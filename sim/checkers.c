@@ -86,6 +86,9 @@ static enum sim_check ack_present(shop *sh, const char *where, const struct sim_
         }
     } else if (op->kind == DRILL_OP_USER_CREATE) {
         err = shop_user_get(sh, op->user_id, &u);
+        /* a created user is never renamed: another time is another user on a reused id */
+        if (!err && u.updated_at_us != op->served_us)
+            err = -ENOENT;
     } else {
         return SIM_CHECK_HOLDS; /* carts and renames have no row to look for */
     }

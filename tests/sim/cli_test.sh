@@ -96,6 +96,9 @@ if cmp -s "$work/o/mirror-crash-between-commits/seed-3/trace.log" \
 else
     failed=$((failed + 1)); echo "FAIL: two runs of one seed wrote different traces"
 fi
+# planted bugs exist only in a mutant build (tests/mutants): here the variable changes nothing
+FAULTDRILL_MUTANT=mirror-strict-no-undo expect_rc 0 "a normal build ignores FAULTDRILL_MUTANT" \
+    "$fd" run "$scenarios/mirror-strict-mirror-disk-fails.drill" --out "$work/om"
 expect_rc 1 "an expectation not met" "$fd" run "$work/unmet.drill" --out "$work/o"
 expect_grep "^FAIL  unmet" "$work/out" "the FAIL line"
 expect_grep "replay: faultdrill run .*unmet.drill --seed 1" "$work/out" "the replay command"
