@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "platform/mutants.h"
 #include "platform/node_impl.h"
 
 struct async_state {
@@ -303,7 +304,7 @@ static void on_ack(struct node *n, int64_t position, bool gap)
 static int fence(struct node *n)
 {
     struct async_state *a = n->async;
-    if (n->fenced)
+    if (n->fenced || mutant_is(MUTANT_ASYNC_FAILOVER_NO_FENCE))
         return 0;
     n->fenced = true;
     struct shop_outbox_info info;

@@ -48,6 +48,9 @@ static const struct {
                                   "a sync-queue row is marked FAILED after one failed push"},
     [MUTANT_SYNC_MARKS_UNSENT] = {"sync-marks-unsent",
                                   "the local marks SYNCED a row central did not take"},
+    [MUTANT_ASYNC_FAILOVER_NO_FENCE] = {"async-failover-no-fence",
+                                        "the failover promotes the secondary but leaves the old "
+                                        "primary taking writes"},
 };
 
 const char *mutant_name(enum mutant m)

@@ -35,6 +35,8 @@ enum mutant {
     MUTANT_SYNC_CENTRAL_IGNORES_VERSIONS, /* central takes an older version over a newer one */
     MUTANT_SYNC_FAILED_EARLY,             /* a row is marked FAILED before its retry budget */
     MUTANT_SYNC_MARKS_UNSENT,             /* the local marks a row SYNCED that central refused */
+    /* async.c */
+    MUTANT_ASYNC_FAILOVER_NO_FENCE, /* the failover leaves the old primary serving (no fencing) */
     MUTANT_COUNT,
 };
 

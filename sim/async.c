@@ -439,14 +439,17 @@ static size_t lost_writes(struct sim *s, struct async_state *a, uint32_t *ids, s
     for (size_t i = 0; i < s->op_count; i++) {
         const struct sim_op *op = &s->ops[i];
         if (op->outcome != SIM_OK || !op->is_write || op->node != a->primary ||
-            op->served_us > a->failover_us || is_on_secondary(s, a, op))
+            is_on_secondary(s, a, op))
             continue;
         if (lost < max)
             ids[lost] = op->id;
         lost++;
-        /* the window: committed after the last change the secondary held */
-        bool in_window = s->drill->topology.outbox_off ? op->served_us >= a->failover_position_at_us
-                                       : op->seq > a->failover_position;
+        /* the window: committed after the last change the secondary held, and
+         * before the failover (the fenced old primary acknowledges nothing more) */
+        bool in_window =
+            op->served_us <= a->failover_us &&
+            (s->drill->topology.outbox_off ? op->served_us >= a->failover_position_at_us
+                                           : op->seq > a->failover_position);
         if (!in_window && !*outside_window) {
             *outside_window = true;
             *outside_id = op->id;
@@ -467,6 +470,15 @@ enum sim_check async_rpo_bounded(struct sim *s, const struct drill_expect *e, ch
     size_t lost = lost_writes(s, a, ids, ASYNC_LOST_LISTED_MAX, &outside, &outside_id);
     if (outside) {
         const struct sim_op *op = &s->ops[outside_id - 1];
+        if (op->served_us > a->failover_us) {
+            snprintf(why, len,
+                     "op #%u (%s by client%d) was acknowledged by the old primary at %.3fs, after "
+                     "the failover at %.3fs, and is on no copy that serves: the old primary was "
+                     "not fenced",
+                     op->id, drill_op_name(op->kind), op->client, secs(op->complete_us),
+                     secs(a->failover_us));
+            return SIM_CHECK_VIOLATED;
+        }
         snprintf(why, len,
                  "op #%u (%s by client%d, acknowledged at %.3fs, change %lld) is missing on the "
                  "promoted secondary although the secondary had applied up to change %lld: a "

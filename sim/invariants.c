@@ -217,7 +217,8 @@ static const struct invariant_info catalog[] = {
             "(RPO). This invariant makes the price explicit and bounded: the lost writes must "
             "number at most max= and must all be among the newest, those still inside the "
             "replication lag window when the primary failed. It breaks when older writes are "
-            "missing too (a batch skipped, or dropped without a retry) or when the loss "
+            "missing too (a batch skipped, or dropped without a retry), when the old primary "
+            "acknowledged a write after the failover (it was not fenced), or when the loss "
             "exceeds the bound, as with outbox=off, where everything since the last full copy "
             "is gone.",
         .options = "max",
