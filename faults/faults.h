@@ -251,6 +251,9 @@ bool faults_vfs_is_up(const char *node);
 /* Bytes written (or cut by truncates) since their file's last sync and held
  * for the crash model; 0 when the node is not registered. */
 uint64_t faults_vfs_unsynced_bytes(const char *node);
+/* Bytes held by the node's files in its memory store (their sizes, WAL
+ * included); 0 when the node keeps its files on disk or is not registered. */
+uint64_t faults_vfs_memory_bytes(const char *node);
 /* Unregisters every node's VFS; no connection may still use one. */
 void faults_vfs_unregister_all(void);
 

@@ -1387,6 +1387,15 @@ uint64_t faults_vfs_unsynced_bytes(const char *node_name)
     return bytes;
 }
 
+uint64_t faults_vfs_memory_bytes(const char *node_name)
+{
+    pthread_mutex_lock(&vfs_lock);
+    struct vfs_node *node = node_name != NULL ? vfs_node_find(node_name) : NULL;
+    uint64_t bytes = node != NULL && node->mem != NULL ? memfs_bytes(node->mem) : 0;
+    pthread_mutex_unlock(&vfs_lock);
+    return bytes;
+}
+
 void faults_vfs_unregister_all(void)
 {
     pthread_mutex_lock(&vfs_lock);

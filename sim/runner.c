@@ -462,8 +462,25 @@ static int64_t link_latency(struct sim *s)
     return t->latency_us + jitter;
 }
 
+/* A slot for a message: a delivered one's (so memory follows the messages
+ * in flight, not the length of the run), or a new one. */
 static int new_msg(struct sim *s, const struct world_msg *proto)
 {
+    if (s->msg_free_count > 0) {
+        int index = s->msg_free[--s->msg_free_count];
+        struct world_msg *m = &s->msgs[index];
+        *m = *proto;
+        m->data = NULL;
+        if (proto->len > 0) {
+            m->data = malloc(proto->len);
+            if (m->data == NULL) {
+                s->msg_free_count++;
+                return -ENOMEM;
+            }
+            memcpy(m->data, proto->data, proto->len);
+        }
+        return index;
+    }
     if (s->msg_count == SIM_MSGS_MAX)
         return -E2BIG;
     if (s->msg_count == s->msg_cap) {
@@ -778,16 +795,40 @@ static void serve(struct sim *s, const struct world_msg *m)
     send_msg(s, m->to, m->from, WORLD_REPLY, op->id, done);
 }
 
+/* The slot of a delivered message is free again (when there is no room to
+ * remember it, it is simply not reused). */
+static void free_msg(struct sim *s, int index)
+{
+    free(s->msgs[index].data);
+    s->msgs[index].data = NULL;
+    if (s->msg_free_count == s->msg_free_cap) {
+        size_t cap = s->msg_free_cap ? 2 * s->msg_free_cap : 1024;
+        int *grown = realloc(s->msg_free, cap * sizeof(*grown));
+        if (grown == NULL)
+            return;
+        s->msg_free = grown;
+        s->msg_free_cap = cap;
+    }
+    s->msg_free[s->msg_free_count++] = index;
+}
+
+static void deliver_msg(struct sim *s, const struct world_msg *m);
+
 static void deliver(struct sim *s, int index)
 {
-    struct world_msg m = s->msgs[index];
+    struct world_msg m = s->msgs[index]; /* a copy: handling it may send (and reuse slots) */
+    deliver_msg(s, &m);
+    free_msg(s, index);
+}
+
+static void deliver_msg(struct sim *s, const struct world_msg *msg)
+{
+    struct world_msg m = *msg;
     if (m.kind == WORLD_NODE) {
         /* a client endpoint is always up; a node must be */
         bool up = m.to >= (int)s->node_count || s->nodes[m.to].up;
         if (!ledger_deliver(s, &m) && up && s->topo != NULL && s->topo->deliver != NULL)
             s->topo->deliver(s, &m);
-        free(s->msgs[index].data);
-        s->msgs[index].data = NULL;
         return;
     }
     if (m.kind == WORLD_REQUEST) {
@@ -1377,6 +1418,7 @@ static void teardown(struct sim *s)
     for (size_t i = 0; i < s->msg_count; i++)
         free(s->msgs[i].data);
     free(s->msgs);
+    free(s->msg_free);
     free(s->marks);
     free(s->trace);
     sim_queue_release(&s->queue);

@@ -26,7 +26,7 @@
 
 #define SIM_EVENTS_MAX (1u << 20)   /* events queued at once */
 #define SIM_OPS_MAX (1u << 22)      /* client operations in one run */
-#define SIM_MSGS_MAX (1u << 22)     /* messages sent in one run */
+#define SIM_MSGS_MAX (1u << 22)     /* messages in flight at once */
 #define SIM_TRACE_BYTES_MAX (256u << 20)
 #define SIM_SEEN_MAX 256            /* order ids one order-status read lists (the newest) */
 #define SIM_CLIENT_TIMEOUT_US 1000000

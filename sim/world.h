@@ -197,7 +197,9 @@ struct sim {
     size_t op_count, op_cap;
     struct sim_op *ops;     /* ops[id - 1] */
     size_t msg_count, msg_cap;
-    struct world_msg *msgs;
+    struct world_msg *msgs;     /* slots; a delivered message's slot is reused */
+    size_t msg_free_count, msg_free_cap;
+    int *msg_free;              /* free slots, the last freed on top */
 
     size_t fault_count;
     struct world_fault faults[WORLD_FAULTS_MAX];
