@@ -1470,6 +1470,7 @@ int sim_run(const struct drill *d, const struct sim_options *opt, struct report_
      * nobody reads them. Only possible before SQLite's first use in the
      * process (later calls are refused, harmlessly). */
     sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    sim_memory_install();
     s->drill = d;
     s->seed = opt->seed_given ? opt->seed : d->seed;
     faults_rng_seed(&s->net_rng, s->seed, "net");

@@ -321,6 +321,10 @@ void session_read_at(struct sim *s, struct sim_op *op, int lineage, int64_t pos,
 void session_completed(struct sim *s, struct sim_op *op);
 void session_release(struct sim *s);
 
+/* memory.c: SQLite's allocations from size classes with free lists (before
+ * SQLite's first use in a single-threaded process; a no-op after it) */
+void sim_memory_install(void);
+
 /* result.c */
 int result_fill(struct sim *s, struct report_run *rep, const char *replay);
 
