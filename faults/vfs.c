@@ -61,10 +61,17 @@
 /* Short writes or EINTRs tolerated in a row while applying a power cut. */
 #define VFS_PWRITE_RETRIES_MAX 64
 
+/* Freed records kept for reuse: a write makes a record and the next sync
+ * drops it, thousands of times a simulated second. */
+#define VFS_UNDO_POOL_MAX 64
+
 /* One write or truncate since its file's last sync. */
 struct undo_record {
     uint64_t seq;        /* global order on the node */
-    char *path;          /* the file, as SQLite named it */
+    const char *path;    /* the file, as SQLite named it: the node's own copy
+                          * (struct vfs_path), or the record's when owns_path */
+    bool owns_path;
+    size_t old_cap;      /* bytes of old[] allocated */
     bool is_truncate;    /* else a write */
     int64_t lo, hi;      /* the byte range the operation set */
     int64_t old_size;    /* file size before it */
@@ -78,6 +85,8 @@ struct undo_log {
     size_t cap;
     uint64_t next_seq;
     uint64_t bytes; /* sum of (hi - lo): the unsynced bytes */
+    struct undo_record *pool[VFS_UNDO_POOL_MAX]; /* freed records for reuse */
+    size_t pool_count;
 };
 
 /* What the node knows of one of its files: its size, kept as it writes,
@@ -195,10 +204,37 @@ static void node_forget_sizes(struct vfs_node *node)
 
 /* ---- The undo log (vfs_lock held) ------------------------------------- */
 
-static void undo_record_free(struct undo_record *rec)
+/* Back to the pool, or to malloc when the pool is full. */
+static void undo_record_free(struct undo_log *log, struct undo_record *rec)
 {
-    free(rec->path);
-    free(rec);
+    if (rec->owns_path) {
+        free((char *)rec->path);
+    }
+    rec->path = NULL;
+    rec->owns_path = false;
+    if (log->pool_count < VFS_UNDO_POOL_MAX) {
+        log->pool[log->pool_count++] = rec;
+    } else {
+        free(rec);
+    }
+}
+
+/* A record with room for old_len old bytes: a pooled one that fits without
+ * wasting more than it holds, else a new one. NULL when out of memory. */
+static struct undo_record *undo_record_take(struct undo_log *log, size_t old_len)
+{
+    for (size_t i = log->pool_count; i-- > 0;) {
+        struct undo_record *rec = log->pool[i];
+        if (rec->old_cap >= old_len && rec->old_cap <= 2 * old_len + 64) {
+            log->pool[i] = log->pool[--log->pool_count];
+            return rec;
+        }
+    }
+    struct undo_record *rec = malloc(sizeof *rec + old_len);
+    if (rec != NULL) {
+        rec->old_cap = old_len;
+    }
+    return rec;
 }
 
 static void undo_log_remove_if(struct undo_log *log, const char *path, uint64_t before_seq)
@@ -208,7 +244,7 @@ static void undo_log_remove_if(struct undo_log *log, const char *path, uint64_t 
         struct undo_record *rec = log->records[i];
         if (strcmp(rec->path, path) == 0 && rec->seq < before_seq) {
             log->bytes -= (uint64_t)(rec->hi - rec->lo);
-            undo_record_free(rec);
+            undo_record_free(log, rec);
         } else {
             log->records[kept++] = rec;
         }
@@ -219,7 +255,7 @@ static void undo_log_remove_if(struct undo_log *log, const char *path, uint64_t 
 static void undo_log_clear(struct undo_log *log)
 {
     for (size_t i = 0; i < log->count; i++) {
-        undo_record_free(log->records[i]);
+        undo_record_free(log, log->records[i]);
     }
     log->count = 0;
     log->bytes = 0;
@@ -228,6 +264,9 @@ static void undo_log_clear(struct undo_log *log)
 static void undo_log_release(struct undo_log *log)
 {
     undo_log_clear(log);
+    for (size_t i = 0; i < log->pool_count; i++) {
+        free(log->pool[i]);
+    }
     free(log->records);
     *log = (struct undo_log){0};
 }
@@ -269,15 +308,22 @@ static int undo_log_record(struct vfs_file *f, bool is_truncate, int64_t lo, int
     }
     int64_t old_end = hi < old_size ? hi : old_size;
     size_t old_len = old_end > lo ? (size_t)(old_end - lo) : 0;
-    struct undo_record *rec = malloc(sizeof *rec + old_len);
-    char *path = strdup(f->path);
-    if (rec == NULL || path == NULL) {
-        free(rec);
-        free(path);
+    /* The node's own copy of the path lives as long as the log's records
+     * (both go at unregister); a file past VFS_PATHS_MAX brings its own. */
+    bool owns_path = f->known == NULL;
+    const char *path = owns_path ? strdup(f->path) : f->known->path;
+    struct undo_record *rec = path != NULL ? undo_record_take(log, old_len) : NULL;
+    if (rec == NULL) {
+        if (owns_path) {
+            free((char *)path);
+        }
         return SQLITE_IOERR_NOMEM;
     }
+    size_t old_cap = rec->old_cap;
     *rec = (struct undo_record){.seq = log->next_seq++,
                                 .path = path,
+                                .owns_path = owns_path,
+                                .old_cap = old_cap,
                                 .is_truncate = is_truncate,
                                 .lo = lo,
                                 .hi = hi,
@@ -286,7 +332,7 @@ static int undo_log_record(struct vfs_file *f, bool is_truncate, int64_t lo, int
     if (old_len > 0) {
         int rc = f->real->pMethods->xRead(f->real, rec->old, (int)old_len, lo);
         if (rc != SQLITE_OK && rc != SQLITE_IOERR_SHORT_READ) {
-            undo_record_free(rec);
+            undo_record_free(log, rec);
             return io_error;
         }
     }
