@@ -25,6 +25,20 @@
 
 #include "sim/world.h"
 
+/* A sanitizer build keeps the system allocator: gcc says so with
+ * __SANITIZE_ADDRESS__, clang (the fuzz build) with __has_feature, and
+ * CMake defines FAULTDRILL_SYSTEM_MALLOC for both sanitizer builds. */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define MEM_SYSTEM_MALLOC 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(FAULTDRILL_SYSTEM_MALLOC)
+#define MEM_SYSTEM_MALLOC 1
+#endif
+
+#if !defined(MEM_SYSTEM_MALLOC)
+
 #define MEM_ALIGN        16                    /* what malloc gives; SQLite needs 8 */
 #define MEM_HEADER       16                    /* a block's class (or size), kept aligned */
 #define MEM_SMALL_MAX    1024                  /* classes of MEM_ALIGN bytes up to this */
@@ -162,9 +176,11 @@ static void mem_shutdown(void *app)
     (void)app;
 }
 
+#endif /* !MEM_SYSTEM_MALLOC */
+
 void sim_memory_install(void)
 {
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(MEM_SYSTEM_MALLOC)
     /* ASan must see SQLite's allocations one by one. */
 #else
     static const sqlite3_mem_methods methods = {
