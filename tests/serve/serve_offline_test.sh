@@ -10,7 +10,7 @@
 #
 #   serve_offline_test.sh FAULTDRILL CASE
 #
-# Cases: synced link_down central_disk html kill9_restart sigterm switch
+# Cases: synced link_down central_disk html kill9_restart kill9_central sigterm switch
 set -euo pipefail
 
 FD=$1
@@ -353,6 +353,47 @@ case_sigterm() {
     stop_server
 }
 
+# kill -9 of central while clients write and the job pushes every 50 ms:
+# the local acknowledges every write all along (it never waits for central),
+# its pushes fail while central is gone, the local restarts central, and one
+# run after the writes leaves central holding every acknowledged write.
+case_kill9_central() {
+    start_server "$WORK/data" --interval 50
+    new_user lamport@example.com
+    expect 201 POST /products '{"name":"Plenty","description":"d","category":"x","price":1,"stock":100000}'
+    local plenty
+    plenty=$(jq .id "$WORK/body")
+    until_json /sync/status '.rows.pending == 0 and .accepted >= 1 and .centralProcess.pid != null'
+    local cpid n code
+    cpid=$(jq .centralProcess.pid "$WORK/body")
+    : >"$WORK/acked"
+    for n in $(seq 1 40); do
+        code=$(curl -s -o "$WORK/o" -w '%{http_code}' --max-time 30 -H 'Content-Type: application/json' \
+            --data-binary "{\"userId\":$USER_ID,\"products\":[{\"productId\":$plenty,\"quantity\":1}]}" \
+            "$BASE/orders") || fail "order $n: curl failed"
+        [ "$code" = 201 ] || fail "order $n answered $code while central was killed"
+        jq .id "$WORK/o" >>"$WORK/acked"
+        [ "$n" = 10 ] && kill -KILL "$cpid"
+    done
+    until_json /sync/status ".centralProcess.restarts >= 1 and .centralProcess.pid != $cpid and
+        .centralProcess.url != null and (.centralProcess.lastError | test(\"signal 9\"))"
+    # the restarted central takes pushes again: everything drains
+    until_json /sync/status '.rows.pending == 0 and .rows.failed == 0 and .online'
+    sync_run
+    expect_converged
+    if have_sqlite3; then
+        [ "$(central_rows "$WORK/data")" = "$(local_keys "$WORK/data")" ] ||
+            fail "central's rows and the local's keys differ after central's kill -9"
+    fi
+    expect 200 GET "/orders/$USER_ID"
+    local id
+    for id in $(cat "$WORK/acked"); do
+        jq -e --argjson id "$id" 'any(.[]; .id == $id)' "$WORK/body" >/dev/null ||
+            fail "acknowledged order $id is gone"
+    done
+    stop_server
+}
+
 # The operator's switch (the drill's `offline` / `online`): switched off,
 # the job pushes nothing while clients keep writing, and stays off across a
 # restart; switched on, it pushes at once. --queue separate (the naive
@@ -384,7 +425,7 @@ case_switch() {
 }
 
 case "$CASE" in
-synced | link_down | central_disk | html | kill9_restart | sigterm | switch)
+synced | link_down | central_disk | html | kill9_restart | kill9_central | sigterm | switch)
     "case_$CASE"
     ;;
 *)
