@@ -322,6 +322,13 @@ int node_set_online(struct node *n, bool online)
     return n->ops->set_online != NULL ? n->ops->set_online(n, online) : -EINVAL;
 }
 
+int node_sync_now(struct node *n, uint64_t *ask)
+{
+    if (n->ops->sync_now == NULL)
+        return -EINVAL;
+    return n->up ? n->ops->sync_now(n, ask) : -EHOSTDOWN;
+}
+
 /* ---- status and routing ------------------------------------------------- */
 
 int node_status(const struct node *n, struct node_status *out)

@@ -50,6 +50,25 @@
  *   8. Status for checkers and status pages: node_status (a copy; for an
  *      offline local it also reads the queue's counts from the shop, a
  *      query over the whole queue: call it when needed, not per event).
+ *   9. Operator actions are events too: node_promote, node_fence (async),
+ *      node_set_online and node_sync_now (offline local). An operator who
+ *      waits for a run now (serve's POST /sync/run) calls node_sync_now and
+ *      waits, on the node's thread, for node_status's offline.settled to
+ *      reach the ask (check after each event; it moves only in events).
+ *
+ * Offline in serve, say: `local` is the first process: its shop db.sqlite
+ * with sync_queue = SHOP_QUEUE_SAME, its node NODE_OFFLINE_LOCAL with peer
+ * "central", sync_interval_us = --interval and sync_retries = --retries (0:
+ * the NODE_OFFLINE_* defaults), link_delay_us 0 on one machine (the reply
+ * timeout is NODE_OFFLINE_REPLY_TIMEOUT_US + 2x it; an answer later than
+ * that still marks its rows). `central` is its own process: its shop an
+ * unseeded db_central.sqlite, its node NODE_OFFLINE_CENTRAL with peers
+ * {"local"}. Messages go as they are over POST /api/node, link faults act in
+ * the sender; the local's env->timer wakes the writer thread, which runs its
+ * events. GET /sync/status reads node_status().offline (the job, and the
+ * queue by table and state); POST /sync/run is step 9; the switch is
+ * node_set_online. Nothing else of the protocol is the host's: no retries,
+ * no timeouts, no marking, no FAILED policy.
  *
  * The cluster (leader, replicas, registry, clients) on top of that:
  *   - The leader's shop opens with outbox = true (and propagate_before_commit
@@ -296,6 +315,17 @@ int node_fence(struct node *n);
  * node_start. Allowed while the node is down. -EINVAL on another role.
  */
 int node_set_online(struct node *n, bool online);
+/*
+ * Offline local: run the sync job now (serve's POST /sync/run), online or
+ * not. *ask is this ask's number: the run it asked for has settled — what
+ * it pushed, full pushes chained, was answered or timed out; offline, it
+ * pushed nothing — once node_status's offline.settled reaches *ask. With a
+ * push in flight the run follows its answer (one push at a time), so a
+ * settled ask has pushed every row queued before it, unless a push failed
+ * (last_push_ok, last_error say). node_crashed settles every ask (nobody
+ * waits on a dead process). -EHOSTDOWN while down; -EINVAL on another role.
+ */
+int node_sync_now(struct node *n, uint64_t *ask);
 
 /* ---- Requests: where a client request is served ------------------------ */
 
@@ -486,6 +516,7 @@ struct node_offline_status {
     int64_t interval_us, reply_timeout_us;
     int retries_budget;
     uint64_t runs;                 /* times the job looked (online or not) */
+    uint64_t asks, settled;        /* node_sync_now's asks; the highest one settled */
     uint64_t pushes, accepted, failed_pushes, timeouts, late_replies;
     uint64_t rows_pushed, rows_synced, rows_retried, rows_failed;
     int64_t last_push_us, last_ok_us;   /* wall; 0: never */

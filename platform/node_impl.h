@@ -81,6 +81,7 @@ struct node_ops {
     int (*promote)(struct node *n);
     int (*fence)(struct node *n);
     int (*set_online)(struct node *n, bool online);
+    int (*sync_now)(struct node *n, uint64_t *ask);
     void (*view)(const struct node *n, struct node_view *out);
     void (*status)(const struct node *n, struct node_status *out);
     void (*release)(struct node *n);

@@ -24,6 +24,12 @@
  * earlier push of this life (late, or duplicated) still marks what central
  * accepted: central holds those rows, so SYNCED is true of them.
  *
+ * The operator may ask for a run now (node_sync_now: serve's POST /sync/run).
+ * A run serves every ask made before it began; it settles them when it is
+ * over — nothing to push, or its last push (full pushes chain) answered or
+ * timed out — and an ask made while a push was in flight gets a run of its
+ * own right after that push's answer.
+ *
  * Invariants asserted: at most one push in flight; push numbers and epochs
  * strictly increase; a mark accounts for every id of the answer; central
  * answers for every entry of a push it applied.
@@ -50,6 +56,8 @@ struct offline_state {
     int64_t due_us;          /* mono: its answer is due by then */
     struct shop_sync_result carried; /* the queue ids it carried */
     bool last_ok;
+    uint64_t asks, settled;  /* node_sync_now's asks; the highest one settled */
+    uint64_t push_ask;       /* the asks the push in flight's run started after */
     uint64_t runs, pushes, accepted, failed_pushes, timeouts, late;
     uint64_t rows_pushed, rows_synced, rows_retried, rows_failed;
     int64_t last_push_us, last_ok_us;
@@ -151,6 +159,19 @@ static void local_crashed(struct node *n)
      * PENDING or FAILED on disk and go again */
     o->in_flight = 0;
     o->quiet = false;
+    o->settled = o->asks; /* nobody waits on a dead process */
+}
+
+/* The run that started after `ask` asks is over: its pushes were answered,
+ * timed out or never sent. Asks that came during it get a run of their own. */
+static void settle(struct node *n, uint64_t ask)
+{
+    struct offline_state *o = n->offline;
+    assert(o->in_flight == 0 && ask <= o->asks);
+    if (ask > o->settled)
+        o->settled = ask;
+    if (o->asks > o->settled)
+        run_now(n);
 }
 
 /* A push failed (central's refusal or no answer): each row it carried retries. */
@@ -161,6 +182,7 @@ static int push_failed(struct node *n, int err, const char *why)
     o->failed_pushes++;
     o->last_ok = false;
     snprintf(o->last_error, sizeof(o->last_error), "%s", why);
+    settle(n, o->push_ask);
     struct shop_sync_marked m;
     int rc = shop_sync_mark(n->shop, &o->carried, err, o->budget, &m);
     if (rc == -ECANCELED)
@@ -185,6 +207,7 @@ static int push_failed(struct node *n, int err, const char *why)
 static int job_run(struct node *n)
 {
     struct offline_state *o = n->offline;
+    uint64_t ask = o->asks; /* the asks this run serves */
     o->runs++;
     if (!o->online) {
         if (!o->quiet) {
@@ -193,18 +216,23 @@ static int job_run(struct node *n)
             node_trace(n, "sync job: offline, not pushing (%s wait)", waiting);
         }
         o->quiet = true;
+        if (o->in_flight == 0)
+            settle(n, ask);
         return 0;
     }
     o->quiet = false;
     if (o->in_flight != 0)
-        return 0; /* one push at a time: a later run looks again */
+        return 0; /* one push at a time: its answer settles, and runs the asks after it */
     struct shop_sync_push p;
     int err = shop_sync_pending(n->shop, NODE_OFFLINE_PUSH_ROWS, true, &p);
     if (err) {
         node_trace(n, "sync job cannot read its queue: %s", shop_errmsg(n->shop));
         snprintf(o->last_error, sizeof(o->last_error), "cannot read the sync queue: %s",
                  shop_errmsg(n->shop));
-        return err == -ECANCELED ? err : 0;
+        if (err == -ECANCELED)
+            return err;
+        settle(n, ask);
+        return 0;
     }
     if (p.count > 0) {
         struct node_msg m = {.type = NODE_MSG_SYNC_PUSH, .a = o->epoch, .b = o->push_no + 1,
@@ -213,6 +241,7 @@ static int job_run(struct node *n)
         if (!err) {
             o->push_no++;
             o->in_flight = o->push_no;
+            o->push_ask = ask;
             o->due_us = node_mono_us(n) + o->timeout_us;
             shop_sync_result_of_push(&p, &o->carried);
             o->pushes++;
@@ -224,6 +253,8 @@ static int job_run(struct node *n)
         }
     }
     shop_sync_push_release(&p);
+    if (o->in_flight == 0)
+        settle(n, ask); /* nothing to push (or it could not be sent) */
     return 0;
 }
 
@@ -278,6 +309,8 @@ static int on_accepted(struct node *n, const struct node_msg *m, bool late)
                    n->peer, r.count, shop_errmsg(n->shop));
         snprintf(o->last_error, sizeof(o->last_error), "cannot mark accepted rows SYNCED: %s",
                  shop_errmsg(n->shop));
+        if (!late)
+            settle(n, o->push_ask);
         return 0;
     }
     assert(mk.synced + mk.already + mk.unknown == r.count);
@@ -294,7 +327,9 @@ static int on_accepted(struct node *n, const struct node_msg *m, bool late)
     o->last_error[0] = '\0';
     node_trace(n, "marked %u row(s) SYNCED (%u were already)", mk.synced, mk.already);
     if (r.count >= NODE_OFFLINE_PUSH_ROWS)
-        run_now(n); /* a full push: more is waiting */
+        run_now(n); /* a full push: more is waiting, and the run goes on */
+    else
+        settle(n, o->push_ask);
     return 0;
 }
 
@@ -365,6 +400,17 @@ static int set_online(struct node *n, bool online)
     return 0;
 }
 
+static int sync_now(struct node *n, uint64_t *ask)
+{
+    struct offline_state *o = n->offline;
+    *ask = ++o->asks;
+    if (o->in_flight == 0)
+        run_now(n);
+    else
+        node_trace(n, "a run now is asked for: it follows push %u's answer", o->in_flight);
+    return 0;
+}
+
 static void local_view(const struct node *n, struct node_view *out)
 {
     out->writable = true; /* a local takes its clients' writes, online or not */
@@ -383,6 +429,8 @@ static void local_status(const struct node *n, struct node_status *out)
     s->reply_timeout_us = o->timeout_us;
     s->retries_budget = o->budget;
     s->runs = o->runs;
+    s->asks = o->asks;
+    s->settled = o->settled;
     s->pushes = o->pushes;
     s->accepted = o->accepted;
     s->failed_pushes = o->failed_pushes;
@@ -406,6 +454,7 @@ const struct node_ops node_offline_local_ops = {
     .timer = local_timer,
     .crashed = local_crashed,
     .set_online = set_online,
+    .sync_now = sync_now,
     .view = local_view,
     .status = local_status,
     .release = offline_release,

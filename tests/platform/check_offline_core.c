@@ -23,8 +23,10 @@
 
 #define MS 1000
 #define INTERVAL (100 * MS)
+#define HOUR (3600000 * (int64_t)MS)
 
 static struct netenv *t;
+static int64_t setup_interval; /* the locals' sync interval; 0: INTERVAL */
 static const char *locals3[] = {"local1", "local2", "local3"};
 
 static const char *vfs_of(const char *node)
@@ -48,7 +50,8 @@ static void setup_offline(uint64_t seed, int n, int retries, bool separate)
         ck_assert_int_eq(faults_vfs_register(i < n ? names[i] : "central", &memory), 0);
     struct node_config c = {.peers = names, .peer_count = (size_t)n};
     ck_assert_int_eq(netenv_add(t, "central", NODE_OFFLINE_CENTRAL, "", &c), 0);
-    struct node_config l = {.sync_interval_us = INTERVAL, .sync_retries = retries};
+    struct node_config l = {.sync_interval_us = setup_interval ? setup_interval : INTERVAL,
+                            .sync_retries = retries};
     for (int i = 0; i < n; i++) {
         ck_assert_int_eq(netenv_add(t, names[i], NODE_OFFLINE_LOCAL, "central", &l), 0);
         netenv_link(t, names[i], "central")->delay_us = 2 * MS;
@@ -58,6 +61,7 @@ static void setup_offline(uint64_t seed, int n, int retries, bool separate)
 
 static void teardown_offline(void)
 {
+    setup_interval = 0;
     fiu_disable("crash/local/sync-after-push");
     fiu_disable("crash/local/sync-between-row-and-queue");
     faults_disarm_all();
@@ -593,6 +597,200 @@ START_TEST(test_config_errors_and_the_switch_on_other_roles)
 }
 END_TEST
 
+/* ---- the operator's run now (serve's POST /sync/run) ------------------------------------------- */
+
+static uint64_t sync_now(const char *node)
+{
+    uint64_t ask = 0;
+    ck_assert_int_eq(node_sync_now(netenv_node(t, node)->node, &ask), 0);
+    ck_assert_uint_gt(ask, 0);
+    return ask;
+}
+
+/* Runs until the ask has settled (false at the limit). */
+static bool run_settled(const char *node, uint64_t ask, int64_t limit_us)
+{
+    for (int64_t end = t->now_us + limit_us; off(node).settled < ask; netenv_run(t, MS))
+        if (t->now_us >= end)
+            return false;
+    return true;
+}
+
+START_TEST(test_sync_now_runs_at_once_and_settles_after_the_answer)
+{
+    setup_interval = HOUR; /* the job runs only when asked */
+    setup_offline(17, 1, 3, false);
+    writes("local", 10, MS);
+    netenv_run(t, INTERVAL);
+    ck_assert_int_eq(waiting("local"), 10); /* the timer is an hour away */
+    uint64_t ask = sync_now("local");
+    ck_assert_uint_eq(off("local").settled, ask - 1);
+    netenv_run(t, 1); /* the run is now; its answer takes 4 ms */
+    ck_assert(off("local").pushing);
+    ck_assert_uint_lt(off("local").settled, ask);
+    ck_assert(run_settled("local", ask, 10 * MS));
+    ck_assert_int_eq(waiting("local"), 0); /* settled: what was written before the ask is SYNCED */
+    ck_assert_uint_eq(off("local").pushes, 1);
+    /* a backlog: the run chains its full pushes and settles after the last */
+    for (int i = 0; i < 2 * NODE_OFFLINE_PUSH_ROWS + 5; i++)
+        ck_assert_int_eq(netenv_write(t, "local"), 0);
+    ask = sync_now("local");
+    ck_assert(run_settled("local", ask, 100 * MS));
+    ck_assert_int_eq(waiting("local"), 0);
+    ck_assert_uint_eq(off("local").pushes, 4);
+    /* asked while a push is in flight: a run follows its answer, and the ask
+     * settles only once the rows written before it are pushed and answered */
+    netenv_link(t, "central", "local")->delay_us = 300 * MS;
+    writes("local", 3, MS);
+    uint64_t first = sync_now("local");
+    netenv_run(t, 10 * MS);
+    ck_assert(off("local").pushing);
+    writes("local", 4, MS);
+    uint64_t second = sync_now("local");
+    ck_assert(run_settled("local", first, 400 * MS));
+    ck_assert_uint_lt(off("local").settled, second);
+    ck_assert_int_eq(waiting("local"), 4);
+    ck_assert(run_settled("local", second, 400 * MS));
+    ck_assert_int_eq(waiting("local"), 0);
+    ck_assert_uint_eq(off("local").pushes, 6);
+    ck_assert_uint_eq(off("local").timeouts, 0);
+    assert_synced("local", 10 + 2 * NODE_OFFLINE_PUSH_ROWS + 5 + 7);
+}
+END_TEST
+
+START_TEST(test_sync_now_settles_on_failure_offline_and_crash)
+{
+    setup_interval = HOUR;
+    setup_offline(18, 1, 3, false);
+    writes("local", 5, MS);
+    ck_assert(run_settled("local", sync_now("local"), 10 * MS));
+    ck_assert_int_eq(waiting("local"), 0);
+    /* central refuses: the ask settles with the failure */
+    struct faults_arm_spec full = {.p = 1};
+    ck_assert_int_eq(faults_arm("disk/central/full", &full), 0);
+    writes("local", 5, MS);
+    uint64_t failed = off("local").failed_pushes;
+    uint64_t ask = sync_now("local");
+    ck_assert(run_settled("local", ask, 20 * MS));
+    ck_assert_uint_eq(off("local").failed_pushes, failed + 1);
+    ck_assert(!off("local").last_push_ok);
+    ck_assert_int_eq(faults_disarm("disk/central/full"), 0);
+    /* no answer at all: it settles at the timeout */
+    netenv_partition(t, "local", "central", true);
+    uint64_t timeouts = off("local").timeouts;
+    ask = sync_now("local");
+    ck_assert(!run_settled("local", ask, NODE_OFFLINE_REPLY_TIMEOUT_US / 2));
+    ck_assert(run_settled("local", ask, NODE_OFFLINE_REPLY_TIMEOUT_US));
+    ck_assert_uint_eq(off("local").timeouts, timeouts + 1);
+    netenv_partition(t, "local", "central", false);
+    /* offline: the run pushes nothing and settles at once */
+    struct node *n = netenv_node(t, "local")->node;
+    ck_assert_int_eq(node_set_online(n, false), 0);
+    uint64_t pushes = off("local").pushes;
+    ask = sync_now("local");
+    ck_assert(run_settled("local", ask, MS));
+    ck_assert_uint_eq(off("local").pushes, pushes);
+    ck_assert_int_eq(waiting("local"), 5);
+    ck_assert_int_eq(node_set_online(n, true), 0);
+    /* a crash settles every ask: nobody waits on a dead process */
+    netenv_link(t, "central", "local")->delay_us = 300 * MS;
+    ask = sync_now("local");
+    netenv_run(t, 10 * MS);
+    ck_assert(off("local").pushing);
+    netenv_crash(t, "local");
+    uint64_t unused;
+    ck_assert_int_eq(node_sync_now(n, &unused), -EHOSTDOWN);
+    netenv_restart(t, "local");
+    ck_assert_uint_ge(off("local").settled, ask);
+    netenv_link(t, "central", "local")->delay_us = 2 * MS;
+    ck_assert(run_settled("local", sync_now("local"), 10 * MS));
+    assert_synced("local", 10);
+    /* another role */
+    ck_assert_int_eq(node_sync_now(netenv_node(t, "central")->node, &unused), -EINVAL);
+}
+END_TEST
+
+/* ---- everything at once, over seeds ----------------------------------------------------------- */
+
+#define SOAK_SEEDS 8
+
+/*
+ * Three locals over links that drop, duplicate and reorder both ways,
+ * central's disk failing one write in twenty, local2 dying after central
+ * took a push (twice at most), local3 offline for a spell: whatever the
+ * seed, once central's disk heals every row of every local reaches central
+ * and is marked SYNCED exactly once (netenv checks after every event that
+ * no row is marked twice and none is FAILED before its budget). The faults
+ * are counted over the seeds, so the test knows it exercised them.
+ */
+START_TEST(test_everything_at_once_over_seeds)
+{
+    uint64_t crashes = 0, refused = 0, timeouts = 0, late = 0, failed_rows = 0, unchanged = 0;
+    for (uint64_t seed = 100; seed < 100 + SOAK_SEEDS; seed++) {
+        setup_offline(seed, 3, 2, false);
+        for (int k = 0; k < 3; k++) {
+            struct netenv_link *links[2] = {netenv_link(t, locals3[k], "central"),
+                                            netenv_link(t, "central", locals3[k])};
+            for (int d = 0; d < 2; d++) {
+                links[d]->drop = 0.2;
+                links[d]->duplicate = 0.2;
+                links[d]->reorder = 0.3;
+                links[d]->jitter_us = 300 * MS;
+            }
+        }
+        struct faults_arm_spec disk = {.p = 0.05};
+        ck_assert_int_eq(faults_arm("disk/central/write", &disk), 0);
+        struct faults_arm_spec crash = {.p = 0.5, .count = 2};
+        ck_assert_int_eq(faults_arm("crash/local2/sync-after-push", &crash), 0);
+        struct node *local3 = netenv_node(t, "local3")->node;
+        for (int i = 0; i < 60; i++) {
+            if (i == 10)
+                ck_assert_int_eq(node_set_online(local3, false), 0);
+            if (i == 40)
+                ck_assert_int_eq(node_set_online(local3, true), 0);
+            for (int k = 0; k < 3; k++) {
+                if (!netenv_node(t, locals3[k])->up)
+                    netenv_restart(t, locals3[k]); /* back up; it writes next round */
+                else
+                    ck_assert_int_eq(netenv_write(t, locals3[k]), 0);
+            }
+            netenv_run(t, 20 * MS);
+        }
+        faults_disarm_all(); /* central's disk heals; no more crashes */
+        for (int k = 0; k < 3; k++)
+            if (!netenv_node(t, locals3[k])->up)
+                netenv_restart(t, locals3[k]);
+        /* the links stay bad: FAILED rows go with every push, so it converges anyway */
+        ck_assert_msg(run_synced(120000 * MS), "seed %llu did not sync:\n%s",
+                      (unsigned long long)seed, t->trace);
+        uint64_t made = 0;
+        for (int k = 0; k < 3; k++) {
+            struct netenv_node *nn = netenv_node(t, locals3[k]);
+            ck_assert_uint_gt(nn->writes, 30);
+            assert_synced(locals3[k], nn->writes);
+            made += nn->writes;
+            struct node_offline_status o = off(locals3[k]);
+            timeouts += o.timeouts;
+            late += o.late_replies;
+            failed_rows += o.rows_failed;
+        }
+        struct node_offline_status c = off("central");
+        ck_assert_uint_eq(c.rows_applied, made); /* each row applied once; again: unchanged */
+        crashes += t->crash_points;
+        refused += c.pushes_refused;
+        unchanged += c.rows_unchanged;
+        teardown_offline();
+    }
+    /* what the seeds exercised together */
+    ck_assert_uint_gt(crashes, 0);
+    ck_assert_uint_gt(refused, 0);
+    ck_assert_uint_gt(timeouts, 0);
+    ck_assert_uint_gt(late, 0);
+    ck_assert_uint_gt(failed_rows, 0);
+    ck_assert_uint_gt(unchanged, 0);
+}
+END_TEST
+
 static Suite *offline_core_suite(void)
 {
     Suite *s = suite_create("offline_core");
@@ -616,6 +814,9 @@ static Suite *offline_core_suite(void)
     tcase_add_test(tc, test_separate_queue_crash_leaves_a_change_nothing_syncs);
     tcase_add_test(tc, test_strays_and_malformed_messages_change_nothing);
     tcase_add_test(tc, test_config_errors_and_the_switch_on_other_roles);
+    tcase_add_test(tc, test_sync_now_runs_at_once_and_settles_after_the_answer);
+    tcase_add_test(tc, test_sync_now_settles_on_failure_offline_and_crash);
+    tcase_add_test(tc, test_everything_at_once_over_seeds);
     suite_add_tcase(s, tc);
     return s;
 }
