@@ -682,14 +682,21 @@ static void cluster_deliver(struct sim *s, const struct world_msg *m)
         char buf[32];
         if (nd == NULL || m->data == NULL)
             return;
+        struct replica *rep = replica_of(cl, m->to);
+        struct node_view before, after;
+        if (rep != NULL)
+            node_view(rep->nd, &before);
         after_event(s, node_on_message(nd, world_endpoint_name(s, m->from, buf), m->data,
                                        m->len));
-        struct replica *rep = replica_of(cl, m->to);
         if (rep != NULL && s->nodes[m->to].up) {
-            struct node_status st = status_of(rep->nd);
-            if (st.cluster.batches_applied > rep->applied_seen)
-                lag_sample(cl, st.cluster.last_lag_us);
-            rep->applied_seen = st.cluster.batches_applied;
+            node_view(rep->nd, &after);
+            if (after.position != before.position) {
+                /* a batch applied (the status is a large copy: only then) */
+                struct node_status st = status_of(rep->nd);
+                if (st.cluster.batches_applied > rep->applied_seen)
+                    lag_sample(cl, st.cluster.last_lag_us);
+                rep->applied_seen = st.cluster.batches_applied;
+            }
             release_waiters(s, cl, rep);
         }
         break;
