@@ -106,6 +106,11 @@ static void head_build(struct head *h, struct request *rq, int status, const cha
         head_put(h, extra_headers);
         head_put(h, "\r\n");
     }
+    if (rq->has_position && status < 300) {
+        head_put(h, "X-Faultdrill-Position: ");
+        head_size(h, rq->position > 0 ? (size_t)rq->position : 0);
+        head_put(h, "\r\n");
+    }
     head_put(h, "\r\n");
 }
 
@@ -646,5 +651,9 @@ int http_submit(struct request *rq, struct write_job *job)
     int rc = writer_submit(&rq->srv->writer, job);
     if (rc != 0)
         http_reply_platform(rq, rc, NULL);
+    else if (job->rc >= 0) {
+        rq->wrote = rq->has_position = true;
+        rq->position = job->position;
+    }
     return rc;
 }

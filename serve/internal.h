@@ -167,6 +167,7 @@ struct write_job {
     int (*call)(shop *s, void *arg); /* JOB_CALL */
     void *call_arg;
     int64_t rc;                   /* >= 0 done (the new id where one is made), or -errno */
+    int64_t position;             /* done: the position its group committed at (writer_position) */
     char detail[SHOP_ERRMSG_MAX];
     sem_t *done;                  /* posted when rc is final */
     struct write_job *wake[2];    /* writer.c: the jobs of its group it wakes next */
@@ -200,6 +201,11 @@ struct writer {
     /* writer_set_on_commit: the writer thread's own */
     void (*on_commit)(void *ctx, shop *s);
     void *on_commit_ctx;
+    /* The position each copy holds (X-Faultdrill-Position): a mirrored shop's copy
+     * sequences, else the outbox head, else the groups committed since start. */
+    _Atomic int64_t position[2];
+    int64_t outbox_base;         /* the outbox head when the writer started */
+    int64_t group_position;      /* the writer thread's: where its last group committed */
 };
 
 #define READ_HINT_MIRROR_LEADS 1u /* the mirror copy holds every acknowledged write */
@@ -231,6 +237,9 @@ int writer_call(struct writer *w, int (*fn)(shop *s, void *arg), void *arg);
 void writer_set_on_commit(struct writer *w, void (*fn)(void *ctx, shop *s), void *ctx);
 /* The outbox sequence of the last change the writer committed (0: none). */
 int64_t writer_last_seq(struct writer *w);
+/* What copy (0 primary, 1 mirror) holds as of the last group: every write
+ * acknowledged so far is at or below it on a copy that holds it. */
+int64_t writer_position(struct writer *w, int copy);
 /* Runs every queued job, stops the thread, closes the shop. */
 void writer_stop(struct writer *w);
 void writer_get_status(struct writer *w, struct serve_status *out);
@@ -287,6 +296,8 @@ struct serve_options {
     const char *peers[WIRE_PEERS_MAX]; /* --peer NAME=URL */
     int peer_count;
     enum mirror_policy policy;
+    enum mirror_ack ack;         /* --ack: both (default) or early (the naive mode) */
+    bool sync_normal;            /* --sync normal */
     bool allow_faults;
     const char *web_dir;
     bool demo;
@@ -381,6 +392,10 @@ struct request {
     bool head_only;                   /* HEAD: the reply's headers without its body */
     bool body_read;                   /* http.c read (or refused) the body */
     int status;                       /* the status replied, for civetweb's log */
+    /* X-Faultdrill-Position: a write's commit position, else the position of the
+     * copy a read was served from, taken before reading it */
+    bool has_position, wrote;
+    int64_t position;
     char detail[SERVE_DETAIL_MAX];
 };
 

@@ -211,6 +211,8 @@ void json_order(struct buf *b, const struct shop_order *o)
     json_money(b, o->total_cents);
     buf_puts(b, ",\"createdAt\":");
     json_time(b, o->created_at_us);
+    buf_puts(b, ",\"createdAtUs\":");
+    buf_i64(b, o->created_at_us);
     buf_puts(b, ",\"products\":[");
     for (size_t i = 0; i < o->line_count && i < SHOP_ORDER_LINES_MAX; i++) {
         buf_puts(b, i ? ",{\"productId\":" : "{\"productId\":");

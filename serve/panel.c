@@ -86,6 +86,14 @@ static bool command_param(const char *params, const char *key, char *out, size_t
     return false;
 }
 
+static int find_point(struct fault_panel *p, const char *name)
+{
+    for (size_t i = 0; i < p->count; i++)
+        if (strcmp(p->points[i].name, name) == 0)
+            return (int)i;
+    return -1;
+}
+
 /* What a successful fiu-ctrl command changed, in the panel's list. */
 static void panel_note(struct fault_panel *p, const char *cmd)
 {
@@ -115,6 +123,70 @@ static void panel_note(struct fault_panel *p, const char *cmd)
         p->points[at].value = value;
     }
     pthread_mutex_unlock(&p->lock);
+}
+
+/*
+ * faultdrill's own commands on the same fifo (what `faultdrill run --live`
+ * sends; fiu-ctrl -c passes them too): a point armed as a drill arms it,
+ * through faults_arm (fiu_enable_external deciding from a seeded stream per
+ * point, an explicit errno), which plain `enable` cannot say:
+ *   faultdrill-arm name=N,failinfo=ERRNO|DELAY_US,p=P,count=C,after=A
+ *   faultdrill-disarm name=N
+ *   faultdrill-reached name=N / faultdrill-fired name=N   (the reply: the count)
+ * Each replies as fiu_rc_string does: 0, or -1 when refused.
+ */
+static int drill_command(struct fault_panel *p, const char *line)
+{
+    char name[FAULTS_NAME_MAX] = "", v[32];
+    const char *space = strchr(line, ' ');
+    if (space == NULL || !command_param(space + 1, "name", name, sizeof(name)))
+        return -1;
+    size_t verb = (size_t)(space - line);
+    if (verb == 14 && strncmp(line, "faultdrill-arm", verb) == 0) {
+        pthread_mutex_lock(&p->lock);
+        int at = find_point(p, name); /* only this process's points */
+        pthread_mutex_unlock(&p->lock);
+        const struct faults_point *fp = faults_lookup(name);
+        if (at < 0)
+            return -1;
+        struct faults_arm_spec spec = {.p = 1};
+        int64_t info = 0;
+        if (command_param(space + 1, "failinfo", v, sizeof(v)))
+            info = strtoll(v, NULL, 10);
+        if (fp != NULL && fp->delay_us_default > 0)
+            spec.delay_us = info;
+        else
+            spec.err = (int)info;
+        if (command_param(space + 1, "p", v, sizeof(v)))
+            spec.p = strtod(v, NULL);
+        if (command_param(space + 1, "count", v, sizeof(v)))
+            spec.count = strtoull(v, NULL, 10);
+        if (command_param(space + 1, "after", v, sizeof(v)))
+            spec.after = strtoull(v, NULL, 10);
+        if (spec.p <= 0 || spec.p > 1 || spec.err < 0 || spec.delay_us < 0 ||
+            faults_arm(name, &spec) != 0)
+            return -1;
+        char note[FAULTS_NAME_MAX + 48];
+        snprintf(note, sizeof(note), "enable name=%s,failinfo=%lld", name, (long long)info);
+        panel_note(p, note);
+        return 0;
+    }
+    if (verb == 17 && strncmp(line, "faultdrill-disarm", verb) == 0) {
+        int rc = faults_disarm(name);
+        char note[FAULTS_NAME_MAX + 16];
+        snprintf(note, sizeof(note), "disable name=%s", name);
+        panel_note(p, note);
+        return rc == 0 || rc == -ENOENT ? 0 : -1;
+    }
+    bool reached = verb == 18 && strncmp(line, "faultdrill-reached", verb) == 0;
+    if (reached || (verb == 16 && strncmp(line, "faultdrill-fired", verb) == 0)) {
+        uint64_t calls = 0, fired = 0;
+        if (faults_stats(name, &calls, &fired) != 0)
+            return -1;
+        uint64_t n = reached ? calls : fired;
+        return n > INT32_MAX ? INT32_MAX : (int)n;
+    }
+    return -1;
 }
 
 struct fifo_ctl {
@@ -147,9 +219,14 @@ static void *fifo_main(void *arg)
             if (line[0] == '\0')
                 continue;
             char *error = NULL;
-            int rc = fiu_rc_string(line, &error);
-            if (rc == 0)
-                panel_note(c->panel, line);
+            int rc;
+            if (strncmp(line, "faultdrill-", 11) == 0) {
+                rc = drill_command(c->panel, line);
+            } else {
+                rc = fiu_rc_string(line, &error);
+                if (rc == 0)
+                    panel_note(c->panel, line);
+            }
             fifo_reply(c->out, rc);
         }
         fclose(in);
@@ -265,14 +342,6 @@ static int parse_value(struct request *rq, const struct faults_point *fp, int64_
     }
     *value = err;
     return 0;
-}
-
-static int find_point(struct fault_panel *p, const char *name)
-{
-    for (size_t i = 0; i < p->count; i++)
-        if (strcmp(p->points[i].name, name) == 0)
-            return (int)i;
-    return -1;
 }
 
 void panel_set(struct request *rq)

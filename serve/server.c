@@ -38,6 +38,7 @@
 
 static const char usage[] =
     "usage: faultdrill serve [--port N] [--data DIR] [--topology T] [--policy strict|degrade]\n"
+    "                        [--ack both|early] [--sync full|normal]\n"
     "                        [--delay MS] [--outbox on|off] [--interval MS] [--retries N]\n"
     "                        [--queue same|separate]\n"
     "                        [--replicas N] [--role NODE] [--peer NAME=URL]... [--secret-file FILE]\n"
@@ -63,6 +64,9 @@ static const char usage[] =
     "                    under the cluster secret (DIR/node.secret, made at first start)\n"
     "  --policy P        mirror: strict (default) refuses writes while either copy\n"
     "                    fails; degrade keeps serving on one copy, resyncs it on heal\n"
+    "  --ack early       mirror: the naive mode, acknowledged once the primary alone\n"
+    "                    committed (the default, both, waits for both copies)\n"
+    "  --sync normal     PRAGMA synchronous = NORMAL instead of FULL\n"
     "  --delay MS        async: the WAN delay of every shipped batch (default 200)\n"
     "  --outbox on|off   async: off is the naive mode: the whole database is copied\n"
     "                    to the secondary every second instead of its changes\n"
@@ -254,6 +258,14 @@ static int parse_valued(struct serve_options *o, const char *opt, const char *v)
         o->policy = strcmp(v, "strict") == 0 ? MIRROR_STRICT : MIRROR_DEGRADE;
         return 0;
     }
+    if (strcmp(opt, "--ack") == 0 && (!strcmp(v, "both") || !strcmp(v, "early"))) {
+        o->ack = strcmp(v, "both") == 0 ? MIRROR_ACK_BOTH : MIRROR_ACK_EARLY;
+        return 0;
+    }
+    if (strcmp(opt, "--sync") == 0 && (!strcmp(v, "full") || !strcmp(v, "normal"))) {
+        o->sync_normal = strcmp(v, "normal") == 0;
+        return 0;
+    }
     int64_t ms = 0;
     if (strcmp(opt, "--outbox") == 0 && (!strcmp(v, "on") || !strcmp(v, "off"))) {
         o->outbox_off = strcmp(v, "off") == 0;
@@ -324,6 +336,7 @@ static int parse_options(int argc, char **argv, struct serve_options *o)
             o->bench_trivial = true; /* hidden: the stack's ceiling for `make bench` */
         } else if (i + 1 < argc && (!strcmp(a, "--port") || !strcmp(a, "--data") ||
                                     !strcmp(a, "--topology") || !strcmp(a, "--policy") ||
+                                    !strcmp(a, "--ack") || !strcmp(a, "--sync") ||
                                     !strcmp(a, "--web") || !strcmp(a, "--threads") ||
                                     !strcmp(a, "--delay") || !strcmp(a, "--interval") ||
                                     !strcmp(a, "--retries") || !strcmp(a, "--replicas") ||
@@ -440,8 +453,8 @@ static int open_shop(struct server *srv, shop **out)
         .primary = {.node = o->node, .path = srv->primary_path, .vfs = faults_vfs_name(o->node)},
         .mirror = {.node = "mirror", .path = srv->mirror_path, .vfs = faults_vfs_name("mirror")},
         .policy = o->policy,
-        .ack = MIRROR_ACK_BOTH,
-        .sync_full = true,
+        .ack = o->ack,
+        .sync_full = !o->sync_normal,
         .outbox = (o->role == SERVE_ASYNC && !o->outbox_off) || o->role == SERVE_CLUSTER,
         .sync_queue = o->role != SERVE_OFFLINE ? SHOP_QUEUE_NONE
                       : o->queue_separate      ? SHOP_QUEUE_SEPARATE

@@ -30,6 +30,10 @@ void status_mirror(struct request *rq)
     buf_reset(b);
     buf_puts(b, "{\"topology\":\"mirror\",\"policy\":");
     json_str(b, rq->srv->opt.policy == MIRROR_STRICT ? "strict" : "degrade");
+    buf_puts(b, ",\"ack\":");
+    json_str(b, rq->srv->opt.ack == MIRROR_ACK_EARLY ? "early" : "both");
+    buf_puts(b, ",\"synchronous\":");
+    json_str(b, rq->srv->opt.sync_normal ? "normal" : "full");
     buf_puts(b, ",\"state\":");
     json_str(b, mirror_state_name(m->state));
     buf_puts(b, ",\"since\":");

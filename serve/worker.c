@@ -72,6 +72,11 @@ static int read_on(struct request *rq, int copy, int (*fn)(shop *s, void *arg), 
 {
     shop *s = NULL;
     int rc = reader_get(rq, copy, &s);
+    if (!rq->wrote) {
+        /* before reading: the copy holds at least this much, never less */
+        rq->has_position = true;
+        rq->position = writer_position(&rq->srv->writer, copy);
+    }
     if (rc == 0) {
         rc = fn(s, arg);
         if (rc < 0)

@@ -136,6 +136,15 @@ static void publish(struct writer *w, uint64_t writes)
     bool changed = writes > 0 || status_changed(&st, &w->status);
     st.groups = w->status.groups + (writes > 0);
     st.writes = w->status.writes + writes;
+    /* before any job of the group wakes: a read that starts after an
+     * acknowledgement is tagged at or above the write's position */
+    int64_t seq = atomic_load(&w->last_seq);
+    int64_t one = seq > w->outbox_base ? seq : w->outbox_base;
+    if (one == 0)
+        one = (int64_t)st.groups; /* nothing numbers changes: count the groups */
+    atomic_store(&w->position[0], st.mirrored ? st.mirror.seq_primary : one);
+    atomic_store(&w->position[1], st.mirrored ? st.mirror.seq_mirror : one);
+    w->group_position = st.mirrored ? shop_last_seq(w->shop) : one;
     w->status = st;
     w->status.mirror.lead = w->status.lead;
     w->status.mirror.behind = w->status.behind[0] ? w->status.behind : NULL;
@@ -211,6 +220,8 @@ static void *writer_main(void *arg)
         else
             group_commit(w, &g);
         publish(w, n);
+        for (size_t i = 0; i < g.count; i++)
+            g.jobs[i]->position = w->group_position;
         wake_group(&g);
     }
     return NULL;
@@ -222,6 +233,8 @@ int writer_start(struct writer *w, shop *s)
     atomic_init(&w->read_hint, 0);
     atomic_init(&w->generation, 0);
     atomic_init(&w->last_seq, shop_last_seq(s));
+    struct shop_outbox_info info;
+    w->outbox_base = shop_outbox_info(s, &info) == 0 ? info.head_seq : 0;
     w->shop = s;
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -284,6 +297,11 @@ int writer_call(struct writer *w, int (*fn)(shop *s, void *arg), void *arg)
 int64_t writer_last_seq(struct writer *w)
 {
     return atomic_load(&w->last_seq);
+}
+
+int64_t writer_position(struct writer *w, int copy)
+{
+    return atomic_load(&w->position[copy == 1 ? 1 : 0]);
 }
 
 void writer_stop(struct writer *w)

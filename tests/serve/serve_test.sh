@@ -8,7 +8,8 @@
 #
 # Cases: routes bad_input path_escape concurrent_orders sigterm_mirror_equal
 #        kill9_restart startup_errors faults_http_strict faults_http_degrade
-#        faults_read_fallback single_topology fiu_ctrl crash_point
+#        faults_read_fallback single_topology fiu_ctrl crash_point ack_early
+#        position_header fifo_drill_commands
 set -euo pipefail
 
 FD=$1
@@ -497,10 +498,94 @@ case_crash_point() {
     mirror_equal "$WORK/data"
 }
 
+# --ack early is the naive mirror mode: with the mirror's disk full, an order
+# is still acknowledged (the primary alone committed), where the default
+# (--ack both, strict) refuses it; --sync normal is reported as such.
+case_ack_early() {
+    start_server "$WORK/data" --ack early --sync normal --allow-faults
+    expect 200 GET /mirror/status
+    jqe '.ack == "early" and .synchronous == "normal"'
+    expect 200 POST /faults '{"name":"disk/mirror/write","action":"enable","errno":"ENOSPC"}'
+    expect 201 POST /orders '{"userId":1,"products":[{"productId":3,"quantity":1}]}'
+    stop_server
+    start_server "$WORK/data2" --allow-faults
+    expect 200 GET /mirror/status
+    jqe '.ack == "both" and .synchronous == "full"'
+    expect 200 POST /faults '{"name":"disk/mirror/write","action":"enable","errno":"ENOSPC"}'
+    expect_error 503 POST /orders '{"userId":1,"products":[{"productId":3,"quantity":1}]}'
+    stop_server
+    expect_exit 2 "$FD" serve --port 0 --data "$WORK/data3" --ack sometimes
+    expect_exit 2 "$FD" serve --port 0 --data "$WORK/data3" --sync off
+}
+
+# header NAME: the value of a reply header of the last request.
+header() {
+    tr -d '\r' <"$WORK/head" | sed -n "s/^$1: //Ip" | head -1
+}
+
+# Every acknowledged write carries the position it committed at, rising; a
+# read started after an acknowledgement is tagged at or above it (single and
+# mirror).
+case_position_header() {
+    local topo last pos
+    for topo in mirror single; do
+        start_server "$WORK/data-$topo" --topology "$topo"
+        last=-1
+        for p in 1 2 3 4; do
+            expect 201 POST /orders "{\"userId\":1,\"products\":[{\"productId\":$p,\"quantity\":1}]}"
+            pos=$(header X-Faultdrill-Position)
+            [ -n "$pos" ] || fail "$topo: a write's reply has no X-Faultdrill-Position"
+            [ "$pos" -gt "$last" ] || fail "$topo: write position $pos after $last"
+            last=$pos
+        done
+        expect 200 GET /products
+        pos=$(header X-Faultdrill-Position)
+        [ -n "$pos" ] && [ "$pos" -ge "$last" ] || fail "$topo: a read after write $last tagged '$pos'"
+        expect 200 GET /orders/1
+        pos=$(header X-Faultdrill-Position)
+        [ -n "$pos" ] && [ "$pos" -ge "$last" ] || fail "$topo: an orders read after $last tagged '$pos'"
+        expect_error 404 GET /products/999999
+        [ -z "$(header X-Faultdrill-Position)" ] || fail "$topo: an error reply carries a position"
+        stop_server
+    done
+}
+
+# fifo CMD: one command on the server's fiu-ctrl fifo; prints the reply.
+fifo() {
+    local p="${TMPDIR:-/tmp}/fiu-ctrl-$PID"
+    echo "$1" >"$p.in"
+    cat "$p.out"
+}
+
+# faultdrill's own fifo commands: a point armed with p, count and an errno
+# fires exactly count times, and its reached/fired counts come back.
+case_fifo_drill_commands() {
+    start_server "$WORK/data" --allow-faults
+    [ "$(fifo 'faultdrill-arm name=disk/mirror/write,failinfo=28,p=1,count=1')" = 0 ] ||
+        fail "faultdrill-arm refused"
+    expect 200 GET /faults
+    jqe 'any(.points[]; .name == "disk/mirror/write" and .enabled and .errno == "ENOSPC")'
+    expect_error 503 POST /orders '{"userId":1,"products":[{"productId":3,"quantity":1}]}'
+    [ "$(fifo 'faultdrill-fired name=disk/mirror/write')" = 1 ] || fail "fired is not 1"
+    [ "$(fifo 'faultdrill-reached name=disk/mirror/write')" -ge 1 ] || fail "reached is 0"
+    wait_for_state in-sync
+    expect 201 POST /orders '{"userId":1,"products":[{"productId":3,"quantity":1}]}'
+    [ "$(fifo 'faultdrill-fired name=disk/mirror/write')" = 1 ] || fail "count=1 fired again"
+    [ "$(fifo 'faultdrill-disarm name=disk/mirror/write')" = 0 ] || fail "faultdrill-disarm refused"
+    expect 200 GET /faults
+    jqe 'all(.points[]; .enabled == false)'
+    [ "$(fifo 'faultdrill-arm name=disk/nowhere/write,failinfo=5')" = -1 ] ||
+        fail "an unknown point was armed"
+    [ "$(fifo 'faultdrill-arm name=disk/mirror/write,failinfo=5,p=2')" = -1 ] ||
+        fail "p=2 was accepted"
+    stop_server
+    mirror_equal "$WORK/data"
+}
+
 case "$CASE" in
 routes | bad_input | path_escape | concurrent_orders | sigterm_mirror_equal | kill9_restart | \
     startup_errors | faults_http_strict | faults_http_degrade | faults_read_fallback | \
-    single_topology | fiu_ctrl | crash_point)
+    single_topology | fiu_ctrl | crash_point | ack_early | position_header | fifo_drill_commands)
     "case_$CASE"
     ;;
 *)
