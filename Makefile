@@ -32,7 +32,7 @@ BUILD    ?= build
 JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps build run test asan bench fuzz mutants serve clean
+.PHONY: deps build run test asan bench fuzz mutants serve live clean
 
 deps:
 	@missing=$$(for p in $(PACKAGES); do \
@@ -74,6 +74,11 @@ bench: build
 	tests/bench/bench_serve.sh $(BUILD)/sim/faultdrill
 	tests/bench/bench_nodes.sh $(BUILD)/sim/faultdrill
 	tests/bench/bench_scale.sh $(BUILD)/sim/faultdrill
+
+# the live catalog: every scenario check --live accepts, simulated and live,
+# verdicts compared (tests/live/catalog.sh); about 10 s of real time per drill
+live: build
+	tests/live/catalog.sh $(BUILD)/sim/faultdrill
 
 fuzz: deps
 	CC=clang-14 cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DFAULTDRILL_FUZZ=ON \

@@ -74,11 +74,13 @@ static void html_header(const struct report_run *r, FILE *out)
             r->pass ? "pass" : "fail", r->pass ? "PASS" : "FAIL");
     report_xml_put_text(out, r->drill_name);
     fprintf(out,
-            "</strong>, seed <strong>%" PRIu64 "</strong> \xC2\xB7 %s simulated in %" PRId64
+            "</strong>, seed <strong>%" PRIu64 "</strong> \xC2\xB7 %s %s in %" PRId64
             " ms \xC2\xB7 %s operations \xC2\xB7 ",
-            r->seed, simulated, r->wall_ms, ops);
+            r->seed, simulated, r->live ? "live" : "simulated", r->wall_ms, ops);
     report_xml_put_text(out, r->drill_file);
-    fputs(" \xC2\xB7 trace sha256 <code>", out);
+    fputs(r->live ? " \xC2\xB7 trace sha256 (live: no promise) <code>"
+                  : " \xC2\xB7 trace sha256 <code>",
+          out);
     report_xml_put_text(out, r->trace_sha256);
     fputs("</code></p>\n</header>\n", out);
     if (r->about[0] != '\0') {

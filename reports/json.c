@@ -214,7 +214,8 @@ static cJSON *json_create(const struct report_run *r)
     snprintf(seed, sizeof seed, "%" PRIu64, r->seed);
     bool ok = add_string(root, "schema", REPORT_SCHEMA) && add_drill(root, r) &&
               add_uint(root, "seed", r->seed) && add_string(root, "seed_str", seed) &&
-              add_string(root, "verdict", r->pass ? "pass" : "fail") && add_lists(root, r) &&
+              add_string(root, "verdict", r->pass ? "pass" : "fail") &&
+              add_string(root, "mode", r->live ? "live" : "sim") && add_lists(root, r) &&
               add_int(root, "simulated_us", r->simulated_us) &&
               add_int(root, "wall_ms", r->wall_ms) &&
               add_string(root, "trace_sha256", r->trace_sha256) &&

@@ -64,9 +64,15 @@ static void md_header(const struct report_run *r, FILE *out)
     md_put(out, r->drill_name, true);
     fprintf(out, ", seed %" PRIu64 "\n\n- file: ", r->seed);
     md_put(out, r->drill_file, true);
-    fprintf(out, "\n- %s simulated in %" PRId64 " ms of wall time\n- %s operations\n", simulated,
-            r->wall_ms, ops);
-    fprintf(out, "- trace sha256: `%s`\n", r->trace_sha256);
+    if (r->live)
+        fprintf(out, "\n- live: %s against real serve processes, %" PRId64
+                     " ms of wall time\n- %s operations\n- trace sha256: `%s` (a live run is not "
+                     "reproducible: no promise)\n",
+                simulated, r->wall_ms, ops, r->trace_sha256);
+    else
+        fprintf(out, "\n- %s simulated in %" PRId64 " ms of wall time\n- %s operations\n"
+                     "- trace sha256: `%s`\n",
+                simulated, r->wall_ms, ops, r->trace_sha256);
     for (size_t i = 0; i < r->metric_count; i++)
         fprintf(out, "- %s: %" PRId64 " %s\n", r->metrics[i].name, r->metrics[i].value,
                 r->metrics[i].unit);

@@ -125,6 +125,9 @@ struct report_run {
     char about[2048];                  /* the about lines, joined by newlines */
     uint64_t seed;
     bool pass;                         /* every expectation met */
+    bool live;                         /* run --live: real processes in real time (simulated_us
+                                        * is the run's wall time; the trace is not reproducible,
+                                        * its hash is no promise) */
     size_t expectation_count;
     struct report_expectation *expectations;
     size_t fault_count;

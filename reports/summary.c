@@ -46,8 +46,9 @@ static void summary_headline(const struct report_run *r, FILE *out)
     fprintf(out, "%s  ", r->pass ? "PASS" : "FAIL");
     summary_put(out, r->drill_name, "");
     fprintf(out,
-            "  seed=%" PRIu64 "  %s checks  %s witnesses  %s ops  %s simulated in %" PRId64 "ms\n",
-            r->seed, checks_text, witness_text, ops, simulated, r->wall_ms);
+            "  seed=%" PRIu64 "  %s checks  %s witnesses  %s ops  %s %s in %" PRId64 "ms\n",
+            r->seed, checks_text, witness_text, ops, simulated, r->live ? "live" : "simulated",
+            r->wall_ms);
 }
 
 static void summary_verbose(const struct report_run *r, FILE *out)

@@ -144,10 +144,10 @@ static int drill_command(struct fault_panel *p, const char *line)
     size_t verb = (size_t)(space - line);
     if (verb == 14 && strncmp(line, "faultdrill-arm", verb) == 0) {
         pthread_mutex_lock(&p->lock);
-        int at = find_point(p, name); /* only this process's points */
+        int at = find_point(p, name); /* only this process's points, and crash points */
         pthread_mutex_unlock(&p->lock);
         const struct faults_point *fp = faults_lookup(name);
-        if (at < 0)
+        if (at < 0 && (fp == NULL || strncmp(name, "crash/", 6) != 0))
             return -1;
         struct faults_arm_spec spec = {.p = 1};
         int64_t info = 0;

@@ -20,7 +20,7 @@
 static const char usage_main[] =
     "usage: faultdrill COMMAND [ARGS]\n"
     "\n"
-    "  run DRILL|DIR... [--seed N] [--out DIR] [--junit FILE] [-q|-v]\n"
+    "  run DRILL|DIR... [--live] [--seed N] [--out DIR] [--junit FILE] [-q|-v]\n"
     "                      run drills and judge their expectations\n"
     "  check DRILL|DIR...  parse and validate only\n"
     "  explain DRILL       what the drill will do, in words\n"
@@ -43,7 +43,7 @@ static const char usage_main[] =
     "`faultdrill COMMAND --help` tells more.\n";
 
 static const char usage_run[] =
-    "usage: faultdrill run DRILL|DIR... [--seed N] [--out DIR] [--junit FILE] [-q|-v]\n"
+    "usage: faultdrill run DRILL|DIR... [--live] [--seed N] [--out DIR] [--junit FILE] [-q|-v]\n"
     "\n"
     "Runs each drill (a directory: every *.drill in it, by name) in the\n"
     "deterministic simulator and checks its expectations. Per drill and seed,\n"
@@ -53,11 +53,15 @@ static const char usage_run[] =
     "  --seed N      use seed N instead of the drill's own\n"
     "  --out DIR     where reports go (default faultdrill-out)\n"
     "  --junit FILE  also write JUnit XML, one testcase per drill x expectation\n"
-    "  -q            print only failures    -v  print more about each run\n";
+    "  -q            print only failures    -v  print more about each run\n"
+    "  --live        play the drill against real `faultdrill serve` processes on\n"
+    "                loopback, in real time, judged by the same checkers (reports in\n"
+    "                OUT/DRILL/live-seed-N, \"mode\": \"live\"); single and mirror drills\n";
 
-static const char usage_check[] = "usage: faultdrill check DRILL|DIR...\n"
+static const char usage_check[] = "usage: faultdrill check [--live] DRILL|DIR...\n"
                                   "\nParses and validates drills; prints every error as\n"
-                                  "FILE:LINE:COL: message and exits 2 if there is one.\n";
+                                  "FILE:LINE:COL: message and exits 2 if there is one.\n"
+                                  "--live: also what run --live cannot play in them.\n";
 static const char usage_explain[] = "usage: faultdrill explain DRILL\n"
                                     "\nTells, in words, what the drill will do.\n";
 static const char usage_faults[] = "usage: faultdrill faults\n"
@@ -75,6 +79,7 @@ struct run_args {
     const char *out;
     const char *junit;
     bool quiet, verbose;
+    bool live;
 };
 
 /* Parses run's arguments; returns 0, or an exit code (> 0) after printing why. */
@@ -102,6 +107,8 @@ static int parse_run_args(int argc, char **argv, struct run_args *a)
             a->quiet = true;
         } else if (strcmp(arg, "-v") == 0) {
             a->verbose = true;
+        } else if (strcmp(arg, "--live") == 0) {
+            a->live = true;
         } else if (arg[0] == '-') {
             fprintf(stderr, "faultdrill run: unknown or incomplete option '%s'\n%s", arg,
                     usage_run);
@@ -117,6 +124,19 @@ static int parse_run_args(int argc, char **argv, struct run_args *a)
     return 0;
 }
 
+/* What run --live cannot play in this drill, printed as FILE:LINE:COL: message. */
+static bool live_refused(const char *path, const struct drill *d)
+{
+    struct drill_errors *errs = calloc(1, sizeof(*errs));
+    if (errs == NULL)
+        return true;
+    bool refused = sim_live_check(d, errs) != 0;
+    if (refused)
+        drill_errors_print(path, errs, stderr);
+    free(errs);
+    return refused;
+}
+
 /* Runs one drill and writes its reports; returns an exit code. */
 static int run_one(const struct run_args *a, const char *path, struct report_run *rep)
 {
@@ -124,12 +144,17 @@ static int run_one(const struct run_args *a, const char *path, struct report_run
     if (d == NULL)
         return EXIT_USAGE;
     uint64_t seed = a->seed_given ? a->seed : d->seed;
+    if (a->live && live_refused(path, d)) {
+        free(d);
+        return EXIT_USAGE;
+    }
     char replay[1024];
-    snprintf(replay, sizeof(replay), "faultdrill run %s --seed %" PRIu64, path, seed);
+    snprintf(replay, sizeof(replay), "faultdrill run %s%s --seed %" PRIu64,
+             a->live ? "--live " : "", path, seed);
     struct sim_options opt = {.seed = seed, .seed_given = true, .replay = replay};
     char msg[REPORT_ERR_MAX] = "";
     int64_t t0 = cli_now_ms();
-    int err = sim_run(d, &opt, rep, msg);
+    int err = a->live ? sim_run_live(d, &opt, rep, msg) : sim_run(d, &opt, rep, msg);
     free(d);
     if (err) {
         fprintf(stderr, "faultdrill run: %s: could not run: %s\n", path, msg);
@@ -137,7 +162,8 @@ static int run_one(const struct run_args *a, const char *path, struct report_run
     }
     rep->wall_ms = cli_now_ms() - t0;
     char dir[4096];
-    snprintf(dir, sizeof(dir), "%s/%s/seed-%" PRIu64, a->out, rep->drill_name, seed);
+    snprintf(dir, sizeof(dir), "%s/%s/%sseed-%" PRIu64, a->out, rep->drill_name,
+             a->live ? "live-" : "", seed);
     if (cli_mkdir_p(dir, msg) != 0 || report_write_dir(rep, dir, msg) != 0) {
         fprintf(stderr, "faultdrill run: %s: cannot write the reports: %s\n", path, msg);
         return EXIT_CANNOT_RUN;
@@ -194,11 +220,16 @@ static int cmd_run(int argc, char **argv)
 static int cmd_check(int argc, char **argv)
 {
     struct cli_files fl = {0};
+    bool live = false;
     for (int i = 0; i < argc; i++) {
         if (cli_is_help(argv[i])) {
             fputs(usage_check, stdout);
             cli_files_release(&fl);
             return EXIT_MET;
+        }
+        if (strcmp(argv[i], "--live") == 0) {
+            live = true;
+            continue;
         }
         if (cli_files_collect(&fl, argv[i]) != 0) {
             cli_files_release(&fl);
@@ -212,10 +243,10 @@ static int cmd_check(int argc, char **argv)
     int code = EXIT_MET;
     for (size_t i = 0; i < fl.count; i++) {
         struct drill *d = cli_drill_load(fl.paths[i]);
-        if (d == NULL)
+        if (d == NULL || (live && live_refused(fl.paths[i], d)))
             code = EXIT_USAGE;
         else
-            printf("ok  %s\n", fl.paths[i]);
+            printf("ok  %s%s\n", fl.paths[i], live ? " (live too)" : "");
         free(d);
     }
     cli_files_release(&fl);

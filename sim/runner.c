@@ -573,7 +573,7 @@ static int net_faults(struct sim *s, const char *fn, const char *tn, uint32_t op
 
 /* ---- clients ------------------------------------------------------------ */
 
-static struct sim_op *new_op(struct sim *s, int client, enum drill_op kind)
+struct sim_op *world_new_op(struct sim *s, int client, enum drill_op kind)
 {
     if (s->op_count == SIM_OPS_MAX)
         return NULL;
@@ -600,7 +600,7 @@ static struct sim_op *new_op(struct sim *s, int client, enum drill_op kind)
 }
 
 /* Think time: uniform in [mean/2, 3*mean/2], integer arithmetic only. */
-static int64_t think_us(struct sim *s, int client)
+int64_t world_think_us(struct sim *s, int client)
 {
     const struct drill_workload *w = s->clients[client].workload;
     double rate = w->rate_per_s > 0 ? w->rate_per_s : 1;
@@ -613,9 +613,9 @@ static int64_t think_us(struct sim *s, int client)
 static void schedule_next(struct sim *s, int client)
 {
     const struct drill_workload *w = s->clients[client].workload;
-    if (w == NULL || s->workload_stopped)
-        return;
-    int64_t at = s->now_us + think_us(s, client);
+    if (w == NULL || s->workload_stopped || s->live)
+        return; /* live: each client's thread schedules itself */
+    int64_t at = s->now_us + world_think_us(s, client);
     if (at < w->until_us)
         sim_queue_push(&s->queue, at, SIM_EV_CLIENT_NEXT, client, 0);
 }
@@ -625,7 +625,7 @@ static void schedule_next(struct sim *s, int client)
 static void issue(struct sim *s, int client, enum drill_op kind, int64_t product, int64_t qty,
                   bool is_explicit)
 {
-    struct sim_op *op = new_op(s, client, kind);
+    struct sim_op *op = world_new_op(s, client, kind);
     char lane[32];
     client_lane(client, lane);
     if (op == NULL) {
@@ -658,7 +658,7 @@ static void issue(struct sim *s, int client, enum drill_op kind, int64_t product
     sim_queue_push(&s->queue, s->now_us + SIM_CLIENT_TIMEOUT_US, SIM_EV_TIMEOUT, client, op->id);
 }
 
-static void complete(struct sim *s, struct sim_op *op, enum sim_outcome outcome)
+void world_complete(struct sim *s, struct sim_op *op, enum sim_outcome outcome)
 {
     char lane[32];
     client_lane(op->client, lane);
@@ -838,10 +838,10 @@ static void deliver_msg(struct sim *s, const struct world_msg *msg)
     struct sim_op *op = &s->ops[m.op - 1];
     if (op->outcome != SIM_PENDING)
         return; /* a duplicate reply, or the client already gave up */
-    complete(s, op, op->err == 0                   ? SIM_OK
-                    : platform_is_unknown(op->err)  ? SIM_UNKNOWN
-                    : platform_is_rejected(op->err) ? SIM_REJECTED
-                                                    : SIM_FAIL);
+    world_complete(s, op, op->err == 0                   ? SIM_OK
+                          : platform_is_unknown(op->err)  ? SIM_UNKNOWN
+                          : platform_is_rejected(op->err) ? SIM_REJECTED
+                                                          : SIM_FAIL);
 }
 
 static void timeout(struct sim *s, int client, uint32_t id)
@@ -849,7 +849,7 @@ static void timeout(struct sim *s, int client, uint32_t id)
     struct sim_op *op = &s->ops[id - 1];
     (void)client;
     if (op->outcome == SIM_PENDING)
-        complete(s, op, SIM_UNKNOWN);
+        world_complete(s, op, SIM_UNKNOWN);
 }
 
 /* ---- faults and partitions ---------------------------------------------- */
@@ -1381,7 +1381,7 @@ static int schedule_start(struct sim *s)
     for (int c = 1; !err && c <= s->client_count; c++) {
         if (s->clients[c].workload == NULL)
             continue;
-        int64_t at = think_us(s, c);
+        int64_t at = world_think_us(s, c);
         if (at < s->clients[c].workload->until_us)
             err = sim_queue_push(&s->queue, at, SIM_EV_CLIENT_NEXT, c, 0);
     }
@@ -1398,7 +1398,7 @@ static int remove_entry(const char *path, const struct stat *sb, int flag, struc
     return remove(path);
 }
 
-static void teardown(struct sim *s)
+void world_teardown(struct sim *s)
 {
     if (s->topo != NULL && s->topo->release != NULL)
         s->topo->release(s);
@@ -1454,6 +1454,28 @@ static int run_loop(struct sim *s)
     return 0;
 }
 
+int world_prepare(struct sim *s, const struct drill *d, const struct sim_options *opt)
+{
+    s->drill = d;
+    s->seed = opt->seed_given ? opt->seed : d->seed;
+    faults_rng_seed(&s->net_rng, s->seed, "net");
+    faults_rng_seed(&s->crash_rng, s->seed, "crash");
+    int err = faults_init(s->seed);
+    /* Every point of a run is armed by the runner: unarmed ones cost nothing. */
+    faults_set_closed(true);
+    if (!err)
+        err = make_workdir(s, opt);
+    if (!err)
+        err = setup_nodes(s);
+    if (!err)
+        err = open_shops(s);
+    if (!err)
+        err = seed_nodes(s);
+    if (!err)
+        setup_clients(s);
+    return err;
+}
+
 int sim_run(const struct drill *d, const struct sim_options *opt, struct report_run *rep,
             char msg[REPORT_ERR_MAX])
 {
@@ -1471,29 +1493,13 @@ int sim_run(const struct drill *d, const struct sim_options *opt, struct report_
      * process (later calls are refused, harmlessly). */
     sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
     sim_memory_install();
-    s->drill = d;
-    s->seed = opt->seed_given ? opt->seed : d->seed;
-    faults_rng_seed(&s->net_rng, s->seed, "net");
-    faults_rng_seed(&s->crash_rng, s->seed, "crash");
-    err = faults_init(s->seed);
-    /* Every point of a run is armed by the runner: unarmed ones cost nothing. */
-    faults_set_closed(true);
-    if (!err)
-        err = make_workdir(s, opt);
-    if (!err)
-        err = setup_nodes(s);
-    if (!err)
-        err = open_shops(s);
-    if (!err)
-        err = seed_nodes(s);
+    err = world_prepare(s, d, opt);
     if (!err)
         err = ledger_start(s);
     if (!err && s->topo != NULL && s->topo->start != NULL)
         err = s->topo->start(s);
-    if (!err) {
-        setup_clients(s);
+    if (!err)
         err = schedule_start(s);
-    }
     if (!err) {
         world_trace(s, "-", "start: drill %s, seed %llu", d->name, (unsigned long long)s->seed);
         err = run_loop(s);
@@ -1502,7 +1508,7 @@ int sim_run(const struct drill *d, const struct sim_options *opt, struct report_
         err = result_fill(s, rep, opt->replay);
     if (err)
         snprintf(msg, REPORT_ERR_MAX, "%s", s->msg);
-    teardown(s);
+    world_teardown(s);
     free(s);
     return err;
 }

@@ -56,6 +56,18 @@ int sim_run(const struct drill *d, const struct sim_options *opt, struct report_
             char msg[REPORT_ERR_MAX]);
 void sim_result_release(struct report_run *rep);
 
+/*
+ * `run --live` (live.c, DESIGN.md §5): the same drill against real `serve`
+ * processes on loopback, in real time, judged by the same checkers.
+ * sim_live_check appends to errs what the live runner cannot play (a power
+ * cut, a topology not built live yet...) at the statement's FILE:LINE:COL and
+ * returns -EINVAL, or 0. sim_run_live runs a drill that passed it, like
+ * sim_run (rep->live is set; no trace-hash promise).
+ */
+int sim_live_check(const struct drill *d, struct drill_errors *errs);
+int sim_run_live(const struct drill *d, const struct sim_options *opt, struct report_run *rep,
+                 char msg[REPORT_ERR_MAX]);
+
 /* ---- Events ------------------------------------------------------------ */
 
 enum sim_event_type {

@@ -235,11 +235,28 @@ struct sim {
     size_t metric_count;
     struct report_metric metrics[REPORT_METRICS_MAX];
 
+    /* `run --live` (live.c): the nodes are serve processes and the clients threads; the
+     * runner's pieces that schedule virtual time do nothing */
+    bool live;
+
     /* the trace */
     char *trace;
     size_t trace_len, trace_cap;
     bool trace_full;
 };
+
+/* runner.c: what sim_run and run --live (live.c) share */
+/* The run's seed, the fault layer, the scratch directory, the nodes and their shops,
+ * open and seeded. */
+int world_prepare(struct sim *s, const struct drill *d, const struct sim_options *opt);
+/* A new operation in the history, invoked now (NULL: the history is full). */
+struct sim_op *world_new_op(struct sim *s, int client, enum drill_op kind);
+/* The client's think time before its next operation (its own seeded stream). */
+int64_t world_think_us(struct sim *s, int client);
+/* The client heard op's outcome now: traced, marked, acknowledged, session judged. */
+void world_complete(struct sim *s, struct sim_op *op, enum sim_outcome outcome);
+/* Closes the shops, disarms the faults, removes the scratch files, frees the run. */
+void world_teardown(struct sim *s);
 
 /* runner.c */
 /* Times the armed faults have fired so far: a check whose answer changed it

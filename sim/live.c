@@ -1,0 +1,1411 @@
+/*
+ * live.c — `faultdrill run --live DRILL` (DESIGN.md §5): the same drill
+ * against real `faultdrill serve` processes on loopback, in real time.
+ *
+ * The runner seeds the drill's catalog into a scratch directory (the
+ * simulator's own setup, on the host's disk), closes it, and starts one
+ * serve process per node that runs one. Each client of the drill is a thread
+ * that talks HTTP (libcurl) at the drill's rates: the same seeded choices as
+ * in the simulator, the next operation a think time after the last one
+ * completed. The timeline plays in real time: faults through each process's
+ * fiu-ctrl fifo (faultdrill-arm, which arms as a drill arms), `crash NODE
+ * process` as SIGKILL, `restart` as a new process on the same data. Every
+ * operation goes into the simulator's history with its real times, its
+ * outcome (a timeout or a reset is unknown, a refused connection failed) and
+ * the position its reply carries (X-Faultdrill-Position). At a drain and at
+ * the end the processes stop and the copies are read back from their files;
+ * the simulator's checkers judge it all and the reports are the same files,
+ * with "mode": "live".
+ *
+ * What is not played live yet is refused by sim_live_check, at its
+ * FILE:LINE:COL, before anything starts: never a silent fallback.
+ */
+#define _GNU_SOURCE
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sim/world.h"
+
+#define LIVE_TIMEOUT_MS 2000      /* a request unanswered by then is unknown */
+#define LIVE_START_WAIT_MS 60000  /* a serve process prints its banner (ASan builds start slowly) */
+#define LIVE_STOP_WAIT_MS 20000   /* SIGTERM to exit, then SIGKILL */
+#define LIVE_FIFO_WAIT_MS 5000    /* a fiu-ctrl command's reply */
+#define LIVE_POLL_US 10000        /* the timeline's and the drain's polling period */
+#define LIVE_LATE_US 10000        /* an operation issued later than this behind its schedule */
+#define LIVE_BODY_MAX (16u << 20) /* a reply larger than this is cut (and the op failed) */
+#define LIVE_OPS_MAX 64           /* explicit `op` lines in flight at once */
+
+struct live_proc {
+    pid_t pid;          /* 0: not running */
+    unsigned incarnation;
+    char base[64];      /* http://127.0.0.1:PORT */
+    char log[WORLD_PATH_MAX + 32];
+};
+
+struct live {
+    struct sim *s;
+    pthread_mutex_t lock;     /* every change of s, and procs[].base */
+    struct timespec t0;
+    char exe[4096];
+    struct live_proc procs[DRILL_NODES_MAX];
+    atomic_bool stop;         /* the workload ends */
+    pthread_t clients[DRILL_CLIENTS_MAX + 1];
+    bool client_started[DRILL_CLIENTS_MAX + 1];
+    pthread_t explicit_ops[LIVE_OPS_MAX];
+    size_t explicit_count;
+    bool judged_files;        /* the processes are stopped for a judgement (drain) */
+    uint64_t late_ops, late_max_us, issued;
+};
+
+/* ---- time ------------------------------------------------------------- */
+
+static int64_t live_now(const struct live *L)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)(t.tv_sec - L->t0.tv_sec) * 1000000 + (t.tv_nsec - L->t0.tv_nsec) / 1000;
+}
+
+/* Under the lock: the run's clock follows the real one, never backwards. */
+static void tick(struct live *L)
+{
+    int64_t now = live_now(L);
+    if (now > L->s->now_us)
+        L->s->now_us = now;
+}
+
+/* Sleeps until `at` (run time); returns early (false) once the workload stops. */
+static bool sleep_until(struct live *L, int64_t at, bool stoppable)
+{
+    for (;;) {
+        if (stoppable && atomic_load(&L->stop))
+            return false;
+        int64_t left = at - live_now(L);
+        if (left <= 0)
+            return true;
+        if (left > 20000)
+            left = 20000;
+        struct timespec d = {.tv_sec = 0, .tv_nsec = (long)left * 1000};
+        nanosleep(&d, NULL);
+    }
+}
+
+/* ---- what can run live ------------------------------------------------ */
+
+static void add_error(struct drill_errors *errs, int line, int col, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void add_error(struct drill_errors *errs, int line, int col, const char *fmt, ...)
+{
+    if (errs->count == DRILL_ERRORS_MAX) {
+        errs->truncated = true;
+        return;
+    }
+    struct drill_error *e = &errs->e[errs->count++];
+    e->line = line;
+    e->col = col;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+    va_end(ap);
+}
+
+/* The node whose process runs node `name` (a mirror's disk: its primary's). */
+static int process_of(const struct drill *d, const char *name)
+{
+    char names[DRILL_NODES_MAX][FAULTS_NODE_MAX];
+    size_t n = drill_nodes(d, names);
+    if (strcmp(name, "mirror") == 0)
+        name = "primary";
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(names[i], name) == 0)
+            return strcmp(name, "primary") == 0 ? (int)i : -1;
+    return -1;
+}
+
+/* The node a fault point strikes: its second path component ("" none). */
+static void point_lane(const char *name, char lane[FAULTS_NODE_MAX])
+{
+    const char *p = strchr(name, '/');
+    lane[0] = '\0';
+    if (p == NULL)
+        return;
+    size_t n = strcspn(p + 1, "/*");
+    if (n >= FAULTS_NODE_MAX)
+        n = FAULTS_NODE_MAX - 1;
+    memcpy(lane, p + 1, n);
+    lane[n] = '\0';
+}
+
+int sim_live_check(const struct drill *d, struct drill_errors *errs)
+{
+    size_t before = errs->count;
+    unsigned live = DRILL_SINGLE | DRILL_MIRROR;
+    unsigned other = d->topology.components & ~live;
+    if (other != 0) {
+        for (unsigned bit = 1; bit <= DRILL_STAKE; bit <<= 1) {
+            if ((other & bit) == 0)
+                continue;
+            add_error(errs, d->topology_line > 0 ? d->topology_line : 1, 1,
+                      "run --live does not play topology %s yet (single and mirror run live); "
+                      "run it in the simulator",
+                      drill_component_name((enum drill_component)bit));
+        }
+        return -EINVAL; /* its statements would only repeat it */
+    }
+    for (size_t i = 0; i < d->event_count; i++) {
+        const struct drill_event *e = &d->events[i];
+        switch (e->action) {
+        case DRILL_CRASH:
+            if (!e->process)
+                add_error(errs, e->line, e->col,
+                          "run --live cannot cut the power of a real machine: write `crash %s "
+                          "process` (a SIGKILL: the OS keeps what the process wrote)",
+                          e->name);
+            else if (process_of(d, e->name) < 0 || strcmp(e->name, "mirror") == 0)
+                add_error(errs, e->line, e->arg_col,
+                          "run --live can crash only a node that runs a process; %s does not "
+                          "(the mirror is a disk of primary's process)",
+                          e->name);
+            break;
+        case DRILL_RESTART:
+            if (process_of(d, e->name) < 0 || strcmp(e->name, "mirror") == 0)
+                add_error(errs, e->line, e->arg_col,
+                          "run --live can restart only a node that runs a process; %s does not",
+                          e->name);
+            break;
+        case DRILL_FAULT: {
+            char lane[FAULTS_NODE_MAX];
+            point_lane(e->name, lane);
+            if (strchr(e->name, '*') != NULL)
+                add_error(errs, e->line, e->arg_col,
+                          "run --live arms points by their exact name, not a wildcard (%s)",
+                          e->name);
+            else if (strncmp(e->name, "disk/", 5) != 0 && strncmp(e->name, "crash/", 6) != 0)
+                add_error(errs, e->line, e->arg_col,
+                          "run --live does not arm %s yet (disk/ and crash/ points of single "
+                          "and mirror are live)",
+                          e->name);
+            else if (process_of(d, lane) < 0)
+                add_error(errs, e->line, e->arg_col,
+                          "run --live: no process of this drill runs node %s", lane);
+            break;
+        }
+        case DRILL_PARTITION:
+            add_error(errs, e->line, e->col,
+                      "run --live does not play partitions yet (their link faults are not "
+                      "wired live)");
+            break;
+        case DRILL_HEAL:
+            if (e->heal == DRILL_HEAL_PARTITION)
+                add_error(errs, e->line, e->col,
+                          "run --live does not play partitions yet (heal partition)");
+            break;
+        case DRILL_GO_OFFLINE:
+        case DRILL_GO_ONLINE:
+        case DRILL_FAILOVER:
+            add_error(errs, e->line, e->col, "run --live does not play `%s` yet",
+                      drill_action_name(e->action));
+            break;
+        case DRILL_OP:
+        case DRILL_CHECKPOINT:
+        case DRILL_DRAIN:
+            break;
+        }
+    }
+    return errs->count > before ? -EINVAL : 0;
+}
+
+/* ---- serve processes --------------------------------------------------- */
+
+static void fifo_paths(pid_t pid, char in[256], char out[256])
+{
+    const char *tmp = getenv("TMPDIR");
+    const char *dir = tmp != NULL && tmp[0] ? tmp : "/tmp";
+    snprintf(in, 256, "%s/fiu-ctrl-%d.in", dir, (int)pid);
+    snprintf(out, 256, "%s/fiu-ctrl-%d.out", dir, (int)pid);
+}
+
+/* A process that died: its fifos stay behind (libfiu removes them only at exit). */
+static void forget_fifos(pid_t pid)
+{
+    char in[256], out[256];
+    fifo_paths(pid, in, out);
+    unlink(in);
+    unlink(out);
+}
+
+/* The port in a serve banner ("... http://127.0.0.1:PORT/ ..."), 0: not yet. */
+static int banner_port(const char *log)
+{
+    FILE *f = fopen(log, "r");
+    if (f == NULL)
+        return 0;
+    char line[1024];
+    int port = 0;
+    while (port == 0 && fgets(line, sizeof(line), f) != NULL) {
+        const char *p = strstr(line, "http://127.0.0.1:");
+        if (p != NULL)
+            port = atoi(p + strlen("http://127.0.0.1:"));
+    }
+    fclose(f);
+    return port;
+}
+
+/* Starts node n's serve process on the run's data (not under the lock). */
+static int proc_start(struct live *L, int n, char *msg, size_t len)
+{
+    struct sim *s = L->s;
+    const struct drill_topology *t = &s->drill->topology;
+    struct live_proc *p = &L->procs[n];
+    bool mirror = (t->components & DRILL_MIRROR) != 0;
+    snprintf(p->log, sizeof(p->log), "%s/serve-%s-%u.log", s->workdir, s->nodes[n].name,
+             p->incarnation + 1);
+    char threads[16];
+    snprintf(threads, sizeof(threads), "%d", s->client_count + 16);
+    const char *argv[] = {L->exe, "serve", "--port", "0", "--data", s->workdir, "--topology",
+                          mirror ? "mirror" : "single", "--policy",
+                          t->policy == MIRROR_DEGRADE ? "degrade" : "strict", "--ack",
+                          t->ack == MIRROR_ACK_EARLY ? "early" : "both", "--sync",
+                          t->sync_normal ? "normal" : "full", "--allow-faults", "--no-demo",
+                          "--threads", threads, NULL};
+    int fd = open(p->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        snprintf(msg, len, "cannot create %s: %s", p->log, strerror(errno));
+        return -errno;
+    }
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0) {
+        int err = errno;
+        close(fd);
+        snprintf(msg, len, "cannot start serve for %s: %s", s->nodes[n].name, strerror(err));
+        return -err;
+    }
+    if (pid == 0) {
+        /* the child: only async-signal-safe calls until exec */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(127);
+        dup2(fd, STDOUT_FILENO);
+        dup2(fd, STDERR_FILENO);
+        execv(L->exe, (char *const *)argv);
+        _exit(127);
+    }
+    close(fd);
+    int port = 0;
+    for (int waited = 0; waited < LIVE_START_WAIT_MS && port == 0; waited += 20) {
+        port = banner_port(p->log);
+        int status;
+        if (port == 0 && waitpid(pid, &status, WNOHANG) == pid) {
+            forget_fifos(pid);
+            snprintf(msg, len, "serve for %s exited at start (see %s)", s->nodes[n].name, p->log);
+            return -ECHILD;
+        }
+        if (port == 0)
+            usleep(20000);
+    }
+    if (port == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        forget_fifos(pid);
+        snprintf(msg, len, "serve for %s printed no address within %d s", s->nodes[n].name,
+                 LIVE_START_WAIT_MS / 1000);
+        return -ETIMEDOUT;
+    }
+    pthread_mutex_lock(&L->lock);
+    p->pid = pid;
+    p->incarnation++;
+    snprintf(p->base, sizeof(p->base), "http://127.0.0.1:%d", port);
+    pthread_mutex_unlock(&L->lock);
+    return 0;
+}
+
+/* SIGKILL (a crash) or SIGTERM (a clean stop, SIGKILL if it will not). */
+static void proc_stop(struct live *L, int n, bool crash)
+{
+    struct live_proc *p = &L->procs[n];
+    pthread_mutex_lock(&L->lock);
+    pid_t pid = p->pid;
+    p->pid = 0;
+    p->base[0] = '\0';
+    pthread_mutex_unlock(&L->lock);
+    if (pid <= 0)
+        return;
+    kill(pid, crash ? SIGKILL : SIGTERM);
+    int status = 0;
+    for (int waited = 0; !crash && waited < LIVE_STOP_WAIT_MS; waited += 10) {
+        if (waitpid(pid, &status, WNOHANG) == pid)
+            return;
+        usleep(10000);
+    }
+    if (!crash)
+        kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+    forget_fifos(pid);
+}
+
+/* ---- fault control: the process's fiu-ctrl fifo ---------------------- */
+
+/* One command, one reply (an integer); -ETIMEDOUT when the process does not answer. */
+static int fifo_command(pid_t pid, const char *cmd, long *reply)
+{
+    char in[256], out[256];
+    fifo_paths(pid, in, out);
+    int fd = -1;
+    for (int waited = 0; waited < LIVE_FIFO_WAIT_MS; waited += 5) {
+        fd = open(in, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+        if (fd >= 0 || kill(pid, 0) != 0)
+            break;
+        usleep(5000); /* its reader reopens between commands */
+    }
+    if (fd < 0)
+        return -ETIMEDOUT;
+    char line[FAULTS_NAME_MAX + 160];
+    int n = snprintf(line, sizeof(line), "%s\n", cmd);
+    ssize_t w = write(fd, line, (size_t)n);
+    close(fd);
+    if (w != n)
+        return -EIO;
+    int rd = open(out, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (rd < 0)
+        return -errno;
+    char buf[32];
+    size_t got = 0;
+    for (int waited = 0; waited < LIVE_FIFO_WAIT_MS; waited += 2) {
+        ssize_t r = read(rd, buf + got, sizeof(buf) - 1 - got);
+        if (r > 0) {
+            got += (size_t)r;
+            if (memchr(buf, '\n', got) != NULL)
+                break;
+            continue;
+        }
+        if (kill(pid, 0) != 0)
+            break;
+        usleep(2000);
+    }
+    close(rd);
+    if (got == 0 || memchr(buf, '\n', got) == NULL)
+        return -ETIMEDOUT;
+    buf[got] = '\0';
+    *reply = strtol(buf, NULL, 10);
+    return 0;
+}
+
+/* The fault's counts from its process (before it is disarmed or the process stops). */
+static void fault_counts(struct live *L, struct world_fault *f, int n)
+{
+    pid_t pid = L->procs[n].pid;
+    long v = 0;
+    char cmd[FAULTS_NAME_MAX + 32];
+    if (pid <= 0)
+        return;
+    snprintf(cmd, sizeof(cmd), "faultdrill-reached name=%s", f->name);
+    if (fifo_command(pid, cmd, &v) == 0 && v >= 0)
+        f->reached += (uint64_t)v;
+    snprintf(cmd, sizeof(cmd), "faultdrill-fired name=%s", f->name);
+    if (fifo_command(pid, cmd, &v) == 0 && v >= 0)
+        f->fired += (uint64_t)v;
+}
+
+/* Arms f (the drill's statement e) in node n's process. */
+static int fault_send(struct live *L, const struct drill_event *e, const struct world_fault *f,
+                      int n)
+{
+    pid_t pid = L->procs[n].pid;
+    if (pid <= 0)
+        return -ESRCH;
+    struct faults_arm_spec spec = e->spec;
+    if (spec.count > 0) {
+        if (f->fired >= spec.count)
+            return 0; /* used up before its process restarted */
+        spec.count -= f->fired;
+    }
+    char cmd[FAULTS_NAME_MAX + 160];
+    const struct faults_point *fp = faults_lookup(e->name);
+    int64_t info = fp != NULL && fp->delay_us_default > 0 ? spec.delay_us : spec.err;
+    snprintf(cmd, sizeof(cmd),
+             "faultdrill-arm name=%s,failinfo=%" PRId64 ",p=%.17g,count=%" PRIu64
+             ",after=%" PRIu64,
+             e->name, info, spec.p > 0 ? spec.p : 1.0, spec.count, spec.after);
+    long reply = -1;
+    int err = fifo_command(pid, cmd, &reply);
+    return err ? err : reply == 0 ? 0 : -EINVAL;
+}
+
+static void heal_fault(struct live *L, struct world_fault *f)
+{
+    struct sim *s = L->s;
+    if (!f->armed)
+        return;
+    int n = process_of(s->drill, f->lane);
+    if (n >= 0 && L->procs[n].pid > 0) {
+        fault_counts(L, f, n);
+        char cmd[FAULTS_NAME_MAX + 32];
+        long reply = 0;
+        snprintf(cmd, sizeof(cmd), "faultdrill-disarm name=%s", f->name);
+        fifo_command(L->procs[n].pid, cmd, &reply);
+    }
+    f->armed = false;
+    f->healed_at_us = s->now_us;
+    world_trace(s, f->lane, "heal %s (fired %" PRIu64 " of %" PRIu64 " calls)", f->name,
+                f->fired, f->reached);
+    world_mark(s, f->lane, REPORT_HEAL, "heal %s", f->name);
+}
+
+static void arm_fault(struct live *L, const struct drill_event *e)
+{
+    struct sim *s = L->s;
+    for (size_t i = 0; i < s->fault_count; i++)
+        if (s->faults[i].armed && strcmp(s->faults[i].name, e->name) == 0)
+            heal_fault(L, &s->faults[i]); /* re-arming replaces */
+    if (s->fault_count == WORLD_FAULTS_MAX) {
+        world_trace(s, "-", "fault %s not armed: too many faults in one run", e->name);
+        return;
+    }
+    struct world_fault *f = &s->faults[s->fault_count];
+    memset(f, 0, sizeof(*f));
+    f->event = (int)(e - s->drill->events);
+    snprintf(f->name, sizeof(f->name), "%s", e->name);
+    point_lane(e->name, f->lane);
+    int n = process_of(s->drill, f->lane);
+    int err = n >= 0 ? fault_send(L, e, f, n) : -ESRCH;
+    if (err) {
+        world_trace(s, f->lane, "fault %s could not be armed: %s", e->name,
+                    err == -ESRCH ? "its process is not running" : strerror(-err));
+        return;
+    }
+    f->armed = true;
+    f->armed_at_us = s->now_us;
+    f->healed_at_us = -1;
+    world_trace(s, f->lane, "fault %s armed (p=%g errno=%d count=%" PRIu64 " after=%" PRIu64 ")",
+                e->name, e->spec.p, e->spec.err, e->spec.count, e->spec.after);
+    s->fault_count++;
+}
+
+/* A new process of node n: the faults armed on its points are armed again. */
+static void rearm(struct live *L, int n)
+{
+    struct sim *s = L->s;
+    for (size_t i = 0; i < s->fault_count; i++) {
+        struct world_fault *f = &s->faults[i];
+        if (f->armed && process_of(s->drill, f->lane) == n)
+            fault_send(L, &s->drill->events[f->event], f, n);
+    }
+}
+
+/* ---- HTTP clients ----------------------------------------------------- */
+
+struct reply {
+    CURLcode cc;
+    long status;
+    char *body;
+    size_t len;
+    bool cut;
+    bool has_position;
+    int64_t position;
+};
+
+static size_t on_body(char *data, size_t size, size_t n, void *arg)
+{
+    struct reply *r = arg;
+    size_t add = size * n;
+    if (r->len + add > LIVE_BODY_MAX) {
+        r->cut = true;
+        return add;
+    }
+    char *grown = realloc(r->body, r->len + add + 1);
+    if (grown == NULL)
+        return 0;
+    r->body = grown;
+    memcpy(r->body + r->len, data, add);
+    r->len += add;
+    r->body[r->len] = '\0';
+    return add;
+}
+
+static size_t on_header(char *data, size_t size, size_t n, void *arg)
+{
+    struct reply *r = arg;
+    size_t len = size * n;
+    static const char name[] = "x-faultdrill-position:";
+    if (len > sizeof(name) && strncasecmp(data, name, sizeof(name) - 1) == 0) {
+        char v[32];
+        size_t vl = len - (sizeof(name) - 1);
+        if (vl >= sizeof(v))
+            vl = sizeof(v) - 1;
+        memcpy(v, data + sizeof(name) - 1, vl);
+        v[vl] = '\0';
+        r->position = strtoll(v, NULL, 10);
+        r->has_position = true;
+    }
+    return len;
+}
+
+/* One request to base+path; r->body is malloc'd (free it). */
+static void request(CURL *h, const char *base, const char *method, const char *path,
+                    const char *json, struct reply *r)
+{
+    memset(r, 0, sizeof(*r));
+    if (base[0] == '\0') {
+        r->cc = CURLE_COULDNT_CONNECT; /* the node's process is down */
+        return;
+    }
+    char url[512];
+    snprintf(url, sizeof(url), "%s%s", base, path);
+    curl_easy_reset(h);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)LIVE_TIMEOUT_MS);
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
+    struct curl_slist *headers = NULL;
+    if (strcmp(method, "GET") != 0) {
+        headers = curl_slist_append(headers, "Content-Type: application/json");
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+        curl_easy_setopt(h, CURLOPT_POSTFIELDS, json != NULL ? json : "");
+    }
+    r->cc = curl_easy_perform(h);
+    if (r->cc == CURLE_OK)
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
+    curl_slist_free_all(headers);
+}
+
+/* What an operation asked, copied out of the history (which other threads grow). */
+struct ask {
+    uint32_t id;
+    int client;
+    enum drill_op kind;
+    int64_t user_id, product_id, qty, order_id;
+    char email[SHOP_EMAIL_MAX + 1];
+    uint32_t created_users;
+    int node;
+    char base[64];
+};
+
+/* What came back, to be written into the history. */
+struct answer {
+    enum sim_outcome outcome;
+    int err;
+    bool has_position;
+    int64_t position;
+    int64_t order_id, total_cents, user_id, created_at_us;
+    int64_t ids[SIM_SEEN_MAX];
+    uint32_t count;
+    bool truncated;
+};
+
+static int status_errno(long status)
+{
+    switch (status) {
+    case 400:
+        return -EINVAL;
+    case 404:
+        return -ENOENT;
+    case 409:
+        return -ERANGE;
+    case 413:
+        return -E2BIG;
+    case 503:
+        return -EIO;
+    default:
+        return -EPROTO;
+    }
+}
+
+/* The outcome of one reply, and the position it carries. */
+static bool judge_reply(const struct reply *r, struct answer *a)
+{
+    if (r->cc == CURLE_COULDNT_CONNECT) {
+        a->outcome = SIM_FAIL; /* never reached a process: nothing applied */
+        a->err = -ECONNREFUSED;
+        return false;
+    }
+    if (r->cc != CURLE_OK) {
+        a->outcome = SIM_UNKNOWN; /* sent, and no answer: it may have been applied */
+        a->err = r->cc == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT : -ECONNRESET;
+        return false;
+    }
+    if (r->status >= 200 && r->status < 300 && !r->cut) {
+        a->outcome = SIM_OK;
+        a->err = 0;
+        if (r->has_position && (!a->has_position || r->position < a->position)) {
+            a->has_position = true;
+            a->position = r->position;
+        }
+        return true;
+    }
+    if (r->status == 500 && r->body != NULL && strstr(r->body, "outcome unknown") != NULL) {
+        a->outcome = SIM_UNKNOWN;
+        a->err = -EINPROGRESS;
+        return false;
+    }
+    a->outcome = SIM_FAIL;
+    a->err = r->cut ? -E2BIG : status_errno(r->status);
+    return false;
+}
+
+static int64_t json_int(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsNumber(v) ? (int64_t)llround(v->valuedouble) : 0;
+}
+
+static const char *const search_words[] = {"tea", "mug", "lamp", "desk", "sock", "book"};
+
+/* Runs one operation over HTTP (no lock held). */
+static void perform(CURL *h, const struct ask *q, struct answer *a)
+{
+    struct reply r = {0};
+    char path[256], body[256];
+    memset(a, 0, sizeof(*a));
+    switch (q->kind) {
+    case DRILL_OP_BROWSE:
+        request(h, q->base, "GET", "/products", NULL, &r);
+        if (judge_reply(&r, a)) {
+            free(r.body);
+            snprintf(path, sizeof(path), "/products/%" PRId64, q->product_id);
+            request(h, q->base, "GET", path, NULL, &r);
+            judge_reply(&r, a);
+        }
+        break;
+    case DRILL_OP_SEARCH:
+        snprintf(path, sizeof(path), "/products?q=%s&inStock=true",
+                 search_words[q->product_id % (int64_t)(sizeof(search_words) / sizeof(*search_words))]);
+        request(h, q->base, "GET", path, NULL, &r);
+        judge_reply(&r, a);
+        break;
+    case DRILL_OP_CART_ADD:
+        snprintf(path, sizeof(path), "/cart/%" PRId64, q->user_id);
+        snprintf(body, sizeof(body), "{\"productId\":%" PRId64 ",\"quantity\":%" PRId64 "}",
+                 q->product_id, q->qty);
+        request(h, q->base, "POST", path, body, &r);
+        judge_reply(&r, a);
+        break;
+    case DRILL_OP_CART_REMOVE:
+        snprintf(path, sizeof(path), "/cart/%" PRId64 "/item/%" PRId64, q->user_id,
+                 q->product_id);
+        request(h, q->base, "DELETE", path, NULL, &r);
+        judge_reply(&r, a);
+        break;
+    case DRILL_OP_CHECKOUT:
+        snprintf(path, sizeof(path), "/cart/%" PRId64 "/checkout", q->user_id);
+        request(h, q->base, "POST", path, NULL, &r);
+        if (judge_reply(&r, a)) {
+            cJSON *o = cJSON_Parse(r.body);
+            a->order_id = json_int(o, "id");
+            const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "total");
+            a->total_cents = cJSON_IsNumber(t) ? (int64_t)llround(t->valuedouble * 100) : 0;
+            a->created_at_us = json_int(o, "createdAtUs");
+            if (a->order_id <= 0) {
+                a->outcome = SIM_FAIL;
+                a->err = -EPROTO;
+            }
+            cJSON_Delete(o);
+        }
+        break;
+    case DRILL_OP_ORDER_STATUS:
+        snprintf(path, sizeof(path), "/orders/%" PRId64, q->user_id);
+        request(h, q->base, "GET", path, NULL, &r);
+        if (judge_reply(&r, a)) {
+            cJSON *list = cJSON_Parse(r.body);
+            const cJSON *o;
+            cJSON_ArrayForEach(o, list)
+            {
+                if (a->count == SIM_SEEN_MAX) {
+                    a->truncated = true;
+                    break;
+                }
+                a->ids[a->count++] = json_int(o, "id");
+            }
+            if (!cJSON_IsArray(list)) {
+                a->outcome = SIM_FAIL;
+                a->err = -EPROTO;
+            }
+            cJSON_Delete(list);
+        }
+        break;
+    case DRILL_OP_ORDER_CANCEL:
+        if (q->order_id <= 0) {
+            a->outcome = SIM_FAIL; /* nothing to cancel: the simulator's node says so too */
+            a->err = -ENOENT;
+            return;
+        }
+        snprintf(path, sizeof(path), "/orders/%" PRId64, q->order_id);
+        request(h, q->base, "PUT", path, "{\"status\":\"cancelled\"}", &r);
+        judge_reply(&r, a);
+        break;
+    case DRILL_OP_USER_CREATE:
+        snprintf(body, sizeof(body), "{\"name\":\"New shopper\",\"email\":\"c%d.%u@drill.example\"}",
+                 q->client, q->created_users);
+        request(h, q->base, "POST", "/users", body, &r);
+        if (judge_reply(&r, a)) {
+            cJSON *o = cJSON_Parse(r.body);
+            a->user_id = json_int(o, "id");
+            cJSON_Delete(o);
+        }
+        break;
+    case DRILL_OP_USER_UPDATE: {
+        char *email = curl_easy_escape(h, q->email, 0);
+        snprintf(path, sizeof(path), "/users/%s", email != NULL ? email : "");
+        curl_free(email);
+        snprintf(body, sizeof(body), "{\"name\":\"Shopper %u\"}", q->id);
+        request(h, q->base, "PUT", path, body, &r);
+        judge_reply(&r, a);
+        break;
+    }
+    case DRILL_OP_COUNT:
+        a->outcome = SIM_FAIL;
+        a->err = -EINVAL;
+        return;
+    }
+    free(r.body);
+}
+
+/* Under the lock: a new operation of client c, issued now; fills q. NULL: none. */
+static struct sim_op *issue(struct live *L, int client, enum drill_op kind, int64_t product,
+                            int64_t qty, bool is_explicit, struct ask *q)
+{
+    struct sim *s = L->s;
+    tick(L);
+    struct sim_op *op = world_new_op(s, client, kind);
+    if (op == NULL)
+        return NULL;
+    op->product_id = product;
+    op->qty = qty;
+    workload_prepare(s, op);
+    session_issued(s, op);
+    op->is_explicit = is_explicit;
+    if (is_explicit)
+        s->explicit_pending++;
+    else
+        s->clients[client].pending_op = op->id;
+    int n = s->main_node;
+    char lane[32];
+    snprintf(lane, sizeof(lane), "client%d", client);
+    world_trace(s, lane, "%s #%u -> %s", drill_op_name(kind), op->id, s->nodes[n].name);
+    *q = (struct ask){.id = op->id,
+                      .client = client,
+                      .kind = kind,
+                      .user_id = op->user_id,
+                      .product_id = op->product_id,
+                      .qty = op->qty,
+                      .order_id = op->order_id,
+                      .created_users = s->clients[client].created_users,
+                      .node = n};
+    snprintf(q->email, sizeof(q->email), "%s", s->clients[client].email);
+    snprintf(q->base, sizeof(q->base), "%s", L->procs[n].base);
+    L->issued++;
+    return op;
+}
+
+/* The lineage of positions a reply of node n speaks in: a mirror's change
+ * sequence lives in its files; a single copy counts its commit groups since
+ * its process started, so each incarnation is a lineage of its own. */
+static int lineage_of(const struct live *L, int n)
+{
+    bool persistent = (L->s->drill->topology.components & DRILL_MIRROR) != 0;
+    return persistent ? n : n + DRILL_NODES_MAX * (int)L->procs[n].incarnation;
+}
+
+/* Under the lock: the answer goes into the history; the client hears it. */
+static void complete(struct live *L, const struct ask *q, const struct answer *a)
+{
+    struct sim *s = L->s;
+    tick(L);
+    struct sim_op *op = &s->ops[q->id - 1];
+    op->node = q->node;
+    op->err = a->err;
+    op->served_us = s->now_us;
+    if (a->outcome == SIM_OK && q->kind == DRILL_OP_CHECKOUT) {
+        op->order_id = a->order_id;
+        op->total_cents = a->total_cents;
+        op->served_us = a->created_at_us; /* the order row carries the server's time */
+    }
+    if (a->outcome == SIM_OK && q->kind == DRILL_OP_USER_CREATE && a->user_id > 0)
+        op->user_id = a->user_id;
+    int lineage = lineage_of(L, q->node);
+    int64_t pos = a->outcome == SIM_OK && a->has_position ? a->position : -1;
+    if (op->is_write) {
+        op->lineage = lineage;
+        op->pos = pos;
+        op->seq = pos > 0 ? pos : 0;
+    } else {
+        s->read_count = 0;
+        session_read_at(s, op, lineage, pos, a->ids, a->count, a->truncated);
+    }
+    world_complete(s, op, a->outcome);
+}
+
+struct client_arg {
+    struct live *L;
+    int client;
+    /* an explicit `op` line */
+    const struct drill_event *e;
+};
+
+static void *client_main(void *arg)
+{
+    struct client_arg *ca = arg;
+    struct live *L = ca->L;
+    struct sim *s = L->s;
+    int c = ca->client;
+    CURL *h = curl_easy_init();
+    pthread_mutex_lock(&L->lock);
+    const struct drill_workload *w = s->clients[c].workload;
+    int64_t until = w->until_us < s->drill->duration_us ? w->until_us : s->drill->duration_us;
+    int64_t next = world_think_us(s, c);
+    pthread_mutex_unlock(&L->lock);
+    while (h != NULL && next < until && sleep_until(L, next, true)) {
+        struct ask q;
+        pthread_mutex_lock(&L->lock);
+        int64_t late = live_now(L) - next;
+        if (late > LIVE_LATE_US)
+            L->late_ops++;
+        if (late > 0 && (uint64_t)late > L->late_max_us)
+            L->late_max_us = (uint64_t)late;
+        struct sim_op *op = s->workload_stopped
+                                ? NULL
+                                : issue(L, c, workload_pick(s, c), 0, 0, false, &q);
+        pthread_mutex_unlock(&L->lock);
+        if (op == NULL)
+            break;
+        struct answer a;
+        perform(h, &q, &a);
+        pthread_mutex_lock(&L->lock);
+        complete(L, &q, &a);
+        next = s->now_us + world_think_us(s, c);
+        pthread_mutex_unlock(&L->lock);
+    }
+    curl_easy_cleanup(h);
+    free(ca);
+    return NULL;
+}
+
+/* An `op` line: one operation beside the client's own loop. */
+static void *explicit_main(void *arg)
+{
+    struct client_arg *ca = arg;
+    struct live *L = ca->L;
+    const struct drill_event *e = ca->e;
+    CURL *h = curl_easy_init();
+    struct ask q;
+    pthread_mutex_lock(&L->lock);
+    struct sim_op *op = h != NULL ? issue(L, e->client, e->op, e->product, e->qty, true, &q)
+                                  : NULL;
+    pthread_mutex_unlock(&L->lock);
+    if (op != NULL) {
+        struct answer a;
+        perform(h, &q, &a);
+        pthread_mutex_lock(&L->lock);
+        complete(L, &q, &a);
+        pthread_mutex_unlock(&L->lock);
+    }
+    curl_easy_cleanup(h);
+    free(ca);
+    return NULL;
+}
+
+/* ---- the timeline ------------------------------------------------------ */
+
+/* A crash point that fired in node n's process says so in its log before it dies. */
+static void count_crash_point(struct live *L, int n)
+{
+    struct sim *s = L->s;
+    FILE *f = fopen(L->procs[n].log, "r");
+    char line[512];
+    while (f != NULL && fgets(line, sizeof(line), f) != NULL) {
+        for (size_t i = 0; i < s->fault_count; i++) {
+            struct world_fault *wf = &s->faults[i];
+            char said[FAULTS_NAME_MAX + 32];
+            snprintf(said, sizeof(said), "crash point %s fired", wf->name);
+            if (wf->armed && process_of(s->drill, wf->lane) == n && strstr(line, said) != NULL) {
+                wf->reached++;
+                wf->fired++;
+            }
+        }
+    }
+    if (f != NULL)
+        fclose(f);
+}
+
+/* A process that died on its own (a crash point fired): the node is down. */
+static void reap(struct live *L)
+{
+    struct sim *s = L->s;
+    for (size_t n = 0; n < s->node_count; n++) {
+        struct live_proc *p = &L->procs[n];
+        int status;
+        if (p->pid <= 0 || waitpid(p->pid, &status, WNOHANG) != p->pid)
+            continue;
+        pid_t pid = p->pid;
+        forget_fifos(pid);
+        pthread_mutex_lock(&L->lock);
+        p->pid = 0;
+        p->base[0] = '\0';
+        tick(L);
+        struct world_node *node = &s->nodes[n];
+        node->up = false;
+        node->crashes++;
+        s->epoch++;
+        count_crash_point(L, (int)n);
+        bool killed = WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+        world_trace(s, node->name, "process %d died (%s %d): a crash point, as the simulator's "
+                                   "process crash",
+                    (int)pid, killed ? "signal" : "exit", killed ? SIGKILL : WEXITSTATUS(status));
+        world_mark(s, node->name, REPORT_CRASH, "%s crashed (its process died)", node->name);
+        pthread_mutex_unlock(&L->lock);
+    }
+}
+
+static void heal_everything(struct live *L)
+{
+    struct sim *s = L->s;
+    for (size_t i = 0; i < s->fault_count; i++)
+        heal_fault(L, &s->faults[i]);
+}
+
+static int restart(struct live *L, int n, const char *why)
+{
+    struct sim *s = L->s;
+    if (L->procs[n].pid > 0)
+        return 0;
+    char msg[REPORT_ERR_MAX];
+    int err = proc_start(L, n, msg, sizeof(msg));
+    pthread_mutex_lock(&L->lock);
+    tick(L);
+    struct world_node *node = &s->nodes[n];
+    if (err) {
+        world_trace(s, node->name, "restart (%s) failed: %s", why, msg);
+    } else {
+        node->up = true;
+        s->epoch++;
+        world_trace(s, node->name, "restart (%s): process %d at %s", why, (int)L->procs[n].pid,
+                    L->procs[n].base);
+        world_mark(s, node->name, REPORT_RESTART, "%s restarted", node->name);
+        rearm(L, n);
+    }
+    pthread_mutex_unlock(&L->lock);
+    return err;
+}
+
+/* Stops every process cleanly and opens the copies from their files (the
+ * recovery a restart would run), for the checkers. */
+static void open_files(struct live *L, const char *why)
+{
+    struct sim *s = L->s;
+    for (size_t n = 0; n < s->node_count; n++)
+        proc_stop(L, (int)n, false);
+    pthread_mutex_lock(&L->lock);
+    tick(L);
+    for (size_t n = 0; n < s->node_count; n++)
+        if (s->nodes[n].holds_db && s->nodes[n].shop == NULL)
+            world_open_shop(s, (int)n, why);
+    L->judged_files = true;
+    pthread_mutex_unlock(&L->lock);
+}
+
+/* After a judgement on the files: the processes take their data back. */
+static void resume(struct live *L)
+{
+    struct sim *s = L->s;
+    if (!L->judged_files)
+        return;
+    pthread_mutex_lock(&L->lock);
+    for (size_t n = 0; n < s->node_count; n++) {
+        shop_close(s->nodes[n].shop);
+        s->nodes[n].shop = NULL;
+    }
+    L->judged_files = false;
+    pthread_mutex_unlock(&L->lock);
+    for (size_t n = 0; n < s->node_count; n++)
+        if (s->nodes[n].holds_db && s->nodes[n].up)
+            restart(L, (int)n, "after the drain's judgement");
+}
+
+/* GET /mirror/status of the main process: changes its mirror is behind (-1: unknown). */
+static int64_t mirror_behind(struct live *L, CURL *h, char *why, size_t len)
+{
+    struct reply r;
+    char base[64];
+    pthread_mutex_lock(&L->lock);
+    snprintf(base, sizeof(base), "%s", L->procs[L->s->main_node].base);
+    pthread_mutex_unlock(&L->lock);
+    request(h, base, "GET", "/mirror/status", NULL, &r);
+    int64_t behind = -1;
+    if (r.cc == CURLE_OK && r.status == 200) {
+        cJSON *o = cJSON_Parse(r.body);
+        const cJSON *b = cJSON_GetObjectItemCaseSensitive(o, "changesBehind");
+        const cJSON *e = cJSON_GetObjectItemCaseSensitive(o, "lastError");
+        const cJSON *who = cJSON_GetObjectItemCaseSensitive(o, "behind");
+        if (cJSON_IsNumber(b))
+            behind = (int64_t)b->valuedouble;
+        snprintf(why, len, "copy %s is still %" PRId64 " change(s) behind: %.120s",
+                 cJSON_IsString(who) ? who->valuestring : "?", behind,
+                 cJSON_IsString(e) ? e->valuestring : "");
+        cJSON_Delete(o);
+    } else {
+        snprintf(why, len, "the mirror's status did not answer");
+    }
+    free(r.body);
+    return behind;
+}
+
+/* What keeps the system from being quiet (under no lock). */
+static bool drain_pending(struct live *L, CURL *h, char *why, size_t len)
+{
+    struct sim *s = L->s;
+    pthread_mutex_lock(&L->lock);
+    size_t pending = (size_t)s->explicit_pending;
+    for (int c = 1; c <= s->client_count; c++)
+        pending += s->clients[c].pending_op != 0;
+    pthread_mutex_unlock(&L->lock);
+    if (pending > 0) {
+        snprintf(why, len, "%zu client operation(s) still in flight", pending);
+        return true;
+    }
+    for (size_t n = 0; n < s->node_count; n++) {
+        if (s->nodes[n].holds_db && L->procs[n].pid <= 0) {
+            snprintf(why, len, "the process of %s is not running", s->nodes[n].name);
+            return true;
+        }
+    }
+    if ((s->drill->topology.components & DRILL_MIRROR) != 0)
+        return mirror_behind(L, h, why, len) != 0;
+    return false;
+}
+
+static void drain(struct live *L, const struct drill_event *e)
+{
+    struct sim *s = L->s;
+    pthread_mutex_lock(&L->lock);
+    tick(L);
+    s->workload_stopped = true;
+    heal_everything(L);
+    pthread_mutex_unlock(&L->lock);
+    for (size_t n = 0; n < s->node_count; n++)
+        if (s->nodes[n].holds_db && L->procs[n].pid <= 0)
+            restart(L, (int)n, "drain");
+    pthread_mutex_lock(&L->lock);
+    tick(L);
+    s->draining = true;
+    s->drain_deadline_us = s->now_us + e->within_us;
+    world_trace(s, "-", "drain: workload stopped, faults healed, nodes restarted; waiting up to "
+                        "%lld ms for every queue to empty",
+                (long long)(e->within_us / 1000));
+    int64_t deadline = s->drain_deadline_us;
+    pthread_mutex_unlock(&L->lock);
+    CURL *h = curl_easy_init();
+    char why[256] = "";
+    bool busy = true;
+    while (h != NULL) {
+        busy = drain_pending(L, h, why, sizeof(why));
+        if (!busy || live_now(L) >= deadline)
+            break;
+        sleep_until(L, live_now(L) + LIVE_POLL_US, false);
+    }
+    curl_easy_cleanup(h);
+    pthread_mutex_lock(&L->lock);
+    tick(L);
+    s->draining = false;
+    s->drained = true;
+    if (busy) {
+        s->drain_failed = true;
+        snprintf(s->drain_why, sizeof(s->drain_why), "the drain did not finish by %.3fs: %.200s",
+                 (double)s->now_us / 1e6, why);
+        world_trace(s, "-", "drain failed: %s", why);
+    } else {
+        world_trace(s, "-", "drained: every queue is empty");
+    }
+    pthread_mutex_unlock(&L->lock);
+    /* judged on the files, as the simulator judges its copies */
+    open_files(L, "drain");
+    pthread_mutex_lock(&L->lock);
+    world_mark(s, s->nodes[0].name, REPORT_CHECKPOINT, "drain");
+    checkers_run(s, "drain");
+    pthread_mutex_unlock(&L->lock);
+}
+
+static void play(struct live *L, size_t index)
+{
+    struct sim *s = L->s;
+    const struct drill_event *e = &s->drill->events[index];
+    int n = process_of(s->drill, e->name);
+    if (e->action != DRILL_DRAIN && e->action != DRILL_CHECKPOINT)
+        resume(L);
+    switch (e->action) {
+    case DRILL_FAULT:
+        pthread_mutex_lock(&L->lock);
+        tick(L);
+        arm_fault(L, e);
+        pthread_mutex_unlock(&L->lock);
+        break;
+    case DRILL_HEAL:
+        pthread_mutex_lock(&L->lock);
+        tick(L);
+        for (size_t i = 0; i < s->fault_count; i++)
+            if (e->heal == DRILL_HEAL_ALL || strcmp(s->faults[i].name, e->name) == 0)
+                heal_fault(L, &s->faults[i]);
+        pthread_mutex_unlock(&L->lock);
+        break;
+    case DRILL_CRASH:
+        if (n >= 0 && L->procs[n].pid > 0) {
+            pthread_mutex_lock(&L->lock);
+            for (size_t i = 0; i < s->fault_count; i++)
+                if (s->faults[i].armed && process_of(s->drill, s->faults[i].lane) == n)
+                    fault_counts(L, &s->faults[i], n); /* what fired so far, before it dies */
+            pthread_mutex_unlock(&L->lock);
+            pid_t pid = L->procs[n].pid;
+            proc_stop(L, n, true);
+            pthread_mutex_lock(&L->lock);
+            tick(L);
+            s->nodes[n].up = false;
+            s->nodes[n].crashes++;
+            s->epoch++;
+            world_trace(s, s->nodes[n].name, "crash (process, crash): SIGKILL to process %d",
+                        (int)pid);
+            world_mark(s, s->nodes[n].name, REPORT_CRASH, "%s crashed (crash)", s->nodes[n].name);
+            pthread_mutex_unlock(&L->lock);
+        }
+        break;
+    case DRILL_RESTART:
+        if (n >= 0)
+            restart(L, n, "restart");
+        break;
+    case DRILL_OP:
+        if (L->explicit_count < LIVE_OPS_MAX) {
+            struct client_arg *ca = calloc(1, sizeof(*ca));
+            if (ca != NULL) {
+                *ca = (struct client_arg){.L = L, .client = e->client, .e = e};
+                if (pthread_create(&L->explicit_ops[L->explicit_count], NULL, explicit_main,
+                                   ca) == 0)
+                    L->explicit_count++;
+                else
+                    free(ca);
+            }
+        }
+        break;
+    case DRILL_CHECKPOINT:
+        /* the copies are inside running processes: what the history shows is judged now
+         * (sessions); what only the files show is judged at the drain and the end */
+        pthread_mutex_lock(&L->lock);
+        tick(L);
+        world_trace(s, "-", "checkpoint: live, the copies are in running processes; the "
+                            "history is judged now, the files at the drain and the end");
+        world_mark(s, s->nodes[0].name, REPORT_CHECKPOINT, "checkpoint");
+        checkers_run(s, "checkpoint");
+        pthread_mutex_unlock(&L->lock);
+        break;
+    case DRILL_DRAIN:
+        drain(L, e);
+        break;
+    case DRILL_PARTITION:
+    case DRILL_GO_OFFLINE:
+    case DRILL_GO_ONLINE:
+    case DRILL_FAILOVER:
+        break; /* sim_live_check refused them */
+    }
+}
+
+/* ---- the run ----------------------------------------------------------- */
+
+static int start_clients(struct live *L)
+{
+    struct sim *s = L->s;
+    for (int c = 1; c <= s->client_count; c++) {
+        if (s->clients[c].workload == NULL)
+            continue;
+        struct client_arg *ca = calloc(1, sizeof(*ca));
+        if (ca == NULL)
+            return -ENOMEM;
+        *ca = (struct client_arg){.L = L, .client = c};
+        int err = pthread_create(&L->clients[c], NULL, client_main, ca);
+        if (err) {
+            free(ca);
+            return -err;
+        }
+        L->client_started[c] = true;
+    }
+    return 0;
+}
+
+static void stop_clients(struct live *L)
+{
+    atomic_store(&L->stop, true);
+    for (int c = 1; c <= DRILL_CLIENTS_MAX; c++)
+        if (L->client_started[c]) {
+            pthread_join(L->clients[c], NULL);
+            L->client_started[c] = false;
+        }
+    for (size_t i = 0; i < L->explicit_count; i++)
+        pthread_join(L->explicit_ops[i], NULL);
+    L->explicit_count = 0;
+}
+
+/* `for=DUR`: a fault whose time is up heals itself. */
+static void expire_faults(struct live *L)
+{
+    struct sim *s = L->s;
+    int64_t now = live_now(L);
+    for (size_t i = 0; i < s->fault_count; i++) {
+        struct world_fault *f = &s->faults[i];
+        int64_t for_us = s->drill->events[f->event].for_us;
+        if (f->armed && for_us > 0 && now >= f->armed_at_us + for_us) {
+            pthread_mutex_lock(&L->lock);
+            tick(L);
+            heal_fault(L, f);
+            pthread_mutex_unlock(&L->lock);
+        }
+    }
+}
+
+/* Waits until `at`, watching the processes and the faults' time limits. */
+static void wait_until(struct live *L, int64_t at)
+{
+    for (;;) {
+        reap(L);
+        expire_faults(L);
+        int64_t step = at - live_now(L);
+        if (step <= 0)
+            return;
+        sleep_until(L, live_now(L) + (step < LIVE_POLL_US ? step : LIVE_POLL_US), false);
+    }
+}
+
+static int run_timeline(struct live *L)
+{
+    struct sim *s = L->s;
+    const struct drill *d = s->drill;
+    for (size_t i = 0; i < d->event_count; i++) {
+        wait_until(L, d->events[i].at_us);
+        play(L, i);
+    }
+    wait_until(L, d->duration_us);
+    return 0;
+}
+
+/* The end: the workload stops, the processes stop, the files are judged. */
+static void finish(struct live *L)
+{
+    struct sim *s = L->s;
+    stop_clients(L);
+    reap(L);
+    pthread_mutex_lock(&L->lock);
+    tick(L);
+    for (size_t i = 0; i < s->fault_count; i++)
+        if (s->faults[i].armed) {
+            int n = process_of(s->drill, s->faults[i].lane);
+            if (n >= 0)
+                fault_counts(L, &s->faults[i], n);
+        }
+    world_metric(s, "live_ops_issued", (int64_t)L->issued, "ops");
+    world_metric(s, "live_ops_late", (int64_t)L->late_ops, "ops");
+    world_metric(s, "live_late_max", (int64_t)L->late_max_us, "us");
+    pthread_mutex_unlock(&L->lock);
+    if (!L->judged_files)
+        open_files(L, "end of run");
+    pthread_mutex_lock(&L->lock);
+    tick(L);
+    world_trace(s, "-", "end");
+    s->final_check = true;
+    checkers_run(s, "end");
+    pthread_mutex_unlock(&L->lock);
+}
+
+int sim_run_live(const struct drill *d, const struct sim_options *opt, struct report_run *rep,
+                 char msg[REPORT_ERR_MAX])
+{
+    memset(rep, 0, sizeof(*rep));
+    struct drill_errors *errs = calloc(1, sizeof(*errs));
+    struct sim *s = calloc(1, sizeof(*s));
+    struct live *L = calloc(1, sizeof(*L));
+    if (errs == NULL || s == NULL || L == NULL) {
+        free(errs);
+        free(s);
+        free(L);
+        snprintf(msg, REPORT_ERR_MAX, "out of memory");
+        return -ENOMEM;
+    }
+    int err = sim_live_check(d, errs);
+    if (err)
+        snprintf(msg, REPORT_ERR_MAX, "%.300s:%d:%d: %.200s", d->file, errs->e[0].line, errs->e[0].col,
+                 errs->e[0].msg);
+    free(errs);
+    if (err) {
+        free(s);
+        free(L);
+        return -ENOTSUP;
+    }
+    ssize_t got = readlink("/proc/self/exe", L->exe, sizeof(L->exe) - 1);
+    if (got <= 0) {
+        snprintf(msg, REPORT_ERR_MAX, "cannot find this program (/proc/self/exe): %s",
+                 strerror(errno));
+        free(s);
+        free(L);
+        return -ENOENT;
+    }
+    L->exe[got] = '\0';
+    L->s = s;
+    pthread_mutex_init(&L->lock, NULL);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    s->live = true;
+    struct sim_options on_disk = *opt;
+    on_disk.on_disk = true; /* the serve processes open the same files */
+    err = world_prepare(s, d, &on_disk);
+    /* the catalog is on disk: the runner lets go of it, the processes take it */
+    for (size_t n = 0; !err && n < s->node_count; n++) {
+        shop_close(s->nodes[n].shop);
+        s->nodes[n].shop = NULL;
+    }
+    if (!err)
+        for (size_t n = 0; n < s->node_count && !err; n++)
+            if (s->nodes[n].holds_db)
+                err = proc_start(L, (int)n, s->msg, sizeof(s->msg));
+    if (!err) {
+        clock_gettime(CLOCK_MONOTONIC, &L->t0);
+        world_trace(s, "-", "start: drill %s, seed %llu, live: serve process %d at %s", d->name,
+                    (unsigned long long)s->seed, (int)L->procs[s->main_node].pid,
+                    L->procs[s->main_node].base);
+        err = start_clients(L);
+        if (err)
+            snprintf(s->msg, sizeof(s->msg), "cannot start the clients: %s", strerror(-err));
+    }
+    if (!err)
+        err = run_timeline(L);
+    if (!err)
+        finish(L);
+    else
+        stop_clients(L);
+    for (size_t n = 0; n < s->node_count; n++)
+        proc_stop(L, (int)n, true);
+    if (!err) {
+        err = result_fill(s, rep, opt->replay);
+        rep->live = true;
+    }
+    if (err)
+        snprintf(msg, REPORT_ERR_MAX, "%s", s->msg);
+    world_teardown(s);
+    pthread_mutex_destroy(&L->lock);
+    curl_global_cleanup();
+    free(L);
+    free(s);
+    return err;
+}

@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# live_test.sh — `faultdrill run --live` (DESIGN.md §5) end to end: short
+# drills played against real `faultdrill serve` processes on loopback, in
+# real time, judged by the simulator's checkers; each case asserts the
+# verdict, and the live verdict against the simulated one.
+#
+#   live_test.sh FAULTDRILL CASE
+#
+# Cases: mirror_degrade planted_early_ack crash_process power_cut_refused
+#        not_live_yet
+set -euo pipefail
+
+FD=$1
+CASE=$2
+HERE=$(cd "$(dirname "$0")" && pwd)
+SCENARIOS=$HERE/../../scenarios
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/faultdrill-live-XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+
+fail() {
+    echo "FAIL [$CASE]: $*" >&2
+    for f in "$WORK"/out "$WORK"/err; do
+        [ -f "$f" ] && { echo "--- $f" >&2; head -40 "$f" >&2; }
+    done
+    exit 1
+}
+
+# run_drill WANT_RC DRILL [run options...]: runs it, the exit code must be WANT_RC.
+run_drill() {
+    local want=$1 drill=$2 rc=0
+    shift 2
+    "$FD" run "$drill" --out "$WORK/reports" "$@" >"$WORK/out" 2>"$WORK/err" || rc=$?
+    [ "$rc" = "$want" ] || fail "run $* $drill exited $rc, expected $want"
+}
+
+# report NAME SEED live|sim: the report.json of a run.
+report() {
+    local dir=seed-$2
+    [ "$3" = live ] && dir=live-seed-$2
+    echo "$WORK/reports/$1/$dir/report.json"
+}
+
+# observed JSON INVARIANT: held, violated or unexercised.
+observed() {
+    jq -r --arg i "$2" '.expectations[] | select(.invariant == $i) | .observed' "$1"
+}
+
+# Every expectation has the same observed verdict live and simulated.
+same_verdicts() {
+    local live=$1 sim=$2 i
+    for i in $(jq -r '.expectations[].invariant' "$live"); do
+        [ "$(observed "$live" "$i")" = "$(observed "$sim" "$i")" ] ||
+            fail "$i: live $(observed "$live" "$i"), simulated $(observed "$sim" "$i")"
+    done
+}
+
+live_report_ok() {
+    local r=$1
+    jq -e '.mode == "live"' "$r" >/dev/null || fail "report.json does not say mode live"
+    jq -e '.wall_ms >= 2000' "$r" >/dev/null || fail "a 3 s live drill took under 2 s of wall time"
+    jq -e '[.ops[] | objects | .ok] | add > 30' "$r" >/dev/null ||
+        fail "fewer than 30 operations acknowledged: $(jq -c .ops "$r")"
+    [ -s "$(dirname "$r")/trace.log" ] && [ -s "$(dirname "$r")/report.md" ] &&
+        [ -s "$(dirname "$r")/report.html" ] || fail "the report files are missing"
+}
+
+case_mirror_degrade() {
+    local drill=$HERE/live_mirror_degrade.drill
+    run_drill 0 "$drill" --live
+    local live sim
+    live=$(report live_mirror_degrade 3 live)
+    live_report_ok "$live"
+    jq -e '.verdict == "pass" and all(.expectations[]; .observed == "held")' "$live" >/dev/null ||
+        fail "live: $(jq -c '[.expectations[] | {invariant, observed, explanation}]' "$live")"
+    # the fault was really played in the process: the mirror's writes failed
+    jq -e 'any(.faults[]; .name == "disk/mirror/full" and .fired > 0)' "$live" >/dev/null ||
+        fail "disk/mirror/full never fired live: $(jq -c .faults "$live")"
+    grep -q 'fault disk/mirror/full armed' "$(dirname "$live")/trace.log" || fail "no arming traced"
+    grep -q 'heal disk/mirror/full' "$(dirname "$live")/trace.log" || fail "for= did not heal it"
+    run_drill 0 "$drill"
+    sim=$(report live_mirror_degrade 3 sim)
+    jq -e '.mode == "sim"' "$sim" >/dev/null || fail "a simulated report does not say mode sim"
+    same_verdicts "$live" "$sim"
+}
+
+# A planted bug: the mirror acknowledges before its copy is written; the live
+# run must catch the acknowledged orders the mirror lost, as the simulator does.
+case_planted_early_ack() {
+    local drill=$HERE/live_planted_early_ack.drill
+    run_drill 1 "$drill" --live
+    local live
+    live=$(report live_planted_early_ack 4 live)
+    live_report_ok "$live"
+    jq -e '.verdict == "fail"' "$live" >/dev/null || fail "the planted bug was not caught"
+    [ "$(observed "$live" mirror-identical)" = violated ] ||
+        fail "mirror-identical $(observed "$live" mirror-identical) live"
+    [ "$(observed "$live" no-lost-acks)" = violated ] ||
+        fail "no-lost-acks $(observed "$live" no-lost-acks) live"
+    [ "$(observed "$live" stock-conserved)" = held ] || fail "stock-conserved did not hold"
+    grep -q 'FAIL  live_planted_early_ack' "$WORK/out" || fail "no FAIL line"
+    run_drill 1 "$drill"
+    same_verdicts "$live" "$(report live_planted_early_ack 4 sim)"
+}
+
+case_crash_process() {
+    local drill=$HERE/live_crash_process.drill
+    run_drill 0 "$drill" --live
+    local live trace
+    live=$(report live_crash_process 2 live)
+    live_report_ok "$live"
+    trace=$(dirname "$live")/trace.log
+    grep -q 'crash (process, crash): SIGKILL to process' "$trace" || fail "no SIGKILL traced"
+    grep -q 'restart (restart): process' "$trace" || fail "no restart traced"
+    jq -e 'all(.expectations[]; .observed == "held")' "$live" >/dev/null ||
+        fail "live: $(jq -c '[.expectations[] | {invariant, observed, explanation}]' "$live")"
+    # while the process was dead, requests were refused (failed), never acknowledged
+    jq -e '[.ops[] | objects | .fail] | add > 0' "$live" >/dev/null || fail "no operation failed while down"
+    run_drill 0 "$drill"
+    same_verdicts "$live" "$(report live_crash_process 2 sim)"
+}
+
+# A power cut is refused at its statement, with the fix in the message; nothing runs.
+case_power_cut_refused() {
+    local drill=$HERE/live_power_cut.drill
+    run_drill 2 "$drill" --live
+    grep -q "live_power_cut.drill:5:1: run --live cannot cut the power of a real machine: write \`crash primary process\`" \
+        "$WORK/err" || fail "no FILE:LINE:COL error suggesting crash primary process"
+    [ ! -e "$WORK/reports/live_power_cut" ] || fail "a refused drill wrote reports"
+    local rc=0
+    "$FD" check --live "$drill" >"$WORK/out" 2>"$WORK/err" || rc=$?
+    [ "$rc" = 2 ] || fail "check --live exited $rc"
+    grep -q 'live_power_cut.drill:5:1:' "$WORK/err" || fail "check --live did not say where"
+    "$FD" check "$drill" >"$WORK/out" 2>"$WORK/err" || fail "the drill is valid for the simulator"
+    run_drill 0 "$drill"
+}
+
+# What is not played live yet is an error naming it, never a silent fallback.
+case_not_live_yet() {
+    run_drill 2 "$SCENARIOS/cluster-concurrent-purchases.drill" --live
+    grep -q 'run --live does not play topology cluster yet' "$WORK/err" ||
+        fail "no error naming the topology"
+    [ ! -e "$WORK/reports/cluster-concurrent-purchases" ] || fail "reports written"
+    "$FD" check --live "$SCENARIOS/mirror-disk-full-degrade.drill" >"$WORK/out" ||
+        fail "a mirror scenario is refused live"
+    grep -q '(live too)' "$WORK/out" || fail "check --live does not say live"
+}
+
+case "$CASE" in
+mirror_degrade | planted_early_ack | crash_process | power_cut_refused | not_live_yet)
+    "case_$CASE"
+    ;;
+*)
+    echo "live_test.sh: unknown case $CASE" >&2
+    exit 2
+    ;;
+esac
+echo "PASS [$CASE]"
