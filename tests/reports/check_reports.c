@@ -369,6 +369,14 @@ START_TEST(json_has_every_contract_key_with_its_type)
     assert_number(root, "wall_ms", 38);
     assert_string(root, "trace_sha256", s.run.trace_sha256);
     assert_string(root, "replay", SAMPLE_REPLAY);
+    assert_string(root, "mode", "sim");
+    cJSON_Delete(root);
+    free(text);
+    s.run.live = true; /* run --live: the same document, mode live */
+    text = render(report_write_json, &s.run);
+    root = cJSON_Parse(text);
+    ck_assert_ptr_nonnull(root);
+    assert_string(root, "mode", "live");
     cJSON_Delete(root);
     free(text);
 }
@@ -377,8 +385,9 @@ END_TEST
 START_TEST(json_keys_come_in_a_fixed_order)
 {
     static const char *const keys[] = {"schema",       "drill",        "seed",         "seed_str",
-                                       "verdict",      "expectations", "faults",       "ops",
-                                       "reasons",      "simulated_us", "wall_ms",      "trace_sha256", "replay",
+                                       "verdict",      "mode",         "expectations", "faults",
+                                       "ops",          "reasons",      "simulated_us", "wall_ms",
+                                       "trace_sha256", "replay",
                                        "metrics",      "metric_units"};
     struct sample s;
     sample_init(&s);
