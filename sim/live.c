@@ -1399,6 +1399,7 @@ int sim_run_live(const struct drill *d, const struct sim_options *opt, struct re
     if (!err) {
         err = result_fill(s, rep, opt->replay);
         rep->live = true;
+        rep->simulated_us = s->now_us / 1000 * 1000; /* real time: to the millisecond */
     }
     if (err)
         snprintf(msg, REPORT_ERR_MAX, "%s", s->msg);
@@ -1408,4 +1409,81 @@ int sim_run_live(const struct drill *d, const struct sim_options *opt, struct re
     free(L);
     free(s);
     return err;
+}
+
+/* ---- sim/live agreement ------------------------------------------------- */
+
+static const char *observed_of(const struct report_expectation *e)
+{
+    return report_observed(e);
+}
+
+bool sim_live_compare(const struct report_run *sim, const struct report_run *live, FILE *out)
+{
+    size_t agree = 0, judged = 0;
+    for (size_t i = 0; i < live->expectation_count; i++) {
+        for (size_t j = 0; j < sim->expectation_count; j++) {
+            if (strcmp(live->expectations[i].invariant, sim->expectations[j].invariant) != 0)
+                continue;
+            judged++;
+            agree += strcmp(observed_of(&live->expectations[i]),
+                            observed_of(&sim->expectations[j])) == 0;
+            break;
+        }
+    }
+    bool same = agree == judged && judged == live->expectation_count &&
+                sim->pass == live->pass;
+    fprintf(out, "# Simulated and live: %s\n\n", live->drill_name);
+    fprintf(out, "The same drill and seed (%" PRIu64 "), run by the simulator and by `run --live` "
+                 "against real serve processes.\n\n",
+            live->seed);
+    fprintf(out, "- verdict: simulated **%s**, live **%s**; %zu of %zu expectations agree\n",
+            sim->pass ? "PASS" : "FAIL", live->pass ? "PASS" : "FAIL", agree,
+            live->expectation_count);
+    char a[REPORT_FMT_MAX], b[REPORT_FMT_MAX], ds[REPORT_FMT_MAX], dl[REPORT_FMT_MAX];
+    report_format_count(sim->total_ops, a);
+    report_format_count(live->total_ops, b);
+    report_format_duration(sim->simulated_us, ds);
+    report_format_duration(live->simulated_us, dl);
+    fprintf(out, "- operations: simulated %s in %s of virtual time, live %s in %s of real time\n\n",
+            a, ds, b, dl);
+    fputs("| expectation | expected | simulated | live |\n|---|---|---|---|\n", out);
+    for (size_t i = 0; i < live->expectation_count; i++) {
+        const struct report_expectation *l = &live->expectations[i];
+        const char *s = "?";
+        for (size_t j = 0; j < sim->expectation_count; j++)
+            if (strcmp(l->invariant, sim->expectations[j].invariant) == 0)
+                s = observed_of(&sim->expectations[j]);
+        fprintf(out, "| %s | %s | %s | %s%s |\n", l->invariant,
+                l->expect_violated ? "violated" : "holds", s, observed_of(l),
+                strcmp(s, observed_of(l)) == 0 ? "" : " (differs)");
+    }
+    fputs("\n| operation | simulated ok / failed / unknown | live ok / failed / unknown |\n"
+          "|---|---|---|\n",
+          out);
+    for (size_t k = 0; k < live->op_count && k < sim->op_count; k++) {
+        const struct report_op_count *s = &sim->ops[k], *l = &live->ops[k];
+        if (s->ok + s->fail + s->unknown + l->ok + l->fail + l->unknown == 0)
+            continue;
+        fprintf(out, "| %s | %" PRIu64 " / %" PRIu64 " / %" PRIu64 " | %" PRIu64 " / %" PRIu64
+                     " / %" PRIu64 " |\n",
+                l->kind, s->ok, s->fail, s->unknown, l->ok, l->fail, l->unknown);
+    }
+    bool header = false;
+    for (size_t i = 0; i < live->metric_count; i++) {
+        for (size_t j = 0; j < sim->metric_count; j++) {
+            if (strcmp(live->metrics[i].name, sim->metrics[j].name) != 0)
+                continue;
+            if (!header)
+                fputs("\n| figure | simulated | live |\n|---|---|---|\n", out);
+            header = true;
+            fprintf(out, "| %s | %" PRId64 " %s | %" PRId64 " %s |\n", live->metrics[i].name,
+                    sim->metrics[j].value, sim->metrics[j].unit, live->metrics[i].value,
+                    live->metrics[i].unit);
+        }
+    }
+    fprintf(out, "\n%s\n", same ? "The simulator predicted the live run's verdicts."
+                                : "The live run's verdicts differ from the simulator's: see "
+                                  "both reports.");
+    return same;
 }

@@ -155,19 +155,53 @@ static int run_one(const struct run_args *a, const char *path, struct report_run
     char msg[REPORT_ERR_MAX] = "";
     int64_t t0 = cli_now_ms();
     int err = a->live ? sim_run_live(d, &opt, rep, msg) : sim_run(d, &opt, rep, msg);
+    int64_t wall = cli_now_ms() - t0;
+    /* live: the simulator's run of the same drill and seed, for the agreement */
+    struct report_run sim = {0};
+    bool compared = false;
+    if (!err && a->live) {
+        char sim_msg[REPORT_ERR_MAX] = "";
+        struct sim_options sim_opt = {.seed = seed, .seed_given = true, .replay = replay};
+        compared = sim_run(d, &sim_opt, &sim, sim_msg) == 0;
+        if (!compared)
+            fprintf(stderr, "faultdrill run: %s: no simulated run to compare with: %s\n", path,
+                    sim_msg);
+    }
     free(d);
     if (err) {
         fprintf(stderr, "faultdrill run: %s: could not run: %s\n", path, msg);
         return EXIT_CANNOT_RUN;
     }
-    rep->wall_ms = cli_now_ms() - t0;
+    rep->wall_ms = wall;
     char dir[4096];
     snprintf(dir, sizeof(dir), "%s/%s/%sseed-%" PRIu64, a->out, rep->drill_name,
              a->live ? "live-" : "", seed);
     if (cli_mkdir_p(dir, msg) != 0 || report_write_dir(rep, dir, msg) != 0) {
         fprintf(stderr, "faultdrill run: %s: cannot write the reports: %s\n", path, msg);
+        sim_result_release(&sim);
         return EXIT_CANNOT_RUN;
     }
+    if (compared) {
+        char file[4200];
+        snprintf(file, sizeof(file), "%s/agreement.md", dir);
+        FILE *f = fopen(file, "w");
+        bool same = f != NULL && sim_live_compare(&sim, rep, f);
+        if (f == NULL || fclose(f) != 0) {
+            fprintf(stderr, "faultdrill run: %s: cannot write %s\n", path, file);
+            sim_result_release(&sim);
+            return EXIT_CANNOT_RUN;
+        }
+        if (!a->quiet || !rep->pass)
+            report_print_summary(rep, stdout, a->verbose);
+        if (!a->quiet || !same)
+            printf("%s  %s  sim/live: %s (simulated %s, live %s): %s\n", same ? "AGREE " : "DIFFER",
+                   rep->drill_name, same ? "the same verdicts" : "the verdicts differ",
+                   sim.pass ? "PASS" : "FAIL", rep->pass ? "PASS" : "FAIL", file);
+        sim_result_release(&sim);
+        fflush(stdout);
+        return rep->pass ? EXIT_MET : EXIT_NOT_MET;
+    }
+    sim_result_release(&sim);
     if (!a->quiet || !rep->pass)
         report_print_summary(rep, stdout, a->verbose);
     fflush(stdout);

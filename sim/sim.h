@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "faults/faults.h"
 #include "platform/platform.h"
@@ -67,6 +68,10 @@ void sim_result_release(struct report_run *rep);
 int sim_live_check(const struct drill *d, struct drill_errors *errs);
 int sim_run_live(const struct drill *d, const struct sim_options *opt, struct report_run *rep,
                  char msg[REPORT_ERR_MAX]);
+/* The sim/live agreement of one drill and seed run both ways, in Markdown
+ * (verdicts per expectation, operations by kind and outcome, the figures both
+ * measured); true when every verdict agrees. */
+bool sim_live_compare(const struct report_run *sim, const struct report_run *live, FILE *out);
 
 /* ---- Events ------------------------------------------------------------ */
 

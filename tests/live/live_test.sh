@@ -77,6 +77,13 @@ case_mirror_degrade() {
         fail "disk/mirror/full never fired live: $(jq -c .faults "$live")"
     grep -q 'fault disk/mirror/full armed' "$(dirname "$live")/trace.log" || fail "no arming traced"
     grep -q 'heal disk/mirror/full' "$(dirname "$live")/trace.log" || fail "for= did not heal it"
+    # the agreement with the simulator's run of the same drill and seed
+    grep -q '^AGREE   live_mirror_degrade  sim/live: the same verdicts' "$WORK/out" ||
+        fail "no agreement line"
+    grep -q 'The simulator predicted the live run' "$(dirname "$live")/agreement.md" ||
+        fail "agreement.md does not agree"
+    grep -q '^| checkout | [0-9]* / [0-9]* / [0-9]* | [0-9]* / [0-9]* / [0-9]* |$' \
+        "$(dirname "$live")/agreement.md" || fail "agreement.md has no checkout row"
     run_drill 0 "$drill"
     sim=$(report live_mirror_degrade 3 sim)
     jq -e '.mode == "sim"' "$sim" >/dev/null || fail "a simulated report does not say mode sim"
@@ -98,6 +105,8 @@ case_planted_early_ack() {
         fail "no-lost-acks $(observed "$live" no-lost-acks) live"
     [ "$(observed "$live" stock-conserved)" = held ] || fail "stock-conserved did not hold"
     grep -q 'FAIL  live_planted_early_ack' "$WORK/out" || fail "no FAIL line"
+    grep -q 'sim/live: the same verdicts (simulated FAIL, live FAIL)' "$WORK/out" ||
+        fail "the simulator did not predict the failure"
     run_drill 1 "$drill"
     same_verdicts "$live" "$(report live_planted_early_ack 4 sim)"
 }
