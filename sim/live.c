@@ -658,8 +658,11 @@ static bool judge_reply(const struct reply *r, struct answer *a)
         a->err = -EINPROGRESS;
         return false;
     }
-    a->outcome = SIM_FAIL;
-    a->err = r->cut ? -E2BIG : status_errno(r->status);
+    a->err = r->cut ? -EPROTO : status_errno(r->status);
+    if (r->status == 400 && r->body != NULL && strstr(r->body, "empty") != NULL)
+        a->err = -ENODATA; /* the cart was empty */
+    /* a business rule said no (stock, not found, empty cart...): the system worked */
+    a->outcome = platform_is_rejected(a->err) ? SIM_REJECTED : SIM_FAIL;
     return false;
 }
 
@@ -745,7 +748,7 @@ static void perform(CURL *h, const struct ask *q, struct answer *a)
         break;
     case DRILL_OP_ORDER_CANCEL:
         if (q->order_id <= 0) {
-            a->outcome = SIM_FAIL; /* nothing to cancel: the simulator's node says so too */
+            a->outcome = SIM_REJECTED; /* nothing to cancel: the simulator's node says so too */
             a->err = -ENOENT;
             return;
         }
@@ -1458,16 +1461,19 @@ bool sim_live_compare(const struct report_run *sim, const struct report_run *liv
                 l->expect_violated ? "violated" : "holds", s, observed_of(l),
                 strcmp(s, observed_of(l)) == 0 ? "" : " (differs)");
     }
-    fputs("\n| operation | simulated ok / failed / unknown | live ok / failed / unknown |\n"
-          "|---|---|---|\n",
+    fputs("\n| operation | simulated ok / rejected / failed / unknown | live ok / rejected / "
+          "failed / unknown |\n|---|---|---|\n",
           out);
     for (size_t k = 0; k < live->op_count && k < sim->op_count; k++) {
         const struct report_op_count *s = &sim->ops[k], *l = &live->ops[k];
-        if (s->ok + s->fail + s->unknown + l->ok + l->fail + l->unknown == 0)
+        if (s->ok + s->rejected + s->fail + s->unknown + l->ok + l->rejected + l->fail +
+                l->unknown ==
+            0)
             continue;
-        fprintf(out, "| %s | %" PRIu64 " / %" PRIu64 " / %" PRIu64 " | %" PRIu64 " / %" PRIu64
-                     " / %" PRIu64 " |\n",
-                l->kind, s->ok, s->fail, s->unknown, l->ok, l->fail, l->unknown);
+        fprintf(out, "| %s | %" PRIu64 " / %" PRIu64 " / %" PRIu64 " / %" PRIu64 " | %" PRIu64
+                     " / %" PRIu64 " / %" PRIu64 " / %" PRIu64 " |\n",
+                l->kind, s->ok, s->rejected, s->fail, s->unknown, l->ok, l->rejected, l->fail,
+                l->unknown);
     }
     bool header = false;
     for (size_t i = 0; i < live->metric_count; i++) {

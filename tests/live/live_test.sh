@@ -82,7 +82,7 @@ case_mirror_degrade() {
         fail "no agreement line"
     grep -q 'The simulator predicted the live run' "$(dirname "$live")/agreement.md" ||
         fail "agreement.md does not agree"
-    grep -q '^| checkout | [0-9]* / [0-9]* / [0-9]* | [0-9]* / [0-9]* / [0-9]* |$' \
+    grep -q '^| checkout | [0-9]* / [0-9]* / [0-9]* / [0-9]* | [0-9]* / [0-9]* / [0-9]* / [0-9]* |$' \
         "$(dirname "$live")/agreement.md" || fail "agreement.md has no checkout row"
     run_drill 0 "$drill"
     sim=$(report live_mirror_degrade 3 sim)
