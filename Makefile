@@ -74,6 +74,7 @@ bench: build
 	tests/bench/bench_serve.sh $(BUILD)/sim/faultdrill
 	tests/bench/bench_nodes.sh $(BUILD)/sim/faultdrill
 	tests/bench/bench_scale.sh $(BUILD)/sim/faultdrill
+	tests/bench/bench_live.sh $(BUILD)/sim/faultdrill
 
 # the live catalog: every scenario check --live accepts, simulated and live,
 # verdicts compared (tests/live/catalog.sh); about 10 s of real time per drill

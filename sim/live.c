@@ -69,6 +69,7 @@ struct live {
     pthread_t explicit_ops[LIVE_OPS_MAX];
     size_t explicit_count;
     bool judged_files;        /* the processes are stopped for a judgement (drain) */
+    bool mirror_cut;          /* a partition separates primary from its mirror's disk */
     uint64_t late_ops, late_max_us, issued;
 };
 
@@ -207,15 +208,8 @@ int sim_live_check(const struct drill *d, struct drill_errors *errs)
             break;
         }
         case DRILL_PARTITION:
-            add_error(errs, e->line, e->col,
-                      "run --live does not play partitions yet (their link faults are not "
-                      "wired live)");
-            break;
         case DRILL_HEAL:
-            if (e->heal == DRILL_HEAL_PARTITION)
-                add_error(errs, e->line, e->col,
-                          "run --live does not play partitions yet (heal partition)");
-            break;
+            break; /* single and mirror: only the mirror's disk can be cut off */
         case DRILL_GO_OFFLINE:
         case DRILL_GO_ONLINE:
         case DRILL_FAILOVER:
@@ -498,10 +492,69 @@ static void arm_fault(struct live *L, const struct drill_event *e)
     s->fault_count++;
 }
 
+/*
+ * A partition that separates primary from mirror cuts the mirror's disk off,
+ * as in the simulator: its reads, writes and syncs fail with EIO until the
+ * heal (the same points a drill arms by hand), in primary's process.
+ */
+static void cut_mirror(struct live *L, bool cut)
+{
+    struct sim *s = L->s;
+    int p = s->main_node;
+    L->mirror_cut = cut;
+    if (L->procs[p].pid <= 0)
+        return;
+    static const char *const ops[] = {"read", "write", "fsync"};
+    for (size_t i = 0; i < 3; i++) {
+        char cmd[FAULTS_NAME_MAX + 64];
+        long reply = 0;
+        if (cut)
+            snprintf(cmd, sizeof(cmd), "faultdrill-arm name=disk/mirror/%s,failinfo=%d,p=1",
+                     ops[i], EIO);
+        else
+            snprintf(cmd, sizeof(cmd), "faultdrill-disarm name=disk/mirror/%s", ops[i]);
+        if (fifo_command(L->procs[p].pid, cmd, &reply) != 0 || reply != 0)
+            world_trace(s, "mirror", "partition: disk/mirror/%s could not be %s", ops[i],
+                        cut ? "cut" : "mended");
+    }
+}
+
+static void partition(struct live *L, const struct drill_event *e)
+{
+    struct sim *s = L->s;
+    bool sides[2][2] = {{false, false}, {false, false}}; /* [side][primary, mirror] */
+    for (int side = 0; side < 2; side++)
+        for (int i = 0; i < e->side_count[side]; i++) {
+            sides[side][0] |= strcmp(e->side[side][i], "primary") == 0;
+            sides[side][1] |= strcmp(e->side[side][i], "mirror") == 0;
+        }
+    bool separated = (sides[0][0] && sides[1][1]) || (sides[1][0] && sides[0][1]);
+    s->partition.active = true;
+    world_trace(s, "-", "partition %s%s | %s%s", e->side[0][0], e->side_count[0] > 1 ? " ..." : "",
+                e->side[1][0], e->side_count[1] > 1 ? " ..." : "");
+    world_mark(s, e->side[0][0], REPORT_PARTITION, "partition %s | %s", e->side[0][0],
+               e->side[1][0]);
+    if ((s->drill->topology.components & DRILL_MIRROR) != 0)
+        cut_mirror(L, separated);
+}
+
+static void heal_partition(struct live *L)
+{
+    struct sim *s = L->s;
+    if (!s->partition.active)
+        return;
+    s->partition.active = false;
+    if (L->mirror_cut)
+        cut_mirror(L, false);
+    world_trace(s, "-", "heal partition");
+}
+
 /* A new process of node n: the faults armed on its points are armed again. */
 static void rearm(struct live *L, int n)
 {
     struct sim *s = L->s;
+    if (L->mirror_cut && n == s->main_node)
+        cut_mirror(L, true);
     for (size_t i = 0; i < s->fault_count; i++) {
         struct world_fault *f = &s->faults[i];
         if (f->armed && process_of(s->drill, f->lane) == n)
@@ -984,6 +1037,7 @@ static void heal_everything(struct live *L)
     struct sim *s = L->s;
     for (size_t i = 0; i < s->fault_count; i++)
         heal_fault(L, &s->faults[i]);
+    heal_partition(L);
 }
 
 static int restart(struct live *L, int n, const char *why)
@@ -1164,9 +1218,20 @@ static void play(struct live *L, size_t index)
     case DRILL_HEAL:
         pthread_mutex_lock(&L->lock);
         tick(L);
-        for (size_t i = 0; i < s->fault_count; i++)
-            if (e->heal == DRILL_HEAL_ALL || strcmp(s->faults[i].name, e->name) == 0)
-                heal_fault(L, &s->faults[i]);
+        if (e->heal == DRILL_HEAL_ALL)
+            heal_everything(L);
+        else if (e->heal == DRILL_HEAL_PARTITION)
+            heal_partition(L);
+        else
+            for (size_t i = 0; i < s->fault_count; i++)
+                if (strcmp(s->faults[i].name, e->name) == 0)
+                    heal_fault(L, &s->faults[i]);
+        pthread_mutex_unlock(&L->lock);
+        break;
+    case DRILL_PARTITION:
+        pthread_mutex_lock(&L->lock);
+        tick(L);
+        partition(L, e);
         pthread_mutex_unlock(&L->lock);
         break;
     case DRILL_CRASH:
@@ -1220,7 +1285,6 @@ static void play(struct live *L, size_t index)
     case DRILL_DRAIN:
         drain(L, e);
         break;
-    case DRILL_PARTITION:
     case DRILL_GO_OFFLINE:
     case DRILL_GO_ONLINE:
     case DRILL_FAILOVER:

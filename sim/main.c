@@ -301,6 +301,17 @@ static int cmd_explain(int argc, char **argv)
     if (d == NULL)
         return EXIT_USAGE;
     drill_explain(d, stdout);
+    /* live: whether run --live plays it, and if not, why (as check --live says) */
+    struct drill_errors *errs = calloc(1, sizeof(*errs));
+    if (errs != NULL && sim_live_check(d, errs) == 0) {
+        printf("\nLive: `faultdrill run --live` plays this drill against real serve processes, "
+               "judged by the same checkers.\n");
+    } else if (errs != NULL) {
+        printf("\nLive: `faultdrill run --live` cannot play this drill yet:\n");
+        for (size_t i = 0; i < errs->count; i++)
+            printf("  line %d: %s\n", errs->e[i].line, errs->e[i].msg);
+    }
+    free(errs);
     free(d);
     return EXIT_MET;
 }

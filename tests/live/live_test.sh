@@ -6,8 +6,8 @@
 #
 #   live_test.sh FAULTDRILL CASE
 #
-# Cases: mirror_degrade planted_early_ack crash_process power_cut_refused
-#        not_live_yet
+# Cases: mirror_degrade planted_early_ack crash_process partition
+#        power_cut_refused not_live_yet
 set -euo pipefail
 
 FD=$1
@@ -128,6 +128,22 @@ case_crash_process() {
     same_verdicts "$live" "$(report live_crash_process 2 sim)"
 }
 
+# A partition between primary and mirror cuts the mirror's disk off in the
+# primary's process: strict mirroring refuses checkouts until the heal.
+case_partition() {
+    local drill=$HERE/live_partition.drill
+    run_drill 0 "$drill" --live
+    local live
+    live=$(report live_partition 6 live)
+    live_report_ok "$live"
+    jq -e 'all(.expectations[]; .observed == "held")' "$live" >/dev/null ||
+        fail "live: $(jq -c '[.expectations[] | {invariant, observed, explanation}]' "$live")"
+    jq -e '.ops.checkout.fail > 0 and .ops.checkout.ok > 0' "$live" >/dev/null ||
+        fail "no checkout was refused during the partition: $(jq -c .ops.checkout "$live")"
+    grep -q 'partition primary | mirror' "$(dirname "$live")/trace.log" || fail "not traced"
+    grep -q 'AGREE   live_partition' "$WORK/out" || fail "the simulator disagrees"
+}
+
 # A power cut is refused at its statement, with the fix in the message; nothing runs.
 case_power_cut_refused() {
     local drill=$HERE/live_power_cut.drill
@@ -139,6 +155,9 @@ case_power_cut_refused() {
     "$FD" check --live "$drill" >"$WORK/out" 2>"$WORK/err" || rc=$?
     [ "$rc" = 2 ] || fail "check --live exited $rc"
     grep -q 'live_power_cut.drill:5:1:' "$WORK/err" || fail "check --live did not say where"
+    "$FD" explain "$drill" >"$WORK/out" 2>"$WORK/err" || fail "explain failed"
+    grep -q 'cannot play this drill yet' "$WORK/out" && grep -q 'line 5: run --live cannot cut' \
+        "$WORK/out" || fail "explain does not say why it cannot run live"
     "$FD" check "$drill" >"$WORK/out" 2>"$WORK/err" || fail "the drill is valid for the simulator"
     run_drill 0 "$drill"
 }
@@ -152,10 +171,12 @@ case_not_live_yet() {
     "$FD" check --live "$SCENARIOS/mirror-disk-full-degrade.drill" >"$WORK/out" ||
         fail "a mirror scenario is refused live"
     grep -q '(live too)' "$WORK/out" || fail "check --live does not say live"
+    "$FD" explain "$SCENARIOS/mirror-disk-full-degrade.drill" >"$WORK/out" || fail "explain failed"
+    grep -q 'run --live` plays this drill' "$WORK/out" || fail "explain does not say it runs live"
 }
 
 case "$CASE" in
-mirror_degrade | planted_early_ack | crash_process | power_cut_refused | not_live_yet)
+mirror_degrade | planted_early_ack | crash_process | partition | power_cut_refused | not_live_yet)
     "case_$CASE"
     ;;
 *)
