@@ -12,8 +12,10 @@
  *     (on the next write or on reopen) applies the other's backlog entry;
  *   - policy=degrade keeps writing on one copy and the backlog is exactly
  *     what the other missed, replayed in order on heal (resync);
- *   - policy=strict undoes a change the other copy refused by committing its
- *     inverse on the lead, so nothing half-applied remains on either side.
+ *   - policy=strict saves nothing the other copy refused: when it refuses
+ *     before anything committed, the lead rolls back (no position moves);
+ *     when its commit fails after the lead's, the lead commits the inverse,
+ *     so nothing half-applied remains on either side.
  * Applying by sequence number makes replay idempotent: a copy applies only
  * entries above its own position.
  *
@@ -90,8 +92,9 @@ static int run_captured(struct db *d, db_body body, void *arg, struct change_log
  * Appends change seq to d's backlog (applying it first when it comes from
  * the other copy); inside d's transaction. The row is also d's position
  * (db_load_seq). Rows the peer already holds are pruned every
- * MIRROR_PRUNE_EVERY changes, always keeping the last, so a write touches
- * one bookkeeping page.
+ * MIRROR_PRUNE_EVERY changes, always keeping the peer's position and the
+ * last, so a write touches one bookkeeping page and a change taken back out
+ * (compensate) leaves the row of the position before it.
  */
 static int append_change(struct mirror *m, struct db *d, const void *data, size_t len,
                          int64_t seq, int64_t peer_seq, bool apply)
@@ -109,7 +112,7 @@ static int append_change(struct mirror *m, struct db *d, const void *data, size_
     err = db_step_done(d, st, "recording the change in the backlog");
     if (err || seq % MIRROR_PRUNE_EVERY != 0)
         return err;
-    st = db_stmt(d, "DELETE FROM fd_backlog WHERE seq <= ?");
+    st = db_stmt(d, "DELETE FROM fd_backlog WHERE seq < ?");
     if (st == NULL)
         return -EIO;
     sqlite3_bind_int64(st, 1, peer_seq < seq ? peer_seq : seq - 1);
@@ -122,6 +125,7 @@ struct write_result {
     int err;        /* 0: the lead committed (and the other too unless other_err) */
     enum side side; /* who failed */
     int other_err;  /* the other copy refused the change (lead committed) */
+    bool rolled_back; /* strict: the other refused first, so the lead rolled back */
     struct change_log *cs; /* the mirror's capture buffer */
     int64_t seq;
 };
@@ -204,6 +208,16 @@ static void write_pair(struct mirror *m, int a, int b, db_body body, void *arg,
         r->other_err = prepare_other(m, B, r->cs, r->seq, A->seq);
     if ((r->err = crash_here(m, "mirror-before-commit")) != 0)
         return;
+    if (B != NULL && r->other_err && m->policy == MIRROR_STRICT &&
+        !mutant_is(MUTANT_MIRROR_STRICT_NO_UNDO)) {
+        /* strict, and the other copy refused before anything committed: the
+         * lead does not commit either, so nothing was saved and neither
+         * copy's position moves (no change and undo to replay later) */
+        db_rollback(A);
+        r->side = SIDE_OTHER;
+        r->rolled_back = true;
+        return;
+    }
     if (B != NULL && !r->other_err && m->env->parallel != NULL) {
         commit_both(m, A, B, r);
         return;
@@ -229,21 +243,35 @@ static void write_pair(struct mirror *m, int a, int b, db_body body, void *arg,
 }
 
 /*
- * strict: the other copy refused a change the lead committed. Commit its
- * inverse on the lead as the next change, so the lead's content is as before
- * and the other copy, when it can write again, replays both and ends equal.
+ * strict: the other copy refused a change the lead committed; undo it on the
+ * lead, in one transaction. When the other copy surely does not hold it
+ * (other_known), the undo takes the change back out of the lead's backlog
+ * too: nothing was saved, so neither copy's position moves and nothing is
+ * behind. When the other's commit is in doubt (it may have reached its disk),
+ * the inverse is committed as the next change instead, so the other copy,
+ * if it holds the change, replays the inverse and ends equal.
  */
-static int compensate(struct mirror *m, int a, const struct change_log *cs)
+static int compensate(struct mirror *m, int a, const struct change_log *cs, bool other_known)
 {
     struct db *A = &m->copy[a];
     struct change_log *inv = &m->inverse;
     int rc = change_invert(cs->data, cs->len, inv);
     if (rc != 0)
         return db_fail(A, rc, "inverting a change: %s", platform_strerror(rc));
-    int64_t seq = A->seq + 1;
+    int64_t seq = other_known ? A->seq - 1 : A->seq + 1;
     int err = db_begin(A);
-    if (!err)
+    if (!err && other_known) {
+        err = change_apply(A, inv->data, inv->len, A->seq);
+        sqlite3_stmt *st = err ? NULL : db_stmt(A, "DELETE FROM fd_backlog WHERE seq = ?");
+        if (!err && st == NULL)
+            err = -EIO;
+        if (!err) {
+            sqlite3_bind_int64(st, 1, A->seq);
+            err = db_step_done(A, st, "taking the undone change out of the backlog");
+        }
+    } else if (!err) {
         err = append_change(m, A, inv->data, inv->len, seq, m->copy[1 - a].seq, true);
+    }
     if (err)
         db_rollback(A);
     else
@@ -273,8 +301,15 @@ static int handle_other_failure(struct mirror *m, int a, int b, struct write_res
         return 0;
     }
     int other_err = r->other_err == -EINPROGRESS ? -EIO : r->other_err;
-    int err = mutant_is(MUTANT_MIRROR_STRICT_NO_UNDO) ? 0 : compensate(m, a, r->cs);
     mirror_set_state(m, MIRROR_FAILED);
+    if (r->rolled_back)
+        return db_fail(&m->copy[a], other_err,
+                       "write refused (policy=strict): copy %s could not write, so %s did not "
+                       "commit it either: %s",
+                       m->copy[b].node, m->copy[a].node, m->last_error);
+    int err = mutant_is(MUTANT_MIRROR_STRICT_NO_UNDO)
+                  ? 0
+                  : compensate(m, a, r->cs, r->other_err != -EINPROGRESS);
     if (err) {
         mirror_note_error(m, &m->copy[a]);
         return db_fail(&m->copy[a], -EINPROGRESS,
@@ -302,7 +337,7 @@ static int handle_lead_only_failure(struct mirror *m, int a, int b, struct write
         mirror_set_state(m, MIRROR_DEGRADED);
         return 0;
     }
-    int err = compensate(m, b, r->cs);
+    int err = compensate(m, b, r->cs, r->err != -EINPROGRESS);
     mirror_set_state(m, MIRROR_FAILED);
     if (err)
         return db_fail(&m->copy[b], -EINPROGRESS,
@@ -381,7 +416,7 @@ int mirror_write(struct mirror *m, db_body body, void *arg)
         err = handle_lead_only_failure(m, a, b, &r);
     } else if (!r.err && r.side == SIDE_OTHER && mutant_is(MUTANT_MIRROR_ACK_BEFORE_MIRROR)) {
         m->copy[b].seq = m->copy[a].seq; /* the bug: acknowledged, the mirror's miss forgotten */
-    } else if (!r.err && r.side == SIDE_OTHER) {
+    } else if (!r.err && r.side == SIDE_OTHER) { /* also strict's rollback */
         err = handle_other_failure(m, a, b, &r);
     } else if (!r.err) {
         mirror_set_state(m, b_in_sync ? MIRROR_IN_SYNC : MIRROR_DEGRADED);

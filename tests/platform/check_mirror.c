@@ -102,6 +102,7 @@ START_TEST(test_strict_mirror_write_eio_refuses_and_leaves_nothing)
     testenv_seed(s, 2);
     char before[65];
     testenv_digest(s, 0, before);
+    int64_t seq_before = status_of(s).seq_primary;
     testenv_arm("disk/mirror/write", EIO, 0);
     int64_t rc = add_user(s, 1);
     ck_assert_int_eq(rc, -EIO);
@@ -110,7 +111,14 @@ START_TEST(test_strict_mirror_write_eio_refuses_and_leaves_nothing)
     char after[65];
     testenv_digest(s, 0, after);
     ck_assert_str_eq(before, after);
-    ck_assert_int_eq(status_of(s).state, MIRROR_FAILED);
+    /* Nothing saved, so nothing behind: no position moved (the refused write
+     * is not a change plus its undo for the mirror to replay later). */
+    struct mirror_status refused = status_of(s);
+    ck_assert_int_eq(refused.state, MIRROR_FAILED);
+    ck_assert_int_eq(refused.changes_behind, 0);
+    ck_assert_ptr_null(refused.behind);
+    ck_assert_int_eq(refused.seq_primary, seq_before);
+    ck_assert_int_eq(refused.seq_mirror, seq_before);
     /* While the mirror cannot write, every write is refused. */
     ck_assert_int_eq(add_user(s, 2), -EIO);
     ck_assert_int_eq(user_count(s), 0);
@@ -122,6 +130,35 @@ START_TEST(test_strict_mirror_write_eio_refuses_and_leaves_nothing)
     ck_assert_int_eq(st.changes_behind, 0);
     assert_copies_equal(s);
     ck_assert_int_eq(user_count(s), 1);
+    shop_close(s);
+}
+END_TEST
+
+/* A write refused where the backlog prunes (every MIRROR_PRUNE_EVERY-th
+ * position) leaves the lead's position row: a restart finds both copies at
+ * the position they had before the refusal. */
+START_TEST(test_strict_refused_at_prune_keeps_position)
+{
+    shop *s = open_mirror(MIRROR_STRICT, MIRROR_ACK_BOTH);
+    testenv_seed(s, 1);
+    int i = 0;
+    while ((status_of(s).seq_primary + 1) % 32 != 0)
+        ck_assert_int_gt(add_user(s, ++i), 0);
+    int64_t seq = status_of(s).seq_primary;
+    testenv_arm("disk/mirror/write", EIO, 0);
+    ck_assert_int_eq(add_user(s, 100), -EIO);
+    faults_disarm_all();
+    ck_assert_int_eq(status_of(s).seq_primary, seq);
+    s = reopen(s, MIRROR_STRICT, MIRROR_ACK_BOTH);
+    struct mirror_status st = status_of(s);
+    ck_assert_int_eq(st.seq_primary, seq);
+    ck_assert_int_eq(st.seq_mirror, seq);
+    ck_assert_int_eq(st.state, MIRROR_IN_SYNC);
+    assert_copies_equal(s);
+    ck_assert_int_eq(user_count(s), i);
+    ck_assert_int_gt(add_user(s, 101), 0);
+    ck_assert_int_eq(status_of(s).seq_primary, seq + 1);
+    assert_copies_equal(s);
     shop_close(s);
 }
 END_TEST
@@ -533,6 +570,7 @@ static Suite *mirror_suite(void)
     tcase_add_test(tc, test_strict_in_sync_writes_both);
     tcase_add_test(tc, test_strict_mirror_write_eio_refuses_and_leaves_nothing);
     tcase_add_test(tc, test_strict_mirror_full_reports_enospc);
+    tcase_add_test(tc, test_strict_refused_at_prune_keeps_position);
     tcase_add_test(tc, test_strict_primary_write_eio_refuses);
     tcase_add_test(tc, test_strict_mirror_fsync_failure_is_undone);
     tcase_add_test(tc, test_degrade_keeps_serving_and_resyncs);
@@ -553,6 +591,7 @@ static Suite *mirror_suite(void)
     tcase_add_test(tp, test_strict_in_sync_writes_both);
     tcase_add_test(tp, test_strict_mirror_write_eio_refuses_and_leaves_nothing);
     tcase_add_test(tp, test_strict_mirror_full_reports_enospc);
+    tcase_add_test(tp, test_strict_refused_at_prune_keeps_position);
     tcase_add_test(tp, test_strict_primary_write_eio_refuses);
     tcase_add_test(tp, test_strict_mirror_fsync_failure_is_undone);
     tcase_add_test(tp, test_degrade_keeps_serving_and_resyncs);
