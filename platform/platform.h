@@ -269,6 +269,9 @@ struct shop_cart_item {
 
 /* Adds quantity (> 0) of a product to the user's cart (adds to what is there). */
 int shop_cart_add(shop *s, int64_t user_id, int64_t product_id, int64_t quantity);
+/* Sets the product's quantity (> 0) in the user's cart, whatever it held
+ * (the workshop's POST /cart). */
+int shop_cart_set(shop *s, int64_t user_id, int64_t product_id, int64_t quantity);
 /* Removes a product from the cart; -ENOENT if it was not in it. */
 int shop_cart_remove(shop *s, int64_t user_id, int64_t product_id);
 /* The cart's items by product id; returns how many (may exceed max). */

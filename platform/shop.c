@@ -801,6 +801,7 @@ int shop_product_list(shop *s, const struct shop_product_filter *filter, struct 
 
 struct cart_args {
     int64_t user_id, product_id, quantity;
+    bool set; /* the quantity replaces what the cart holds (else adds to it) */
     struct shop_cart_item *out;
     size_t max;
     int count;
@@ -832,10 +833,13 @@ static int cart_add_body(struct db *d, void *arg)
     if (distinct >= SHOP_ORDER_LINES_MAX)
         return db_fail(d, -E2BIG, "a cart holds at most %d different products",
                        SHOP_ORDER_LINES_MAX);
-    st = db_stmt(d, "INSERT INTO carts (user_id, product_id, quantity)"
-                                  " VALUES (?1, ?2, ?3) ON CONFLICT (user_id, product_id)"
-                                  " DO UPDATE SET quantity = quantity + ?3"
-                                  " WHERE quantity + ?3 <= ?4");
+    st = a->set ? db_stmt(d, "INSERT INTO carts (user_id, product_id, quantity)"
+                             " VALUES (?1, ?2, ?3) ON CONFLICT (user_id, product_id)"
+                             " DO UPDATE SET quantity = ?3 WHERE ?3 <= ?4")
+                : db_stmt(d, "INSERT INTO carts (user_id, product_id, quantity)"
+                             " VALUES (?1, ?2, ?3) ON CONFLICT (user_id, product_id)"
+                             " DO UPDATE SET quantity = quantity + ?3"
+                             " WHERE quantity + ?3 <= ?4");
     if (st == NULL)
         return -EIO;
     sqlite3_bind_int64(st, 1, a->user_id);
@@ -870,6 +874,16 @@ static int cart_remove_body(struct db *d, void *arg)
         return db_fail(d, -ENOENT, "product %lld is not in the cart of user %lld",
                        (long long)a->product_id, (long long)a->user_id);
     return err;
+}
+
+int shop_cart_set(shop *s, int64_t user_id, int64_t product_id, int64_t quantity)
+{
+    int err = check_qty(s, quantity);
+    if (err)
+        return err;
+    struct cart_args a = {
+        .user_id = user_id, .product_id = product_id, .quantity = quantity, .set = true};
+    return shop_write(s, cart_add_body, &a);
 }
 
 int shop_cart_remove(shop *s, int64_t user_id, int64_t product_id)

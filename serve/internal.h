@@ -144,6 +144,7 @@ enum job_kind {
     JOB_ORDER_CREATE,
     JOB_ORDER_STATUS,
     JOB_CART_ADD,
+    JOB_CART_SET,
     JOB_CART_REMOVE,
     JOB_CHECKOUT,
     JOB_CALL, /* writer_call: a function on the writable shop, outside any group */
@@ -157,7 +158,7 @@ struct write_job {
     enum job_kind kind;
     int64_t id;                   /* user, product or order the write is about */
     int64_t id2;                  /* cart: the product */
-    int64_t quantity;             /* cart add */
+    int64_t quantity;             /* cart add and set */
     struct shop_product product;  /* product create / update */
     const char *name, *email, *new_email;
     const struct shop_order_line *lines;
@@ -472,9 +473,12 @@ void users_get(struct request *rq);
 void orders_create(struct request *rq);
 void orders_list(struct request *rq);
 void orders_set_status(struct request *rq);
-void cart_add(struct request *rq);
+void cart_set(struct request *rq);
 void cart_get(struct request *rq);
 void cart_remove(struct request *rq);
+void cart_view_add(struct request *rq);
+void cart_view_get(struct request *rq);
+void cart_view_remove(struct request *rq);
 void cart_checkout(struct request *rq);
 void status_mirror(struct request *rq);
 void status_heartbeat(struct request *rq);
@@ -528,8 +532,6 @@ void panel_set(struct request *rq);
 /* GET of a file under the web root; 404 for anything outside it. */
 void static_serve(struct request *rq, const char *path);
 
-/* Writes the cart of user_id (with product names) into rq->w->out. */
-int cart_render(struct request *rq, int64_t user_id);
 
 /* ---- Fault control (panel.c) and the demo catalog (demo.c) ------------ */
 

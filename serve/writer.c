@@ -44,6 +44,8 @@ static int64_t job_run(shop *s, struct write_job *j)
         return shop_order_set_status(s, j->id, j->status);
     case JOB_CART_ADD:
         return shop_cart_add(s, j->id, j->id2, j->quantity);
+    case JOB_CART_SET:
+        return shop_cart_set(s, j->id, j->id2, j->quantity);
     case JOB_CART_REMOVE:
         return shop_cart_remove(s, j->id, j->id2);
     case JOB_CHECKOUT:

@@ -659,6 +659,33 @@ START_TEST(cart_add_bad_quantity_or_unknown_ids)
 }
 END_TEST
 
+/* The workshop's POST /cart: the quantity replaces what the cart holds. */
+START_TEST(cart_set_replaces_the_quantity)
+{
+    int64_t uid = make_user("Ada", "ada@example.com");
+    int64_t a = make_product("A", "x", 250, 10);
+    int64_t b = make_product("B", "x", 100, 10);
+    struct shop_cart_item it[2];
+    ck_assert_int_eq(shop_cart_set(fx.s, uid, a, 1), 0);
+    ck_assert_int_eq(shop_cart_set(fx.s, uid, a, 3), 0);
+    ck_assert_int_eq(shop_cart_get(fx.s, uid, it, 2), 1);
+    ck_assert_int_eq(it[0].quantity, 3); /* set, not 1 + 3 */
+    ck_assert_int_eq(shop_cart_set(fx.s, uid, a, 2), 0);
+    add_to_cart(uid, b, 2);
+    ck_assert_int_eq(shop_cart_set(fx.s, uid, b, SHOP_QTY_MAX), 0);
+    ck_assert_int_eq(shop_cart_get(fx.s, uid, it, 2), 2);
+    ck_assert_int_eq(it[0].quantity, 2);
+    ck_assert_int_eq(it[1].quantity, SHOP_QTY_MAX);
+    struct snapshot before;
+    snapshot_take(&before);
+    assert_refused(shop_cart_set(fx.s, uid, a, 0), -EINVAL);
+    assert_refused(shop_cart_set(fx.s, uid, a, SHOP_QTY_MAX + 1LL), -EINVAL);
+    assert_refused(shop_cart_set(fx.s, uid + 100, a, 1), -ENOENT);
+    assert_refused(shop_cart_set(fx.s, uid, b + 100, 1), -ENOENT);
+    assert_unchanged(&before);
+}
+END_TEST
+
 START_TEST(cart_remove)
 {
     int64_t uid = make_user("Ada", "ada@example.com");
@@ -1305,6 +1332,7 @@ static TCase *shop_tcase(const char *name, void (*setup)(void))
     tcase_add_test(tc, product_page_walks_the_list_page_by_page);
     tcase_add_test(tc, cart_add_accumulates);
     tcase_add_test(tc, cart_add_bad_quantity_or_unknown_ids);
+    tcase_add_test(tc, cart_set_replaces_the_quantity);
     tcase_add_test(tc, cart_remove);
     tcase_add_test(tc, checkout_moves_cart_into_order);
     tcase_add_test(tc, checkout_snapshots_unit_prices);

@@ -72,18 +72,36 @@ case_routes() {
     jqe ".id == $uid and .name == \"Grace H.\" and .email == \"gh@example.org\""
     expect_error 404 GET /users/grace@example.org
 
+    # The workshop's cart (DESIGN.md section 7): POST sets the quantity, the
+    # cart is a map of product id to quantity.
+    expect 200 POST "/cart/$uid" '{"productId":1,"quantity":1}'
+    jqe '. == {"1": 1}'
+    expect 200 POST "/cart/$uid" '{"productId":1,"quantity":3}'
+    jqe '. == {"1": 3}'
     expect 200 POST "/cart/$uid" '{"productId":1,"quantity":2}'
-    jqe ".userId == $uid and (.items | length) == 1 and .items[0].name == \"Enamel mug\" and .items[0].subtotal == 25 and .total == 25"
+    jqe '. == {"1": 2}'
     expect 200 POST "/cart/$uid" '{"productId":6,"quantity":1}'
-    jqe '(.items | length) == 2 and .total == 34.9'
-    expect 200 DELETE "/cart/$uid/item/6"
-    jqe '(.items | length) == 1'
-    expect_error 404 DELETE "/cart/$uid/item/6"
+    jqe '. == {"1": 2, "6": 1}'
     expect 200 GET "/cart/$uid"
-    jqe '.total == 25'
+    jqe '. == {"1": 2, "6": 1}'
+    expect 200 DELETE "/cart/$uid/item/6"
+    jqe '. == {"1": 2}'
+    expect_error 404 DELETE "/cart/$uid/item/6"
+    # The project's front end's richer cart: POST adds, names and totals.
+    expect 200 GET "/shop/cart/$uid"
+    jqe ".userId == $uid and (.items | length) == 1 and .items[0].name == \"Enamel mug\" and .items[0].quantity == 2 and .items[0].subtotal == 25 and .total == 25"
+    expect 200 POST "/shop/cart/$uid" '{"productId":6,"quantity":1}'
+    jqe '(.items | length) == 2 and .total == 34.9'
+    expect 200 POST "/shop/cart/$uid" '{"productId":6,"quantity":1}'
+    jqe '.items[1].quantity == 2 and .total == 44.8'
+    expect 200 DELETE "/shop/cart/$uid/item/6"
+    jqe '(.items | length) == 1 and .total == 25'
+    expect_error 404 DELETE "/shop/cart/$uid/item/6"
     expect 201 POST "/cart/$uid/checkout"
     jqe ".userId == $uid and .status == \"pending\" and .total == 25 and (.products | length) == 1"
     expect 200 GET "/cart/$uid"
+    jqe '. == {}'
+    expect 200 GET "/shop/cart/$uid"
     jqe '(.items | length) == 0 and .total == 0'
 
     expect 201 POST /orders "{\"userId\":$uid,\"products\":[{\"productId\":2,\"quantity\":1},{\"productId\":4,\"quantity\":3}]}"
@@ -159,6 +177,8 @@ case_bad_input() {
     expect_error 400 POST /cart/1 '{"productId":1,"quantity":0}'
     expect_error 404 POST /cart/999 '{"productId":1,"quantity":1}'
     expect_error 404 GET /cart/999
+    expect_error 400 POST /shop/cart/1 '{"productId":1,"quantity":0}'
+    expect_error 404 GET /shop/cart/999
     expect_error 400 POST /cart/1/checkout
     jqe '.error == "the cart is empty"'
     expect_error 400 PUT /orders/1 '{"status":"lost"}'
