@@ -24,6 +24,7 @@
     reachable: null,             // last heartbeat outcome (null: not known yet)
     panels: {},                  // path -> {absent: bool, nextCheck: ms}
     faultRowsKey: '',
+    last: {},                    // the last summary of each redundancy panel (kept while unreachable)
   };
 
   // ---- HTTP ---------------------------------------------------------------
@@ -409,7 +410,7 @@
   async function loadCart() {
     if (!state.user) return;
     try {
-      state.cart = await api('GET', `/cart/${state.user.id}`);
+      state.cart = await api('GET', `/shop/cart/${state.user.id}`);
       renderCart();
     } catch (err) {
       say(explain(err, 'loading your cart', false), 'error');
@@ -430,7 +431,7 @@
     }
     await busy(button, async () => {
       try {
-        state.cart = await api('POST', `/cart/${state.user.id}`, { productId: p.id, quantity });
+        state.cart = await api('POST', `/shop/cart/${state.user.id}`, { productId: p.id, quantity });
         renderCart();
         say(`Added ${quantity} × ${p.name} to your cart.`, 'ok');
         qtyInput.value = 1;
@@ -447,7 +448,7 @@
   async function removeFromCart(item, button) {
     await busy(button, async () => {
       try {
-        state.cart = await api('DELETE', `/cart/${state.user.id}/item/${item.productId}`);
+        state.cart = await api('DELETE', `/shop/cart/${state.user.id}/item/${item.productId}`);
         renderCart();
         say(`Removed ${item.name} from your cart.`, 'info');
       } catch (err) {
@@ -593,22 +594,100 @@
     node.className = `badge ${tone}`;
     node.dataset.state = text;
   }
-  const TONES = {
-    'in-sync': 'ok', ok: 'ok', synced: 'ok', online: 'ok', replicating: 'ok', healthy: 'ok', 'caught-up': 'ok',
-    degraded: 'warn', lagging: 'warn', behind: 'warn', resyncing: 'warn', pending: 'warn', offline: 'warn', stale: 'warn',
-    failed: 'bad', down: 'bad', error: 'bad', unreachable: 'bad',
-  };
-  const tone = (s) => TONES[String(s).toLowerCase()] || 'neutral';
+
+  // How bad a redundancy state is, worst last; the header shows the worst one.
+  const LEVELS = ['ok', 'lagging', 'retrying', 'degraded', 'failed'];
+  const LEVEL_TONE = { ok: 'ok', lagging: 'warn', retrying: 'warn', degraded: 'warn', failed: 'bad' };
+  const summary = (level, text) => ({ level, text });
+
+  // Values in words and units.
+  const none = (v) => v === null || v === undefined || v === '';
+  const plural = (n, one, many = `${one}s`) => `${n} ${Number(n) === 1 ? one : many}`;
+  const count = (one, many) => (v) => (none(v) ? '–' : plural(v, one, many));
+  const secs = (v) => (none(v) ? '–' : `${Number(v).toFixed(3)} s`);
+  const millis = (v) => (none(v) ? '–' : `${Number(v) < 10 ? Number(v).toFixed(1) : Math.round(Number(v))} ms`);
+  const change = (v) => (none(v) ? '–' : `change ${v}`);
+  const since = (v) => (none(v) ? 'never' : ago(v));
+  const words = (yes, no) => (v) => (v ? yes : no);
+
+  // What each field of a status means: [key, label, format]. A field the
+  // server adds later still shows, under its own name.
+  const ASYNC_FIELDS = [
+    ['lagChanges', 'Secondary behind by', count('change')],
+    ['lagSeconds', 'Oldest missing change', (v) => (none(v) ? '–' : Number(v) === 0 ? 'none' : `${secs(v)} old`)],
+    ['primarySeq', 'Primary at', change],
+    ['secondarySeq', 'Secondary at', change],
+    ['delayMs', 'WAN delay (each way)', millis],
+    ['inTransit', 'In transit', count('batch', 'batches')],
+    ['lastApplyLagSeconds', 'Last change reached it in', secs],
+    ['lastAppliedAt', 'Last applied', since],
+    ['batchesSent', 'Batches sent', count('batch', 'batches')],
+    ['batchesApplied', 'Batches applied', count('batch', 'batches')],
+    ['changesApplied', 'Changes applied', count('change')],
+    ['duplicatesSkipped', 'Duplicates skipped', count('change')],
+    ['dropped', 'Batches lost on the link', count('batch', 'batches')],
+    ['resends', 'Resent', count('batch', 'batches')],
+    ['failures', 'Failed attempts (any cause)', count('attempt')],
+    ['prunedThrough', 'Outbox kept after', change],
+    ['secondaryProcess', 'Secondary process', proc],
+  ];
+  // A node's own process (serve starts it): pid, address, restarts.
+  function proc(p) {
+    if (!p) return '–';
+    const where = p.pid ? `pid ${p.pid}${p.url ? ` at ${p.url}` : ''}` : p.url ? `at ${p.url}` : 'not running';
+    return `${where} · ${plural(p.restarts || 0, 'restart')}${p.lastError ? ` · last error: ${p.lastError}` : ''}`;
+  }
+  const SYNC_FIELDS = [
+    ['online', 'Link to central', words('online', 'offline')],
+    ['rows', 'Changes', (r) => (r ? `${r.pending} waiting · ${r.synced} synced · ${r.failed} failed` : '–')],
+    ['oldestPendingSeconds', 'Oldest waiting change', (v) => (none(v) ? '–' : Number(v) === 0 ? 'none' : `${secs(v)} old`)],
+    ['intervalMs', 'Syncs every', millis],
+    ['running', 'Sync job', words('running', 'stopped')],
+    ['lastRunAt', 'Last run', since],
+    ['lastRunMs', 'Last run took', millis],
+    ['lastPushAt', 'Last push', since],
+    ['lastSyncAt', 'Last accepted push', since],
+    ['runs', 'Runs', count('run')],
+    ['pushes', 'Pushes', count('push', 'pushes')],
+    ['failedPushes', 'Failed pushes', count('push', 'pushes')],
+    ['rowsPushed', 'Rows pushed', count('row')],
+    ['rowsSynced', 'Rows synced', count('row')],
+    ['rowsRetried', 'Rows retried', count('row')],
+    ['rowsFailed', 'Rows given up', count('row')],
+    ['retryBudget', 'Tries per row', count('try', 'tries')],
+    ['retriesMax', 'Most tries of one row', count('try', 'tries')],
+    ['syncedTwice', 'Rows synced twice', count('row')],
+    ['centralCheck', 'Central holds', (c) => (c ? `${c.matching} of ${c.keys} rows${c.missing ? `, ${c.missing} missing` : ''}${c.differs ? `, ${c.differs} different` : ''} (checked ${ago(c.at)})` : 'not checked yet')],
+  ];
+  SYNC_FIELDS.push(['centralProcess', 'Central process', proc]);
+  const SKIP = ['topology', 'state', 'node', 'central', 'primary', 'secondary', 'lastError', 'queueError', 'tables'];
+
+  function fillFields(dl, data, fields) {
+    const rows = [];
+    const known = new Set(fields.map(([k]) => k));
+    for (const [k, name, fmt] of fields) {
+      if (!(k in data)) continue;
+      rows.push(el('dt', { text: name }), el('dd', { 'data-key': k, text: fmt(data[k]) }));
+    }
+    for (const [k, v] of Object.entries(data)) {
+      if (known.has(k) || SKIP.includes(k)) continue;
+      rows.push(el('dt', { text: label(k) }), el('dd', { 'data-key': k, text: scalar(k, v) }));
+    }
+    dl.replaceChildren(...rows);
+  }
+
+  function showError(sel, text) {
+    const e = $(sel);
+    e.textContent = text || '';
+    e.hidden = !text;
+  }
 
   async function pollHeartbeat() {
-    const hb = $('#heartbeat');
     try {
       const h = await api('GET', '/heartbeat', undefined, POLL_TIMEOUT_MS);
       const wasDown = state.reachable === false;
       state.reachable = true;
-      hb.dataset.state = h.status === 'ok' ? 'ok' : 'warn';
-      $('#heartbeat-text').textContent =
-        `${h.node || 'server'} · ${h.status || '?'}${h.topology ? ` · ${h.topology}` : ''} · up ${duration(h.uptimeSeconds)}`;
+      state.heartbeat = h;
       if (wasDown) {
         say('The server answers again.', 'ok');
         refreshCatalog();
@@ -616,67 +695,179 @@
       }
     } catch (err) {
       state.reachable = false;
-      hb.dataset.state = err instanceof NetworkError ? 'down' : 'warn';
-      $('#heartbeat-text').textContent = err instanceof NetworkError ? 'server unreachable' : `heartbeat: ${err.message} (${err.status})`;
+      state.heartbeat = { error: err instanceof NetworkError ? 'server unreachable' : `heartbeat: ${err.message} (${err.status})` };
     }
   }
+
+  // The header: the server, and the worst redundancy state in words and colour.
+  function renderHeader(worst) {
+    const hb = $('#heartbeat');
+    const h = state.heartbeat || {};
+    if (h.error) {
+      hb.dataset.state = 'down';
+      hb.dataset.level = 'down';
+      $('#heartbeat-text').textContent = h.error;
+      return;
+    }
+    const serverOk = h.status === 'ok';
+    const level = worst ? worst.level : 'ok';
+    hb.dataset.level = level;
+    hb.dataset.state = !serverOk ? 'warn' : LEVEL_TONE[level];
+    hb.title = `GET /heartbeat: up ${duration(h.uptimeSeconds)}`;
+    const what = worst ? worst.text : 'no redundancy';
+    $('#heartbeat-text').textContent =
+      `${h.node || 'server'} · ${h.topology || '?'} · ${serverOk ? what : `status ${h.status}`}`;
+  }
+
+  const POLICY_WORDS = {
+    strict: 'strict: refuses writes while a copy cannot write',
+    degrade: 'degrade: keeps writing on the copy that can',
+  };
 
   async function pollMirror() {
     const panel = $('#mirror-panel');
     let m;
     try { m = await status('/mirror/status'); } catch (err) {
-      if (err instanceof NetworkError) return; // keep the last picture; the heartbeat says unreachable
+      if (err instanceof NetworkError) return state.last.mirror; // the last picture; the header says unreachable
       panel.hidden = false;
       badge($('#mirror-state'), 'unavailable', 'bad');
-      const e = $('#mirror-error');
-      e.textContent = explain(err, 'reading the mirror status', false);
-      e.hidden = false;
-      return;
+      showError('#mirror-error', explain(err, 'reading the mirror status', false));
+      return summary('failed', 'mirror status unavailable');
     }
     panel.hidden = !m;
-    if (!m) return;
-    badge($('#mirror-state'), m.state || '?', tone(m.state));
-    panel.dataset.state = m.state || '';
+    if (!m) return null;
+    const st = m.state || '?';
+    const tone = st === 'in-sync' ? 'ok' : st === 'failed' ? 'bad' : 'warn';
+    badge($('#mirror-state'), st, tone);
+    panel.dataset.state = st;
     $('#mirror-lead').textContent = m.lead || '–';
-    $('#mirror-policy').textContent = m.policy || '–';
+    $('#mirror-policy').textContent = POLICY_WORDS[m.policy] || m.policy || '–';
     $('#mirror-behind').textContent = m.behind || 'none';
-    $('#mirror-changes').textContent = m.changesBehind ?? '–';
-    $('#mirror-seq').textContent = `primary ${m.seqPrimary ?? '–'} · mirror ${m.seqMirror ?? '–'}`;
-    $('#mirror-resyncs').textContent = m.resyncs ?? '–';
+    $('#mirror-changes').textContent = count('change')(m.changesBehind ?? null);
+    $('#mirror-seq').textContent = `primary at ${change(m.seqPrimary)} · mirror at ${change(m.seqMirror)}`;
+    $('#mirror-resyncs').textContent = count('resync')(m.resyncs ?? null);
     $('#mirror-since').textContent = m.since ? ago(m.since) : '–';
-    const e = $('#mirror-error');
-    const healed = m.state === 'in-sync';
-    e.textContent = m.lastError ? `${healed ? 'Last error (healed since)' : 'Last error'}: ${m.lastError}` : '';
-    e.classList.toggle('healed', healed);
-    e.hidden = !m.lastError;
+    const healed = st === 'in-sync';
+    showError('#mirror-error', m.lastError ? `${healed ? 'Last error (healed since)' : 'Last error'}: ${m.lastError}` : '');
+    $('#mirror-error').classList.toggle('healed', healed);
+    if (st === 'failed') return summary('failed', 'mirror failed: writes refused');
+    if (st === 'degraded') {
+      return summary('degraded', `mirror degraded: ${m.behind || 'a copy'} ${plural(m.changesBehind || 0, 'change')} behind`);
+    }
+    return summary('ok', 'mirror in sync');
   }
 
-  function fillFields(dl, data, skip) {
-    const rows = [];
-    for (const [k, v] of Object.entries(data)) {
-      if (skip.includes(k)) continue;
-      rows.push(el('dt', { text: label(k) }), el('dd', { 'data-key': k, text: scalar(k, v) }));
+  function asyncSummary(d) {
+    if (d.state === 'stuck') return summary('failed', 'replication stuck: the secondary must be re-seeded');
+    if (d.state === 'retrying') return summary('retrying', `replication retrying: secondary ${plural(d.lagChanges || 0, 'change')} behind`);
+    if (d.lagChanges > 0) return summary('lagging', `secondary lagging: ${plural(d.lagChanges, 'change')} behind`);
+    return summary('ok', 'secondary in sync');
+  }
+
+  function syncSummary(d) {
+    const rows = d.rows || {};
+    if (rows.failed > 0) return summary('failed', `${plural(rows.failed, 'change')} failed to sync`);
+    if (d.online === false) return summary('degraded', `offline: ${plural(rows.pending || 0, 'change')} waiting`);
+    if (rows.pending > 0) return summary('lagging', `${plural(rows.pending, 'change')} waiting to sync`);
+    return summary('ok', 'central in sync');
+  }
+
+  // A cluster's leader and replicas: one line each.
+  function renderCluster(dl, d) {
+    const rows = [el('dt', { text: 'Leader' }),
+      el('dd', { 'data-key': 'leader', text: `${d.leader.node} at ${change(d.leader.seq)}` })];
+    for (const r of d.replicas || []) {
+      const lag = none(r.lagChanges) ? '' : ` · ${plural(r.lagChanges, 'change')} behind (${secs(r.lagSeconds)})`;
+      rows.push(el('dt', { text: r.node }),
+        el('dd', { 'data-key': r.node, dataset: { state: r.state } },
+          el('span', { class: `badge ${r.state === 'up' ? 'ok' : r.state === 'down' ? 'bad' : 'warn'}`, text: r.state }),
+          ` at ${change(r.position)}${lag} · ${plural(r.restarts || 0, 'restart')}`));
     }
     dl.replaceChildren(...rows);
   }
 
-  async function pollGeneric(path, panelSel, badgeSel, fieldsSel) {
-    const panel = $(panelSel);
-    let data;
-    try { data = await status(path); } catch (err) {
-      if (err instanceof NetworkError) return;
-      panel.hidden = false;
-      badge($(badgeSel), 'unavailable', 'bad');
-      $(fieldsSel).replaceChildren(el('dd', { class: 'last-error', text: explain(err, `reading ${path}`, false) }));
-      return;
-    }
-    panel.hidden = !data;
-    if (!data) return;
-    let st = data.state ?? data.status;
-    if (st === undefined && typeof data.online === 'boolean') st = data.online ? 'online' : 'offline';
-    badge($(badgeSel), st === undefined ? 'ok' : String(st), tone(st === undefined ? 'ok' : st));
-    fillFields($(fieldsSel), data, ['state', 'topology']);
+  function clusterSummary(d) {
+    const reps = d.replicas || [];
+    const down = reps.filter((r) => r.state === 'down').map((r) => r.node);
+    const catching = reps.filter((r) => r.state === 'catching-up').map((r) => r.node);
+    const lag = reps.filter((r) => r.lagChanges > 0).map((r) => r.node);
+    if (down.length) return summary('degraded', `${down.join(', ')} down`);
+    if (catching.length) return summary('lagging', `${catching.join(', ')} catching up`);
+    if (lag.length) return summary('lagging', `${lag.join(', ')} lagging`);
+    return summary('ok', `${plural(reps.length, 'replica')} in sync`);
   }
+
+  async function pollReplication() {
+    const panel = $('#replication-panel');
+    let d;
+    try { d = await status('/replication/status'); } catch (err) {
+      if (err instanceof NetworkError) return state.last.replication;
+      panel.hidden = false;
+      badge($('#replication-state'), 'unavailable', 'bad');
+      showError('#replication-error', explain(err, 'reading /replication/status', false));
+      return summary('failed', 'replication status unavailable');
+    }
+    panel.hidden = !d;
+    if (!d) return null;
+    const cluster = d.topology === 'cluster';
+    $('#replication-title').textContent = cluster ? 'Cluster replicas' : 'Async replication';
+    const s = cluster ? clusterSummary(d) : asyncSummary(d);
+    badge($('#replication-state'), cluster ? s.level : d.state || s.level, LEVEL_TONE[s.level]);
+    panel.dataset.state = s.level;
+    if (cluster) renderCluster($('#replication-fields'), d);
+    else fillFields($('#replication-fields'), d, ASYNC_FIELDS);
+    showError('#replication-error', d.lastError ? `${s.level === 'ok' ? 'Last error (recovered since)' : 'Last error'}: ${d.lastError}` : '');
+    return s;
+  }
+
+  async function pollSync() {
+    const panel = $('#sync-panel');
+    let d;
+    try { d = await status('/sync/status'); } catch (err) {
+      if (err instanceof NetworkError) return state.last.sync;
+      panel.hidden = false;
+      badge($('#sync-state'), 'unavailable', 'bad');
+      showError('#sync-error', explain(err, 'reading /sync/status', false));
+      return summary('failed', 'sync status unavailable');
+    }
+    panel.hidden = !d;
+    if (!d) return null;
+    const s = syncSummary(d);
+    badge($('#sync-state'), d.online === false ? 'offline' : s.level === 'ok' ? 'synced' : s.level, LEVEL_TONE[s.level]);
+    panel.dataset.state = s.level;
+    fillFields($('#sync-fields'), d, SYNC_FIELDS);
+    showError('#sync-error', d.lastError || d.queueError ? `Last error: ${d.lastError || d.queueError}` : '');
+    return s;
+  }
+
+  // ---- Fault panel ----------------------------------------------------------
+
+  // What a fault point does, in words, from its name (the catalog's patterns).
+  function faultEffect(name) {
+    const p = name.split('/');
+    const n = p[1];
+    if (p[0] === 'disk') {
+      return {
+        read: `reads of ${n}'s database fail`,
+        write: `writes to ${n}'s database fail`,
+        fsync: `${n}'s fsyncs fail: commits cannot be made durable`,
+        full: `${n}'s disk is full`,
+        slow: `${n}'s disk answers slowly`,
+      }[p[2]] || `${n}'s disk misbehaves (${p[2]})`;
+    }
+    if (p[0] === 'net') {
+      return {
+        drop: `messages from ${n} to ${p[2]} are lost`,
+        delay: `messages from ${n} to ${p[2]} arrive late`,
+        duplicate: `messages from ${n} to ${p[2]} arrive twice`,
+        reorder: `messages from ${n} to ${p[2]} overtake each other`,
+      }[p[3]] || `the link from ${n} to ${p[2]} misbehaves (${p[3]})`;
+    }
+    if (p[0] === 'crash') return `${n} dies (killed) at ${p.slice(2).join('/')}`;
+    return name;
+  }
+  // Only a disk read, write or fsync fails with an errno one can choose.
+  const takesErrno = (name) => /^disk\/[^/]+\/(read|write|fsync|full)$/.test(name);
 
   async function pollFaults() {
     const panel = $('#faults-panel');
@@ -696,29 +887,33 @@
     else hint.hidden = true;
   }
 
+  function faultInput(f) {
+    const slow = f.errno === undefined && f.delayMs !== undefined;
+    if (slow) {
+      return el('input', { type: 'number', class: 'delay', min: 1, max: 60000, value: f.delayMs,
+        'data-testid': 'fault-delay', 'aria-label': `delay in ms for ${f.name}` });
+    }
+    if (!takesErrno(f.name)) return null;
+    const input = el('select', { class: 'errno', 'data-testid': 'fault-errno', 'aria-label': `errno for ${f.name}` },
+      ...ERRNOS.map((e) => el('option', { value: e, text: e })));
+    const dflt = f.errno || 'EIO';
+    if (!ERRNOS.includes(dflt)) input.append(el('option', { value: dflt, text: dflt }));
+    input.value = dflt;
+    return input;
+  }
+
   function renderFaults(points) {
     const body = $('#fault-list');
     const key = points.map((f) => f.name).join('\n');
     if (key !== state.faultRowsKey) {
       state.faultRowsKey = key;
       body.replaceChildren(...points.map((f) => {
-        // A slow point takes a delay in ms; every other point an errno.
-        const slow = f.errno === undefined && f.delayMs !== undefined;
-        let input;
-        if (slow) {
-          input = el('input', { type: 'number', class: 'delay', min: 1, max: 60000, value: f.delayMs,
-            'data-testid': 'fault-delay', 'aria-label': `delay in ms for ${f.name}` });
-        } else {
-          input = el('select', { class: 'errno', 'data-testid': 'fault-errno', 'aria-label': `errno for ${f.name}` },
-            ...ERRNOS.map((e) => el('option', { value: e, text: e })));
-          const dflt = f.errno || 'EIO';
-          if (!ERRNOS.includes(dflt)) input.append(el('option', { value: dflt, text: dflt }));
-          input.value = dflt;
-        }
+        const input = faultInput(f);
         const row = el('tr', { class: 'fault', dataset: { testid: 'fault-point', name: f.name } },
-          el('td', {}, el('code', { text: f.name }), f.description ? el('div', { class: 'muted small', text: f.description }) : null),
+          el('td', {}, el('code', { text: f.name }),
+            el('div', { class: 'muted small', 'data-testid': 'fault-effect', text: faultEffect(f.name) })),
           el('td', {}, el('span', { class: 'badge', 'data-testid': 'fault-state' })),
-          el('td', {}, input, slow ? ' ms' : null),
+          el('td', {}, input || el('span', { class: 'muted', text: '—' }), input && input.tagName === 'INPUT' ? ' ms' : null),
           el('td', {}, el('button', { type: 'button', class: 'btn small', 'data-testid': 'fault-toggle' })));
         $('button', row).addEventListener('click', (e) => toggleFault(row, e.currentTarget));
         return row;
@@ -733,11 +928,11 @@
       row.classList.toggle('on', !!f.enabled);
       badge($('[data-testid=fault-state]', row), f.enabled ? 'enabled' : 'off', f.enabled ? 'bad' : 'neutral');
       const input = $('select, input', row);
-      if (f.enabled) {
+      if (input && f.enabled) {
         if (input.tagName === 'SELECT' && f.errno) input.value = f.errno;
         if (input.tagName === 'INPUT' && f.delayMs !== undefined) input.value = f.delayMs;
       }
-      input.disabled = !!f.enabled; // the value in force shows while enabled
+      if (input) input.disabled = !!f.enabled; // the value in force shows while enabled
       const b = $('[data-testid=fault-toggle]', row);
       if (!b.dataset.busy) {
         b.textContent = f.enabled ? 'Disable' : 'Enable';
@@ -759,19 +954,19 @@
     const action = row.dataset.enabled === 'true' ? 'disable' : 'enable';
     const input = $('select, input', row);
     const body = { name, action };
-    let how;
-    if (input.tagName === 'SELECT') {
+    let how = faultEffect(name);
+    if (input && input.tagName === 'SELECT') {
       body.errno = input.value || 'EIO';
-      how = body.errno;
-    } else {
+      how += ` (${body.errno})`;
+    } else if (input) {
       body.delayMs = Math.max(1, Math.round(Number(input.value) || 1));
-      how = `${body.delayMs} ms`;
+      how += ` (+${body.delayMs} ms)`;
     }
     button.dataset.busy = '1';
     await busy(button, async () => {
       try {
         await api('POST', '/faults', body);
-        say(action === 'enable' ? `Fault ${name} enabled (${how}).` : `Fault ${name} disabled.`, action === 'enable' ? 'warn' : 'info');
+        say(action === 'enable' ? `Fault ${name} on: ${how}.` : `Fault ${name} off.`, action === 'enable' ? 'warn' : 'info');
       } catch (err) {
         say(explain(err, `${action === 'enable' ? 'enabling' : 'disabling'} ${name}`, false), 'error');
       }
@@ -782,13 +977,15 @@
   }
 
   async function pollRedundancy() {
-    await Promise.all([
-      pollMirror(),
-      pollGeneric('/replication/status', '#replication-panel', '#replication-state', '#replication-fields'),
-      pollGeneric('/sync/status', '#sync-panel', '#sync-state', '#sync-fields'),
-    ]);
+    const [mirror, replication, sync] = await Promise.all([pollMirror(), pollReplication(), pollSync()]);
+    state.last = { mirror, replication, sync };
     const known = ['/mirror/status', '/replication/status', '/sync/status'].map((p) => state.panels[p]);
     $('#redundancy-none').hidden = !known.every((p) => p && p.absent === true);
+    let worst = null;
+    for (const s of [mirror, replication, sync]) {
+      if (s && (!worst || LEVELS.indexOf(s.level) > LEVELS.indexOf(worst.level))) worst = s;
+    }
+    return worst;
   }
 
   let polling = false;
@@ -796,7 +993,8 @@
     if (polling) return;
     polling = true;
     try {
-      await Promise.all([pollHeartbeat(), pollRedundancy(), pollFaults()]);
+      const [, worst] = await Promise.all([pollHeartbeat(), pollRedundancy(), pollFaults()]);
+      renderHeader(worst);
       $('.platform').classList.toggle('stale', !state.reachable); // the last picture, greyed
       $('#platform-updated').textContent = state.reachable
         ? `updated ${new Date().toLocaleTimeString()}`

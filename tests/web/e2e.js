@@ -11,8 +11,18 @@
 // playwright-core) like a shopper: browse, search, filter, sign up, fill the
 // cart, get a stock refusal that names the product, check out, see the order
 // in the history, reload (the account is remembered), read the redundancy
-// panel. It saves DIR/screenshot.png, stops the server with SIGTERM and
-// requires exit status 0. playwright-core is found through NODE_PATH (run.sh
+// panel, which must be in view without scrolling on a laptop's screen
+// (1366x768) with the worst redundancy state in the header, in words and
+// colour. It saves DIR/screenshot.png, stops the server with SIGTERM and
+// requires exit status 0.
+//
+//   --faults         strict mirror: one disk refuses, a checkout is refused and
+//                    the header says "failed" with no phantom "changes behind";
+//                    both disks down, 503 and nothing charged; healed, in sync
+//   --topology async the header says "lagging" while an order crosses the WAN,
+//                    "retrying" while the link drops every batch, then in sync
+//   --workshop       tests/web/workshop/index.html, a page that uses the cart
+//                    routes exactly as the workshop's own front end does playwright-core is found through NODE_PATH (run.sh
 // installs it into the build tree). Exit 0 on success, 1 on any failure.
 'use strict';
 
@@ -33,6 +43,8 @@ const CHROMIUM = opt('--chromium', process.env.CHROMIUM || '/usr/bin/chromium');
 const HEADED = args.includes('--headed');
 const FAULTS = args.includes('--faults'); // the fault-panel scenario, server started with --allow-faults
 const TOPOLOGY = opt('--topology'); // e.g. async: the redundancy panel must show its replication
+const WORKSHOP = args.includes('--workshop'); // the workshop's own front end's use of the cart routes
+const VIEW = { width: 1366, height: 768 }; // a laptop's screen
 const BUDGET_MS = Number(process.env.WEB_E2E_BUDGET_MS || 90000);
 
 const t0 = Date.now();
@@ -95,10 +107,10 @@ async function startServer() {
     expect(help.status === 0, `\`${SERVER} serve --help\` exited ${help.status}: ${helpText.trim() || help.error}`);
     cmd = SERVER;
     argv = ['serve', '--port', String(port), '--data', dataDir];
-    if (FAULTS) argv.push('--allow-faults');
+    if (FAULTS || TOPOLOGY === 'async') argv.push('--allow-faults');
     if (TOPOLOGY) argv.push('--topology', TOPOLOGY, '--delay', '4000');
-    // Serve this source tree's page, not whatever the binary was built with.
-    if (/--web\b/.test(helpText)) argv.push('--web', WEB);
+    // Serve this source tree's page (or the workshop's), not whatever the binary was built with.
+    if (/--web\b/.test(helpText)) argv.push('--web', WORKSHOP ? path.join(__dirname, 'workshop') : WEB);
     // Only the products the test adds (the server seeds a demo catalog by default).
     if (/--no-demo\b/.test(helpText)) argv.push('--no-demo');
   }
@@ -167,6 +179,26 @@ const waitText = async (locator, re, what) => {
   }
 };
 
+
+// The redundancy panel is on the first screen: its badge is in view at the top of the page.
+async function redundancyInView(what) {
+  await page.evaluate(() => window.scrollTo(0, 0));
+  const box = await page.locator('.platform .status-card:not([hidden]) .badge').first().boundingBox();
+  expect(box && box.y >= 0 && box.y + box.height <= VIEW.height,
+    `${what}: the redundancy panel's state is not on a ${VIEW.width}x${VIEW.height} screen (${JSON.stringify(box)})`);
+}
+
+// The header pill: the worst redundancy state in words (re) and colour (ok, warn, bad).
+async function headerSays(re, tone, what) {
+  const hb = page.locator(`#heartbeat[data-state="${tone}"]`);
+  try {
+    await hb.filter({ hasText: re }).waitFor({ timeout: 15000 });
+  } catch (_) {
+    const now = await page.locator('#heartbeat').evaluate((h) => `${h.dataset.state}: ${h.textContent.trim()}`);
+    fail(`${what}: the header should say ${re} (${tone}); it says ${now}`);
+  }
+}
+
 async function shopScenario(base, [mug, teapot, notebook], mirrorStatus) {
   log('load the page');
   await page.goto(`${base}/`);
@@ -176,6 +208,10 @@ async function shopScenario(base, [mug, teapot, notebook], mirrorStatus) {
   await waitText(card(mug).locator(sel('product-price')), /^12\.50$/, 'mug price with 2 decimals');
   await waitText(card(notebook).locator(sel('product-price')), /^7\.99$/, 'notebook price');
   await waitText(card(teapot).locator(sel('product-stock')), /Only 2 left/, 'teapot stock');
+  if (mirrorStatus === 200) {
+    await headerSays(/primary · mirror · mirror in sync/, 'ok', 'a healthy mirror');
+    await redundancyInView('the shop page');
+  }
 
   log('search and filter');
   await page.fill('#search', 'notebook');
@@ -239,15 +275,34 @@ async function shopScenario(base, [mug, teapot, notebook], mirrorStatus) {
   }
   const repl = await http(base, 'GET', '/replication/status');
   if (TOPOLOGY === 'async') {
-    // The order was acknowledged before the secondary has it (4 s WAN: room for a loaded machine):
-    // the panel shows the lag, then the secondary catching up.
+    // An order is acknowledged before the secondary has it (4 s WAN): the
+    // header says "lagging" and the panel shows the lag, then the catch-up.
     expect(repl.status === 200, `GET /replication/status on async: ${repl.status}`);
     await page.locator(sel('replication-panel')).waitFor();
-    await waitText(page.locator(sel('replication-state')), /^(streaming|retrying)$/, 'replication state badge');
+    await redundancyInView('async');
     const lag = page.locator('#replication-fields dd[data-key="lagChanges"]');
-    await waitText(lag, /^[1-9]/, 'a lag while the order crosses the WAN');
-    await page.screenshot({ path: path.join(OUT, 'screenshot-async-lag.png'), fullPage: true });
-    await waitText(lag, /^0$/, 'the secondary caught up');
+    const fresh = await http(base, 'POST', '/orders', { userId: ada.data.id, products: [{ productId: notebook.id, quantity: 1 }] });
+    expect(fresh.status === 201, `POST /orders: ${fresh.status} ${JSON.stringify(fresh.data)}`);
+    await headerSays(/secondary lagging: \d+ changes? behind/, 'warn', 'an order crossing the WAN');
+    await waitText(lag, /^[1-9]\d* changes?$/, 'a lag while the order crosses the WAN');
+    await page.screenshot({ path: path.join(OUT, 'screenshot-async-lag.png') });
+    await waitText(lag, /^0 changes$/, 'the secondary caught up');
+    await headerSays(/secondary in sync/, 'ok', 'the secondary caught up');
+
+    log('the link drops every batch: the header says retrying');
+    const drop = page.locator(`${sel('fault-point')}[data-name="net/primary/secondary/drop"]`);
+    await waitText(drop.locator(sel('fault-effect')), /^messages from primary to secondary are lost$/, 'the drop fault names its effect');
+    expect(await drop.locator(sel('fault-errno')).count() === 0, 'a dropped message has no errno to choose');
+    await setFault('net/primary/secondary/drop', true);
+    await waitText(message(), /messages from primary to secondary are lost/, 'the fault message names its effect');
+    const again = await http(base, 'POST', '/orders', { userId: ada.data.id, products: [{ productId: notebook.id, quantity: 1 }] });
+    expect(again.status === 201, `POST /orders with the link dropping: ${again.status}`);
+    await headerSays(/replication retrying/, 'warn', 'every batch lost');
+    await waitText(page.locator(sel('replication-state')), /^retrying$/, 'the replication badge');
+    await page.screenshot({ path: path.join(OUT, 'screenshot-async-retrying.png') });
+    await setFault('net/primary/secondary/drop', false);
+    await waitText(lag, /^0 changes$/, 'the secondary caught up after the link healed');
+    await headerSays(/secondary in sync/, 'ok', 'the link healed');
     log(`replication: ${await page.locator(sel('replication-state')).textContent()}, caught up`);
   } else {
     expect(await page.locator(sel('replication-panel')).isHidden() === (repl.status !== 200),
@@ -302,8 +357,26 @@ async function faultScenario(base, [mug]) {
   await card(mug).locator(sel('add-to-cart')).click();
   await waitText(page.locator(sel('cart-total')), /^12\.50$/, 'cart total');
 
-  log('enable disk/mirror/write and disk/primary/write (EIO)');
+  await headerSays(/mirror in sync/, 'ok', 'before any fault');
+  await redundancyInView('the fault scenario');
+  const before = await http(base, 'GET', '/mirror/status');
+
+  log('strict: the mirror\'s disk refuses; a checkout is refused and nothing moves');
   await setFault('disk/mirror/write', true, 'EIO');
+  await waitText(page.locator(`${sel('fault-point')}[data-name="disk/mirror/write"] ${sel('fault-effect')}`),
+    /^writes to mirror's database fail$/, 'the disk fault names its effect');
+  await page.click('#checkout-btn');
+  await waitText(message(), /nothing was charged/, 'the refused checkout');
+  await headerSays(/mirror failed: writes refused/, 'bad', 'a strict mirror refusing writes');
+  await waitText(page.locator(sel('mirror-state')), /^failed$/, 'the mirror badge');
+  await waitText(page.locator(sel('mirror-changes')), /^0 changes$/, 'no phantom "changes behind" after a refused write');
+  const refused = await http(base, 'GET', '/mirror/status');
+  expect(refused.data.changesBehind === 0 && refused.data.seqPrimary === before.data.seqPrimary &&
+    refused.data.seqMirror === before.data.seqMirror,
+    `a refused write moved the mirror's positions: before ${JSON.stringify(before.data)}, after ${JSON.stringify(refused.data)}`);
+  await page.screenshot({ path: path.join(OUT, 'screenshot-strict-refused.png') });
+
+  log('enable disk/primary/write (EIO) too');
   await setFault('disk/primary/write', true, 'EIO');
   await waitText(page.locator(sel('faults-active')), /2 active/, 'active fault count');
 
@@ -338,7 +411,48 @@ async function faultScenario(base, [mug]) {
     } catch (_) {
       fail(`the mirror did not come back in sync within 10 s of healing (state ${await page.locator(sel('mirror-state')).textContent()})`);
     }
+    await headerSays(/mirror in sync/, 'ok', 'healed');
   }
+}
+
+// The workshop's own front end (DESIGN.md §7), played by tests/web/workshop/:
+// list the products, set a quantity (1 then 3 gives 3), read the cart map,
+// remove a line; the server's cart must agree at every step.
+async function workshopScenario(base, [mug, teapot]) {
+  const user = await http(base, 'POST', '/users', { name: 'Ada', email: 'ada@workshop.example' });
+  expect(user.status === 201, `POST /users: ${user.status}`);
+  const uid = user.data.id;
+  const cartOf = async () => (await http(base, 'GET', `/cart/${uid}`)).data;
+  await page.goto(`${base}/`);
+  await page.locator('body[data-ready="true"]').waitFor();
+  await page.fill('#user', String(uid));
+  await page.dispatchEvent('#user', 'change');
+  const line = (p) => page.locator(`#products li[data-product-id="${p.id}"]`);
+  await waitText(line(mug).locator('.name'), /Stoneware mug/, 'the workshop page lists the products');
+  const cartLine = (p) => page.locator(`#cart li.cart-line[data-product-id="${p.id}"]`);
+
+  log('set 1 mug, then 3: the cart holds 3');
+  await line(mug).locator('.quantity').fill('1');
+  await line(mug).locator('.set').click();
+  await waitText(cartLine(mug), new RegExp(`^Product ID: ${mug.id}, Quantity: 1 `), 'one mug');
+  await line(mug).locator('.quantity').fill('3');
+  await line(mug).locator('.set').click();
+  await waitText(cartLine(mug), new RegExp(`^Product ID: ${mug.id}, Quantity: 3 `), 'three mugs, not four');
+  await line(teapot).locator('.quantity').fill('2');
+  await line(teapot).locator('.set').click();
+  await waitText(cartLine(teapot), new RegExp(`^Product ID: ${teapot.id}, Quantity: 2 `), 'two teapots');
+  const both = await cartOf();
+  expect(JSON.stringify(both) === JSON.stringify({ [mug.id]: 3, [teapot.id]: 2 }), `GET /cart/${uid}: ${JSON.stringify(both)}`);
+  await page.screenshot({ path: path.join(OUT, 'screenshot-workshop.png') });
+
+  log('remove the mugs');
+  await cartLine(mug).locator('.remove').click();
+  await cartLine(mug).waitFor({ state: 'detached' });
+  expect(await cartLine(teapot).count() === 1, 'the teapots went with the mugs');
+  const left = await cartOf();
+  expect(JSON.stringify(left) === JSON.stringify({ [teapot.id]: 2 }), `GET /cart/${uid} after the remove: ${JSON.stringify(left)}`);
+  const error = await page.locator('#error').textContent();
+  expect(error === '', `the workshop page reported: ${error}`);
 }
 
 async function main() {
@@ -362,6 +476,8 @@ async function main() {
   const products = await seed(base);
   const page0 = await http(base, 'GET', '/');
   expect(page0.status === 200 && /text\/html/.test(page0.type), `GET / answered ${page0.status} ${page0.type}, not the page`);
+  // the first screen as a student sees it (not scrolled), kept beside the full page
+  const firstScreen = () => page.screenshot({ path: path.join(OUT, `screen-${FAULTS ? 'faults' : WORKSHOP ? 'workshop' : TOPOLOGY || 'mirror'}.png`) });
   const mirrorStatus = (await http(base, 'GET', '/mirror/status')).status;
 
   browser = await pw.chromium.launch({
@@ -369,7 +485,7 @@ async function main() {
     headless: !HEADED,
     args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run'],
   });
-  const context = await browser.newContext({ viewport: { width: 1280, height: 1000 }, locale: 'en-GB' });
+  const context = await browser.newContext({ viewport: VIEW, locale: 'en-GB' });
   context.setDefaultTimeout(8000);
   page = await context.newPage();
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
@@ -378,10 +494,14 @@ async function main() {
     if (m.type() === 'error' && !/Failed to load resource/.test(m.text())) problems.push(`console error: ${m.text()}`);
   });
   if (FAULTS) await faultScenario(base, products);
+  else if (WORKSHOP) await workshopScenario(base, products);
   else await shopScenario(base, products, mirrorStatus);
 
-  const shot = path.join(OUT, FAULTS ? 'screenshot-faults.png' : TOPOLOGY ? `screenshot-${TOPOLOGY}.png` : 'screenshot.png');
+  const shot = path.join(OUT, FAULTS ? 'screenshot-faults.png' : WORKSHOP ? 'screenshot-workshop-end.png'
+    : TOPOLOGY ? `screenshot-${TOPOLOGY}.png` : 'screenshot.png');
   await page.screenshot({ path: shot, fullPage: true });
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await firstScreen();
   log(`screenshot: ${shot}`);
   expect(problems.length === 0, `the page reported errors:\n  ${problems.join('\n  ')}`);
   await browser.close();

@@ -289,12 +289,16 @@ async function route(req, res, url) {
       return send(res, 200, orderJson(o));
     }
   }
+  // /cart/... is the workshop's (POST sets, answers {"id": qty}); /shop/cart/... the front end's (POST adds).
+  const view = parts[0] === 'shop' && parts[1] === 'cart';
+  if (view) parts.shift();
+  const shape = (uid) => (view ? cartJson(uid) : Object.fromEntries([...(db.carts.get(uid) || new Map())].sort((a, b) => a[0] - b[0])));
   if (parts[0] === 'cart' && parts.length >= 2) {
     const uid = id(parts[1]);
     if (parts.length === 2) {
       known(['GET', 'POST']);
       user(uid);
-      if (m === 'GET') return send(res, 200, cartJson(uid));
+      if (m === 'GET') return send(res, 200, shape(uid));
       const b = await json(req);
       const pid = needPosInt(b, 'productId');
       const qty = needPosInt(b, 'quantity');
@@ -302,11 +306,11 @@ async function route(req, res, url) {
       write(() => {
         if (!db.carts.has(uid)) db.carts.set(uid, new Map());
         const c = db.carts.get(uid);
-        c.set(pid, (c.get(pid) || 0) + qty);
+        c.set(pid, (view ? c.get(pid) || 0 : 0) + qty);
       });
-      return send(res, 200, cartJson(uid));
+      return send(res, 200, shape(uid));
     }
-    if (parts.length === 3 && parts[2] === 'checkout') {
+    if (parts.length === 3 && parts[2] === 'checkout' && !view) {
       known(['POST']);
       user(uid);
       const c = db.carts.get(uid) || new Map();
@@ -322,7 +326,7 @@ async function route(req, res, url) {
       const c = db.carts.get(uid);
       if (!c || !c.has(pid)) throw new HttpError(404, 'not in cart', `product ${pid} is not in the cart`);
       write(() => c.delete(pid));
-      return send(res, 200, cartJson(uid));
+      return send(res, 200, shape(uid));
     }
   }
   if (parts.length === 2 && parts[1] === 'status' && ['mirror', 'replication', 'sync'].includes(parts[0])) {
