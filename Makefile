@@ -11,6 +11,8 @@
 #   make fuzz       the libFuzzer targets (clang, build-fuzz/), FUZZ_SECONDS each (default 60)
 #   make mutants    the checkers' mutation score: the catalog against each planted bug (build-mutants/)
 #   make serve      deps + build + the live shop on http://127.0.0.1:3002/ (SERVE_ARGS=...)
+#   make install    deps + build + install: PREFIX/bin/faultdrill, PREFIX/share/faultdrill/{web,scenarios},
+#                   PREFIX/share/doc/faultdrill (PREFIX=/usr/local; DESTDIR=... for a staging dir)
 #   make clean
 
 # what building and the C tests need (the sweep CI workflow installs only these:
@@ -32,7 +34,8 @@ BUILD    ?= build
 JOBS     ?= $(shell nproc 2>/dev/null || echo 2)
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps build run test asan bench fuzz mutants serve live clean
+.PHONY: deps build run test asan bench fuzz mutants serve live install clean
+PREFIX   ?= /usr/local
 
 deps:
 	@missing=$$(for p in $(PACKAGES); do \
@@ -89,6 +92,9 @@ fuzz: deps
 
 serve: build
 	$(BUILD)/sim/faultdrill serve $(SERVE_ARGS)
+
+install: build
+	DESTDIR="$(DESTDIR)" cmake --install $(BUILD) --prefix "$(PREFIX)"
 
 clean:
 	rm -rf build build-asan build-fuzz build-mutants

@@ -76,7 +76,8 @@ static const char usage[] =
     "                    (same, the default) or in a second one after it (the naive mode)\n"
     "  --replicas N      cluster: how many replicas, 1 to 8 (default 2)\n"
     "  --allow-faults    GET/POST /faults: the front end's fault panel (loopback only)\n"
-    "  --web DIR         the front end's files (default: the source tree's platform/web)\n"
+    "  --web DIR         the front end's files (default: PREFIX/share/faultdrill/web when\n"
+    "                    installed, else the source tree's platform/web)\n"
     "  --seed-demo       give a shop without products the demo catalog (the default)\n"
     "  --no-demo         leave a new shop empty\n"
     "  --threads N       civetweb worker threads, one per open connection (default 512)\n"
@@ -317,7 +318,7 @@ static int parse_options(int argc, char **argv, struct serve_options *o)
                                 .interval_ms = SERVE_INTERVAL_MS_DEFAULT,
                                 .retries = SERVE_RETRIES_DEFAULT,
                                 .replicas = SERVE_REPLICAS_DEFAULT,
-                                .web_dir = FAULTDRILL_WEB_DIR, .demo = true,
+                                .web_dir = NULL /* default_web_dir */, .demo = true,
                                 .threads = SERVE_THREADS, .client_cap = SERVE_CLIENT_CAP,
                                 .request_timeout_ms = SERVE_REQUEST_TIMEOUT_MS,
                                 .keep_alive_ms = SERVE_KEEP_ALIVE_MS};
@@ -637,6 +638,27 @@ static int raise_fd_limit(struct server *srv)
 
 /* ---- life ------------------------------------------------------------------- */
 
+/* An installed faultdrill (make install) serves its own copy of the front
+ * end: PREFIX/share/faultdrill/web beside PREFIX/bin/faultdrill; a build
+ * tree's serves the source tree's. */
+static const char *default_web_dir(char *buf, size_t size)
+{
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n <= 0)
+        return FAULTDRILL_WEB_DIR;
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (slash == NULL)
+        return FAULTDRILL_WEB_DIR;
+    *slash = '\0';
+    int len = snprintf(buf, size, "%s/../share/faultdrill/web", exe);
+    struct stat st;
+    if (len < 0 || (size_t)len >= size || stat(buf, &st) != 0 || !S_ISDIR(st.st_mode))
+        return FAULTDRILL_WEB_DIR;
+    return buf;
+}
+
 /* Resolved before civetweb starts; a missing front end is said in the banner. */
 static void find_web_root(struct server *srv)
 {
@@ -760,6 +782,9 @@ static int serve_run(struct server *srv, const sigset_t *signals)
     srv->env = host_env(&srv->host);
     const char *nodes[2] = {srv->opt.node, second_node(srv->opt.role)};
     panel_init(&srv->panel, nodes, nodes[1] != NULL ? 2 : 1);
+    static char installed_web[PATH_MAX];
+    if (srv->opt.web_dir == NULL)
+        srv->opt.web_dir = default_web_dir(installed_web, sizeof(installed_web));
     if (!srv->opt.bench_trivial) {
         find_web_root(srv);
         /* A port in use is said before the data directory is touched. */
