@@ -2,7 +2,8 @@
  * junit.c — JUnit XML of several drill runs, for CI test tabs: one
  * <testsuite> per drill (in the order the drills first appear), one
  * <testcase> per drill x seed x expectation, a <failure> with the explanation
- * and the replay command for each expectation not met.
+ * and the replay command for each expectation not met, and an <error> for a
+ * drill x seed that could not run (exit 3).
  *
  * Written to a temporary file in the target's directory and renamed over it,
  * so a CI job never reads half a file. Depends on the text helpers of
@@ -59,9 +60,29 @@ static void junit_testcase(FILE *out, const struct report_run *r,
     fputs("</failure>\n    </testcase>\n", out);
 }
 
-static void junit_count(const struct report_run *r, uint64_t *tests, uint64_t *failures,
-                        int64_t *ms)
+/* A run that could not run: one testcase with the reason, as an <error>. */
+static void junit_error(FILE *out, const struct report_run *r)
 {
+    fputs("    <testcase name=\"run\" classname=\"faultdrill.", out);
+    report_xml_put_attr(out, r->drill_name);
+    fprintf(out, ".seed-%" PRIu64 "\" time=\"0.000\">\n      <error message=\"could not run\">",
+            r->seed);
+    report_xml_put_text(out, r->run_error);
+    if (r->replay[0] != '\0') {
+        fputs("\nreplay: ", out);
+        report_xml_put_text(out, r->replay);
+    }
+    fputs("</error>\n    </testcase>\n", out);
+}
+
+static void junit_count(const struct report_run *r, uint64_t *tests, uint64_t *failures,
+                        uint64_t *errors, int64_t *ms)
+{
+    if (r->run_error[0] != '\0') {
+        *tests += 1;
+        *errors += 1;
+        return;
+    }
     *tests += r->expectation_count;
     for (size_t i = 0; i < r->expectation_count; i++) {
         *failures += !r->expectations[i].ok;
@@ -74,17 +95,18 @@ static void junit_suite(FILE *out, const struct report_run *const *runs, size_t 
                         bool *done)
 {
     const char *name = runs[first]->drill_name;
-    uint64_t tests = 0, failures = 0;
+    uint64_t tests = 0, failures = 0, errors = 0;
     int64_t ms = 0;
     for (size_t i = first; i < count; i++) {
         if (strcmp(runs[i]->drill_name, name) == 0) {
-            junit_count(runs[i], &tests, &failures, &ms);
+            junit_count(runs[i], &tests, &failures, &errors, &ms);
         }
     }
     fputs("  <testsuite name=\"", out);
     report_xml_put_attr(out, name);
-    fprintf(out, "\" tests=\"%" PRIu64 "\" failures=\"%" PRIu64 "\" errors=\"0\" time=\"", tests,
-            failures);
+    fprintf(out,
+            "\" tests=\"%" PRIu64 "\" failures=\"%" PRIu64 "\" errors=\"%" PRIu64 "\" time=\"",
+            tests, failures, errors);
     junit_put_seconds(out, ms);
     fputs("\">\n", out);
     for (size_t i = first; i < count; i++) {
@@ -92,6 +114,10 @@ static void junit_suite(FILE *out, const struct report_run *const *runs, size_t 
             continue;
         }
         done[i] = true;
+        if (runs[i]->run_error[0] != '\0') {
+            junit_error(out, runs[i]);
+            continue;
+        }
         for (size_t k = 0; k < runs[i]->expectation_count; k++) {
             junit_testcase(out, runs[i], &runs[i]->expectations[k]);
         }
@@ -105,15 +131,15 @@ static int junit_document(FILE *out, const struct report_run *const *runs, size_
     if (done == NULL) {
         return -ENOMEM;
     }
-    uint64_t tests = 0, failures = 0;
+    uint64_t tests = 0, failures = 0, errors = 0;
     int64_t ms = 0;
     for (size_t i = 0; i < count; i++) {
-        junit_count(runs[i], &tests, &failures, &ms);
+        junit_count(runs[i], &tests, &failures, &errors, &ms);
     }
     fprintf(out,
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"faultdrill\" "
-            "tests=\"%" PRIu64 "\" failures=\"%" PRIu64 "\" errors=\"0\" time=\"",
-            tests, failures);
+            "tests=\"%" PRIu64 "\" failures=\"%" PRIu64 "\" errors=\"%" PRIu64 "\" time=\"",
+            tests, failures, errors);
     junit_put_seconds(out, ms);
     fputs("\">\n", out);
     for (size_t i = 0; i < count; i++) {

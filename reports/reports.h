@@ -151,6 +151,9 @@ struct report_run {
     struct report_metric metrics[REPORT_METRICS_MAX];
     size_t reason_count;               /* why operations were rejected, failed or unknown, */
     struct report_reason reasons[REPORT_REASONS_MAX]; /* most frequent first */
+    char run_error[REPORT_ERR_MAX];    /* non-empty: the drill could not run (exit 3); only
+                                          drill_name, drill_file, seed and replay are set, and
+                                          JUnit shows it as an <error> */
 };
 
 /*

@@ -1345,8 +1345,18 @@ static int64_t mix_entry(struct parser *p, const struct word *w, char *entry, un
     }
     *colon = '\0';
     if (!op_parse(entry, op)) {
-        werr(p, w, "unknown operation '%s' in mix; operations: %s%s", entry,
-             join(list, op_names, DRILL_OP_COUNT, "", ", "),
+        /* every name the mix takes: "cart-add (or cart), ..." */
+        list[0] = '\0';
+        for (size_t k = 0; k < DRILL_OP_COUNT; k++) {
+            size_t n = strlen(list);
+            snprintf(list + n, sizeof list - n, "%s%s", k ? ", " : "", op_names[k]);
+            for (size_t i = 0; i < OP_ALIAS_COUNT; i++) {
+                n = strlen(list);
+                if (op_aliases[i].op == (enum drill_op)k)
+                    snprintf(list + n, sizeof list - n, " (or %s)", op_aliases[i].alias);
+            }
+        }
+        werr(p, w, "unknown operation '%.40s' in mix; operations: %s%s", entry, list,
              hint(h, entry, op_names, DRILL_OP_COUNT));
         return -1;
     }

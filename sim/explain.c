@@ -309,6 +309,11 @@ static void explain_workload(FILE *out, const struct drill_workload *wl)
             sep = ", ";
         }
     }
+    if (total != 100 && total > 0) {
+        /* the weights are relative: say so rather than normalise in silence */
+        text_add(&t, " (the mix's weights add up to %u, not 100: each is taken as its share of %u)",
+                 total, total);
+    }
     text_add(&t, ".");
     wrap(out, INDENT, t.buf);
 }
@@ -460,8 +465,10 @@ static void explain_fault(struct text *t, const struct drill_event *ev)
 {
     const struct faults_point *fp = faults_lookup(ev->name);
     assert(fp != NULL); /* the parser checked the name */
-    if (strchr(ev->name, '*') != NULL) {
-        text_add(t, "every fault point whose name starts with %.*s starts firing",
+    if (strcmp(ev->name, "*") == 0) {
+        text_add(t, "every fault point of the catalog starts firing");
+    } else if (strchr(ev->name, '*') != NULL) {
+        text_add(t, "every fault point whose name starts with \"%.*s\" starts firing",
                  (int)(strlen(ev->name) - 1), ev->name);
     } else if (fp->family == FAULTS_FAMILY_DISK) {
         fault_disk(t, ev, fp);

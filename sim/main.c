@@ -77,6 +77,7 @@ struct run_args {
     uint64_t seed;
     bool seed_given;
     const char *out;
+    bool out_given; /* the replay line says it too */
     const char *junit;
     bool quiet, verbose;
     bool live;
@@ -101,6 +102,7 @@ static int parse_run_args(int argc, char **argv, struct run_args *a)
             a->seed_given = true;
         } else if (strcmp(arg, "--out") == 0 && has_value) {
             a->out = argv[++i];
+            a->out_given = true;
         } else if (strcmp(arg, "--junit") == 0 && has_value) {
             a->junit = argv[++i];
         } else if (strcmp(arg, "-q") == 0) {
@@ -137,6 +139,34 @@ static bool live_refused(const char *path, const struct drill *d)
     return refused;
 }
 
+/* Appends word to a shell command line, quoted when the shell would split
+ * or expand it. */
+static void shell_word(char *buf, size_t size, const char *word)
+{
+    size_t n = strlen(buf);
+    bool plain = word[0] != '\0' && strspn(word, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                                  "0123456789_./-+=:,@%") == strlen(word);
+    if (plain) {
+        snprintf(buf + n, size - n, " %s", word);
+        return;
+    }
+    if (n + 3 < size) {
+        buf[n++] = ' ';
+        buf[n++] = '\'';
+    }
+    for (const char *c = word; *c != '\0' && n + 5 < size; c++) {
+        if (*c == '\'') {
+            memcpy(buf + n, "'\\''", 4);
+            n += 4;
+        } else {
+            buf[n++] = *c;
+        }
+    }
+    if (n + 1 < size)
+        buf[n++] = '\'';
+    buf[n] = '\0';
+}
+
 /* Runs one drill and writes its reports; returns an exit code. */
 static int run_one(const struct run_args *a, const char *path, struct report_run *rep)
 {
@@ -148,9 +178,16 @@ static int run_one(const struct run_args *a, const char *path, struct report_run
         free(d);
         return EXIT_USAGE;
     }
-    char replay[1024];
-    snprintf(replay, sizeof(replay), "faultdrill run %s%s --seed %" PRIu64,
-             a->live ? "--live " : "", path, seed);
+    /* the command that gives this run again, reports in the same place */
+    char replay[1024] = "faultdrill run";
+    if (a->live)
+        strncat(replay, " --live", sizeof(replay) - strlen(replay) - 1);
+    shell_word(replay, sizeof(replay), path);
+    snprintf(replay + strlen(replay), sizeof(replay) - strlen(replay), " --seed %" PRIu64, seed);
+    if (a->out_given) {
+        strncat(replay, " --out", sizeof(replay) - strlen(replay) - 1);
+        shell_word(replay, sizeof(replay), a->out);
+    }
     struct sim_options opt = {.seed = seed, .seed_given = true, .replay = replay};
     char msg[REPORT_ERR_MAX] = "";
     int64_t t0 = cli_now_ms();
@@ -167,17 +204,26 @@ static int run_one(const struct run_args *a, const char *path, struct report_run
             fprintf(stderr, "faultdrill run: %s: no simulated run to compare with: %s\n", path,
                     sim_msg);
     }
-    free(d);
     if (err) {
         fprintf(stderr, "faultdrill run: %s: could not run: %s\n", path, msg);
+        /* what JUnit needs to show it as an <error> */
+        sim_result_release(rep);
+        snprintf(rep->drill_name, sizeof(rep->drill_name), "%s", d->name);
+        snprintf(rep->drill_file, sizeof(rep->drill_file), "%s", path);
+        rep->seed = seed;
+        snprintf(rep->replay, sizeof(rep->replay), "%s", replay);
+        snprintf(rep->run_error, sizeof(rep->run_error), "%s", msg[0] ? msg : "(no reason given)");
+        free(d);
         return EXIT_CANNOT_RUN;
     }
+    free(d);
     rep->wall_ms = wall;
     char dir[4096];
     snprintf(dir, sizeof(dir), "%s/%s/%sseed-%" PRIu64, a->out, rep->drill_name,
              a->live ? "live-" : "", seed);
     if (cli_mkdir_p(dir, msg) != 0 || report_write_dir(rep, dir, msg) != 0) {
         fprintf(stderr, "faultdrill run: %s: cannot write the reports: %s\n", path, msg);
+        snprintf(rep->run_error, sizeof(rep->run_error), "cannot write the reports: %s", msg);
         sim_result_release(&sim);
         return EXIT_CANNOT_RUN;
     }
@@ -229,7 +275,7 @@ static int cmd_run(int argc, char **argv)
     code = EXIT_MET;
     for (size_t i = 0; i < a.files.count; i++) {
         int c = run_one(&a, a.files.paths[i], &reps[i]);
-        if (c == EXIT_MET || c == EXIT_NOT_MET)
+        if (c == EXIT_MET || c == EXIT_NOT_MET || reps[i].run_error[0] != '\0')
             done[ran++] = &reps[i];
         /* the worst outcome decides: could not run > invalid > not met */
         if (c == EXIT_CANNOT_RUN || (c == EXIT_USAGE && code != EXIT_CANNOT_RUN) ||

@@ -101,8 +101,40 @@ FAULTDRILL_MUTANT=mirror-strict-no-undo expect_rc 0 "a normal build ignores FAUL
     "$fd" run "$scenarios/mirror-strict-mirror-disk-fails.drill" --out "$work/om"
 expect_rc 1 "an expectation not met" "$fd" run "$work/unmet.drill" --out "$work/o"
 expect_grep "^FAIL  unmet" "$work/out" "the FAIL line"
-expect_grep "replay: faultdrill run .*unmet.drill --seed 1" "$work/out" "the replay command"
+expect_grep "replay: faultdrill run .*unmet.drill --seed 1 --out $work/o\$" "$work/out" "the replay command, with --out"
+# the replay line, run as printed, writes the same trace in the same place
+sha_first=$(jq -r .trace_sha256 "$work/o/unmet/seed-1/report.json")
+replay=$(sed -n 's/^ *replay: faultdrill //p' "$work/out" | head -1)
+rm -rf "$work/o/unmet"
+eval "\"\$fd\" $replay" >/dev/null 2>&1 || true
+if [ "$(jq -r .trace_sha256 "$work/o/unmet/seed-1/report.json" 2>/dev/null)" = "$sha_first" ]; then
+    passed=$((passed + 1))
+else
+    failed=$((failed + 1)); echo "FAIL: the replay line ($replay) did not reproduce the run in the same place"
+fi
 expect_rc 3 "an unwritable --out" "$fd" run "$scenarios/single-crash-mid-checkout.drill" --out "$work/bad.drill/x"
+# a drill that could not run is in the JUnit file as an <error>, beside one that ran
+expect_rc 3 "an unwritable --out, with JUnit" "$fd" run "$scenarios/single-crash-mid-checkout.drill" \
+    --out "$work/bad.drill/x" --junit "$work/err.xml"
+expect_grep '<testsuites name="faultdrill" tests="1" failures="0" errors="1"' "$work/err.xml" \
+    "JUnit counts the drill that could not run as an error"
+expect_grep '<error message="could not run">cannot write the reports' "$work/err.xml" \
+    "JUnit says why it could not run"
+# explain's wording of every fault point and of a mix that does not add up to 100
+cat >"$work/mix.drill" <<'DRILL'
+drill "Relative weights"
+topology mirror
+duration 2s
+workload w clients=2 rate=10/s mix=browse:50,cart:40 until=1s
+at 1s fault * errno=EIO for=500ms
+expect stock-conserved
+DRILL
+expect_rc 0 "explain of a mix of 90" "$fd" explain "$work/mix.drill"
+expect_grep "add up to 90, not 100" "$work/out" "explain states a mix that does not add up to 100"
+expect_grep "every fault point of the catalog starts firing" "$work/out" "explain of fault *"
+sed -i 's/cart:40/carts:40/' "$work/mix.drill"
+expect_rc 2 "an unknown mix operation" "$fd" check "$work/mix.drill"
+expect_grep "cart-add (or cart)" "$work/err" "the mix error names the short names too"
 # check refuses what run would (DESIGN.md §4): the same FILE:LINE:COL error, exit 2
 expect_rc 2 "a combination of topologies not built yet" "$fd" run "$work/async.drill" --out "$work/o"
 expect_grep "async.drill:2:1: combining topology components" "$work/err" "says what is missing"
