@@ -370,10 +370,20 @@ static int cmd_faults(int argc, char **argv)
     }
     size_t n = 0;
     const struct faults_point *cat = faults_catalog(&n);
+    /* columns as wide as their widest entry, so every row lines up */
+    int wname = 0, wfamily = 0, werrno = 1;
     for (size_t i = 0; i < n; i++) {
         const char *en = cat[i].errno_default ? faults_errno_name(cat[i].errno_default) : NULL;
-        printf("%-36s %-5s %-7s %s\n    where: %s\n", cat[i].pattern,
-               faults_family_name(cat[i].family), en ? en : "-", cat[i].description,
+        int a = (int)strlen(cat[i].pattern), b = (int)strlen(faults_family_name(cat[i].family));
+        int c = en ? (int)strlen(en) : 1;
+        wname = a > wname ? a : wname;
+        wfamily = b > wfamily ? b : wfamily;
+        werrno = c > werrno ? c : werrno;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const char *en = cat[i].errno_default ? faults_errno_name(cat[i].errno_default) : NULL;
+        printf("%-*s  %-*s  %-*s  %s\n    where: %s\n", wname, cat[i].pattern, wfamily,
+               faults_family_name(cat[i].family), werrno, en ? en : "-", cat[i].description,
                cat[i].where);
     }
     return EXIT_MET;

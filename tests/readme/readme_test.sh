@@ -41,7 +41,7 @@ help_nb=$(printf '%s\n' "$help" | tr '\n' ' ' | sed -n 's/.*Not built yet: *\([^
 readme_nb=$(awk '/^\*\*Not built yet\*\*/ { p = 1 } p && /^$/ { exit } p { print }' "$README" |
     tr '\n' ' ' | grep -o 'the commands\? [^.;:]*' | grep -o '`[a-z][a-z-]*`' | tr -d '`' | sort -u)
 if [ "$help_nb" != "$readme_nb" ]; then
-    fail "README's Not built yet list ($(echo $readme_nb)) is not --help's ($(echo $help_nb))"
+    fail "README's Not built yet list ($(echo $readme_nb)) is not --help's ($(echo $help_nb)): edit the **Not built yet** paragraph"
 else
     ok
 fi
@@ -60,7 +60,7 @@ cli_cmds=$(section '## The CLI' | awk '/^```/ { n++; next } n == 1' |
     grep -o 'faultdrill [a-z][a-z-]*' | awk '{ print $2 }' | sort -u)
 for c in $help_cmds; do
     if grep -qx "$c" <<<"$cli_cmds"; then ok; else
-        fail "faultdrill $c is in --help but not in the README's CLI section"
+        fail "faultdrill $c is in --help but not in the README's CLI section (add its usage line to the block under ## The CLI)"
     fi
     if "$FD" "$c" --help >/dev/null 2>&1; then ok; else fail "faultdrill $c --help fails"; fi
 done
@@ -115,7 +115,7 @@ else
 fi
 for d in $dirs; do
     if grep -q "^$d/" <<<"$layout"; then ok; else
-        fail "top-level directory $d/ is not in the README's Layout"
+        fail "top-level directory $d/ is not in the README's Layout (add a line '$d/   what it holds')"
     fi
 done
 

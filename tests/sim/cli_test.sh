@@ -120,6 +120,12 @@ expect_grep '<testsuites name="faultdrill" tests="1" failures="0" errors="1"' "$
     "JUnit counts the drill that could not run as an error"
 expect_grep '<error message="could not run">cannot write the reports' "$work/err.xml" \
     "JUnit says why it could not run"
+# faults: every row's columns line up (the family starts at one column)
+expect_rc 0 "faults" "$fd" faults
+grep -v '^    ' "$work/out" | awk '{ print index($0, " " $2 " ") }' | sort -u >"$work/cols"
+if [ "$(wc -l <"$work/cols")" = 1 ]; then passed=$((passed + 1)); else
+    failed=$((failed + 1)); echo "FAIL: faults' family column starts at $(tr '\n' ' ' <"$work/cols")"
+fi
 # explain's wording of every fault point and of a mix that does not add up to 100
 cat >"$work/mix.drill" <<'DRILL'
 drill "Relative weights"
