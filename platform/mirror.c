@@ -526,6 +526,29 @@ static int apply_batch(struct mirror *m, struct db *B, int64_t peer_seq,
     return err;
 }
 
+/*
+ * A copy's disk takes writes again? A transaction that adds and takes back
+ * one bookkeeping row: it reaches the disk (the page is dirty) and leaves
+ * the content and the position as they were.
+ */
+static int probe_write(struct db *d)
+{
+    int err = db_begin(d);
+    sqlite3_stmt *st = err ? NULL
+                           : db_stmt(d, "INSERT INTO fd_backlog (seq, changeset, at_us) "
+                                        "VALUES (-1, x'', 0)");
+    if (!err)
+        err = st == NULL ? -EIO : db_step_done(d, st, "probing the disk");
+    st = err ? NULL : db_stmt(d, "DELETE FROM fd_backlog WHERE seq = -1");
+    if (!err)
+        err = st == NULL ? -EIO : db_step_done(d, st, "probing the disk");
+    if (err) {
+        db_rollback(d);
+        return err;
+    }
+    return db_commit(d);
+}
+
 int mirror_resync(struct mirror *m)
 {
     if (m->crashed)
@@ -540,6 +563,15 @@ int mirror_resync(struct mirror *m)
         return db_fail(A, -ENOMEM, "out of memory for a resync batch");
     int err = 0;
     bool was_behind = B->seq < A->seq;
+    if (!was_behind && B->seq == A->seq && m->state != MIRROR_IN_SYNC) {
+        /* nothing to replay (strict refused and saved nothing): in sync
+         * again only once both disks take a write */
+        err = probe_write(A);
+        if (err)
+            mirror_note_error(m, A);
+        else if ((err = probe_write(B)) != 0)
+            mirror_note_error(m, B);
+    }
     while (!err && B->seq < A->seq) {
         err = batch_load(A, B->seq, bb);
         if (err) {

@@ -157,15 +157,14 @@ static void publish(struct writer *w, uint64_t writes)
 }
 
 /*
- * Idle: a copy that is behind (a healed disk) is caught up without a write.
- * Only when one is behind: with nothing to replay a resync writes nothing,
- * so it would call a strict shop whose disks still fail "in sync".
+ * Idle: a copy that is behind (a healed disk) is caught up without a write,
+ * and a strict mirror that refused a write (nothing saved, nothing behind)
+ * says in sync again once both disks take a probe write.
  */
 static void tick(struct writer *w)
 {
     struct mirror_status ms;
-    if (shop_mirror_status(w->shop, &ms) == 0 && ms.state != MIRROR_IN_SYNC &&
-        ms.seq_primary != ms.seq_mirror)
+    if (shop_mirror_status(w->shop, &ms) == 0 && ms.state != MIRROR_IN_SYNC)
         (void)shop_mirror_resync(w->shop);
 }
 

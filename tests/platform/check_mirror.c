@@ -119,10 +119,21 @@ START_TEST(test_strict_mirror_write_eio_refuses_and_leaves_nothing)
     ck_assert_ptr_null(refused.behind);
     ck_assert_int_eq(refused.seq_primary, seq_before);
     ck_assert_int_eq(refused.seq_mirror, seq_before);
+    /* Nothing to replay, yet not in sync while the disk still refuses: a
+     * resync probes both disks (serve's idle tick relies on it). */
+    ck_assert_int_lt(shop_mirror_resync(s), 0);
+    ck_assert_int_eq(status_of(s).state, MIRROR_FAILED);
     /* While the mirror cannot write, every write is refused. */
     ck_assert_int_eq(add_user(s, 2), -EIO);
     ck_assert_int_eq(user_count(s), 0);
     faults_disarm_all();
+    /* Healed: the probe finds both disks writable, positions unchanged. */
+    ck_assert_int_eq(shop_mirror_resync(s), 0);
+    struct mirror_status healed = status_of(s);
+    ck_assert_int_eq(healed.state, MIRROR_IN_SYNC);
+    ck_assert_int_eq(healed.seq_primary, seq_before);
+    ck_assert_int_eq(healed.resyncs, 0);
+    assert_copies_equal(s);
     /* Healed: the next write resyncs first, then succeeds on both. */
     ck_assert_int_gt(add_user(s, 3), 0);
     struct mirror_status st = status_of(s);
