@@ -617,18 +617,33 @@
     ['lagSeconds', 'Oldest missing change', (v) => (none(v) ? '–' : Number(v) === 0 ? 'none' : `${secs(v)} old`)],
     ['primarySeq', 'Primary at', change],
     ['secondarySeq', 'Secondary at', change],
+    ['sentThrough', 'Sent through', change],
     ['delayMs', 'WAN delay (each way)', millis],
-    ['inTransit', 'In transit', count('batch', 'batches')],
+    ['inTransit', 'In transit', count('change')],
     ['lastApplyLagSeconds', 'Last change reached it in', secs],
     ['lastAppliedAt', 'Last applied', since],
     ['batchesSent', 'Batches sent', count('batch', 'batches')],
+    ['acks', 'Acknowledgements', count('ack')],
+    ['staleAcks', 'Old acknowledgements ignored', count('ack')],
     ['batchesApplied', 'Batches applied', count('batch', 'batches')],
     ['changesApplied', 'Changes applied', count('change')],
     ['duplicatesSkipped', 'Duplicates skipped', count('change')],
-    ['dropped', 'Batches lost on the link', count('batch', 'batches')],
-    ['resends', 'Resent', count('batch', 'batches')],
-    ['failures', 'Failed attempts (any cause)', count('attempt')],
+    ['applyErrors', 'Batches it could not apply', count('batch', 'batches')],
+    ['dropped', 'Messages lost on the link', count('message')],
+    ['failures', 'Messages that could not be sent', count('message')],
+    ['linkOverflow', 'Messages refused (link full)', count('message')],
+    ['linkPending', 'Messages waiting on the link', count('message')],
+    ['timeouts', 'Timeouts (back to the last ack)', count('time')],
+    ['gapResends', 'Gaps resent', count('time')],
+    ['resends', 'Went back and resent', count('time')],
+    ['rtoMs', 'Resends after', millis],
+    ['snapshotsSent', 'Whole-database copies sent', count('copy', 'copies')],
     ['prunedThrough', 'Outbox kept after', change],
+    ['outbox', 'Outbox', (v) => (v === 'off' ? 'off: whole-database copies' : 'on')],
+    ['fenced', 'Fenced by a failover', words('yes', 'no')],
+    ['fencedHeadSeq', 'Fenced at', change],
+    ['stuck', 'Stuck', (v) => (v ? v : 'no')],
+    ['lostChanges', 'Changes the promoted copy lacks', (v) => (v ? `${v.count} (changes ${v.first} to ${v.last})` : 'none')],
     ['secondaryProcess', 'Secondary process', proc],
   ];
   // A node's own process (serve starts it): pid, address, restarts.
@@ -660,7 +675,7 @@
     ['centralCheck', 'Central holds', (c) => (c ? `${c.matching} of ${c.keys} rows${c.missing ? `, ${c.missing} missing` : ''}${c.differs ? `, ${c.differs} different` : ''} (checked ${ago(c.at)})` : 'not checked yet')],
   ];
   SYNC_FIELDS.push(['centralProcess', 'Central process', proc]);
-  const SKIP = ['topology', 'state', 'node', 'central', 'primary', 'secondary', 'lastError', 'queueError', 'tables'];
+  const SKIP = ['topology', 'state', 'node', 'central', 'primary', 'secondary', 'lastError', 'queueError', 'tables', 'trace'];
 
   function fillFields(dl, data, fields) {
     const rows = [];
@@ -757,9 +772,20 @@
     return summary('ok', 'mirror in sync');
   }
 
+  // The core says "retrying" only in the instant it goes back to resend; the
+  // page calls it retrying while messages to the secondary were lost, failed
+  // or timed out lately (within three resend periods) and it is behind.
+  const linkTrouble = { count: null, at: 0 };
   function asyncSummary(d) {
-    if (d.state === 'stuck') return summary('failed', 'replication stuck: the secondary must be re-seeded');
-    if (d.state === 'retrying') return summary('retrying', `replication retrying: secondary ${plural(d.lagChanges || 0, 'change')} behind`);
+    const losses = ['dropped', 'failures', 'timeouts', 'gapResends'].reduce((n, k) => n + (Number(d[k]) || 0), 0);
+    if (linkTrouble.count !== null && losses > linkTrouble.count) linkTrouble.at = Date.now();
+    linkTrouble.count = losses;
+    const recent = Date.now() - linkTrouble.at < Math.max(10000, 3 * (Number(d.rtoMs) || 0));
+    if (d.state === 'stuck') return summary('failed', `replication stuck${d.stuck ? `: ${d.stuck}` : ''}`);
+    if (d.fenced) return summary('degraded', 'fenced: a failover promoted the secondary');
+    if (d.state === 'retrying' || (recent && d.lagChanges > 0)) {
+      return summary('retrying', `replication retrying: secondary ${plural(d.lagChanges || 0, 'change')} behind`);
+    }
     if (d.lagChanges > 0) return summary('lagging', `secondary lagging: ${plural(d.lagChanges, 'change')} behind`);
     return summary('ok', 'secondary in sync');
   }
@@ -812,7 +838,9 @@
     const cluster = d.topology === 'cluster';
     $('#replication-title').textContent = cluster ? 'Cluster replicas' : 'Async replication';
     const s = cluster ? clusterSummary(d) : asyncSummary(d);
-    badge($('#replication-state'), cluster ? s.level : d.state || s.level, LEVEL_TONE[s.level]);
+    // the page's level when something is wrong (the core's state is an instant)
+    const word = cluster || s.level !== 'ok' ? (d.state === 'stuck' ? 'stuck' : s.level) : d.state || s.level;
+    badge($('#replication-state'), word, LEVEL_TONE[s.level]);
     panel.dataset.state = s.level;
     if (cluster) renderCluster($('#replication-fields'), d);
     else fillFields($('#replication-fields'), d, ASYNC_FIELDS);

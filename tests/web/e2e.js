@@ -170,9 +170,9 @@ async function seed(base) {
 const sel = (testid) => `[data-testid="${testid}"]`;
 const card = (p) => page.locator(`${sel('product-card')}[data-product-id="${p.id}"]`);
 const message = () => page.locator(sel('message'));
-const waitText = async (locator, re, what) => {
+const waitText = async (locator, re, what, timeout) => {
   try {
-    await locator.filter({ hasText: re }).first().waitFor();
+    await locator.filter({ hasText: re }).first().waitFor(timeout ? { timeout } : undefined);
   } catch (e) {
     const now = await locator.first().textContent().catch(() => '(absent)');
     fail(`${what}: expected ${re}, saw ${JSON.stringify(now)}`);
@@ -301,7 +301,11 @@ async function shopScenario(base, [mug, teapot, notebook], mirrorStatus) {
     await waitText(page.locator(sel('replication-state')), /^retrying$/, 'the replication badge');
     await page.screenshot({ path: path.join(OUT, 'screenshot-async-retrying.png') });
     await setFault('net/primary/secondary/drop', false);
-    await waitText(lag, /^0 changes$/, 'the secondary caught up after the link healed');
+    // the shipper resends when its resend timer (rtoMs) fires, then the batch
+    // and its ack each cross the WAN: wait that long, and some
+    const st = (await http(base, 'GET', '/replication/status')).data;
+    const catchUp = (Number(st.rtoMs) || 0) + 2 * (Number(st.delayMs) || 0) + 8000;
+    await waitText(lag, /^0 changes$/, 'the secondary caught up after the link healed', catchUp);
     await headerSays(/secondary in sync/, 'ok', 'the link healed');
     log(`replication: ${await page.locator(sel('replication-state')).textContent()}, caught up`);
   } else {
