@@ -730,8 +730,10 @@
     hb.dataset.state = !serverOk ? 'warn' : LEVEL_TONE[level];
     hb.title = `GET /heartbeat: up ${duration(h.uptimeSeconds)}`;
     const what = worst ? worst.text : 'no redundancy';
+    // the topology by what it is ("offline" alone would read as a lost link)
+    const topo = { offline: 'offline-first' }[h.topology] || h.topology || '?';
     $('#heartbeat-text').textContent =
-      `${h.node || 'server'} · ${h.topology || '?'} · ${serverOk ? what : `status ${h.status}`}`;
+      `${h.node || 'server'} · ${topo} · ${serverOk ? what : `status ${h.status}`}`;
   }
 
   const POLICY_WORDS = {
@@ -818,8 +820,9 @@
     const catching = reps.filter((r) => r.state === 'catching-up').map((r) => r.node);
     const lag = reps.filter((r) => r.lagChanges > 0).map((r) => r.node);
     if (down.length) return summary('degraded', `${down.join(', ')} down`);
+    const most = Math.max(0, ...reps.map((r) => Number(r.lagChanges) || 0));
     if (catching.length) return summary('lagging', `${catching.join(', ')} catching up`);
-    if (lag.length) return summary('lagging', `${lag.join(', ')} lagging`);
+    if (lag.length) return summary('lagging', `${lag.join(', ')} lagging: ${plural(most, 'change')} behind`);
     return summary('ok', `${plural(reps.length, 'replica')} in sync`);
   }
 

@@ -72,7 +72,9 @@ function http(base, method, p, body) {
   return new Promise((resolve, reject) => {
     const payload = body ? JSON.stringify(body) : null;
     const headers = { Accept: 'application/json' };
-    if (payload) Object.assign(headers, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) });
+    // a state-changing request says JSON even without a body (DESIGN.md section 7)
+    if (payload || method !== 'GET') headers['Content-Type'] = 'application/json';
+    if (payload) headers['Content-Length'] = Buffer.byteLength(payload);
     const req = httpLib.request(`${base}${p}`, { method, headers, agent: false, timeout: 10000 }, (res) => {
       const chunks = [];
       res.on('data', (c) => chunks.push(c));
@@ -107,8 +109,9 @@ async function startServer() {
     expect(help.status === 0, `\`${SERVER} serve --help\` exited ${help.status}: ${helpText.trim() || help.error}`);
     cmd = SERVER;
     argv = ['serve', '--port', String(port), '--data', dataDir];
-    if (FAULTS || TOPOLOGY === 'async') argv.push('--allow-faults');
-    if (TOPOLOGY) argv.push('--topology', TOPOLOGY, '--delay', '4000');
+    if (FAULTS || TOPOLOGY === 'async' || TOPOLOGY === 'cluster') argv.push('--allow-faults');
+    // offline: a sync only when the test asks for one (POST /sync/run)
+    if (TOPOLOGY) argv.push('--topology', TOPOLOGY, ...(TOPOLOGY === 'offline' ? ['--interval', '600000'] : ['--delay', '4000']));
     // Serve this source tree's page (or the workshop's), not whatever the binary was built with.
     if (/--web\b/.test(helpText)) argv.push('--web', WORKSHOP ? path.join(__dirname, 'workshop') : WEB);
     // Only the products the test adds (the server seeds a demo catalog by default).
@@ -264,7 +267,9 @@ async function shopScenario(base, [mug, teapot, notebook], mirrorStatus) {
     String(orders.data[0].id) === await order.getAttribute('data-order-id'), `GET /orders/${ada.data.id}: ${JSON.stringify(orders.data)}`);
 
   log('redundancy panel');
-  await page.locator('#heartbeat[data-state="ok"]').waitFor();
+  // offline: the shop's writes wait for a sync the test asks for, so the header warns
+  const settled = TOPOLOGY === 'offline' ? '#heartbeat[data-state="warn"]' : '#heartbeat[data-state="ok"]';
+  await page.locator(settled).waitFor();
   if (mirrorStatus === 200) {
     await waitText(page.locator(sel('mirror-state')), /^(in-sync|degraded|failed)$/, 'mirror state badge');
     log(`mirror: ${await page.locator(sel('mirror-state')).textContent()}, lead ${await page.locator(sel('mirror-lead')).textContent()}`);
@@ -308,6 +313,33 @@ async function shopScenario(base, [mug, teapot, notebook], mirrorStatus) {
     await waitText(lag, /^0 changes$/, 'the secondary caught up after the link healed', catchUp);
     await headerSays(/secondary in sync/, 'ok', 'the link healed');
     log(`replication: ${await page.locator(sel('replication-state')).textContent()}, caught up`);
+  } else if (TOPOLOGY === 'offline') {
+    // The shop's writes wait in the sync queue until a sync: the header says
+    // how many; a sync pass (POST /sync/run) brings central in sync.
+    await page.locator(sel('sync-panel')).waitFor();
+    await redundancyInView('offline');
+    await headerSays(/[1-9]\d* changes? waiting to sync/, 'warn', 'changes not yet pushed to central');
+    await waitText(page.locator('#sync-fields dd[data-key="rows"]'), /^[1-9]\d* waiting · 0 synced · 0 failed$/, 'the queue in words');
+    await page.screenshot({ path: path.join(OUT, 'screenshot-offline-waiting.png') });
+    const run = await http(base, 'POST', '/sync/run');
+    expect(run.status === 200 && run.data.rows.pending === 0, `POST /sync/run: ${run.status} ${JSON.stringify(run.data && run.data.rows)}`);
+    await headerSays(/central in sync/, 'ok', 'after a sync pass');
+    await waitText(page.locator('#sync-fields dd[data-key="rows"]'), /^0 waiting · [1-9]\d* synced · 0 failed$/, 'the queue after the sync');
+  } else if (TOPOLOGY === 'cluster') {
+    // A replica whose link drops every message: the leader loses contact and
+    // the header says it is down; healed, it catches up.
+    expect(repl.status === 200, `GET /replication/status on cluster: ${repl.status}`);
+    await page.locator(sel('replication-panel')).waitFor();
+    await waitText(page.locator('#replication-title'), /^Cluster replicas$/, 'the cluster panel');
+    await redundancyInView('cluster');
+    await headerSays(/\d+ replicas in sync/, 'ok', 'a healthy cluster');
+    await setFault('net/leader/replica1/drop', true);
+    const cut = await http(base, 'POST', '/orders', { userId: ada.data.id, products: [{ productId: notebook.id, quantity: 1 }] });
+    expect(cut.status === 201, `POST /orders with replica1 cut off: ${cut.status}`);
+    await headerSays(/replica1 (down|lagging|catching up)/, 'warn', 'replica1 cut off');
+    await page.screenshot({ path: path.join(OUT, 'screenshot-cluster-replica-cut.png') });
+    await setFault('net/leader/replica1/drop', false);
+    await headerSays(/\d+ replicas in sync/, 'ok', 'replica1 back');
   } else {
     expect(await page.locator(sel('replication-panel')).isHidden() === (repl.status !== 200),
       `replication panel visibility vs GET /replication/status ${repl.status}`);
@@ -319,7 +351,7 @@ async function shopScenario(base, [mug, teapot, notebook], mirrorStatus) {
   await page.reload();
   await waitText(page.locator(sel('account-name')), /Ada Lovelace/, 'name after reload');
   await page.locator(sel('order')).first().waitFor();
-  await page.locator('#heartbeat[data-state="ok"]').waitFor();
+  await page.locator('#heartbeat[data-state="ok"]').waitFor(); // offline synced above
   if (mirrorStatus === 200) await page.locator(`${sel('mirror-state')}[data-state]`).waitFor();
 }
 
