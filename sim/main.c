@@ -223,7 +223,7 @@ static int run_one(const struct run_args *a, const char *path, struct report_run
              a->live ? "live-" : "", seed);
     if (cli_mkdir_p(dir, msg) != 0 || report_write_dir(rep, dir, msg) != 0) {
         fprintf(stderr, "faultdrill run: %s: cannot write the reports: %s\n", path, msg);
-        snprintf(rep->run_error, sizeof(rep->run_error), "cannot write the reports: %s", msg);
+        snprintf(rep->run_error, sizeof(rep->run_error), "cannot write the reports: %.400s", msg);
         sim_result_release(&sim);
         return EXIT_CANNOT_RUN;
     }
