@@ -19,10 +19,9 @@
  *   - POST /sync/offline, /sync/online: the core's switch of the sync job
  *     (node_set_online), kept across a restart in DATA/sync-offline, which
  *     the core leaves to its host;
- *   - POST /sync/run, the operator's "push now": the core's online switch
- *     turned off and on, which the core answers with a run at once (its
- *     documented reaction); the reply waits until the push and anything it
- *     chains are answered or timed out, then compares central's copy with
+ *   - POST /sync/run, the operator's "push now": the core's node_sync_now;
+ *     the reply waits until the core says that run settled (its push and
+ *     anything it chains answered or timed out), then compares central's copy with
  *     the local's (centralCheck: both files read-only, the checkers' view)
  *     when central is our child and its file is beside ours.
  *
@@ -45,7 +44,6 @@
 
 #define OFFLINE_RUN_WAIT_MS       30000 /* POST /sync/run waits this long for its run */
 #define OFFLINE_RUN_POLL_US       20000 /* ...looking at the node this often */
-#define OFFLINE_RUN_ROUNDS_MAX    4     /* runs one POST asks for (a push was in flight) */
 #define OFFLINE_ACCEPT_RANGES_MAX 32    /* media ranges of an Accept header looked at */
 #define OFFLINE_SWITCH_FILE "sync-offline" /* DATA/sync-offline: the job was switched off */
 
@@ -202,38 +200,27 @@ bool offline_route(struct request *rq)
 /* ---- POST /sync/run -------------------------------------------------------- */
 
 struct kick {
-    bool offline;      /* the operator's switch is off: nothing is pushed */
-    bool was_pushing;  /* a push was in flight: this run could not push */
-    int rc;
+    uint64_t ask; /* node_sync_now's number for this run */
 };
 
-/* On the writer's thread: the switch off and on, so the job runs now. */
+/* On the writer's thread: the core's "run now" (node_sync_now). */
 static int kick_fn(struct node *n, void *arg)
 {
     struct kick *k = arg;
-    struct node_status *st = malloc(sizeof(*st));
-    if (st == NULL)
-        return -ENOMEM;
-    int rc = node_status(n, st);
-    if (rc == 0) {
-        k->offline = !st->offline.online;
-        k->was_pushing = st->offline.pushing;
-    }
-    free(st);
-    if (rc == 0 && !k->offline && (rc = node_set_online(n, false)) == 0)
-        rc = node_set_online(n, true);
-    return rc;
+    return node_sync_now(n, &k->ask);
 }
 
-/* Waits until the node has nothing in flight and no wake due; 0, or
- * -ETIMEDOUT past the deadline. */
-static int wait_quiet(struct offline_host *o, struct node_status *st, int64_t deadline_us)
+/* Waits until the core says the run asked for has settled (what it pushed,
+ * full pushes chained, answered or timed out); 0, or -ETIMEDOUT past the
+ * deadline. */
+static int wait_settled(struct offline_host *o, struct node_status *st, uint64_t ask,
+                        int64_t deadline_us)
 {
     for (;;) {
         int rc = hosted_status(o->node, st);
         if (rc != 0)
             return rc;
-        if (!st->offline.pushing && !hosted_wake_due(o->node))
+        if (st->offline.settled >= ask)
             return 0;
         if (host_mono_us() >= deadline_us)
             return -ETIMEDOUT;
@@ -314,15 +301,10 @@ void offline_run_now(struct request *rq)
         return;
     }
     pthread_mutex_lock(&o->run_lock);
-    int rc = 0;
-    for (int round = 0; rc == 0 && round < OFFLINE_RUN_ROUNDS_MAX; round++) {
-        struct kick k = {0};
-        rc = hosted_with(o->node, kick_fn, &k);
-        if (rc == 0 && !k.offline)
-            rc = wait_quiet(o, st, deadline);
-        if (k.offline || !k.was_pushing)
-            break; /* this run was free to push: what it pushed is answered */
-    }
+    struct kick k = {0};
+    int rc = hosted_with(o->node, kick_fn, &k);
+    if (rc == 0)
+        rc = wait_settled(o, st, k.ask, deadline);
     pthread_mutex_unlock(&o->run_lock);
     free(st);
     if (rc == -ETIMEDOUT) {
