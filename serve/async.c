@@ -103,7 +103,8 @@ static int start_node(struct server *srv, struct async_host *a)
         .outbox_off = srv->opt.outbox_off,
     };
     int err =
-        hosted_start(srv, &cfg, primary ? "secondary" : NULL, srv->opt.delay_ms * 1000, &a->node);
+        hosted_start(srv, &cfg, primary ? "secondary" : NULL, srv->opt.delay_ms * 1000, false,
+                     &a->node);
     if (err)
         return err;
     snprintf(a->mark_path, sizeof(a->mark_path), "%.4000s/%s", srv->opt.data_dir,

@@ -282,7 +282,7 @@ static int on_message(void *ctx, const char *from, const void *body, size_t len,
 /* ---- life ---------------------------------------------------------------------------- */
 
 int hosted_start(struct server *srv, const struct node_config *cfg, const char *wan_to,
-                 int64_t wan_us, struct hosted **out)
+                 int64_t wan_us, bool switched_off, struct hosted **out)
 {
     struct hosted *h = calloc(1, sizeof(*h));
     if (h == NULL)
@@ -308,6 +308,13 @@ int hosted_start(struct server *srv, const struct node_config *cfg, const char *
     if (err) {
         fprintf(stderr, "faultdrill serve: cannot create node %s: %s\n", cfg->name,
                 msg[0] ? msg : strerror(-err));
+        hosted_stop(h);
+        return err;
+    }
+    /* no thread touches the node yet: set while it is down, as node.h allows */
+    if (switched_off && (err = node_set_online(h->node, false)) != 0) {
+        fprintf(stderr, "faultdrill serve: node %s cannot be switched off: %s\n", cfg->name,
+                platform_strerror(err));
         hosted_stop(h);
         return err;
     }

@@ -246,10 +246,13 @@ struct hosted;
  * the writer's thread touches) and starts it on the writer's thread; its
  * messages go out through srv->net, wan_us later when addressed to wan_to
  * (NULL: none); POST /api/node delivers to it; the writer tells it of every
- * group it commits. 0, or -errno after a line on stderr.
+ * group it commits. switched_off (an offline local whose operator switched
+ * its sync job off before a restart): the switch is set before the node
+ * starts, so its first run pushes nothing. 0, or -errno after a line on
+ * stderr.
  */
 int hosted_start(struct server *srv, const struct node_config *cfg, const char *wan_to,
-                 int64_t wan_us, struct hosted **out);
+                 int64_t wan_us, bool switched_off, struct hosted **out);
 /* After civetweb stopped: no timers, no messages; frees h. */
 void hosted_stop(struct hosted *h);
 /* node_status, on the writer's thread. */

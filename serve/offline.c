@@ -157,25 +157,20 @@ int offline_start(struct server *srv)
         cfg.sync_interval_us = srv->opt.interval_ms * 1000;
         cfg.sync_retries = srv->opt.retries;
     }
+    snprintf(o->switch_path, sizeof(o->switch_path), "%.4000s/%s", srv->opt.data_dir,
+             OFFLINE_SWITCH_FILE);
+    bool switched_off = !o->central && access(o->switch_path, F_OK) == 0;
+    if (switched_off)
+        printf("faultdrill serve: the sync job was switched off before (%s): it stays off "
+               "until POST /sync/online\n",
+               o->switch_path);
     if (!err)
-        err = hosted_start(srv, &cfg, NULL, 0, &o->node);
+        err = hosted_start(srv, &cfg, NULL, 0, switched_off, &o->node);
     if (err) {
         host_free(o);
         return err;
     }
     hosted_log_traces(o->node, true);
-    snprintf(o->switch_path, sizeof(o->switch_path), "%.4000s/%s", srv->opt.data_dir,
-             OFFLINE_SWITCH_FILE);
-    if (!o->central && access(o->switch_path, F_OK) == 0) {
-        printf("faultdrill serve: the sync job was switched off before (%s): it stays off "
-               "until POST /sync/online\n",
-               o->switch_path);
-        err = hosted_set_online(o->node, false);
-        if (err) {
-            host_free(o);
-            return err;
-        }
-    }
     name_points(srv);
     /* Request threads already run: they see the host only once it is whole. */
     __atomic_store_n(&srv->offline, o, __ATOMIC_RELEASE);
