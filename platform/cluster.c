@@ -55,6 +55,7 @@ struct cluster_state {
     int64_t head, head_at_us, pruned_through;
     struct link links[NODE_CLUSTER_REPLICAS_MAX];
     bool head_unsure;        /* an unknown commit's outbox could not be read: look again */
+    bool read_failed;        /* the last shipping could not read the outbox: try again */
     int64_t hook_pending;    /* before-commit: the change the hook sent, not yet committed */
     uint64_t hook_sends, phantoms, replica_ahead;
     int64_t phantom_seq, phantom_at_us;
@@ -207,7 +208,8 @@ static int ship(struct node *n, int i, struct memo *memo)
             if (err) {
                 node_trace(n, "cannot read the outbox for %s: %s", n->peers[i],
                            shop_errmsg(n->shop));
-                return err == -ECANCELED ? err : 0; /* the timer tries again */
+                c->read_failed = true; /* arm() sets the timer that tries again */
+                return err == -ECANCELED ? err : 0;
             }
             memo->held = true;
             memo->after = l->sent;
@@ -245,7 +247,7 @@ static void arm(struct node *n)
         if (due == 0 || at < due)
             due = at;
     }
-    if (c->head_unsure) {
+    if (c->head_unsure || c->read_failed) {
         int64_t at = node_mono_us(n) + rto_base(n);
         if (due == 0 || at < due)
             due = at;
@@ -260,6 +262,7 @@ static int ship_all(struct node *n)
 {
     struct memo memo = {0};
     int err = 0;
+    n->cluster->read_failed = false;
     for (size_t i = 0; i < n->peer_count && !err; i++)
         err = ship(n, (int)i, &memo);
     if (memo.held)
