@@ -112,11 +112,13 @@ enum report_node_state {
 /* One mark on the timeline: an operation tick, a crash, a violation... */
 struct report_event {
     int64_t at_us;
-    char lane[64];                 /* node or client name */
+    const char *lane;              /* node or client name (at most REPORT_LANE_MAX - 1 bytes) */
     enum report_mark mark;
-    char label[160];
+    const char *label;             /* at most REPORT_LABEL_MAX - 1 bytes */
     enum report_node_state state;  /* REPORT_STATE only */
 };
+#define REPORT_LANE_MAX  64
+#define REPORT_LABEL_MAX 160
 
 struct report_run {
     char drill_name[REPORT_NAME_MAX];  /* file name without .drill */
@@ -141,9 +143,14 @@ struct report_run {
                                           (a lane named clientN is a client) */
     size_t event_count;
     struct report_event *events;       /* in time order */
+    void *event_text;                  /* owns the events' lane and label text when the
+                                          simulator made them (sim_result_release frees it) */
     int64_t simulated_us;
     int64_t wall_ms;
-    const char *trace;                 /* trace.log content: one line per event */
+    const char *trace;                 /* trace.log content: one line per event; NULL when
+                                          a long run's trace is in trace_file instead */
+    FILE *trace_file;                  /* the trace (trace_len bytes from its start) when not
+                                          in memory; whoever made the run closes it */
     size_t trace_len;
     char trace_sha256[65];
     char replay[1024];                 /* the command that replays this run */

@@ -38,7 +38,7 @@ bool report_run_is_valid(const struct report_run *r)
     if ((r->expectation_count > 0 && r->expectations == NULL) ||
         (r->fault_count > 0 && r->faults == NULL) || (r->op_count > 0 && r->ops == NULL) ||
         (r->lane_count > 0 && r->lanes == NULL) || (r->event_count > 0 && r->events == NULL) ||
-        (r->trace_len > 0 && r->trace == NULL) || r->simulated_us < 0) {
+        (r->trace_len > 0 && r->trace == NULL && r->trace_file == NULL) || r->simulated_us < 0) {
         return false;
     }
     for (size_t i = 0; i < r->expectation_count; i++) {
@@ -85,7 +85,8 @@ bool report_run_is_valid(const struct report_run *r)
     }
     for (size_t i = 0; i < r->event_count; i++) {
         const struct report_event *e = &r->events[i];
-        if (!is_terminated(e->lane, sizeof e->lane) || !is_terminated(e->label, sizeof e->label) ||
+        if (e->lane == NULL || e->label == NULL || strlen(e->lane) >= REPORT_LANE_MAX ||
+            strlen(e->label) >= REPORT_LABEL_MAX ||
             (i > 0 && e->at_us < r->events[i - 1].at_us) ||
             (e->mark == REPORT_STATE && (unsigned)e->state >= REPORT_STATE_COUNT)) {
             return false;

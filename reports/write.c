@@ -23,8 +23,23 @@ typedef int report_writer(const struct report_run *r, FILE *out);
 static int write_trace(const struct report_run *r, FILE *out)
 {
     errno = 0;
-    if (r->trace_len > 0 && fwrite(r->trace, 1, r->trace_len, out) != r->trace_len) {
+    if (r->trace != NULL || r->trace_len == 0) {
+        if (r->trace_len > 0 && fwrite(r->trace, 1, r->trace_len, out) != r->trace_len)
+            return errno != 0 ? -errno : -EIO;
+        return report_stream_status(out);
+    }
+    /* a long run's trace, copied from its file */
+    if (fseek(r->trace_file, 0, SEEK_SET) != 0)
         return errno != 0 ? -errno : -EIO;
+    char buf[1 << 16];
+    size_t left = r->trace_len;
+    while (left > 0) {
+        size_t n = fread(buf, 1, left < sizeof(buf) ? left : sizeof(buf), r->trace_file);
+        if (n == 0)
+            return ferror(r->trace_file) && errno != 0 ? -errno : -EIO;
+        if (fwrite(buf, 1, n, out) != n)
+            return errno != 0 ? -errno : -EIO;
+        left -= n;
     }
     return report_stream_status(out);
 }

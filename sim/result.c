@@ -169,13 +169,12 @@ int result_fill(struct sim *s, struct report_run *rep, const char *replay)
     fill_lanes(s, rep);
     rep->events = s->marks; /* ownership moves to the report */
     rep->event_count = s->mark_count;
+    rep->event_text = s->mark_text;
     s->marks = NULL;
+    s->mark_text = NULL;
     s->mark_count = s->mark_cap = 0;
     rep->simulated_us = s->now_us;
-    rep->trace = s->trace != NULL ? s->trace : "";
-    rep->trace_len = s->trace_len;
-    s->trace = NULL;
-    platform_sha256_hex(rep->trace, rep->trace_len, rep->trace_sha256);
+    world_trace_to_report(s, rep);
     snprintf(rep->replay, sizeof(rep->replay), "%s", replay ? replay : "");
     rep->metric_count = s->metric_count;
     memcpy(rep->metrics, s->metrics, sizeof(rep->metrics));
@@ -194,7 +193,10 @@ void sim_result_release(struct report_run *rep)
     free(rep->ops);
     free(rep->lanes);
     free(rep->events);
-    if (rep->trace_len > 0)
+    world_mark_text_free(rep->event_text);
+    if (rep->trace != NULL && rep->trace_len > 0)
         free((void *)rep->trace);
+    if (rep->trace_file != NULL)
+        fclose(rep->trace_file);
     memset(rep, 0, sizeof(*rep));
 }

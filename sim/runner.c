@@ -15,20 +15,52 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <nettle/sha2.h>
 #include <sqlite3.h>
 
 #include "sim/world.h"
 
 /* ---- trace and marks ---------------------------------------------------- */
 
+#define TRACE_MEMORY_DEFAULT (1u << 20) /* bytes of trace a run keeps in memory */
+
+/* The in-memory part of the trace goes to the spill file (made on first
+ * use) and into its digest; false when that failed (the trace stays in
+ * memory, growing). */
+static bool trace_spill(struct sim *s)
+{
+    if (s->trace_spill == NULL) {
+        s->trace_hash = malloc(sizeof(struct sha256_ctx));
+        s->trace_spill = s->trace_hash != NULL ? tmpfile() : NULL;
+        if (s->trace_spill == NULL) {
+            free(s->trace_hash);
+            s->trace_hash = NULL;
+            s->trace_memory = SIZE_MAX; /* never try again */
+            return false;
+        }
+        sha256_init(s->trace_hash);
+    }
+    if (fwrite(s->trace, 1, s->trace_len, s->trace_spill) != s->trace_len) {
+        s->trace_full = true; /* said in the report: the trace hash covers what was kept */
+        return false;
+    }
+    sha256_update(s->trace_hash, s->trace_len, (const uint8_t *)s->trace);
+    s->trace_spilled += s->trace_len;
+    s->trace_len = 0;
+    return true;
+}
+
 static void trace_append(struct sim *s, const char *text, size_t n)
 {
     if (s->trace_full)
         return;
-    if (s->trace_len + n + 1 > SIM_TRACE_BYTES_MAX) {
+    if (s->trace_spilled + s->trace_len + n + 1 > SIM_TRACE_BYTES_MAX) {
         s->trace_full = true;
         return;
     }
+    if (s->trace_len + n + 1 > s->trace_memory && s->trace_len > 0 && !trace_spill(s) &&
+        s->trace_full)
+        return;
     if (s->trace_len + n + 1 > s->trace_cap) {
         size_t cap = s->trace_cap ? s->trace_cap * 2 : 1u << 16;
         while (cap < s->trace_len + n + 1)
@@ -44,6 +76,30 @@ static void trace_append(struct sim *s, const char *text, size_t n)
     memcpy(s->trace + s->trace_len, text, n);
     s->trace_len += n;
     s->trace[s->trace_len] = '\0';
+}
+
+void world_trace_to_report(struct sim *s, struct report_run *rep)
+{
+    if (s->trace_spill != NULL && trace_spill(s) && fflush(s->trace_spill) == 0) {
+        uint8_t digest[SHA256_DIGEST_SIZE];
+        sha256_digest(s->trace_hash, sizeof(digest), digest);
+        static const char digits[] = "0123456789abcdef";
+        for (size_t i = 0; i < sizeof(digest); i++) {
+            rep->trace_sha256[2 * i] = digits[digest[i] >> 4];
+            rep->trace_sha256[2 * i + 1] = digits[digest[i] & 15];
+        }
+        rep->trace_sha256[64] = '\0';
+        rep->trace = NULL;
+        rep->trace_file = s->trace_spill;
+        rep->trace_len = s->trace_spilled;
+        s->trace_spill = NULL;
+        return;
+    }
+    /* all of it in memory (or its file failed: what is in memory) */
+    rep->trace = s->trace != NULL ? s->trace : "";
+    rep->trace_len = s->trace_len;
+    s->trace = NULL;
+    platform_sha256_hex(rep->trace, rep->trace_len, rep->trace_sha256);
 }
 
 /* No host path in a trace (determinism): the run's scratch directory, whose
@@ -163,8 +219,42 @@ void world_trace(struct sim *s, const char *lane, const char *fmt, ...)
     tl_end(s, &l);
 }
 
-/* The next timeline mark, zeroed, at the current time; NULL when out of room. */
-static struct report_event *new_mark(struct sim *s, const char *lane, enum report_mark mark)
+#define MARK_TEXT_BLOCK (64u << 10) /* bytes of a block of marks' text */
+
+void world_mark_text_free(struct mark_text *t)
+{
+    while (t != NULL) {
+        struct mark_text *next = t->next;
+        free(t);
+        t = next;
+    }
+}
+
+/* A copy of text[0..n) (cut to max - 1 bytes) among the marks' text; NULL
+ * when out of memory. The newest block is first in the chain. */
+static const char *mark_strndup(struct sim *s, const char *text, size_t n, size_t max)
+{
+    n = n < max - 1 ? n : max - 1;
+    struct mark_text *t = s->mark_text;
+    if (t == NULL || t->cap - t->used < n + 1) {
+        size_t cap = MARK_TEXT_BLOCK > n + 1 ? MARK_TEXT_BLOCK : n + 1;
+        struct mark_text *block = malloc(sizeof(*block) + cap);
+        if (block == NULL)
+            return NULL;
+        *block = (struct mark_text){.next = t, .cap = cap};
+        s->mark_text = t = block;
+    }
+    char *p = t->data + t->used;
+    memcpy(p, text, n);
+    p[n] = '\0';
+    t->used += n + 1;
+    return p;
+}
+
+/* The next timeline mark at the current time, labelled label[0..n); NULL
+ * when out of room. */
+static struct report_event *new_mark(struct sim *s, const char *lane, enum report_mark mark,
+                                     const char *label, size_t n)
 {
     if (s->mark_count == s->mark_cap) {
         size_t cap = s->mark_cap ? 2 * s->mark_cap : 256;
@@ -174,25 +264,28 @@ static struct report_event *new_mark(struct sim *s, const char *lane, enum repor
         s->marks = grown;
         s->mark_cap = cap;
     }
+    /* a lane is the same as the last mark's more often than not */
+    const char *last = s->mark_count > 0 ? s->marks[s->mark_count - 1].lane : NULL;
+    const char *l = last != NULL && strcmp(last, lane) == 0
+                        ? last
+                        : mark_strndup(s, lane, strlen(lane), REPORT_LANE_MAX);
+    const char *text = l != NULL ? mark_strndup(s, label, n, REPORT_LABEL_MAX) : NULL;
+    if (text == NULL)
+        return NULL;
     struct report_event *e = &s->marks[s->mark_count++];
-    memset(e, 0, sizeof(*e));
-    e->at_us = s->now_us;
-    e->mark = mark;
-    size_t n = strlen(lane);
-    n = n < sizeof(e->lane) - 1 ? n : sizeof(e->lane) - 1;
-    memcpy(e->lane, lane, n);
+    *e = (struct report_event){.at_us = s->now_us, .lane = l, .mark = mark, .label = text};
     return e;
 }
 
 void world_mark(struct sim *s, const char *lane, enum report_mark mark, const char *fmt, ...)
 {
-    struct report_event *e = new_mark(s, lane, mark);
-    if (e == NULL)
-        return;
+    char label[REPORT_LABEL_MAX];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(e->label, sizeof(e->label), fmt, ap);
+    int n = vsnprintf(label, sizeof(label), fmt, ap);
     va_end(ap);
+    n = n < 0 ? 0 : n;
+    new_mark(s, lane, mark, label, (size_t)n < sizeof(label) ? (size_t)n : sizeof(label) - 1);
 }
 
 void world_metric(struct sim *s, const char *name, int64_t value, const char *unit)
@@ -692,25 +785,21 @@ void world_complete(struct sim *s, struct sim_op *op, enum sim_outcome outcome)
                             : outcome == SIM_REJECTED ? REPORT_OP_REJECTED
                             : outcome == SIM_FAIL     ? REPORT_OP_FAIL
                                                       : REPORT_OP_UNKNOWN;
-    struct report_event *e = new_mark(s, lane, mark);
-    if (e != NULL) {
-        l.len = 0; /* the label "#%u %s %s", built the same way */
-        tl_str(&l, "#");
-        tl_u64(&l, op->id, 0);
-        tl_str(&l, " ");
-        tl_str(&l, drill_op_name(op->kind));
-        tl_str(&l, " ");
-        tl_str(&l, names[outcome]);
-        /* why it did not succeed, for the tooltip and the table of reasons */
-        if (op->err) {
-            tl_str(&l, ": ");
-            tl_str(&l, platform_strerror(op->err));
-        } else if (outcome == SIM_UNKNOWN) {
-            tl_str(&l, ": no reply before the client's timeout");
-        }
-        size_t n = l.len < sizeof(e->label) - 1 ? l.len : sizeof(e->label) - 1;
-        memcpy(e->label, l.buf, n);
+    l.len = 0; /* the label "#%u %s %s", built the same way */
+    tl_str(&l, "#");
+    tl_u64(&l, op->id, 0);
+    tl_str(&l, " ");
+    tl_str(&l, drill_op_name(op->kind));
+    tl_str(&l, " ");
+    tl_str(&l, names[outcome]);
+    /* why it did not succeed, for the tooltip and the table of reasons */
+    if (op->err) {
+        tl_str(&l, ": ");
+        tl_str(&l, platform_strerror(op->err));
+    } else if (outcome == SIM_UNKNOWN) {
+        tl_str(&l, ": no reply before the client's timeout");
     }
+    new_mark(s, lane, mark, l.buf, l.len);
     if (outcome == SIM_OK)
         workload_record_ack(s, op);
     session_completed(s, op);
@@ -1420,7 +1509,11 @@ void world_teardown(struct sim *s)
     free(s->msgs);
     free(s->msg_free);
     free(s->marks);
+    world_mark_text_free(s->mark_text);
     free(s->trace);
+    if (s->trace_spill != NULL)
+        fclose(s->trace_spill);
+    free(s->trace_hash);
     sim_queue_release(&s->queue);
 }
 
@@ -1458,6 +1551,7 @@ int world_prepare(struct sim *s, const struct drill *d, const struct sim_options
 {
     s->drill = d;
     s->seed = opt->seed_given ? opt->seed : d->seed;
+    s->trace_memory = opt->trace_memory > 0 ? opt->trace_memory : TRACE_MEMORY_DEFAULT;
     faults_rng_seed(&s->net_rng, s->seed, "net");
     faults_rng_seed(&s->crash_rng, s->seed, "crash");
     int err = faults_init(s->seed);

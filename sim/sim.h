@@ -45,6 +45,8 @@ struct sim_options {
     bool on_disk;         /* the databases on the host's disk rather than in this process's
                              memory: slower, same trace; for comparisons */
     const char *replay;   /* the command line that replays this run, for reports */
+    size_t trace_memory;  /* bytes of trace kept in memory; past them the trace goes to an
+                             unnamed temporary file (same bytes, same hash); 0: 1 MiB */
 };
 
 /*

@@ -228,6 +228,7 @@ struct sim {
     /* timeline marks for the report */
     size_t mark_count, mark_cap;
     struct report_event *marks;
+    struct mark_text *mark_text; /* their lane and label text (runner.c) */
 
     struct world_story story;
 
@@ -240,8 +241,12 @@ struct sim {
     bool live;
 
     /* the trace */
-    char *trace;
+    char *trace;              /* the trace's tail not yet in trace_spill */
     size_t trace_len, trace_cap;
+    size_t trace_memory;      /* trace_len's bound once spilling */
+    size_t trace_spilled;     /* bytes in trace_spill */
+    FILE *trace_spill;        /* a long run's trace so far (unnamed temporary file) */
+    void *trace_hash;         /* the digest of trace_spill's bytes (runner.c) */
     bool trace_full;
 };
 
@@ -344,6 +349,18 @@ void sim_memory_install(void);
 
 /* result.c */
 int result_fill(struct sim *s, struct report_run *rep, const char *replay);
+
+/* The marks' text: blocks that never move (a mark points into them), handed
+ * to the report with the marks. Frees a chain of them (NULL: nothing). */
+struct mark_text {
+    struct mark_text *next;
+    size_t used, cap;
+    char data[];
+};
+void world_mark_text_free(struct mark_text *t);
+
+/* Hands the trace over to rep (in memory, or its file) with its SHA-256. */
+void world_trace_to_report(struct sim *s, struct report_run *rep);
 
 /* story.c: the report's node lanes, violation marks, causal stories and reasons */
 /* After each event: notes node state changes and faults that fired first. */

@@ -698,15 +698,18 @@ END_TEST
 /* A run of `count` operations over two clients, failures spread evenly, in the sample. */
 static struct report_event *huge_events(struct sample *s, size_t count, size_t bad)
 {
-    struct report_event *events = calloc(count, sizeof *events);
+    enum { LABEL = 16 }; /* "#N", kept after the events in the same block */
+    struct report_event *events = calloc(count, sizeof *events + LABEL);
     ck_assert_ptr_nonnull(events);
+    char *labels = (char *)(events + count);
     for (size_t i = 0; i < count; i++) {
         events[i].at_us = (int64_t)i * 1000;
-        snprintf(events[i].lane, sizeof events[i].lane, "%s", i % 2 ? "client1" : "client2");
+        events[i].lane = i % 2 ? "client1" : "client2";
         events[i].mark = i % (count / bad) == count / bad / 2 ? REPORT_OP_FAIL
                          : i % 3 == 0           ? REPORT_OP_REJECTED
                                                 : REPORT_OP_OK;
-        snprintf(events[i].label, sizeof events[i].label, "#%zu", i + 1);
+        snprintf(labels + i * LABEL, LABEL, "#%zu", i + 1);
+        events[i].label = labels + i * LABEL;
     }
     s->run.events = events;
     s->run.event_count = count;
@@ -804,7 +807,7 @@ START_TEST(html_puts_events_of_unknown_lanes_on_an_other_lane)
 {
     struct sample s;
     sample_init(&s);
-    snprintf(s.events[6].lane, sizeof s.events[6].lane, "ghost"); /* the crash */
+    s.events[6].lane = "ghost"; /* the crash */
     snprintf(s.faults[1].lane, sizeof s.faults[1].lane, "%s", "");
     char *html = render(report_write_html, &s.run);
     ck_assert_uint_eq(count_of(html, "class=\"lane-label\""), 5);

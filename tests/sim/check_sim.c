@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "sim/sim.h"
 #include "tests/check_run.h"
@@ -86,6 +87,47 @@ START_TEST(test_same_seed_same_trace_other_seed_other_trace)
     sim_result_release(&a);
     sim_result_release(&b);
     sim_result_release(&c);
+    free(d);
+}
+END_TEST
+
+/* A trace longer than what a run keeps in memory goes to a temporary file:
+ * the same bytes in trace.log and the same hash. */
+START_TEST(test_a_trace_spilled_to_a_file_is_the_same_trace)
+{
+    struct drill *d = load(SCENARIOS_DIR "/mirror-primary-disk-fails.drill");
+    struct report_run mem, spilled;
+    char msg[REPORT_ERR_MAX];
+    struct sim_options o = {.seed = 42, .seed_given = true};
+    ck_assert_int_eq(sim_run(d, &o, &mem, msg), 0);
+    o.trace_memory = 4096;
+    ck_assert_int_eq(sim_run(d, &o, &spilled, msg), 0);
+    ck_assert_ptr_null(mem.trace_file);
+    ck_assert_ptr_nonnull(spilled.trace_file); /* it did spill */
+    ck_assert_ptr_null(spilled.trace);
+    ck_assert_uint_gt(mem.trace_len, 4 * 4096);
+    ck_assert_uint_eq(spilled.trace_len, mem.trace_len);
+    ck_assert_str_eq(spilled.trace_sha256, mem.trace_sha256);
+    char dir[] = "/tmp/faultdrill-spill-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    ck_assert_int_eq(report_write_dir(&spilled, dir, msg), 0);
+    char path[sizeof(dir) + 16];
+    snprintf(path, sizeof(path), "%s/trace.log", dir);
+    FILE *f = fopen(path, "rb");
+    ck_assert_ptr_nonnull(f);
+    char *text = malloc(mem.trace_len + 1);
+    ck_assert_uint_eq(fread(text, 1, mem.trace_len + 1, f), mem.trace_len);
+    fclose(f);
+    ck_assert(memcmp(text, mem.trace, mem.trace_len) == 0);
+    free(text);
+    const char *files[] = {"trace.log", "report.json", "report.md", "report.html"};
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        snprintf(path, sizeof(path), "%s/%s", dir, files[i]);
+        unlink(path);
+    }
+    rmdir(dir);
+    sim_result_release(&mem);
+    sim_result_release(&spilled);
     free(d);
 }
 END_TEST
@@ -180,6 +222,7 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_queue_orders_by_time_then_insertion);
     tcase_add_test(tc, test_same_seed_same_trace_other_seed_other_trace);
+    tcase_add_test(tc, test_a_trace_spilled_to_a_file_is_the_same_trace);
     tcase_add_test(tc, test_catalog_verdicts);
     tcase_add_test(tc, test_explicit_ops_run_beside_the_workload);
     suite_add_tcase(su, tc);
