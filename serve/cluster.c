@@ -1,34 +1,31 @@
 /*
  * cluster.c — replicas with leader propagation in `faultdrill serve`
- * (DESIGN.md §2, §7): a leader that serves the shop and starts its
- * replicas, each its own process (node_proc.c), propagating its outbox to
- * each as node messages (node_net.c: POST /api/node, authenticated); and a
- * replica forwarding the writes it is sent to its leader.
+ * (--topology cluster), hosting the platform's cluster nodes
+ * (platform/node.h, node_host.c): every protocol decision — what to
+ * propagate, the window, acknowledgements, resends, pruning, the replicas'
+ * hello and catch-up, heartbeats, the registry's window, the client's round
+ * robin and last good answer, the session rule — is the core's. This file
+ * starts the processes, wires the hosted nodes to each other, glues HTTP
+ * routes to them, and shows their status. Each node is its own process:
  *
- * Leader: one thread per replica ships to it. It asks the replica where it
- * is (an empty message), ships the outbox after that position in batches,
- * follows the replica's answer after a gap or a lost batch (backing off up
- * to 2 s), and starts over from the replica's own durable position when
- * the replica was restarted. Each thread reads the outbox through its own
- * read-only handle; pruning goes through the writer (the only writable
- * handle), up to the lowest position every replica acknowledged. A leader
- * whose replicas cannot start still serves: /replication/status says which
- * are down and why. The registry (GET /getServer) rotates over the leader
- * and the replicas that are up.
+ *   leader    (this process, DATA/db.sqlite, NODE_CLUSTER_LEADER) starts the
+ *             registry and replica1..N (unless --peer names them) and hosts
+ *             the cluster's client (NODE_CLIENT, "client"): GET /getServer is
+ *             its pick. Both nodes share this process's transport: a message
+ *             from the registry is the client's, any other the leader's.
+ *   replicaN  (DATA/replicaN/db.sqlite, NODE_CLUSTER_REPLICA) applies the
+ *             leader's changes, heartbeats to the registry; a client request
+ *             is routed by node_route (node_host.c: a write forwarded to the
+ *             leader and answered once held here, a read held until the copy
+ *             reached the client's X-Faultdrill-Session).
+ *   registry  (DATA/registry, NODE_REGISTRY) lists the replicas it heard.
  *
- * Replica (node_follow.c applies the batches): every other request that
- * writes is forwarded to the leader, and the leader's reply relayed once
- * this replica holds that write (the leader's X-Faultdrill-Seq, waited for
- * at most 2 s): read-your-writes through a replica.
- *
- * Touches the platform only through platform.h and the server through
- * internal.h and node.h.
+ * Stop: the leader gives the replicas what they lack (the core ships; the
+ * host waits, bounded, for their acks) before civetweb stops.
  */
-#include <assert.h>
 #include <civetweb.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,446 +34,163 @@
 
 #include "serve/internal.h"
 
-#define CLUSTER_SEQ_HEADER       "X-Faultdrill-Seq" /* the leader's outbox after a write */
-#define CLUSTER_SHIP_CHANGES_MAX 512                /* changes in one shipped batch */
-#define CLUSTER_SHIP_BYTES_MAX   (1u << 20)         /* bytes of one shipped batch, about */
-#define CLUSTER_IDLE_MS          2     /* an idle thread looks at the outbox this often */
-#define CLUSTER_PROBE_MS         250   /* ...and asks its replica where it is this often */
-#define CLUSTER_HEALTHY_MS       1500  /* a replica heard this recently is not down */
-#define CLUSTER_BEHIND_MS        1000  /* lacking a change this old: catching-up */
-#define CLUSTER_BACKOFF_MS_MIN   20    /* a failed send is retried after this... */
-#define CLUSTER_BACKOFF_MS_MAX   2000  /* ...doubling up to this */
-#define CLUSTER_DOWN_POLL_MS     20    /* a replica not running is looked at this often */
-#define CLUSTER_SYNC_MS          5000  /* a batch's answer */
-#define CLUSTER_FORWARD_MS       10000 /* the leader's answer to a forwarded write */
-#define CLUSTER_REGISTRY_MS      2000  /* the leader's answer to a forwarded /getServer */
-#define CLUSTER_RYW_MS           2000  /* a forwarded write waits to be held here */
-#define CLUSTER_DRAIN_MS         2000  /* a stopping leader ships what is pending */
-#define CLUSTER_PRUNE_STEP       256   /* prune the outbox in steps of this many changes */
-
-/* ---- the state ------------------------------------------------------------ */
-
-struct cluster;
-
-struct replica {
-    struct cluster *cl;
-    int index; /* 1..N */
-    char node[FAULTS_NODE_MAX];
-    char dir[SERVE_PATH_MAX];
-    pthread_t thread;
-    bool thread_started;
-    struct proc *child; /* NULL: --peer names it, it runs elsewhere */
-    /* The thread's own. */
-    shop *reader; /* read-only handle on the leader's copy */
-    struct buf reply;
-    int64_t backoff_ms;
-    int64_t probe_at_us; /* monotonic */
-    bool position_known; /* asked since it (re)started */
-    pid_t pid_seen;      /* the child's pid when position_known was set */
-    /* Shared: under cl->lock. */
-    bool heard;   /* answered at least once in this leader's life (it may be pruned for) */
-    bool drained; /* stopping: it holds everything, or cannot be reached */
-    int64_t position;
-    int64_t missing_at_us; /* commit time of the oldest change it lacks; 0: none known */
-    int64_t contact_mono_us, contact_wall_us;
-    char last_error[SERVE_DETAIL_MAX];
-};
+#define CLUSTER_DRAIN_US      3000000 /* at stop: the replicas' acks within this */
+#define CLUSTER_DRAIN_POLL_US 10000
+#define CLUSTER_FORWARD_MS    2000    /* a replica's GET /getServer, answered by the leader */
 
 struct cluster {
-    struct server *srv;
-    pthread_mutex_t lock;
-    pthread_cond_t cond; /* CLOCK_MONOTONIC; broadcast on stop, drain */
-    bool stopping, draining;
+    struct hosted *node;   /* this process's node: leader, replica or registry */
+    struct hosted *client; /* the leader's: the balancer behind GET /getServer */
+    struct proc *registry; /* the leader's children; NULL: --peer, or not a leader */
+    struct proc *replicas[SERVE_REPLICAS_MAX];
     int count;
-    struct replica replicas[SERVE_REPLICAS_MAX];
-    _Atomic int64_t head; /* the outbox's last sequence, as the threads last read it */
-    _Atomic unsigned rotation;
-    int64_t pruned; /* the outbox holds nothing at or below this */
-    bool pruning;
+    char names[SERVE_REPLICAS_MAX][FAULTS_NODE_MAX];
+    const char *peers[SERVE_REPLICAS_MAX];
+    char registry_arg[FAULTS_NODE_MAX + WIRE_URL_MAX + 2]; /* --peer registry=URL */
+    char replicas_arg[16];                                 /* --replicas N */
 };
 
-static void cluster_wait_ms(struct cluster *cl, int64_t ms)
+static const char *const link_faults[] = {"drop", "delay", "duplicate", "reorder"};
+
+static bool is_leader(const struct server *srv)
 {
-    struct timespec t = host_deadline_after_us(ms * 1000);
-    pthread_mutex_lock(&cl->lock);
-    if (!cl->stopping)
-        pthread_cond_timedwait(&cl->cond, &cl->lock, &t);
-    pthread_mutex_unlock(&cl->lock);
+    return srv->opt.role == SERVE_CLUSTER;
 }
 
-static bool cluster_stopping(struct cluster *cl)
+/* The leader's process hosts two nodes: the registry's answers are the client's. */
+static int leader_dispatch(void *ctx, const char *from, const void *body, size_t len,
+                           struct buf *reply)
 {
-    pthread_mutex_lock(&cl->lock);
-    bool stopping = cl->stopping;
-    pthread_mutex_unlock(&cl->lock);
-    return stopping;
+    struct cluster *cl = ctx;
+    struct hosted *to = strcmp(from, "registry") == 0 ? cl->client : cl->node;
+    return hosted_deliver(to, from, body, len, reply);
 }
 
-static int cluster_create(struct server *srv, struct cluster **out)
+static void add_link_points(struct server *srv, const char *to)
 {
-    struct cluster *cl = calloc(1, sizeof(*cl));
-    if (cl == NULL)
-        return -ENOMEM;
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    int rc = pthread_cond_init(&cl->cond, &ca);
-    pthread_condattr_destroy(&ca);
-    if (rc == 0 && (rc = pthread_mutex_init(&cl->lock, NULL)) != 0)
-        pthread_cond_destroy(&cl->cond);
-    if (rc != 0) {
-        free(cl);
-        return -rc;
+    pthread_mutex_lock(&srv->panel.lock);
+    for (size_t p = 0; p < sizeof(link_faults) / sizeof(link_faults[0]); p++) {
+        char point[FAULTS_NAME_MAX];
+        snprintf(point, sizeof(point), "net/%s/%s/%s", srv->opt.node, to, link_faults[p]);
+        (void)panel_add(&srv->panel, point);
     }
-    cl->srv = srv;
-    atomic_init(&cl->head, 0);
-    atomic_init(&cl->rotation, 0);
-    *out = cl;
-    return 0;
+    pthread_mutex_unlock(&srv->panel.lock);
 }
 
-static void cluster_free(struct cluster *cl)
-{
-    pthread_cond_destroy(&cl->cond);
-    pthread_mutex_destroy(&cl->lock);
-    free(cl);
-}
+/* ---- life ----------------------------------------------------------------------------- */
 
-/* ---- propagation ------------------------------------------------------------ */
-static int64_t leader_head(struct cluster *cl)
-{
-    int64_t head = atomic_load(&cl->head);
-    int64_t last = writer_last_seq(&cl->srv->writer);
-    return last > head ? last : head;
-}
-
-static void head_seen(struct cluster *cl, int64_t seq)
-{
-    int64_t cur = atomic_load(&cl->head);
-    while (seq > cur && !atomic_compare_exchange_weak(&cl->head, &cur, seq))
-        ;
-}
-
-static void replica_error(struct replica *r, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void replica_error(struct replica *r, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    pthread_mutex_lock(&r->cl->lock);
-    vsnprintf(r->last_error, sizeof(r->last_error), fmt, ap);
-    pthread_mutex_unlock(&r->cl->lock);
-    va_end(ap);
-}
-
-/* After a failure: wait, longer each time in a row. */
-static void replica_backoff(struct replica *r)
-{
-    cluster_wait_ms(r->cl, r->backoff_ms);
-    r->backoff_ms =
-        r->backoff_ms * 2 < CLUSTER_BACKOFF_MS_MAX ? r->backoff_ms * 2 : CLUSTER_BACKOFF_MS_MAX;
-}
-
-static int reader_get(struct replica *r, shop **out)
-{
-    if (r->reader == NULL) {
-        char msg[SHOP_ERRMSG_MAX];
-        struct server *srv = r->cl->srv;
-        int rc = shop_open_reader(&srv->cfg.primary, &srv->env, &r->reader, msg);
-        if (rc != 0) {
-            replica_error(r, "cannot read the leader's outbox: %s", msg);
-            return rc;
-        }
-    }
-    *out = r->reader;
-    return 0;
-}
-
-static void reader_drop(struct replica *r)
-{
-    shop_close(r->reader); /* a fresh handle next time: nothing stale survives a healed disk */
-    r->reader = NULL;
-}
-
-/* What a replica answered to a batch or a probe. */
-struct sync_answer {
-    int64_t position;
-    int64_t applied, skipped;
-    bool gap;
-};
-
-/* Sends a batch (or nothing: a probe) and reads the replica's answer. */
-static int replica_post(struct replica *r, const void *batch, size_t len, struct sync_answer *a)
-{
-    struct wire_call_info info;
-    int err = wire_call(r->cl->srv->net, r->node, batch, len, CLUSTER_SYNC_MS, &r->reply, &info);
-    if (err != 0) {
-        replica_error(r, "%s", info.detail);
-        return err;
-    }
-    cJSON *j = cJSON_ParseWithLength(buf_body(&r->reply), buf_body_len(&r->reply));
-    const cJSON *pos = cJSON_GetObjectItemCaseSensitive(j, "position");
-    if (info.status != 200 || !cJSON_IsNumber(pos)) {
-        const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "error");
-        const cJSON *d = cJSON_GetObjectItemCaseSensitive(j, "detail");
-        replica_error(r, "%s answered %d: %s%s%s", r->node, info.status,
-                      cJSON_IsString(e) ? e->valuestring : "not a sync answer",
-                      cJSON_IsString(d) ? ": " : "", cJSON_IsString(d) ? d->valuestring : "");
-        cJSON_Delete(j);
-        return info.status == 409 ? -EBADMSG : -EIO;
-    }
-    a->position = (int64_t)pos->valuedouble;
-    const cJSON *x = cJSON_GetObjectItemCaseSensitive(j, "applied");
-    a->applied = cJSON_IsNumber(x) ? (int64_t)x->valuedouble : 0;
-    x = cJSON_GetObjectItemCaseSensitive(j, "skipped");
-    a->skipped = cJSON_IsNumber(x) ? (int64_t)x->valuedouble : 0;
-    a->gap = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "gap"));
-    cJSON_Delete(j);
-    int64_t now_mono = host_mono_us(), now_wall = host_wall_us();
-    pthread_mutex_lock(&r->cl->lock);
-    r->position = a->position;
-    r->heard = true;
-    r->contact_mono_us = now_mono;
-    r->contact_wall_us = now_wall;
-    pthread_mutex_unlock(&r->cl->lock);
-    r->position_known = true;
-    return 0;
-}
-
-static int prune_fn(shop *s, void *arg)
-{
-    return shop_outbox_prune(s, *(const int64_t *)arg);
-}
-
-/* Forgets the changes every replica holds, now and then, through the writer. */
-static void maybe_prune(struct cluster *cl)
-{
-    int64_t low = INT64_MAX;
-    pthread_mutex_lock(&cl->lock);
-    for (int i = 0; i < cl->count; i++) {
-        const struct replica *r = &cl->replicas[i];
-        if (!r->heard)
-            low = -1; /* it may hold anything: keep everything */
-        else if (low >= 0 && r->position < low)
-            low = r->position;
-    }
-    bool go = !cl->pruning && !cl->stopping && low >= 0 && low - cl->pruned >= CLUSTER_PRUNE_STEP;
-    if (go)
-        cl->pruning = true;
-    pthread_mutex_unlock(&cl->lock);
-    if (!go)
-        return;
-    int rc = writer_call(&cl->srv->writer, prune_fn, &low);
-    pthread_mutex_lock(&cl->lock);
-    cl->pruning = false;
-    if (rc == 0)
-        cl->pruned = low;
-    pthread_mutex_unlock(&cl->lock);
-}
-
-/* It holds every change there is. */
-static void replica_caught_up(struct replica *r)
-{
-    struct cluster *cl = r->cl;
-    r->backoff_ms = CLUSTER_BACKOFF_MS_MIN;
-    pthread_mutex_lock(&cl->lock);
-    r->missing_at_us = 0;
-    if (cl->draining && !r->drained) {
-        r->drained = true;
-        pthread_cond_broadcast(&cl->cond);
-    }
-    pthread_mutex_unlock(&cl->lock);
-}
-
-/* Asks where the replica is, and reads the outbox's head. */
-static int replica_probe(struct replica *r)
-{
-    struct sync_answer a;
-    int err = replica_post(r, NULL, 0, &a);
-    r->probe_at_us = host_mono_us() + (int64_t)CLUSTER_PROBE_MS * 1000;
-    shop *s = NULL;
-    struct shop_outbox_info info;
-    bool head_read = false;
-    if (err == 0 && reader_get(r, &s) == 0) {
-        head_read = shop_outbox_info(s, &info) == 0;
-        if (head_read)
-            head_seen(r->cl, info.head_seq);
-        else
-            reader_drop(r);
-    }
-    if (err == 0 && head_read && a.position > leader_head(r->cl)) {
-        /* a leader whose database was replaced would number its changes anew */
-        replica_error(r,
-                      "%s holds change %" PRId64 " but the leader's outbox ends at %" PRId64
-                      ": the copies diverged",
-                      r->node, a.position, leader_head(r->cl));
-        return -EBADMSG;
-    }
-    return err;
-}
-
-/* The commit time of a batch's first change (the encoding of platform.h). */
-static int64_t batch_first_at_us(const struct shop_batch *b)
-{
-    if (b->count == 0 || b->len < 24)
-        return 0;
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = v << 8 | b->data[16 + i]; /* "FDB1", u32 count, i64 seq, then i64 at_us */
-    return (int64_t)v;
-}
-
-/* One round with a running replica: probe, or ship one batch, or idle. */
-static void replica_ship_step(struct replica *r)
-{
-    struct cluster *cl = r->cl;
-    if (!r->position_known || host_mono_us() >= r->probe_at_us) {
-        if (replica_probe(r) != 0) {
-            replica_backoff(r);
-            return;
-        }
-    }
-    if (r->position >= leader_head(cl)) {
-        replica_caught_up(r);
-        cluster_wait_ms(cl, CLUSTER_IDLE_MS);
-        return;
-    }
-    shop *s = NULL;
-    struct shop_batch b = {0};
-    int rc = reader_get(r, &s);
-    if (rc == 0 && (rc = shop_outbox_read(s, r->position, CLUSTER_SHIP_CHANGES_MAX,
-                                          CLUSTER_SHIP_BYTES_MAX, &b)) != 0) {
-        if (rc == -ERANGE)
-            replica_error(r,
-                          "%s is at change %" PRId64 " but the outbox was pruned past it: "
-                          "give it a copy of the leader's database",
-                          r->node, r->position);
-        else
-            replica_error(r, "cannot read the leader's outbox: %s", shop_errmsg(s));
-        reader_drop(r);
-    }
-    if (rc != 0) {
-        replica_backoff(r);
-        return;
-    }
-    if (b.count == 0) {
-        shop_batch_release(&b);
-        replica_caught_up(r);
-        cluster_wait_ms(cl, CLUSTER_IDLE_MS);
-        return;
-    }
-    head_seen(cl, b.last_seq);
-    pthread_mutex_lock(&cl->lock);
-    r->missing_at_us = batch_first_at_us(&b);
-    pthread_mutex_unlock(&cl->lock);
-    struct sync_answer a;
-    int err = replica_post(r, b.data, b.len, &a);
-    shop_batch_release(&b);
-    if (err != 0) {
-        replica_backoff(r);
-        return;
-    }
-    /* after a gap the answer's position is where to resend from: nothing else to do */
-    r->backoff_ms = CLUSTER_BACKOFF_MS_MIN;
-    maybe_prune(cl);
-}
-
-/* Whether the replica runs; a restarted one is asked its position again. */
-static bool replica_running(struct replica *r)
-{
-    char url[WIRE_URL_MAX];
-    bool up = wire_peer_url(r->cl->srv->net, r->node, url);
-    if (r->child != NULL) {
-        struct proc_view v;
-        proc_view(r->child, &v);
-        up = up && v.pid > 0;
-        if (v.pid != r->pid_seen) {
-            r->pid_seen = v.pid;
-            r->position_known = false;
-        }
-    }
-    if (!up) {
-        pthread_mutex_lock(&r->cl->lock);
-        r->contact_mono_us = 0;
-        if (r->cl->draining && !r->drained) {
-            r->drained = true; /* nothing to ship to */
-            pthread_cond_broadcast(&r->cl->cond);
-        }
-        pthread_mutex_unlock(&r->cl->lock);
-    }
-    return up;
-}
-
-static void *replica_main(void *arg)
-{
-    struct replica *r = arg;
-    while (!cluster_stopping(r->cl)) {
-        if (replica_running(r))
-            replica_ship_step(r);
-        else
-            cluster_wait_ms(r->cl, CLUSTER_DOWN_POLL_MS);
-    }
-    return NULL;
-}
-
-/* ---- the leader's life ------------------------------------------------------ */
-
-static int leader_start(struct server *srv, struct cluster *cl)
+/* The registry, then the replicas (told where the registry listens). */
+static int start_children(struct server *srv, struct cluster *cl)
 {
     const struct serve_options *o = &srv->opt;
-    cl->count = o->replicas;
+    char url[WIRE_URL_MAX], dir[SERVE_PATH_MAX];
+    snprintf(cl->replicas_arg, sizeof(cl->replicas_arg), "%d", cl->count);
+    if (!wire_peer_url(srv->net, "registry", url)) {
+        snprintf(dir, sizeof(dir), "%.4000s/registry", o->data_dir);
+        const char *extra[] = {"--replicas", cl->replicas_arg, NULL};
+        int err = proc_start(srv, "registry", dir, extra, &cl->registry);
+        if (err)
+            return err;
+        proc_settle(cl->registry);
+    }
+    const char *extra[3] = {NULL};
+    if (wire_peer_url(srv->net, "registry", url)) {
+        snprintf(cl->registry_arg, sizeof(cl->registry_arg), "registry=%s", url);
+        extra[0] = "--peer";
+        extra[1] = cl->registry_arg;
+    }
     for (int i = 0; i < cl->count; i++) {
-        struct replica *r = &cl->replicas[i];
-        r->cl = cl;
-        r->index = i + 1;
-        r->backoff_ms = CLUSTER_BACKOFF_MS_MIN;
-        snprintf(r->node, sizeof(r->node), "replica%d", i + 1);
-        snprintf(r->dir, sizeof(r->dir), "%.3000s/replica%d", o->data_dir, i + 1);
-        char url[WIRE_URL_MAX];
-        if (wire_peer_url(srv->net, r->node, url))
+        add_link_points(srv, cl->names[i]);
+        if (wire_peer_url(srv->net, cl->names[i], url))
             continue; /* --peer: it runs elsewhere */
-        int err = proc_start(srv, r->node, r->dir, NULL, &r->child);
-        if (err != 0)
+        snprintf(dir, sizeof(dir), "%.4000s/%s", o->data_dir, cl->names[i]);
+        int err = proc_start(srv, cl->names[i], dir, extra, &cl->replicas[i]);
+        if (err)
             return err;
     }
-    for (int i = 0; i < cl->count; i++) {
-        struct replica *r = &cl->replicas[i];
-        pthread_mutex_lock(&srv->panel.lock);
-        for (int p = 0; p < 4; p++) {
-            static const char *const what[] = {"drop", "delay", "duplicate", "reorder"};
-            char point[FAULTS_NAME_MAX];
-            snprintf(point, sizeof(point), "net/leader/%s/%s", r->node, what[p]);
-            (void)panel_add(&srv->panel, point);
-        }
-        pthread_mutex_unlock(&srv->panel.lock);
-        if (r->child != NULL)
-            proc_settle(r->child);
-    }
-    for (int i = 0; i < cl->count; i++) {
-        struct replica *r = &cl->replicas[i];
-        int rc = pthread_create(&r->thread, NULL, replica_main, r);
-        if (rc != 0) {
-            fprintf(stderr, "faultdrill serve: cannot start a thread for %s: %s\n", r->node,
-                    strerror(rc));
-            return -rc;
-        }
-        r->thread_started = true;
-    }
+    for (int i = 0; i < cl->count; i++)
+        if (cl->replicas[i] != NULL)
+            proc_settle(cl->replicas[i]);
     return 0;
+}
+
+static int start_nodes(struct server *srv, struct cluster *cl)
+{
+    const struct serve_options *o = &srv->opt;
+    char url[WIRE_URL_MAX];
+    if (is_leader(srv)) {
+        struct node_config leader = {.name = o->node, .role = NODE_CLUSTER_LEADER,
+                                     .shop = srv->writer.shop, /* the writer's thread's */
+                                     .peers = cl->peers, .peer_count = (size_t)cl->count};
+        struct node_config client = {.name = "client", .role = NODE_CLIENT,
+                                     .peer = "registry", .peers = cl->peers,
+                                     .peer_count = (size_t)cl->count};
+        int err = hosted_start_node(srv, &leader, NULL, 0, false, false, &cl->node);
+        if (!err)
+            err = hosted_start_node(srv, &client, NULL, 0, false, false, &cl->client);
+        if (!err)
+            wire_set_handler(srv->net, leader_dispatch, cl);
+        return err;
+    }
+    if (srv->opt.role == SERVE_REPLICA) {
+        bool registry = wire_peer_url(srv->net, "registry", url);
+        struct node_config replica = {.name = o->node, .role = NODE_CLUSTER_REPLICA,
+                                      .shop = srv->writer.shop, .peer = "leader",
+                                      .registry = registry ? "registry" : NULL};
+        if (!registry)
+            printf("faultdrill serve: %s: no registry (--peer registry=URL): no heartbeats\n",
+                   o->node);
+        return hosted_start(srv, &replica, NULL, 0, false, &cl->node);
+    }
+    struct node_config registry = {.name = o->node, .role = NODE_REGISTRY, .peers = cl->peers,
+                                   .peer_count = (size_t)cl->count};
+    return hosted_start(srv, &registry, NULL, 0, false, &cl->node);
 }
 
 int cluster_start(struct server *srv)
 {
-    assert(srv->cluster == NULL && srv->opt.role == SERVE_CLUSTER);
-    struct cluster *cl = NULL;
-    int err = cluster_create(srv, &cl);
-    if (err != 0) {
-        fprintf(stderr, "faultdrill serve: cannot set up the cluster: %s\n", strerror(-err));
-        return err;
+    struct cluster *cl = calloc(1, sizeof(*cl));
+    if (cl == NULL) {
+        fprintf(stderr, "faultdrill serve: out of memory\n");
+        return -ENOMEM;
+    }
+    cl->count = srv->opt.replicas;
+    for (int i = 0; i < cl->count; i++) {
+        snprintf(cl->names[i], sizeof(cl->names[i]), "replica%d", i + 1);
+        cl->peers[i] = cl->names[i];
     }
     srv->cluster = cl;
-    return leader_start(srv, cl);
+    int err = is_leader(srv) ? start_children(srv, cl) : 0;
+    if (!err)
+        err = start_nodes(srv, cl);
+    if (!err && srv->opt.role != SERVE_REPLICA) /* a replica says a line per batch */
+        hosted_log_traces(cl->node, true);
+    return err; /* on failure stop_all calls cluster_stop */
+}
+
+void cluster_drain(struct server *srv)
+{
+    struct cluster *cl = srv->cluster;
+    if (cl == NULL || cl->node == NULL || !is_leader(srv))
+        return;
+    int64_t deadline = host_mono_us() + CLUSTER_DRAIN_US;
+    struct node_status st;
+    while (host_mono_us() < deadline && hosted_status(cl->node, &st) == 0) {
+        const struct node_cluster_status *s = &st.cluster;
+        bool pending = false;
+        for (size_t i = 0; i < s->replica_count && !pending; i++) {
+            const struct node_cluster_link *l = &s->links[i];
+            struct proc_view v = {.pid = 1};
+            if (cl->replicas[i] != NULL)
+                proc_view(cl->replicas[i], &v);
+            /* one that is not running, or never said hello, cannot be waited for */
+            pending = v.pid > 0 && l->known && !l->stuck && l->acked < s->head_seq;
+        }
+        if (!pending)
+            return;
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = CLUSTER_DRAIN_POLL_US * 1000L};
+        nanosleep(&ts, NULL);
+    }
 }
 
 void cluster_stop(struct server *srv)
@@ -484,93 +198,16 @@ void cluster_stop(struct server *srv)
     struct cluster *cl = srv->cluster;
     if (cl == NULL)
         return;
-    /* Ship what is pending first (civetweb has stopped: no more writes come). */
-    pthread_mutex_lock(&cl->lock);
-    cl->draining = true;
-    pthread_cond_broadcast(&cl->cond);
-    struct timespec until = host_deadline_after_us((int64_t)CLUSTER_DRAIN_MS * 1000);
-    for (int i = 0; i < cl->count;) {
-        const struct replica *r = &cl->replicas[i];
-        if (r->drained || !r->thread_started) {
-            i++;
-            continue;
-        }
-        if (pthread_cond_timedwait(&cl->cond, &cl->lock, &until) == ETIMEDOUT)
-            break;
-    }
-    cl->stopping = true;
-    pthread_cond_broadcast(&cl->cond);
-    pthread_mutex_unlock(&cl->lock);
-    for (int i = 0; i < cl->count; i++) {
-        struct replica *r = &cl->replicas[i];
-        if (r->thread_started)
-            pthread_join(r->thread, NULL);
-        proc_stop(r->child);
-        shop_close(r->reader);
-        buf_release(&r->reply);
-    }
+    hosted_stop(cl->client);
+    hosted_stop(cl->node);
+    for (int i = 0; i < cl->count; i++)
+        proc_stop(cl->replicas[i]);
+    proc_stop(cl->registry);
     srv->cluster = NULL;
-    cluster_free(cl);
+    free(cl);
 }
 
-/* ---- what the leader says --------------------------------------------------- */
-
-/* A replica as the status and the registry see it. */
-struct replica_view {
-    char node[FAULTS_NODE_MAX];
-    pid_t pid;
-    int port;
-    bool heard;
-    int64_t position, missing_at_us, contact_mono_us, contact_wall_us;
-    unsigned restarts;
-    char last_error[SERVE_DETAIL_MAX];
-    char log_path[SERVE_PATH_MAX];
-};
-
-static int views_get(struct cluster *cl, struct replica_view *v)
-{
-    for (int i = 0; i < cl->count; i++) {
-        struct replica *r = &cl->replicas[i];
-        struct proc_view c = {0};
-        if (r->child != NULL)
-            proc_view(r->child, &c);
-        char url[WIRE_URL_MAX];
-        const char *colon = NULL;
-        if (r->child == NULL && wire_peer_url(cl->srv->net, r->node, url))
-            colon = strrchr(url, ':');
-        pthread_mutex_lock(&cl->lock);
-        memcpy(v[i].node, r->node, sizeof(v[i].node));
-        v[i].pid = c.pid;
-        v[i].port = r->child != NULL ? c.port : colon != NULL ? atoi(colon + 1) : 0;
-        v[i].heard = r->heard;
-        v[i].position = r->position;
-        v[i].missing_at_us = r->missing_at_us;
-        v[i].contact_mono_us = r->contact_mono_us;
-        v[i].contact_wall_us = r->contact_wall_us;
-        v[i].restarts = c.restarts;
-        /* a death says more than the last failed send to the dead */
-        bool child_says = r->child != NULL && (c.pid <= 0 || r->last_error[0] == '\0');
-        snprintf(v[i].last_error, sizeof(v[i].last_error), "%s",
-                 child_says ? c.last_error : r->last_error);
-        snprintf(v[i].log_path, sizeof(v[i].log_path), "%s", c.log_path);
-        pthread_mutex_unlock(&cl->lock);
-        if (r->child == NULL)
-            v[i].pid = 0;
-    }
-    return cl->count;
-}
-
-/* down: not running or not heard lately; catching-up: lacks a change older
- * than CLUSTER_BEHIND_MS; up otherwise. */
-static const char *view_state(const struct replica_view *v, int64_t now_mono, int64_t now_wall)
-{
-    if (v->port <= 0 || v->contact_mono_us == 0 ||
-        now_mono - v->contact_mono_us > (int64_t)CLUSTER_HEALTHY_MS * 1000)
-        return "down";
-    if (v->missing_at_us > 0 && now_wall - v->missing_at_us > (int64_t)CLUSTER_BEHIND_MS * 1000)
-        return "catching-up";
-    return "up";
-}
+/* ---- status ------------------------------------------------------------------------------ */
 
 static void json_seconds(struct buf *b, int64_t us)
 {
@@ -579,179 +216,304 @@ static void json_seconds(struct buf *b, int64_t us)
     buf_puts(b, text);
 }
 
-void cluster_status(struct request *rq)
+static void json_bool(struct buf *b, bool v)
 {
-    struct cluster *cl = rq->srv->cluster;
-    if (cl == NULL || rq->srv->opt.role != SERVE_CLUSTER) {
-        status_not_configured(rq);
+    buf_puts(b, v ? "true" : "false");
+}
+
+static void json_names(struct buf *b, const struct cluster *cl, uint32_t mask)
+{
+    buf_puts(b, "[");
+    for (int i = 0, n = 0; i < cl->count; i++)
+        if (mask >> i & 1) {
+            if (n++)
+                buf_puts(b, ",");
+            json_str(b, cl->names[i]);
+        }
+    buf_puts(b, "]");
+}
+
+static void json_traces(struct buf *b, struct hosted *h)
+{
+    static char lines[8][NODE_TRACE_MAX];
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&lock);
+    size_t n = hosted_trace(h, lines, 8);
+    buf_puts(b, ",\"trace\":[");
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            buf_puts(b, ",");
+        json_str(b, lines[i]);
+    }
+    buf_puts(b, "]");
+    pthread_mutex_unlock(&lock);
+}
+
+/*
+ * A replica's state for the leader's status, from the core's view of it:
+ * down when its process is not running, when the registry does not list it
+ * (the client's last good answer: no heartbeat within the core's window) or
+ * before its hello; catching-up while it lacks changes; up otherwise.
+ */
+static const char *replica_state(const struct node_status *leader, const struct node_status *client,
+                                 size_t i, pid_t pid)
+{
+    const struct node_cluster_link *l = &leader->cluster.links[i];
+    bool listed = !client->cluster.known_from_registry || (client->cluster.known_mask >> i & 1);
+    if (pid <= 0 || !l->known || !listed)
+        return "down";
+    return l->acked < leader->cluster.head_seq ? "catching-up" : "up";
+}
+
+static void leader_status(struct request *rq, struct cluster *cl)
+{
+    struct server *srv = rq->srv;
+    struct node_status *st = calloc(2, sizeof(*st));
+    if (st == NULL || hosted_status(cl->node, &st[0]) != 0 ||
+        hosted_status(cl->client, &st[1]) != 0) {
+        free(st);
+        http_reply_error(rq, 503, "server busy", "the node's status could not be read");
         return;
     }
-    struct replica_view v[SERVE_REPLICAS_MAX];
-    int n = views_get(cl, v);
-    int64_t head = leader_head(cl), now_mono = host_mono_us(), now_wall = host_wall_us();
+    const struct node_cluster_status *s = &st[0].cluster, *c = &st[1].cluster;
+    int64_t now_wall = host_wall_us();
     struct buf *b = &rq->w->out;
     buf_reset(b);
     buf_puts(b, "{\"topology\":\"cluster\",\"leader\":{\"node\":");
-    json_str(b, rq->srv->opt.node);
+    json_str(b, srv->opt.node);
     buf_puts(b, ",\"port\":");
-    buf_i64(b, rq->srv->opt.port);
+    buf_i64(b, srv->opt.port);
     buf_puts(b, ",\"pid\":");
     buf_i64(b, (int64_t)getpid());
     buf_puts(b, ",\"seq\":");
-    buf_i64(b, head);
+    buf_i64(b, s->head_seq);
+    buf_puts(b, ",\"prunedThrough\":");
+    buf_i64(b, s->pruned_through);
+    json_traces(b, cl->node);
+    buf_puts(b, "}");
+    proc_json(b, "registry", srv, "registry", cl->registry);
+    buf_puts(b, ",\"client\":{\"listed\":");
+    json_names(b, cl, c->known_mask);
+    buf_puts(b, ",\"fromRegistry\":");
+    json_bool(b, c->known_from_registry);
+    buf_puts(b, ",\"stale\":");
+    json_bool(b, c->stale);
+    buf_puts(b, ",\"registryAnswers\":");
+    buf_i64(b, (int64_t)c->registry_answers);
+    buf_puts(b, ",\"picks\":");
+    buf_i64(b, (int64_t)c->picks);
     buf_puts(b, "},\"replicas\":[");
-    for (int i = 0; i < n; i++) {
+    for (int i = 0; i < cl->count; i++) {
+        const struct node_cluster_link *l = &s->links[i];
+        struct proc_view v = {0};
+        char url[WIRE_URL_MAX];
+        bool remote = cl->replicas[i] == NULL;
+        if (!remote)
+            proc_view(cl->replicas[i], &v);
+        else if (wire_peer_url(srv->net, cl->names[i], url) && strrchr(url, ':') != NULL)
+            v.port = atoi(strrchr(url, ':') + 1);
+        struct wire_link_stats ls = {0};
+        (void)wire_link_stats(srv->net, cl->names[i], &ls);
         buf_puts(b, i ? ",{\"node\":" : "{\"node\":");
-        json_str(b, v[i].node);
+        json_str(b, cl->names[i]);
         buf_puts(b, ",\"port\":");
-        v[i].port > 0 ? buf_i64(b, v[i].port) : buf_puts(b, "null");
+        v.port > 0 ? buf_i64(b, v.port) : buf_puts(b, "null");
         buf_puts(b, ",\"pid\":");
-        v[i].pid > 0 ? buf_i64(b, (int64_t)v[i].pid) : buf_puts(b, "null");
+        v.pid > 0 ? buf_i64(b, (int64_t)v.pid) : buf_puts(b, "null");
         buf_puts(b, ",\"state\":");
-        json_str(b, view_state(&v[i], now_mono, now_wall));
+        json_str(b, replica_state(&st[0], &st[1], (size_t)i, remote ? 1 : v.pid));
+        buf_puts(b, ",\"listed\":");
+        json_bool(b, c->known_mask >> i & 1);
         buf_puts(b, ",\"position\":");
-        v[i].heard ? buf_i64(b, v[i].position) : buf_puts(b, "null");
+        l->known ? buf_i64(b, l->acked) : buf_puts(b, "null");
+        buf_puts(b, ",\"sent\":");
+        l->known ? buf_i64(b, l->sent) : buf_puts(b, "null");
         buf_puts(b, ",\"lagChanges\":");
-        v[i].heard ? buf_i64(b, head > v[i].position ? head - v[i].position : 0)
-                   : buf_puts(b, "null");
+        l->known ? buf_i64(b, s->head_seq > l->acked ? s->head_seq - l->acked : 0)
+                 : buf_puts(b, "null");
         buf_puts(b, ",\"lagSeconds\":");
-        json_seconds(b, v[i].missing_at_us > 0 ? now_wall - v[i].missing_at_us : 0);
+        json_seconds(b, l->known && l->acked < s->head_seq ? now_wall - s->head_at_us : 0);
+        buf_puts(b, ",\"stuck\":");
+        json_bool(b, l->stuck);
+        buf_puts(b, ",\"batchesSent\":");
+        buf_i64(b, (int64_t)l->batches_sent);
+        buf_puts(b, ",\"timeouts\":");
+        buf_i64(b, (int64_t)l->timeouts);
+        buf_puts(b, ",\"gapResends\":");
+        buf_i64(b, (int64_t)l->gap_resends);
+        buf_puts(b, ",\"probes\":");
+        buf_i64(b, (int64_t)l->probes);
+        buf_puts(b, ",\"messagesLost\":");
+        buf_i64(b, (int64_t)ls.lost);
+        buf_puts(b, ",\"messagesFailed\":");
+        buf_i64(b, (int64_t)ls.failed);
         buf_puts(b, ",\"lastError\":");
-        json_str(b, v[i].last_error);
-        buf_puts(b, ",\"lastContact\":");
-        if (v[i].contact_wall_us > 0)
-            json_time(b, v[i].contact_wall_us);
-        else
-            buf_puts(b, "null");
+        /* a death says more than the link's last failed send to the dead */
+        json_str(b, !remote && (v.pid <= 0 || ls.last_error[0] == '\0') ? v.last_error
+                                                                          : ls.last_error);
         buf_puts(b, ",\"restarts\":");
-        buf_i64(b, v[i].restarts);
+        buf_i64(b, v.restarts);
         buf_puts(b, ",\"log\":");
-        if (v[i].log_path[0] != '\0')
-            json_str(b, v[i].log_path);
-        else
-            buf_puts(b, "null");
+        v.log_path[0] != '\0' ? json_str(b, v.log_path) : buf_puts(b, "null");
         buf_puts(b, "}");
     }
     buf_puts(b, "]}");
+    free(st);
     http_reply(rq, 200);
 }
 
-/* ---- a replica's side: writes go to the leader ---------------------------------- */
-
-/* Relays the leader's reply (in rq->w->out) to the client. */
-static void relay(struct request *rq, const struct wire_forwarded *rep, bool stale)
+/* A replica's or the registry's own status: what its node says. */
+static void node_own_status(struct request *rq, struct cluster *cl)
 {
-    char headers[160];
-    int n = snprintf(headers, sizeof(headers), "X-Faultdrill-Via: leader");
-    if (rep->seq > 0)
-        n += snprintf(headers + n, sizeof(headers) - (size_t)n,
-                      "\r\n" CLUSTER_SEQ_HEADER ": %" PRId64, rep->seq);
-    if (stale)
-        snprintf(headers + n, sizeof(headers) - (size_t)n, "\r\nX-Faultdrill-Stale: 1");
-    const char *type =
-        rep->status == 204 || rep->content_type[0] == '\0' ? NULL : rep->content_type;
-    http_reply_bytes(rq, &rq->w->out, rep->status, type, headers);
+    struct node_status *st = calloc(1, sizeof(*st));
+    if (st == NULL || hosted_status(cl->node, st) != 0) {
+        free(st);
+        http_reply_error(rq, 503, "server busy", "the node's status could not be read");
+        return;
+    }
+    const struct node_cluster_status *s = &st->cluster;
+    struct buf *b = &rq->w->out;
+    buf_reset(b);
+    buf_puts(b, "{\"topology\":\"cluster\",\"node\":");
+    json_str(b, st->name);
+    buf_puts(b, ",\"role\":");
+    json_str(b, node_role_name(st->role));
+    buf_puts(b, ",\"up\":");
+    json_bool(b, st->up);
+    if (st->role == NODE_CLUSTER_REPLICA) {
+        buf_puts(b, ",\"position\":");
+        buf_i64(b, s->position);
+        buf_puts(b, ",\"positionMax\":");
+        buf_i64(b, s->position_max);
+        buf_puts(b, ",\"batchesApplied\":");
+        buf_i64(b, (int64_t)s->batches_applied);
+        buf_puts(b, ",\"changesApplied\":");
+        buf_i64(b, (int64_t)s->changes_applied);
+        buf_puts(b, ",\"duplicates\":");
+        buf_i64(b, (int64_t)s->duplicates);
+        buf_puts(b, ",\"gaps\":");
+        buf_i64(b, (int64_t)s->gaps);
+        buf_puts(b, ",\"applyErrors\":");
+        buf_i64(b, (int64_t)s->apply_errors);
+        buf_puts(b, ",\"appliedTwice\":");
+        json_bool(b, s->applied_twice);
+        buf_puts(b, ",\"lastApplyError\":");
+        json_str(b, s->last_apply_error);
+        buf_puts(b, ",\"lastLagSeconds\":");
+        json_seconds(b, s->last_lag_us);
+        buf_puts(b, ",\"heartbeatsSent\":");
+        buf_i64(b, (int64_t)s->heartbeats_sent);
+    } else {
+        buf_puts(b, ",\"warming\":");
+        json_bool(b, s->warming);
+        buf_puts(b, ",\"listed\":");
+        json_names(b, cl, s->listed_mask);
+        buf_puts(b, ",\"heartbeats\":");
+        buf_i64(b, (int64_t)s->heartbeats);
+        buf_puts(b, ",\"queries\":");
+        buf_i64(b, (int64_t)s->queries);
+        buf_puts(b, ",\"answers\":");
+        buf_i64(b, (int64_t)s->answers);
+        buf_puts(b, ",\"unanswered\":");
+        buf_i64(b, (int64_t)s->unanswered);
+    }
+    buf_puts(b, ",\"messagesIn\":");
+    buf_i64(b, (int64_t)st->messages_in);
+    buf_puts(b, ",\"malformed\":");
+    buf_i64(b, (int64_t)st->malformed);
+    json_traces(b, cl->node);
+    buf_puts(b, "}");
+    free(st);
+    http_reply(rq, 200);
 }
 
-/* Sends method+target to the leader and relays its answer. */
-static void forward_to_leader(struct request *rq, const char *method, const char *target,
-                              const void *body, size_t len, int timeout_ms, bool wait_for_seq)
+void cluster_status(struct request *rq)
 {
-    struct server *srv = rq->srv;
-    char leader[WIRE_URL_MAX];
-    if (srv->net == NULL || !wire_peer_url(srv->net, "leader", leader)) {
-        snprintf(rq->detail, sizeof(rq->detail),
-                 "%s does not know where its leader is (--peer leader=URL)", srv->opt.node);
-        http_reply_error(rq, 503, "leader unreachable", rq->detail);
+    struct cluster *cl = rq->srv->cluster;
+    if (cl == NULL || cl->node == NULL) {
+        status_not_configured(rq);
         return;
     }
-    struct wire_forwarded rep;
-    int err =
-        wire_forward(srv->net, "leader", method, target, mg_get_header(rq->conn, "Content-Type"),
-                     body, len, timeout_ms, &rq->w->out, &rep);
-    if (err != 0 && !rep.maybe_sent) {
-        snprintf(rq->detail, sizeof(rq->detail), "%s cannot reach its leader at %s: %s",
-                 srv->opt.node, leader, strerror(-err));
-        http_reply_error(rq, 503, "leader unreachable", rq->detail);
-        return;
-    }
-    if (err != 0) {
-        snprintf(rq->detail, sizeof(rq->detail),
-                 "%s forwarded the request to its leader at %s, which did not answer (%s): "
-                 "it may or may not have been applied",
-                 srv->opt.node, leader, err == -ETIMEDOUT ? "timed out" : strerror(-err));
-        http_reply_error(rq, strcmp(method, "GET") == 0 ? 503 : 500,
-                         strcmp(method, "GET") == 0 ? "leader unreachable" : "outcome unknown",
-                         rq->detail);
-        return;
-    }
-    bool stale = false;
-    if (wait_for_seq && rep.status >= 200 && rep.status < 300 && rep.seq > 0)
-        stale = !follow_wait_applied(srv, rep.seq, CLUSTER_RYW_MS);
-    relay(rq, &rep, stale);
+    if (is_leader(rq->srv))
+        leader_status(rq, cl);
+    else
+        node_own_status(rq, cl);
 }
 
-bool cluster_forward(struct request *rq)
+/* ---- GET /getServer: the client's pick ---------------------------------------------------- */
+
+static int pick_fn(struct node *n, void *arg)
 {
-    if (rq->srv->opt.role != SERVE_REPLICA)
-        return false;
-    const char *method = rq->ri->request_method;
-    if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)
-        return false;
-    const char *uri = rq->ri->local_uri_raw != NULL ? rq->ri->local_uri_raw : rq->ri->local_uri;
-    /* The leader's messages, and this node's own fault panel, stay here. */
-    if (strcmp(uri, "/api/node") == 0 || strcmp(uri, "/faults") == 0)
-        return false;
-    char target[2 * SERVE_PATH_MAX];
-    const char *query = rq->ri->query_string;
-    int n = snprintf(target, sizeof(target), "%s%s%s", uri, query != NULL ? "?" : "",
-                     query != NULL ? query : "");
-    if (n < 0 || (size_t)n >= sizeof(target)) {
-        http_reply_error(rq, 400, "bad request", "the request target is too long");
-        return true;
-    }
-    if (wire_read_body(rq, SERVE_BODY_MAX) == 0)
-        forward_to_leader(rq, method, target, rq->w->body.p, rq->w->body.len, CLUSTER_FORWARD_MS,
-                          true);
-    return true;
+    return node_client_pick(n, arg);
 }
 
 void cluster_get_server(struct request *rq)
 {
     struct server *srv = rq->srv;
-    if (srv->opt.role == SERVE_REPLICA) { /* the registry is the leader's */
-        forward_to_leader(rq, "GET", "/getServer", NULL, 0, CLUSTER_REGISTRY_MS, false);
-        return;
-    }
     struct cluster *cl = srv->cluster;
-    if (cl == NULL) {
+    if (cl == NULL || cl->node == NULL) {
         status_not_configured(rq);
         return;
     }
-    struct replica_view v[SERVE_REPLICAS_MAX];
-    int n = views_get(cl, v);
-    int64_t now_mono = host_mono_us(), now_wall = host_wall_us();
-    /* the leader (it is answering) and the replicas that are up, in order */
-    const char *nodes[SERVE_REPLICAS_MAX + 1] = {srv->opt.node};
-    char servers[SERVE_REPLICAS_MAX + 1][WIRE_URL_MAX];
-    snprintf(servers[0], sizeof(servers[0]), "http://127.0.0.1:%d", srv->opt.port);
-    int healthy = 1;
-    for (int i = 0; i < n; i++) {
-        if (strcmp(view_state(&v[i], now_mono, now_wall), "up") != 0 ||
-            !wire_peer_url(srv->net, cl->replicas[i].node, servers[healthy]))
-            continue;
-        nodes[healthy] = cl->replicas[i].node;
-        healthy++;
+    if (!is_leader(srv)) { /* the client lives in the leader's process */
+        struct wire_forwarded rep;
+        char url[WIRE_URL_MAX] = "";
+        int err = wire_peer_url(srv->net, "leader", url)
+                      ? wire_forward(srv->net, "leader", "GET", "/getServer", NULL, NULL, 0,
+                                     CLUSTER_FORWARD_MS, &rq->w->out, &rep)
+                      : -ENOTCONN;
+        if (err == 0) {
+            http_reply_bytes(rq, &rq->w->out, rep.status,
+                             rep.content_type[0] ? rep.content_type : NULL,
+                             "X-Faultdrill-Via: leader");
+            return;
+        }
+        snprintf(rq->detail, sizeof(rq->detail), "%s cannot reach its leader%s%s: %s",
+                 srv->opt.node, url[0] ? " at " : "", url, strerror(-err));
+        http_reply_error(rq, 503, "leader unreachable", rq->detail);
+        return;
     }
-    unsigned turn = atomic_fetch_add(&cl->rotation, 1) % (unsigned)healthy;
+    struct node_pick pick;
+    int err = hosted_with(cl->client, pick_fn, &pick);
+    char url[WIRE_URL_MAX];
+    if (err != 0 || !wire_peer_url(srv->net, pick.replica, url)) {
+        snprintf(rq->detail, sizeof(rq->detail), "%s", err != 0 ? platform_strerror(err)
+                                                                : "the picked replica is not running");
+        http_reply_error(rq, 503, "no replica", rq->detail);
+        return;
+    }
+    int healthy = 0;
+    for (int i = 0; i < cl->count; i++)
+        healthy += (int)(pick.healthy_mask >> i & 1);
     struct buf *b = &rq->w->out;
     buf_reset(b);
     buf_puts(b, "{\"server\":");
-    json_str(b, servers[turn]);
+    json_str(b, url);
     buf_puts(b, ",\"node\":");
-    json_str(b, nodes[turn]);
+    json_str(b, pick.replica);
     buf_puts(b, ",\"healthy\":");
     buf_i64(b, healthy);
     buf_puts(b, "}");
     http_reply(rq, 200);
+}
+
+/* ---- client requests -------------------------------------------------------------------------- */
+
+bool cluster_route(struct request *rq)
+{
+    struct cluster *cl = rq->srv->cluster;
+    if (cl == NULL || cl->node == NULL)
+        return false;
+    if (rq->srv->opt.role == SERVE_REGISTRY) {
+        const char *uri =
+            rq->ri->local_uri_raw != NULL ? rq->ri->local_uri_raw : rq->ri->local_uri;
+        if (strcmp(uri, "/api/node") == 0 || strcmp(uri, "/faults") == 0 ||
+            strcmp(uri, "/heartbeat") == 0 || strcmp(uri, "/replication/status") == 0)
+            return false;
+        http_reply_error(rq, 404, "not a shop",
+                         "the registry keeps the replicas' heartbeats, not the shop: ask the "
+                         "leader's GET /getServer for a replica");
+        return true;
+    }
+    return hosted_route(cl->node, rq);
 }

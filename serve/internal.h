@@ -261,7 +261,8 @@ uint64_t writer_generation(struct writer *w);
  * files of one process; async: primary, which starts the secondary
  * (db_async.sqlite, its own process, fed over POST /api/node); offline:
  * local, which starts central (db_central.sqlite, its own process); cluster:
- * leader, which starts replica1..N (each its own process and data directory).
+ * leader, which starts the registry and replica1..N (each its own process and
+ * data directory).
  */
 enum serve_role {
     SERVE_SINGLE,
@@ -272,6 +273,7 @@ enum serve_role {
     SERVE_REPLICA,   /* replicaN, fed by leader */
     SERVE_SECONDARY, /* the async secondary, fed by primary */
     SERVE_CENTRAL,   /* the offline central, fed by locals */
+    SERVE_REGISTRY,  /* a cluster's registry, hearing the replicas' heartbeats */
 };
 
 #define SERVE_DELAY_MS_DEFAULT 200     /* async: the WAN delay a batch waits */
@@ -320,7 +322,6 @@ struct fault_panel {
 };
 
 struct async_host;  /* async.c */
-struct follower;    /* node_follow.c */
 struct offline_host; /* offline.c */
 struct cluster;     /* cluster.c */
 struct http_guard;  /* http.c: connections per client, late bodies */
@@ -334,7 +335,6 @@ struct server {
     char mirror_path[SERVE_PATH_MAX];
     char secret_path[SERVE_PATH_MAX]; /* the cluster secret children are given */
     struct wire *net;              /* node messages; NULL for single and mirror */
-    struct follower *follow;           /* node_follow.c: secondary, central, replica */
     struct async_host *async;
     _Atomic bool refusing; /* stopping: client requests get 503, node messages still go */
     struct offline_host *offline;
@@ -396,6 +396,7 @@ struct request {
     /* X-Faultdrill-Position: a write's commit position, else the position of the
      * copy a read was served from, taken before reading it */
     bool has_position, wrote;
+    bool position_fixed; /* the node's routing set position (a replica's read) */
     int64_t position;
     char detail[SERVE_DETAIL_MAX];
 };
@@ -518,15 +519,19 @@ void offline_switch_on(struct request *rq);  /* POST /sync/online: ...and pushes
  * no writes): true when replied here. */
 bool offline_route(struct request *rq);
 
-/* cluster.c: a leader's replicas (child processes), propagation over node
- * messages, the registry; a replica forwarding writes to its leader. */
+/* cluster.c: the core's cluster nodes, hosted (node_host.c): the leader
+ * (which starts the registry and the replicas, and hosts the client that
+ * answers GET /getServer), a replica, the registry. */
 int cluster_start(struct server *srv);
 void cluster_stop(struct server *srv);
+/* A stopping leader (clients refused, civetweb still taking node messages):
+ * waits, bounded, until every replica it knows acknowledged its head. */
+void cluster_drain(struct server *srv);
 void cluster_status(struct request *rq);     /* GET /replication/status on the leader */
 void cluster_get_server(struct request *rq); /* GET /getServer */
-/* On a replica, a request that writes is answered by the leader: true when
- * this function replied (forwarded, or 503 when the leader is down). */
-bool cluster_forward(struct request *rq);
+/* A client request at a cluster node, routed by the core (a replica
+ * forwards writes, holds reads behind the session): true when replied. */
+bool cluster_route(struct request *rq);
 void panel_list(struct request *rq);
 void panel_set(struct request *rq);
 /* GET of a file under the web root; 404 for anything outside it. */

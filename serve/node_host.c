@@ -36,6 +36,9 @@
 #define HOSTED_TIMERS_MAX  64   /* wakes waiting at once */
 #define HOSTED_RETRY_US    5000 /* a wake the busy writer could not take goes again after this */
 #define HOSTED_TRACE_LINES 16   /* the node's last trace lines, for the status */
+#define HOSTED_WAIT_US     2000000  /* a held request (WAIT) waits for the node this long */
+#define HOSTED_FORWARD_MS  10000    /* the writer's answer to a forwarded request */
+#define HOSTED_SESSION_HEADER "X-Faultdrill-Session" /* the client's session position */
 
 struct hosted {
     struct server *srv;
@@ -47,6 +50,8 @@ struct hosted {
     bool thread_started;
     pthread_mutex_t lock; /* below */
     pthread_cond_t cond;  /* CLOCK_MONOTONIC: a wake was asked for, or stop */
+    pthread_cond_t moved; /* CLOCK_MONOTONIC: the view changed, or stop */
+    bool has_shop;        /* the node owns the writer's shop (not a registry, a client) */
     bool stopping;
     struct {
         int timer;
@@ -119,6 +124,16 @@ static void env_trace(void *ctx, const char *node, const char *text)
 
 /* ---- events, on the writer's thread --------------------------------------------- */
 
+/* After an event: the view request threads route with, and a wake for those
+ * a WAIT holds. */
+static void publish_view(struct hosted *h)
+{
+    pthread_mutex_lock(&h->lock);
+    node_view(h->node, &h->view);
+    pthread_cond_broadcast(&h->moved);
+    pthread_mutex_unlock(&h->lock);
+}
+
 enum event_kind {
     EV_START,
     EV_MESSAGE,
@@ -157,9 +172,7 @@ static void on_commit(void *ctx, shop *s)
     struct hosted *h = ctx;
     if (node_on_commit(h->node, shop_last_seq(s)) == -ECANCELED)
         die_crashed(h);
-    pthread_mutex_lock(&h->lock);
-    node_view(h->node, &h->view);
-    pthread_mutex_unlock(&h->lock);
+    publish_view(h);
 }
 
 static int run_event(shop *s, void *arg)
@@ -169,7 +182,8 @@ static int run_event(shop *s, void *arg)
     int rc = 0;
     switch (e->kind) {
     case EV_START:
-        writer_set_on_commit(&h->srv->writer, on_commit, h);
+        if (h->has_shop)
+            writer_set_on_commit(&h->srv->writer, on_commit, h);
         rc = node_start(h->node);
         break;
     case EV_MESSAGE:
@@ -201,15 +215,14 @@ static int run_event(shop *s, void *arg)
         pthread_mutex_unlock(&h->lock);
         break;
     case EV_STOP:
-        writer_set_on_commit(&h->srv->writer, NULL, NULL);
+        if (h->has_shop)
+            writer_set_on_commit(&h->srv->writer, NULL, NULL);
         break;
     }
     (void)s;
     if (rc == -ECANCELED)
         die_crashed(h);
-    pthread_mutex_lock(&h->lock);
-    node_view(h->node, &h->view);
-    pthread_mutex_unlock(&h->lock);
+    publish_view(h);
     return rc;
 }
 
@@ -260,7 +273,7 @@ static void *timer_main(void *arg)
 
 /* ---- messages ------------------------------------------------------------------------ */
 
-static int on_message(void *ctx, const char *from, const void *body, size_t len, struct buf *reply)
+int hosted_deliver(void *ctx, const char *from, const void *body, size_t len, struct buf *reply)
 {
     struct hosted *h = ctx;
     struct event e = {.kind = EV_MESSAGE, .from = from, .msg = body, .len = len};
@@ -284,10 +297,18 @@ static int on_message(void *ctx, const char *from, const void *body, size_t len,
 int hosted_start(struct server *srv, const struct node_config *cfg, const char *wan_to,
                  int64_t wan_us, bool switched_off, struct hosted **out)
 {
+    return hosted_start_node(srv, cfg, wan_to, wan_us, switched_off, true, out);
+}
+
+int hosted_start_node(struct server *srv, const struct node_config *cfg, const char *wan_to,
+                      int64_t wan_us, bool switched_off, bool takes_messages,
+                      struct hosted **out)
+{
     struct hosted *h = calloc(1, sizeof(*h));
     if (h == NULL)
         return -ENOMEM;
     h->srv = srv;
+    h->has_shop = cfg->shop != NULL;
     snprintf(h->wan_to, sizeof(h->wan_to), "%s", wan_to != NULL ? wan_to : "");
     h->wan_us = wan_us;
     pthread_mutex_init(&h->lock, NULL);
@@ -295,6 +316,7 @@ int hosted_start(struct server *srv, const struct node_config *cfg, const char *
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&h->cond, &ca);
+    pthread_cond_init(&h->moved, &ca);
     pthread_condattr_destroy(&ca);
     h->env = srv->env;
     h->env.ctx = h;
@@ -328,7 +350,8 @@ int hosted_start(struct server *srv, const struct node_config *cfg, const char *
         hosted_stop(h);
         return err;
     }
-    wire_set_handler(srv->net, on_message, h);
+    if (takes_messages)
+        wire_set_handler(srv->net, hosted_deliver, h);
     *out = h;
     return 0;
 }
@@ -342,6 +365,7 @@ void hosted_stop(struct hosted *h)
     pthread_mutex_lock(&h->lock);
     h->stopping = true;
     pthread_cond_broadcast(&h->cond);
+    pthread_cond_broadcast(&h->moved);
     pthread_mutex_unlock(&h->lock);
     if (h->thread_started)
         pthread_join(h->thread, NULL);
@@ -351,6 +375,7 @@ void hosted_stop(struct hosted *h)
     }
     node_destroy(h->node);
     pthread_cond_destroy(&h->cond);
+    pthread_cond_destroy(&h->moved);
     pthread_mutex_destroy(&h->lock);
     free(h);
 }
@@ -437,7 +462,123 @@ static bool is_control(const char *uri)
 {
     return strcmp(uri, "/api/node") == 0 || strcmp(uri, "/faults") == 0 ||
            strcmp(uri, "/heartbeat") == 0 || strncmp(uri, "/replication/", 13) == 0 ||
-           strncmp(uri, "/sync/", 6) == 0;
+           strncmp(uri, "/sync/", 6) == 0 || strcmp(uri, "/getServer") == 0;
+}
+
+/* The client's session: the highest position a reply it got reflected
+ * (X-Faultdrill-Session, what it read in X-Faultdrill-Position); 0: none. A
+ * value that is not a decimal number is refused (false, replied). */
+static bool read_session(struct request *rq, struct node_session *out)
+{
+    out->position = 0;
+    const char *text = mg_get_header(rq->conn, HOSTED_SESSION_HEADER);
+    if (text == NULL)
+        return true;
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(text, &end, 10);
+    if (errno != 0 || end == text || *end != '\0' || v < 0) {
+        snprintf(rq->detail, sizeof(rq->detail),
+                 HOSTED_SESSION_HEADER " must be a position (a decimal number >= 0), not '%.60s'",
+                 text);
+        http_reply_error(rq, 400, "bad session", rq->detail);
+        return false;
+    }
+    out->position = (int64_t)v;
+    return true;
+}
+
+/*
+ * Routes req on the node's view and holds it while the core says WAIT
+ * (re-routed after every event, at most HOSTED_WAIT_US); the last decision
+ * in *r and the view it was made on in *v. False when the wait timed out.
+ */
+static bool route_waiting(struct hosted *h, const struct node_request *req, struct node_view *v,
+                          struct node_route *r)
+{
+    struct timespec until = host_deadline_after_us(HOSTED_WAIT_US);
+    bool timed_out = false;
+    pthread_mutex_lock(&h->lock);
+    for (;;) {
+        *v = h->view;
+        node_route(v, req, r);
+        if (r->kind != NODE_ROUTE_WAIT || h->stopping || timed_out)
+            break;
+        timed_out = pthread_cond_timedwait(&h->moved, &h->lock, &until) == ETIMEDOUT;
+    }
+    pthread_mutex_unlock(&h->lock);
+    return r->kind != NODE_ROUTE_WAIT;
+}
+
+static void reply_behind(struct request *rq, const struct node_view *v, int64_t wait_for)
+{
+    snprintf(rq->detail, sizeof(rq->detail),
+             "%s holds change %" PRId64 " and the client has seen %" PRId64
+             ": it did not catch up within %.1f s (ask another node, or again)",
+             v->name, v->position, wait_for, (double)HOSTED_WAIT_US / 1e6);
+    http_reply_error(rq, 503, "behind your session", rq->detail);
+}
+
+/*
+ * FORWARD: the request goes to the writer as it came, and its answer comes
+ * back with the writer's position p (X-Faultdrill-Seq); the core's deferred
+ * reply: answered once this node holds p itself (a read with session p:
+ * WAIT, then HERE), so the client's next read here sees its write.
+ */
+static void forward(struct hosted *h, struct request *rq, const struct node_route *r,
+                    const char *uri)
+{
+    struct server *srv = rq->srv;
+    char target[2 * SERVE_PATH_MAX], url[WIRE_URL_MAX] = "";
+    const char *query = rq->ri->query_string;
+    const char *method = rq->ri->request_method;
+    int n = snprintf(target, sizeof(target), "%s%s%s", uri, query != NULL ? "?" : "",
+                     query != NULL ? query : "");
+    if (n < 0 || (size_t)n >= sizeof(target)) {
+        http_reply_error(rq, 400, "bad request", "the request target is too long");
+        return;
+    }
+    if (wire_read_body(rq, SERVE_BODY_MAX) != 0)
+        return; /* replied */
+    if (!wire_peer_url(srv->net, r->to, url)) {
+        snprintf(rq->detail, sizeof(rq->detail), "%s does not know where %s is (--peer %s=URL)",
+                 srv->opt.node, r->to, r->to);
+        http_reply_error(rq, 503, "leader unreachable", rq->detail);
+        return;
+    }
+    struct wire_forwarded rep;
+    int err = wire_forward(srv->net, r->to, method, target,
+                           mg_get_header(rq->conn, "Content-Type"), rq->w->body.p,
+                           rq->w->body.len, HOSTED_FORWARD_MS, &rq->w->out, &rep);
+    if (err != 0) {
+        snprintf(rq->detail, sizeof(rq->detail),
+                 rep.maybe_sent ? "%s forwarded the request to %s at %s, which did not answer "
+                                  "(%s): it may or may not have been applied"
+                                : "%s cannot reach %s at %s: %s",
+                 srv->opt.node, r->to, url, err == -ETIMEDOUT ? "timed out" : strerror(-err));
+        http_reply_error(rq, rep.maybe_sent ? 500 : 503,
+                         rep.maybe_sent ? "outcome unknown" : "leader unreachable", rq->detail);
+        return;
+    }
+    /* the writer's answer: held until this node reflects it */
+    bool held = true;
+    struct node_view v;
+    struct node_route after = {.kind = NODE_ROUTE_HERE};
+    if (rep.status >= 200 && rep.status < 300 && rep.seq > 0) {
+        struct node_request req = {.session = {.position = rep.seq}};
+        held = route_waiting(h, &req, &v, &after);
+    }
+    char headers[200];
+    int used = snprintf(headers, sizeof(headers), "X-Faultdrill-Via: %s", r->to);
+    if (rep.seq > 0)
+        used += snprintf(headers + used, sizeof(headers) - (size_t)used,
+                         "\r\nX-Faultdrill-Seq: %" PRId64 "\r\nX-Faultdrill-Position: %" PRId64,
+                         rep.seq, rep.seq);
+    if (!held) /* the write was made: say so, and that this node lacks it yet */
+        snprintf(headers + used, sizeof(headers) - (size_t)used, "\r\nX-Faultdrill-Stale: 1");
+    const char *type =
+        rep.status == 204 || rep.content_type[0] == '\0' ? NULL : rep.content_type;
+    http_reply_bytes(rq, &rq->w->out, rep.status, type, headers);
 }
 
 bool hosted_route(struct hosted *h, struct request *rq)
@@ -446,15 +587,32 @@ bool hosted_route(struct hosted *h, struct request *rq)
     const char *uri = rq->ri->local_uri_raw != NULL ? rq->ri->local_uri_raw : rq->ri->local_uri;
     if (h == NULL || is_control(uri))
         return false;
-    struct node_view v;
-    hosted_view(h, &v);
     const char *method = rq->ri->request_method;
     struct node_request req = {.is_write =
                                    strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0};
+    if (!read_session(rq, &req.session))
+        return true;
+    struct node_view v;
     struct node_route r;
-    node_route(&v, &req, &r);
-    if (r.kind == NODE_ROUTE_HERE || !v.up)
+    bool settled = route_waiting(h, &req, &v, &r);
+    if (!v.up)
         return false; /* not started yet: a plain shop */
+    if (!settled) {
+        reply_behind(rq, &v, r.wait_for);
+        return true;
+    }
+    if (r.kind == NODE_ROUTE_HERE) {
+        if (!req.is_write && v.role == NODE_CLUSTER_REPLICA) {
+            /* a read says the leader's position this copy held before it ran */
+            rq->has_position = rq->position_fixed = true;
+            rq->position = v.position;
+        }
+        return false;
+    }
+    if (r.kind == NODE_ROUTE_FORWARD) {
+        forward(h, rq, &r, uri);
+        return true;
+    }
     if (r.kind == NODE_ROUTE_REDIRECT) {
         char url[WIRE_URL_MAX], headers[WIRE_URL_MAX + SERVE_PATH_MAX + 32] = "";
         if (wire_peer_url(srv->net, r.to, url))
@@ -466,7 +624,7 @@ bool hosted_route(struct hosted *h, struct request *rq)
         http_reply_bytes(rq, &rq->w->out, 307, "application/json", headers[0] ? headers : NULL);
         return true;
     }
-    /* REFUSE (FORWARD and WAIT are the cluster's, not hosted here yet) */
+    /* REFUSE */
     snprintf(rq->detail, sizeof(rq->detail), "%s (%s)", r.why, v.name);
     http_reply_error(rq, 503,
                      v.fenced                 ? "fenced"
@@ -474,4 +632,25 @@ bool hosted_route(struct hosted *h, struct request *rq)
                                                            : "refused",
                      rq->detail);
     return true;
+}
+
+/* Every topology's requests pass here first (routes.c). */
+bool follow_intercept(struct request *rq)
+{
+    struct server *srv = rq->srv;
+    enum serve_role role = srv->opt.role;
+    const char *uri = rq->ri->local_uri_raw != NULL ? rq->ri->local_uri_raw : rq->ri->local_uri;
+    if (atomic_load(&srv->refusing) && strcmp(uri, "/api/node") != 0) {
+        /* stopping: the nodes still talk while the last changes go out */
+        mg_disable_connection_keep_alive(rq->conn);
+        http_reply_error(rq, 503, "server stopping", "this node is shutting down");
+        return true;
+    }
+    if (role == SERVE_ASYNC || role == SERVE_SECONDARY)
+        return async_route(rq);
+    if (role == SERVE_CLUSTER || role == SERVE_REPLICA || role == SERVE_REGISTRY)
+        return cluster_route(rq);
+    if (role == SERVE_OFFLINE || role == SERVE_CENTRAL)
+        return offline_route(rq);
+    return false;
 }

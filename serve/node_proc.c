@@ -9,7 +9,10 @@
  * writes itself, so it outlives us without a broken pipe), tells the
  * transport where the node listens, reaps it when it dies (said on stderr
  * and in the view), and starts it again after a pause that doubles from
- * PROC_RESPAWN_MS_MIN to PROC_RESPAWN_MS_MAX. A child dies with us: the
+ * PROC_RESPAWN_MS_MIN to PROC_RESPAWN_MS_MAX, on the port it had (the
+ * kernel's pick of its first start: nodes that were told where it listens,
+ * a registry's replicas, still reach it; should that port be taken, the
+ * next start takes any). A child dies with us: the
  * kernel sends it SIGTERM when this thread ends (PR_SET_PDEATHSIG), a
  * clean stop sends SIGTERM first and SIGKILL after PROC_TERM_MS.
  *
@@ -54,7 +57,8 @@ struct proc {
     char dir[SERVE_PATH_MAX];
     char log_path[SERVE_PATH_MAX];
     char *argv[PROC_ARGV_MAX];
-    char threads_arg[16], peer_arg[FAULTS_NODE_MAX + WIRE_URL_MAX + 2];
+    char threads_arg[16], port_arg[16], peer_arg[FAULTS_NODE_MAX + WIRE_URL_MAX + 2];
+    int last_port; /* where the last start listened: the next asks for it (0: any) */
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t cond; /* CLOCK_MONOTONIC: stop, settled */
@@ -266,6 +270,7 @@ static int child_spawn(struct proc *c)
     if (null_fd < 0)
         return -errno;
     off_t from = lseek(c->log_fd, 0, SEEK_END);
+    snprintf(c->port_arg, sizeof(c->port_arg), "%d", c->last_port);
     pid_t pid = fork();
     if (pid == 0)
         child_exec(c, null_fd);
@@ -288,8 +293,10 @@ static int child_spawn(struct proc *c)
         c->port = port;
         c->up_since_us = host_mono_us();
         pthread_mutex_unlock(&c->lock);
+        c->last_port = port;
         return 0;
     }
+    c->last_port = 0; /* perhaps its port was taken meanwhile: any, next time */
     if (err != -ECHILD) {
         kill(pid, SIGKILL);
         while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
@@ -415,7 +422,7 @@ static int build_argv(struct proc *c, const char *const *extra)
     a[n++] = "--role";
     a[n++] = c->name;
     a[n++] = "--port";
-    a[n++] = "0";
+    a[n++] = c->port_arg;
     a[n++] = "--data";
     a[n++] = c->dir;
     a[n++] = "--secret-file";

@@ -11,9 +11,9 @@
  *   node_proc.c   child processes: a node started by this one, supervised
  *                 by a thread (free port from the kernel, log file,
  *                 restarted after a death, stopped with us)
- *   node_follow.c a node fed by another: an async secondary, an offline
- *                 central, a cluster replica (what it applies, what it
- *                 refuses)
+ *   node_host.c   a node of the platform's replication core, hosted: its
+ *                 events on the writer's thread, its timers, its messages,
+ *                 and client requests routed by the core's rule
  *
  * The transport decides nothing about a protocol: it carries bytes from one
  * node to another, or loses, delays, duplicates or reorders them when a
@@ -253,6 +253,18 @@ struct hosted;
  */
 int hosted_start(struct server *srv, const struct node_config *cfg, const char *wan_to,
                  int64_t wan_us, bool switched_off, struct hosted **out);
+/*
+ * hosted_start, where takes_messages false leaves POST /api/node alone: a
+ * process that hosts two nodes (a cluster's leader and its client) hands
+ * each message to one of them itself, through hosted_deliver. A node
+ * without a shop (cfg->shop NULL: a registry, a client) is not told of the
+ * writer's commits.
+ */
+int hosted_start_node(struct server *srv, const struct node_config *cfg, const char *wan_to,
+                      int64_t wan_us, bool switched_off, bool takes_messages,
+                      struct hosted **out);
+/* A message for this node (ctx: the hosted node), as wire_handler_fn. */
+int hosted_deliver(void *ctx, const char *from, const void *body, size_t len, struct buf *reply);
 /* After civetweb stopped: no timers, no messages; frees h. */
 void hosted_stop(struct hosted *h);
 /* node_status, on the writer's thread. */
@@ -268,9 +280,16 @@ int hosted_with(struct hosted *h, int (*fn)(struct node *n, void *arg), void *ar
 bool hosted_wake_due(struct hosted *h);
 /* Print the node's trace lines to stdout as they come (the live log). */
 void hosted_log_traces(struct hosted *h, bool on);
-/* A client request routed by the core's rule (node_route) on the node's
- * view: true when replied here (a redirect to the writer, a refusal); false:
- * serve it on this node's shop. Status, admin and node routes always pass. */
+/*
+ * A client request routed by the core's rule (node_route) on the node's
+ * view, with the client's session (X-Faultdrill-Session: the highest
+ * X-Faultdrill-Position it was answered with): true when replied here — a
+ * redirect to the writer, a refusal, a write FORWARDed to the writer and
+ * answered once this node holds it, a read that WAITed for the session in
+ * vain (503 after HOSTED_WAIT_US); false: serve it on this node's shop (a
+ * replica's read then says the leader's position its copy held). Status,
+ * admin and node routes always pass.
+ */
 bool hosted_route(struct hosted *h, struct request *rq);
 /* node_set_online: the operator's switch of an offline local's sync job. */
 int hosted_set_online(struct hosted *h, bool online);
@@ -279,19 +298,10 @@ int hosted_fence(struct hosted *h);
 /* The node's last trace lines, oldest first; returns how many. */
 size_t hosted_trace(struct hosted *h, char lines[][NODE_TRACE_MAX], size_t max);
 
-/* ---- A node fed by another (node_follow.c) ------------------------------- */
-
-/* Opens what a follower needs (its position) and installs its handler. */
-int follow_start(struct server *srv);
-void follow_stop(struct server *srv);
 /*
- * On a follower, a request that writes is not served here: a replica
- * forwards it to its leader (cluster.c), a secondary or central refuses it
- * (503). True when this function replied.
+ * Every request passes here first: the topology's routing (async, cluster,
+ * offline: the core's rule through hosted_route). True when replied.
  */
 bool follow_intercept(struct request *rq);
-/* A replica's position for its leader, waited for up to ms: true when it
- * holds seq (read-your-writes through a replica). */
-bool follow_wait_applied(struct server *srv, int64_t seq, int64_t ms);
 
 #endif /* FAULTDRILL_SERVE_NODES_H */

@@ -98,8 +98,10 @@ void products_list(struct request *rq)
     struct worker *w = rq->w;
     /* read before the database: a reply is never tagged newer than its data */
     unsigned hint = writer_read_hint(&rq->srv->writer);
-    rq->has_position = true;
-    rq->position = writer_position(&rq->srv->writer, hint & READ_HINT_MIRROR_LEADS ? 1 : 0);
+    if (!rq->position_fixed) {
+        rq->has_position = true;
+        rq->position = writer_position(&rq->srv->writer, hint & READ_HINT_MIRROR_LEADS ? 1 : 0);
+    }
     uint64_t generation = writer_generation(&rq->srv->writer);
     const char *key = rq->ri->query_string != NULL ? rq->ri->query_string : "";
     bool cacheable = strlen(key) < sizeof(w->products_cache.key);

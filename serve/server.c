@@ -58,8 +58,10 @@ static const char usage[] =
     "                      own process (DIR/secondary/db_async.sqlite)\n"
     "                    offline: db.sqlite (node local), pushed every --interval to\n"
     "                      central, its own process (DIR/central/db_central.sqlite)\n"
-    "                    cluster: the leader here, --replicas replicas, each its own\n"
-    "                      process (DIR/replicaN/db.sqlite)\n"
+    "                    cluster: the leader here, --replicas replicas and the registry,\n"
+    "                      each its own process (DIR/replicaN/db.sqlite, DIR/registry);\n"
+    "                      a replica forwards writes to the leader and holds a read until\n"
+    "                      it caught up with the client's X-Faultdrill-Session\n"
     "                    Nodes talk over POST /api/node, authenticated with HMAC-SHA256\n"
     "                    under the cluster secret (DIR/node.secret, made at first start)\n"
     "  --policy P        mirror: strict (default) refuses writes while either copy\n"
@@ -86,7 +88,8 @@ static const char usage[] =
     "                    (default 10000; a late body is 408)\n"
     "  --keep-alive MS   an idle keep-alive connection is closed after (default 2000)\n"
     "  --role NODE       run this one node: primary, local, leader (the first node of\n"
-    "                    async, offline, cluster), or secondary, central, replicaN (a\n"
+    "                    async, offline, cluster), or secondary, central, replicaN,\n"
+    "                    registry (a\n"
     "                    node the first one starts itself, unless --peer names it)\n"
     "  --peer NAME=URL   where node NAME listens (e.g. secondary=http://10.0.0.2:3002):\n"
     "                    it is not started here; repeat for each\n"
@@ -143,6 +146,7 @@ static const struct {
     {"secondary", SERVE_SECONDARY, SERVE_ASYNC},
     {"central", SERVE_CENTRAL, SERVE_OFFLINE},
     {"replica", SERVE_REPLICA, SERVE_CLUSTER},
+    {"registry", SERVE_REGISTRY, SERVE_CLUSTER},
 };
 
 const char *serve_role_name(enum serve_role role)
@@ -201,7 +205,7 @@ static int resolve_role(struct serve_options *o, const char *node, bool topology
     }
     fprintf(stderr,
             "faultdrill serve: unknown node '%s' for --role (primary, secondary, local, central, "
-            "leader, replica1..replica%d)\n",
+            "leader, registry, replica1..replica%d)\n",
             node, SERVE_REPLICAS_MAX);
     return SERVE_EXIT_USAGE;
 }
@@ -430,7 +434,8 @@ static const char *db_file(enum serve_role role)
 
 static bool is_follower(enum serve_role role)
 {
-    return role == SERVE_SECONDARY || role == SERVE_CENTRAL || role == SERVE_REPLICA;
+    return role == SERVE_SECONDARY || role == SERVE_CENTRAL || role == SERVE_REPLICA ||
+           role == SERVE_REGISTRY;
 }
 
 static int open_shop(struct server *srv, shop **out)
@@ -746,6 +751,12 @@ static void stop_all(struct server *srv)
         wire_hurry(srv->net);
         async_drain(srv);
     }
+    if (srv->mg != NULL && srv->cluster != NULL && srv->opt.role == SERVE_CLUSTER) {
+        /* the same for a leader: the replicas' acks still come in */
+        atomic_store(&srv->refusing, true);
+        wire_hurry(srv->net);
+        cluster_drain(srv);
+    }
     if (srv->mg != NULL) {
         pthread_t poker;
         bool poking = pthread_create(&poker, NULL, poke_listener, &srv->opt.port) == 0;
@@ -760,7 +771,6 @@ static void stop_all(struct server *srv)
     async_stop(srv);
     offline_stop(srv);
     cluster_stop(srv);
-    follow_stop(srv);
     if (srv->writer.shop != NULL)
         writer_stop(&srv->writer); /* commits what is queued, closes the shop */
     wire_free(srv->net);
@@ -811,10 +821,9 @@ static int serve_run(struct server *srv, const sigset_t *signals)
         err = async_start(srv);
     if (!err && (srv->opt.role == SERVE_OFFLINE || srv->opt.role == SERVE_CENTRAL))
         err = offline_start(srv);
-    if (!err && srv->opt.role == SERVE_CLUSTER)
+    if (!err && (srv->opt.role == SERVE_CLUSTER || srv->opt.role == SERVE_REPLICA ||
+                 srv->opt.role == SERVE_REGISTRY))
         err = cluster_start(srv);
-    if (!err && srv->opt.role == SERVE_REPLICA)
-        err = follow_start(srv);
     if (err) {
         stop_all(srv);
         return SERVE_EXIT_CANNOT_RUN;

@@ -98,7 +98,8 @@ void status_replication(struct request *rq)
 {
     if (rq->srv->opt.role == SERVE_ASYNC || rq->srv->opt.role == SERVE_SECONDARY)
         async_status(rq);
-    else if (rq->srv->opt.role == SERVE_CLUSTER)
+    else if (rq->srv->opt.role == SERVE_CLUSTER || rq->srv->opt.role == SERVE_REPLICA ||
+             rq->srv->opt.role == SERVE_REGISTRY)
         cluster_status(rq);
     else
         status_not_configured(rq);

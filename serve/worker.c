@@ -72,7 +72,7 @@ static int read_on(struct request *rq, int copy, int (*fn)(shop *s, void *arg), 
 {
     shop *s = NULL;
     int rc = reader_get(rq, copy, &s);
-    if (!rq->wrote) {
+    if (!rq->wrote && !rq->position_fixed) {
         /* before reading: the copy holds at least this much, never less */
         rq->has_position = true;
         rq->position = writer_position(&rq->srv->writer, copy);
