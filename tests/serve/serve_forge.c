@@ -7,6 +7,11 @@
  *   serve_forge batch DIR SEQ OUT   makes a shop in DIR whose change SEQ
  *                                   creates product "Forged SEQ", and writes
  *                                   the batch of that one change to OUT
+ *   serve_forge clusterbatch DIR SEQ OUT
+ *                                   the same change as the node message a
+ *                                   leader sends a replica (the platform's
+ *                                   codec: the attacker knows the format)
+ *   serve_forge probe OUT           a leader's probe, as a node message
  *   serve_forge mac SECRET FROM TO COUNTER BODY
  *                                   prints HMAC-SHA256 under SECRET's key of
  *                                   "faultdrill-node-1" NUL FROM NUL TO NUL
@@ -18,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "platform/node_impl.h"
 #include "platform/platform.h"
 
 static int64_t fixed_clock(void *ctx)
@@ -63,6 +69,44 @@ static int forge_batch(const char *dir, long seq, const char *out_path)
     shop_batch_release(&b);
     shop_close(s);
     return 0;
+}
+
+static int write_file(const char *path, const void *data, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    if (f == NULL || fwrite(data, 1, len, f) != len || fclose(f) != 0) {
+        perror(path);
+        return 3;
+    }
+    return 0;
+}
+
+/* The batch in OUT, wrapped as a node message of the given type. */
+static int forge_node_msg(enum node_msg_type type, const char *path, int64_t a, int64_t b)
+{
+    uint8_t *data = NULL;
+    size_t len = 0;
+    if (type == NODE_MSG_CLUSTER_BATCH) {
+        FILE *f = fopen(path, "rb");
+        if (f == NULL) {
+            perror(path);
+            return 3;
+        }
+        static uint8_t in[1 << 20];
+        len = fread(in, 1, sizeof(in), f);
+        fclose(f);
+        data = in;
+    }
+    struct node_msg m = {.type = type, .a = a, .b = b, .data = data, .len = len};
+    uint8_t *out = NULL;
+    size_t out_len = 0;
+    if (node_msg_encode(&m, &out, &out_len) != 0) {
+        fprintf(stderr, "serve_forge: cannot encode the message\n");
+        return 3;
+    }
+    int rc = write_file(path, out, out_len);
+    free(out);
+    return rc;
 }
 
 static int hex_value(int c)
@@ -115,8 +159,17 @@ int main(int argc, char **argv)
 {
     if (argc == 5 && strcmp(argv[1], "batch") == 0 && atol(argv[3]) > 0)
         return forge_batch(argv[2], atol(argv[3]), argv[4]);
+    if (argc == 5 && strcmp(argv[1], "clusterbatch") == 0 && atol(argv[3]) > 0) {
+        int rc = forge_batch(argv[2], atol(argv[3]), argv[4]);
+        return rc != 0 ? rc
+                       : forge_node_msg(NODE_MSG_CLUSTER_BATCH, argv[4], atol(argv[3]),
+                                        atol(argv[3]));
+    }
+    if (argc == 3 && strcmp(argv[1], "probe") == 0)
+        return forge_node_msg(NODE_MSG_CLUSTER_PROBE, argv[2], 0, 0);
     if (argc == 7 && strcmp(argv[1], "mac") == 0)
         return forge_mac(argv + 2);
-    fprintf(stderr, "usage: serve_forge batch DIR SEQ OUT | mac SECRET FROM TO COUNTER BODY\n");
+    fprintf(stderr, "usage: serve_forge batch|clusterbatch DIR SEQ OUT | probe OUT | mac SECRET FROM TO "
+                    "COUNTER BODY\n");
     return 2;
 }
