@@ -698,7 +698,7 @@ END_TEST
 /* A run of `count` operations over two clients, failures spread evenly, in the sample. */
 static struct report_event *huge_events(struct sample *s, size_t count, size_t bad)
 {
-    enum { LABEL = 16 }; /* "#N", kept after the events in the same block */
+    enum { LABEL = 24 }; /* "#N", kept after the events in the same block */
     struct report_event *events = calloc(count, sizeof *events + LABEL);
     ck_assert_ptr_nonnull(events);
     char *labels = (char *)(events + count);
