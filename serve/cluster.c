@@ -20,6 +20,11 @@
  *             reached the client's X-Faultdrill-Session).
  *   registry  (DATA/registry, NODE_REGISTRY) lists the replicas it heard.
  *
+ * A replica's read cache (--cache on|naive, --ttl) is the core's too
+ * (node_cache_get/put): this file only says which answers are cached — GET
+ * /products, /products/:id, /orders/:userId, keyed by their path and query —
+ * and what each depends on (the rows of the tables it reads).
+ *
  * Stop: the leader gives the replicas what they lack (the core ships; the
  * host waits, bounded, for their acks) before civetweb stops.
  */
@@ -48,6 +53,7 @@ struct cluster {
     const char *peers[SERVE_REPLICAS_MAX];
     char registry_arg[FAULTS_NODE_MAX + WIRE_URL_MAX + 2]; /* --peer registry=URL */
     char replicas_arg[16];                                 /* --replicas N */
+    char ttl_arg[24];                                      /* --ttl MS */
 };
 
 static const char *const link_faults[] = {"drop", "delay", "duplicate", "reorder"};
@@ -93,11 +99,21 @@ static int start_children(struct server *srv, struct cluster *cl)
             return err;
         proc_settle(cl->registry);
     }
-    const char *extra[3] = {NULL};
+    const char *extra[7] = {NULL};
+    size_t n = 0;
     if (wire_peer_url(srv->net, "registry", url)) {
         snprintf(cl->registry_arg, sizeof(cl->registry_arg), "registry=%s", url);
-        extra[0] = "--peer";
-        extra[1] = cl->registry_arg;
+        extra[n++] = "--peer";
+        extra[n++] = cl->registry_arg;
+    }
+    if (o->cache != NODE_CACHE_OFF) {
+        extra[n++] = "--cache";
+        extra[n++] = o->cache == NODE_CACHE_ON ? "on" : "naive";
+    }
+    if (o->cache_ttl_ms > 0) {
+        snprintf(cl->ttl_arg, sizeof(cl->ttl_arg), "%" PRId64, o->cache_ttl_ms);
+        extra[n++] = "--ttl";
+        extra[n++] = cl->ttl_arg;
     }
     for (int i = 0; i < cl->count; i++) {
         add_link_points(srv, cl->names[i]);
@@ -136,7 +152,9 @@ static int start_nodes(struct server *srv, struct cluster *cl)
         bool registry = wire_peer_url(srv->net, "registry", url);
         struct node_config replica = {.name = o->node, .role = NODE_CLUSTER_REPLICA,
                                       .shop = srv->writer.shop, .peer = "leader",
-                                      .registry = registry ? "registry" : NULL};
+                                      .registry = registry ? "registry" : NULL,
+                                      .cache = o->cache,
+                                      .cache_ttl_us = o->cache_ttl_ms * 1000};
         if (!registry)
             printf("faultdrill serve: %s: no registry (--peer registry=URL): no heartbeats\n",
                    o->node);
@@ -403,6 +421,28 @@ static void node_own_status(struct request *rq, struct cluster *cl)
         json_seconds(b, s->last_lag_us);
         buf_puts(b, ",\"heartbeatsSent\":");
         buf_i64(b, (int64_t)s->heartbeats_sent);
+        const struct node_cache_status *c = &s->cache;
+        buf_puts(b, ",\"cache\":{\"mode\":");
+        json_str(b, c->mode == NODE_CACHE_ON ? "on" : c->mode == NODE_CACHE_NAIVE ? "naive" : "off");
+        buf_puts(b, ",\"ttlSeconds\":");
+        json_seconds(b, c->ttl_us);
+        buf_puts(b, ",\"entries\":");
+        buf_i64(b, (int64_t)c->entries);
+        buf_puts(b, ",\"maxEntries\":");
+        buf_i64(b, (int64_t)c->max_entries);
+        buf_puts(b, ",\"hits\":");
+        buf_i64(b, (int64_t)c->hits);
+        buf_puts(b, ",\"misses\":");
+        buf_i64(b, (int64_t)c->misses);
+        buf_puts(b, ",\"expired\":");
+        buf_i64(b, (int64_t)c->expired);
+        buf_puts(b, ",\"invalidated\":");
+        buf_i64(b, (int64_t)c->invalidated);
+        buf_puts(b, ",\"evicted\":");
+        buf_i64(b, (int64_t)c->evicted);
+        buf_puts(b, ",\"refusedPuts\":");
+        buf_i64(b, (int64_t)c->refused_puts);
+        buf_puts(b, "}");
     } else {
         buf_puts(b, ",\"warming\":");
         json_bool(b, s->warming);
@@ -497,6 +537,73 @@ void cluster_get_server(struct request *rq)
     http_reply(rq, 200);
 }
 
+/* ---- a replica's read cache ------------------------------------------------------------------- */
+
+/*
+ * Whether a request's answer is cached, its key (path and query) and what
+ * it depends on: the product list any product; a product its row; a user's
+ * orders any order and any order line (a status change carries the order's
+ * id, not its user: a dependency on user_id would miss it).
+ */
+static size_t cache_deps(struct request *rq, char *key, size_t cap, struct node_cache_dep *deps)
+{
+    if (strcmp(rq->ri->request_method, "GET") != 0 || rq->srv->opt.cache == NODE_CACHE_OFF)
+        return 0;
+    const char *uri = rq->ri->local_uri_raw != NULL ? rq->ri->local_uri_raw : rq->ri->local_uri;
+    const char *query = rq->ri->query_string;
+    int n = snprintf(key, cap, "%s%s%s", uri, query != NULL ? "?" : "", query != NULL ? query : "");
+    if (n < 0 || (size_t)n >= cap)
+        return 0;
+    char *end = NULL;
+    if (strcmp(uri, "/products") == 0) {
+        deps[0] = (struct node_cache_dep){.table = "products"};
+        return 1;
+    }
+    if (strncmp(uri, "/products/", 10) == 0) {
+        long long id = strtoll(uri + 10, &end, 10);
+        if (end == uri + 10 || *end != '\0' || id <= 0)
+            return 0;
+        deps[0] = (struct node_cache_dep){.table = "products", .column = "id", .value = id};
+        return 1;
+    }
+    if (strncmp(uri, "/orders/", 8) == 0) {
+        deps[0] = (struct node_cache_dep){.table = "orders"};
+        deps[1] = (struct node_cache_dep){.table = "order_lines"};
+        return 2;
+    }
+    return 0;
+}
+
+/* A read the core routed here: answered from the cache when it holds it. */
+static bool cache_answer(struct request *rq, struct cluster *cl)
+{
+    char key[2 * SERVE_PATH_MAX];
+    struct node_cache_dep deps[2];
+    if (rq->head_only || cache_deps(rq, key, sizeof(key), deps) == 0)
+        return false;
+    int64_t position = 0;
+    if (hosted_cache_get(cl->node, key, rq->session, &rq->w->out, &position) != 0)
+        return false;
+    rq->has_position = rq->position_fixed = true;
+    rq->position = position; /* what the entry reflects, not the copy's newer position */
+    http_reply_bytes(rq, &rq->w->out, 200, "application/json", "X-Faultdrill-Cache: hit");
+    return true;
+}
+
+void cluster_served(struct request *rq)
+{
+    struct cluster *cl = rq->srv->cluster;
+    char key[2 * SERVE_PATH_MAX];
+    struct node_cache_dep deps[2];
+    if (cl == NULL || cl->node == NULL || rq->status != 200 || !rq->position_fixed ||
+        rq->head_only)
+        return;
+    size_t n = cache_deps(rq, key, sizeof(key), deps);
+    if (n > 0) /* -ESTALE: the copy moved while it was read: not cached */
+        (void)hosted_cache_put(cl->node, key, deps, n, buf_body(&rq->w->out),
+                               buf_body_len(&rq->w->out), rq->position);
+}
+
 /* ---- client requests -------------------------------------------------------------------------- */
 
 bool cluster_route(struct request *rq)
@@ -515,5 +622,7 @@ bool cluster_route(struct request *rq)
                          "leader's GET /getServer for a replica");
         return true;
     }
-    return hosted_route(cl->node, rq);
+    if (hosted_route(cl->node, rq))
+        return true;
+    return rq->srv->opt.role == SERVE_REPLICA && rq->position_fixed && cache_answer(rq, cl);
 }

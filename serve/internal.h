@@ -295,6 +295,8 @@ struct serve_options {
     int retries;                 /* offline */
     bool queue_separate;         /* offline: the naive queue in a second transaction */
     int replicas;                /* cluster */
+    enum node_cache_mode cache;  /* cluster: a replica's read cache (--cache) */
+    int64_t cache_ttl_ms;        /* ...and its entries' age at most (--ttl; 0: the core's) */
     const char *secret_file;     /* --secret-file; NULL: DATA/node.secret, made at first start */
     const char *peers[WIRE_PEERS_MAX]; /* --peer NAME=URL */
     int peer_count;
@@ -397,6 +399,7 @@ struct request {
      * copy a read was served from, taken before reading it */
     bool has_position, wrote;
     bool position_fixed; /* the node's routing set position (a replica's read) */
+    int64_t session;     /* X-Faultdrill-Session, as the node's routing read it */
     int64_t position;
     char detail[SERVE_DETAIL_MAX];
 };
@@ -532,6 +535,8 @@ void cluster_get_server(struct request *rq); /* GET /getServer */
 /* A client request at a cluster node, routed by the core (a replica
  * forwards writes, holds reads behind the session): true when replied. */
 bool cluster_route(struct request *rq);
+/* After a request cluster_route let through was served (a replica's cache). */
+void cluster_served(struct request *rq);
 void panel_list(struct request *rq);
 void panel_set(struct request *rq);
 /* GET of a file under the web root; 404 for anything outside it. */

@@ -485,6 +485,7 @@ static bool read_session(struct request *rq, struct node_session *out)
         return false;
     }
     out->position = (int64_t)v;
+    rq->session = out->position;
     return true;
 }
 
@@ -634,6 +635,56 @@ bool hosted_route(struct hosted *h, struct request *rq)
     return true;
 }
 
+/* ---- a replica's read cache ------------------------------------------------------------ */
+
+struct cache_call {
+    const char *key;
+    int64_t session;
+    struct buf *out;
+    int64_t position;
+    const struct node_cache_dep *deps;
+    size_t dep_count;
+    const void *answer;
+    size_t len;
+};
+
+static int cache_get_fn(struct node *n, void *arg)
+{
+    struct cache_call *c = arg;
+    struct node_session session = {.position = c->session};
+    struct node_cache_hit hit;
+    int rc = node_cache_get(n, c->key, &session, &hit);
+    if (rc == 0) {
+        buf_reset(c->out);
+        buf_put(c->out, (const char *)hit.answer, hit.len); /* valid until the next call on the node */
+        c->position = hit.position;
+    }
+    return rc;
+}
+
+static int cache_put_fn(struct node *n, void *arg)
+{
+    const struct cache_call *c = arg;
+    return node_cache_put(n, c->key, c->deps, c->dep_count, c->answer, c->len, c->position);
+}
+
+int hosted_cache_get(struct hosted *h, const char *key, int64_t session, struct buf *out,
+                     int64_t *position)
+{
+    struct cache_call c = {.key = key, .session = session, .out = out};
+    int rc = hosted_with(h, cache_get_fn, &c);
+    *position = c.position;
+    return rc;
+}
+
+int hosted_cache_put(struct hosted *h, const char *key, const struct node_cache_dep *deps,
+                     size_t dep_count, const void *answer, size_t len, int64_t position)
+{
+    struct cache_call c = {.key = key, .deps = deps, .dep_count = dep_count, .answer = answer,
+                           .len = len, .position = position};
+    return hosted_with(h, cache_put_fn, &c);
+}
+
 /* Every topology's requests pass here first (routes.c). */
 bool follow_intercept(struct request *rq)
 {
@@ -653,4 +704,10 @@ bool follow_intercept(struct request *rq)
     if (role == SERVE_OFFLINE || role == SERVE_CENTRAL)
         return offline_route(rq);
     return false;
+}
+
+void follow_served(struct request *rq)
+{
+    if (rq->srv->opt.role == SERVE_REPLICA)
+        cluster_served(rq);
 }

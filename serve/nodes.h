@@ -303,5 +303,19 @@ size_t hosted_trace(struct hosted *h, char lines[][NODE_TRACE_MAX], size_t max);
  * offline: the core's rule through hosted_route). True when replied.
  */
 bool follow_intercept(struct request *rq);
+/* After a request follow_intercept let through was served here (a
+ * replica's read cache keeps its answer). */
+void follow_served(struct request *rq);
+
+/*
+ * A replica's read cache (node_cache_get/put, on the writer's thread): a
+ * hit's answer is copied into out's body and its position into *position;
+ * -ENOENT (a miss), -ENOTSUP (no cache here). put: -ESTALE when the node
+ * moved past position since, as node_cache_put.
+ */
+int hosted_cache_get(struct hosted *h, const char *key, int64_t session, struct buf *out,
+                     int64_t *position);
+int hosted_cache_put(struct hosted *h, const char *key, const struct node_cache_dep *deps,
+                     size_t dep_count, const void *answer, size_t len, int64_t position);
 
 #endif /* FAULTDRILL_SERVE_NODES_H */

@@ -416,6 +416,7 @@ void routes_handle(struct request *rq)
         /* replied (before a replica forwards it: the leader never sees Origin) */
     } else if (!follow_intercept(rq)) {
         route(rq, path, len);
+        follow_served(rq);
     }
 }
 

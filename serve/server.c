@@ -77,6 +77,10 @@ static const char usage[] =
     "  --queue same|separate  offline: a write's sync-queue rows in its own transaction\n"
     "                    (same, the default) or in a second one after it (the naive mode)\n"
     "  --replicas N      cluster: how many replicas, 1 to 8 (default 2)\n"
+    "  --cache on|naive  cluster: each replica caches its answers to GET /products,\n"
+    "                    /products/:id and /orders/:userId, invalidated by the changes it\n"
+    "                    applies (on) or never (naive: only --ttl and the size bound)\n"
+    "  --ttl MS          cluster: a cached answer's age at most (default 5000)\n"
     "  --allow-faults    GET/POST /faults: the front end's fault panel (loopback only)\n"
     "  --web DIR         the front end's files (default: PREFIX/share/faultdrill/web when\n"
     "                    installed, else the source tree's platform/web)\n"
@@ -290,6 +294,16 @@ static int parse_valued(struct serve_options *o, const char *opt, const char *v)
         o->queue_separate = strcmp(v, "separate") == 0;
         return 0;
     }
+    if (strcmp(opt, "--cache") == 0 &&
+        (!strcmp(v, "off") || !strcmp(v, "on") || !strcmp(v, "naive"))) {
+        o->cache = !strcmp(v, "on") ? NODE_CACHE_ON : !strcmp(v, "naive") ? NODE_CACHE_NAIVE
+                                                                           : NODE_CACHE_OFF;
+        return 0;
+    }
+    if (strcmp(opt, "--ttl") == 0 && parse_ms(v, &ms) == 0 && ms > 0) {
+        o->cache_ttl_ms = ms;
+        return 0;
+    }
     if (strcmp(opt, "--replicas") == 0 &&
         parse_int(v, 1, SERVE_REPLICAS_MAX, &o->replicas) == 0)
         return 0;
@@ -348,7 +362,8 @@ static int parse_options(int argc, char **argv, struct serve_options *o)
                                     !strcmp(a, "--secret-file") || !strcmp(a, "--client-cap") ||
                                     !strcmp(a, "--request-timeout") ||
                                     !strcmp(a, "--keep-alive") || !strcmp(a, "--outbox") ||
-                                    !strcmp(a, "--queue"))) {
+                                    !strcmp(a, "--queue") || !strcmp(a, "--cache") ||
+                                    !strcmp(a, "--ttl"))) {
             topology_given |= strcmp(a, "--topology") == 0;
             int code = parse_valued(o, a, argv[++i]);
             if (code != 0)

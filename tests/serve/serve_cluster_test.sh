@@ -10,7 +10,7 @@
 #   serve_cluster_test.sh FAULTDRILL SERVE_DIGEST CASE [SERVE_FORGE]
 #
 # Cases: propagate_sigterm_equal forward_read_your_writes session_across_replicas
-#        registry_rotates kill9_replica_respawn registry_kill9 fiu_drop_lag
+#        registry_rotates kill9_replica_respawn registry_kill9 cache_on_naive fiu_drop_lag
 #        sigterm_no_orphans forged_batch_refused (needs SERVE_FORGE)
 set -euo pipefail
 
@@ -356,6 +356,42 @@ case_registry_kill9() {
     stop_leader
 }
 
+# A replica's read cache (--cache on): an answer is cached, and dropped when
+# a change the replica applies touches what it read, so the next read sees
+# the write. --cache naive never drops it: the replica keeps serving the
+# old answer after it applied the change, even to a client whose session
+# says it wrote it (the workshop's bug, shown live).
+case_cache_on_naive() {
+    local mode name
+    for mode in on naive; do
+        start_leader "$WORK/data-$mode" --cache "$mode" --ttl 60000
+        local r1="http://127.0.0.1:$R1" seq
+        expect 200 GET "$r1/products/3"
+        name=$(jq -r .name "$WORK/body")
+        grep -qi '^X-Faultdrill-Cache: hit' "$WORK/head" && fail "a first read was a cache hit"
+        expect 200 GET "$r1/products/3"
+        grep -qi '^X-Faultdrill-Cache: hit' "$WORK/head" || fail "a second read was not a cache hit"
+        jqe ".name == \"$name\""
+        expect 200 PUT "$BASE/products/3" '{"name":"Recalled","price":3,"stock":5}'
+        seq=$(sed -n 's/^X-Faultdrill-Seq: \([0-9]*\).*/\1/Ip' "$WORK/head" | tr -d '\r')
+        until_json "$r1/replication/status" ".position >= $seq"
+        session_get "$seq" "$r1/products/3"
+        [ "$STATUS" = 200 ] || fail "a read with the write's session answered $STATUS"
+        if [ "$mode" = on ]; then
+            jqe '.name == "Recalled"'
+            grep -qi '^X-Faultdrill-Cache: hit' "$WORK/head" && fail "cache=on served a dropped entry"
+            until_json "$r1/replication/status" '.cache.mode == "on" and .cache.invalidated >= 1 and
+                                                 .cache.hits == 1'
+        else
+            jqe ".name == \"$name\""
+            grep -qi '^X-Faultdrill-Cache: hit' "$WORK/head" || fail "cache=naive did not serve its entry"
+            [ "$(position)" -lt "$seq" ] || fail "the naive entry says position $(position) >= $seq"
+            until_json "$r1/replication/status" '.cache.mode == "naive" and .cache.invalidated == 0'
+        fi
+        stop_leader
+    done
+}
+
 # fiu-ctrl drops the leader's batches to replica1: it lags while replica2
 # follows; healed, the core's resend catches it up.
 case_fiu_drop_lag() {
@@ -503,7 +539,8 @@ case_forged_batch_refused() {
 
 case "$CASE" in
 propagate_sigterm_equal | forward_read_your_writes | session_across_replicas | registry_rotates | \
-    kill9_replica_respawn | registry_kill9 | fiu_drop_lag | sigterm_no_orphans | forged_batch_refused)
+    kill9_replica_respawn | registry_kill9 | cache_on_naive | fiu_drop_lag | sigterm_no_orphans | \
+    forged_batch_refused)
     "case_$CASE"
     ;;
 *)
