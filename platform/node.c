@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "platform/internal.h"
 #include "platform/node_impl.h"
 
 static const char *const role_names[NODE_ROLES_COUNT] = {
@@ -406,4 +407,26 @@ void node_route(const struct node_view *v, const struct node_request *req,
     } else {
         route_to(out, NODE_ROUTE_HERE, NULL, "a read");
     }
+}
+
+/* ---- a writer's outbox, for status pages ------------------------------- */
+
+static int first_at(void *arg, int64_t seq, int64_t at_us, const void *change, size_t len)
+{
+    (void)seq;
+    (void)change;
+    (void)len;
+    *(int64_t *)arg = at_us;
+    return 1; /* the first one is enough */
+}
+
+int node_outbox_change_at(shop *s, int64_t after, int64_t *at_us)
+{
+    *at_us = 0;
+    struct shop_batch b = {0};
+    int rc = shop_outbox_read(s, after, 1, SHOP_BATCH_BYTES_MAX, &b);
+    if (rc == 0 && b.count > 0)
+        (void)replog_batch_for_each(b.data, b.len, first_at, at_us);
+    shop_batch_release(&b);
+    return rc;
 }

@@ -594,6 +594,15 @@ struct node_status {
 
 int node_status(const struct node *n, struct node_status *out);
 
+/*
+ * For a status page's lag on a writer (async primary, cluster leader): the
+ * commit time (wall) of the change after `after` in shop s's outbox (any
+ * handle, a read-only one included), *at_us 0 when the outbox holds none.
+ * 0, or the error of shop_outbox_read (-ERANGE: pruned past it). The batch
+ * layout stays the platform's: a host never decodes one.
+ */
+int node_outbox_change_at(shop *s, int64_t after, int64_t *at_us);
+
 /* ---- Messages (the platform's codec) ---------------------------------- */
 
 /*

@@ -304,21 +304,11 @@ struct oldest_arg {
     int64_t at_us;
 };
 
-/* The commit time of change after+1: the first record of a one-change batch
- * ("FDB1", u32 count, then i64 seq, i64 at_us: the layout platform.h gives). */
+/* The commit time of change after+1 (the platform reads its own outbox). */
 static int oldest_fn(shop *s, void *arg)
 {
     struct oldest_arg *o = arg;
-    struct shop_batch b = {0};
-    int rc = shop_outbox_read(s, o->after, 1, 1u << 20, &b);
-    if (rc == 0 && b.count > 0 && b.len >= 24) {
-        uint64_t v = 0;
-        for (int i = 7; i >= 0; i--)
-            v = v << 8 | b.data[16 + i];
-        o->at_us = (int64_t)v;
-    }
-    shop_batch_release(&b);
-    return rc;
+    return node_outbox_change_at(s, o->after, &o->at_us);
 }
 
 /* The secondary's own status, asked over HTTP (null when it does not say). */

@@ -283,6 +283,30 @@ static const char *replica_state(const struct node_status *leader, const struct 
     return l->acked < leader->cluster.head_seq ? "catching-up" : "up";
 }
 
+struct oldest_arg {
+    int64_t after;
+    int64_t at_us;
+};
+
+/* The commit time of change after+1 (the platform reads its own outbox). */
+static int oldest_fn(shop *s, void *arg)
+{
+    struct oldest_arg *o = arg;
+    return node_outbox_change_at(s, o->after, &o->at_us);
+}
+
+/* The commit time of the oldest change a replica lacks, 0: none. */
+static int64_t lacking_since(struct request *rq, const struct node_cluster_status *s, size_t i)
+{
+    const struct node_cluster_link *l = &s->links[i];
+    if (!l->known || l->acked >= s->head_seq)
+        return 0;
+    struct oldest_arg old = {.after = l->acked};
+    if (worker_read(rq, oldest_fn, &old) != 0 || old.at_us == 0)
+        return s->head_at_us; /* pruned or unreadable: at least the head's age */
+    return old.at_us;
+}
+
 static void leader_status(struct request *rq, struct cluster *cl)
 {
     struct server *srv = rq->srv;
@@ -350,7 +374,8 @@ static void leader_status(struct request *rq, struct cluster *cl)
         l->known ? buf_i64(b, s->head_seq > l->acked ? s->head_seq - l->acked : 0)
                  : buf_puts(b, "null");
         buf_puts(b, ",\"lagSeconds\":");
-        json_seconds(b, l->known && l->acked < s->head_seq ? now_wall - s->head_at_us : 0);
+        int64_t since = lacking_since(rq, s, (size_t)i);
+        json_seconds(b, since > 0 ? now_wall - since : 0);
         buf_puts(b, ",\"stuck\":");
         json_bool(b, l->stuck);
         buf_puts(b, ",\"batchesSent\":");

@@ -892,6 +892,31 @@ END_TEST
 
 /* ---- pruning ------------------------------------------------------------ */
 
+/* node_outbox_change_at: a status page's lag without decoding a batch. */
+START_TEST(outbox_change_at_is_each_changes_commit_time)
+{
+    struct shop_config cfg = source_config(true);
+    shop *s = testenv_open(&t, &cfg);
+    (void)add_user(s, 1);
+    int64_t first = info_of(s).head_at_us;
+    t.now_us += 7000000;
+    (void)add_user(s, 2);
+    int64_t second = info_of(s).head_at_us;
+    ck_assert_int_gt(second, first);
+    int64_t at = -1;
+    ck_assert_int_eq(node_outbox_change_at(s, 0, &at), 0);
+    ck_assert_int_eq(at, first);
+    ck_assert_int_eq(node_outbox_change_at(s, 1, &at), 0);
+    ck_assert_int_eq(at, second);
+    ck_assert_int_eq(node_outbox_change_at(s, 2, &at), 0);
+    ck_assert_int_eq(at, 0); /* nothing after the head */
+    ck_assert_int_eq(shop_outbox_prune(s, 1), 0);
+    ck_assert_int_eq(node_outbox_change_at(s, 0, &at), -ERANGE);
+    ck_assert_int_eq(at, 0);
+    shop_close(s);
+}
+END_TEST
+
 START_TEST(prune_keeps_the_last_change)
 {
     struct shop_config cfg = source_config(true);
@@ -1351,6 +1376,7 @@ static Suite *replog_suite(void)
     tcase_add_test(tc, outbox_off_records_nothing);
     tcase_add_test(tc, group_is_one_sequence_without_its_refused_write);
     tcase_add_test(tc, prune_keeps_the_last_change);
+    tcase_add_test(tc, outbox_change_at_is_each_changes_commit_time);
     tcase_add_test(tc, outbox_and_queue_need_a_single_copy);
     tcase_add_test(tc, bad_arguments_and_readers);
     suite_add_tcase(suite, tc);
