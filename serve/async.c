@@ -41,9 +41,13 @@ struct async_host {
     char mark_path[SERVE_PATH_MAX];
 };
 
-static const char *const link_points[] = {
-    "net/primary/secondary/drop", "net/primary/secondary/delay", "net/primary/secondary/duplicate",
-    "net/primary/secondary/reorder"};
+/* Each node's own link, which its transport consults as it sends (the secondary's
+ * acknowledgements travel net/secondary/primary/...): armable from its fifo. */
+static const char *const link_points[2][4] = {
+    {"net/primary/secondary/drop", "net/primary/secondary/delay",
+     "net/primary/secondary/duplicate", "net/primary/secondary/reorder"},
+    {"net/secondary/primary/drop", "net/secondary/primary/delay",
+     "net/secondary/primary/duplicate", "net/secondary/primary/reorder"}};
 
 static bool is_primary(const struct server *srv)
 {
@@ -147,12 +151,10 @@ int async_start(struct server *srv)
         free(a);
         return err;
     }
-    if (is_primary(srv)) {
-        pthread_mutex_lock(&srv->panel.lock);
-        for (size_t i = 0; i < sizeof(link_points) / sizeof(link_points[0]); i++)
-            (void)panel_add(&srv->panel, link_points[i]);
-        pthread_mutex_unlock(&srv->panel.lock);
-    }
+    pthread_mutex_lock(&srv->panel.lock);
+    for (size_t i = 0; i < sizeof(link_points[0]) / sizeof(link_points[0][0]); i++)
+        (void)panel_add(&srv->panel, link_points[is_primary(srv) ? 0 : 1][i]);
+    pthread_mutex_unlock(&srv->panel.lock);
     srv->async = a;
     return 0;
 }
@@ -453,6 +455,7 @@ static void status_secondary(struct request *rq, struct async_host *a, const str
         put_i64(b, "position", f->position);
         buf_puts(b, ",\"positionAt\":");
         f->position_at_us > 0 ? json_time(b, f->position_at_us) : buf_puts(b, "null");
+        put_i64(b, "positionAtUs", f->position_at_us);
         buf_puts(b, ",\"windowSeconds\":");
         put_seconds(b, f->window_us);
         buf_puts(b, ",\"lost\":\"every change of the old primary after ");

@@ -34,6 +34,14 @@ struct async_state {
     bool failed_over;
     int64_t failover_us;
     int64_t failover_position, failover_position_at_us;
+    /* the same two instants in the clock of the acknowledged writes' served_us (the order
+     * rows' own times): the simulator's clock; live, the serve processes' wall clock */
+    int64_t failover_cmp_us, failover_position_at_cmp_us;
+    int64_t failover_window_us;
+    /* run --live (live.c): the nodes are serve processes; what they said in their
+     * status replaces the core's (status_of) */
+    bool live;
+    struct node_async_status live_status[2]; /* [0] primary, [1] secondary */
 };
 
 static struct async_state *st(struct sim *s)
@@ -56,6 +64,8 @@ static struct node_async_status status_of(struct async_state *a, int n)
 {
     struct node_status ns;
     memset(&ns, 0, sizeof(ns));
+    if (a->live && (n == a->primary || n == a->secondary))
+        return a->live_status[n == a->secondary];
     if (node_of(a, n) != NULL)
         node_status(node_of(a, n), &ns);
     return ns.async;
@@ -297,6 +307,10 @@ static void async_restarted(struct sim *s, int n)
 static size_t lost_writes(struct sim *s, struct async_state *a, uint32_t *ids, size_t max,
                           bool *outside_window, uint32_t *outside_id);
 
+static void record_failover(struct sim *s, struct async_state *a,
+                            const struct node_async_status *status, int64_t offset_us);
+static void count_lost(struct sim *s, struct async_state *a, const char *lane);
+
 static void async_action(struct sim *s, const struct drill_event *e)
 {
     struct async_state *a = st(s);
@@ -305,16 +319,45 @@ static void async_action(struct sim *s, const struct drill_event *e)
                     drill_action_name(e->action), e->name);
         return;
     }
-    struct world_node *sec = &s->nodes[a->secondary];
     /* the operator: promote the secondary and fence the old primary (STONITH) */
     node_promote(a->ns);
     node_fence(a->np);
     struct node_async_status ss = status_of(a, a->secondary);
+    record_failover(s, a, &ss, 0);
+}
+
+/* offset_us: the clock of served_us minus the run's (0 in the simulator) */
+static void record_failover(struct sim *s, struct async_state *a,
+                            const struct node_async_status *status, int64_t offset_us)
+{
+    struct node_async_status ss = *status;
+    struct world_node *sec = &s->nodes[a->secondary];
     a->failed_over = true;
     a->failover_us = s->now_us;
     a->failover_position = ss.failover.position;
-    a->failover_position_at_us = ss.failover.position_at_us;
+    a->failover_position_at_us = ss.failover.position_at_us - offset_us;
+    a->failover_cmp_us = a->failover_us + offset_us;
+    a->failover_position_at_cmp_us = ss.failover.position_at_us;
+    a->failover_window_us = ss.failover.window_us;
     s->main_node = a->secondary;
+    if (a->live) {
+        /* the copies are in the processes: the loss is counted on the files at the end */
+        world_trace(s, sec->name,
+                    "failover: secondary promoted at change %lld (committed on the primary at "
+                    "%.3fs); the primary is fenced; the acknowledged writes lost are counted on "
+                    "the files at the end",
+                    (long long)a->failover_position, secs(a->failover_position_at_us));
+        world_mark(s, sec->name, REPORT_CHECKPOINT, "failover");
+        return;
+    }
+    count_lost(s, a, sec->name);
+    if (sec->shop == NULL)
+        world_trace(s, sec->name, "the promoted secondary is down: clients wait for it");
+}
+
+/* The failover's loss: traced, marked and in the report's figures. */
+static void count_lost(struct sim *s, struct async_state *a, const char *lane)
+{
     uint32_t ids[ASYNC_LOST_LISTED_MAX];
     bool outside = false;
     uint32_t outside_id = 0;
@@ -323,17 +366,15 @@ static void async_action(struct sim *s, const struct drill_event *e)
     size_t used = 0;
     for (size_t i = 0; i < lost && i < ASYNC_LOST_LISTED_MAX && used < sizeof(list) - 16; i++)
         used += (size_t)snprintf(list + used, sizeof(list) - used, " #%u", ids[i]);
-    world_trace(s, sec->name,
+    world_trace(s, lane,
                 "failover: secondary promoted at change %lld (committed on the primary at "
                 "%.3fs); the primary is fenced; %zu acknowledged write(s) lost:%s%s",
                 (long long)a->failover_position, secs(a->failover_position_at_us), lost,
                 lost ? list : " none", lost > ASYNC_LOST_LISTED_MAX ? " ..." : "");
-    world_mark(s, sec->name, REPORT_CHECKPOINT, "failover: %zu acknowledged write(s) lost", lost);
+    world_mark(s, lane, REPORT_CHECKPOINT, "failover: %zu acknowledged write(s) lost", lost);
     world_metric(s, "failover_lost_writes", (int64_t)lost, "writes");
-    world_metric(s, "failover_lag_window_us", ss.failover.window_us, "us");
+    world_metric(s, "failover_lag_window_us", a->failover_window_us, "us");
     world_metric(s, "failover_lost_outside_window", outside, "writes");
-    if (sec->shop == NULL)
-        world_trace(s, sec->name, "the promoted secondary is down: clients wait for it");
 }
 
 static bool async_pending(struct sim *s, char *why, size_t len)
@@ -447,8 +488,8 @@ static size_t lost_writes(struct sim *s, struct async_state *a, uint32_t *ids, s
         /* the window: committed after the last change the secondary held, and
          * before the failover (the fenced old primary acknowledges nothing more) */
         bool in_window =
-            op->served_us <= a->failover_us &&
-            (s->drill->topology.outbox_off ? op->served_us >= a->failover_position_at_us
+            op->served_us <= a->failover_cmp_us &&
+            (s->drill->topology.outbox_off ? op->served_us >= a->failover_position_at_cmp_us
                                            : op->seq > a->failover_position);
         if (!in_window && !*outside_window) {
             *outside_window = true;
@@ -470,7 +511,7 @@ enum sim_check async_rpo_bounded(struct sim *s, const struct drill_expect *e, ch
     size_t lost = lost_writes(s, a, ids, ASYNC_LOST_LISTED_MAX, &outside, &outside_id);
     if (outside) {
         const struct sim_op *op = &s->ops[outside_id - 1];
-        if (op->served_us > a->failover_us) {
+        if (op->served_us > a->failover_cmp_us) {
             snprintf(why, len,
                      "op #%u (%s by client%d) was acknowledged by the old primary at %.3fs, after "
                      "the failover at %.3fs, and is on no copy that serves: the old primary was "
@@ -576,6 +617,13 @@ void async_report(struct sim *s)
     struct async_state *a = s->topo == &world_async_topo ? st(s) : NULL;
     if (a == NULL)
         return;
+    if (a->live) {
+        /* live: the core's figures are in the processes; the failover's loss is counted
+         * now that the files are open */
+        if (a->failed_over && s->nodes[a->secondary].shop != NULL)
+            count_lost(s, a, s->nodes[a->secondary].name);
+        return;
+    }
     world_metric(s, "replication_lag_p50_us", lag_percentile(a, 50), "us");
     world_metric(s, "replication_lag_p99_us", lag_percentile(a, 99), "us");
     struct node_async_status ps = status_of(a, a->primary);
@@ -587,4 +635,26 @@ void async_report(struct sim *s)
                 "sent, %llu resends",
                 a->lag_count, secs(lag_percentile(a, 50)), secs(lag_percentile(a, 99)),
                 (unsigned long long)ps.batches_sent, (unsigned long long)resends);
+}
+
+/* ---- run --live ------------------------------------------------------------ */
+
+void async_live_status(struct sim *s, bool secondary, const struct node_async_status *status)
+{
+    struct async_state *a = s->topo == &world_async_topo ? st(s) : NULL;
+    if (a == NULL)
+        return;
+    a->live = true;
+    a->live_status[secondary] = *status;
+}
+
+void async_live_failover(struct sim *s, int64_t offset_us,
+                         const struct node_async_status *secondary)
+{
+    struct async_state *a = s->topo == &world_async_topo ? st(s) : NULL;
+    if (a == NULL || a->failed_over)
+        return;
+    a->live = true;
+    a->live_status[1] = *secondary;
+    record_failover(s, a, secondary, offset_us);
 }

@@ -33,7 +33,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/prctl.h>
+#include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -49,10 +53,14 @@
 #define LIVE_LATE_US 10000        /* an operation issued later than this behind its schedule */
 #define LIVE_BODY_MAX (16u << 20) /* a reply larger than this is cut (and the op failed) */
 #define LIVE_OPS_MAX 64           /* explicit `op` lines in flight at once */
+#define LIVE_CUTS_MAX 64          /* links a partition cuts at once */
+#define LIVE_ADMIN_TIMEOUT_MS 10000 /* an admin route's answer (failover, offline, status) */
 
 struct live_proc {
     pid_t pid;          /* 0: not running */
+    int port;           /* async, offline: chosen before the first start, kept by restarts */
     unsigned incarnation;
+    struct timespec forked; /* when its latest process was started */
     char base[64];      /* http://127.0.0.1:PORT */
     char log[WORLD_PATH_MAX + 32];
 };
@@ -70,6 +78,12 @@ struct live {
     size_t explicit_count;
     bool judged_files;        /* the processes are stopped for a judgement (drain) */
     bool mirror_cut;          /* a partition separates primary from its mirror's disk */
+    /* async, offline: links a partition cut (net/<from>/<to>/drop in from's process) */
+    struct { int from, to; } cuts[LIVE_CUTS_MAX];
+    size_t cut_count;
+    bool switched_off[DRILL_NODES_MAX]; /* offline: `offline NODE` turned its sync job off */
+    bool failed_over;                   /* async: the secondary was promoted */
+    char secret[WORLD_PATH_MAX + 16];   /* async, offline: the cluster secret's file */
     uint64_t late_ops, late_max_us, issued;
 };
 
@@ -126,6 +140,25 @@ static void add_error(struct drill_errors *errs, int line, int col, const char *
     va_end(ap);
 }
 
+/* Async and offline: one serve process per node, each with a data directory of its own,
+ * wired to the others with --peer and the shared secret. */
+static bool multi_process(const struct drill *d)
+{
+    return (d->topology.components & (DRILL_ASYNC | DRILL_OFFLINE)) != 0;
+}
+
+/* The nodes that run a serve process of their own. */
+static bool runs_process(const struct drill *d, const char *name)
+{
+    if (strcmp(name, "primary") == 0)
+        return true;
+    if ((d->topology.components & DRILL_ASYNC) != 0)
+        return strcmp(name, "secondary") == 0;
+    if ((d->topology.components & DRILL_OFFLINE) != 0)
+        return strcmp(name, "local") == 0 || strcmp(name, "central") == 0;
+    return false;
+}
+
 /* The node whose process runs node `name` (a mirror's disk: its primary's). */
 static int process_of(const struct drill *d, const char *name)
 {
@@ -135,11 +168,12 @@ static int process_of(const struct drill *d, const char *name)
         name = "primary";
     for (size_t i = 0; i < n; i++)
         if (strcmp(names[i], name) == 0)
-            return strcmp(name, "primary") == 0 ? (int)i : -1;
+            return runs_process(d, name) ? (int)i : -1;
     return -1;
 }
 
-/* The node a fault point strikes: its second path component ("" none). */
+/* The node a fault point strikes: its second path component ("" none); a link's
+ * (net/<from>/<to>/...) is its sender, whose transport consults it. */
 static void point_lane(const char *name, char lane[FAULTS_NODE_MAX])
 {
     const char *p = strchr(name, '/');
@@ -157,13 +191,30 @@ int sim_live_check(const struct drill *d, struct drill_errors *errs)
 {
     size_t before = errs->count;
     unsigned live = DRILL_SINGLE | DRILL_MIRROR;
-    unsigned other = d->topology.components & ~live;
+    unsigned c = d->topology.components;
+    unsigned other = c == DRILL_ASYNC || c == DRILL_OFFLINE ? 0 : c & ~live;
+    int topo_line = d->topology_line > 0 ? d->topology_line : 1;
+    if (other != 0 && (c & (DRILL_ASYNC | DRILL_OFFLINE)) != 0 &&
+        (c & (DRILL_CLUSTER | DRILL_STAKE)) == 0) {
+        add_error(errs, topo_line, 1,
+                  "run --live plays async and offline each alone, not combined with another "
+                  "component; run it in the simulator");
+        return -EINVAL;
+    }
+    if (c == DRILL_OFFLINE && d->topology.locals > 0) {
+        add_error(errs, topo_line, 1,
+                  "run --live plays offline with one local: serve runs a single node named "
+                  "`local` (its --role takes no local1..N), so locals=%d stays in the simulator",
+                  d->topology.locals);
+        return -EINVAL;
+    }
     if (other != 0) {
         for (unsigned bit = 1; bit <= DRILL_STAKE; bit <<= 1) {
             if ((other & bit) == 0)
                 continue;
             add_error(errs, d->topology_line > 0 ? d->topology_line : 1, 1,
-                      "run --live does not play topology %s yet (single and mirror run live); "
+                      "run --live does not play topology %s yet (single, mirror, async and "
+                      "offline run live); "
                       "run it in the simulator",
                       drill_component_name((enum drill_component)bit));
         }
@@ -197,24 +248,52 @@ int sim_live_check(const struct drill *d, struct drill_errors *errs)
                 add_error(errs, e->line, e->arg_col,
                           "run --live arms points by their exact name, not a wildcard (%s)",
                           e->name);
-            else if (strncmp(e->name, "disk/", 5) != 0 && strncmp(e->name, "crash/", 6) != 0)
+            else if (strncmp(e->name, "net/", 4) == 0 && !multi_process(d))
                 add_error(errs, e->line, e->arg_col,
-                          "run --live does not arm %s yet (disk/ and crash/ points of single "
-                          "and mirror are live)",
+                          "run --live: %s has no node-to-node link (the mirror is a disk of "
+                          "primary's process)",
+                          e->name);
+            else if (strncmp(e->name, "disk/", 5) != 0 && strncmp(e->name, "crash/", 6) != 0 &&
+                     strncmp(e->name, "net/", 4) != 0)
+                add_error(errs, e->line, e->arg_col,
+                          "run --live does not arm %s yet (disk/, crash/ and net/ points are "
+                          "live)",
                           e->name);
             else if (process_of(d, lane) < 0)
                 add_error(errs, e->line, e->arg_col,
-                          "run --live: no process of this drill runs node %s", lane);
+                          "run --live: no process of this drill runs node %s%s", lane,
+                          strncmp(e->name, "net/", 4) == 0 ? " (a link's points act in its "
+                                                             "sender)"
+                                                           : "");
             break;
         }
         case DRILL_PARTITION:
+            /* links are cut in the senders' transports: node to node only */
+            for (int side = 0; multi_process(d) && side < 2; side++)
+                for (int k = 0; k < e->side_count[side]; k++)
+                    if (process_of(d, e->side[side][k]) < 0) {
+                        add_error(errs, e->line, e->arg_col,
+                                  "run --live cuts links between nodes that run a process; "
+                                  "%s does not (a client's own link cannot be cut live)",
+                                  e->side[side][k]);
+                        side = 2;
+                        break;
+                    }
+            break;
         case DRILL_HEAL:
-            break; /* single and mirror: only the mirror's disk can be cut off */
+            break;
         case DRILL_GO_OFFLINE:
         case DRILL_GO_ONLINE:
+            if (c != DRILL_OFFLINE)
+                add_error(errs, e->line, e->col, "run --live plays `%s` in topology offline "
+                                                 "only",
+                          drill_action_name(e->action));
+            break;
         case DRILL_FAILOVER:
-            add_error(errs, e->line, e->col, "run --live does not play `%s` yet",
-                      drill_action_name(e->action));
+            if (c != DRILL_ASYNC || strcmp(e->name, "secondary") != 0)
+                add_error(errs, e->line, e->col,
+                          "run --live plays `failover secondary` of topology async only "
+                          "(POST /replication/failover on the secondary's process)");
             break;
         case DRILL_OP:
         case DRILL_CHECKPOINT:
@@ -253,41 +332,126 @@ static int banner_port(const char *log)
     char line[1024];
     int port = 0;
     while (port == 0 && fgets(line, sizeof(line), f) != NULL) {
-        const char *p = strstr(line, "http://127.0.0.1:");
+        static const char banner[] = "faultdrill serve: http://127.0.0.1:";
+        const char *p = strstr(line, banner);
         if (p != NULL)
-            port = atoi(p + strlen("http://127.0.0.1:"));
+            port = atoi(p + strlen(banner));
     }
     fclose(f);
     return port;
+}
+
+/* The command line of node n's serve process. */
+struct live_argv {
+    const char *v[48];
+    size_t n;
+    char port[16], threads[16], data[WORLD_PATH_MAX + 64], delay[24], interval[24], retries[16];
+    char peers[DRILL_NODES_MAX][FAULTS_NODE_MAX + 32];
+};
+
+static void arg(struct live_argv *a, const char *v)
+{
+    if (a->n + 1 < sizeof(a->v) / sizeof(a->v[0]))
+        a->v[a->n++] = v;
+    a->v[a->n] = NULL;
+}
+
+static void build_argv(struct live *L, int n, struct live_argv *a)
+{
+    struct sim *s = L->s;
+    const struct drill_topology *t = &s->drill->topology;
+    const char *name = s->nodes[n].name;
+    memset(a, 0, sizeof(*a));
+    snprintf(a->port, sizeof(a->port), "%d", L->procs[n].port);
+    snprintf(a->threads, sizeof(a->threads), "%d", s->client_count + 16);
+    arg(a, L->exe);
+    arg(a, "serve");
+    arg(a, "--port");
+    arg(a, a->port);
+    arg(a, "--allow-faults");
+    arg(a, "--no-demo");
+    arg(a, "--threads");
+    arg(a, a->threads);
+    arg(a, "--sync");
+    arg(a, t->sync_normal ? "normal" : "full");
+    if (!multi_process(s->drill)) {
+        bool mirror = (t->components & DRILL_MIRROR) != 0;
+        arg(a, "--data");
+        arg(a, s->workdir);
+        arg(a, "--topology");
+        arg(a, mirror ? "mirror" : "single");
+        arg(a, "--policy");
+        arg(a, t->policy == MIRROR_DEGRADE ? "degrade" : "strict");
+        arg(a, "--ack");
+        arg(a, t->ack == MIRROR_ACK_EARLY ? "early" : "both");
+        return;
+    }
+    /* the node's own directory (runner.c put its file there), the shared secret, and
+     * where each other node listens: as a user wires the processes by hand */
+    snprintf(a->data, sizeof(a->data), "%.500s/%s", s->workdir, name);
+    arg(a, "--data");
+    arg(a, a->data);
+    arg(a, "--topology");
+    arg(a, (t->components & DRILL_ASYNC) != 0 ? "async" : "offline");
+    arg(a, "--role");
+    arg(a, name);
+    arg(a, "--secret-file");
+    arg(a, L->secret);
+    for (size_t m = 0; m < s->node_count; m++) {
+        if (m == (size_t)n || L->procs[m].port <= 0)
+            continue;
+        snprintf(a->peers[m], sizeof(a->peers[m]), "%s=http://127.0.0.1:%d", s->nodes[m].name,
+                 L->procs[m].port);
+        arg(a, "--peer");
+        arg(a, a->peers[m]);
+    }
+    if ((t->components & DRILL_ASYNC) != 0) {
+        snprintf(a->delay, sizeof(a->delay), "%" PRId64, t->async_delay_us / 1000);
+        arg(a, "--delay");
+        arg(a, a->delay);
+        arg(a, "--outbox");
+        arg(a, t->outbox_off ? "off" : "on");
+    } else {
+        int64_t ms = t->sync_interval_us / 1000;
+        snprintf(a->interval, sizeof(a->interval), "%" PRId64, ms > 0 ? ms : 1);
+        snprintf(a->retries, sizeof(a->retries), "%d", t->retries > 0 ? t->retries : 5);
+        arg(a, "--interval");
+        arg(a, a->interval);
+        arg(a, "--retries");
+        arg(a, a->retries);
+        arg(a, "--queue");
+        arg(a, t->queue_separate ? "separate" : "same");
+    }
 }
 
 /* Starts node n's serve process on the run's data (not under the lock). */
 static int proc_start(struct live *L, int n, char *msg, size_t len)
 {
     struct sim *s = L->s;
-    const struct drill_topology *t = &s->drill->topology;
     struct live_proc *p = &L->procs[n];
-    bool mirror = (t->components & DRILL_MIRROR) != 0;
     snprintf(p->log, sizeof(p->log), "%s/serve-%s-%u.log", s->workdir, s->nodes[n].name,
              p->incarnation + 1);
-    char threads[16];
-    snprintf(threads, sizeof(threads), "%d", s->client_count + 16);
-    const char *argv[] = {L->exe, "serve", "--port", "0", "--data", s->workdir, "--topology",
-                          mirror ? "mirror" : "single", "--policy",
-                          t->policy == MIRROR_DEGRADE ? "degrade" : "strict", "--ack",
-                          t->ack == MIRROR_ACK_EARLY ? "early" : "both", "--sync",
-                          t->sync_normal ? "normal" : "full", "--allow-faults", "--no-demo",
-                          "--threads", threads, NULL};
+    struct live_argv *args = calloc(1, sizeof(*args));
+    if (args == NULL) {
+        snprintf(msg, len, "out of memory");
+        return -ENOMEM;
+    }
+    build_argv(L, n, args);
+    const char *const *argv = args->v;
     int fd = open(p->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0) {
-        snprintf(msg, len, "cannot create %s: %s", p->log, strerror(errno));
-        return -errno;
+        int err = errno;
+        free(args);
+        snprintf(msg, len, "cannot create %s: %s", p->log, strerror(err));
+        return -err;
     }
     pid_t parent = getpid();
+    clock_gettime(CLOCK_MONOTONIC, &p->forked);
     pid_t pid = fork();
     if (pid < 0) {
         int err = errno;
         close(fd);
+        free(args);
         snprintf(msg, len, "cannot start serve for %s: %s", s->nodes[n].name, strerror(err));
         return -err;
     }
@@ -302,6 +466,7 @@ static int proc_start(struct live *L, int n, char *msg, size_t len)
         _exit(127);
     }
     close(fd);
+    free(args);
     int port = 0;
     for (int waited = 0; waited < LIVE_START_WAIT_MS && port == 0; waited += 20) {
         port = banner_port(p->log);
@@ -324,6 +489,7 @@ static int proc_start(struct live *L, int n, char *msg, size_t len)
     }
     pthread_mutex_lock(&L->lock);
     p->pid = pid;
+    p->port = port;
     p->incarnation++;
     snprintf(p->base, sizeof(p->base), "http://127.0.0.1:%d", port);
     pthread_mutex_unlock(&L->lock);
@@ -519,6 +685,50 @@ static void cut_mirror(struct live *L, bool cut)
     }
 }
 
+/* One link of a partition: net/<from>/<to>/drop in from's process (the sender's
+ * transport loses every message, as the simulator's partition does), or mended. */
+static void cut_link(struct live *L, int from, int to, bool cut)
+{
+    struct sim *s = L->s;
+    if (L->procs[from].pid <= 0)
+        return; /* armed again when it restarts (rearm) */
+    char cmd[FAULTS_NAME_MAX + 64];
+    long reply = 0;
+    if (cut)
+        snprintf(cmd, sizeof(cmd), "faultdrill-arm name=net/%s/%s/drop,failinfo=0,p=1",
+                 s->nodes[from].name, s->nodes[to].name);
+    else
+        snprintf(cmd, sizeof(cmd), "faultdrill-disarm name=net/%s/%s/drop", s->nodes[from].name,
+                 s->nodes[to].name);
+    if (fifo_command(L->procs[from].pid, cmd, &reply) != 0 || reply != 0)
+        world_trace(s, s->nodes[from].name, "partition: the link to %s could not be %s",
+                    s->nodes[to].name, cut ? "cut" : "mended");
+}
+
+/* Async and offline: every link across the partition is cut, both ways. */
+static void cut_links(struct live *L, const struct drill_event *e)
+{
+    struct sim *s = L->s;
+    for (int i = 0; i < e->side_count[0]; i++)
+        for (int j = 0; j < e->side_count[1]; j++) {
+            int a = process_of(s->drill, e->side[0][i]), b = process_of(s->drill, e->side[1][j]);
+            if (a < 0 || b < 0 || a == b)
+                continue;
+            for (int dir = 0; dir < 2; dir++) {
+                int from = dir ? b : a, to = dir ? a : b;
+                bool known = false;
+                for (size_t k = 0; k < L->cut_count; k++)
+                    known |= L->cuts[k].from == from && L->cuts[k].to == to;
+                if (known || L->cut_count == LIVE_CUTS_MAX)
+                    continue;
+                L->cuts[L->cut_count].from = from;
+                L->cuts[L->cut_count].to = to;
+                L->cut_count++;
+                cut_link(L, from, to, true);
+            }
+        }
+}
+
 static void partition(struct live *L, const struct drill_event *e)
 {
     struct sim *s = L->s;
@@ -536,6 +746,8 @@ static void partition(struct live *L, const struct drill_event *e)
                e->side[1][0]);
     if ((s->drill->topology.components & DRILL_MIRROR) != 0)
         cut_mirror(L, separated);
+    if (multi_process(s->drill))
+        cut_links(L, e);
 }
 
 static void heal_partition(struct live *L)
@@ -546,6 +758,9 @@ static void heal_partition(struct live *L)
     s->partition.active = false;
     if (L->mirror_cut)
         cut_mirror(L, false);
+    for (size_t k = 0; k < L->cut_count; k++)
+        cut_link(L, L->cuts[k].from, L->cuts[k].to, false);
+    L->cut_count = 0;
     world_trace(s, "-", "heal partition");
 }
 
@@ -555,6 +770,9 @@ static void rearm(struct live *L, int n)
     struct sim *s = L->s;
     if (L->mirror_cut && n == s->main_node)
         cut_mirror(L, true);
+    for (size_t k = 0; k < L->cut_count; k++)
+        if (L->cuts[k].from == n)
+            cut_link(L, n, L->cuts[k].to, true);
     for (size_t i = 0; i < s->fault_count; i++) {
         struct world_fault *f = &s->faults[i];
         if (f->armed && process_of(s->drill, f->lane) == n)
@@ -610,9 +828,9 @@ static size_t on_header(char *data, size_t size, size_t n, void *arg)
     return len;
 }
 
-/* One request to base+path; r->body is malloc'd (free it). */
-static void request(CURL *h, const char *base, const char *method, const char *path,
-                    const char *json, struct reply *r)
+/* One request to base+path within timeout_ms; r->body is malloc'd (free it). */
+static void request_within(CURL *h, const char *base, const char *method, const char *path,
+                           const char *json, struct reply *r, long timeout_ms)
 {
     memset(r, 0, sizeof(*r));
     if (base[0] == '\0') {
@@ -624,7 +842,7 @@ static void request(CURL *h, const char *base, const char *method, const char *p
     curl_easy_reset(h);
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)LIVE_TIMEOUT_MS);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
     curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
@@ -640,6 +858,44 @@ static void request(CURL *h, const char *base, const char *method, const char *p
     if (r->cc == CURLE_OK)
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
     curl_slist_free_all(headers);
+}
+
+/* A client's request: unanswered after LIVE_TIMEOUT_MS, its outcome is unknown. */
+static void request(CURL *h, const char *base, const char *method, const char *path,
+                    const char *json, struct reply *r)
+{
+    request_within(h, base, method, path, json, r, LIVE_TIMEOUT_MS);
+}
+
+/* An admin request to node n's process (not under the lock); its reply parsed (NULL:
+ * no 2xx JSON reply, `why` says what came instead). */
+static cJSON *admin(struct live *L, int n, const char *method, const char *path, char *why,
+                    size_t len)
+{
+    char base[64];
+    pthread_mutex_lock(&L->lock);
+    snprintf(base, sizeof(base), "%s", L->procs[n].base);
+    pthread_mutex_unlock(&L->lock);
+    CURL *h = curl_easy_init();
+    if (h == NULL) {
+        snprintf(why, len, "out of memory");
+        return NULL;
+    }
+    struct reply r;
+    request_within(h, base, method, path, method[0] == 'P' ? "{}" : NULL, &r,
+                   LIVE_ADMIN_TIMEOUT_MS);
+    curl_easy_cleanup(h);
+    cJSON *j = NULL;
+    if (r.cc != CURLE_OK)
+        snprintf(why, len, "%s %s: %s", method, path,
+                 base[0] ? curl_easy_strerror(r.cc) : "its process is not running");
+    else if (r.status < 200 || r.status >= 300)
+        snprintf(why, len, "%s %s answered %ld: %.160s", method, path, r.status,
+                 r.body != NULL ? r.body : "");
+    else if ((j = cJSON_Parse(r.body)) == NULL)
+        snprintf(why, len, "%s %s: the reply is not JSON", method, path);
+    free(r.body);
+    return j;
 }
 
 /* What an operation asked, copied out of the history (which other threads grow). */
@@ -878,7 +1134,12 @@ static struct sim_op *issue(struct live *L, int client, enum drill_op kind, int6
  * its process started, so each incarnation is a lineage of its own. */
 static int lineage_of(const struct live *L, int n)
 {
-    bool persistent = (L->s->drill->topology.components & DRILL_MIRROR) != 0;
+    /* an async primary numbers its changes in its outbox, kept in its file (as the
+     * simulator's async_position); every other copy counts its own commit groups */
+    const struct drill_topology *t = &L->s->drill->topology;
+    bool persistent = (t->components & DRILL_MIRROR) != 0 ||
+                      ((t->components & DRILL_ASYNC) != 0 && !t->outbox_off &&
+                       strcmp(L->s->nodes[n].name, "primary") == 0);
     return persistent ? n : n + DRILL_NODES_MAX * (int)L->procs[n].incarnation;
 }
 
@@ -1064,13 +1325,62 @@ static int restart(struct live *L, int n, const char *why)
     return err;
 }
 
+/* A number of a JSON object (0 when it has none). */
+static int64_t json_num(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    return cJSON_IsNumber(v) ? (int64_t)llround(v->valuedouble) : 0;
+}
+
+/* Async: the secondary's status, which the checkers read in place of the core's node
+ * (replica-prefix: its position, and whether it ever moved back), asked once its
+ * primary has stopped (not under the lock). */
+static void async_status_of_secondary(struct live *L, int n)
+{
+    struct sim *s = L->s;
+    char why[256] = "";
+    cJSON *j = L->procs[n].pid > 0 ? admin(L, n, "GET", "/replication/status", why, sizeof(why))
+                                   : NULL;
+    pthread_mutex_lock(&L->lock);
+    tick(L);
+    if (j == NULL) {
+        world_trace(s, s->nodes[n].name, "the secondary's status could not be read%s%s",
+                    why[0] ? ": " : " (its process is not running)", why);
+    } else {
+        struct node_async_status st;
+        memset(&st, 0, sizeof(st));
+        st.position = json_num(j, "position");
+        st.position_max = st.position;
+        st.changes_applied = (uint64_t)json_num(j, "changesApplied");
+        st.moved_back = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "movedBack"));
+        if (st.moved_back) {
+            st.moved_back_at_us = s->now_us;
+            st.moved_back_from = st.position;
+            st.moved_back_to = st.position;
+        }
+        world_trace(s, s->nodes[n].name,
+                    "secondary's status: position %" PRId64 ", %" PRIu64 " change(s) applied%s",
+                    st.position, st.changes_applied, st.moved_back ? ", its position moved back"
+                                                                   : "");
+        async_live_status(s, true, &st);
+    }
+    pthread_mutex_unlock(&L->lock);
+    cJSON_Delete(j);
+}
+
 /* Stops every process cleanly and opens the copies from their files (the
  * recovery a restart would run), for the checkers. */
 static void open_files(struct live *L, const char *why)
 {
     struct sim *s = L->s;
-    for (size_t n = 0; n < s->node_count; n++)
+    /* the first node stops first (an async primary hands its secondary what it lacks
+     * as it stops; a local's last push finds central up) */
+    for (size_t n = 0; n < s->node_count; n++) {
+        if ((s->drill->topology.components & DRILL_ASYNC) != 0 &&
+            strcmp(s->nodes[n].name, "secondary") == 0)
+            async_status_of_secondary(L, (int)n);
         proc_stop(L, (int)n, false);
+    }
     pthread_mutex_lock(&L->lock);
     tick(L);
     for (size_t n = 0; n < s->node_count; n++)
@@ -1126,6 +1436,48 @@ static int64_t mirror_behind(struct live *L, CURL *h, char *why, size_t len)
     return behind;
 }
 
+/* Async: the primary's status says its secondary confirmed every change. */
+static bool async_behind(struct live *L, char *why, size_t len)
+{
+    int p = world_node_index(L->s, "primary");
+    cJSON *j = admin(L, p, "GET", "/replication/status", why, len);
+    if (j == NULL)
+        return true;
+    int64_t lag = json_num(j, "lagChanges");
+    const cJSON *state = cJSON_GetObjectItemCaseSensitive(j, "state");
+    if (lag > 0)
+        snprintf(why, len, "secondary has confirmed change %" PRId64 " of %" PRId64 " (%s)",
+                 json_num(j, "secondarySeq"), json_num(j, "primarySeq"),
+                 cJSON_IsString(state) ? state->valuestring : "?");
+    cJSON_Delete(j);
+    return lag > 0;
+}
+
+/* Offline: the local's sync queue has no PENDING or FAILED row. */
+static bool offline_behind(struct live *L, char *why, size_t len)
+{
+    int n = world_node_index(L->s, "local");
+    cJSON *j = admin(L, n, "GET", "/sync/status", why, len);
+    if (j == NULL)
+        return true;
+    const cJSON *rows = cJSON_GetObjectItemCaseSensitive(j, "rows");
+    int64_t pending = json_num(rows, "pending"), failed = json_num(rows, "failed");
+    bool readable = cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(j, "queueError"));
+    if (!readable)
+        snprintf(why, len, "the local's sync queue cannot be read");
+    else if (pending + failed > 0)
+        snprintf(why, len,
+                 "local still has %" PRId64 " PENDING and %" PRId64 " FAILED sync row(s), the "
+                 "oldest waiting %.3fs",
+                 pending, failed, cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(
+                                      j, "oldestPendingSeconds"))
+                                      ? cJSON_GetObjectItemCaseSensitive(j, "oldestPendingSeconds")
+                                            ->valuedouble
+                                      : 0.0);
+    cJSON_Delete(j);
+    return !readable || pending + failed > 0;
+}
+
 /* What keeps the system from being quiet (under no lock). */
 static bool drain_pending(struct live *L, CURL *h, char *why, size_t len)
 {
@@ -1147,7 +1499,90 @@ static bool drain_pending(struct live *L, CURL *h, char *why, size_t len)
     }
     if ((s->drill->topology.components & DRILL_MIRROR) != 0)
         return mirror_behind(L, h, why, len) != 0;
+    if ((s->drill->topology.components & DRILL_ASYNC) != 0 && !L->failed_over)
+        return async_behind(L, why, len);
+    if ((s->drill->topology.components & DRILL_OFFLINE) != 0)
+        return offline_behind(L, why, len);
     return false;
+}
+
+/* Offline: the local's sync job switched through its admin route (kept across its
+ * restarts by serve itself, in its data directory). */
+static void switch_sync(struct live *L, int n, bool online, const char *why_now)
+{
+    struct sim *s = L->s;
+    char why[256] = "";
+    cJSON *j = admin(L, n, "POST", online ? "/sync/online" : "/sync/offline", why, sizeof(why));
+    pthread_mutex_lock(&L->lock);
+    tick(L);
+    const char *name = s->nodes[n].name;
+    if (j == NULL) {
+        world_trace(s, name, "%s%s: the sync job could not be switched %s: %s", why_now,
+                    online ? "online" : "offline", online ? "on" : "off", why);
+    } else {
+        L->switched_off[n] = !online;
+        world_trace(s, name, "%s%s: POST /sync/%s switched the sync job %s", why_now,
+                    online ? "online" : "offline", online ? "online" : "offline",
+                    online ? "on" : "off");
+        world_mark(s, name, online ? REPORT_HEAL : REPORT_PARTITION, "%s %s", name,
+                   online ? "online" : "offline");
+    }
+    pthread_mutex_unlock(&L->lock);
+    cJSON_Delete(j);
+}
+
+/* The failover's instants in both clocks: the run's, and the processes' wall clock the
+ * order rows carry; their difference is what async.c needs. */
+static int64_t wall_us(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
+}
+
+/* Async: the operator promotes the secondary (POST /replication/failover on its
+ * process) and fences the old primary (POST /replication/fence, the STONITH the
+ * simulator's failover does too); clients write to the secondary from then on. */
+static void failover(struct live *L, int n)
+{
+    struct sim *s = L->s;
+    int p = world_node_index(s, "primary");
+    char why[256] = "", fence_why[256] = "";
+    if (n < 0 || p < 0 || L->failed_over)
+        return;
+    cJSON *j = admin(L, n, "POST", "/replication/failover", why, sizeof(why));
+    cJSON *f = j != NULL ? admin(L, p, "POST", "/replication/fence", fence_why,
+                                 sizeof(fence_why))
+                         : NULL;
+    int64_t wall = wall_us();
+    pthread_mutex_lock(&L->lock);
+    tick(L);
+    int64_t offset = wall - s->now_us;
+    if (j == NULL) {
+        world_trace(s, s->nodes[n].name, "failover: the secondary was not promoted: %s", why);
+    } else {
+        if (f == NULL)
+            world_trace(s, s->nodes[p].name, "failover: the old primary could not be fenced "
+                                             "(%s): the promoted secondary fences it when it "
+                                             "hears from it",
+                        fence_why);
+        const cJSON *fo = cJSON_GetObjectItemCaseSensitive(j, "failover");
+        struct node_async_status st;
+        memset(&st, 0, sizeof(st));
+        st.position = json_num(j, "position");
+        st.position_max = st.position;
+        st.failover.done = true;
+        st.failover.position = json_num(fo, "position");
+        st.failover.position_at_us = json_num(fo, "positionAtUs");
+        const cJSON *w = cJSON_GetObjectItemCaseSensitive(fo, "windowSeconds");
+        st.failover.window_us = cJSON_IsNumber(w) ? (int64_t)llround(w->valuedouble * 1e6) : 0;
+        L->failed_over = true;
+        s->epoch++;
+        async_live_failover(s, offset, &st); /* clients go to the secondary now */
+    }
+    pthread_mutex_unlock(&L->lock);
+    cJSON_Delete(j);
+    cJSON_Delete(f);
 }
 
 static void drain(struct live *L, const struct drill_event *e)
@@ -1161,6 +1596,9 @@ static void drain(struct live *L, const struct drill_event *e)
     for (size_t n = 0; n < s->node_count; n++)
         if (s->nodes[n].holds_db && L->procs[n].pid <= 0)
             restart(L, (int)n, "drain");
+    for (size_t n = 0; n < s->node_count; n++)
+        if (L->switched_off[n])
+            switch_sync(L, (int)n, true, "drain: back ");
     pthread_mutex_lock(&L->lock);
     tick(L);
     s->draining = true;
@@ -1287,12 +1725,42 @@ static void play(struct live *L, size_t index)
         break;
     case DRILL_GO_OFFLINE:
     case DRILL_GO_ONLINE:
+        if (n >= 0)
+            switch_sync(L, n, e->action == DRILL_GO_ONLINE, "");
+        break;
     case DRILL_FAILOVER:
-        break; /* sim_live_check refused them */
+        failover(L, n);
+        break;
     }
 }
 
 /* ---- the run ----------------------------------------------------------- */
+
+/*
+ * The core's periodic timers (an async primary's whole copies with outbox=off, a
+ * local's sync job) tick at whole multiples of their period on the monotonic clock
+ * (node_next_tick_us), in the simulator from time 0. Live, time 0 is put on such a
+ * multiple (the next one, waited for) so they tick at the drill's times too: a
+ * failover just before a copy loses what it loses in the simulator.
+ */
+static void align_start(struct live *L)
+{
+    const struct drill_topology *t = &L->s->drill->topology;
+    int64_t period = 0;
+    if ((t->components & DRILL_ASYNC) != 0)
+        period = NODE_ASYNC_SNAPSHOT_EVERY_US;
+    else if ((t->components & DRILL_OFFLINE) != 0)
+        period = t->sync_interval_us;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    int64_t mono = (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
+    if (period <= 0 || period > 10000000)
+        return;
+    int64_t at = (mono / period + 1) * period;
+    L->t0.tv_sec = (time_t)(at / 1000000);
+    L->t0.tv_nsec = (long)(at % 1000000) * 1000;
+    sleep_until(L, 0, false);
+}
 
 static int start_clients(struct live *L)
 {
@@ -1391,10 +1859,66 @@ static void finish(struct live *L)
         open_files(L, "end of run");
     pthread_mutex_lock(&L->lock);
     tick(L);
+    async_report(s);
     world_trace(s, "-", "end");
     s->final_check = true;
     checkers_run(s, "end");
     pthread_mutex_unlock(&L->lock);
+}
+
+/*
+ * Async and offline: the processes are wired as a user wires them by hand. Each node
+ * gets a loopback port chosen now (the kernel's free ones, all held open until every
+ * one is chosen) and kept by its restarts, so every other node's --peer stays true;
+ * they share a cluster secret in the scratch directory (mode 0600).
+ */
+static int wire_up(struct live *L)
+{
+    struct sim *s = L->s;
+    int fds[DRILL_NODES_MAX];
+    int err = 0;
+    for (size_t n = 0; n < s->node_count; n++)
+        fds[n] = -1;
+    for (size_t n = 0; n < s->node_count && !err; n++) {
+        if (!s->nodes[n].holds_db)
+            continue;
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0,
+                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        socklen_t len = sizeof(a);
+        fds[n] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fds[n] < 0 || bind(fds[n], (struct sockaddr *)&a, sizeof(a)) != 0 ||
+            getsockname(fds[n], (struct sockaddr *)&a, &len) != 0)
+            err = -errno;
+        else
+            L->procs[n].port = ntohs(a.sin_port);
+    }
+    for (size_t n = 0; n < s->node_count; n++)
+        if (fds[n] >= 0)
+            close(fds[n]);
+    if (err) {
+        snprintf(s->msg, sizeof(s->msg), "cannot find a free loopback port: %s", strerror(-err));
+        return err;
+    }
+    unsigned char key[32];
+    char hex[sizeof(key) * 2 + 2];
+    if (getrandom(key, sizeof(key), 0) != (ssize_t)sizeof(key)) {
+        snprintf(s->msg, sizeof(s->msg), "cannot make the cluster secret: %s", strerror(errno));
+        return -EIO;
+    }
+    for (size_t i = 0; i < sizeof(key); i++)
+        snprintf(hex + 2 * i, 3, "%02x", key[i]);
+    hex[sizeof(key) * 2] = '\n';
+    snprintf(L->secret, sizeof(L->secret), "%.500s/node.secret", s->workdir);
+    int fd = open(L->secret, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    bool ok = fd >= 0 && write(fd, hex, sizeof(key) * 2 + 1) == (ssize_t)(sizeof(key) * 2 + 1);
+    if (fd >= 0 && close(fd) != 0)
+        ok = false;
+    if (!ok) {
+        snprintf(s->msg, sizeof(s->msg), "cannot write the cluster secret %.300s: %s", L->secret,
+                 strerror(errno));
+        return -EIO;
+    }
+    return 0;
 }
 
 int sim_run_live(const struct drill *d, const struct sim_options *opt, struct report_run *rep,
@@ -1442,12 +1966,16 @@ int sim_run_live(const struct drill *d, const struct sim_options *opt, struct re
         shop_close(s->nodes[n].shop);
         s->nodes[n].shop = NULL;
     }
+    if (!err && multi_process(d))
+        err = wire_up(L);
+    /* the others before the first node: it finds its peers listening */
     if (!err)
-        for (size_t n = 0; n < s->node_count && !err; n++)
-            if (s->nodes[n].holds_db)
-                err = proc_start(L, (int)n, s->msg, sizeof(s->msg));
+        for (size_t i = s->node_count; i > 0 && !err; i--)
+            if (s->nodes[i - 1].holds_db)
+                err = proc_start(L, (int)(i - 1), s->msg, sizeof(s->msg));
     if (!err) {
-        clock_gettime(CLOCK_MONOTONIC, &L->t0);
+        L->t0 = L->procs[s->main_node].forked;
+        align_start(L);
         world_trace(s, "-", "start: drill %s, seed %llu, live: serve process %d at %s", d->name,
                     (unsigned long long)s->seed, (int)L->procs[s->main_node].pid,
                     L->procs[s->main_node].base);

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <nettle/sha2.h>
@@ -1338,6 +1339,16 @@ static void setup_node_config(struct sim *s, struct world_node *n, bool mirror)
     else
         snprintf(n->paths[0], sizeof(n->paths[0]), "%s/db_%s.sqlite", s->workdir, n->name);
     snprintf(n->paths[1], sizeof(n->paths[1]), "%s/db_mirror.sqlite", s->workdir);
+    if (s->live && (s->drill->topology.components & (DRILL_ASYNC | DRILL_OFFLINE)) != 0) {
+        /* run --live (live.c): each node is a serve process with a data directory of its
+         * own, its file named as serve names it */
+        const char *file = strcmp(n->name, "secondary") == 0 ? "db_async.sqlite"
+                           : strcmp(n->name, "central") == 0 ? "db_central.sqlite"
+                                                             : "db.sqlite";
+        snprintf(n->paths[0], sizeof(n->paths[0]), "%.500s/%s", s->workdir, n->name);
+        (void)mkdir(n->paths[0], 0700);
+        snprintf(n->paths[0], sizeof(n->paths[0]), "%.500s/%s/%s", s->workdir, n->name, file);
+    }
     bool mirrored = primary && mirror;
     n->cfg = (struct shop_config){
         .topology = mirrored ? SHOP_MIRROR : SHOP_SINGLE,

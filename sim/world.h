@@ -310,6 +310,11 @@ enum sim_check async_replica_prefix(struct sim *s, const struct drill_expect *e,
 enum sim_check async_converges(struct sim *s, const struct drill_expect *e, char *why,
                                size_t len);
 void async_report(struct sim *s);
+/* run --live (live.c): the serve processes' status stands in for the core's nodes;
+ * a failover the secondary's process reported (offset_us: its clock minus the run's) */
+void async_live_status(struct sim *s, bool secondary, const struct node_async_status *status);
+void async_live_failover(struct sim *s, int64_t offset_us,
+                         const struct node_async_status *secondary);
 
 /* cluster.c: its checkers, and its part of converges (replicas equal the leader) */
 enum sim_check cluster_no_echo(struct sim *s, const struct drill_expect *e, char *why,
