@@ -1866,6 +1866,22 @@ static void finish(struct live *L)
     pthread_mutex_unlock(&L->lock);
 }
 
+/* What only the simulator models, said once so a reader of a live trace never wonders. */
+static void note_sim_only(struct live *L)
+{
+    struct sim *s = L->s;
+    const struct drill_topology *t = &s->drill->topology;
+    if (multi_process(s->drill) && (t->latency_us > 1000 || t->jitter_us > 0))
+        world_trace(s, "-", "live: the links are loopback; latency=%.3fs jitter=%.3fs are the "
+                            "simulator's network",
+                    (double)t->latency_us / 1e6, (double)t->jitter_us / 1e6);
+    if ((t->components & DRILL_ASYNC) != 0 && t->async_batch > 0 &&
+        t->async_batch != (int)NODE_ASYNC_BATCH_CHANGES)
+        world_trace(s, "primary", "live: serve has no batch= option; its primary ships up to %d "
+                                  "changes a batch where the simulator ships batch=%d",
+                    (int)NODE_ASYNC_BATCH_CHANGES, t->async_batch);
+}
+
 /*
  * Async and offline: the processes are wired as a user wires them by hand. Each node
  * gets a loopback port chosen now (the kernel's free ones, all held open until every
@@ -1979,6 +1995,7 @@ int sim_run_live(const struct drill *d, const struct sim_options *opt, struct re
         world_trace(s, "-", "start: drill %s, seed %llu, live: serve process %d at %s", d->name,
                     (unsigned long long)s->seed, (int)L->procs[s->main_node].pid,
                     L->procs[s->main_node].base);
+        note_sim_only(L);
         err = start_clients(L);
         if (err)
             snprintf(s->msg, sizeof(s->msg), "cannot start the clients: %s", strerror(-err));

@@ -7,7 +7,7 @@
 #   live_test.sh FAULTDRILL CASE
 #
 # Cases: mirror_degrade planted_early_ack crash_process partition
-#        power_cut_refused not_live_yet
+#        async_failover offline_outage power_cut_refused not_live_yet
 set -euo pipefail
 
 FD=$1
@@ -145,6 +145,55 @@ case_partition() {
     grep -q 'AGREE   live_partition' "$WORK/out" || fail "the simulator disagrees"
 }
 
+# Async, two processes wired by --peer: a partition cut in the senders'
+# transports, then the secondary promoted through its admin route and the old
+# primary fenced. The acknowledged orders after the cut are lost, all of them in
+# the lag window, as the simulator predicts.
+case_async_failover() {
+    local drill=$HERE/live_async_failover.drill
+    run_drill 0 "$drill" --live
+    local live trace
+    live=$(report live_async_failover 8 live)
+    live_report_ok "$live"
+    trace=$(dirname "$live")/trace.log
+    [ "$(observed "$live" no-lost-acks)" = violated ] ||
+        fail "no-lost-acks $(observed "$live" no-lost-acks): the failover lost nothing live"
+    for i in rpo-bounded replica-prefix order-totals; do
+        [ "$(observed "$live" "$i")" = held ] || fail "$i $(observed "$live" "$i") live"
+    done
+    jq -e '.metrics.failover_lost_writes > 0 and .metrics.failover_lost_outside_window == 0'         "$live" >/dev/null || fail "the loss was not counted: $(jq -c .metrics "$live")"
+    jq -e '.expectations[] | select(.invariant == "replica-prefix") | .witnesses > 0' "$live"         >/dev/null || fail "replica-prefix judged no applied change"
+    grep -q 'partition primary | secondary' "$trace" || fail "no partition traced"
+    grep -q 'failover: secondary promoted at change [1-9]' "$trace" || fail "no failover traced"
+    # after the failover the clients wrote to the promoted secondary
+    grep -q -- '-> secondary' "$trace" || fail "no operation went to the promoted secondary"
+    grep -q 'AGREE   live_async_failover' "$WORK/out" || fail "the simulator disagrees"
+    run_drill 0 "$drill"
+    same_verdicts "$live" "$(report live_async_failover 8 sim)"
+}
+
+# Offline, local and central in two processes: the sync job switched off and on
+# through the local's admin route, central's answers dropped on their link (in
+# central's process), the local SIGKILLed and restarted; everything syncs.
+case_offline_outage() {
+    local drill=$HERE/live_offline_outage.drill
+    run_drill 0 "$drill" --live
+    local live trace
+    live=$(report live_offline_outage 4 live)
+    live_report_ok "$live"
+    trace=$(dirname "$live")/trace.log
+    jq -e 'all(.expectations[]; .observed == "held")' "$live" >/dev/null ||
+        fail "live: $(jq -c '[.expectations[] | {invariant, observed, explanation}]' "$live")"
+    jq -e '.expectations[] | select(.invariant == "outbox-accounted") | .witnesses > 20'         "$live" >/dev/null || fail "outbox-accounted judged too little"
+    jq -e 'any(.faults[]; .name == "net/central/local/drop" and .fired > 0)' "$live"         >/dev/null || fail "central's answers were never dropped: $(jq -c .faults "$live")"
+    grep -q 'POST /sync/offline switched the sync job off' "$trace" || fail "not switched off"
+    grep -q 'POST /sync/online switched the sync job on' "$trace" || fail "not switched on"
+    grep -q 'crash (process, crash): SIGKILL to process' "$trace" || fail "no SIGKILL traced"
+    grep -q 'AGREE   live_offline_outage' "$WORK/out" || fail "the simulator disagrees"
+    run_drill 0 "$drill"
+    same_verdicts "$live" "$(report live_offline_outage 4 sim)"
+}
+
 # A power cut is refused at its statement, with the fix in the message; nothing runs.
 case_power_cut_refused() {
     local drill=$HERE/live_power_cut.drill
@@ -177,7 +226,8 @@ case_not_live_yet() {
 }
 
 case "$CASE" in
-mirror_degrade | planted_early_ack | crash_process | partition | power_cut_refused | not_live_yet)
+mirror_degrade | planted_early_ack | crash_process | partition | async_failover | \
+    offline_outage | power_cut_refused | not_live_yet)
     "case_$CASE"
     ;;
 *)
