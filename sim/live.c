@@ -83,6 +83,9 @@ struct live {
     size_t cut_count;
     bool switched_off[DRILL_NODES_MAX]; /* offline: `offline NODE` turned its sync job off */
     bool failed_over;                   /* async: the secondary was promoted */
+    /* acknowledged user-creates: the row's own time is read back from the files */
+    struct live_user { uint32_t op; int client; uint32_t n; } *users;
+    size_t user_count, user_cap;
     char secret[WORLD_PATH_MAX + 16];   /* async, offline: the cluster secret's file */
     uint64_t late_ops, late_max_us, issued;
 };
@@ -1169,6 +1172,19 @@ static void complete(struct live *L, const struct ask *q, const struct answer *a
         s->read_count = 0;
         session_read_at(s, op, lineage, pos, a->ids, a->count, a->truncated);
     }
+    if (a->outcome == SIM_OK && q->kind == DRILL_OP_USER_CREATE && a->user_id > 0) {
+        if (L->user_count == L->user_cap) {
+            size_t cap = L->user_cap ? 2 * L->user_cap : 64;
+            struct live_user *grown = realloc(L->users, cap * sizeof(*grown));
+            if (grown != NULL) {
+                L->users = grown;
+                L->user_cap = cap;
+            }
+        }
+        if (L->user_count < L->user_cap)
+            L->users[L->user_count++] =
+                (struct live_user){.op = q->id, .client = q->client, .n = q->created_users};
+    }
     world_complete(s, op, a->outcome);
 }
 
@@ -1368,6 +1384,29 @@ static void async_status_of_secondary(struct live *L, int n)
     cJSON_Delete(j);
 }
 
+/*
+ * A created user is told apart from another on a reused id by its row's time, which
+ * the simulator's history carries (served_us) and a live reply does not: under the
+ * lock, once the files are open, each acknowledged user-create takes the time of the
+ * row its own email names on the copy that acknowledged it. A row that is not there
+ * leaves the history as it was: the checkers see the loss.
+ */
+static void user_times(struct live *L)
+{
+    struct sim *s = L->s;
+    for (size_t i = 0; i < L->user_count; i++) {
+        struct sim_op *op = &s->ops[L->users[i].op - 1];
+        shop *sh = op->node >= 0 && (size_t)op->node < s->node_count ? s->nodes[op->node].shop
+                                                                     : NULL;
+        char email[SHOP_EMAIL_MAX + 1];
+        struct shop_user u;
+        snprintf(email, sizeof(email), "c%d.%u@drill.example", L->users[i].client,
+                 L->users[i].n);
+        if (sh != NULL && shop_user_get_by_email(sh, email, &u) == 0 && u.id == op->user_id)
+            op->served_us = u.updated_at_us;
+    }
+}
+
 /* Stops every process cleanly and opens the copies from their files (the
  * recovery a restart would run), for the checkers. */
 static void open_files(struct live *L, const char *why)
@@ -1386,6 +1425,7 @@ static void open_files(struct live *L, const char *why)
     for (size_t n = 0; n < s->node_count; n++)
         if (s->nodes[n].holds_db && s->nodes[n].shop == NULL)
             world_open_shop(s, (int)n, why);
+    user_times(L);
     L->judged_files = true;
     pthread_mutex_unlock(&L->lock);
 }
@@ -2018,6 +2058,7 @@ int sim_run_live(const struct drill *d, const struct sim_options *opt, struct re
     world_teardown(s);
     pthread_mutex_destroy(&L->lock);
     curl_global_cleanup();
+    free(L->users);
     free(L);
     free(s);
     return err;
