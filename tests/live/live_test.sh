@@ -161,8 +161,12 @@ case_async_failover() {
     for i in rpo-bounded replica-prefix order-totals; do
         [ "$(observed "$live" "$i")" = held ] || fail "$i $(observed "$live" "$i") live"
     done
-    jq -e '.metrics.failover_lost_writes > 0 and .metrics.failover_lost_outside_window == 0'         "$live" >/dev/null || fail "the loss was not counted: $(jq -c .metrics "$live")"
-    jq -e '.expectations[] | select(.invariant == "replica-prefix") | .witnesses > 0' "$live"         >/dev/null || fail "replica-prefix judged no applied change"
+    jq -e '.metrics.failover_lost_writes > 0 and .metrics.failover_lost_outside_window == 0' \
+        "$live" >/dev/null || fail "the loss was not counted: $(jq -c .metrics "$live")"
+    # created users are judged too (their rows' times are read back from the files)
+    jq -e '.ops["user-create"].ok > 0' "$live" >/dev/null || fail "no user was created"
+    jq -e '.expectations[] | select(.invariant == "replica-prefix") | .witnesses > 0' "$live" \
+        >/dev/null || fail "replica-prefix judged no applied change"
     grep -q 'partition primary | secondary' "$trace" || fail "no partition traced"
     grep -q 'failover: secondary promoted at change [1-9]' "$trace" || fail "no failover traced"
     # after the failover the clients wrote to the promoted secondary
@@ -184,8 +188,10 @@ case_offline_outage() {
     trace=$(dirname "$live")/trace.log
     jq -e 'all(.expectations[]; .observed == "held")' "$live" >/dev/null ||
         fail "live: $(jq -c '[.expectations[] | {invariant, observed, explanation}]' "$live")"
-    jq -e '.expectations[] | select(.invariant == "outbox-accounted") | .witnesses > 20'         "$live" >/dev/null || fail "outbox-accounted judged too little"
-    jq -e 'any(.faults[]; .name == "net/central/local/drop" and .fired > 0)' "$live"         >/dev/null || fail "central's answers were never dropped: $(jq -c .faults "$live")"
+    jq -e '.expectations[] | select(.invariant == "outbox-accounted") | .witnesses > 20' \
+        "$live" >/dev/null || fail "outbox-accounted judged too little"
+    jq -e 'any(.faults[]; .name == "net/central/local/drop" and .fired > 0)' "$live" \
+        >/dev/null || fail "central's answers were never dropped: $(jq -c .faults "$live")"
     grep -q 'POST /sync/offline switched the sync job off' "$trace" || fail "not switched off"
     grep -q 'POST /sync/online switched the sync job on' "$trace" || fail "not switched on"
     grep -q 'crash (process, crash): SIGKILL to process' "$trace" || fail "no SIGKILL traced"
