@@ -175,21 +175,6 @@ static int process_of(const struct drill *d, const char *name)
     return -1;
 }
 
-/* The node a fault point strikes: its second path component ("" none); a link's
- * (net/<from>/<to>/...) is its sender, whose transport consults it. */
-static void point_lane(const char *name, char lane[FAULTS_NODE_MAX])
-{
-    const char *p = strchr(name, '/');
-    lane[0] = '\0';
-    if (p == NULL)
-        return;
-    size_t n = strcspn(p + 1, "/*");
-    if (n >= FAULTS_NODE_MAX)
-        n = FAULTS_NODE_MAX - 1;
-    memcpy(lane, p + 1, n);
-    lane[n] = '\0';
-}
-
 int sim_live_check(const struct drill *d, struct drill_errors *errs)
 {
     size_t before = errs->count;
@@ -246,7 +231,7 @@ int sim_live_check(const struct drill *d, struct drill_errors *errs)
             break;
         case DRILL_FAULT: {
             char lane[FAULTS_NODE_MAX];
-            point_lane(e->name, lane);
+            world_fault_lane(e->name, lane);
             if (strchr(e->name, '*') != NULL)
                 add_error(errs, e->line, e->arg_col,
                           "run --live arms points by their exact name, not a wildcard (%s)",
@@ -624,11 +609,7 @@ static void heal_fault(struct live *L, struct world_fault *f)
         snprintf(cmd, sizeof(cmd), "faultdrill-disarm name=%s", f->name);
         fifo_command(L->procs[n].pid, cmd, &reply);
     }
-    f->armed = false;
-    f->healed_at_us = s->now_us;
-    world_trace(s, f->lane, "heal %s (fired %" PRIu64 " of %" PRIu64 " calls)", f->name,
-                f->fired, f->reached);
-    world_mark(s, f->lane, REPORT_HEAL, "heal %s", f->name);
+    world_fault_healed(s, f);
 }
 
 static void arm_fault(struct live *L, const struct drill_event *e)
@@ -637,15 +618,9 @@ static void arm_fault(struct live *L, const struct drill_event *e)
     for (size_t i = 0; i < s->fault_count; i++)
         if (s->faults[i].armed && strcmp(s->faults[i].name, e->name) == 0)
             heal_fault(L, &s->faults[i]); /* re-arming replaces */
-    if (s->fault_count == WORLD_FAULTS_MAX) {
-        world_trace(s, "-", "fault %s not armed: too many faults in one run", e->name);
+    struct world_fault *f = world_fault_slot(s, e);
+    if (f == NULL)
         return;
-    }
-    struct world_fault *f = &s->faults[s->fault_count];
-    memset(f, 0, sizeof(*f));
-    f->event = (int)(e - s->drill->events);
-    snprintf(f->name, sizeof(f->name), "%s", e->name);
-    point_lane(e->name, f->lane);
     int n = process_of(s->drill, f->lane);
     int err = n >= 0 ? fault_send(L, e, f, n) : -ESRCH;
     if (err) {
@@ -653,12 +628,7 @@ static void arm_fault(struct live *L, const struct drill_event *e)
                     err == -ESRCH ? "its process is not running" : strerror(-err));
         return;
     }
-    f->armed = true;
-    f->armed_at_us = s->now_us;
-    f->healed_at_us = -1;
-    world_trace(s, f->lane, "fault %s armed (p=%g errno=%d count=%" PRIu64 " after=%" PRIu64 ")",
-                e->name, e->spec.p, e->spec.err, e->spec.count, e->spec.after);
-    s->fault_count++;
+    world_fault_armed(s, f);
 }
 
 /*

@@ -945,7 +945,7 @@ static void timeout(struct sim *s, int client, uint32_t id)
 /* ---- faults and partitions ---------------------------------------------- */
 
 /* The node a fault point strikes: its second path component. */
-static void fault_lane(const char *name, char lane[FAULTS_NODE_MAX])
+void world_fault_lane(const char *name, char lane[FAULTS_NODE_MAX])
 {
     const char *p = strchr(name, '/');
     lane[0] = '\0';
@@ -958,18 +958,49 @@ static void fault_lane(const char *name, char lane[FAULTS_NODE_MAX])
     lane[n] = '\0';
 }
 
+struct world_fault *world_fault_slot(struct sim *s, const struct drill_event *e)
+{
+    if (s->fault_count == WORLD_FAULTS_MAX) {
+        world_trace(s, "-", "fault %s not armed: too many faults in one run", e->name);
+        return NULL;
+    }
+    struct world_fault *f = &s->faults[s->fault_count];
+    memset(f, 0, sizeof(*f));
+    f->event = (int)(e - s->drill->events);
+    snprintf(f->name, sizeof(f->name), "%s", e->name);
+    world_fault_lane(e->name, f->lane);
+    return f;
+}
+
+void world_fault_armed(struct sim *s, struct world_fault *f)
+{
+    const struct drill_event *e = &s->drill->events[f->event];
+    f->armed = true;
+    f->armed_at_us = s->now_us;
+    f->healed_at_us = -1;
+    world_trace(s, f->lane[0] ? f->lane : "-", "fault %s armed (p=%g errno=%d count=%llu after=%llu)",
+                e->name, e->spec.p, e->spec.err, (unsigned long long)e->spec.count,
+                (unsigned long long)e->spec.after);
+    s->fault_count++;
+}
+
+void world_fault_healed(struct sim *s, struct world_fault *f)
+{
+    f->armed = false;
+    f->healed_at_us = s->now_us;
+    world_trace(s, f->lane[0] ? f->lane : "-", "heal %s (fired %llu of %llu calls)", f->name,
+                (unsigned long long)f->fired, (unsigned long long)f->reached);
+    world_mark(s, f->lane[0] ? f->lane : "-", REPORT_HEAL, "heal %s", f->name);
+}
+
 static void heal_fault(struct sim *s, struct world_fault *f)
 {
     if (!f->armed)
         return;
     faults_stats(f->name, &f->reached, &f->fired);
     faults_disarm(f->name);
-    f->armed = false;
     s->net_armed -= strncmp(f->name, "net/", 4) == 0 || f->name[0] == '*';
-    f->healed_at_us = s->now_us;
-    world_trace(s, f->lane[0] ? f->lane : "-", "heal %s (fired %llu of %llu calls)", f->name,
-                (unsigned long long)f->fired, (unsigned long long)f->reached);
-    world_mark(s, f->lane[0] ? f->lane : "-", REPORT_HEAL, "heal %s", f->name);
+    world_fault_healed(s, f);
 }
 
 static void arm_fault(struct sim *s, const struct drill_event *e)
@@ -977,30 +1008,18 @@ static void arm_fault(struct sim *s, const struct drill_event *e)
     for (size_t i = 0; i < s->fault_count; i++)
         if (s->faults[i].armed && strcmp(s->faults[i].name, e->name) == 0)
             heal_fault(s, &s->faults[i]); /* re-arming replaces */
-    if (s->fault_count == WORLD_FAULTS_MAX) {
-        world_trace(s, "-", "fault %s not armed: too many faults in one run", e->name);
+    struct world_fault *f = world_fault_slot(s, e);
+    if (f == NULL)
         return;
-    }
-    struct world_fault *f = &s->faults[s->fault_count];
-    memset(f, 0, sizeof(*f));
-    f->event = (int)(e - s->drill->events);
-    snprintf(f->name, sizeof(f->name), "%s", e->name);
-    fault_lane(e->name, f->lane);
     int err = faults_arm(e->name, &e->spec);
     if (err) {
         world_trace(s, f->lane, "fault %s could not be armed: %s", e->name, faults_errmsg());
         return;
     }
-    f->armed = true;
     s->net_armed += strncmp(f->name, "net/", 4) == 0 || f->name[0] == '*';
-    f->armed_at_us = s->now_us;
-    f->healed_at_us = -1;
-    world_trace(s, f->lane[0] ? f->lane : "-", "fault %s armed (p=%g errno=%d count=%llu after=%llu)",
-                e->name, e->spec.p, e->spec.err, (unsigned long long)e->spec.count,
-                (unsigned long long)e->spec.after);
     if (e->for_us > 0)
         sim_queue_push(&s->queue, s->now_us + e->for_us, SIM_EV_DISARM, (int)s->fault_count, 0);
-    s->fault_count++;
+    world_fault_armed(s, f);
 }
 
 /*

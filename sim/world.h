@@ -263,6 +263,19 @@ void world_complete(struct sim *s, struct sim_op *op, enum sim_outcome outcome);
 /* Closes the shops, disarms the faults, removes the scratch files, frees the run. */
 void world_teardown(struct sim *s);
 
+/* runner.c: a fault statement's slot, shared by the simulator and run --live (each arms
+ * and disarms its own way: libfiu here, a process's fifo live) */
+/* The node a fault point strikes: its second path component ("" none); a link's
+ * (net/<from>/<to>/...) is its sender, whose transport consults it. */
+void world_fault_lane(const char *name, char lane[FAULTS_NODE_MAX]);
+/* The next slot, filled from statement e (name, lane, event), not counted yet; NULL:
+ * no room (traced). An armed fault of the same name is healed first by the caller. */
+struct world_fault *world_fault_slot(struct sim *s, const struct drill_event *e);
+/* The slot's fault was armed now: it counts, and the trace says so. */
+void world_fault_armed(struct sim *s, struct world_fault *f);
+/* An armed fault stopped now (its counts taken by the caller): traced and marked. */
+void world_fault_healed(struct sim *s, struct world_fault *f);
+
 /* runner.c */
 /* Times the armed faults have fired so far: a check whose answer changed it
  * saw an injected fault, not the system (integrity is judged without them). */
