@@ -1325,6 +1325,8 @@ static void async_status_of_secondary(struct live *L, int n)
 {
     struct sim *s = L->s;
     char why[256] = "";
+    if (L->procs[n].pid <= 0) /* as the simulator's end-of-run recovery brings it back */
+        restart(L, n, "recovery, to read the secondary's position");
     cJSON *j = L->procs[n].pid > 0 ? admin(L, n, "GET", "/replication/status", why, sizeof(why))
                                    : NULL;
     pthread_mutex_lock(&L->lock);
