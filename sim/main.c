@@ -56,7 +56,8 @@ static const char usage_run[] =
     "  -q            print only failures    -v  print more about each run\n"
     "  --live        play the drill against real `faultdrill serve` processes on\n"
     "                loopback, in real time, judged by the same checkers (reports in\n"
-    "                OUT/DRILL/live-seed-N, \"mode\": \"live\"); single and mirror drills\n";
+    "                OUT/DRILL/live-seed-N, \"mode\": \"live\"); single, mirror, async\n"
+    "                and offline drills (one serve --role process per node)\n";
 
 static const char usage_check[] = "usage: faultdrill check [--live] DRILL|DIR...\n"
                                   "\nParses and validates drills; prints every error as\n"
