@@ -69,6 +69,7 @@ mutants: deps
 	cmake -S . -B build-mutants -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFAULTDRILL_MUTANTS=ON
 	cmake --build build-mutants -j $(JOBS) --target faultdrill mutant_list
 	tests/mutants/run.sh build-mutants/sim/faultdrill build-mutants/tests/mutants/mutant_list
+	cd build-mutants && ctest -R '^mutant_' --output-on-failure -j $(JOBS)
 
 bench: build
 	$(BUILD)/tests/bench/bench_checkout

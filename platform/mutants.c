@@ -34,6 +34,9 @@ static const struct {
     [MUTANT_SHOP_CHECKOUT_TAKES_ONE] = {"shop-checkout-takes-one",
                                         "checkout takes one unit of stock per line, whatever "
                                         "the quantity ordered"},
+    [MUTANT_SHOP_CHECKOUT_LOST_UPDATE] = {"shop-checkout-lost-update",
+                                          "checkout writes back the stock its cart line read, "
+                                          "less the quantity: a lost update"},
     [MUTANT_DB_FSYNC_ERROR_IGNORED] = {"db-fsync-error-ignored",
                                        "a commit whose fsync failed is acknowledged"},
     [MUTANT_REPLOG_POSITION_SEPARATE] = {"replog-position-separate",
@@ -51,6 +54,18 @@ static const struct {
     [MUTANT_ASYNC_FAILOVER_NO_FENCE] = {"async-failover-no-fence",
                                         "the failover promotes the secondary but leaves the old "
                                         "primary taking writes"},
+    [MUTANT_CACHE_KEEPS_ORDERS] = {"cache-keeps-orders",
+                                   "a replica's read cache is not invalidated by changes to "
+                                   "orders"},
+    [MUTANT_LB_PICKS_DEAD] = {"lb-picks-dead",
+                              "the balancer rotates over every replica, not only the healthy "
+                              "ones"},
+    [MUTANT_REGISTRY_NEVER_FORGETS] = {"registry-never-forgets",
+                                       "the registry keeps listing a replica it stopped "
+                                       "hearing"},
+    [MUTANT_CLIENT_KEEPS_FIRST_ANSWER] = {"client-keeps-first-answer",
+                                          "a client keeps the registry's first answer and "
+                                          "ignores every later one"},
 };
 
 const char *mutant_name(enum mutant m)

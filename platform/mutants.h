@@ -26,6 +26,9 @@ enum mutant {
     MUTANT_SHOP_QUEUE_AFTER_COMMIT, /* queue=same writes the queue rows after the commit */
     MUTANT_SHOP_CHECKOUT_TAKES_ONE, /* checkout takes one unit of stock per line, whatever the
                                        quantity */
+    MUTANT_SHOP_CHECKOUT_LOST_UPDATE, /* checkout writes back the stock its cart line read, less
+                                         the quantity (a read-modify-write across two
+                                         transactions) */
     /* db.c */
     MUTANT_DB_FSYNC_ERROR_IGNORED, /* a commit whose fsync failed is acknowledged */
     /* replog.c */
@@ -37,6 +40,11 @@ enum mutant {
     MUTANT_SYNC_MARKS_UNSENT,             /* the local marks a row SYNCED that central refused */
     /* async.c */
     MUTANT_ASYNC_FAILOVER_NO_FENCE, /* the failover leaves the old primary serving (no fencing) */
+    /* cluster.c, cache.c, registry.c */
+    MUTANT_CACHE_KEEPS_ORDERS,      /* a replica's cache=on is not invalidated by orders' changes */
+    MUTANT_LB_PICKS_DEAD,           /* round-robin over every replica, not the healthy ones */
+    MUTANT_REGISTRY_NEVER_FORGETS,  /* a replica the registry heard once stays listed for good */
+    MUTANT_CLIENT_KEEPS_FIRST_ANSWER, /* a client keeps the registry's first answer for good */
     MUTANT_COUNT,
 };
 

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "platform/mutants.h"
 #include "platform/node_impl.h"
 
 struct registry_state {
@@ -91,7 +92,8 @@ static void registry_release(struct node *n)
 
 static bool listed(const struct registry_state *r, size_t i, int64_t now)
 {
-    return r->heard_us[i] >= 0 && now - r->heard_us[i] <= NODE_CLUSTER_REGISTRY_WINDOW_US;
+    return r->heard_us[i] >= 0 && (now - r->heard_us[i] <= NODE_CLUSTER_REGISTRY_WINDOW_US ||
+                                   mutant_is(MUTANT_REGISTRY_NEVER_FORGETS));
 }
 
 static int registry_start(struct node *n)
@@ -206,6 +208,8 @@ static int client_start(struct node *n)
 static void on_answer(struct node *n, const struct node_msg *m)
 {
     struct registry_state *r = n->registry;
+    if (r->from_registry && mutant_is(MUTANT_CLIENT_KEEPS_FIRST_ANSWER))
+        return;
     uint32_t mask = 0;
     const char *p = (const char *)m->data, *end = p + m->len;
     while (p != NULL && p < end) {
@@ -267,7 +271,7 @@ int node_client_pick(struct node *n, struct node_pick *out)
     int count = (int)n->peer_count;
     for (int k = 1; k <= count; k++) {
         int i = (r->last + k) % count; /* last >= -1 */
-        if (mask >> i & 1) {
+        if ((mask >> i & 1) || mutant_is(MUTANT_LB_PICKS_DEAD)) {
             r->last = i;
             break;
         }

@@ -14,6 +14,12 @@
 #include "platform/internal.h"
 #include "platform/mutants.h"
 
+/* The stock a user's cart line read (MUTANT_SHOP_CHECKOUT_LOST_UPDATE). */
+struct seen_stock {
+    int64_t user_id, product_id, stock;
+};
+#define SEEN_STOCK_MAX 256
+
 struct shop {
     enum shop_topology topology;
     int pinned; /* copy every read goes to, or -1 */
@@ -35,6 +41,7 @@ struct shop {
     int64_t last_seq;       /* outbox sequence of the last write committed */
     struct db single;
     struct mirror mirror;
+    struct seen_stock *seen; /* MUTANT_SHOP_CHECKOUT_LOST_UPDATE only (NULL otherwise) */
     char errmsg[SHOP_ERRMSG_MAX];
 };
 
@@ -340,6 +347,7 @@ static void shop_release(shop *s, bool abandon)
     else
         db_close(&s->single, abandon || s->crashed);
     change_log_release(&s->log);
+    free(s->seen);
     free(s);
 }
 
@@ -799,7 +807,55 @@ int shop_product_list(shop *s, const struct shop_product_filter *filter, struct 
 
 /* ---- carts ------------------------------------------------------------ */
 
+/*
+ * MUTANT_SHOP_CHECKOUT_LOST_UPDATE, the planted lost update: putting a
+ * product in the cart remembers the stock it read (as a web shop keeps the
+ * product it showed in the session), and checkout writes that stock back less
+ * the quantity, in a later transaction: whatever other checkouts took in
+ * between is given back.
+ */
+static int seen_stock_note(shop *s, struct db *d, int64_t user_id, int64_t product_id)
+{
+    if (s->seen == NULL && (s->seen = calloc(SEEN_STOCK_MAX, sizeof(*s->seen))) == NULL)
+        return -ENOMEM;
+    sqlite3_stmt *st = db_stmt(d, "SELECT stock FROM products WHERE id = ?");
+    if (st == NULL)
+        return -EIO;
+    sqlite3_bind_int64(st, 1, product_id);
+    int64_t stock = 0;
+    bool found;
+    int err = step_int(d, st, &stock, &found);
+    if (err || !found)
+        return err;
+    size_t slot = (size_t)(user_id * 31 + product_id) % SEEN_STOCK_MAX;
+    s->seen[slot] = (struct seen_stock){user_id, product_id, stock};
+    return 0;
+}
+
+static int seen_stock_write(shop *s, struct db *d, int64_t user_id)
+{
+    for (size_t i = 0; s->seen != NULL && i < SEEN_STOCK_MAX; i++) {
+        const struct seen_stock *w = &s->seen[i];
+        if (w->user_id != user_id || w->product_id == 0)
+            continue;
+        sqlite3_stmt *st = db_stmt(d, "UPDATE products SET stock = ?1 - (SELECT quantity"
+                                      " FROM carts WHERE user_id = ?2 AND product_id = ?3)"
+                                      " WHERE id = ?3 AND EXISTS (SELECT 1 FROM carts"
+                                      " WHERE user_id = ?2 AND product_id = ?3)");
+        if (st == NULL)
+            return -EIO;
+        sqlite3_bind_int64(st, 1, w->stock);
+        sqlite3_bind_int64(st, 2, user_id);
+        sqlite3_bind_int64(st, 3, w->product_id);
+        int err = db_step_done(d, st, "writing the stock back");
+        if (err)
+            return err == -EINVAL ? db_fail(d, -ERANGE, "insufficient stock") : err;
+    }
+    return 0;
+}
+
 struct cart_args {
+    shop *s;
     int64_t user_id, product_id, quantity;
     bool set; /* the quantity replaces what the cart holds (else adds to it) */
     struct shop_cart_item *out;
@@ -817,6 +873,8 @@ static int cart_add_body(struct db *d, void *arg)
     err = exists(d, "SELECT 1 FROM products WHERE id = ?", a->product_id, &found);
     if (!err && !found)
         err = db_fail(d, -ENOENT, "no product with id %lld", (long long)a->product_id);
+    if (!err && mutant_is(MUTANT_SHOP_CHECKOUT_LOST_UPDATE))
+        err = seen_stock_note(a->s, d, a->user_id, a->product_id);
     if (err)
         return err;
     /* A cart must stay something checkout can turn into one order. */
@@ -857,7 +915,8 @@ int shop_cart_add(shop *s, int64_t user_id, int64_t product_id, int64_t quantity
     int err = check_qty(s, quantity);
     if (err)
         return err;
-    struct cart_args a = {.user_id = user_id, .product_id = product_id, .quantity = quantity};
+    struct cart_args a = {
+        .s = s, .user_id = user_id, .product_id = product_id, .quantity = quantity};
     return shop_write(s, cart_add_body, &a);
 }
 
@@ -881,8 +940,8 @@ int shop_cart_set(shop *s, int64_t user_id, int64_t product_id, int64_t quantity
     int err = check_qty(s, quantity);
     if (err)
         return err;
-    struct cart_args a = {
-        .user_id = user_id, .product_id = product_id, .quantity = quantity, .set = true};
+    struct cart_args a = {.s = s, .user_id = user_id, .product_id = product_id,
+                          .quantity = quantity, .set = true};
     return shop_write(s, cart_add_body, &a);
 }
 
@@ -1162,6 +1221,9 @@ static int checkout_body(struct db *d, void *arg)
         return err == -EINVAL ? db_fail(d, -ERANGE, "insufficient stock") : err;
     if (sqlite3_changes(d->conn) != lines)
         return db_fail(d, -ERANGE, "insufficient stock");
+    err = mutant_is(MUTANT_SHOP_CHECKOUT_LOST_UPDATE) ? seen_stock_write(a->s, d, a->user_id) : 0;
+    if (err)
+        return err;
     st = db_stmt(d, "DELETE FROM carts WHERE user_id = ?");
     if (st == NULL)
         return -EIO;

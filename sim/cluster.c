@@ -50,6 +50,7 @@ struct replica {
     struct node *nd;
     uint64_t life;          /* bumped by a crash: answers for a dead process die */
     uint64_t applied_seen;  /* batches applied, for the lag samples */
+    int64_t registry_heard_us; /* the last message of it the registry got, -1: none */
     struct waiter *waiting;
     size_t wait_count, wait_cap;
 };
@@ -83,6 +84,15 @@ struct cluster {
     int64_t *lag;           /* commit on the leader -> applied on a replica, per batch */
     size_t lag_count, lag_cap;
     uint64_t writes_forwarded, reads_waited, cache_answers;
+    /* the registry's answers judged against what it heard (lb-balanced) */
+    uint64_t listings_judged;
+    int stale_rep;          /* -1: no answer listed a replica it had not heard lately */
+    int stale_client;
+    int64_t stale_at_us, stale_heard_us;
+    /* a client that did not take the registry's answer (0: none) */
+    int ignored_client;
+    int64_t ignored_at_us;
+    uint32_t ignored_answer, ignored_kept;
 };
 
 static struct cluster *state(struct sim *s)
@@ -204,12 +214,44 @@ static int64_t lag_percentile(struct cluster *cl, int p)
 
 /* ---- the environment the core acts through ------------------------------- */
 
+/*
+ * The registry answers a client (its only message to one): it may list only
+ * replicas it heard within NODE_CLUSTER_REGISTRY_WINDOW_US. The bench knows
+ * when the registry last got a message from each (a heartbeat): a replica
+ * listed longer than the window after that is one it no longer hears, and
+ * clients would keep sending requests to it (lb-balanced reports it).
+ */
+static void judge_listing(struct sim *s, struct cluster *cl, int client, uint32_t listed)
+{
+    if (cl->stale_rep >= 0)
+        return;
+    cl->listings_judged++;
+    for (int r = 0; r < cl->replica_count; r++) {
+        int64_t heard = cl->rep[r].registry_heard_us;
+        if ((listed >> r & 1) &&
+            (heard < 0 || s->now_us - heard > NODE_CLUSTER_REGISTRY_WINDOW_US)) {
+            cl->stale_rep = r;
+            cl->stale_client = client;
+            cl->stale_at_us = s->now_us;
+            cl->stale_heard_us = heard;
+            return;
+        }
+    }
+}
+
 static void env_send(void *ctx, const char *from, const char *to, const void *msg, size_t len)
 {
     struct sim *s = ctx;
     int f = endpoint_of(s, from), t = endpoint_of(s, to);
+    struct cluster *cl = state(s);
+    int64_t answer = 0; /* a registry answer carries its list + 1, to judge the client */
+    if (f >= 0 && f == cl->registry && t >= (int)s->node_count && cl->nr != NULL) {
+        uint32_t listed = status_of(cl->nr).cluster.listed_mask;
+        judge_listing(s, cl, t - (int)s->node_count + 1, listed);
+        answer = (int64_t)listed + 1;
+    }
     if (f >= 0 && t >= 0)
-        world_send(s, f, t, MSG_WIRE, 0, 0, msg, len, s->now_us);
+        world_send(s, f, t, MSG_WIRE, answer, 0, msg, len, s->now_us);
 }
 
 static void env_timer(void *ctx, const char *node, int timer, int64_t at_us)
@@ -483,12 +525,14 @@ static int cluster_configure(struct sim *s)
     cl->registry = world_node_index(s, "registry");
     cl->cache_mode = t->cache;
     cl->before_commit = t->propagate_before_commit;
+    cl->stale_rep = -1;
     assert(cl->leader >= 0 && cl->registry >= 0);
     for (int r = 0; r < t->replicas && r < DRILL_REPLICAS_MAX; r++) {
         char name[FAULTS_NODE_MAX];
         snprintf(name, sizeof(name), "replica%d", r + 1);
         struct replica *rep = &cl->rep[cl->replica_count++];
         rep->node = world_node_index(s, name);
+        rep->registry_heard_us = -1;
         assert(rep->node >= 0);
         s->nodes[rep->node].seed = false; /* the catalog reaches it by propagation */
     }
@@ -682,12 +726,25 @@ static void cluster_deliver(struct sim *s, const struct world_msg *m)
         char buf[32];
         if (nd == NULL || m->data == NULL)
             return;
-        struct replica *rep = replica_of(cl, m->to);
+        struct replica *rep = replica_of(cl, m->to), *sender = replica_of(cl, m->from);
+        if (m->to == cl->registry && sender != NULL && s->nodes[m->to].up)
+            sender->registry_heard_us = s->now_us;
         struct node_view before, after;
         if (rep != NULL)
             node_view(rep->nd, &before);
         after_event(s, node_on_message(nd, world_endpoint_name(s, m->from, buf), m->data,
                                        m->len));
+        if (m->from == cl->registry && m->a > 0 && m->to >= (int)s->node_count &&
+            cl->ignored_client == 0) {
+            /* the client now holds the registry's answer as its list */
+            uint32_t kept = status_of(nd).cluster.known_mask;
+            if (kept != (uint32_t)(m->a - 1)) {
+                cl->ignored_client = m->to - (int)s->node_count + 1;
+                cl->ignored_at_us = s->now_us;
+                cl->ignored_answer = (uint32_t)(m->a - 1);
+                cl->ignored_kept = kept;
+            }
+        }
         if (rep != NULL && s->nodes[m->to].up) {
             node_view(rep->nd, &after);
             if (after.position != before.position) {
@@ -956,6 +1013,30 @@ enum sim_check cluster_lb_balanced(struct sim *s, const struct drill_expect *e, 
     if (!is_cluster(s))
         return SIM_CHECK_SKIPPED;
     struct cluster *cl = state(s);
+    if (cl->stale_rep >= 0) {
+        char heard[64] = "never heard from it";
+        if (cl->stale_heard_us >= 0)
+            snprintf(heard, sizeof(heard), "had heard nothing from it since %.3fs",
+                     secs(cl->stale_heard_us));
+        snprintf(why, len,
+                 "at %.3fs the registry listed %s to client%d although it %s (it lists the "
+                 "replicas heard within the last %.3fs): clients keep sending requests to a "
+                 "replica that is gone",
+                 secs(cl->stale_at_us), cl_node_name(s, cl->rep[cl->stale_rep].node),
+                 cl->stale_client, heard, secs(NODE_CLUSTER_REGISTRY_WINDOW_US));
+        return SIM_CHECK_VIOLATED;
+    }
+    if (cl->ignored_client > 0) {
+        char answer[128], kept[128];
+        mask_text(cl, s, cl->ignored_answer, answer, sizeof(answer));
+        mask_text(cl, s, cl->ignored_kept, kept, sizeof(kept));
+        snprintf(why, len,
+                 "at %.3fs client%d got the registry's answer %s but kept %s: a client that "
+                 "does not take the registry's answers balances over replicas it no longer "
+                 "lists (or never over new ones)",
+                 secs(cl->ignored_at_us), cl->ignored_client, answer, kept);
+        return SIM_CHECK_VIOLATED;
+    }
     size_t cap = s->op_count > 0 ? s->op_count : 1;
     uint32_t *masks = malloc(cap * sizeof(*masks));
     int *picks = malloc(cap * sizeof(*picks));

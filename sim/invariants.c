@@ -184,8 +184,11 @@ static const struct invariant_info catalog[] = {
             "request counts of the healthy replicas differ by at most one, and a failed "
             "replica is skipped and tried again later rather than hit over and over. It breaks "
             "when the rotation does not move past a dead replica (its share all falls on one "
-            "neighbour), when a recovered replica is never taken back, or when the registry's "
-            "last good answer is forgotten while the registry is down.",
+            "neighbour), when a recovered replica is never taken back, when the registry's "
+            "last good answer is forgotten while the registry is down, when the registry "
+            "keeps listing a replica it has not heard from within its window (every answer "
+            "it gives a client is judged against the heartbeats it got), or when a client "
+            "does not take the registry's answer as its list.",
         .options = "",
         .witness = "rotations over two or more healthy replicas",
         .lacks = "no client request was balanced over two or more healthy replicas",

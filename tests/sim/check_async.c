@@ -113,6 +113,50 @@ START_TEST(test_failover_loses_exactly_the_window)
 }
 END_TEST
 
+/* The secondary's disk has a read fault armed from before the failover to
+ * the end: lookups it answers are neither lost writes nor found ones, so
+ * the count is the same as without the fault (no false alarm), and a real
+ * loss beyond max is still caught through it. */
+START_TEST(test_rpo_reads_through_an_armed_read_fault_both_ways)
+{
+    const char *cut = "at 3s partition primary | secondary\nat 4s failover secondary\n";
+    char extra[512];
+    snprintf(extra, sizeof(extra), "%sexpect no-lost-acks violated\n", cut);
+    struct drill *d = parse(extra);
+    struct report_run rep;
+    run(d, &rep);
+    long lost = lost_in_trace(&rep);
+    ck_assert_int_gt(lost, 0);
+    sim_result_release(&rep);
+    free(d);
+    const char *fault = "at 3900ms fault disk/secondary/read p=0.3\n";
+    for (int off = 0; off <= 1; off++) {
+        snprintf(extra, sizeof(extra), "%s%sexpect rpo-bounded max=%ld%s\n", cut, fault,
+                 lost - off, off ? " violated" : "");
+        d = parse(extra);
+        run(d, &rep);
+        ck_assert_int_eq(lost_in_trace(&rep), lost);
+        ck_assert_uint_eq(rep.fault_count, 1);
+        ck_assert_int_eq(rep.faults[0].healed_at_us, -1); /* still armed at the end */
+        ck_assert_uint_gt(rep.faults[0].fired, 0);
+        ck_assert_msg(rep.pass, "max=%ld: %s", lost - off, rep.expectations[0].explanation);
+        ck_assert_str_eq(report_observed(&rep.expectations[0]), off ? "violated" : "held");
+        sim_result_release(&rep);
+        free(d);
+    }
+    /* a fault that answers every read: nothing can be looked up, nothing is judged lost */
+    snprintf(extra, sizeof(extra),
+             "%sat 3900ms fault disk/secondary/read\nexpect rpo-bounded max=0\n", cut);
+    d = parse(extra);
+    run(d, &rep);
+    ck_assert_str_eq(report_observed(&rep.expectations[0]), "unexercised");
+    ck_assert_ptr_nonnull(strstr(rep.expectations[0].explanation, "could not be looked up"));
+    ck_assert(!rep.pass);
+    sim_result_release(&rep);
+    free(d);
+}
+END_TEST
+
 START_TEST(test_no_failover_loses_nothing)
 {
     struct drill *d = parse("at 2s crash secondary\nat 3s restart secondary\n"
@@ -165,6 +209,7 @@ static Suite *async_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_flaky_wan_is_deterministic_and_converges);
     tcase_add_test(tc, test_failover_loses_exactly_the_window);
+    tcase_add_test(tc, test_rpo_reads_through_an_armed_read_fault_both_ways);
     tcase_add_test(tc, test_no_failover_loses_nothing);
     tcase_add_test(tc, test_jitter_late_gap_converges_on_every_seed);
     suite_add_tcase(suite, tc);
