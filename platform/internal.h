@@ -19,7 +19,10 @@
 #define MIRROR_RESYNC_BATCH 64 /* backlog entries applied per resync transaction */
 #define MIRROR_PRUNE_EVERY 32  /* backlog rows the peer holds are pruned this often */
 #define MIRROR_RETRY_US_MIN 10000   /* a failed resync is retried by writes after this... */
-#define MIRROR_RETRY_US_MAX 320000  /* ...doubling up to this (explicit resyncs always try) */
+#define MIRROR_RETRY_US_MAX SHOP_MIRROR_REPAIR_MAX_US /* ...doubling up to this (explicit
+                                                       * resyncs always try) */
+#define MIRROR_REPAIR_US 50000      /* a pair out of sync repairs itself (mirror_tick) this long
+                                     * after it left sync, then with the retry backoff */
 
 /* ---- One copy -------------------------------------------------------- */
 
@@ -203,6 +206,7 @@ struct mirror {
     bool crashed;               /* a crash point fired: no further I/O */
     int64_t retry_at_us;        /* writes retry a failed resync from then on */
     int64_t retry_wait_us;      /* the current backoff */
+    int64_t wake_at_us;         /* out of sync: when mirror_tick repairs (protocol clock) */
     struct change_log log;      /* the capture of the write in progress */
     struct change_log inverse;  /* its inverse, when strict mode undoes it */
 };
@@ -213,6 +217,8 @@ void mirror_close(struct mirror *m, bool abandon);
 int mirror_write(struct mirror *m, db_body body, void *arg);
 int mirror_read(struct mirror *m, db_body body, void *arg);
 int mirror_resync(struct mirror *m);
+int64_t mirror_next_wake(const struct mirror *m);
+int mirror_tick(struct mirror *m);
 void mirror_get_status(const struct mirror *m, struct mirror_status *out);
 
 /*

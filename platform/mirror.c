@@ -47,9 +47,17 @@ static int64_t mirror_now(const struct mirror *m)
     return m->env->now_us != NULL ? m->env->now_us(m->env->ctx) : 0;
 }
 
+/* The protocol clock: retries and self-repair are timed on it. */
+static int64_t mirror_mono(const struct mirror *m)
+{
+    return m->env->mono_us != NULL ? m->env->mono_us(m->env->ctx) : mirror_now(m);
+}
+
 static void mirror_set_state(struct mirror *m, enum mirror_state st)
 {
     if (m->state != st) {
+        if (m->state == MIRROR_IN_SYNC)
+            m->wake_at_us = mirror_mono(m) + MIRROR_REPAIR_US; /* left sync: repair soon */
         m->state = st;
         m->since_us = mirror_now(m);
     }
@@ -378,7 +386,7 @@ int mirror_write(struct mirror *m, db_body body, void *arg)
     /* strict refuses writes while behind, so every write retries (it is one
      * or two undo entries behind); degrade writes go on regardless and
      * retry a possibly long backlog only after a backoff */
-    bool retry = m->policy == MIRROR_STRICT || mirror_now(m) >= m->retry_at_us;
+    bool retry = m->policy == MIRROR_STRICT || mirror_mono(m) >= m->retry_at_us;
     if (m->copy[b].seq != m->copy[a].seq && retry)
         (void)mirror_resync(m);
     if (m->crashed)
@@ -596,6 +604,7 @@ int mirror_resync(struct mirror *m)
         m->lead = 0; /* in sync again: the primary leads */
         m->retry_wait_us = 0;
         m->retry_at_us = 0;
+        m->wake_at_us = 0;
         mirror_set_state(m, MIRROR_IN_SYNC);
     } else if (err != -ECANCELED) {
         /* The behind copy still cannot write: writes stop hammering it
@@ -603,10 +612,36 @@ int mirror_resync(struct mirror *m)
         m->retry_wait_us = m->retry_wait_us == 0 ? MIRROR_RETRY_US_MIN
                            : m->retry_wait_us >= MIRROR_RETRY_US_MAX / 2 ? MIRROR_RETRY_US_MAX
                                                                         : 2 * m->retry_wait_us;
-        m->retry_at_us = mirror_now(m) + m->retry_wait_us;
+        m->retry_at_us = mirror_mono(m) + m->retry_wait_us;
         mirror_set_state(m, m->policy == MIRROR_DEGRADE ? MIRROR_DEGRADED : MIRROR_FAILED);
+        m->wake_at_us = mirror_mono(m) + (m->retry_wait_us > MIRROR_REPAIR_US ? m->retry_wait_us
+                                                                             : MIRROR_REPAIR_US);
     }
     return err;
+}
+
+/*
+ * Self-repair: a pair out of sync does not wait for a write (a strict pair
+ * refuses them all until it is repaired, and a quiet shop may get none).
+ * The first attempt comes MIRROR_REPAIR_US after the pair left sync, later
+ * ones with the retry backoff (never sooner than MIRROR_REPAIR_US, never
+ * later than MIRROR_RETRY_US_MAX); a write's own resync attempt counts too.
+ */
+int64_t mirror_next_wake(const struct mirror *m)
+{
+    if (m->crashed || m->ack == MIRROR_ACK_EARLY)
+        return -1;
+    if (m->state == MIRROR_IN_SYNC && m->copy[0].seq == m->copy[1].seq)
+        return -1;
+    return m->wake_at_us;
+}
+
+int mirror_tick(struct mirror *m)
+{
+    int64_t at = mirror_next_wake(m);
+    if (at < 0 || mirror_mono(m) < at)
+        return 0;
+    return mirror_resync(m);
 }
 
 /* ---- lifecycle and status -------------------------------------------- */

@@ -360,6 +360,20 @@ const char *mirror_state_name(enum mirror_state st);
  * -ENOTSUP with ack=early, which has no repair (the naive mode's bug).
  */
 int shop_mirror_resync(shop *s);
+/*
+ * Self-repair (DESIGN.md §1: the platform decides, the host only fires). A
+ * pair out of sync (a copy behind, or strict's refusal not yet cleared)
+ * resyncs on its own, without waiting for a write: shop_mirror_next_wake
+ * says when, on the env's protocol clock (mono_us), -1 when nothing is due
+ * (in sync, not mirrored, ack=early, crashed); the host calls
+ * shop_mirror_tick once that time has come (an early call does nothing) and
+ * asks again. Returns 0, or the failed resync's error (-ECANCELED: a crash
+ * point fired; the shop must be abandoned). While out of sync, attempts are
+ * never more than SHOP_MIRROR_REPAIR_MAX_US apart.
+ */
+#define SHOP_MIRROR_REPAIR_MAX_US 320000
+int64_t shop_mirror_next_wake(shop *s);
+int shop_mirror_tick(shop *s);
 
 /* ---- Replication log (asynchronous replication, leader propagation) ---- */
 

@@ -1472,6 +1472,24 @@ int shop_mirror_resync(shop *s)
     return err;
 }
 
+int64_t shop_mirror_next_wake(shop *s)
+{
+    if (s->topology != SHOP_MIRROR || s->crashed || s->reader)
+        return -1;
+    return mirror_next_wake(&s->mirror);
+}
+
+int shop_mirror_tick(shop *s)
+{
+    if (s->topology != SHOP_MIRROR || s->crashed || s->reader)
+        return 0;
+    s->errmsg[0] = '\0';
+    int err = mirror_tick(&s->mirror);
+    if (err == -ECANCELED)
+        s->crashed = true;
+    return err;
+}
+
 static struct db *shop_copy(shop *s, int copy)
 {
     if (s->topology == SHOP_SINGLE)

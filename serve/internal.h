@@ -42,7 +42,8 @@ struct mg_request_info;
 #define SERVE_JSON_TOKENS_MAX 4096  /* containers, commas and colons of one request */
 #define SERVE_QUEUE_MAX 1024        /* write jobs waiting for the writer; full is 503 */
 #define SERVE_GROUP_MAX 64          /* write jobs committed in one transaction */
-#define SERVE_TICK_MS 500           /* idle writer: how often it retries a resync */
+#define SERVE_TICK_MS 500           /* idle writer: how often it publishes (the mirror's
+                                     * repair is due when the platform says) */
 #define SERVE_HEAD_RESERVE 512      /* room for the status line and headers before a body */
 #define SERVE_LIST_MAX 100000       /* products or orders in one reply */
 #define SERVE_PATH_MAX 4096

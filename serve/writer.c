@@ -13,8 +13,10 @@
  *
  * After each group (and every SERVE_TICK_MS when idle) the writer
  * publishes the mirror's status for /mirror/status and for the readers
- * (which copy to read), and when idle and not in sync it retries the
- * resync, so a healed disk catches up without waiting for a write.
+ * (which copy to read). A mirror out of sync repairs itself when the
+ * platform says (shop_mirror_next_wake / shop_mirror_tick): the writer only
+ * wakes at that time and fires it, so a healed disk catches up without
+ * waiting for a write, on the same schedule as in the simulator.
  */
 #include <assert.h>
 #include <errno.h>
@@ -156,24 +158,29 @@ static void publish(struct writer *w, uint64_t writes)
         atomic_fetch_add(&w->generation, 1);
 }
 
-/*
- * Idle: a copy that is behind (a healed disk) is caught up without a write,
- * and a strict mirror that refused a write (nothing saved, nothing behind)
- * says in sync again once both disks take a probe write.
- */
+/* The platform's self-repair of the mirror, when it is due (it decides). */
 static void tick(struct writer *w)
 {
-    struct mirror_status ms;
-    if (shop_mirror_status(w->shop, &ms) == 0 && ms.state != MIRROR_IN_SYNC)
-        (void)shop_mirror_resync(w->shop);
+    (void)shop_mirror_tick(w->shop);
+}
+
+/* How long the idle writer may sleep: until the mirror's repair is due, at most a tick. */
+static int64_t idle_wait_us(struct writer *w)
+{
+    int64_t wait = (int64_t)SERVE_TICK_MS * 1000;
+    int64_t at = shop_mirror_next_wake(w->shop);
+    if (at >= 0 && at - host_mono_us() < wait)
+        wait = at - host_mono_us() > 0 ? at - host_mono_us() : 0;
+    return wait;
 }
 
 /* Waits for jobs; returns how many it took (0 on an idle tick or at stop). */
 static size_t take(struct writer *w, struct group *g)
 {
+    int64_t wait = idle_wait_us(w); /* the writer's own shop: read before the lock */
     pthread_mutex_lock(&w->lock);
-    if (w->count == 0 && !w->stopping) {
-        struct timespec until = host_deadline_after_us((int64_t)SERVE_TICK_MS * 1000);
+    if (w->count == 0 && !w->stopping && wait > 0) {
+        struct timespec until = host_deadline_after_us(wait);
         pthread_cond_timedwait(&w->wake, &w->lock, &until);
     }
     g->count = 0;
@@ -216,10 +223,9 @@ static void *writer_main(void *arg)
     struct group g;
     while (!is_done(w)) {
         size_t n = take(w, &g);
-        if (n == 0)
-            tick(w);
-        else
+        if (n > 0)
             group_commit(w, &g);
+        tick(w);
         publish(w, n);
         for (size_t i = 0; i < g.count; i++)
             g.jobs[i]->position = w->group_position;

@@ -128,6 +128,9 @@ struct checker_memo {
     uint64_t digest_evaluation[2];
     int digest_err[2];
     char digest[2][65];
+    /* mirror-identical (strict): evaluations it could not judge, and why */
+    uint64_t pair_faulted, pair_repairing, pair_evaluation;
+    size_t refused_next; /* ops[0..refused_next) settled: refused writes looked for */
 };
 
 static struct checker_memo *memo(struct sim *s)
@@ -253,6 +256,64 @@ static enum sim_check no_lost_acks(struct sim *s, const struct drill_expect *e, 
     return result;
 }
 
+/*
+ * strict refuses a write whole: one the client was told failed (not
+ * unknown) is on neither copy once the pair is in sync. A checkout leaves a
+ * row to look for (its order, stamped with the time it was served).
+ */
+static enum sim_check refused_absent(struct sim *s, char *why, size_t len)
+{
+    struct checker_memo *cm = memo(s);
+    size_t next = cm != NULL ? cm->refused_next : 0;
+    bool advancing = true;
+    int64_t ids[64];
+    for (size_t i = next; i < s->op_count; i++) {
+        const struct sim_op *op = &s->ops[i];
+        advancing = advancing && op->outcome != SIM_PENDING;
+        if (advancing)
+            next = i + 1;
+        if (op->outcome != SIM_FAIL || op->kind != DRILL_OP_CHECKOUT || op->served_us < 0)
+            continue;
+        int64_t before = 0;
+        bool done = false;
+        while (!done) {
+            int n = shop_order_page(world_shop(s), op->user_id, before, ids, 64);
+            if (n < 0)
+                return SIM_CHECK_SKIPPED; /* a copy cannot be read now: looked at again */
+            bool last_page = n < 64;
+            for (int k = 0; k < n && !done; k++) {
+                struct shop_order o;
+                if (shop_order_get(world_shop(s), ids[k], &o) != 0)
+                    return SIM_CHECK_SKIPPED;
+                before = ids[k];
+                done = o.created_at_us < op->served_us; /* newest first: older ones now */
+                if (o.created_at_us == op->served_us) {
+                    snprintf(why, len,
+                             "client%d's checkout (op #%u) was refused at %.3fs (%s), but order "
+                             "%lld of that checkout is on both copies: policy=strict left a "
+                             "refused write in place",
+                             op->client, op->id, secs(op->complete_us), platform_strerror(op->err),
+                             (long long)o.id);
+                    return SIM_CHECK_VIOLATED;
+                }
+            }
+            done = done || last_page;
+        }
+    }
+    if (cm != NULL)
+        cm->refused_next = next;
+    return SIM_CHECK_HOLDS;
+}
+
+/*
+ * mirror-identical. A pair that reports in sync must hold identical copies,
+ * always. Out of sync, strict is judged only where the platform had its
+ * chance: no disk of the pair failing on purpose, and the last such fault
+ * healed longer ago than the platform's promised repair interval
+ * (SHOP_MIRROR_REPAIR_MAX_US); every evaluation skipped otherwise is counted
+ * and said. degrade may keep a copy behind until the drain. The naive mode
+ * (ack=early) is judged every time: its drift is its bug.
+ */
 static enum sim_check mirror_identical(struct sim *s, const struct drill_expect *e, char *why,
                                        size_t len)
 {
@@ -261,8 +322,10 @@ static enum sim_check mirror_identical(struct sim *s, const struct drill_expect 
         return SIM_CHECK_SKIPPED;
     struct mirror_status st;
     shop_mirror_status(world_shop(s), &st);
-    bool correct_degrade =
-        world_cfg(s)->policy == MIRROR_DEGRADE && world_cfg(s)->ack == MIRROR_ACK_BOTH;
+    const struct shop_config *cfg = world_cfg(s);
+    bool naive = cfg->ack == MIRROR_ACK_EARLY;
+    bool correct_degrade = cfg->policy == MIRROR_DEGRADE && !naive;
+    bool strict = cfg->policy == MIRROR_STRICT && !naive;
     if (correct_degrade && st.changes_behind > 0) {
         if (s->drained) {
             snprintf(why, len, "after the drain, %s is still %lld change(s) behind %s", st.behind,
@@ -271,24 +334,62 @@ static enum sim_check mirror_identical(struct sim *s, const struct drill_expect 
         }
         return SIM_CHECK_SKIPPED; /* degraded on purpose: judged once resynced */
     }
+    struct checker_memo *cm = memo(s);
+    bool in_sync = st.state == MIRROR_IN_SYNC && st.changes_behind == 0;
+    if (strict && !in_sync && cm != NULL) {
+        int64_t healed_us;
+        bool faulted = world_pair_disk_faulted(s, &healed_us);
+        bool repairing = !faulted && healed_us >= 0 &&
+                         s->now_us - healed_us <= SHOP_MIRROR_REPAIR_MAX_US;
+        if (faulted || repairing) {
+            if (cm->pair_evaluation != s->evaluation) { /* converges asks too */
+                cm->pair_evaluation = s->evaluation;
+                cm->pair_faulted += faulted;
+                cm->pair_repairing += repairing;
+            }
+            snprintf(why, len,
+                     "%llu evaluation(s) skipped while the pair reported %s with a disk fault "
+                     "armed, %llu within %dms of a fault's heal (the platform's repair "
+                     "interval)",
+                     (unsigned long long)cm->pair_faulted, mirror_state_name(st.state),
+                     (unsigned long long)cm->pair_repairing, SHOP_MIRROR_REPAIR_MAX_US / 1000);
+            return SIM_CHECK_HOLDS; /* nothing judged: counted, never a silent pass */
+        }
+    }
+    char note[256] = "";
+    if (strict && cm != NULL && cm->pair_faulted + cm->pair_repairing > 0)
+        snprintf(note, sizeof(note),
+                 "%llu evaluation(s) skipped while a disk fault of the pair was armed, %llu "
+                 "within %dms of a fault's heal",
+                 (unsigned long long)cm->pair_faulted, (unsigned long long)cm->pair_repairing,
+                 SHOP_MIRROR_REPAIR_MAX_US / 1000);
     char a[65], b[65];
     if (digest(s, 0, a) != 0 || digest(s, 1, b) != 0)
         return SIM_CHECK_SKIPPED; /* a copy cannot be read now */
     if (strcmp(a, b) == 0) {
+        if (strict && in_sync) {
+            shop_pin_reads(world_shop(s), 0);
+            enum sim_check r = refused_absent(s, why, len);
+            shop_pin_reads(world_shop(s), -1);
+            if (r == SIM_CHECK_VIOLATED)
+                return r;
+        }
         world_witness(s, acked_writes(s));
+        snprintf(why, len, "%s", note);
         return SIM_CHECK_HOLDS;
     }
     struct shop_audit *pa = calloc(2, sizeof(*pa));
     if (pa != NULL && shop_audit(world_shop(s), 0, &pa[0]) == 0 &&
         shop_audit(world_shop(s), 1, &pa[1]) == 0)
         snprintf(why, len,
-                 "at %.3fs primary and mirror hold different data: primary has %lld orders and "
-                 "%lld users, mirror %lld orders and %lld users (positions %lld and %lld)",
-                 secs(s->now_us), (long long)pa[0].orders, (long long)pa[0].users,
-                 (long long)pa[1].orders, (long long)pa[1].users, (long long)st.seq_primary,
-                 (long long)st.seq_mirror);
+                 "at %.3fs primary and mirror hold different data%s: primary has %lld orders "
+                 "and %lld users, mirror %lld orders and %lld users (positions %lld and %lld)",
+                 secs(s->now_us), in_sync ? " while the pair reports in sync" : "",
+                 (long long)pa[0].orders, (long long)pa[0].users, (long long)pa[1].orders,
+                 (long long)pa[1].users, (long long)st.seq_primary, (long long)st.seq_mirror);
     else
-        snprintf(why, len, "at %.3fs primary and mirror hold different data", secs(s->now_us));
+        snprintf(why, len, "at %.3fs primary and mirror hold different data%s", secs(s->now_us),
+                 in_sync ? " while the pair reports in sync" : "");
     free(pa);
     return SIM_CHECK_VIOLATED;
 }

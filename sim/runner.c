@@ -413,6 +413,28 @@ static void trace_mirror(struct sim *s)
         world_trace(s, st.lead, "mirror %s: %s leads", mirror_state_name(st.state), st.lead);
 }
 
+/* A mirror out of sync repairs itself when the platform says: the sim only fires it. */
+static void mirror_wake(struct sim *s)
+{
+    shop *sh = world_shop(s);
+    int64_t at = s->live || sh == NULL ? -1 : shop_mirror_next_wake(sh);
+    if (at < 0 || at == s->mirror_wake_us)
+        return;
+    s->mirror_wake_us = at;
+    sim_queue_push(&s->queue, at > s->now_us ? at : s->now_us, SIM_EV_MIRROR, 0, 0);
+}
+
+static void mirror_tick(struct sim *s)
+{
+    shop *sh = world_shop(s);
+    if (sh == NULL)
+        return;
+    if (shop_mirror_tick(sh) == -ECANCELED)
+        world_handle_crash_point(s);
+    else
+        trace_mirror(s);
+}
+
 /* Opens node n's shop (recovery included). */
 int world_open_shop(struct sim *s, int n, const char *why)
 {
@@ -1046,6 +1068,38 @@ static void set_remote_disk(struct sim *s, bool cut)
             faults_disarm(name);
         }
     }
+    if (s->remote_disk_cut && !separated)
+        s->remote_disk_healed_us = s->now_us;
+    s->remote_disk_cut = separated;
+}
+
+/* Does fault `name` (a trailing '*' matches the rest) reach the disk of node? */
+static bool hits_disk_of(const char *name, const char *node)
+{
+    char prefix[FAULTS_NAME_MAX];
+    snprintf(prefix, sizeof(prefix), "disk/%s/", node);
+    size_t n = strlen(name);
+    if (n > 0 && name[n - 1] == '*')
+        return strncmp(name, prefix, n - 1 < strlen(prefix) ? n - 1 : strlen(prefix)) == 0;
+    return strncmp(name, prefix, strlen(prefix)) == 0;
+}
+
+bool world_pair_disk_faulted(const struct sim *s, int64_t *healed_us)
+{
+    const struct shop_config *cfg = world_cfg(s);
+    bool armed = s->remote_disk_cut;
+    int64_t healed = s->remote_disk_healed_us;
+    for (size_t i = 0; i < s->fault_count; i++) {
+        const struct world_fault *f = &s->faults[i];
+        if (!hits_disk_of(f->name, cfg->primary.node) &&
+            (cfg->topology != SHOP_MIRROR || !hits_disk_of(f->name, cfg->mirror.node)))
+            continue;
+        armed = armed || f->armed;
+        if (!f->armed && f->healed_at_us > healed)
+            healed = f->healed_at_us;
+    }
+    *healed_us = healed;
+    return armed;
 }
 
 static void partition(struct sim *s, const struct drill_event *e)
@@ -1261,6 +1315,9 @@ static void dispatch(struct sim *s, const struct sim_event *ev)
         /* a drain still running (its bound ends now) keeps its verdict */
         if (s->draining)
             drain_poll(s, true);
+        break;
+    case SIM_EV_MIRROR:
+        mirror_tick(s);
         break;
     }
 }
@@ -1569,6 +1626,7 @@ static int run_loop(struct sim *s)
     while (sim_queue_pop(&s->queue, &ev)) {
         s->now_us = ev.at_us;
         dispatch(s, &ev);
+        mirror_wake(s);
         story_observe(s);
         if (ev.type == SIM_EV_END)
             break;
@@ -1582,6 +1640,8 @@ int world_prepare(struct sim *s, const struct drill *d, const struct sim_options
     s->drill = d;
     s->seed = opt->seed_given ? opt->seed : d->seed;
     s->trace_memory = opt->trace_memory > 0 ? opt->trace_memory : TRACE_MEMORY_DEFAULT;
+    s->mirror_wake_us = -1;
+    s->remote_disk_healed_us = -1;
     faults_rng_seed(&s->net_rng, s->seed, "net");
     faults_rng_seed(&s->crash_rng, s->seed, "crash");
     int err = faults_init(s->seed);

@@ -87,6 +87,7 @@ enum sim_event_type {
     SIM_EV_TOPO,        /* a, b: the topology module's timer (world_timer) */
     SIM_EV_LEDGER,      /* the stake ledger's round (ledger.c) */
     SIM_EV_END,
+    SIM_EV_MIRROR,      /* the mirror's self-repair is due (shop_mirror_next_wake) */
 };
 
 struct sim_event {

@@ -185,6 +185,9 @@ struct sim {
     char crash_node[FAULTS_NODE_MAX];
     int mirror_state;       /* last traced enum mirror_state, -1 before any */
     char mirror_lead[FAULTS_NODE_MAX];
+    int64_t mirror_wake_us; /* the mirror's self-repair queued for then (-1: none) */
+    bool remote_disk_cut;   /* a partition cuts the shop off its mirror's disk */
+    int64_t remote_disk_healed_us; /* when such a cut last healed (-1: never) */
     char crash_point[64];
     int64_t delay_pending_us; /* slow disks during the request being served */
     uint32_t served_op[DRILL_CLIENTS_MAX + 1]; /* last request served per client */
@@ -280,6 +283,10 @@ void world_fault_healed(struct sim *s, struct world_fault *f);
 /* Times the armed faults have fired so far: a check whose answer changed it
  * saw an injected fault, not the system (integrity is judged without them). */
 uint64_t world_faults_fired(struct sim *s);
+/* Whether a disk of the mirrored pair fails on purpose now (a drill's disk fault on either
+ * copy, or a partition between the shop and its mirror's disk); *healed_us receives when the
+ * last such fault healed (-1: none has). mirror-identical judges a pair out of sync by it. */
+bool world_pair_disk_faulted(const struct sim *s, int64_t *healed_us);
 /* The main node's shop and config (single, mirror, async primary). */
 shop *world_shop(const struct sim *s);
 const struct shop_config *world_cfg(const struct sim *s);
