@@ -279,6 +279,88 @@ START_TEST(test_degrade_resync_backs_off)
 }
 END_TEST
 
+/*
+ * Self-repair: a pair out of sync asks for a tick (shop_mirror_next_wake) and
+ * repairs itself when the host fires it, without any write; in sync, or
+ * crashed, it asks for nothing. Both policies.
+ */
+START_TEST(test_pair_out_of_sync_repairs_itself_on_tick)
+{
+    enum mirror_policy policy = _i == 0 ? MIRROR_STRICT : MIRROR_DEGRADE;
+    shop *s = open_mirror(policy, MIRROR_ACK_BOTH);
+    testenv_seed(s, 1);
+    ck_assert_int_eq(shop_mirror_next_wake(s), -1);
+    ck_assert_int_eq(shop_mirror_tick(s), 0);
+    testenv_arm("disk/mirror/fsync", EIO, 0);
+    if (policy == MIRROR_STRICT)
+        ck_assert_int_eq(add_user(s, 1), -EIO); /* refused, the inverse committed */
+    else
+        ck_assert_int_gt(add_user(s, 1), 0); /* acknowledged on the primary alone */
+    ck_assert_int_ne(status_of(s).state, MIRROR_IN_SYNC);
+    int64_t left = t.now_us;
+    int64_t wake = shop_mirror_next_wake(s);
+    ck_assert_int_gt(wake, left);
+    ck_assert_int_le(wake, left + SHOP_MIRROR_REPAIR_MAX_US);
+    /* early: nothing happens */
+    ck_assert_int_eq(shop_mirror_tick(s), 0);
+    ck_assert_int_ne(status_of(s).state, MIRROR_IN_SYNC);
+    /* due, fault still armed: it fails, backs off, and asks again */
+    t.now_us = wake;
+    ck_assert_int_lt(shop_mirror_tick(s), 0);
+    int64_t wake2 = shop_mirror_next_wake(s);
+    ck_assert_int_gt(wake2, t.now_us);
+    ck_assert_int_le(wake2, t.now_us + SHOP_MIRROR_REPAIR_MAX_US);
+    /* healed: the next tick repairs it, with no write in between */
+    faults_disarm_all();
+    t.now_us = wake2;
+    ck_assert_int_eq(shop_mirror_tick(s), 0);
+    struct mirror_status st = status_of(s);
+    ck_assert_int_eq(st.state, MIRROR_IN_SYNC);
+    ck_assert_int_eq(st.changes_behind, 0);
+    ck_assert_int_eq(shop_mirror_next_wake(s), -1);
+    assert_copies_equal(s);
+    shop_close(s);
+}
+END_TEST
+
+/* However long a fault lasts, the pair keeps asking, never more than the promised interval apart. */
+START_TEST(test_repair_attempts_stay_within_the_promised_interval)
+{
+    shop *s = open_mirror(MIRROR_STRICT, MIRROR_ACK_BOTH);
+    testenv_seed(s, 1);
+    testenv_arm("disk/mirror/write", EIO, 0);
+    ck_assert_int_lt(add_user(s, 1), 0);
+    for (int i = 0; i < 20; i++) {
+        int64_t wake = shop_mirror_next_wake(s);
+        ck_assert_int_gt(wake, t.now_us);
+        ck_assert_int_le(wake - t.now_us, SHOP_MIRROR_REPAIR_MAX_US);
+        t.now_us = wake;
+        ck_assert_int_lt(shop_mirror_tick(s), 0);
+    }
+    faults_disarm_all();
+    t.now_us = shop_mirror_next_wake(s);
+    ck_assert_int_eq(shop_mirror_tick(s), 0);
+    ck_assert_int_eq(status_of(s).state, MIRROR_IN_SYNC);
+    ck_assert_int_eq(user_count(s), 0);
+    assert_copies_equal(s);
+    shop_close(s);
+}
+END_TEST
+
+/* The naive mode has no repair: it never asks for one. */
+START_TEST(test_early_ack_never_asks_for_a_repair)
+{
+    shop *s = open_mirror(MIRROR_STRICT, MIRROR_ACK_EARLY);
+    testenv_seed(s, 1);
+    testenv_arm("disk/mirror/write", EIO, 0);
+    ck_assert_int_gt(add_user(s, 1), 0);
+    ck_assert_int_eq(shop_mirror_next_wake(s), -1);
+    t.now_us += 10 * SHOP_MIRROR_REPAIR_MAX_US;
+    ck_assert_int_eq(shop_mirror_tick(s), 0);
+    shop_close(s);
+}
+END_TEST
+
 START_TEST(test_degrade_mirror_full_then_resync_on_reopen)
 {
     shop *s = open_mirror(MIRROR_DEGRADE, MIRROR_ACK_BOTH);
@@ -594,6 +676,9 @@ static Suite *mirror_suite(void)
     tcase_add_test(tc, test_reads_fall_back_to_mirror);
     tcase_add_test(tc, test_no_fallback_to_a_stale_mirror);
     tcase_add_test(tc, test_status_of_single_shop_is_einval);
+    tcase_add_loop_test(tc, test_pair_out_of_sync_repairs_itself_on_tick, 0, 2);
+    tcase_add_test(tc, test_repair_attempts_stay_within_the_promised_interval);
+    tcase_add_test(tc, test_early_ack_never_asks_for_a_repair);
     suite_add_tcase(su, tc);
     /* The same faults with the two commits overlapping, as serve and the
      * benchmark run them: now the primary can fail while the mirror commits. */

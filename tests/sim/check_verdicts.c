@@ -312,6 +312,52 @@ START_TEST(test_degrade_with_the_primary_disk_failing_loses_nothing)
 END_TEST
 
 /* An injected read error during PRAGMA integrity_check is not corruption. */
+/* strict, its mirror's disk failing to the end: every evaluation saw the
+ * pair failed with the fault armed, so mirror-identical judged nothing and
+ * says so (it is neither a pass nor a false alarm). */
+START_TEST(test_strict_pair_failed_under_a_fault_is_never_a_silent_pass)
+{
+    struct report_run rep;
+    run_text("drill \"strict, the mirror's disk fails for good\"\n"
+             "topology mirror policy=strict\n"
+             "duration 2s\n"
+             "products 3 stock=50\n"
+             "workload w clients=2 rate=50/s mix=cart:1\n"
+             "at 500ms fault disk/mirror/write\n"
+             "at 1s checkpoint\n"
+             "expect mirror-identical\n",
+             &rep);
+    assert_unexercised(&rep, "mirror-identical",
+                       "2 evaluation(s) skipped while the pair reported failed with a disk fault "
+                       "armed");
+}
+END_TEST
+
+/* The same fault healed: the platform repairs the pair on its own (no drain,
+ * the clients only read after the heal), the copies are compared, and the
+ * verdict counts the checkpoint it skipped during the fault. */
+START_TEST(test_strict_pair_is_judged_once_repaired_and_counts_what_it_skipped)
+{
+    struct report_run rep;
+    run_text("drill \"strict, the mirror's disk fails for a while\"\n"
+             "topology mirror policy=strict\n"
+             "duration 2s\n"
+             "products 3 stock=50\n"
+             "workload w clients=2 rate=50/s mix=cart:1 until=1s\n"
+             "workload r clients=1 rate=20/s mix=browse:1\n"
+             "at 500ms fault disk/mirror/write for=700ms\n"
+             "at 1s checkpoint\n"
+             "at 1.9s checkpoint\n"
+             "expect mirror-identical\n",
+             &rep);
+    assert_held(&rep, "mirror-identical");
+    const struct report_expectation *x = expectation(&rep, "mirror-identical");
+    ck_assert_msg(strstr(x->explanation, "1 evaluation(s) skipped while a disk fault of the pair "
+                                         "was armed") != NULL,
+                  "%s", x->explanation);
+}
+END_TEST
+
 START_TEST(test_integrity_is_judged_without_injected_faults)
 {
     static const char text[] = "drill \"read faults\"\n"
@@ -398,6 +444,8 @@ int main(void)
     tcase_set_timeout(alarms, 300);
     tcase_add_test(alarms, test_degrade_with_the_primary_disk_failing_loses_nothing);
     tcase_add_test(alarms, test_integrity_is_judged_without_injected_faults);
+    tcase_add_test(alarms, test_strict_pair_failed_under_a_fault_is_never_a_silent_pass);
+    tcase_add_test(alarms, test_strict_pair_is_judged_once_repaired_and_counts_what_it_skipped);
     tcase_add_test(alarms, test_drain_reopens_a_node_whose_restart_failed);
     tcase_add_test(alarms, test_a_drain_ending_at_the_end_is_judged);
     suite_add_tcase(su, alarms);
