@@ -330,6 +330,7 @@ START_TEST(test_strict_pair_failed_under_a_fault_is_never_a_silent_pass)
     assert_unexercised(&rep, "mirror-identical",
                        "2 evaluation(s) skipped while the pair reported failed with a disk fault "
                        "armed");
+    sim_result_release(&rep);
 }
 END_TEST
 
@@ -355,6 +356,7 @@ START_TEST(test_strict_pair_is_judged_once_repaired_and_counts_what_it_skipped)
     ck_assert_msg(strstr(x->explanation, "1 evaluation(s) skipped while a disk fault of the pair "
                                          "was armed") != NULL,
                   "%s", x->explanation);
+    sim_result_release(&rep);
 }
 END_TEST
 
