@@ -699,9 +699,51 @@ static int first_run(struct shrinker *k, const char *invariant, char err[REPORT_
     return rc;
 }
 
+/* The time of an `at` line; false for any other line. */
+static bool at_time(const char *line, int64_t *us)
+{
+    struct word w[SHRINK_WORDS_MAX];
+    size_t comment, n = split(line, w, &comment);
+    if (n < 2 || !word_is(line, &w[0], "at"))
+        return false;
+    char text[64];
+    snprintf(text, sizeof(text), "%.*s", (int)(w[1].len < 63 ? w[1].len : 63), line + w[1].start);
+    return num_parse(NUM_DURATION, text, us);
+}
+
+/*
+ * Moving a line earlier can take it past lines above it. The parser orders
+ * the timeline by time, ties in file order, so sorting the `at` lines the
+ * same way (stable, each into a place an `at` line held) leaves the run as
+ * it was, and the drill reads in time order again.
+ */
+static void sort_timeline(struct shrinker *k)
+{
+    size_t slot[SHRINK_LINES_MAX];
+    int64_t when[SHRINK_LINES_MAX];
+    char *line[SHRINK_LINES_MAX];
+    size_t n = 0;
+    for (size_t i = 0; i < k->count; i++) {
+        int64_t us;
+        if (!at_time(k->lines[i], &us))
+            continue;
+        size_t j = n++;
+        for (; j > 0 && when[j - 1] > us; j--) { /* insertion: stable */
+            when[j] = when[j - 1];
+            line[j] = line[j - 1];
+        }
+        when[j] = us;
+        line[j] = k->lines[i];
+        slot[n - 1] = i;
+    }
+    for (size_t j = 0; j < n; j++)
+        k->lines[slot[j]] = line[j];
+}
+
 /* The text to write: one about line saying where it came from, no runs of blank lines. */
 static char *finish_text(struct shrinker *k)
 {
+    sort_timeline(k);
     char about[DRILL_TEXT_MAX];
     const struct shrink_result *r = k->res;
     const char *base = strrchr(k->file, '/');

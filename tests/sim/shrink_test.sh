@@ -69,6 +69,35 @@ expect_grep "the violation the drill demonstrates" "$work/out" "says it kept the
 expect_rc 0 "the shrunk demonstration still passes" "$fd" run "$work/d.drill" --out "$work/o"
 expect_grep "^expect no-lost-acks violated" "$work/d.drill" "... keeping its expectation"
 
+# moving lines earlier can take one past lines above it: the minimal drill is
+# still a timeline in time order (here the checkout, written first, must stay
+# after the cart-add, while the cart-add and the fault move to 0s)
+cat >"$work/order.drill" <<'EOF_DRILL'
+drill "Shrink keeps time order"
+topology mirror ack=early
+duration 2s
+products 2 stock=10 price=1..20
+users 1
+workload idle clients=1 rate=1/s mix=browse:1 until=10ms
+at 1500ms op checkout client=client1
+at 900ms  op cart-add client=client1 product=1 qty=1
+at 300ms  fault disk/mirror/write
+expect no-lost-acks
+EOF_DRILL
+expect_rc 0 "shrink a drill whose lines end up out of order" "$fd" shrink "$work/order.drill" --seed 1 -o "$work/order.min.drill"
+expect_rc 0 "its minimal drill passes check" "$fd" check "$work/order.min.drill"
+expect_rc 1 "... and still fails" "$fd" run "$work/order.min.drill" --out "$work/o"
+expect_grep "expected no-lost-acks to hold" "$work/out" "... the same invariant"
+times=$(awk '/^at /{t=$2; v=t+0; if (t ~ /us$/) v/=1000; else if (t ~ /ms$/) v+=0; else v*=1000; print v}' "$work/order.min.drill")
+if [ "$(echo "$times" | wc -l)" -ge 3 ] && [ "$times" = "$(echo "$times" | sort -n)" ]; then ok; else
+    bad "the minimal drill's timeline is not in time order"
+    cat "$work/order.min.drill"
+fi
+if [ "$(grep '^at ' "$work/order.min.drill" | tail -1 | grep -c checkout)" = 1 ]; then ok; else
+    bad "the checkout is no longer the last line of the timeline"
+    cat "$work/order.min.drill"
+fi
+
 # nothing to shrink: exit 2
 expect_rc 2 "shrink of a seed that meets everything" "$fd" shrink "$drills/quick.drill" --seed 1
 expect_grep "nothing to shrink" "$work/err" "says why"
