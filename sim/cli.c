@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -18,6 +19,46 @@
 bool cli_is_help(const char *arg)
 {
     return strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0;
+}
+
+void cli_shell_word(char *buf, size_t size, const char *word)
+{
+    size_t n = strlen(buf);
+    bool plain = word[0] != '\0' && strspn(word, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                                  "0123456789_./-+=:,@%") == strlen(word);
+    if (plain) {
+        snprintf(buf + n, size - n, " %s", word);
+        return;
+    }
+    if (n + 3 < size) {
+        buf[n++] = ' ';
+        buf[n++] = '\'';
+    }
+    for (const char *c = word; *c != '\0' && n + 5 < size; c++) {
+        if (*c == '\'') {
+            memcpy(buf + n, "'\\''", 4);
+            n += 4;
+        } else {
+            buf[n++] = *c;
+        }
+    }
+    if (n + 1 < size)
+        buf[n++] = '\'';
+    buf[n] = '\0';
+}
+
+void cli_replay(char *buf, size_t size, bool live, const char *file, uint64_t seed,
+                const char *out)
+{
+    snprintf(buf, size, CLI_PROGRAM " run%s", live ? " --live" : "");
+    cli_shell_word(buf, size, file);
+    size_t n = strlen(buf);
+    snprintf(buf + n, size - n, " --seed %" PRIu64, seed);
+    if (out != NULL) {
+        n = strlen(buf);
+        snprintf(buf + n, size - n, " --out");
+        cli_shell_word(buf, size, out);
+    }
 }
 
 /* ---- drill files ---------------------------------------------------------- */

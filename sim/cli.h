@@ -33,6 +33,14 @@ int fuzz_main(int argc, char **argv);         /* fuzz.c */
 /* True for --help and -h. */
 bool cli_is_help(const char *arg);
 
+/* Appends word to a shell command line in buf (size bytes), quoted when the
+ * shell would split or expand it. */
+void cli_shell_word(char *buf, size_t size, const char *word);
+/* The command that replays one run: `faultdrill run [--live] FILE --seed N
+ * [--out OUT]` (out NULL: the default, left out), quoted for a shell. */
+void cli_replay(char *buf, size_t size, bool live, const char *file, uint64_t seed,
+                const char *out);
+
 /* ---- Drill files -------------------------------------------------------- */
 
 #define CLI_FILES_MAX 1024

@@ -140,34 +140,6 @@ static bool live_refused(const char *path, const struct drill *d)
     return refused;
 }
 
-/* Appends word to a shell command line, quoted when the shell would split
- * or expand it. */
-static void shell_word(char *buf, size_t size, const char *word)
-{
-    size_t n = strlen(buf);
-    bool plain = word[0] != '\0' && strspn(word, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                                                  "0123456789_./-+=:,@%") == strlen(word);
-    if (plain) {
-        snprintf(buf + n, size - n, " %s", word);
-        return;
-    }
-    if (n + 3 < size) {
-        buf[n++] = ' ';
-        buf[n++] = '\'';
-    }
-    for (const char *c = word; *c != '\0' && n + 5 < size; c++) {
-        if (*c == '\'') {
-            memcpy(buf + n, "'\\''", 4);
-            n += 4;
-        } else {
-            buf[n++] = *c;
-        }
-    }
-    if (n + 1 < size)
-        buf[n++] = '\'';
-    buf[n] = '\0';
-}
-
 /* Runs one drill and writes its reports; returns an exit code. */
 static int run_one(const struct run_args *a, const char *path, struct report_run *rep)
 {
@@ -180,15 +152,8 @@ static int run_one(const struct run_args *a, const char *path, struct report_run
         return EXIT_USAGE;
     }
     /* the command that gives this run again, reports in the same place */
-    char replay[1024] = "faultdrill run";
-    if (a->live)
-        strncat(replay, " --live", sizeof(replay) - strlen(replay) - 1);
-    shell_word(replay, sizeof(replay), path);
-    snprintf(replay + strlen(replay), sizeof(replay) - strlen(replay), " --seed %" PRIu64, seed);
-    if (a->out_given) {
-        strncat(replay, " --out", sizeof(replay) - strlen(replay) - 1);
-        shell_word(replay, sizeof(replay), a->out);
-    }
+    char replay[1024];
+    cli_replay(replay, sizeof(replay), a->live, path, seed, a->out_given ? a->out : NULL);
     struct sim_options opt = {.seed = seed, .seed_given = true, .replay = replay};
     char msg[REPORT_ERR_MAX] = "";
     int64_t t0 = cli_now_ms();

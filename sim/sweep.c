@@ -67,6 +67,7 @@ struct sweep_args {
     unsigned shard_index, shard_count;
     unsigned recheck_pct;
     const char *out;
+    bool out_given; /* the replay lines say it too */
     const char *junit;
 };
 
@@ -161,6 +162,7 @@ static int parse_args(int argc, char **argv, struct sweep_args *a)
             a->recheck_pct = (unsigned)v;
         } else if (strcmp(arg, "--out") == 0) {
             a->out = argv[++i];
+            a->out_given = true;
         } else if (strcmp(arg, "--junit") == 0) {
             a->junit = argv[++i];
         } else if (arg[0] == '-') {
@@ -202,7 +204,7 @@ static int sweep_work(void *ctxp, uint64_t id, struct pool_buf *out)
         d = perturbed;
     }
     char replay[1024], msg[REPORT_ERR_MAX] = "";
-    snprintf(replay, sizeof(replay), CLI_PROGRAM " run %.900s --seed %" PRIu64, d->file, t->seed);
+    cli_replay(replay, sizeof(replay), false, d->file, t->seed, ctx->sw->out);
     struct sim_options opt = {.seed = t->seed, .seed_given = true, .replay = replay};
     struct report_run rep;
     int64_t t0 = cli_now_ms();
@@ -409,7 +411,8 @@ int sweep_main(int argc, char **argv)
         return code < 0 ? EXIT_MET : code;
     }
     struct sweep sw = {.seed_first = a.first, .seed_last = a.last, .shard_index = a.shard_index,
-                       .shard_count = a.shard_count, .recheck_pct = a.recheck_pct};
+                       .shard_count = a.shard_count, .recheck_pct = a.recheck_pct,
+                       .out = a.out_given ? a.out : NULL};
     struct sweep_ctx ctx = {.sw = &sw, .out = a.out};
     const char *perturb = getenv(SWEEP_PERTURB_ENV);
     const char *abort_at = getenv(SWEEP_ABORT_ENV);

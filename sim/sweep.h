@@ -90,6 +90,7 @@ struct sweep {
     struct sweep_drill *drills;
     size_t run_count, run_cap;
     struct sweep_run *runs;
+    const char *out;                   /* --out when given (replay lines carry it), or NULL */
 };
 
 /* ---- Building one ----------------------------------------------------------- */

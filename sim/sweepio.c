@@ -562,8 +562,7 @@ int sweep_judge(const struct sweep *s, struct sweep_totals *t)
 
 void sweep_replay(const struct sweep *s, const struct sweep_run *run, char *buf, size_t len)
 {
-    snprintf(buf, len, CLI_PROGRAM " run %s --seed %" PRIu64, s->drills[run->drill].file,
-             run->seed);
+    cli_replay(buf, len, false, s->drills[run->drill].file, run->seed, s->out);
 }
 
 /* ---- writing --------------------------------------------------------------------------- */

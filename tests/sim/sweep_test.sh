@@ -124,6 +124,16 @@ fails=$(jq '[.runs[] | select(.verdict == "fail")] | length' "$work/fail/sweep.j
 expect_eq "$(find "$work/fail/early-ack-loses" -name report.json | wc -l)" "$fails" \
     "one report directory per failing seed"
 expect_grep "replay: faultdrill run $early --seed" "$work/out" "each failing seed's replay command"
+expect_grep "replay: faultdrill run $early --seed [0-9]* --out $work/fail\$" "$work/out" \
+    "... with the sweep's --out, as run's replay line has it"
+# the replay line, run as printed, writes that seed's report again in the same place
+replay=$(sed -n 's/^ *replay: faultdrill //p' "$work/out" | head -1)
+rseed=$(echo "$replay" | sed 's/.*--seed \([0-9]*\).*/\1/')
+rm -rf "$work/fail/early-ack-loses/seed-$rseed"
+eval "\"\$fd\" $replay" >/dev/null 2>&1
+expect_eq "$(jq -r .trace_sha256 "$work/fail/early-ack-loses/seed-$rseed/report.json" 2>/dev/null)" \
+    "$(jq -r ".runs[] | select(.seed == $rseed) | .trace_sha256" "$work/fail/sweep.json")" \
+    "the replay line reproduces the seed's report where the sweep put it"
 expect_eq "$(jq -r '[.runs[] | select(.verdict == "fail")][0].failing[0]' "$work/fail/sweep.json")" \
     "no-lost-acks" \
     "sweep.json names the failing invariant"
