@@ -10,7 +10,8 @@
 #   serve_cluster_test.sh FAULTDRILL SERVE_DIGEST CASE [SERVE_FORGE]
 #
 # Cases: propagate_sigterm_equal forward_read_your_writes session_across_replicas
-#        registry_rotates kill9_replica_respawn registry_kill9 cache_on_naive fiu_drop_lag
+#        registry_rotates kill9_replica_respawn registry_kill9 cache_on_naive
+#        combination_refused fiu_drop_lag
 #        sigterm_no_orphans forged_batch_refused (needs SERVE_FORGE)
 set -euo pipefail
 
@@ -392,6 +393,25 @@ case_cache_on_naive() {
     done
 }
 
+# A combination (DESIGN.md §2: mirror with a replicating topology) is not
+# built live yet: exit 2 with why, before anything is made on disk.
+case_combination_refused() {
+    local t rc
+    for t in "mirror cluster" "mirror async" "offline+mirror"; do
+        rc=0
+        "$FD" serve --topology "$t" --port 0 --data "$WORK/combo" >"$WORK/combo.log" 2>&1 || rc=$?
+        [ "$rc" = 2 ] || fail "--topology '$t' exited $rc, expected 2"
+        grep -q "combining topologies is not built yet" "$WORK/combo.log" ||
+            fail "--topology '$t' did not say why: $(cat "$WORK/combo.log")"
+        grep -q "single copy only" "$WORK/combo.log" || fail "--topology '$t' gave no reason"
+        [ ! -e "$WORK/combo" ] || fail "--topology '$t' made its data directory"
+    done
+    rc=0
+    "$FD" serve --topology "mirror bogus" --port 0 --data "$WORK/combo" >"$WORK/combo.log" 2>&1 || rc=$?
+    [ "$rc" = 2 ] && grep -q "bad value for --topology" "$WORK/combo.log" ||
+        fail "an unknown topology is not a bad value: $rc $(cat "$WORK/combo.log")"
+}
+
 # fiu-ctrl drops the leader's batches to replica1: it lags while replica2
 # follows; healed, the core's resend catches it up.
 case_fiu_drop_lag() {
@@ -539,8 +559,8 @@ case_forged_batch_refused() {
 
 case "$CASE" in
 propagate_sigterm_equal | forward_read_your_writes | session_across_replicas | registry_rotates | \
-    kill9_replica_respawn | registry_kill9 | cache_on_naive | fiu_drop_lag | sigterm_no_orphans | \
-    forged_batch_refused)
+    kill9_replica_respawn | registry_kill9 | cache_on_naive | combination_refused | fiu_drop_lag | \
+    sigterm_no_orphans | forged_batch_refused)
     "case_$CASE"
     ;;
 *)
