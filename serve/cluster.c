@@ -30,6 +30,7 @@
  */
 #include <civetweb.h>
 #include <errno.h>
+#include <stddef.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -137,7 +138,8 @@ static int start_nodes(struct server *srv, struct cluster *cl)
     if (is_leader(srv)) {
         struct node_config leader = {.name = o->node, .role = NODE_CLUSTER_LEADER,
                                      .shop = srv->writer.shop, /* the writer's thread's */
-                                     .peers = cl->peers, .peer_count = (size_t)cl->count};
+                                     .peers = cl->peers, .peer_count = (size_t)cl->count,
+                                     .propagate_before_commit = o->propagate_before};
         struct node_config client = {.name = "client", .role = NODE_CLIENT,
                                      .peer = "registry", .peers = cl->peers,
                                      .peer_count = (size_t)cl->count};
@@ -331,6 +333,16 @@ static void leader_status(struct request *rq, struct cluster *cl)
     buf_i64(b, s->head_seq);
     buf_puts(b, ",\"prunedThrough\":");
     buf_i64(b, s->pruned_through);
+    buf_puts(b, ",\"propagate\":");
+    json_str(b, s->before_commit ? "before-commit" : "after-commit");
+    buf_puts(b, ",\"hookSends\":");
+    buf_i64(b, (int64_t)s->hook_sends);
+    buf_puts(b, ",\"phantoms\":");
+    buf_i64(b, (int64_t)s->phantoms);
+    buf_puts(b, ",\"phantomSeq\":");
+    s->phantoms > 0 ? buf_i64(b, s->phantom_seq) : buf_puts(b, "null");
+    buf_puts(b, ",\"replicaAhead\":");
+    buf_i64(b, (int64_t)s->replica_ahead);
     json_traces(b, cl->node);
     buf_puts(b, "}");
     proc_json(b, "registry", srv, "registry", cl->registry);
@@ -560,6 +572,18 @@ void cluster_get_server(struct request *rq)
     buf_i64(b, healthy);
     buf_puts(b, "}");
     http_reply(rq, 200);
+}
+
+/* ---- the naive --propagate before-commit --------------------------------------------------- */
+
+void cluster_before_commit(void *ctx, const char *node, int64_t seq, const void *change,
+                           size_t len)
+{
+    (void)node;
+    struct server *srv = (struct server *)((char *)ctx - offsetof(struct server, host));
+    struct cluster *cl = srv->cluster;
+    if (cl != NULL && cl->node != NULL) /* none yet: the demo catalog, before the node */
+        hosted_before_commit(cl->node, seq, change, len);
 }
 
 /* ---- a replica's read cache ------------------------------------------------------------------- */

@@ -298,6 +298,7 @@ struct serve_options {
     int replicas;                /* cluster */
     enum node_cache_mode cache;  /* cluster: a replica's read cache (--cache) */
     int64_t cache_ttl_ms;        /* ...and its entries' age at most (--ttl; 0: the core's) */
+    bool propagate_before;       /* cluster: the naive --propagate before-commit */
     const char *secret_file;     /* --secret-file; NULL: DATA/node.secret, made at first start */
     const char *peers[WIRE_PEERS_MAX]; /* --peer NAME=URL */
     int peer_count;
@@ -538,6 +539,11 @@ void cluster_get_server(struct request *rq); /* GET /getServer */
 bool cluster_route(struct request *rq);
 /* After a request cluster_route let through was served (a replica's cache). */
 void cluster_served(struct request *rq);
+/* The leader shop's before_commit hook under --propagate before-commit (ctx:
+ * the server's host, as host_env gives it): the core's leader propagates
+ * the change from inside its transaction. */
+void cluster_before_commit(void *ctx, const char *node, int64_t seq, const void *change,
+                           size_t len);
 void panel_list(struct request *rq);
 void panel_set(struct request *rq);
 /* GET of a file under the web root; 404 for anything outside it. */

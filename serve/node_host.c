@@ -668,6 +668,13 @@ static int cache_put_fn(struct node *n, void *arg)
     return node_cache_put(n, c->key, c->deps, c->dep_count, c->answer, c->len, c->position);
 }
 
+void hosted_before_commit(struct hosted *h, int64_t seq, const void *change, size_t len)
+{
+    /* the writer's thread, inside the transaction: serialized with the node's events */
+    if (node_on_before_commit(h->node, seq, change, len) == -ECANCELED)
+        die_crashed(h);
+}
+
 int hosted_cache_get(struct hosted *h, const char *key, int64_t session, struct buf *out,
                      int64_t *position)
 {

@@ -313,6 +313,8 @@ void follow_served(struct request *rq);
  * -ENOENT (a miss), -ENOTSUP (no cache here). put: -ESTALE when the node
  * moved past position since, as node_cache_put.
  */
+/* node_on_before_commit, on the writer's thread that is inside the commit. */
+void hosted_before_commit(struct hosted *h, int64_t seq, const void *change, size_t len);
 int hosted_cache_get(struct hosted *h, const char *key, int64_t session, struct buf *out,
                      int64_t *position);
 int hosted_cache_put(struct hosted *h, const char *key, const struct node_cache_dep *deps,

@@ -42,6 +42,7 @@ static const char usage[] =
     "                        [--delay MS] [--outbox on|off] [--interval MS] [--retries N]\n"
     "                        [--queue same|separate]\n"
     "                        [--replicas N] [--cache on|naive|off] [--ttl MS]\n"
+                        "                        [--propagate after-commit|before-commit]\n"
     "                        [--role NODE] [--peer NAME=URL]... [--secret-file FILE]\n"
     "                        [--allow-faults] [--web DIR] [--seed-demo|--no-demo] [--threads N]\n"
     "                        [--client-cap N] [--request-timeout MS] [--keep-alive MS]\n"
@@ -82,6 +83,8 @@ static const char usage[] =
     "                    /products/:id and /orders/:userId, invalidated by the changes it\n"
     "                    applies (on) or never (naive: only --ttl and the size bound)\n"
     "  --ttl MS          cluster: a cached answer's age at most (default 5000)\n"
+    "  --propagate before-commit  cluster: the naive mode, the leader sends each change\n"
+    "                    from inside its transaction (default after-commit)\n"
     "  --allow-faults    GET/POST /faults: the front end's fault panel (loopback only)\n"
     "  --web DIR         the front end's files (default: PREFIX/share/faultdrill/web when\n"
     "                    installed, else the source tree's platform/web)\n"
@@ -322,6 +325,11 @@ static int parse_valued(struct serve_options *o, const char *opt, const char *v)
                                                                            : NODE_CACHE_OFF;
         return 0;
     }
+    if (strcmp(opt, "--propagate") == 0 &&
+        (!strcmp(v, "after-commit") || !strcmp(v, "before-commit"))) {
+        o->propagate_before = strcmp(v, "before-commit") == 0;
+        return 0;
+    }
     if (strcmp(opt, "--ttl") == 0 && parse_ms(v, &ms) == 0 && ms > 0) {
         o->cache_ttl_ms = ms;
         return 0;
@@ -395,7 +403,7 @@ static int parse_options(int argc, char **argv, struct serve_options *o)
                                     !strcmp(a, "--request-timeout") ||
                                     !strcmp(a, "--keep-alive") || !strcmp(a, "--outbox") ||
                                     !strcmp(a, "--queue") || !strcmp(a, "--cache") ||
-                                    !strcmp(a, "--ttl"))) {
+                                    !strcmp(a, "--ttl") || !strcmp(a, "--propagate"))) {
             topology_given |= strcmp(a, "--topology") == 0;
             int code = parse_valued(o, a, argv[++i]);
             if (code != 0)
@@ -513,6 +521,10 @@ static int open_shop(struct server *srv, shop **out)
                       : o->queue_separate      ? SHOP_QUEUE_SEPARATE
                                                : SHOP_QUEUE_SAME,
     };
+    if (o->role == SERVE_CLUSTER && o->propagate_before) {
+        srv->cfg.propagate_before_commit = true; /* the naive mode: the core's leader sends */
+        srv->env.before_commit = cluster_before_commit;
+    }
     char msg[SHOP_ERRMSG_MAX];
     err = shop_open(&srv->cfg, &srv->env, out, msg);
     if (err) {

@@ -11,7 +11,7 @@
 #
 # Cases: propagate_sigterm_equal forward_read_your_writes session_across_replicas
 #        registry_rotates kill9_replica_respawn registry_kill9 cache_on_naive
-#        combination_refused fiu_drop_lag
+#        combination_refused propagate_before_commit fiu_drop_lag
 #        sigterm_no_orphans forged_batch_refused (needs SERVE_FORGE)
 set -euo pipefail
 
@@ -412,6 +412,47 @@ case_combination_refused() {
         fail "an unknown topology is not a bad value: $rc $(cat "$WORK/combo.log")"
 }
 
+# --propagate before-commit (the naive mode, the core's leader sending from
+# inside the transaction): a commit that then fails (the leader's fsync
+# fault) leaves the replicas with a product the leader never kept, and the
+# copies differ for good. The default, after-commit, under the same fault:
+# the replicas never see it, and the copies are equal.
+case_propagate_before_commit() {
+    local mode id
+    for mode in before-commit after-commit; do
+        start_leader "$WORK/data-$mode" --propagate "$mode"
+        local r1="http://127.0.0.1:$R1"
+        status
+        jqe ".leader.propagate == \"$mode\""
+        until_fifo "$PID"
+        fiu-ctrl -c "enable name=disk/leader/fsync,failinfo=5" "$PID" || fail "fiu-ctrl enable failed"
+        req POST "$BASE/products" '{"name":"Phantom","price":1,"stock":1}'
+        [ "$STATUS" -ge 500 ] || fail "a write whose commit failed answered $STATUS"
+        fiu-ctrl -c "disable name=disk/leader/fsync" "$PID" || fail "fiu-ctrl disable failed"
+        id=$(new_product Kept)
+        wait_get "$r1/products/$id"
+        expect 200 GET "$BASE/products?q=Phantom"
+        jqe 'length == 0'
+        expect 200 GET "$r1/products?q=Phantom"
+        if [ "$mode" = before-commit ]; then
+            jqe 'length == 1'
+            wait_for '.leader.hookSends >= 2 and .leader.phantoms >= 1 and .leader.replicaAhead > 0'
+        else
+            jqe 'length == 0'
+            wait_for '.leader.hookSends == 0 and .leader.phantoms == 0 and .replicas[0].lagChanges == 0'
+        fi
+        stop_leader
+        local rc=0
+        "$DIGEST" "$WORK/data-$mode/db.sqlite" "$WORK/data-$mode/replica1/db.sqlite" \
+            >"$WORK/digest" || rc=$?
+        if [ "$mode" = before-commit ]; then
+            [ "$rc" != 0 ] || fail "before-commit: the copies are equal after a phantom"
+        else
+            [ "$rc" = 0 ] || fail "after-commit: the copies differ: $(cat "$WORK/digest")"
+        fi
+    done
+}
+
 # fiu-ctrl drops the leader's batches to replica1: it lags while replica2
 # follows; healed, the core's resend catches it up.
 case_fiu_drop_lag() {
@@ -559,8 +600,8 @@ case_forged_batch_refused() {
 
 case "$CASE" in
 propagate_sigterm_equal | forward_read_your_writes | session_across_replicas | registry_rotates | \
-    kill9_replica_respawn | registry_kill9 | cache_on_naive | combination_refused | fiu_drop_lag | \
-    sigterm_no_orphans | forged_batch_refused)
+    kill9_replica_respawn | registry_kill9 | cache_on_naive | combination_refused | \
+    propagate_before_commit | fiu_drop_lag | sigterm_no_orphans | forged_batch_refused)
     "case_$CASE"
     ;;
 *)
