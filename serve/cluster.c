@@ -131,6 +131,14 @@ static int start_children(struct server *srv, struct cluster *cl)
     return 0;
 }
 
+/* A replica's process was started again: the leader's node hears of it
+ * (what was in flight to it died with the old one), as the simulator's does. */
+static void replica_restarted(void *ctx, const char *name)
+{
+    struct cluster *cl = ctx;
+    (void)hosted_peer_up(cl->node, name);
+}
+
 static int start_nodes(struct server *srv, struct cluster *cl)
 {
     const struct serve_options *o = &srv->opt;
@@ -148,6 +156,9 @@ static int start_nodes(struct server *srv, struct cluster *cl)
             err = hosted_start_node(srv, &client, NULL, 0, false, false, &cl->client);
         if (!err)
             wire_set_handler(srv->net, leader_dispatch, cl);
+        for (int i = 0; !err && i < cl->count; i++)
+            if (cl->replicas[i] != NULL)
+                proc_on_restart(cl->replicas[i], replica_restarted, cl);
         return err;
     }
     if (srv->opt.role == SERVE_REPLICA) {
@@ -218,6 +229,9 @@ void cluster_stop(struct server *srv)
     struct cluster *cl = srv->cluster;
     if (cl == NULL)
         return;
+    for (int i = 0; i < cl->count; i++) /* no news for a node about to go */
+        if (cl->replicas[i] != NULL)
+            proc_on_restart(cl->replicas[i], NULL, NULL);
     hosted_stop(cl->client);
     hosted_stop(cl->node);
     for (int i = 0; i < cl->count; i++)

@@ -144,6 +144,7 @@ enum event_kind {
     EV_FENCE,
     EV_STATUS,
     EV_WITH,
+    EV_PEER_UP,
     EV_STOP,
 };
 
@@ -213,6 +214,9 @@ static int run_event(shop *s, void *arg)
         pthread_mutex_lock(&h->lock);
         h->muted = false;
         pthread_mutex_unlock(&h->lock);
+        break;
+    case EV_PEER_UP:
+        node_peer_up(h->node, e->from);
         break;
     case EV_STOP:
         if (h->has_shop)
@@ -666,6 +670,12 @@ static int cache_put_fn(struct node *n, void *arg)
 {
     const struct cache_call *c = arg;
     return node_cache_put(n, c->key, c->deps, c->dep_count, c->answer, c->len, c->position);
+}
+
+int hosted_peer_up(struct hosted *h, const char *peer)
+{
+    struct event e = {.kind = EV_PEER_UP, .from = peer};
+    return post_event(h, &e);
 }
 
 void hosted_before_commit(struct hosted *h, int64_t seq, const void *change, size_t len)

@@ -59,6 +59,8 @@ struct proc {
     char *argv[PROC_ARGV_MAX];
     char threads_arg[16], port_arg[16], peer_arg[FAULTS_NODE_MAX + WIRE_URL_MAX + 2];
     int last_port; /* where the last start listened: the next asks for it (0: any) */
+    void (*on_restart)(void *ctx, const char *name); /* under lock */
+    void *on_restart_ctx;
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t cond; /* CLOCK_MONOTONIC: stop, settled */
@@ -391,6 +393,8 @@ static void *child_main(void *arg)
         if (err == 0 && !first) {
             pthread_mutex_lock(&c->lock);
             c->restarts++;
+            if (c->on_restart != NULL) /* under the lock: proc_on_restart(NULL) waits for it */
+                c->on_restart(c->on_restart_ctx, c->name);
             pthread_mutex_unlock(&c->lock);
         }
         if (err != 0)
@@ -557,5 +561,13 @@ void proc_view(struct proc *c, struct proc_view *out)
     out->up_since_mono_us = c->up_since_us;
     snprintf(out->last_error, sizeof(out->last_error), "%s", c->last_error);
     snprintf(out->log_path, sizeof(out->log_path), "%s", c->log_path);
+    pthread_mutex_unlock(&c->lock);
+}
+
+void proc_on_restart(struct proc *c, void (*fn)(void *ctx, const char *name), void *ctx)
+{
+    pthread_mutex_lock(&c->lock);
+    c->on_restart = fn;
+    c->on_restart_ctx = ctx;
     pthread_mutex_unlock(&c->lock);
 }

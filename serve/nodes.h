@@ -229,6 +229,10 @@ struct proc_view {
 };
 
 void proc_view(struct proc *c, struct proc_view *out);
+/* fn(ctx, name) on the supervising thread each time the child was started
+ * again and said its port (not its first start), under the child's lock (fn
+ * must not call proc_view); NULL: none, once a call under way has returned. */
+void proc_on_restart(struct proc *c, void (*fn)(void *ctx, const char *name), void *ctx);
 /*
  * Appends ,"KEY":{"node","url","pid","port","restarts","log","lastError"} to
  * a JSON object being written: where node `name` runs (child NULL: it was
@@ -313,6 +317,8 @@ void follow_served(struct request *rq);
  * -ENOENT (a miss), -ENOTSUP (no cache here). put: -ESTALE when the node
  * moved past position since, as node_cache_put.
  */
+/* node_peer_up: the host saw `peer`'s process start again. */
+int hosted_peer_up(struct hosted *h, const char *peer);
 /* node_on_before_commit, on the writer's thread that is inside the commit. */
 void hosted_before_commit(struct hosted *h, int64_t seq, const void *change, size_t len);
 int hosted_cache_get(struct hosted *h, const char *key, int64_t session, struct buf *out,
