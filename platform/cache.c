@@ -228,6 +228,8 @@ static int note_value(void *arg, int table, int col, int64_t value)
     struct touched *t = arg;
     if (mutant_is(MUTANT_CACHE_KEEPS_ORDERS) && strcmp(db_tables[table].name, "orders") == 0)
         return 0;
+    if (mutant_is(MUTANT_CACHE_KEEPS_PRODUCTS) && strcmp(db_tables[table].name, "products") == 0)
+        return 0;
     t->tables |= UINT32_C(1) << table;
     if (!(t->c->watched[table] >> col & 1))
         return 0;

@@ -57,6 +57,9 @@ static const struct {
     [MUTANT_CACHE_KEEPS_ORDERS] = {"cache-keeps-orders",
                                    "a replica's read cache is not invalidated by changes to "
                                    "orders"},
+    [MUTANT_CACHE_KEEPS_PRODUCTS] = {"cache-keeps-products",
+                                     "a replica's read cache is not invalidated by changes to "
+                                     "products (their stock)"},
     [MUTANT_LB_PICKS_DEAD] = {"lb-picks-dead",
                               "the balancer rotates over every replica, not only the healthy "
                               "ones"},

@@ -42,6 +42,7 @@ enum mutant {
     MUTANT_ASYNC_FAILOVER_NO_FENCE, /* the failover leaves the old primary serving (no fencing) */
     /* cluster.c, cache.c, registry.c */
     MUTANT_CACHE_KEEPS_ORDERS,      /* a replica's cache=on is not invalidated by orders' changes */
+    MUTANT_CACHE_KEEPS_PRODUCTS,    /* nor, this one, by changes to products (their stock) */
     MUTANT_LB_PICKS_DEAD,           /* round-robin over every replica, not the healthy ones */
     MUTANT_REGISTRY_NEVER_FORGETS,  /* a replica the registry heard once stays listed for good */
     MUTANT_CLIENT_KEEPS_FIRST_ANSWER, /* a client keeps the registry's first answer for good */

@@ -535,6 +535,16 @@ static const struct sim_op *placed(const struct sim *s, const struct sim_op *rea
 
 static void explain_stale(struct sim *s, const struct sim_op *r, char *why, size_t len)
 {
+    if ((r->session & SIM_SESSION_LIED) && r->kind != DRILL_OP_ORDER_STATUS) {
+        snprintf(why, len,
+                 "client%d's %s of product %lld at %.3fs (op #%u, served by %s from its cache) "
+                 "claimed position %lld and showed %lld in stock, but at that position the "
+                 "product had %lld: the read's position lied about what it held",
+                 r->client, drill_op_name(r->kind), (long long)r->product_id,
+                 secs(r->invoke_us), r->id, served_by(s, r), (long long)r->pos,
+                 (long long)r->total_cents, (long long)r->order_id);
+        return;
+    }
     if (r->session & SIM_SESSION_LIED) {
         const struct sim_op *w = placed(s, r);
         snprintf(why, len,

@@ -317,6 +317,40 @@ static void hold(struct replica *rep, struct sim_op *op, int64_t wait_for, bool 
     rep->waiting[rep->wait_count++] = (struct waiter){op->id, wait_for, reply};
 }
 
+/* A product read's content, to judge a cache's answer by: the product's stock on a copy. */
+static bool product_stock(struct sim *s, int node, int64_t product, int64_t *stock)
+{
+    shop *sh = s->nodes[node].up ? s->nodes[node].shop : NULL;
+    struct shop_product p;
+    if (sh == NULL || product <= 0 || shop_product_get(sh, product, &p) != 0)
+        return false;
+    *stock = p.stock;
+    return true;
+}
+
+/*
+ * A cached product read claims the replica's position: when that is the
+ * copy's position now, the copy holds the state the answer claims, so the
+ * stock the entry shows must be the copy's (an entry a product change should
+ * have dropped shows the stock of before: its position lied).
+ */
+static void judge_cached_product(struct sim *s, struct replica *rep, struct sim_op *op,
+                                 const struct node_cache_hit *hit)
+{
+    struct node_view v;
+    int64_t shown, held;
+    if (op->kind == DRILL_OP_ORDER_STATUS || hit->len != sizeof(shown))
+        return;
+    node_view(rep->nd, &v);
+    memcpy(&shown, hit->answer, sizeof(shown));
+    if (hit->position != v.position || !product_stock(s, rep->node, op->product_id, &held) ||
+        held == shown)
+        return;
+    op->session |= SIM_SESSION_LIED;
+    op->total_cents = shown; /* what it showed, and what the state at its position held */
+    op->order_id = held;
+}
+
 /* Answers a read from the replica's cache when the core has an entry for it. */
 static bool answer_from_cache(struct sim *s, struct cluster *cl, struct replica *rep,
                               struct sim_op *op, struct op_state *os)
@@ -335,6 +369,7 @@ static bool answer_from_cache(struct sim *s, struct cluster *cl, struct replica 
     uint32_t count = (uint32_t)(hit.len / sizeof(int64_t));
     /* what the entry holds, at the position it claims (session.c judges both) */
     session_read_at(s, op, cl->leader, hit.position, ids, count, count >= SIM_SEEN_MAX);
+    judge_cached_product(s, rep, op, &hit);
     os->read_pos = hit.position;
     os->flags |= OP_POS | OP_REPLIED;
     cl->cache_answers++;
@@ -640,11 +675,15 @@ static void cache_put(struct sim *s, struct replica *rep, struct sim_op *op, int
     struct node_cache_dep dep = {.table = "products"}; /* any product: stock moves them */
     const void *answer = NULL;
     size_t len = 0;
+    int64_t stock;
     if (op->kind == DRILL_OP_ORDER_STATUS) {
         dep = (struct node_cache_dep){.table = "orders", .column = "user_id",
                                       .value = op->user_id};
         answer = s->read_ids;
         len = s->read_count * sizeof(int64_t);
+    } else if (product_stock(s, rep->node, op->product_id, &stock)) {
+        answer = &stock; /* what a hit is judged by (judge_cached_product) */
+        len = sizeof(stock);
     }
     int err = node_cache_put(rep->nd, key, &dep, 1, answer, len, position);
     if (err && err != -ESTALE)

@@ -132,8 +132,10 @@ struct sim_op {
     int64_t user_id, product_id, qty;
     int64_t order_id;      /* checkout result, or the order cancelled; order-status: an
                             * order of the client's it should have listed at its position
-                            * and did not (SIM_SESSION_LIED) */
-    int64_t total_cents;
+                            * and did not (SIM_SESSION_LIED); a product read that lied: the
+                            * stock the state at its position held */
+    int64_t total_cents;   /* checkout: the order's total; a product read that lied: the
+                            * stock it showed */
     bool is_write;
     bool is_explicit;      /* from an `op` line: not part of the client's workload loop */
     int node;              /* the node that served it, -1 before */
@@ -157,7 +159,8 @@ struct sim_op {
 enum {
     SIM_SESSION_W_JUDGED = 1 << 0, /* compared with the client's own acknowledged writes */
     SIM_SESSION_STALE = 1 << 1,    /* its position is below the client's own write's */
-    SIM_SESSION_LIED = 1 << 2,     /* it lacks an own order its position claims to hold */
+    SIM_SESSION_LIED = 1 << 2,     /* it lacks an own order its position claims to hold, or
+                                    * (a cached product read) shows a stock it did not */
     SIM_SESSION_W_OTHER = 1 << 3,  /* the write is in another lineage: not comparable */
     SIM_SESSION_R_JUDGED = 1 << 4, /* compared with the client's earlier read */
     SIM_SESSION_BACK = 1 << 5,     /* its position is below the earlier read's */
