@@ -1022,6 +1022,8 @@ struct order_args {
     int listed;
 };
 
+static int order_get_body(struct db *d, void *arg);
+
 static int order_insert(struct db *d, struct order_args *a)
 {
     sqlite3_stmt *st = db_stmt(d, "INSERT INTO orders (user_id, status, total_cents, created_at)"
@@ -1106,6 +1108,8 @@ static int order_create_body(struct db *d, void *arg)
     }
     if (!err)
         err = order_set_total(d, a->order_id);
+    if (!err && a->out != NULL)
+        err = order_get_body(d, a); /* inside: a failed read leaves nothing written */
     if (err)
         return err;
     if (platform_crash_point(&a->s->env, a->s->process_node, "checkout-mid-transaction"))
@@ -1132,25 +1136,17 @@ static int check_lines(shop *s, const struct shop_order_line *lines, size_t coun
     return 0;
 }
 
-static int order_get_body(struct db *d, void *arg);
-
 int64_t shop_order_create(shop *s, int64_t user_id, const struct shop_order_line *lines,
                           size_t count, struct shop_order *out)
 {
     int err = check_lines(s, lines, count);
     if (err)
         return err;
-    struct order_args a = {.s = s, .user_id = user_id, .lines = lines, .count = count};
+    /* out is read back inside the write's transaction: a read that fails
+     * after the commit would report a committed order as not applied */
+    struct order_args a = {.s = s, .user_id = user_id, .lines = lines, .count = count, .out = out};
     err = shop_write(s, order_create_body, &a);
-    if (err)
-        return err;
-    if (out != NULL) {
-        struct order_args g = {.s = s, .order_id = a.order_id, .out = out};
-        err = shop_read(s, order_get_body, &g);
-        if (err)
-            return err;
-    }
-    return a.order_id;
+    return err ? err : a.order_id;
 }
 
 static int checkout_body(struct db *d, void *arg)
@@ -1231,6 +1227,8 @@ static int checkout_body(struct db *d, void *arg)
     err = db_step_done(d, st, "emptying the cart");
     if (!err)
         err = order_set_total(d, a->order_id);
+    if (!err && a->out != NULL)
+        err = order_get_body(d, a); /* inside: a failed read leaves nothing written */
     if (!err && platform_crash_point(&a->s->env, a->s->process_node, "checkout-mid-transaction"))
         return db_fail(d, -ECANCELED, "node %s crashed inside the checkout transaction",
                        a->s->process_node);
@@ -1239,17 +1237,10 @@ static int checkout_body(struct db *d, void *arg)
 
 int64_t shop_checkout(shop *s, int64_t user_id, struct shop_order *out)
 {
-    struct order_args a = {.s = s, .user_id = user_id};
+    /* out is read back inside the write's transaction (as shop_order_create) */
+    struct order_args a = {.s = s, .user_id = user_id, .out = out};
     int err = shop_write(s, checkout_body, &a);
-    if (err)
-        return err;
-    if (out != NULL) {
-        struct order_args g = {.s = s, .order_id = a.order_id, .out = out};
-        err = shop_read(s, order_get_body, &g);
-        if (err)
-            return err;
-    }
-    return a.order_id;
+    return err ? err : a.order_id;
 }
 
 /* Which transitions the shop allows: from (row) -> to (column). */
