@@ -571,7 +571,16 @@ int mirror_resync(struct mirror *m)
         return db_fail(A, -ENOMEM, "out of memory for a resync batch");
     int err = 0;
     bool was_behind = B->seq < A->seq;
-    if (!was_behind && B->seq == A->seq && m->state != MIRROR_IN_SYNC) {
+    /* A commit whose sync failed left its frames in the copy's WAL: a reopen
+     * (even a clean one whose checkpoint cannot sync) or a crash may bring
+     * them back, after readers saw the copy without them. The next successful
+     * commit overwrites them, so settle the lead first (and the other copy
+     * when no replay will commit on it): what was read is what stays. */
+    if (A->pending_unknown && (err = probe_write(A)) != 0)
+        mirror_note_error(m, A);
+    if (!err && !was_behind && B->pending_unknown && (err = probe_write(B)) != 0)
+        mirror_note_error(m, B);
+    if (!err && !was_behind && B->seq == A->seq && m->state != MIRROR_IN_SYNC) {
         /* nothing to replay (strict refused and saved nothing): in sync
          * again only once both disks take a write */
         err = probe_write(A);
