@@ -60,7 +60,6 @@ struct live_proc {
     pid_t pid;          /* 0: not running */
     int port;           /* async, offline: chosen before the first start, kept by restarts */
     unsigned incarnation;
-    struct timespec forked; /* when its latest process was started */
     char base[64];      /* http://127.0.0.1:PORT */
     char log[WORLD_PATH_MAX + 32];
 };
@@ -434,7 +433,6 @@ static int proc_start(struct live *L, int n, char *msg, size_t len)
         return -err;
     }
     pid_t parent = getpid();
-    clock_gettime(CLOCK_MONOTONIC, &p->forked);
     pid_t pid = fork();
     if (pid < 0) {
         int err = errno;
@@ -2002,7 +2000,7 @@ int sim_run_live(const struct drill *d, const struct sim_options *opt, struct re
             if (s->nodes[i - 1].holds_db)
                 err = proc_start(L, (int)(i - 1), s->msg, sizeof(s->msg));
     if (!err) {
-        L->t0 = L->procs[s->main_node].forked;
+        clock_gettime(CLOCK_MONOTONIC, &L->t0); /* every process listens */
         align_start(L);
         world_trace(s, "-", "start: drill %s, seed %llu, live: serve process %d at %s", d->name,
                     (unsigned long long)s->seed, (int)L->procs[s->main_node].pid,
