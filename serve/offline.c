@@ -94,19 +94,22 @@ static void find_locals(struct offline_host *o, const struct serve_options *opt)
         o->local_names[i] = o->locals[i];
 }
 
-/* The link's points, in the HTTP fault panel too. */
-static void name_points(struct server *srv)
+/* The links' points, in the HTTP fault panel too: a local's to central, central's to
+ * each local it takes pushes from. */
+static void name_points(struct server *srv, const struct offline_host *o)
 {
     static const char *const what[] = {"drop", "delay", "duplicate", "reorder"};
     bool central = srv->opt.role == SERVE_CENTRAL;
+    size_t peers = central ? o->local_count : 1;
     /* civetweb already answers GET /faults: the panel's lock, not just its add */
     pthread_mutex_lock(&srv->panel.lock);
-    for (size_t i = 0; i < sizeof(what) / sizeof(what[0]); i++) {
-        char point[FAULTS_NAME_MAX];
-        snprintf(point, sizeof(point), "net/%s/%s/%s", srv->opt.node,
-                 central ? "local" : "central", what[i]);
-        (void)panel_add(&srv->panel, point);
-    }
+    for (size_t k = 0; k < peers; k++)
+        for (size_t i = 0; i < sizeof(what) / sizeof(what[0]); i++) {
+            char point[FAULTS_NAME_MAX];
+            snprintf(point, sizeof(point), "net/%s/%s/%s", srv->opt.node,
+                     central ? o->locals[k] : "central", what[i]);
+            (void)panel_add(&srv->panel, point);
+        }
     pthread_mutex_unlock(&srv->panel.lock);
 }
 
@@ -171,7 +174,7 @@ int offline_start(struct server *srv)
         return err;
     }
     hosted_log_traces(o->node, true);
-    name_points(srv);
+    name_points(srv, o);
     /* Request threads already run: they see the host only once it is whole. */
     __atomic_store_n(&srv->offline, o, __ATOMIC_RELEASE);
     return 0;

@@ -168,6 +168,15 @@ const char *serve_role_name(enum serve_role role)
     return "?";
 }
 
+/* local1..local64: one of an offline topology's several locals (a drill's locals=N),
+ * each its own first process beside the others, all pushing to one central. */
+static bool is_local_name(const char *node)
+{
+    int k = 0;
+    return strncmp(node, "local", 5) == 0 && node[5] >= '1' && node[5] <= '9' &&
+           parse_int(node + 5, 1, 64, &k) == 0;
+}
+
 /* replicaN, N in 1..SERVE_REPLICAS_MAX. */
 static bool is_replica_name(const char *node)
 {
@@ -202,6 +211,17 @@ static int resolve_role(struct serve_options *o, const char *node, bool topology
 {
     if (node == NULL)
         return 0;
+    if (is_local_name(node)) {
+        if (topology_given && o->role != SERVE_OFFLINE) {
+            fprintf(stderr, "faultdrill serve: node %s belongs to topology offline, not %s\n",
+                    node, serve_role_name(o->role));
+            return SERVE_EXIT_USAGE;
+        }
+        o->role = SERVE_OFFLINE;
+        o->topology = SHOP_SINGLE;
+        o->node = node;
+        return 0;
+    }
     for (size_t i = 0; i < sizeof(followers) / sizeof(followers[0]); i++) {
         bool match = followers[i].role == SERVE_REPLICA ? is_replica_name(node)
                                                         : strcmp(node, followers[i].node) == 0;
@@ -233,8 +253,8 @@ static int resolve_role(struct serve_options *o, const char *node, bool topology
         return 0;
     }
     fprintf(stderr,
-            "faultdrill serve: unknown node '%s' for --role (primary, secondary, local, central, "
-            "leader, registry, replica1..replica%d)\n",
+            "faultdrill serve: unknown node '%s' for --role (primary, secondary, local, "
+            "local1..local64, central, leader, registry, replica1..replica%d)\n",
             node, SERVE_REPLICAS_MAX);
     return SERVE_EXIT_USAGE;
 }

@@ -157,7 +157,7 @@ static bool runs_process(const struct drill *d, const char *name)
     if ((d->topology.components & DRILL_ASYNC) != 0)
         return strcmp(name, "secondary") == 0;
     if ((d->topology.components & DRILL_OFFLINE) != 0)
-        return strcmp(name, "local") == 0 || strcmp(name, "central") == 0;
+        return strncmp(name, "local", 5) == 0 || strcmp(name, "central") == 0;
     return false;
 }
 
@@ -186,13 +186,6 @@ int sim_live_check(const struct drill *d, struct drill_errors *errs)
         add_error(errs, topo_line, 1,
                   "run --live plays async and offline each alone, not combined with another "
                   "component; run it in the simulator");
-        return -EINVAL;
-    }
-    if (c == DRILL_OFFLINE && d->topology.locals > 0) {
-        add_error(errs, topo_line, 1,
-                  "run --live plays offline with one local: serve runs a single node named "
-                  "`local` (its --role takes no local1..N), so locals=%d stays in the simulator",
-                  d->topology.locals);
         return -EINVAL;
     }
     if (other != 0) {
@@ -1081,7 +1074,10 @@ static struct sim_op *issue(struct live *L, int client, enum drill_op kind, int6
         s->explicit_pending++;
     else
         s->clients[client].pending_op = op->id;
-    int n = s->main_node;
+    /* the topology's rule (offline: client c writes to local (c-1) % N), else the main node */
+    int n = s->topo != NULL && s->topo->route != NULL ? s->topo->route(s, op) : s->main_node;
+    if (n < 0)
+        n = s->main_node;
     char lane[32];
     snprintf(lane, sizeof(lane), "client%d", client);
     world_trace(s, lane, "%s #%u -> %s", drill_op_name(kind), op->id, s->nodes[n].name);
@@ -1463,10 +1459,20 @@ static bool async_behind(struct live *L, char *why, size_t len)
     return lag > 0;
 }
 
-/* Offline: the local's sync queue has no PENDING or FAILED row. */
+static bool local_behind(struct live *L, int n, char *why, size_t len);
+
+/* Offline: no local's sync queue has a PENDING or FAILED row. */
 static bool offline_behind(struct live *L, char *why, size_t len)
 {
-    int n = world_node_index(L->s, "local");
+    for (size_t n = 0; n < L->s->node_count; n++)
+        if (strncmp(L->s->nodes[n].name, "local", 5) == 0 && local_behind(L, (int)n, why, len))
+            return true;
+    return false;
+}
+
+/* Offline: local n's sync queue has a PENDING or FAILED row (or cannot say). */
+static bool local_behind(struct live *L, int n, char *why, size_t len)
+{
     cJSON *j = admin(L, n, "GET", "/sync/status", why, len);
     if (j == NULL)
         return true;
@@ -1474,12 +1480,12 @@ static bool offline_behind(struct live *L, char *why, size_t len)
     int64_t pending = json_num(rows, "pending"), failed = json_num(rows, "failed");
     bool readable = cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(j, "queueError"));
     if (!readable)
-        snprintf(why, len, "the local's sync queue cannot be read");
+        snprintf(why, len, "the sync queue of %s cannot be read", L->s->nodes[n].name);
     else if (pending + failed > 0)
         snprintf(why, len,
-                 "local still has %" PRId64 " PENDING and %" PRId64 " FAILED sync row(s), the "
+                 "%s still has %" PRId64 " PENDING and %" PRId64 " FAILED sync row(s), the "
                  "oldest waiting %.3fs",
-                 pending, failed, cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(
+                 L->s->nodes[n].name, pending, failed, cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(
                                       j, "oldestPendingSeconds"))
                                       ? cJSON_GetObjectItemCaseSensitive(j, "oldestPendingSeconds")
                                             ->valuedouble

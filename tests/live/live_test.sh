@@ -178,9 +178,10 @@ case_async_failover() {
     same_verdicts "$live" "$(report live_async_failover 8 sim)"
 }
 
-# Offline, local and central in two processes: the sync job switched off and on
-# through the local's admin route, central's answers dropped on their link (in
-# central's process), the local SIGKILLed and restarted; everything syncs.
+# Offline, two locals and central in three processes (serve --role local1,
+# local2, central): local1's sync job switched off and on through its admin
+# route, central's answers to it dropped on their link (in central's process),
+# local2 SIGKILLed and restarted; everything syncs.
 case_offline_outage() {
     local drill=$HERE/live_offline_outage.drill
     run_drill 0 "$drill" --live
@@ -192,11 +193,14 @@ case_offline_outage() {
         fail "live: $(jq -c '[.expectations[] | {invariant, observed, explanation}]' "$live")"
     jq -e '.expectations[] | select(.invariant == "outbox-accounted") | .witnesses > 20' \
         "$live" >/dev/null || fail "outbox-accounted judged too little"
-    jq -e 'any(.faults[]; .name == "net/central/local/drop" and .fired > 0)' "$live" \
+    jq -e 'any(.faults[]; .name == "net/central/local1/drop" and .fired > 0)' "$live" \
         >/dev/null || fail "central's answers were never dropped: $(jq -c .faults "$live")"
     grep -q 'POST /sync/offline switched the sync job off' "$trace" || fail "not switched off"
     grep -q 'POST /sync/online switched the sync job on' "$trace" || fail "not switched on"
     grep -q 'crash (process, crash): SIGKILL to process' "$trace" || fail "no SIGKILL traced"
+    # the clients wrote to both locals
+    grep -q -- '-> local1$' "$trace" && grep -q -- '-> local2$' "$trace" ||
+        fail "the clients did not write to both locals"
     grep -q 'AGREE   live_offline_outage' "$WORK/out" || fail "the simulator disagrees"
     run_drill 0 "$drill"
     same_verdicts "$live" "$(report live_offline_outage 4 sim)"
