@@ -590,6 +590,7 @@ int mirror_resync(struct mirror *m)
             mirror_note_error(m, B);
     }
     while (!err && B->seq < A->seq) {
+        int64_t from = B->seq;
         err = batch_load(A, B->seq, bb);
         if (err) {
             mirror_note_error(m, A);
@@ -604,8 +605,16 @@ int mirror_resync(struct mirror *m)
         }
         if (err)
             mirror_note_error(m, B);
-        else if (B->seq < A->seq)
+        else if (B->seq <= from) {
+            /* a lead whose position is ahead of what its own database holds
+             * (a commit counted that is not there): another round would copy
+             * the same again, forever */
+            err = db_fail(B, -EIO, "resync made no progress: %s holds changes up to %lld only",
+                          A->node, (long long)B->seq);
+            mirror_note_error(m, B);
+        } else if (B->seq < A->seq) {
             err = crash_here(m, "mirror-during-resync");
+        }
     }
     free(bb);
     if (!err) {
