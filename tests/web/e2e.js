@@ -389,6 +389,15 @@ async function faultScenario(base, [mug]) {
   await page.locator('body[data-ready="true"]').waitFor();
   await page.locator(sel('faults-panel')).waitFor();
   await page.locator(sel('fault-point')).first().waitFor();
+  log('the filter narrows the fault points to those whose name has the text');
+  await page.fill(sel('fault-filter'), 'mirror/wri');
+  const shown = await page.locator(`${sel('fault-point')}:visible`)
+    .evaluateAll((rs) => rs.map((r) => r.dataset.name));
+  expect(shown.length >= 1 && shown.every((n) => n.includes('mirror/wri')) && shown.includes('disk/mirror/write'),
+    `filter "mirror/wri" shows ${JSON.stringify(shown)}`);
+  await page.fill(sel('fault-filter'), '');
+  const all = await page.locator(`${sel('fault-point')}:visible`).count();
+  expect(all > shown.length, `an empty filter shows every point again (${all} against ${shown.length})`);
   await signUp('Grace Hopper', 'grace@example.org');
   await card(mug).locator(sel('add-to-cart')).click();
   await waitText(page.locator(sel('cart-total')), /^12\.50$/, 'cart total');
