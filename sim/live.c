@@ -1065,15 +1065,7 @@ static struct sim_op *issue(struct live *L, int client, enum drill_op kind, int6
     struct sim_op *op = world_new_op(s, client, kind);
     if (op == NULL)
         return NULL;
-    op->product_id = product;
-    op->qty = qty;
-    workload_prepare(s, op);
-    session_issued(s, op);
-    op->is_explicit = is_explicit;
-    if (is_explicit)
-        s->explicit_pending++;
-    else
-        s->clients[client].pending_op = op->id;
+    world_op_prepare(s, op, product, qty, is_explicit);
     /* the topology's rule (offline: client c writes to local (c-1) % N), else the main node */
     int n = s->topo != NULL && s->topo->route != NULL ? s->topo->route(s, op) : s->main_node;
     if (n < 0)

@@ -689,6 +689,20 @@ static int net_faults(struct sim *s, const char *fn, const char *tn, uint32_t op
 
 /* ---- clients ------------------------------------------------------------ */
 
+void world_op_prepare(struct sim *s, struct sim_op *op, int64_t product, int64_t qty,
+                      bool is_explicit)
+{
+    op->product_id = product;
+    op->qty = qty;
+    workload_prepare(s, op);
+    session_issued(s, op);
+    op->is_explicit = is_explicit;
+    if (is_explicit)
+        s->explicit_pending++;
+    else
+        s->clients[op->client].pending_op = op->id;
+}
+
 struct sim_op *world_new_op(struct sim *s, int client, enum drill_op kind)
 {
     if (s->op_count == SIM_OPS_MAX)
@@ -748,15 +762,7 @@ static void issue(struct sim *s, int client, enum drill_op kind, int64_t product
         world_trace(s, lane, "no room for another operation");
         return;
     }
-    op->product_id = product;
-    op->qty = qty;
-    workload_prepare(s, op);
-    session_issued(s, op);
-    op->is_explicit = is_explicit;
-    if (is_explicit)
-        s->explicit_pending++;
-    else
-        s->clients[client].pending_op = op->id;
+    world_op_prepare(s, op, product, qty, is_explicit);
     int to = s->topo != NULL && s->topo->route != NULL ? s->topo->route(s, op) : s->main_node;
     if (to >= 0) {
         struct tline l; /* "%s #%u -> %s" */

@@ -259,6 +259,10 @@ struct sim {
 int world_prepare(struct sim *s, const struct drill *d, const struct sim_options *opt);
 /* A new operation in the history, invoked now (NULL: the history is full). */
 struct sim_op *world_new_op(struct sim *s, int client, enum drill_op kind);
+/* An operation about to go out (simulated or live): its arguments, what the
+ * workload and the session expect of it, and who waits for its answer. */
+void world_op_prepare(struct sim *s, struct sim_op *op, int64_t product, int64_t qty,
+                      bool is_explicit);
 /* The client's think time before its next operation (its own seeded stream). */
 int64_t world_think_us(struct sim *s, int client);
 /* The client heard op's outcome now: traced, marked, acknowledged, session judged. */
