@@ -43,6 +43,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sim/live_more.h"
 #include "sim/world.h"
 
 #define LIVE_TIMEOUT_MS 2000      /* a request unanswered by then is unknown */
@@ -87,6 +88,7 @@ struct live {
     size_t user_count, user_cap;
     char secret[WORLD_PATH_MAX + 16];   /* async, offline: the cluster secret's file */
     uint64_t late_ops, late_max_us, issued;
+    struct live_watch *watch; /* live_watch.c: the nodes' lanes and lag */
 };
 
 /* ---- time ------------------------------------------------------------- */
@@ -726,6 +728,7 @@ static void heal_partition(struct live *L)
         cut_link(L, L->cuts[k].from, L->cuts[k].to, false);
     L->cut_count = 0;
     world_trace(s, "-", "heal partition");
+    world_mark(s, "-", REPORT_HEAL, "partition healed");
 }
 
 /* A new process of node n: the faults armed on its points are armed again. */
@@ -1770,6 +1773,38 @@ static void align_start(struct live *L)
     sleep_until(L, 0, false);
 }
 
+/* live_watch.c's view of the run, under the lock. */
+static void watch_tick(void *ctx)
+{
+    tick(ctx);
+}
+
+static int watch_node(void *ctx, int n, char base[64])
+{
+    struct live *L = ctx;
+    int p = process_of(L->s->drill, L->s->nodes[n].name);
+    if (p < 0 || L->judged_files)
+        return -1;
+    if (L->procs[p].pid > 0) {
+        snprintf(base, 64, "%s", L->procs[p].base);
+        return 1;
+    }
+    return L->s->nodes[p].up ? -1 : 0; /* up: stopped for a judgement, or starting */
+}
+
+static void start_watch(struct live *L)
+{
+    struct live_watch_io io = {.s = L->s, .lock = &L->lock, .ctx = L, .tick = watch_tick,
+                               .node = watch_node};
+    L->watch = live_watch_start(&io);
+}
+
+static void stop_watch(struct live *L)
+{
+    live_watch_stop(L->watch);
+    L->watch = NULL;
+}
+
 static int start_clients(struct live *L)
 {
     struct sim *s = L->s;
@@ -1849,6 +1884,7 @@ static int run_timeline(struct live *L)
 static void finish(struct live *L)
 {
     struct sim *s = L->s;
+    stop_watch(L);
     stop_clients(L);
     reap(L);
     pthread_mutex_lock(&L->lock);
@@ -2004,6 +2040,7 @@ int sim_run_live(const struct drill *d, const struct sim_options *opt, struct re
                     (unsigned long long)s->seed, (int)L->procs[s->main_node].pid,
                     L->procs[s->main_node].base);
         note_sim_only(L);
+        start_watch(L);
         err = start_clients(L);
         if (err)
             snprintf(s->msg, sizeof(s->msg), "cannot start the clients: %s", strerror(-err));
@@ -2014,6 +2051,7 @@ int sim_run_live(const struct drill *d, const struct sim_options *opt, struct re
         finish(L);
     else
         stop_clients(L);
+    stop_watch(L);
     for (size_t n = 0; n < s->node_count; n++)
         proc_stop(L, (int)n, true);
     if (!err) {
@@ -2106,6 +2144,7 @@ bool sim_live_compare(const struct report_run *sim, const struct report_run *liv
                     live->metrics[i].unit);
         }
     }
+    live_agree_lag(sim, live, out);
     fprintf(out, "\n%s\n", same ? "The simulator predicted the live run's verdicts."
                                 : "The live run's verdicts differ from the simulator's: see "
                                   "both reports.");

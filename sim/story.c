@@ -120,6 +120,9 @@ static void observe_nodes(struct sim *s)
     for (size_t n = 0; n < s->node_count; n++) {
         int64_t value = 0, at_us = s->now_us;
         enum report_node_state st = node_state(s, (int)n, &value, NULL, 0);
+        if ((s->drill->topology.components & (DRILL_ASYNC | DRILL_MIRROR)) != 0 &&
+            st != REPORT_STATE_DOWN && value > w->lag_max)
+            w->lag_max = value;
         bool changed = st != w->node[n].state;
         bool lag_moved = !changed && value != w->node[n].value &&
                          s->now_us - w->node[n].marked_us >= w->lag_every_us;
@@ -158,6 +161,8 @@ void story_observe(struct sim *s)
         w->started = true;
         int64_t every = s->drill->duration_us / STORY_LAG_MARKS_MAX;
         w->lag_every_us = every > 1000 ? every : 1000;
+        w->lag_max = (s->drill->topology.components & (DRILL_ASYNC | DRILL_MIRROR)) != 0 ? 0
+                                                                                       : -1;
         for (size_t i = 0; i < WORLD_FAULTS_MAX; i++)
             w->fault_fired_us[i] = -1;
         for (size_t n = 0; n < DRILL_NODES_MAX; n++) {
@@ -638,5 +643,12 @@ int story_fill(struct sim *s, struct report_run *rep)
         memcpy(x->story, v->story, sizeof(x->story));
     }
     fill_reasons(s, rep);
+    /* the copies' lag in changes, as run --live polls it (live_watch.c) */
+    if (s->story.started && s->story.lag_max >= 0 && rep->metric_count < REPORT_METRICS_MAX) {
+        struct report_metric *m = &rep->metrics[rep->metric_count++];
+        snprintf(m->name, sizeof(m->name), "lag_changes_max");
+        snprintf(m->unit, sizeof(m->unit), "changes");
+        m->value = s->story.lag_max;
+    }
     return sort_marks(rep);
 }

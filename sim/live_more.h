@@ -1,0 +1,51 @@
+/*
+ * live_more.h — what `run --live` (live.c) adds beside its own runner: a
+ * watcher of the serve processes' status routes that draws the nodes' lanes
+ * and measures the replication lag (live_watch.c), and the lag part of the
+ * sim/live agreement (live_agree.c).
+ */
+#ifndef FAULTDRILL_LIVE_MORE_H
+#define FAULTDRILL_LIVE_MORE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "reports/reports.h"
+
+struct sim;
+
+/* What the watcher asks the live runner, always under *lock. */
+struct live_watch_io {
+    struct sim *s;
+    pthread_mutex_t *lock;             /* the runner's lock over s */
+    void *ctx;
+    /* the run's clock moves to now (s->now_us), never backwards */
+    void (*tick)(void *ctx);
+    /* node n: 1 its process runs at *base*, 0 its process is down (crashed), -1 not to be
+     * watched now (no process of its own to ask, or stopped for a judgement of the files) */
+    int (*node)(void *ctx, int n, char base[64]);
+};
+
+struct live_watch;
+
+/*
+ * Starts the watcher thread: every LIVE_WATCH_EVERY_US it reads each node's
+ * status route and marks the node's lane when its state changes (down,
+ * behind with its lag, offline, degraded...), as the simulator's story does.
+ * NULL when it cannot start (said in the trace; the run goes on without lanes).
+ */
+struct live_watch *live_watch_start(const struct live_watch_io *io);
+
+/* Stops and joins it, then puts the lag it measured into the run's figures (under the
+ * lock, which the caller does not hold). NULL: nothing. */
+void live_watch_stop(struct live_watch *w);
+
+/*
+ * The agreement's lag: how long each node was behind (from the lanes both runs
+ * drew) and the lag figures either run measured, simulated beside live, in
+ * Markdown. Nothing when neither run had a copy that could fall behind.
+ */
+void live_agree_lag(const struct report_run *sim, const struct report_run *live, FILE *out);
+
+#endif

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# live_more_test.sh — what `run --live` shows beside its verdicts: one lane
+# per node in the live report's timeline (down, behind, promoted, fenced,
+# offline, degraded: from the nodes' status routes, in the simulator's
+# words), and the lag in the sim/live agreement (agreement.md's "Lag").
+#
+#   live_more_test.sh FAULTDRILL CASE
+#
+# Cases: async_lag offline_lanes mirror_lanes
+set -euo pipefail
+
+FD=$1
+CASE=$2
+HERE=$(cd "$(dirname "$0")" && pwd)
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/faultdrill-livemore-XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+
+fail() {
+    echo "FAIL [$CASE]: $*" >&2
+    for f in "$WORK"/out "$WORK"/err; do
+        [ -f "$f" ] && { echo "--- $f" >&2; head -40 "$f" >&2; }
+    done
+    exit 1
+}
+
+# live NAME SEED: runs tests/live/NAME.drill live (it must pass and agree); sets DIR.
+live() {
+    local rc=0
+    "$FD" run "$HERE/$1.drill" --live --out "$WORK/reports" >"$WORK/out" 2>"$WORK/err" || rc=$?
+    [ "$rc" = 0 ] || fail "run --live $1 exited $rc"
+    grep -q "^AGREE   $1 " "$WORK/out" || fail "no AGREE line"
+    DIR=$WORK/reports/$1/live-seed-$2
+    [ -s "$DIR/report.html" ] && [ -s "$DIR/agreement.md" ] || fail "report files missing"
+}
+
+# lane NODE STATE-WORD LABEL-TEXT: the timeline has a stretch of NODE in that state.
+lane() {
+    grep -q "<title>[^<]* · $1 · $2: [^<]*$3" "$DIR/report.html" ||
+        fail "no '$2' stretch with '$3' on lane $1: $(grep -o "<title>[^<]* · $1 · [^<]*</title>" \
+            "$DIR/report.html" | head -8)"
+}
+
+# row NAME: agreement.md's Lag row for NAME (a node or a figure).
+row() {
+    sed -n '/^## Lag/,$p' "$DIR/agreement.md" | grep "^| $1 |" || true
+}
+
+# An async secondary trails its primary by the 100 ms delay, is cut off, then
+# promoted: its lane shows the lag, then the promotion; the primary's the fence.
+case_async_lag() {
+    live live_async_failover 8
+    lane secondary 'behind (lag)' 'lags: [0-9]* change(s) behind primary'
+    lane secondary 'leading alone' 'promoted: takes the writes'
+    lane primary degraded 'fenced: replaced by the promoted secondary'
+    grep -q "<title>[^<]* · heal: partition healed" "$DIR/report.html" ||
+        fail "the partition's heal is not on the timeline"
+    grep -q '^## Lag' "$DIR/agreement.md" || fail "agreement.md has no Lag section"
+    # the secondary was behind in both runs (the simulator sees every event, live polls)
+    row secondary | grep -Eq '^\| secondary \| [0-9.]+m?s in [0-9]+ stretch\(es\).* \| [0-9.]+m?s in [0-9]+ stretch\(es\)' ||
+        fail "secondary's lag row: $(row secondary)"
+    # the per-batch lag, measured both ways: the 100 ms delay, give or take
+    local p50
+    p50=$(jq '.metrics.replication_lag_p50_us' "$DIR/report.json")
+    [ "$p50" != null ] && [ "$p50" -ge 90000 ] && [ "$p50" -le 1000000 ] ||
+        fail "live replication_lag_p50_us $p50 (the link's delay is 100 ms)"
+    row replication_lag_p50_us | grep -Eq '^\| replication_lag_p50_us \| [0-9.]+ms \| [0-9.]+ms \|$' ||
+        fail "p50 row: $(row replication_lag_p50_us)"
+    jq -e '.metrics.lag_changes_max > 0' "$DIR/report.json" >/dev/null ||
+        fail "no changes behind measured live: $(jq -c .metrics "$DIR/report.json")"
+    row lag_changes_max | grep -Eq '^\| lag_changes_max \| [1-9][0-9]* changes \| [1-9][0-9]* changes \|$' ||
+        fail "lag_changes_max row: $(row lag_changes_max)"
+}
+
+# local1 goes offline, local2's process is killed and restarted: two lanes, and the
+# time to sync measured live.
+case_offline_lanes() {
+    live live_offline_outage 4
+    lane local1 offline 'keeps taking orders locally'
+    lane local2 down 'crashed, not restarted yet'
+    lane central 'up / in sync' 'up'
+    row local1 | grep -Eq '^\| local1 \| [0-9.]+m?s in 1 stretch\(es\).* \| [0-9.]+m?s in 1 stretch\(es\)' ||
+        fail "local1's row: $(row local1)"
+    row local2 | grep -q '| never | never |' || fail "local2's row: $(row local2)"
+    jq -e '.metrics.sync_lag_max_us > 0' "$DIR/report.json" >/dev/null ||
+        fail "no time to sync measured: $(jq -c .metrics "$DIR/report.json")"
+    row sync_lag_max_us | grep -q '| not measured by the simulator | [0-9.]*m\?s |' ||
+        fail "sync_lag_max_us row: $(row sync_lag_max_us)"
+}
+
+# The mirror's disk fills: primary leads alone, the mirror is degraded and behind.
+case_mirror_lanes() {
+    live live_mirror_degrade 3
+    lane primary 'leading alone' 'leads alone: mirror is [0-9]* change(s) behind'
+    lane mirror degraded 'out of the mirror, [0-9]* change(s) behind'
+    lane mirror 'up / in sync' 'in sync: both copies hold every write'
+    row mirror | grep -Eq '^\| mirror \| [0-9.]+m?s in 1 stretch\(es\).* \| [0-9.]+m?s in 1 stretch\(es\)' ||
+        fail "mirror's row: $(row mirror)"
+}
+
+"case_$CASE"
+echo "ok [$CASE]"
