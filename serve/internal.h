@@ -291,6 +291,9 @@ struct serve_options {
     enum shop_topology topology; /* of the served shop: SHOP_MIRROR for SERVE_MIRROR */
     const char *node;            /* the served copy's node name: primary, local, leader... */
     int64_t delay_ms;            /* async */
+    int64_t latency_us, jitter_us; /* every node message this node sends: latency plus a
+                                      seeded draw in [0, jitter] (--latency, --jitter) */
+    uint64_t net_seed;           /* --net-seed: the jitter's generator */
     bool outbox_off;             /* async: the naive whole-database copy (--outbox off) */
     int64_t interval_ms;         /* offline */
     int retries;                 /* offline */

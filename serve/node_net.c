@@ -70,6 +70,9 @@ struct wire_link {
     pthread_t thread;
     bool thread_started, stopping;
     struct wire_link_stats stats;
+    /* --latency/--jitter: this link's draws (under w->lock), seeded at the first */
+    struct faults_rng rng;
+    bool rng_seeded;
 };
 
 struct sender_seen {
@@ -91,6 +94,9 @@ struct wire {
     size_t seen_count;
     wire_handler_fn handler;
     void *handler_ctx;
+    /* every message this node sends takes latency_us plus a draw in [0, jitter_us] */
+    int64_t latency_us, jitter_us;
+    uint64_t net_seed;
 };
 
 /* ---- life ------------------------------------------------------------------- */
@@ -201,6 +207,38 @@ static int64_t link_delay(struct wire *n, int64_t us)
             break;
     pthread_mutex_unlock(&n->lock);
     return host_mono_us() - t0;
+}
+
+void wire_set_latency(struct wire *n, int64_t latency_us, int64_t jitter_us, uint64_t seed)
+{
+    pthread_mutex_lock(&n->lock);
+    n->latency_us = latency_us > 0 ? latency_us : 0;
+    n->jitter_us = jitter_us > 0 ? jitter_us : 0;
+    n->net_seed = seed;
+    pthread_mutex_unlock(&n->lock);
+}
+
+/*
+ * One hop's latency on link l, as the simulator's network draws it (runner.c):
+ * latency plus a uniform draw in [0, jitter], from a generator of the link's own
+ * (seeded with --net-seed and net/<self>/<to>), so a link's draws do not depend on
+ * the other links' traffic.
+ */
+static int64_t link_latency(struct wire *n, struct wire_link *l)
+{
+    pthread_mutex_lock(&n->lock);
+    int64_t us = n->latency_us;
+    if (n->jitter_us > 0) {
+        if (!l->rng_seeded) {
+            char stream[FAULTS_NAME_MAX];
+            snprintf(stream, sizeof(stream), "net/%s/%s", n->self, l->name);
+            faults_rng_seed(&l->rng, n->net_seed, stream);
+            l->rng_seeded = true;
+        }
+        us += (int64_t)faults_rng_below(&l->rng, (uint64_t)n->jitter_us + 1);
+    }
+    pthread_mutex_unlock(&n->lock);
+    return us;
 }
 
 const char *wire_self(const struct wire *n)
@@ -557,6 +595,10 @@ int wire_call(struct wire *n, const char *to, const void *body, size_t len, int 
     int64_t delay_us = faults_check(l->points[POINT_DELAY]);
     if (delay_us > 0)
         info->delay_us = link_delay(n, delay_us);
+    /* the request's hop and its reply's: a call is two messages in the simulator */
+    int64_t hops_us = link_latency(n, l) + link_latency(n, l);
+    if (hops_us > 0)
+        (void)link_delay(n, hops_us);
     if (!l->holding && faults_check(l->points[POINT_REORDER]) > 0) {
         buf_reset(&l->held);
         buf_put(&l->held, body, len);
@@ -721,7 +763,7 @@ int wire_send(struct wire *n, const char *to, const void *msg, size_t len, int64
         goto out_unlock;
     }
     int64_t extra = faults_check(l->points[POINT_DELAY]);
-    int64_t due = host_mono_us() + delay_us + (extra > 0 ? extra : 0);
+    int64_t due = host_mono_us() + delay_us + (extra > 0 ? extra : 0) + link_latency(n, l);
     bool held = faults_check(l->points[POINT_REORDER]) > 0;
     int copies = faults_check(l->points[POINT_DUPLICATE]) > 0 ? 2 : 1;
     for (int c = 0; c < copies && err == 0; c++)

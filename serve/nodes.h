@@ -96,6 +96,9 @@ int wire_global_init(void);
 void wire_global_cleanup(void);
 
 int wire_create(const char *self, const struct auth_key *key, struct wire **out);
+/* Every message this node sends waits latency_us plus a draw in [0, jitter_us]
+ * from a generator seeded with seed (serve --latency, --jitter, --net-seed). */
+void wire_set_latency(struct wire *n, int64_t latency_us, int64_t jitter_us, uint64_t seed);
 void wire_free(struct wire *n);
 const char *wire_self(const struct wire *n);
 /* Stopping: delays (net/.../delay) end now and no new one starts, so what

@@ -44,6 +44,7 @@ static const char usage[] =
     "                        [--replicas N] [--cache on|naive|off] [--ttl MS]\n"
                         "                        [--propagate after-commit|before-commit]\n"
     "                        [--role NODE] [--peer NAME=URL]... [--secret-file FILE]\n"
+    "                        [--latency DUR] [--jitter DUR] [--net-seed N]\n"
     "                        [--allow-faults] [--web DIR] [--seed-demo|--no-demo] [--threads N]\n"
     "                        [--client-cap N] [--request-timeout MS] [--keep-alive MS]\n"
     "\n"
@@ -105,6 +106,11 @@ static const char usage[] =
     "                    and central with --peer localK=URL for each\n"
     "  --secret-file F   the cluster secret (64 hex digits, mode 0600); every node of\n"
     "                    a topology needs the same one\n"
+    "  --latency DUR     every node message this node sends arrives DUR later (N, Nus,\n"
+    "                    Nms or Ns; default 0), as a drill's latency=; a request that\n"
+    "                    waits for its answer (a push) waits two hops\n"
+    "  --jitter DUR      ...plus up to DUR more, drawn per message from a generator\n"
+    "                    seeded with --net-seed N (default 0), as a drill's jitter=\n"
     "\n"
     "Async failover, from another terminal: faultdrill serve failover SECONDARY_URL\n"
     "(promotes it; its primary is fenced), faultdrill serve fence PRIMARY_URL.\n"
@@ -133,6 +139,24 @@ static int parse_ms(const char *text, int64_t *out)
     int rc = parse_int(text, 0, 3600 * 1000, &v);
     *out = v;
     return rc;
+}
+
+/* A link's latency or jitter: N[us|ms|s] (ms without a unit), 0 to 10 s. */
+static int parse_link_us(const char *text, int64_t *out)
+{
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(text, &end, 10);
+    if (errno != 0 || end == text || v < 0)
+        return -EINVAL;
+    long long unit = strcmp(end, "us") == 0                    ? 1
+                     : strcmp(end, "ms") == 0 || *end == '\0' ? 1000
+                     : strcmp(end, "s") == 0                   ? 1000000
+                                                               : 0;
+    if (unit == 0 || v > WIRE_DELAY_US_MAX / unit)
+        return -EINVAL;
+    *out = (int64_t)(v * unit);
+    return 0;
 }
 
 /* --topology names, and the node the first process of each runs. */
@@ -331,6 +355,19 @@ static int parse_valued(struct serve_options *o, const char *opt, const char *v)
         o->delay_ms = ms;
         return 0;
     }
+    if (strcmp(opt, "--latency") == 0 && parse_link_us(v, &o->latency_us) == 0)
+        return 0;
+    if (strcmp(opt, "--jitter") == 0 && parse_link_us(v, &o->jitter_us) == 0)
+        return 0;
+    if (strcmp(opt, "--net-seed") == 0 && v[0] >= '0' && v[0] <= '9') {
+        char *end = NULL;
+        errno = 0;
+        unsigned long long seed = strtoull(v, &end, 10);
+        if (errno == 0 && *end == '\0') {
+            o->net_seed = seed;
+            return 0;
+        }
+    }
     if (strcmp(opt, "--interval") == 0 && parse_ms(v, &ms) == 0 && ms > 0) {
         o->interval_ms = ms;
         return 0;
@@ -425,7 +462,9 @@ static int parse_options(int argc, char **argv, struct serve_options *o)
                                     !strcmp(a, "--request-timeout") ||
                                     !strcmp(a, "--keep-alive") || !strcmp(a, "--outbox") ||
                                     !strcmp(a, "--queue") || !strcmp(a, "--cache") ||
-                                    !strcmp(a, "--ttl") || !strcmp(a, "--propagate"))) {
+                                    !strcmp(a, "--ttl") || !strcmp(a, "--propagate") ||
+                                    !strcmp(a, "--latency") || !strcmp(a, "--jitter") ||
+                                    !strcmp(a, "--net-seed"))) {
             topology_given |= strcmp(a, "--topology") == 0;
             int code = parse_valued(o, a, argv[++i]);
             if (code != 0)
@@ -590,6 +629,8 @@ static int start_net(struct server *srv)
     }
     err = wire_create(o->node, &key, &srv->net);
     memset(&key, 0, sizeof(key));
+    if (!err)
+        wire_set_latency(srv->net, o->latency_us, o->jitter_us, o->net_seed);
     for (int i = 0; !err && i < o->peer_count; i++) {
         char name[FAULTS_NODE_MAX];
         const char *eq = strchr(o->peers[i], '=');

@@ -325,9 +325,10 @@ static int banner_port(const char *log)
 
 /* The command line of node n's serve process. */
 struct live_argv {
-    const char *v[48];
+    const char *v[96]; /* offline locals=16: 17 nodes, 16 --peer each */
     size_t n;
     char port[16], threads[16], data[WORLD_PATH_MAX + 64], delay[24], interval[24], retries[16];
+    char latency[24], jitter[24], net_seed[24];
     char peers[DRILL_NODES_MAX][FAULTS_NODE_MAX + 32];
 };
 
@@ -387,6 +388,16 @@ static void build_argv(struct live *L, int n, struct live_argv *a)
         arg(a, "--peer");
         arg(a, a->peers[m]);
     }
+    /* the drill's network: each sender's transport delays its messages */
+    snprintf(a->latency, sizeof(a->latency), "%" PRId64 "us", t->latency_us);
+    snprintf(a->jitter, sizeof(a->jitter), "%" PRId64 "us", t->jitter_us);
+    snprintf(a->net_seed, sizeof(a->net_seed), "%" PRIu64, s->seed);
+    arg(a, "--latency");
+    arg(a, a->latency);
+    arg(a, "--jitter");
+    arg(a, a->jitter);
+    arg(a, "--net-seed");
+    arg(a, a->net_seed);
     if ((t->components & DRILL_ASYNC) != 0) {
         snprintf(a->delay, sizeof(a->delay), "%" PRId64, t->async_delay_us / 1000);
         arg(a, "--delay");
@@ -1165,6 +1176,8 @@ static void *client_main(void *arg)
     const struct drill_workload *w = s->clients[c].workload;
     int64_t until = w->until_us < s->drill->duration_us ? w->until_us : s->drill->duration_us;
     int64_t next = world_think_us(s, c);
+    struct live_hops hops;
+    live_hops_init(&hops, &s->drill->topology, s->seed, c);
     pthread_mutex_unlock(&L->lock);
     while (h != NULL && next < until && sleep_until(L, next, true)) {
         struct ask q;
@@ -1181,7 +1194,9 @@ static void *client_main(void *arg)
         if (op == NULL)
             break;
         struct answer a;
+        live_hop(&hops); /* the request's way there, and the reply's back */
         perform(h, &q, &a);
+        live_hop(&hops);
         pthread_mutex_lock(&L->lock);
         complete(L, &q, &a);
         next = s->now_us + world_think_us(s, c);
@@ -1204,9 +1219,13 @@ static void *explicit_main(void *arg)
     struct sim_op *op = h != NULL ? issue(L, e->client, e->op, e->product, e->qty, true, &q)
                                   : NULL;
     pthread_mutex_unlock(&L->lock);
+    struct live_hops hops;
+    live_hops_init(&hops, &L->s->drill->topology, L->s->seed + (uint64_t)e->line, e->client);
     if (op != NULL) {
         struct answer a;
+        live_hop(&hops);
         perform(h, &q, &a);
+        live_hop(&hops);
         pthread_mutex_lock(&L->lock);
         complete(L, &q, &a);
         pthread_mutex_unlock(&L->lock);
@@ -1915,10 +1934,12 @@ static void note_sim_only(struct live *L)
 {
     struct sim *s = L->s;
     const struct drill_topology *t = &s->drill->topology;
-    if (multi_process(s->drill) && (t->latency_us > 1000 || t->jitter_us > 0))
-        world_trace(s, "-", "live: the links are loopback; latency=%.3fs jitter=%.3fs are the "
-                            "simulator's network",
-                    (double)t->latency_us / 1e6, (double)t->jitter_us / 1e6);
+    world_trace(s, "-", "live: every message waits latency=%.3fs plus up to jitter=%.3fs "
+                        "(seeded): a client's request and reply in its thread%s",
+                (double)t->latency_us / 1e6, (double)t->jitter_us / 1e6,
+                multi_process(s->drill) ? ", a node's messages in its sender's transport "
+                                          "(serve --latency, --jitter)"
+                                        : "");
     if ((t->components & DRILL_ASYNC) != 0 && t->async_batch > 0 &&
         t->async_batch != (int)NODE_ASYNC_BATCH_CHANGES)
         world_trace(s, "primary", "live: serve has no batch= option; its primary ships up to %d "

@@ -11,7 +11,9 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "faults/faults.h"
 #include "reports/reports.h"
+#include "sim/drill.h"
 
 struct sim;
 
@@ -47,5 +49,19 @@ void live_watch_stop(struct live_watch *w);
  * Markdown. Nothing when neither run had a copy that could fall behind.
  */
 void live_agree_lag(const struct report_run *sim, const struct report_run *live, FILE *out);
+
+/* live_net.c: a client's hops on the drill's network (latency= plus a seeded draw in
+ * [0, jitter=]), one before its request, one after the reply, as the simulator's
+ * messages take them. */
+struct live_hops {
+    struct faults_rng rng;
+    int64_t latency_us, jitter_us;
+};
+
+void live_hops_init(struct live_hops *h, const struct drill_topology *t, uint64_t seed,
+                    int client);
+
+/* Waits one hop; returns how long (us). */
+int64_t live_hop(struct live_hops *h);
 
 #endif

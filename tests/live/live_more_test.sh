@@ -6,7 +6,7 @@
 #
 #   live_more_test.sh FAULTDRILL CASE
 #
-# Cases: async_lag offline_lanes mirror_lanes
+# Cases: async_lag offline_lanes mirror_lanes latency
 set -euo pipefail
 
 FD=$1
@@ -95,6 +95,34 @@ case_mirror_lanes() {
     lane mirror 'up / in sync' 'in sync: both copies hold every write'
     row mirror | grep -Eq '^\| mirror \| [0-9.]+m?s in 1 stretch\(es\).* \| [0-9.]+m?s in 1 stretch\(es\)' ||
         fail "mirror's row: $(row mirror)"
+}
+
+# latency=200ms jitter=20ms, played: the nodes' messages in serve's transport, the
+# clients' in their threads. Bare loopback would give a ~50 ms lag (the batch delay)
+# and several times the simulator's operations.
+case_latency() {
+    live live_latency 6
+    grep -q 'live: every message waits latency=0.200s plus up to jitter=0.020s' \
+        "$DIR/trace.log" || fail "the trace does not say the latency is played"
+    local p50 sim_ops live_ops
+    p50=$(jq '.metrics.replication_lag_p50_us' "$DIR/report.json")
+    [ "$p50" != null ] && [ "$p50" -ge 240000 ] && [ "$p50" -le 1500000 ] ||
+        fail "live replication_lag_p50_us $p50: the batch delay 50 ms plus a 200 ms hop"
+    sim_ops=$(sed -n 's/^- operations: simulated \([0-9,]*\) in .*/\1/p' "$DIR/agreement.md" | tr -d ,)
+    live_ops=$(sed -n 's/^- operations: .*, live \([0-9,]*\) in .*/\1/p' "$DIR/agreement.md" | tr -d ,)
+    [ -n "$sim_ops" ] && [ -n "$live_ops" ] && [ "$sim_ops" -gt 0 ] ||
+        fail "no operation counts in agreement.md"
+    [ "$live_ops" -le $((2 * sim_ops + 4)) ] ||
+        fail "live completed $live_ops operations to the simulator's $sim_ops: the clients' hops are not played"
+    # serve's options: a bad duration is a usage error that names the option
+    local rc=0
+    "$FD" serve --latency 5x --port 0 >"$WORK/out" 2>"$WORK/err" || rc=$?
+    [ "$rc" = 2 ] && grep -q "bad value for --latency: '5x'" "$WORK/err" ||
+        fail "serve --latency 5x: exit $rc"
+    rc=0
+    "$FD" serve --jitter 11s --port 0 >"$WORK/out" 2>"$WORK/err" || rc=$?
+    [ "$rc" = 2 ] && grep -q "bad value for --jitter: '11s'" "$WORK/err" ||
+        fail "serve --jitter 11s (over 10 s): exit $rc"
 }
 
 "case_$CASE"
