@@ -294,6 +294,8 @@ struct serve_options {
     int64_t latency_us, jitter_us; /* every node message this node sends: latency plus a
                                       seeded draw in [0, jitter] (--latency, --jitter) */
     uint64_t net_seed;           /* --net-seed: the jitter's generator */
+    bool stake;                  /* --stake: host the stake ledger (stake.c) */
+    const char *stake_config;    /* --stake-config SPEC for a new ledger; NULL: defaults */
     bool outbox_off;             /* async: the naive whole-database copy (--outbox off) */
     int64_t interval_ms;         /* offline */
     int retries;                 /* offline */
@@ -346,6 +348,7 @@ struct server {
     _Atomic bool refusing; /* stopping: client requests get 503, node messages still go */
     struct offline_host *offline;
     struct cluster *cluster;
+    struct stake_host *stake;      /* --stake: the ledger (stake.c); NULL without */
     char web_root[SERVE_PATH_MAX]; /* realpath of --web; "" when missing */
     struct writer writer;
     struct mg_context *mg;
@@ -353,6 +356,19 @@ struct server {
     struct fault_panel panel;
     struct http_guard *guard;
 };
+
+/* ---- The stake ledger (stake.c) ----------------------------------------- */
+
+#define STAKE_DEFAULT_TOLERANCE 50       /* a drill's defaults (sim/drill.c) */
+#define STAKE_DEFAULT_SLASH_PPM 200000
+#define STAKE_DEFAULT_MIN_STAKE 100000
+
+struct stake_config;
+/* --stake-config: tolerance=N,slash=PPM|P%,min-stake=N,predictors=N (each optional). */
+int stake_parse_config(const char *spec, struct stake_config *cfg, char *why, size_t len);
+/* Opens DATA/ledger.sqlite on node ledger's fault VFS (said on stderr when it cannot). */
+int stake_host_start(struct server *srv);
+void stake_host_stop(struct server *srv);
 
 /* "mirror", "async", ...: the topology this node belongs to. */
 const char *serve_role_name(enum serve_role role);
@@ -494,6 +510,11 @@ void status_heartbeat(struct request *rq);
 void status_not_configured(struct request *rq);
 void status_replication(struct request *rq); /* async, or cluster's leader */
 void status_sync(struct request *rq);        /* offline */
+void stake_register_route(struct request *rq); /* --stake */
+void stake_submit_route(struct request *rq);
+void stake_close_route(struct request *rq);
+void stake_round_route(struct request *rq);
+void stake_status_route(struct request *rq);
 
 /* ---- Topologies that run beside the writer ------------------------------
  *

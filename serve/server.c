@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "platform/stake.h"
 #include "serve/internal.h"
 
 #ifndef FAULTDRILL_WEB_DIR
@@ -45,6 +46,7 @@ static const char usage[] =
                         "                        [--propagate after-commit|before-commit]\n"
     "                        [--role NODE] [--peer NAME=URL]... [--secret-file FILE]\n"
     "                        [--latency DUR] [--jitter DUR] [--net-seed N]\n"
+    "                        [--stake] [--stake-config SPEC]\n"
     "                        [--allow-faults] [--web DIR] [--seed-demo|--no-demo] [--threads N]\n"
     "                        [--client-cap N] [--request-timeout MS] [--keep-alive MS]\n"
     "\n"
@@ -111,6 +113,12 @@ static const char usage[] =
     "                    waits for its answer (a push) waits two hops\n"
     "  --jitter DUR      ...plus up to DUR more, drawn per message from a generator\n"
     "                    seeded with --net-seed N (default 0), as a drill's jitter=\n"
+    "  --stake           also host the stake ledger (DIR/ledger.sqlite, node ledger's\n"
+    "                    disk): /stake/predictors, /stake/predictions, /stake/rounds/close,\n"
+    "                    /stake/rounds/N, /stake/status (serve/API.md)\n"
+    "  --stake-config SPEC  a new ledger's rules, implies --stake:\n"
+    "                    tolerance=N,slash=PPM|P%,min-stake=N,predictors=N (defaults\n"
+    "                    50, 20%, 100000, 256); an existing ledger keeps its own\n"
     "\n"
     "Async failover, from another terminal: faultdrill serve failover SECONDARY_URL\n"
     "(promotes it; its primary is fenced), faultdrill serve fence PRIMARY_URL.\n"
@@ -368,6 +376,17 @@ static int parse_valued(struct serve_options *o, const char *opt, const char *v)
             return 0;
         }
     }
+    if (strcmp(opt, "--stake-config") == 0) {
+        struct stake_config cfg;
+        char why[256];
+        if (stake_parse_config(v, &cfg, why, sizeof(why)) == 0) {
+            o->stake_config = v;
+            o->stake = true;
+            return 0;
+        }
+        fprintf(stderr, "faultdrill serve: bad value for --stake-config: '%s': %s\n", v, why);
+        return SERVE_EXIT_USAGE;
+    }
     if (strcmp(opt, "--interval") == 0 && parse_ms(v, &ms) == 0 && ms > 0) {
         o->interval_ms = ms;
         return 0;
@@ -450,6 +469,8 @@ static int parse_options(int argc, char **argv, struct serve_options *o)
             o->allow_faults = true;
         } else if (strcmp(a, "--seed-demo") == 0 || strcmp(a, "--no-demo") == 0) {
             o->demo = strcmp(a, "--seed-demo") == 0;
+        } else if (strcmp(a, "--stake") == 0) {
+            o->stake = true;
         } else if (strcmp(a, "--bench-trivial") == 0) {
             o->bench_trivial = true; /* hidden: the stack's ceiling for `make bench` */
         } else if (i + 1 < argc && (!strcmp(a, "--port") || !strcmp(a, "--data") ||
@@ -464,7 +485,7 @@ static int parse_options(int argc, char **argv, struct serve_options *o)
                                     !strcmp(a, "--queue") || !strcmp(a, "--cache") ||
                                     !strcmp(a, "--ttl") || !strcmp(a, "--propagate") ||
                                     !strcmp(a, "--latency") || !strcmp(a, "--jitter") ||
-                                    !strcmp(a, "--net-seed"))) {
+                                    !strcmp(a, "--net-seed") || !strcmp(a, "--stake-config"))) {
             topology_given |= strcmp(a, "--topology") == 0;
             int code = parse_valued(o, a, argv[++i]);
             if (code != 0)
@@ -895,6 +916,7 @@ static void stop_all(struct server *srv)
     cluster_stop(srv);
     if (srv->writer.shop != NULL)
         writer_stop(&srv->writer); /* commits what is queued, closes the shop */
+    stake_host_stop(srv);          /* after civetweb: no route uses it any more */
     wire_free(srv->net);
     srv->net = NULL;
     panel_release(&srv->panel);
@@ -934,6 +956,8 @@ static int serve_run(struct server *srv, const sigset_t *signals)
             err = open_shop(srv, &s);
         if (!err && (err = writer_start(&srv->writer, s)) != 0)
             fprintf(stderr, "faultdrill serve: cannot start the writer: %s\n", strerror(-err));
+        if (!err && srv->opt.stake)
+            err = stake_host_start(srv);
     }
     if (!err && (err = raise_fd_limit(srv)) == 0 && (err = http_guard_start(srv)) != 0)
         fprintf(stderr, "faultdrill serve: cannot start the guard: %s\n", strerror(-err));
