@@ -590,3 +590,100 @@ enum sim_check ledger_stake_conserved(struct sim *s, const struct drill_expect *
     world_witness(s, l->audit.rounds_closed > 0 ? (uint64_t)l->audit.rounds_closed : 0);
     return SIM_CHECK_HOLDS;
 }
+
+/* ---- run --live (live_stake.c) ----------------------------------------------
+ *
+ * Live, the ledger is serve's (serve --stake, in the main node's process) and
+ * the predictors are the live runner's: the same draws, the same lies, the
+ * same traces, sent over HTTP. The simulator's own state keeps what the
+ * checker needs (the predictors' ids, the lies the ledger accepted, when each
+ * round closed); the file is opened here only for a judgement.
+ */
+
+void ledger_live_let_go(struct sim *s)
+{
+    struct ledger_state *l = st(s);
+    if (l == NULL || l->ledger == NULL)
+        return;
+    stake_close(l->ledger);
+    l->ledger = NULL;
+}
+
+int ledger_live_open(struct sim *s)
+{
+    struct ledger_state *l = st(s);
+    if (l == NULL || l->ledger != NULL)
+        return 0;
+    return ledger_open(s, "judged on its file");
+}
+
+int64_t ledger_live_round_us(struct sim *s)
+{
+    struct ledger_state *l = st(s);
+    return l != NULL ? l->round_us : 0;
+}
+
+int ledger_live_step(struct sim *s, struct ledger_live_prediction *out, int max)
+{
+    struct ledger_state *l = st(s);
+    if (l == NULL)
+        return 0;
+    l->tick++;
+    truth_step(l);
+    world_trace(s, "-", "stake step %lld: the truth is %lld", (long long)l->tick,
+                (long long)l->truth);
+    int n = 0;
+    for (int i = 1; i <= l->count && n < max; i++) {
+        char lane[FAULTS_NODE_MAX], point[FAULTS_NAME_MAX];
+        snprintf(lane, sizeof(lane), "predictor%d", i);
+        snprintf(point, sizeof(point), "stake/%s/lie", lane);
+        bool lie = faults_check(point) > 0;
+        int64_t value = predict(l, i, lie);
+        if (lie)
+            world_trace(s, lane, "lies (%s): predicts %lld, %+lld off the truth -> ledger", point,
+                        (long long)value, (long long)(value - l->truth));
+        else
+            world_trace(s, lane, "predicts %lld -> ledger", (long long)value);
+        out[n++] = (struct ledger_live_prediction){
+            .predictor = i, .id = l->id[i], .value = value, .truth = l->truth, .lied = lie};
+    }
+    return n;
+}
+
+void ledger_live_recorded(struct sim *s, const struct ledger_live_prediction *p, int64_t round)
+{
+    struct ledger_state *l = st(s);
+    if (l == NULL)
+        return;
+    world_trace(s, "ledger", "round %lld: predictor%d predicts %lld%s", (long long)round,
+                p->predictor, (long long)p->value, p->lied ? " (a lie)" : "");
+    if (l->truth_round != round) {
+        l->truth_round = round;
+        l->round_truth = p->truth;
+    }
+    if (p->lied) {
+        struct ledger_payload payload = {.tick = l->tick, .truth = p->truth, .lied = true};
+        remember_lie(s, p->predictor, round, p->value, &payload);
+    }
+}
+
+void ledger_live_closed(struct sim *s, const struct stake_round_result *r)
+{
+    struct ledger_state *l = st(s);
+    if (l == NULL)
+        return;
+    char truth[48] = "";
+    remember_close(s, r->round);
+    if (l->truth_round == r->round)
+        snprintf(truth, sizeof(truth), " (the truth was %lld)", (long long)l->round_truth);
+    if (!r->has_consensus)
+        world_trace(s, "ledger", "round %lld closed without a consensus: no eligible prediction",
+                    (long long)r->round);
+    else
+        world_trace(s, "ledger",
+                    "round %lld closed: consensus %lld%s from %zu prediction(s), stake %lld; "
+                    "slashed %lld, treasury %lld",
+                    (long long)r->round, (long long)r->consensus, truth, r->entry_count,
+                    (long long)r->total_stake, (long long)r->slashed_total, (long long)r->treasury);
+    trace_entries(s, r);
+}

@@ -89,6 +89,7 @@ struct live {
     char secret[WORLD_PATH_MAX + 16];   /* async, offline: the cluster secret's file */
     uint64_t late_ops, late_max_us, issued;
     struct live_watch *watch; /* live_watch.c: the nodes' lanes and lag */
+    struct live_stake *stake; /* live_stake.c: the predictors of topology stake */
 };
 
 /* ---- time ------------------------------------------------------------- */
@@ -163,12 +164,14 @@ static bool runs_process(const struct drill *d, const char *name)
     return false;
 }
 
-/* The node whose process runs node `name` (a mirror's disk: its primary's). */
+/* The node whose process runs node `name` (a mirror's disk, the stake ledger: its
+ * primary's). */
 static int process_of(const struct drill *d, const char *name)
 {
     char names[DRILL_NODES_MAX][FAULTS_NODE_MAX];
     size_t n = drill_nodes(d, names);
-    if (strcmp(name, "mirror") == 0)
+    if (strcmp(name, "mirror") == 0 ||
+        ((d->topology.components & DRILL_STAKE) != 0 && strcmp(name, "ledger") == 0))
         name = "primary";
     for (size_t i = 0; i < n; i++)
         if (strcmp(names[i], name) == 0)
@@ -179,8 +182,10 @@ static int process_of(const struct drill *d, const char *name)
 int sim_live_check(const struct drill *d, struct drill_errors *errs)
 {
     size_t before = errs->count;
-    unsigned live = DRILL_SINGLE | DRILL_MIRROR;
     unsigned c = d->topology.components;
+    /* stake: serve --stake in primary's process, beside single or mirror */
+    unsigned live = DRILL_SINGLE | DRILL_MIRROR |
+                    ((c & (DRILL_ASYNC | DRILL_OFFLINE | DRILL_CLUSTER)) == 0 ? DRILL_STAKE : 0);
     unsigned other = c == DRILL_ASYNC || c == DRILL_OFFLINE ? 0 : c & ~live;
     int topo_line = d->topology_line > 0 ? d->topology_line : 1;
     if (other != 0 && (c & (DRILL_ASYNC | DRILL_OFFLINE)) != 0 &&
@@ -194,11 +199,16 @@ int sim_live_check(const struct drill *d, struct drill_errors *errs)
         for (unsigned bit = 1; bit <= DRILL_STAKE; bit <<= 1) {
             if ((other & bit) == 0)
                 continue;
-            add_error(errs, d->topology_line > 0 ? d->topology_line : 1, 1,
-                      "run --live does not play topology %s yet (single, mirror, async and "
-                      "offline run live); "
-                      "run it in the simulator",
-                      drill_component_name((enum drill_component)bit));
+            if (bit == DRILL_STAKE)
+                add_error(errs, topo_line, 1,
+                          "run --live plays topology stake beside single or mirror only (serve "
+                          "--stake in primary's process), not beside async, offline or "
+                          "cluster yet; run it in the simulator");
+            else
+                add_error(errs, topo_line, 1,
+                          "run --live does not play topology %s yet (single, mirror, async, "
+                          "offline and stake run live); run it in the simulator",
+                          drill_component_name((enum drill_component)bit));
         }
         return -EINVAL; /* its statements would only repeat it */
     }
@@ -211,14 +221,23 @@ int sim_live_check(const struct drill *d, struct drill_errors *errs)
                           "run --live cannot cut the power of a real machine: write `crash %s "
                           "process` (a SIGKILL: the OS keeps what the process wrote)",
                           e->name);
-            else if (process_of(d, e->name) < 0 || strcmp(e->name, "mirror") == 0)
+            else if (process_of(d, e->name) < 0 || strcmp(e->name, "mirror") == 0 ||
+                     strcmp(e->name, "ledger") == 0)
                 add_error(errs, e->line, e->arg_col,
                           "run --live can crash only a node that runs a process; %s does not "
-                          "(the mirror is a disk of primary's process)",
+                          "(the mirror and the stake ledger are disks of primary's process; "
+                          "predictors are the runner's)",
+                          e->name);
+            else if ((c & DRILL_STAKE) != 0 && process_of(d, e->name) == process_of(d, "ledger"))
+                add_error(errs, e->line, e->arg_col,
+                          "run --live hosts the stake ledger in %s's process: crashing it "
+                          "would take the ledger down too, which the simulator does not; run "
+                          "it in the simulator",
                           e->name);
             break;
         case DRILL_RESTART:
-            if (process_of(d, e->name) < 0 || strcmp(e->name, "mirror") == 0)
+            if (process_of(d, e->name) < 0 || strcmp(e->name, "mirror") == 0 ||
+                strcmp(e->name, "ledger") == 0)
                 add_error(errs, e->line, e->arg_col,
                           "run --live can restart only a node that runs a process; %s does not",
                           e->name);
@@ -230,6 +249,8 @@ int sim_live_check(const struct drill *d, struct drill_errors *errs)
                 add_error(errs, e->line, e->arg_col,
                           "run --live arms points by their exact name, not a wildcard (%s)",
                           e->name);
+            else if (live_stake_point(e->name))
+                break; /* a predictor's: the runner's own (live_stake.c) */
             else if (strncmp(e->name, "net/", 4) == 0 && !multi_process(d))
                 add_error(errs, e->line, e->arg_col,
                           "run --live: %s has no node-to-node link (the mirror is a disk of "
@@ -250,6 +271,17 @@ int sim_live_check(const struct drill *d, struct drill_errors *errs)
             break;
         }
         case DRILL_PARTITION:
+            for (int side = 0; (c & DRILL_STAKE) != 0 && side < 2; side++)
+                for (int k = 0; k < e->side_count[side]; k++)
+                    if (strncmp(e->side[side][k], "predictor", 9) == 0 ||
+                        strcmp(e->side[side][k], "ledger") == 0) {
+                        add_error(errs, e->line, e->arg_col,
+                                  "run --live cannot cut %s off: the predictors' predictions "
+                                  "are the runner's HTTP requests to primary's process",
+                                  e->side[side][k]);
+                        side = 2;
+                        break;
+                    }
             /* links are cut in the senders' transports: node to node only */
             for (int side = 0; multi_process(d) && side < 2; side++)
                 for (int k = 0; k < e->side_count[side]; k++)
@@ -367,6 +399,8 @@ static void build_argv(struct live *L, int n, struct live_argv *a)
         arg(a, t->policy == MIRROR_DEGRADE ? "degrade" : "strict");
         arg(a, "--ack");
         arg(a, t->ack == MIRROR_ACK_EARLY ? "early" : "both");
+        if ((t->components & DRILL_STAKE) != 0)
+            arg(a, "--stake"); /* the ledger the simulator's setup made in DATA */
         return;
     }
     /* the node's own directory (runner.c put its file there), the shared secret, and
@@ -606,7 +640,9 @@ static void heal_fault(struct live *L, struct world_fault *f)
     if (!f->armed)
         return;
     int n = process_of(s->drill, f->lane);
-    if (n >= 0 && L->procs[n].pid > 0) {
+    if (live_stake_point(f->name)) {
+        live_stake_disarm(f);
+    } else if (n >= 0 && L->procs[n].pid > 0) {
         fault_counts(L, f, n);
         char cmd[FAULTS_NAME_MAX + 32];
         long reply = 0;
@@ -626,7 +662,12 @@ static void arm_fault(struct live *L, const struct drill_event *e)
     if (f == NULL)
         return;
     int n = process_of(s->drill, f->lane);
-    int err = n >= 0 ? fault_send(L, e, f, n) : -ESRCH;
+    char why[FAULTS_NAME_MAX + 64] = "";
+    if (live_stake_point(e->name) && live_stake_arm(e, why, sizeof(why)) != 0) {
+        world_trace(s, f->lane, "fault %s could not be armed: %s", e->name, why);
+        return;
+    }
+    int err = live_stake_point(e->name) ? 0 : n >= 0 ? fault_send(L, e, f, n) : -ESRCH;
     if (err) {
         world_trace(s, f->lane, "fault %s could not be armed: %s", e->name,
                     err == -ESRCH ? "its process is not running" : strerror(-err));
@@ -1405,6 +1446,7 @@ static void open_files(struct live *L, const char *why)
     for (size_t n = 0; n < s->node_count; n++)
         if (s->nodes[n].holds_db && s->nodes[n].shop == NULL)
             world_open_shop(s, (int)n, why);
+    ledger_live_open(s); /* stake: serve's ledger, judged on its file */
     user_times(L);
     L->judged_files = true;
     pthread_mutex_unlock(&L->lock);
@@ -1421,6 +1463,7 @@ static void resume(struct live *L)
         shop_close(s->nodes[n].shop);
         s->nodes[n].shop = NULL;
     }
+    ledger_live_let_go(s);
     L->judged_files = false;
     pthread_mutex_unlock(&L->lock);
     for (size_t n = 0; n < s->node_count; n++)
@@ -1822,6 +1865,34 @@ static void stop_watch(struct live *L)
 {
     live_watch_stop(L->watch);
     L->watch = NULL;
+    live_stake_stop(L->stake); /* the predictors too: the run ends */
+    L->stake = NULL;
+}
+
+static int64_t stake_now(void *ctx)
+{
+    return live_now(ctx);
+}
+
+static int stake_ledger(void *ctx, char base[64])
+{
+    struct live *L = ctx;
+    int p = process_of(L->s->drill, "ledger");
+    if (p < 0 || L->procs[p].pid <= 0)
+        return 0;
+    snprintf(base, 64, "%s", L->procs[p].base);
+    return 1;
+}
+
+/* Topology stake: the predictors' thread (live_stake.c). */
+static int start_stake(struct live *L)
+{
+    if ((L->s->drill->topology.components & DRILL_STAKE) == 0)
+        return 0;
+    struct live_stake_io io = {.s = L->s, .lock = &L->lock, .ctx = L, .tick = watch_tick,
+                               .now = stake_now, .ledger = stake_ledger};
+    L->stake = live_stake_start(&io);
+    return L->stake != NULL ? 0 : -ENOMEM;
 }
 
 static int start_clients(struct live *L)
@@ -2042,6 +2113,10 @@ int sim_run_live(const struct drill *d, const struct sim_options *opt, struct re
     struct sim_options on_disk = *opt;
     on_disk.on_disk = true; /* the serve processes open the same files */
     err = world_prepare(s, d, &on_disk);
+    if (!err && (d->topology.components & DRILL_STAKE) != 0) {
+        err = ledger_start(s); /* the ledger file, its predictors registered */
+        ledger_live_let_go(s); /* serve --stake opens it */
+    }
     /* the catalog is on disk: the runner lets go of it, the processes take it */
     for (size_t n = 0; !err && n < s->node_count; n++) {
         shop_close(s->nodes[n].shop);
@@ -2063,6 +2138,8 @@ int sim_run_live(const struct drill *d, const struct sim_options *opt, struct re
         note_sim_only(L);
         start_watch(L);
         err = start_clients(L);
+        if (!err)
+            err = start_stake(L);
         if (err)
             snprintf(s->msg, sizeof(s->msg), "cannot start the clients: %s", strerror(-err));
     }

@@ -64,4 +64,29 @@ void live_hops_init(struct live_hops *h, const struct drill_topology *t, uint64_
 /* Waits one hop; returns how long (us). */
 int64_t live_hop(struct live_hops *h);
 
+/*
+ * live_stake.c: topology stake live. serve --stake hosts the ledger in the main
+ * node's process; a thread of the runner plays the predictors every round=
+ * (closes the open round, sends each prediction), as ledger.c does in the simulator.
+ */
+struct live_stake_io {
+    struct sim *s;
+    pthread_mutex_t *lock;
+    void *ctx;
+    void (*tick)(void *ctx);
+    int64_t (*now)(void *ctx);                /* the run's time, us (no lock needed) */
+    int (*ledger)(void *ctx, char base[64]);  /* 1: the ledger's process runs at base */
+};
+
+struct live_stake;
+struct world_fault;
+struct drill_event;
+
+struct live_stake *live_stake_start(const struct live_stake_io *io); /* NULL: could not */
+void live_stake_stop(struct live_stake *w);
+/* stake/<predictor>/lie: a point of the runner's own predictors, armed in its libfiu */
+bool live_stake_point(const char *name);
+int live_stake_arm(const struct drill_event *e, char *why, size_t len);
+void live_stake_disarm(struct world_fault *f);
+
 #endif

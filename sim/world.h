@@ -416,6 +416,21 @@ bool ledger_deliver(struct sim *s, const struct world_msg *m);
 void ledger_crashed(struct sim *s, int n);
 void ledger_restarted(struct sim *s, int n);
 void ledger_release(struct sim *s);
+/* run --live (live_stake.c): serve hosts the ledger, the runner plays the predictors */
+struct ledger_live_prediction {
+    int predictor;          /* N of predictorN */
+    int64_t id;             /* its id in the ledger */
+    int64_t value, truth;
+    bool lied;              /* stake/predictorN/lie fired (in the runner's own libfiu) */
+};
+struct stake_round_result;
+void ledger_live_let_go(struct sim *s);   /* closes the runner's handle: serve opens the file */
+int ledger_live_open(struct sim *s);      /* opens it again for a judgement (0: open) */
+int64_t ledger_live_round_us(struct sim *s);
+/* One step of the predictors: the truth walks, each draws (and maybe lies), traced */
+int ledger_live_step(struct sim *s, struct ledger_live_prediction *out, int max);
+void ledger_live_recorded(struct sim *s, const struct ledger_live_prediction *p, int64_t round);
+void ledger_live_closed(struct sim *s, const struct stake_round_result *r);
 /* The stake-conserved checker. */
 enum sim_check ledger_stake_conserved(struct sim *s, const struct drill_expect *e, char *why,
                                       size_t len);

@@ -6,7 +6,7 @@
 #
 #   live_more_test.sh FAULTDRILL CASE
 #
-# Cases: async_lag offline_lanes mirror_lanes latency
+# Cases: async_lag offline_lanes mirror_lanes latency stake stake_refusals
 set -euo pipefail
 
 FD=$1
@@ -123,6 +123,56 @@ case_latency() {
     "$FD" serve --jitter 11s --port 0 >"$WORK/out" 2>"$WORK/err" || rc=$?
     [ "$rc" = 2 ] && grep -q "bad value for --jitter: '11s'" "$WORK/err" ||
         fail "serve --jitter 11s (over 10 s): exit $rc"
+}
+
+# The ledger's story, line by line without the times: what the predictors sent, what
+# the ledger recorded, refused, closed and slashed, and who it excluded.
+ledger_story() {
+    grep -E '^[0-9.]+ (ledger|predictor[0-9]+|-) +(round|stake step|predicts|lies|prediction|heal stake|fault stake)' "$1" |
+        sed -E 's/^[0-9.]+ +//; s/round [0-9]+: (prediction [0-9-]+ of predictor[0-9]+ refused).*/\1/; s/(prediction [0-9-]+ of predictor[0-9]+ refused).*/\1/'
+}
+
+# serve --stake hosts the ledger, the runner plays the predictors: the liar is slashed
+# and excluded live exactly as in the simulator (the same draws, the same ledger code).
+case_stake() {
+    live live_stake 11
+    jq -e '.verdict == "pass" and all(.expectations[]; .observed == "held")' "$DIR/report.json" >/dev/null ||
+        fail "live: $(jq -c '[.expectations[] | {invariant, observed, explanation}]' "$DIR/report.json")"
+    jq -e '.expectations[] | select(.invariant == "stake-conserved") | .witnesses >= 6' \
+        "$DIR/report.json" >/dev/null || fail "stake-conserved judged too few rounds"
+    jq -e 'any(.faults[]; .name == "stake/predictor3/lie" and .fired >= 3)' "$DIR/report.json" >/dev/null ||
+        fail "the lie never fired live: $(jq -c .faults "$DIR/report.json")"
+    grep -q 'round 4: predictor3 excluded for good: its balance 512000' "$DIR/trace.log" ||
+        fail "predictor3 was not excluded in round 4"
+    grep -q 'refused: 409 refused by the ledger: predictor 3 is excluded' "$DIR/trace.log" ||
+        fail "the excluded liar's prediction was not refused by serve"
+    local rc=0
+    "$FD" run "$HERE/live_stake.drill" --out "$WORK/reports" >"$WORK/out" 2>"$WORK/err" || rc=$?
+    [ "$rc" = 0 ] || fail "the simulated run exited $rc"
+    ledger_story "$WORK/reports/live_stake/seed-11/trace.log" >"$WORK/sim.story"
+    ledger_story "$DIR/trace.log" >"$WORK/live.story"
+    [ "$(wc -l <"$WORK/sim.story")" -ge 40 ] || fail "the simulated ledger story is short"
+    diff "$WORK/sim.story" "$WORK/live.story" >"$WORK/story.diff" ||
+        fail "the live ledger's story differs from the simulator's: $(head -20 "$WORK/story.diff")"
+}
+
+# What stake cannot do live is refused at its line, before anything runs.
+case_stake_refusals() {
+    local drill=$WORK/refused.drill rc
+    refused() { # LINE_TEXT EXPECTED_MESSAGE
+        sed '/^at 2s checkpoint/d' "$HERE/live_stake.drill" >"$drill"
+        echo "$1" >>"$drill"
+        rc=0
+        "$FD" check --live "$drill" >"$WORK/out" 2>"$WORK/err" || rc=$?
+        [ "$rc" = 2 ] || fail "check --live with '$1' exited $rc"
+        grep -q "refused.drill:[0-9]*:[0-9]*: .*$2" "$WORK/err" ||
+            fail "'$1': $(cat "$WORK/err")"
+    }
+    refused 'at 2s crash ledger process' 'the mirror and the stake ledger are disks of primary'
+    refused 'at 2s crash primary process' 'hosts the stake ledger in primary.s process'
+    refused 'at 2s partition predictor2 | ledger' 'cannot cut predictor2 off'
+    "$FD" check --live "$HERE/live_stake.drill" >"$WORK/out" || fail "the stake drill is refused live"
+    grep -q '(live too)' "$WORK/out" || fail "check --live does not say live"
 }
 
 "case_$CASE"
