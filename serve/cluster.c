@@ -466,6 +466,10 @@ static void node_own_status(struct request *rq, struct cluster *cl)
         buf_i64(b, (int64_t)s->apply_errors);
         buf_puts(b, ",\"appliedTwice\":");
         json_bool(b, s->applied_twice);
+        buf_puts(b, ",\"twiceSeq\":");
+        s->applied_twice ? buf_i64(b, s->twice_seq) : buf_puts(b, "null");
+        buf_puts(b, ",\"twiceAfter\":");
+        s->applied_twice ? buf_i64(b, s->twice_after) : buf_puts(b, "null");
         buf_puts(b, ",\"lastApplyError\":");
         json_str(b, s->last_apply_error);
         buf_puts(b, ",\"lastLagSeconds\":");

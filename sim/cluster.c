@@ -93,6 +93,10 @@ struct cluster {
     int ignored_client;
     int64_t ignored_at_us;
     uint32_t ignored_answer, ignored_kept;
+    /* run --live (live.c): the nodes are serve processes; what their status routes said
+     * stands in for the core's nodes in the checkers */
+    bool live;
+    struct node_cluster_status live_leader, live_rep[DRILL_REPLICAS_MAX];
 };
 
 static struct cluster *state(struct sim *s)
@@ -155,6 +159,15 @@ static struct node_status status_of(struct node *nd)
     struct node_status st;
     node_status(nd, &st);
     return st;
+}
+
+/* The cluster status of replica r (r < 0: the leader): its core node's, or live, what its
+ * process said last. */
+static struct node_cluster_status cl_status(struct cluster *cl, int r)
+{
+    if (cl->live)
+        return r < 0 ? cl->live_leader : cl->live_rep[r];
+    return status_of(r < 0 ? cl->nl : cl->rep[r].nd).cluster;
 }
 
 /* A crash point fired inside a node's shop during an event: kill it now. */
@@ -739,8 +752,8 @@ static void cluster_replied(struct sim *s, struct sim_op *op)
 {
     struct cluster *cl = state(s);
     struct replica *rep = replica_of(cl, op->via);
-    if (rep == NULL || op->client < 1 || op->client > cl->client_count)
-        return;
+    if (cl->live || rep == NULL || op->client < 1 || op->client > cl->client_count)
+        return; /* live: the runner's own client nodes hear it (live_cluster.c) */
     struct node *client = cl->clients[op->client];
     const struct op_state *os = op_state(cl, op->id);
     bool timed_out = op->complete_us - op->invoke_us >= SIM_CLIENT_TIMEOUT_US;
@@ -961,14 +974,14 @@ enum sim_check cluster_no_echo(struct sim *s, const struct drill_expect *e, char
         return SIM_CHECK_SKIPPED;
     struct cluster *cl = state(s);
     for (int r = 0; r < cl->replica_count; r++) {
-        struct node_status st = status_of(cl->rep[r].nd);
-        if (!st.cluster.applied_twice)
+        struct node_cluster_status st = cl_status(cl, r);
+        if (!st.applied_twice)
             continue;
         snprintf(why, len,
                  "%s applied change %lld of the leader again at %.3fs, having applied up to "
                  "%lld before (a propagated change must be applied exactly once on each replica)",
-                 cl_node_name(s, cl->rep[r].node), (long long)st.cluster.twice_seq,
-                 secs(st.cluster.twice_at_us), (long long)st.cluster.twice_after);
+                 cl_node_name(s, cl->rep[r].node), (long long)st.twice_seq,
+                 secs(st.twice_at_us), (long long)st.twice_after);
         return SIM_CHECK_VIOLATED;
     }
     shop *ls = s->nodes[cl->leader].up ? s->nodes[cl->leader].shop : NULL;
@@ -989,7 +1002,7 @@ enum sim_check cluster_no_echo(struct sim *s, const struct drill_expect *e, char
     }
     /* each change of the workload each replica applied, counted once */
     for (int r = 0; r < cl->replica_count; r++) {
-        int64_t position = status_of(cl->rep[r].nd).cluster.position_max;
+        int64_t position = cl_status(cl, r).position_max;
         world_witness(s, position > cl->seeded ? (uint64_t)(position - cl->seeded) : 0);
     }
     return SIM_CHECK_HOLDS;
@@ -1109,13 +1122,13 @@ out_free:
 static void explain_divergence(struct sim *s, struct cluster *cl, struct replica *rep, char *why,
                                size_t len)
 {
-    struct node_status ls = status_of(cl->nl), rs = status_of(rep->nd);
+    struct node_cluster_status ls = cl_status(cl, -1), rs = cl_status(cl, replica_index(cl, rep));
     struct shop_audit *a = calloc(2, sizeof(*a));
     size_t n = (size_t)snprintf(why, len,
                                 "after the drain (%.3fs) %s (at change %lld) and the leader (at "
                                 "%lld) hold different data",
                                 secs(s->now_us), cl_node_name(s, rep->node),
-                                (long long)rs.cluster.position, (long long)ls.cluster.head_seq);
+                                (long long)rs.position, (long long)ls.head_seq);
     if (a != NULL && shop_audit(s->nodes[cl->leader].shop, 0, &a[0]) == 0 &&
         shop_audit(s->nodes[rep->node].shop, 0, &a[1]) == 0 && n < len)
         n += (size_t)snprintf(why + n, len - n, ": the leader has %lld orders and %lld users, "
@@ -1124,13 +1137,19 @@ static void explain_divergence(struct sim *s, struct cluster *cl, struct replica
                               cl_node_name(s, rep->node), (long long)a[1].orders,
                               (long long)a[1].users);
     free(a);
-    if (ls.cluster.phantoms > 0 && n < len)
+    if (ls.phantoms > 0 && n < len && cl->live) /* the op and its error are the process's */
+        snprintf(why + n, len - n,
+                 ". propagate=before-commit sent %llu change(s) whose commit then failed; the "
+                 "first, change %lld, reached the replicas but not the leader, whose next change "
+                 "reused that sequence and was skipped as a duplicate",
+                 (unsigned long long)ls.phantoms, (long long)ls.phantom_seq);
+    else if (ls.phantoms > 0 && n < len)
         snprintf(why + n, len - n,
                  ". propagate=before-commit sent %llu change(s) whose commit then failed; the "
                  "first, change %lld of op #%u at %.3fs (%s), reached the replicas but not the "
                  "leader, whose next change reused that sequence and was skipped as a duplicate",
-                 (unsigned long long)ls.cluster.phantoms, (long long)ls.cluster.phantom_seq,
-                 cl->phantom_op, secs(ls.cluster.phantom_at_us),
+                 (unsigned long long)ls.phantoms, (long long)ls.phantom_seq,
+                 cl->phantom_op, secs(ls.phantom_at_us),
                  platform_strerror(cl->phantom_err));
 }
 
@@ -1163,7 +1182,7 @@ enum sim_check cluster_converges(struct sim *s, const struct drill_expect *e, ch
         }
     }
     /* the workload's changes every copy holds */
-    int64_t head = status_of(cl->nl).cluster.head_seq;
+    int64_t head = cl_status(cl, -1).head_seq;
     world_witness(s, head > cl->seeded ? (uint64_t)(head - cl->seeded) : 0);
     return SIM_CHECK_HOLDS;
 }
@@ -1200,4 +1219,22 @@ void cluster_report(struct sim *s)
                 (unsigned long long)cl->writes_forwarded, (unsigned long long)cl->reads_waited,
                 (unsigned long long)hits, (unsigned long long)misses,
                 (unsigned long long)invalidated);
+}
+
+/* ---- run --live ----------------------------------------------------------- */
+
+void cluster_live_start(struct sim *s, int64_t seeded)
+{
+    struct cluster *cl = state(s);
+    cl->live = true;
+    cl->seeded = seeded;
+}
+
+void cluster_live_status(struct sim *s, int replica, const struct node_cluster_status *st)
+{
+    struct cluster *cl = state(s);
+    if (replica < 0)
+        cl->live_leader = *st;
+    else if (replica < cl->replica_count)
+        cl->live_rep[replica] = *st;
 }

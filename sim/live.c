@@ -43,6 +43,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sim/live.h"
 #include "sim/live_more.h"
 #include "sim/world.h"
 
@@ -86,7 +87,8 @@ struct live {
     /* acknowledged user-creates: the row's own time is read back from the files */
     struct live_user { uint32_t op; int client; uint32_t n; } *users;
     size_t user_count, user_cap;
-    char secret[WORLD_PATH_MAX + 16];   /* async, offline: the cluster secret's file */
+    char secret[WORLD_PATH_MAX + 16];   /* async, offline, cluster: the cluster secret's file */
+    struct live_clients *clients_host;  /* cluster: the drill's clients' core nodes */
     uint64_t late_ops, late_max_us, issued;
     struct live_watch *watch; /* live_watch.c: the nodes' lanes and lag */
     struct live_stake *stake; /* live_stake.c: the predictors of topology stake */
@@ -145,11 +147,16 @@ static void add_error(struct drill_errors *errs, int line, int col, const char *
     va_end(ap);
 }
 
-/* Async and offline: one serve process per node, each with a data directory of its own,
- * wired to the others with --peer and the shared secret. */
+/* Async, offline and cluster: one serve process per node, each with a data directory of
+ * its own, wired to the others with --peer and the shared secret. */
 static bool multi_process(const struct drill *d)
 {
-    return (d->topology.components & (DRILL_ASYNC | DRILL_OFFLINE)) != 0;
+    return (d->topology.components & (DRILL_ASYNC | DRILL_OFFLINE | DRILL_CLUSTER)) != 0;
+}
+
+static bool is_cluster(const struct drill *d)
+{
+    return (d->topology.components & DRILL_CLUSTER) != 0;
 }
 
 /* The nodes that run a serve process of their own. */
@@ -161,6 +168,9 @@ static bool runs_process(const struct drill *d, const char *name)
         return strcmp(name, "secondary") == 0;
     if ((d->topology.components & DRILL_OFFLINE) != 0)
         return strncmp(name, "local", 5) == 0 || strcmp(name, "central") == 0;
+    if (is_cluster(d))
+        return strcmp(name, "leader") == 0 || strncmp(name, "replica", 7) == 0 ||
+               strcmp(name, "registry") == 0;
     return false;
 }
 
@@ -186,13 +196,13 @@ int sim_live_check(const struct drill *d, struct drill_errors *errs)
     /* stake: serve --stake in primary's process, beside single or mirror */
     unsigned live = DRILL_SINGLE | DRILL_MIRROR |
                     ((c & (DRILL_ASYNC | DRILL_OFFLINE | DRILL_CLUSTER)) == 0 ? DRILL_STAKE : 0);
-    unsigned other = c == DRILL_ASYNC || c == DRILL_OFFLINE ? 0 : c & ~live;
+    unsigned other = c == DRILL_ASYNC || c == DRILL_OFFLINE || c == DRILL_CLUSTER ? 0 : c & ~live;
     int topo_line = d->topology_line > 0 ? d->topology_line : 1;
-    if (other != 0 && (c & (DRILL_ASYNC | DRILL_OFFLINE)) != 0 &&
-        (c & (DRILL_CLUSTER | DRILL_STAKE)) == 0) {
+    if (other != 0 && (c & (DRILL_ASYNC | DRILL_OFFLINE | DRILL_CLUSTER)) != 0 &&
+        (c & DRILL_STAKE) == 0) {
         add_error(errs, topo_line, 1,
-                  "run --live plays async and offline each alone, not combined with another "
-                  "component; run it in the simulator");
+                  "run --live plays async, offline and cluster each alone, not combined with "
+                  "another component; run it in the simulator");
         return -EINVAL;
     }
     if (other != 0) {
@@ -207,7 +217,7 @@ int sim_live_check(const struct drill *d, struct drill_errors *errs)
             else
                 add_error(errs, topo_line, 1,
                           "run --live does not play topology %s yet (single, mirror, async, "
-                          "offline and stake run live); run it in the simulator",
+                          "offline, cluster and stake run live); run it in the simulator",
                           drill_component_name((enum drill_component)bit));
         }
         return -EINVAL; /* its statements would only repeat it */
@@ -216,6 +226,10 @@ int sim_live_check(const struct drill *d, struct drill_errors *errs)
         const struct drill_event *e = &d->events[i];
         switch (e->action) {
         case DRILL_CRASH:
+            if (!e->process && is_cluster(d) && !d->topology.sync_normal &&
+                (strncmp(e->name, "replica", 7) == 0 || strcmp(e->name, "registry") == 0))
+                break; /* played as a SIGKILL: with sync=full every commit is on its disk, all
+                        * a power cut of the replica keeps (the registry keeps nothing) */
             if (!e->process)
                 add_error(errs, e->line, e->col,
                           "run --live cannot cut the power of a real machine: write `crash %s "
@@ -361,6 +375,7 @@ struct live_argv {
     size_t n;
     char port[16], threads[16], data[WORLD_PATH_MAX + 64], delay[24], interval[24], retries[16];
     char latency[24], jitter[24], net_seed[24];
+    char replicas[16], ttl[24];
     char peers[DRILL_NODES_MAX][FAULTS_NODE_MAX + 32];
 };
 
@@ -369,6 +384,18 @@ static void arg(struct live_argv *a, const char *v)
     if (a->n + 1 < sizeof(a->v) / sizeof(a->v[0]))
         a->v[a->n++] = v;
     a->v[a->n] = NULL;
+}
+
+/* Whether node `name` is told where `peer` listens: every other node, but in a cluster
+ * a replica knows only the leader and the registry, and the registry nobody (it learns
+ * where its clients listen from their authenticated messages). */
+static bool peer_of(const struct drill *d, const char *name, const char *peer)
+{
+    if (!is_cluster(d) || strcmp(name, "leader") == 0)
+        return true;
+    if (strncmp(name, "replica", 7) == 0)
+        return strcmp(peer, "leader") == 0 || strcmp(peer, "registry") == 0;
+    return false;
 }
 
 static void build_argv(struct live *L, int n, struct live_argv *a)
@@ -409,13 +436,15 @@ static void build_argv(struct live *L, int n, struct live_argv *a)
     arg(a, "--data");
     arg(a, a->data);
     arg(a, "--topology");
-    arg(a, (t->components & DRILL_ASYNC) != 0 ? "async" : "offline");
+    arg(a, (t->components & DRILL_ASYNC) != 0     ? "async"
+           : (t->components & DRILL_CLUSTER) != 0 ? "cluster"
+                                                  : "offline");
     arg(a, "--role");
     arg(a, name);
     arg(a, "--secret-file");
     arg(a, L->secret);
     for (size_t m = 0; m < s->node_count; m++) {
-        if (m == (size_t)n || L->procs[m].port <= 0)
+        if (m == (size_t)n || L->procs[m].port <= 0 || !peer_of(s->drill, name, s->nodes[m].name))
             continue;
         snprintf(a->peers[m], sizeof(a->peers[m]), "%s=http://127.0.0.1:%d", s->nodes[m].name,
                  L->procs[m].port);
@@ -432,6 +461,25 @@ static void build_argv(struct live *L, int n, struct live_argv *a)
     arg(a, a->jitter);
     arg(a, "--net-seed");
     arg(a, a->net_seed);
+    if (is_cluster(s->drill)) {
+        /* every node is told the cluster's shape; the leader starts none of them itself
+         * (each has a --peer), so the runner can kill and restart each by its pid */
+        snprintf(a->replicas, sizeof(a->replicas), "%d", t->replicas);
+        arg(a, "--replicas");
+        arg(a, a->replicas);
+        if (t->cache != DRILL_CACHE_OFF && strncmp(name, "replica", 7) == 0) {
+            snprintf(a->ttl, sizeof(a->ttl), "%" PRId64, t->cache_ttl_us / 1000);
+            arg(a, "--cache");
+            arg(a, t->cache == DRILL_CACHE_ON ? "on" : "naive");
+            arg(a, "--ttl");
+            arg(a, a->ttl);
+        }
+        if (t->propagate_before_commit && strcmp(name, "leader") == 0) {
+            arg(a, "--propagate");
+            arg(a, "before-commit");
+        }
+        return;
+    }
     if ((t->components & DRILL_ASYNC) != 0) {
         snprintf(a->delay, sizeof(a->delay), "%" PRId64, t->async_delay_us / 1000);
         arg(a, "--delay");
@@ -849,7 +897,7 @@ static size_t on_header(char *data, size_t size, size_t n, void *arg)
 
 /* One request to base+path within timeout_ms; r->body is malloc'd (free it). */
 static void request_within(CURL *h, const char *base, const char *method, const char *path,
-                           const char *json, struct reply *r, long timeout_ms)
+                           const char *json, struct reply *r, long timeout_ms, int64_t session)
 {
     memset(r, 0, sizeof(*r));
     if (base[0] == '\0') {
@@ -868,11 +916,17 @@ static void request_within(CURL *h, const char *base, const char *method, const 
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
     struct curl_slist *headers = NULL;
+    if (session >= 0) { /* cluster: the client's session, as its node picked it */
+        char line[64];
+        snprintf(line, sizeof(line), "X-Faultdrill-Session: %" PRId64, session);
+        headers = curl_slist_append(headers, line);
+    }
     if (strcmp(method, "GET") != 0) {
         headers = curl_slist_append(headers, "Content-Type: application/json");
-        curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
         curl_easy_setopt(h, CURLOPT_POSTFIELDS, json != NULL ? json : "");
     }
+    if (headers != NULL)
+        curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
     r->cc = curl_easy_perform(h);
     if (r->cc == CURLE_OK)
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
@@ -883,7 +937,7 @@ static void request_within(CURL *h, const char *base, const char *method, const 
 static void request(CURL *h, const char *base, const char *method, const char *path,
                     const char *json, struct reply *r)
 {
-    request_within(h, base, method, path, json, r, LIVE_TIMEOUT_MS);
+    request_within(h, base, method, path, json, r, LIVE_TIMEOUT_MS, -1);
 }
 
 /* An admin request to node n's process (not under the lock); its reply parsed (NULL:
@@ -902,7 +956,7 @@ static cJSON *admin(struct live *L, int n, const char *method, const char *path,
     }
     struct reply r;
     request_within(h, base, method, path, method[0] == 'P' ? "{}" : NULL, &r,
-                   LIVE_ADMIN_TIMEOUT_MS);
+                   LIVE_ADMIN_TIMEOUT_MS, -1);
     curl_easy_cleanup(h);
     cJSON *j = NULL;
     if (r.cc != CURLE_OK)
@@ -927,7 +981,15 @@ struct ask {
     uint32_t created_users;
     int node;
     char base[64];
+    int64_t session; /* cluster: X-Faultdrill-Session; -1: none */
 };
+
+/* A client's request, as its ask says (its node, its session). */
+static void request_as(CURL *h, const struct ask *q, const char *method, const char *path,
+                       const char *json, struct reply *r)
+{
+    request_within(h, q->base, method, path, json, r, LIVE_TIMEOUT_MS, q->session);
+}
 
 /* What came back, to be written into the history. */
 struct answer {
@@ -1010,36 +1072,36 @@ static void perform(CURL *h, const struct ask *q, struct answer *a)
     memset(a, 0, sizeof(*a));
     switch (q->kind) {
     case DRILL_OP_BROWSE:
-        request(h, q->base, "GET", "/products", NULL, &r);
+        request_as(h, q, "GET", "/products", NULL, &r);
         if (judge_reply(&r, a)) {
             free(r.body);
             snprintf(path, sizeof(path), "/products/%" PRId64, q->product_id);
-            request(h, q->base, "GET", path, NULL, &r);
+            request_as(h, q, "GET", path, NULL, &r);
             judge_reply(&r, a);
         }
         break;
     case DRILL_OP_SEARCH:
         snprintf(path, sizeof(path), "/products?q=%s&inStock=true",
                  search_words[q->product_id % (int64_t)(sizeof(search_words) / sizeof(*search_words))]);
-        request(h, q->base, "GET", path, NULL, &r);
+        request_as(h, q, "GET", path, NULL, &r);
         judge_reply(&r, a);
         break;
     case DRILL_OP_CART_ADD:
         snprintf(path, sizeof(path), "/cart/%" PRId64, q->user_id);
         snprintf(body, sizeof(body), "{\"productId\":%" PRId64 ",\"quantity\":%" PRId64 "}",
                  q->product_id, q->qty);
-        request(h, q->base, "POST", path, body, &r);
+        request_as(h, q, "POST", path, body, &r);
         judge_reply(&r, a);
         break;
     case DRILL_OP_CART_REMOVE:
         snprintf(path, sizeof(path), "/cart/%" PRId64 "/item/%" PRId64, q->user_id,
                  q->product_id);
-        request(h, q->base, "DELETE", path, NULL, &r);
+        request_as(h, q, "DELETE", path, NULL, &r);
         judge_reply(&r, a);
         break;
     case DRILL_OP_CHECKOUT:
         snprintf(path, sizeof(path), "/cart/%" PRId64 "/checkout", q->user_id);
-        request(h, q->base, "POST", path, NULL, &r);
+        request_as(h, q, "POST", path, NULL, &r);
         if (judge_reply(&r, a)) {
             cJSON *o = cJSON_Parse(r.body);
             a->order_id = json_int(o, "id");
@@ -1055,7 +1117,7 @@ static void perform(CURL *h, const struct ask *q, struct answer *a)
         break;
     case DRILL_OP_ORDER_STATUS:
         snprintf(path, sizeof(path), "/orders/%" PRId64, q->user_id);
-        request(h, q->base, "GET", path, NULL, &r);
+        request_as(h, q, "GET", path, NULL, &r);
         if (judge_reply(&r, a)) {
             cJSON *list = cJSON_Parse(r.body);
             const cJSON *o;
@@ -1081,13 +1143,13 @@ static void perform(CURL *h, const struct ask *q, struct answer *a)
             return;
         }
         snprintf(path, sizeof(path), "/orders/%" PRId64, q->order_id);
-        request(h, q->base, "PUT", path, "{\"status\":\"cancelled\"}", &r);
+        request_as(h, q, "PUT", path, "{\"status\":\"cancelled\"}", &r);
         judge_reply(&r, a);
         break;
     case DRILL_OP_USER_CREATE:
         snprintf(body, sizeof(body), "{\"name\":\"New shopper\",\"email\":\"c%d.%u@drill.example\"}",
                  q->client, q->created_users);
-        request(h, q->base, "POST", "/users", body, &r);
+        request_as(h, q, "POST", "/users", body, &r);
         if (judge_reply(&r, a)) {
             cJSON *o = cJSON_Parse(r.body);
             a->user_id = json_int(o, "id");
@@ -1099,7 +1161,7 @@ static void perform(CURL *h, const struct ask *q, struct answer *a)
         snprintf(path, sizeof(path), "/users/%s", email != NULL ? email : "");
         curl_free(email);
         snprintf(body, sizeof(body), "{\"name\":\"Shopper %u\"}", q->id);
-        request(h, q->base, "PUT", path, body, &r);
+        request_as(h, q, "PUT", path, body, &r);
         judge_reply(&r, a);
         break;
     }
@@ -1121,8 +1183,24 @@ static struct sim_op *issue(struct live *L, int client, enum drill_op kind, int6
     if (op == NULL)
         return NULL;
     world_op_prepare(s, op, product, qty, is_explicit);
-    /* the topology's rule (offline: client c writes to local (c-1) % N), else the main node */
-    int n = s->topo != NULL && s->topo->route != NULL ? s->topo->route(s, op) : s->main_node;
+    /* cluster: the client's node picks the replica and the session it sends; else the
+     * topology's rule (offline: client c writes to local (c-1) % N), else the main node */
+    int n = s->main_node;
+    int64_t session = -1;
+    if (L->clients_host != NULL) {
+        struct node_pick pick;
+        char name[FAULTS_NODE_MAX];
+        if (live_clients_pick(L->clients_host, client, &pick) == 0) {
+            snprintf(name, sizeof(name), "%s", pick.replica);
+            n = world_node_index(s, name) >= 0 ? world_node_index(s, name) : n;
+            op->via = n;
+            op->healthy_mask = pick.healthy_mask;
+            op->min_seq = pick.session.position;
+            session = pick.session.position;
+        }
+    } else if (s->topo != NULL && s->topo->route != NULL) {
+        n = s->topo->route(s, op);
+    }
     if (n < 0)
         n = s->main_node;
     char lane[32];
@@ -1136,7 +1214,8 @@ static struct sim_op *issue(struct live *L, int client, enum drill_op kind, int6
                       .qty = op->qty,
                       .order_id = op->order_id,
                       .created_users = s->clients[client].created_users,
-                      .node = n};
+                      .node = n,
+                      .session = session};
     snprintf(q->email, sizeof(q->email), "%s", s->clients[client].email);
     snprintf(q->base, sizeof(q->base), "%s", L->procs[n].base);
     L->issued++;
@@ -1151,6 +1230,8 @@ static int lineage_of(const struct live *L, int n)
     /* an async primary numbers its changes in its outbox, kept in its file (as the
      * simulator's async_position); every other copy counts its own commit groups */
     const struct drill_topology *t = &L->s->drill->topology;
+    if (is_cluster(L->s->drill)) /* every copy speaks in the leader's sequence */
+        return L->s->main_node;
     bool persistent = (t->components & DRILL_MIRROR) != 0 ||
                       ((t->components & DRILL_ASYNC) != 0 && !t->outbox_off &&
                        strcmp(L->s->nodes[n].name, "primary") == 0);
@@ -1195,6 +1276,15 @@ static void complete(struct live *L, const struct ask *q, const struct answer *a
         if (L->user_count < L->user_cap)
             L->users[L->user_count++] =
                 (struct live_user){.op = q->id, .client = q->client, .n = q->created_users};
+    }
+    if (L->clients_host != NULL && op->via >= 0 && (size_t)op->via < s->node_count) {
+        /* the client's node hears how it ended: its session, or a replica to rest */
+        bool answered = !(a->err == -ECONNREFUSED || a->err == -ETIMEDOUT ||
+                          a->err == -ECONNRESET);
+        if (!answered)
+            world_trace(s, "-", "client%d: #%u had no answer from %s", q->client, q->id,
+                        s->nodes[op->via].name);
+        live_clients_done(L->clients_host, q->client, s->nodes[op->via].name, answered, pos);
     }
     world_complete(s, op, a->outcome);
 }
@@ -1428,6 +1518,91 @@ static void user_times(struct live *L)
     }
 }
 
+/*
+ * Cluster: what a node's process says in GET /replication/status stands in for the
+ * core's node in the checkers (no-echo: a replica's positions and whether it applied a
+ * change twice; converges: the leader's head and its phantoms), asked just before the
+ * process stops (not under the lock).
+ */
+static void cluster_status_of(struct live *L, int n)
+{
+    struct sim *s = L->s;
+    const char *name = s->nodes[n].name;
+    bool leader = strcmp(name, "leader") == 0;
+    int r = -1;
+    if (!leader && sscanf(name, "replica%d", &r) != 1)
+        return; /* the registry: its answers are judged by the clients that took them */
+    char why[256] = "";
+    cJSON *j = L->procs[n].pid > 0 ? admin(L, n, "GET", "/replication/status", why, sizeof(why))
+                                   : NULL;
+    pthread_mutex_lock(&L->lock);
+    tick(L);
+    if (j == NULL) {
+        world_trace(s, name, "its status could not be read%s%s",
+                    why[0] ? ": " : " (its process is not running)", why);
+    } else {
+        struct node_cluster_status *st = calloc(1, sizeof(*st));
+        const cJSON *l = cJSON_GetObjectItemCaseSensitive(j, "leader");
+        if (st != NULL && leader) {
+            st->head_seq = json_num(l, "seq");
+            st->phantoms = (uint64_t)json_num(l, "phantoms");
+            st->phantom_seq = json_num(l, "phantomSeq");
+            world_trace(s, name, "status: head %" PRId64 ", %" PRIu64 " phantom change(s)",
+                        st->head_seq, st->phantoms);
+            cluster_live_status(s, -1, st);
+        } else if (st != NULL) {
+            st->position = json_num(j, "position");
+            st->position_max = json_num(j, "positionMax");
+            st->changes_applied = (uint64_t)json_num(j, "changesApplied");
+            st->applied_twice = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "appliedTwice"));
+            st->twice_seq = json_num(j, "twiceSeq");
+            st->twice_after = json_num(j, "twiceAfter");
+            st->twice_at_us = s->now_us; /* read now; the process's wall time is not the run's */
+            world_trace(s, name, "status: position %" PRId64 " (at most %" PRId64 "), %" PRIu64
+                                 " change(s) applied%s",
+                        st->position, st->position_max, st->changes_applied,
+                        st->applied_twice ? ", one of them twice" : "");
+            cluster_live_status(s, r - 1, st);
+        }
+        free(st);
+    }
+    pthread_mutex_unlock(&L->lock);
+    cJSON_Delete(j);
+}
+
+/* Cluster: every running replica holds the leader's head (its status says). */
+static bool cluster_behind(struct live *L, char *why, size_t len)
+{
+    struct sim *s = L->s;
+    cJSON *j = admin(L, s->main_node, "GET", "/replication/status", why, len);
+    if (j == NULL)
+        return true;
+    int64_t head = json_num(cJSON_GetObjectItemCaseSensitive(j, "leader"), "seq");
+    const cJSON *rep;
+    bool behind = false;
+    cJSON_ArrayForEach(rep, cJSON_GetObjectItemCaseSensitive(j, "replicas"))
+    {
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(rep, "node");
+        const cJSON *pos = cJSON_GetObjectItemCaseSensitive(rep, "position");
+        if (!cJSON_IsString(name))
+            continue;
+        if (!cJSON_IsNumber(pos)) {
+            snprintf(why, len, "%s has not said hello to the leader (at change %" PRId64 ")",
+                     name->valuestring, head);
+            behind = true;
+            break;
+        }
+        if ((int64_t)pos->valuedouble < head) {
+            snprintf(why, len, "%s is at change %" PRId64 ", the leader at %" PRId64,
+                     name->valuestring, (int64_t)pos->valuedouble, head);
+            behind = true;
+            break;
+        }
+    }
+    cJSON_Delete(j);
+    return behind;
+}
+
 /* Stops every process cleanly and opens the copies from their files (the
  * recovery a restart would run), for the checkers. */
 static void open_files(struct live *L, const char *why)
@@ -1439,6 +1614,8 @@ static void open_files(struct live *L, const char *why)
         if ((s->drill->topology.components & DRILL_ASYNC) != 0 &&
             strcmp(s->nodes[n].name, "secondary") == 0)
             async_status_of_secondary(L, (int)n);
+        if (is_cluster(s->drill))
+            cluster_status_of(L, (int)n);
         proc_stop(L, (int)n, false);
     }
     pthread_mutex_lock(&L->lock);
@@ -1467,7 +1644,7 @@ static void resume(struct live *L)
     L->judged_files = false;
     pthread_mutex_unlock(&L->lock);
     for (size_t n = 0; n < s->node_count; n++)
-        if (s->nodes[n].holds_db && s->nodes[n].up)
+        if (runs_process(s->drill, s->nodes[n].name) && s->nodes[n].up)
             restart(L, (int)n, "after the drain's judgement");
 }
 
@@ -1565,7 +1742,7 @@ static bool drain_pending(struct live *L, CURL *h, char *why, size_t len)
         return true;
     }
     for (size_t n = 0; n < s->node_count; n++) {
-        if (s->nodes[n].holds_db && L->procs[n].pid <= 0) {
+        if (runs_process(s->drill, s->nodes[n].name) && L->procs[n].pid <= 0) {
             snprintf(why, len, "the process of %s is not running", s->nodes[n].name);
             return true;
         }
@@ -1576,6 +1753,8 @@ static bool drain_pending(struct live *L, CURL *h, char *why, size_t len)
         return async_behind(L, why, len);
     if ((s->drill->topology.components & DRILL_OFFLINE) != 0)
         return offline_behind(L, why, len);
+    if (is_cluster(s->drill))
+        return cluster_behind(L, why, len);
     return false;
 }
 
@@ -1667,7 +1846,7 @@ static void drain(struct live *L, const struct drill_event *e)
     heal_everything(L);
     pthread_mutex_unlock(&L->lock);
     for (size_t n = 0; n < s->node_count; n++)
-        if (s->nodes[n].holds_db && L->procs[n].pid <= 0)
+        if (runs_process(s->drill, s->nodes[n].name) && L->procs[n].pid <= 0)
             restart(L, (int)n, "drain");
     for (size_t n = 0; n < s->node_count; n++)
         if (L->switched_off[n])
@@ -1808,6 +1987,22 @@ static void play(struct live *L, size_t index)
 }
 
 /* ---- the run ----------------------------------------------------------- */
+
+/* Cluster: the drill's clients are core client nodes hosted here (live_cluster.c),
+ * talking to the registry's process. */
+static int start_cluster_clients(struct live *L)
+{
+    struct sim *s = L->s;
+    int r = world_node_index(s, "registry");
+    char url[64];
+    if (r < 0) {
+        snprintf(s->msg, sizeof(s->msg), "a cluster without a registry");
+        return -EINVAL;
+    }
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", L->procs[r].port);
+    return live_clients_start(s, &L->lock, L->secret, url, &L->clients_host, s->msg,
+                              sizeof(s->msg));
+}
 
 /*
  * The core's periodic timers (an async primary's whole copies with outbox=off, a
@@ -1988,6 +2183,15 @@ static void finish(struct live *L)
     world_metric(s, "live_ops_issued", (int64_t)L->issued, "ops");
     world_metric(s, "live_ops_late", (int64_t)L->late_ops, "ops");
     world_metric(s, "live_late_max", (int64_t)L->late_max_us, "us");
+    if (L->clients_host != NULL) {
+        uint64_t answers = 0, refused = 0;
+        live_clients_counts(L->clients_host, &answers, &refused);
+        world_metric(s, "live_registry_answers", (int64_t)answers, "messages");
+        if (refused > 0)
+            world_trace(s, "-", "live: %" PRIu64 " message(s) to the clients refused (not "
+                                "authentic, not fresh, or malformed)",
+                        refused);
+    }
     pthread_mutex_unlock(&L->lock);
     if (!L->judged_files)
         open_files(L, "end of run");
@@ -2032,8 +2236,13 @@ static int wire_up(struct live *L)
     for (size_t n = 0; n < s->node_count; n++)
         fds[n] = -1;
     for (size_t n = 0; n < s->node_count && !err; n++) {
-        if (!s->nodes[n].holds_db)
+        if (!runs_process(s->drill, s->nodes[n].name))
             continue;
+        if (!s->nodes[n].holds_db) { /* the registry: a data directory of its own too */
+            char dir[WORLD_PATH_MAX + 64];
+            snprintf(dir, sizeof(dir), "%.500s/%s", s->workdir, s->nodes[n].name);
+            (void)mkdir(dir, 0700);
+        }
         struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0,
                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
         socklen_t len = sizeof(a);
@@ -2118,6 +2327,8 @@ int sim_run_live(const struct drill *d, const struct sim_options *opt, struct re
         ledger_live_let_go(s); /* serve --stake opens it */
     }
     /* the catalog is on disk: the runner lets go of it, the processes take it */
+    if (!err && is_cluster(d) && s->nodes[s->main_node].shop != NULL)
+        cluster_live_start(s, shop_last_seq(s->nodes[s->main_node].shop));
     for (size_t n = 0; !err && n < s->node_count; n++) {
         shop_close(s->nodes[n].shop);
         s->nodes[n].shop = NULL;
@@ -2127,8 +2338,10 @@ int sim_run_live(const struct drill *d, const struct sim_options *opt, struct re
     /* the others before the first node: it finds its peers listening */
     if (!err)
         for (size_t i = s->node_count; i > 0 && !err; i--)
-            if (s->nodes[i - 1].holds_db)
+            if (runs_process(d, s->nodes[i - 1].name))
                 err = proc_start(L, (int)(i - 1), s->msg, sizeof(s->msg));
+    if (!err && is_cluster(d))
+        err = start_cluster_clients(L);
     if (!err) {
         clock_gettime(CLOCK_MONOTONIC, &L->t0); /* every process listens */
         align_start(L);
@@ -2152,6 +2365,8 @@ int sim_run_live(const struct drill *d, const struct sim_options *opt, struct re
     stop_watch(L);
     for (size_t n = 0; n < s->node_count; n++)
         proc_stop(L, (int)n, true);
+    live_clients_stop(L->clients_host);
+    L->clients_host = NULL;
     if (!err) {
         err = result_fill(s, rep, opt->replay);
         rep->live = true;

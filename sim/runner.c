@@ -1421,7 +1421,8 @@ static void setup_node_config(struct sim *s, struct world_node *n, bool mirror)
     else
         snprintf(n->paths[0], sizeof(n->paths[0]), "%s/db_%s.sqlite", s->workdir, n->name);
     snprintf(n->paths[1], sizeof(n->paths[1]), "%s/db_mirror.sqlite", s->workdir);
-    if (s->live && (s->drill->topology.components & (DRILL_ASYNC | DRILL_OFFLINE)) != 0) {
+    if (s->live &&
+        (s->drill->topology.components & (DRILL_ASYNC | DRILL_OFFLINE | DRILL_CLUSTER)) != 0) {
         /* run --live (live.c): each node is a serve process with a data directory of its
          * own, its file named as serve names it */
         const char *file = strcmp(n->name, "secondary") == 0 ? "db_async.sqlite"

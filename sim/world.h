@@ -351,6 +351,10 @@ enum sim_check cluster_converges(struct sim *s, const struct drill_expect *e, ch
                                  size_t len);
 /* At the end: propagation lag p50/p99, resends, cache hits as metrics and a trace line. */
 void cluster_report(struct sim *s);
+/* run --live (live.c): the catalog's changes before the workload (the leader's head), and
+ * what replica r's process (r < 0: the leader's) said in its status, for the checkers */
+void cluster_live_start(struct sim *s, int64_t seeded);
+void cluster_live_status(struct sim *s, int replica, const struct node_cluster_status *st);
 
 /* checkers.c: evaluate every expectation now (a checkpoint, the drain, the end) */
 void checkers_run(struct sim *s, const char *when);
