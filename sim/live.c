@@ -226,10 +226,11 @@ int sim_live_check(const struct drill *d, struct drill_errors *errs)
         const struct drill_event *e = &d->events[i];
         switch (e->action) {
         case DRILL_CRASH:
-            if (!e->process && is_cluster(d) && !d->topology.sync_normal &&
+            if (!e->process && is_cluster(d) &&
                 (strncmp(e->name, "replica", 7) == 0 || strcmp(e->name, "registry") == 0))
-                break; /* played as a SIGKILL: with sync=full every commit is on its disk, all
-                        * a power cut of the replica keeps (the registry keeps nothing) */
+                break; /* played as a SIGKILL: a cluster's copies sync every commit (sync=full,
+                        * the only mode it has), all a power cut of a replica keeps; the
+                        * registry keeps nothing */
             if (!e->process)
                 add_error(errs, e->line, e->col,
                           "run --live cannot cut the power of a real machine: write `crash %s "
@@ -1599,6 +1600,14 @@ static bool cluster_behind(struct live *L, char *why, size_t len)
             break;
         }
     }
+    const cJSON *l = cJSON_GetObjectItemCaseSensitive(j, "leader");
+    size_t used = strlen(why);
+    if (behind && json_num(l, "phantoms") > 0 && used < len)
+        snprintf(why + used, len - used,
+                 ": propagate=before-commit sent %" PRId64 " change(s) whose commit then failed "
+                 "(the first, change %" PRId64 "), and the replicas skip the leader's reuse of "
+                 "those sequences as duplicates",
+                 json_num(l, "phantoms"), json_num(l, "phantomSeq"));
     cJSON_Delete(j);
     return behind;
 }
@@ -1938,8 +1947,14 @@ static void play(struct live *L, size_t index)
             s->nodes[n].up = false;
             s->nodes[n].crashes++;
             s->epoch++;
-            world_trace(s, s->nodes[n].name, "crash (process, crash): SIGKILL to process %d",
-                        (int)pid);
+            if (e->process)
+                world_trace(s, s->nodes[n].name, "crash (process, crash): SIGKILL to process %d",
+                            (int)pid);
+            else /* a cluster's replica or registry, sync=full (sim_live_check) */
+                world_trace(s, s->nodes[n].name, "crash (power cut): SIGKILL to process %d; with "
+                                                 "sync=full its disk holds every commit, all a "
+                                                 "power cut keeps",
+                            (int)pid);
             world_mark(s, s->nodes[n].name, REPORT_CRASH, "%s crashed (crash)", s->nodes[n].name);
             pthread_mutex_unlock(&L->lock);
         }
