@@ -97,6 +97,7 @@ struct cluster {
      * stands in for the core's nodes in the checkers */
     bool live;
     struct node_cluster_status live_leader, live_rep[DRILL_REPLICAS_MAX];
+    int64_t listing_slack_us; /* live: transits the runner cannot see, allowed on top */
 };
 
 static struct cluster *state(struct sim *s)
@@ -242,7 +243,8 @@ static void judge_listing(struct sim *s, struct cluster *cl, int client, uint32_
     for (int r = 0; r < cl->replica_count; r++) {
         int64_t heard = cl->rep[r].registry_heard_us;
         if ((listed >> r & 1) &&
-            (heard < 0 || s->now_us - heard > NODE_CLUSTER_REGISTRY_WINDOW_US)) {
+            (heard < 0 ||
+             s->now_us - heard > NODE_CLUSTER_REGISTRY_WINDOW_US + cl->listing_slack_us)) {
             cl->stale_rep = r;
             cl->stale_client = client;
             cl->stale_at_us = s->now_us;
@@ -1066,9 +1068,12 @@ enum sim_check cluster_lb_balanced(struct sim *s, const struct drill_expect *e, 
         return SIM_CHECK_SKIPPED;
     struct cluster *cl = state(s);
     if (cl->stale_rep >= 0) {
-        char heard[64] = "never heard from it";
+        char heard[96] = "never heard from it";
         if (cl->stale_heard_us >= 0)
-            snprintf(heard, sizeof(heard), "had heard nothing from it since %.3fs",
+            snprintf(heard, sizeof(heard),
+                     cl->live ? "could have heard nothing from it since %.3fs (its process was "
+                                "killed then)"
+                              : "had heard nothing from it since %.3fs",
                      secs(cl->stale_heard_us));
         snprintf(why, len,
                  "at %.3fs the registry listed %s to client%d although it %s (it lists the "
@@ -1237,4 +1242,22 @@ void cluster_live_status(struct sim *s, int replica, const struct node_cluster_s
         cl->live_leader = *st;
     else if (replica < cl->replica_count)
         cl->live_rep[replica] = *st;
+}
+
+/*
+ * Live: client `client`'s node took a registry answer listing `listed` (bit r:
+ * replica r+1), now. The runner knows when it killed each replica's process
+ * (killed_us[r], -1: running): the registry cannot have heard a dead one since
+ * (its heartbeats stop with it), so a listing later than the window plus
+ * slack_us (the transits of the last heartbeat and of the answer, which the
+ * runner does not see) is judged as the simulator judges a registry's answer.
+ */
+void cluster_live_listing(struct sim *s, int client, uint32_t listed, const int64_t *killed_us,
+                          int64_t slack_us)
+{
+    struct cluster *cl = state(s);
+    cl->listing_slack_us = slack_us;
+    for (int r = 0; r < cl->replica_count; r++)
+        cl->rep[r].registry_heard_us = killed_us[r] >= 0 ? killed_us[r] : s->now_us;
+    judge_listing(s, cl, client, listed);
 }

@@ -57,6 +57,7 @@
 #define LIVE_OPS_MAX 64           /* explicit `op` lines in flight at once */
 #define LIVE_CUTS_MAX 64          /* links a partition cuts at once */
 #define LIVE_ADMIN_TIMEOUT_MS 10000 /* an admin route's answer (failover, offline, status) */
+#define LIVE_LISTING_SLACK_US 1000000 /* cluster: a registry answer's transits, allowed */
 
 struct live_proc {
     pid_t pid;          /* 0: not running */
@@ -89,6 +90,7 @@ struct live {
     size_t user_count, user_cap;
     char secret[WORLD_PATH_MAX + 16];   /* async, offline, cluster: the cluster secret's file */
     struct live_clients *clients_host;  /* cluster: the drill's clients' core nodes */
+    int64_t killed_us[DRILL_NODES_MAX]; /* when each node's process was killed; -1: running */
     uint64_t late_ops, late_max_us, issued;
     struct live_watch *watch; /* live_watch.c: the nodes' lanes and lag */
     struct live_stake *stake; /* live_stake.c: the predictors of topology stake */
@@ -1409,6 +1411,7 @@ static void reap(struct live *L)
         node->up = false;
         node->crashes++;
         s->epoch++;
+        L->killed_us[n] = s->now_us;
         count_crash_point(L, (int)n);
         bool killed = WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
         world_trace(s, node->name, "process %d died (%s %d): a crash point, as the simulator's "
@@ -1442,6 +1445,7 @@ static int restart(struct live *L, int n, const char *why)
     } else {
         node->up = true;
         s->epoch++;
+        L->killed_us[n] = -1;
         world_trace(s, node->name, "restart (%s): process %d at %s", why, (int)L->procs[n].pid,
                     L->procs[n].base);
         world_mark(s, node->name, REPORT_RESTART, "%s restarted", node->name);
@@ -1947,6 +1951,7 @@ static void play(struct live *L, size_t index)
             s->nodes[n].up = false;
             s->nodes[n].crashes++;
             s->epoch++;
+            L->killed_us[n] = s->now_us;
             if (e->process)
                 world_trace(s, s->nodes[n].name, "crash (process, crash): SIGKILL to process %d",
                             (int)pid);
@@ -2003,6 +2008,27 @@ static void play(struct live *L, size_t index)
 
 /* ---- the run ----------------------------------------------------------- */
 
+/*
+ * Cluster, under the lock: client c took the registry's answer `listed`. A replica
+ * whose process the runner killed cannot have been heard since: listing it past the
+ * registry's window (plus LIVE_LISTING_SLACK_US for the two transits the runner does
+ * not see) is what lb-balanced reports, as the simulator does.
+ */
+static void took_listing(void *ctx, int client, uint32_t listed)
+{
+    struct live *L = ctx;
+    struct sim *s = L->s;
+    int64_t killed[DRILL_REPLICAS_MAX];
+    tick(L);
+    for (int r = 0; r < s->drill->topology.replicas && r < DRILL_REPLICAS_MAX; r++) {
+        char name[FAULTS_NODE_MAX];
+        snprintf(name, sizeof(name), "replica%d", r + 1);
+        int n = world_node_index(s, name);
+        killed[r] = n >= 0 ? L->killed_us[n] : -1;
+    }
+    cluster_live_listing(s, client, listed, killed, LIVE_LISTING_SLACK_US);
+}
+
 /* Cluster: the drill's clients are core client nodes hosted here (live_cluster.c),
  * talking to the registry's process. */
 static int start_cluster_clients(struct live *L)
@@ -2015,8 +2041,8 @@ static int start_cluster_clients(struct live *L)
         return -EINVAL;
     }
     snprintf(url, sizeof(url), "http://127.0.0.1:%d", L->procs[r].port);
-    return live_clients_start(s, &L->lock, L->secret, url, &L->clients_host, s->msg,
-                              sizeof(s->msg));
+    return live_clients_start(s, &L->lock, L->secret, url, took_listing, L, &L->clients_host,
+                              s->msg, sizeof(s->msg));
 }
 
 /*
@@ -2331,6 +2357,8 @@ int sim_run_live(const struct drill *d, const struct sim_options *opt, struct re
     }
     L->exe[got] = '\0';
     L->s = s;
+    for (size_t n = 0; n < DRILL_NODES_MAX; n++)
+        L->killed_us[n] = -1;
     pthread_mutex_init(&L->lock, NULL);
     curl_global_init(CURL_GLOBAL_DEFAULT);
     s->live = true;
@@ -2355,8 +2383,6 @@ int sim_run_live(const struct drill *d, const struct sim_options *opt, struct re
         for (size_t i = s->node_count; i > 0 && !err; i--)
             if (runs_process(d, s->nodes[i - 1].name))
                 err = proc_start(L, (int)(i - 1), s->msg, sizeof(s->msg));
-    if (!err && is_cluster(d))
-        err = start_cluster_clients(L);
     if (!err) {
         clock_gettime(CLOCK_MONOTONIC, &L->t0); /* every process listens */
         align_start(L);
@@ -2365,11 +2391,15 @@ int sim_run_live(const struct drill *d, const struct sim_options *opt, struct re
                     L->procs[s->main_node].base);
         note_sim_only(L);
         start_watch(L);
-        err = start_clients(L);
-        if (!err)
-            err = start_stake(L);
-        if (err)
-            snprintf(s->msg, sizeof(s->msg), "cannot start the clients: %s", strerror(-err));
+        if (is_cluster(d))
+            err = start_cluster_clients(L); /* s->msg says why not */
+        if (!err) {
+            err = start_clients(L);
+            if (!err)
+                err = start_stake(L);
+            if (err)
+                snprintf(s->msg, sizeof(s->msg), "cannot start the clients: %s", strerror(-err));
+        }
     }
     if (!err)
         err = run_timeline(L);

@@ -23,10 +23,13 @@
  */
 struct live_clients;
 
+/* Under the lock: client c took a registry answer, which lists `listed` (bit i: replica i+1). */
+typedef void (*live_took_fn)(void *ctx, int client, uint32_t listed);
+
 /* Starts the client nodes and their transport; 0, or -errno with msg. */
 int live_clients_start(struct sim *s, pthread_mutex_t *lock, const char *secret_file,
-                       const char *registry_url, struct live_clients **out, char *msg,
-                       size_t len);
+                       const char *registry_url, live_took_fn took, void *took_ctx,
+                       struct live_clients **out, char *msg, size_t len);
 /* Under the lock: client c's pick (the replica's index among replica1..N). */
 int live_clients_pick(struct live_clients *lc, int client, struct node_pick *pick);
 /* Under the lock: how client c's request to `replica` ended (answered: a reply came;

@@ -49,6 +49,8 @@ struct live_clients {
     size_t timer_count[DRILL_CLIENTS_MAX + 1];
     uint64_t last_counter[DRILL_CLIENTS_MAX + 1]; /* the registry's, per addressee */
     struct platform_env env;
+    live_took_fn took;
+    void *took_ctx;
     pthread_t thread;
     bool thread_started;
     atomic_bool stop;
@@ -180,14 +182,23 @@ static int on_request(struct mg_connection *conn, void *arg)
         free(body);
         return refuse(conn, lc, "not an authentic, fresh message of the registry");
     }
+    struct node_status *st = calloc(2, sizeof(*st)); /* large: not on a worker's stack */
     pthread_mutex_lock(lc->lock);
     bool fresh = counter > lc->last_counter[c];
     if (fresh) {
         lc->last_counter[c] = counter;
-        lc->answers++;
+        if (st != NULL)
+            node_status(lc->nodes[c], &st[0]);
         (void)node_on_message(lc->nodes[c], from, body, len);
+        if (st != NULL && node_status(lc->nodes[c], &st[1]) == 0 &&
+            st[1].cluster.registry_answers > st[0].cluster.registry_answers) {
+            lc->answers++; /* an answer the client took: its list is the registry's now */
+            if (lc->took != NULL)
+                lc->took(lc->took_ctx, c, st[1].cluster.known_mask);
+        }
     }
     pthread_mutex_unlock(lc->lock);
+    free(st);
     free(body);
     if (!fresh)
         return refuse(conn, lc, "a replay");
@@ -226,8 +237,8 @@ static void *timer_main(void *arg)
 /* ---- life ------------------------------------------------------------------ */
 
 int live_clients_start(struct sim *s, pthread_mutex_t *lock, const char *secret_file,
-                       const char *registry_url, struct live_clients **out, char *msg,
-                       size_t len)
+                       const char *registry_url, live_took_fn took, void *took_ctx,
+                       struct live_clients **out, char *msg, size_t len)
 {
     struct live_clients *lc = calloc(1, sizeof(*lc));
     if (lc == NULL) {
@@ -245,6 +256,8 @@ int live_clients_start(struct sim *s, pthread_mutex_t *lock, const char *secret_
     lc->env.timer = env_timer;
     lc->env.trace = env_trace;
     lc->env.crash = NULL;
+    lc->took = took;
+    lc->took_ctx = took_ctx;
     *out = lc;
     char why[256] = "";
     int err = auth_secret_load(secret_file, false, &lc->key, why, sizeof(why));

@@ -355,6 +355,8 @@ void cluster_report(struct sim *s);
  * what replica r's process (r < 0: the leader's) said in its status, for the checkers */
 void cluster_live_start(struct sim *s, int64_t seeded);
 void cluster_live_status(struct sim *s, int replica, const struct node_cluster_status *st);
+void cluster_live_listing(struct sim *s, int client, uint32_t listed, const int64_t *killed_us,
+                          int64_t slack_us);
 
 /* checkers.c: evaluate every expectation now (a checkpoint, the drain, the end) */
 void checkers_run(struct sim *s, const char *when);
