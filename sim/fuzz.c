@@ -47,7 +47,7 @@ enum task_kind {
 
 static const char usage_fuzz[] =
     "usage: faultdrill fuzz [--topology T] [--runs N | --time DUR] [--seed S] [--jobs N]\n"
-    "                       [--out DIR] [--show N]\n"
+    "                       [--out DIR] [--show N] [--first]\n"
     "\n"
     "Generates valid random drills for every topology this build runs (their\n"
     "options in the correct modes, workloads, faults from the catalog at random\n"
@@ -64,6 +64,8 @@ static const char usage_fuzz[] =
     "  --jobs N      worker processes (default: the number of cores)\n"
     "  --out DIR     where failures and fuzz.json go (default faultdrill-out)\n"
     "  --show N      print drill N of the seed and exit\n"
+    "  --first       stop at the first failing drill, unshrunk, and print its\n"
+    "                number: how many drills a bug takes to find\n"
     "\n"
     "Exit codes: 0 nothing found, 1 a failing drill was found, 2 bad usage,\n"
     "3 could not run (or the generator wrote a drill that does not parse).\n";
@@ -78,6 +80,7 @@ struct fuzz_args {
     const char *out;
     bool show;
     uint64_t show_index;
+    bool first;
 };
 
 struct fuzz_ctx {
@@ -510,6 +513,10 @@ static int parse_args(int argc, char **argv, struct fuzz_args *a)
             fputs(usage_fuzz, stdout);
             return -1;
         }
+        if (strcmp(arg, "--first") == 0) {
+            a->first = true;
+            continue;
+        }
         if (val == NULL)
             goto bad;
         i++;
@@ -547,6 +554,16 @@ static int parse_args(int argc, char **argv, struct fuzz_args *a)
     return 0;
 }
 
+/* The lowest drill number with a finding; false when none. Every drill below
+ * it ran (drills are queued in order), so it does not depend on --jobs. */
+static bool first_failing(const struct findings *f, uint64_t *n)
+{
+    for (size_t i = 0; i < f->count; i++)
+        if (i == 0 || f->sig[i].indices[0] < *n)
+            *n = f->sig[i].indices[0];
+    return f->count > 0;
+}
+
 static void print_summary(const struct fuzz_args *a, const struct fuzz_ctx *ctx,
                           const struct findings *f, double run_s, double all_s)
 {
@@ -560,6 +577,10 @@ static void print_summary(const struct fuzz_args *a, const struct fuzz_ctx *ctx,
     if (f->generator_errors)
         printf(", %" PRIu64 " GENERATOR ERRORS", f->generator_errors);
     printf(" (%.1f s with shrinking)\n", all_s);
+    uint64_t first;
+    if (first_failing(f, &first))
+        printf("  first failing drill: %" PRIu64 " (found after %" PRIu64 " drills)\n", first,
+               first + 1);
     for (size_t i = 0; i < f->count; i++) {
         const struct signature *s = &f->sig[i];
         printf("  FOUND %s  x%" PRIu64 "  (drill %" PRIu64 ")\n    %.300s\n", s->key, s->count,
@@ -590,6 +611,11 @@ static int write_json(const struct fuzz_args *a, const struct fuzz_ctx *ctx,
     cJSON_AddNumberToObject(o, "only_unexercised", (double)f->unexercised_runs);
     cJSON_AddNumberToObject(o, "generator_errors", (double)f->generator_errors);
     cJSON_AddNumberToObject(o, "runs_per_s", run_s > 0 ? (double)f->runs / run_s : 0);
+    uint64_t first;
+    if (first_failing(f, &first))
+        cJSON_AddNumberToObject(o, "first_failing_drill", (double)first);
+    else
+        cJSON_AddNullToObject(o, "first_failing_drill");
     cJSON *topo = cJSON_AddArrayToObject(o, "topologies");
     for (size_t i = 0; i < ctx->space.count; i++) {
         char w[64];
@@ -666,8 +692,9 @@ static int fuzz_loop(const struct fuzz_args *a, struct fuzz_ctx *ctx, struct fin
     cli_progress_start(&progress, "fuzz", a->time_us ? 0 : a->runs);
     int rc = 0;
     for (;;) {
-        /* keep a few drills queued per worker; with --time, stop queueing at the deadline */
-        while (next < limit && pool_pending(p) < (size_t)a->jobs * 4 &&
+        /* keep a few drills queued per worker (one with --first, so that it stops right at
+         * the failing drill); with --time, stop queueing at the deadline */
+        while (next < limit && pool_pending(p) < (size_t)a->jobs * (a->first ? 1 : 4) &&
                (deadline == 0 || cli_now_ms() < deadline)) {
             pool_submit(p, TASK_ID(TASK_RUN, next));
             if (next % FUZZ_RECHECK_EVERY == FUZZ_RECHECK_EVERY - 1)
@@ -687,14 +714,14 @@ static int fuzz_loop(const struct fuzz_args *a, struct fuzz_ctx *ctx, struct fin
             take_recheck(ctx, f, &r);
         }
         cli_progress_update(&progress, runs_done, f->failed_runs);
-        if (deadline && cli_now_ms() >= deadline)
+        if ((deadline && cli_now_ms() >= deadline) || (a->first && f->count > 0))
             limit = next; /* what is queued still runs */
     }
     cli_progress_end(&progress);
     if (*run_s == 0)
         *run_s = (double)(cli_now_ms() - t0) / 1000.0;
     if (rc == -ENOENT)
-        rc = shrink_phase(a, ctx, f, p);
+        rc = a->first ? 0 : shrink_phase(a, ctx, f, p);
     pool_free(p);
     return rc;
 }

@@ -36,13 +36,27 @@ struct fuzz_space {
                            * has something to find (FAULTDRILL_TEST_FUZZ_PLANT=early-ack) */
 };
 
+/* The candidate topologies: every component alone and every pair of
+ * replication components, each also with stake. Returns how many. */
+size_t fuzz_set_candidates(unsigned sets[FUZZ_SETS_MAX]);
+
+/* Whether `run` builds a set; ctx is the caller's. */
+typedef bool fuzz_runnable_fn(unsigned set, void *ctx);
+
+/* The probe of this build: a drill of the set's topology line alone is
+ * parsed (`check`) and run for an instant (`run`); ctx unused. */
+bool fuzz_set_runnable(unsigned set, void *ctx);
+
 /*
- * Finds the topologies this build runs: each candidate (every component
- * alone and every pair, each also with stake) is parsed and run for an
- * instant; the ones `check` refuses or `run` does not build yet are left out.
- * only (NULL: all) keeps the one set named by topology words ("mirror",
- * "mirror async"). 0, or -ENOTSUP with err when nothing is left.
+ * The space: the candidates runnable accepts, so a combination joins the
+ * moment `run` builds it and one it refuses is never generated. only (NULL:
+ * all) keeps the one set named by topology words ("mirror", "mirror async").
+ * 0; -EINVAL (bad words) or -ENOTSUP (nothing left) with err.
  */
+int fuzz_space_build(struct fuzz_space *sp, const char *only, fuzz_runnable_fn *runnable,
+                     void *ctx, char err[REPORT_ERR_MAX]);
+
+/* fuzz_space_build with this build's probe, fuzz_set_runnable. */
 int fuzz_space_probe(struct fuzz_space *sp, const char *only, char err[REPORT_ERR_MAX]);
 
 /* The topology words of a set: "mirror async". */

@@ -44,7 +44,8 @@ struct gen_workload {
 };
 
 struct gen {
-    struct faults_rng rng;
+    struct faults_rng *rng;   /* the stream drawn from now: main, or shapes */
+    struct faults_rng main, shapes;
     uint64_t drill_seed;
     int products, stock, price_max, users;
     int workload_count;
@@ -60,6 +61,10 @@ struct gen {
     int retries;
     int64_t drain_at_us, within_us, duration_us;
     bool failover, crash;
+    int jitter_ms;                /* the links' jitter, 0: none */
+    /* the shapes (drawn from their own stream, see plan_shapes) */
+    int wide_jitter_ms;           /* 0, or a jitter past the async shipper's pace */
+    bool late_push;               /* an offline push held back past its reply timeout */
     struct drill *scratch;        /* for accepted_event */
     struct drill_errors *errs;
     const char *liar; /* the one predictor that lies, once chosen */
@@ -74,7 +79,7 @@ struct gen {
 
 static uint64_t below(struct gen *g, uint64_t n)
 {
-    return n == 0 ? 0 : faults_rng_below(&g->rng, n);
+    return n == 0 ? 0 : faults_rng_below(g->rng, n);
 }
 
 static bool chance(struct gen *g, unsigned pct)
@@ -238,8 +243,11 @@ static void topology_line(struct gen *g, const struct fuzz_space *sp)
             dur(time_between(g, 200 * MS, SECOND), d));
     if (chance(g, 30))
         put(g, " latency=%dms", (int)between(g, 0, 5));
-    if (chance(g, 30))
-        put(g, " jitter=%dms", (int)between(g, 1, 3));
+    g->jitter_ms = chance(g, 30) ? (int)between(g, 1, 3) : 0;
+    if (g->wide_jitter_ms > 0)
+        g->jitter_ms = g->wide_jitter_ms;
+    if (g->jitter_ms > 0)
+        put(g, " jitter=%dms", g->jitter_ms);
     put(g, "\n");
 }
 
@@ -392,7 +400,9 @@ static bool crash_point(struct gen *g, int64_t at_us)
     if (pick == 0 && has(g, DRILL_MIRROR)) {
         static const char *const p[] = {"mirror-between-commits", "mirror-before-commit",
                                         "mirror-during-resync"};
-        node = "primary";
+        /* a mirror alone mirrors its primary; in a combination the parser knows which
+         * nodes have a mirror (accepted_event) */
+        node = (g->set & ~DRILL_STAKE) == DRILL_MIRROR ? "primary" : pick_node(g, has_disk);
         point = p[below(g, 3)];
     } else if (pick == 1 && has(g, DRILL_OFFLINE)) {
         static const char *const p[] = {"sync-after-push", "sync-between-row-and-queue"};
@@ -496,6 +506,58 @@ static void one_event(struct gen *g)
     }
 }
 
+/* ---- shapes ------------------------------------------------------------------------------------ */
+
+/*
+ * Shapes: situations that take several choices lined up just so, which the
+ * independent draws above all but never make. Each is drawn from a stream of
+ * its own ("fuzz/<n>/shapes"), so a drill that draws none is, byte for byte,
+ * the drill the generator wrote before the shapes existed (a fuzz seed and
+ * drill number recorded then still name the same drill), and one that draws
+ * a shape differs from it only by the shape's words and lines.
+ *
+ * - wide jitter (async, cluster): a jitter of 12-30ms, past the shipper's
+ *   pace (NODE_ASYNC_PUMP_US: a batch every 10ms). Batches overtake each
+ *   other, the receiver sees a gap and asks for a resend. The 1-3ms drawn
+ *   above never reorders two batches.
+ * - late push (offline): a local's link to central holds some of its pushes
+ *   back past the reply timeout (NODE_OFFLINE_REPLY_TIMEOUT_US) while its
+ *   clients keep writing: the local pushes the same rows again, newer, and
+ *   the old push lands after them. Central must keep the newer version. The
+ *   delays drawn above (at most 300ms) never outlast the timeout.
+ */
+static void draw_shapes(struct gen *g, bool on)
+{
+    g->rng = on ? &g->shapes : &g->main;
+}
+
+static void plan_shapes(struct gen *g)
+{
+    draw_shapes(g, true);
+    if ((has(g, DRILL_ASYNC) || has(g, DRILL_CLUSTER)) && chance(g, 20))
+        g->wide_jitter_ms = (int)between(g, 12, 30);
+    g->late_push = has(g, DRILL_OFFLINE) && chance(g, 35);
+    draw_shapes(g, false);
+}
+
+static void late_push(struct gen *g)
+{
+    draw_shapes(g, true);
+    int64_t writing_until = g->workloads[0].until_us;
+    for (int w = 1; w < g->workload_count; w++)
+        if (g->workloads[w].until_us < writing_until)
+            writing_until = g->workloads[w].until_us;
+    const char *local = pick_node(g, is_local);
+    int64_t at = time_between(g, 200 * MS, writing_until - SECOND);
+    int64_t hold = time_between(g, 600 * MS, 2 * SECOND), span = time_between(g, SECOND, 4 * SECOND);
+    double p = (double)between(g, 30, 70) / 100.0;
+    char h[DRILL_DURATION_TEXT_MAX], f[DRILL_DURATION_TEXT_MAX];
+    if (local != NULL)
+        accepted_event(g, at, "fault net/%s/central/delay delay=%s p=%g for=%s", local,
+                       dur(hold, h), p, dur(span, f));
+    draw_shapes(g, false);
+}
+
 static int by_time(const void *a, const void *b)
 {
     const struct gen_event *x = a, *y = b;
@@ -507,6 +569,8 @@ static void timeline(struct gen *g)
     int n = (int)between(g, 0, 8);
     for (int i = 0; i < n; i++)
         one_event(g);
+    if (g->late_push)
+        late_push(g);
     char d[DRILL_DURATION_TEXT_MAX], w[DRILL_DURATION_TEXT_MAX];
     event(g, g->drain_at_us, "drain within=%s", dur(g->within_us, w));
     /* a stable sort keeps each restart after its crash when both share a time */
@@ -576,12 +640,14 @@ static void plan_times(struct gen *g)
     int64_t within = 2 * SECOND;
     if (has(g, DRILL_ASYNC)) {
         int64_t changes = g->products + g->users + g->ops_max + 16;
-        within += (changes + g->async_batch - 1) / g->async_batch * g->async_delay_us;
+        int64_t trips = (changes + g->async_batch - 1) / g->async_batch;
+        /* a wide jitter may cost a gap and its resend on every trip */
+        within += trips * (g->async_delay_us + 4 * g->wide_jitter_ms * MS);
     }
     if (has(g, DRILL_OFFLINE))
         within += (g->retries + 3) * g->interval_us;
     if (has(g, DRILL_CLUSTER))
-        within += SECOND;
+        within += g->wide_jitter_ms > 0 ? 3 * SECOND : SECOND;
     g->within_us = (within + 100 * MS - 1) / (100 * MS) * (100 * MS);
     g->duration_us = g->drain_at_us + g->within_us + 500 * MS;
 }
@@ -595,8 +661,12 @@ int fuzz_generate(const struct fuzz_space *sp, uint64_t seed, uint64_t index, ch
         return -ENOMEM;
     char stream[48];
     snprintf(stream, sizeof(stream), "fuzz/%" PRIu64, index);
-    faults_rng_seed(&g->rng, seed, stream);
+    faults_rng_seed(&g->main, seed, stream);
+    snprintf(stream, sizeof(stream), "fuzz/%" PRIu64 "/shapes", index);
+    faults_rng_seed(&g->shapes, seed, stream);
+    g->rng = &g->main;
     g->set = sp->sets[below(g, sp->count)];
+    plan_shapes(g);
     g->out = text;
     g->cap = len;
     g->scratch = calloc(1, sizeof(*g->scratch));
@@ -634,9 +704,9 @@ void fuzz_set_words(unsigned set, char *buf, size_t len)
                                   drill_component_name(order[i]));
 }
 
-/* True when check accepts the topology and run builds it (an instant of it runs). */
-static bool is_runnable(unsigned set)
+bool fuzz_set_runnable(unsigned set, void *ctx)
 {
+    (void)ctx;
     char words[64], text[256];
     fuzz_set_words(set, words, sizeof(words));
     snprintf(text, sizeof(text), "drill \"probe\"\ntopology %s\nduration 10ms\n", words);
@@ -676,20 +746,27 @@ static int parse_set(const char *words, unsigned *set)
     return *set ? 0 : -EINVAL;
 }
 
-int fuzz_space_probe(struct fuzz_space *sp, const char *only, char err[REPORT_ERR_MAX])
+size_t fuzz_set_candidates(unsigned sets[FUZZ_SETS_MAX])
 {
     static const unsigned base[] = {DRILL_SINGLE, DRILL_MIRROR, DRILL_ASYNC, DRILL_OFFLINE,
                                     DRILL_CLUSTER};
-    unsigned cand[FUZZ_SETS_MAX];
     size_t n = 0;
     for (size_t i = 0; i < 5; i++)
-        cand[n++] = base[i];
-    for (size_t i = 1; i < 5; i++)
+        sets[n++] = base[i];
+    for (size_t i = 1; i < 5; i++) /* single joins nothing */
         for (size_t j = i + 1; j < 5; j++)
-            cand[n++] = base[i] | base[j];
+            sets[n++] = base[i] | base[j];
     for (size_t i = 0, m = n; i < m; i++)
-        cand[n++] = cand[i] | DRILL_STAKE;
+        sets[n++] = sets[i] | DRILL_STAKE;
     assert(n <= FUZZ_SETS_MAX);
+    return n;
+}
+
+int fuzz_space_build(struct fuzz_space *sp, const char *only, fuzz_runnable_fn *runnable,
+                     void *ctx, char err[REPORT_ERR_MAX])
+{
+    unsigned cand[FUZZ_SETS_MAX];
+    size_t n = fuzz_set_candidates(cand);
     unsigned want = 0;
     if (only != NULL && parse_set(only, &want) != 0) {
         snprintf(err, REPORT_ERR_MAX,
@@ -702,7 +779,7 @@ int fuzz_space_probe(struct fuzz_space *sp, const char *only, char err[REPORT_ER
         want |= DRILL_SINGLE; /* stake named alone sits beside single */
     sp->count = 0;
     for (size_t i = 0; i < n; i++)
-        if ((want == 0 || cand[i] == want) && is_runnable(cand[i]))
+        if ((want == 0 || cand[i] == want) && runnable(cand[i], ctx))
             sp->sets[sp->count++] = cand[i];
     if (sp->count == 0) {
         snprintf(err, REPORT_ERR_MAX, "topology %.100s: `check` refuses it or `run` does not "
@@ -710,4 +787,9 @@ int fuzz_space_probe(struct fuzz_space *sp, const char *only, char err[REPORT_ER
         return -ENOTSUP;
     }
     return 0;
+}
+
+int fuzz_space_probe(struct fuzz_space *sp, const char *only, char err[REPORT_ERR_MAX])
+{
+    return fuzz_space_build(sp, only, fuzz_set_runnable, NULL, err);
 }

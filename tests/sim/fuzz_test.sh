@@ -36,6 +36,7 @@ expect_grep() { # expect_grep PATTERN FILE DESCRIPTION
         sed 's/^/  | /' "$2" | head -20
     fi
 }
+expect_eq() { if [ "$1" = "$2" ]; then ok; else bad "$3: got '$1', wanted '$2'"; fi; }
 
 expect_rc 0 "fuzz --help" "$fd" fuzz --help
 expect_grep "usage: faultdrill fuzz" "$work/out" "fuzz --help prints its usage"
@@ -78,14 +79,29 @@ if diff <(jq -S 'del(.runs_per_s)' "$work/p1/fuzz.json") <(jq -S 'del(.runs_per_
     bad "fuzz with --jobs 1 and --jobs 2 differ"
     head -20 "$work/diff"
 fi
+# --first stops at the lowest failing drill (how many drills a bug takes to find), unshrunk,
+# whatever --jobs is
+first=$(jq '[.findings[].drills[0]] | min' "$work/p1/fuzz.json")
+expect_eq "$(jq .first_failing_drill "$work/p1/fuzz.json")" "$first" "fuzz.json names the first failing drill"
+for jobs in 1 2; do
+    expect_rc 1 "fuzz --first --jobs $jobs" \
+        "$fd" fuzz --topology mirror --runs 8 --seed 3 --jobs "$jobs" --first --out "$work/f$jobs"
+    expect_grep "first failing drill: $first (found after $((first + 1)) drills)" "$work/out" \
+        "--first --jobs $jobs prints the first failing drill"
+    expect_eq "$(jq .first_failing_drill "$work/f$jobs/fuzz.json")" "$first" \
+        "--first --jobs $jobs stops at the same drill"
+    expect_eq "$(find "$work/f$jobs/failures" -maxdepth 1 -name '*.drill' | wc -l)" 0 \
+        "--first --jobs $jobs shrinks nothing"
+done
+expect_eq "$(jq .runs "$work/f1/fuzz.json")" "$((first + 1))" "--first --jobs 1 runs no drill past it"
 unset FAULTDRILL_TEST_FUZZ_PLANT
 
 # unplanted, over every topology: every drill it wrote parses and ran (that --jobs does not
 # change the outcome is shown above, failures included)
 "$fd" fuzz --runs 6 --seed 5 --jobs 2 --out "$work/u1" >/dev/null 2>&1
-expect_eq() { if [ "$1" = "$2" ]; then ok; else bad "$3: got '$1', wanted '$2'"; fi; }
 expect_eq "$(jq .runs "$work/u1/fuzz.json")" 6 "fuzz.json counts the drills run"
 expect_eq "$(jq .generator_errors "$work/u1/fuzz.json")" 0 "the generator wrote only valid drills"
+expect_eq "$(jq .first_failing_drill "$work/u1/fuzz.json")" null "no failing drill, none named"
 
 echo "fuzz_test: $passed passed, $failed failed"
 [ "$failed" = 0 ]
