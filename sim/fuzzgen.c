@@ -547,14 +547,18 @@ static void late_push(struct gen *g)
     for (int w = 1; w < g->workload_count; w++)
         if (g->workloads[w].until_us < writing_until)
             writing_until = g->workloads[w].until_us;
-    const char *local = pick_node(g, is_local);
+    /* a local some client writes to (client c writes to local (c-1) % N + 1): one
+     * without writes has nothing to push late */
+    char local[FAULTS_NODE_MAX] = "local";
+    int writers = g->locals < g->clients ? g->locals : g->clients;
+    if (g->locals > 0)
+        snprintf(local, sizeof(local), "local%d", (int)between(g, 1, writers));
     int64_t at = time_between(g, 200 * MS, writing_until - SECOND);
     int64_t hold = time_between(g, 600 * MS, 2 * SECOND), span = time_between(g, SECOND, 4 * SECOND);
     double p = (double)between(g, 30, 70) / 100.0;
     char h[DRILL_DURATION_TEXT_MAX], f[DRILL_DURATION_TEXT_MAX];
-    if (local != NULL)
-        accepted_event(g, at, "fault net/%s/central/delay delay=%s p=%g for=%s", local,
-                       dur(hold, h), p, dur(span, f));
+    accepted_event(g, at, "fault net/%s/central/delay delay=%s p=%g for=%s", local,
+                   dur(hold, h), p, dur(span, f));
     draw_shapes(g, false);
 }
 
