@@ -229,6 +229,44 @@ static void async_node(struct live_watch *w, int n, const char *name, const char
         say(v, REPORT_STATE_UP, 0, "caught up: holds every change of %s", primary);
 }
 
+/*
+ * A cluster replica: the leader's status tells its lag (replicas[].lagChanges and
+ * lagSeconds), the replica's own its applied batches (lastLagSeconds: the
+ * simulator's propagation lag of a batch). The leader's status is read once a poll.
+ */
+static void cluster_replica(struct live_watch *w, int n, const char *name, const char *base,
+                            const cJSON *leader, const char *leader_name, struct seen *v)
+{
+    struct sim *s = w->io.s;
+    cJSON *own = get_json(w, base, "/replication/status");
+    if (own != NULL) {
+        uint64_t applied = (uint64_t)llround(num(own, "batchesApplied", 0));
+        int64_t lag_us = (int64_t)llround(num(own, "lastLagSeconds", -1) * 1e6);
+        if (applied > w->node[n].applied_seen && lag_us >= 0 && lag_us <= s->drill->duration_us)
+            sample(w, lag_us);
+        w->node[n].applied_seen = applied;
+        cJSON_Delete(own);
+    }
+    const cJSON *r, *mine = NULL;
+    cJSON_ArrayForEach(r, cJSON_GetObjectItemCaseSensitive(leader, "replicas"))
+        if (strcmp(text(r, "node"), name) == 0)
+            mine = r;
+    if (mine == NULL || !cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(mine, "lagChanges"))) {
+        if (own != NULL)
+            say(v, REPORT_STATE_UP, 0, "up");
+        return;
+    }
+    int64_t changes = (int64_t)llround(num(mine, "lagChanges", 0));
+    double seconds = num(mine, "lagSeconds", 0);
+    if (changes > w->behind_max)
+        w->behind_max = changes;
+    if (changes > 0 && seconds * 1e6 >= LIVE_WATCH_LAG_SHOWN_US)
+        say(v, REPORT_STATE_BEHIND, changes, "lags: %lld change(s) behind %s (%.3fs)",
+            (long long)changes, leader_name, seconds);
+    else
+        say(v, REPORT_STATE_UP, 0, "caught up: holds every change of %s", leader_name);
+}
+
 /* An offline local: switched off, or up; its queue measures the time to sync. */
 static void offline_local(struct live_watch *w, int n, const char *base, int64_t now_us,
                           struct seen *v)
@@ -296,9 +334,11 @@ static void poll_nodes(struct live_watch *w)
     int64_t now_us = s->now_us;
     pthread_mutex_unlock(w->io.lock);
     struct seen seen[DRILL_NODES_MAX];
-    cJSON *mirror = NULL;
+    cJSON *mirror = NULL, *leader = NULL;
     if ((c & DRILL_MIRROR) != 0 && primary_base[0])
         mirror = get_json(w, primary_base, "/mirror/status");
+    if ((c & DRILL_CLUSTER) != 0 && primary_base[0])
+        leader = get_json(w, primary_base, "/replication/status");
     for (size_t n = 0; n < s->node_count; n++) {
         struct seen *v = &seen[n];
         const char *name = s->nodes[n].name;
@@ -315,10 +355,13 @@ static void poll_nodes(struct live_watch *w)
             async_node(w, (int)n, name, base[n], primary_base, v);
         else if ((c & DRILL_OFFLINE) != 0 && strncmp(name, "local", 5) == 0)
             offline_local(w, (int)n, base[n], now_us, v);
+        else if ((c & DRILL_CLUSTER) != 0 && strncmp(name, "replica", 7) == 0)
+            cluster_replica(w, (int)n, name, base[n], leader, s->nodes[s->main_node].name, v);
         else
             say(v, REPORT_STATE_UP, 0, "up");
     }
     cJSON_Delete(mirror);
+    cJSON_Delete(leader);
     pthread_mutex_lock(w->io.lock);
     w->io.tick(w->io.ctx);
     for (size_t n = 0; n < s->node_count; n++)
@@ -418,20 +461,25 @@ void live_watch_stop(struct live_watch *w)
         if (w->node[n].pending_since_us >= 0 &&
             s->now_us - w->node[n].pending_since_us > w->sync_max_us)
             w->sync_max_us = s->now_us - w->node[n].pending_since_us;
-    if ((c & DRILL_ASYNC) != 0 && w->sample_count > 0) {
+    if ((c & (DRILL_ASYNC | DRILL_CLUSTER)) != 0 && w->sample_count > 0) {
+        /* the simulator's names: async's replication lag, a cluster's propagation lag */
+        const char *what = (c & DRILL_ASYNC) != 0 ? "replication" : "propagation";
+        char p50_name[48], p99_name[48];
+        snprintf(p50_name, sizeof(p50_name), "%s_lag_p50_us", what);
+        snprintf(p99_name, sizeof(p99_name), "%s_lag_p99_us", what);
         qsort(w->samples, w->sample_count, sizeof(*w->samples), cmp_i64);
         int64_t p50 = percentile(w->samples, w->sample_count, 50);
         int64_t p99 = percentile(w->samples, w->sample_count, 99);
-        world_metric(s, "replication_lag_p50_us", p50, "us");
-        world_metric(s, "replication_lag_p99_us", p99, "us");
+        world_metric(s, p50_name, p50, "us");
+        world_metric(s, p99_name, p99, "us");
         world_trace(s, "-",
-                    "live: replication lag over %zu applied batch(es) sampled in %" PRIu64
+                    "live: %s lag over %zu applied batch(es) sampled in %" PRIu64
                     " polls every %.1fs (batches applied between two polls count once, the "
                     "last): p50 %.3fs, p99 %.3fs",
-                    w->sample_count, w->polls, (double)LIVE_WATCH_EVERY_US / 1e6,
+                    what, w->sample_count, w->polls, (double)LIVE_WATCH_EVERY_US / 1e6,
                     (double)p50 / 1e6, (double)p99 / 1e6);
     }
-    if ((c & (DRILL_ASYNC | DRILL_MIRROR)) != 0 && w->behind_max >= 0) {
+    if ((c & (DRILL_ASYNC | DRILL_MIRROR | DRILL_CLUSTER)) != 0 && w->behind_max >= 0) {
         world_metric(s, "lag_changes_max", w->behind_max, "changes");
         world_trace(s, "-", "live: a copy was %" PRId64 " change(s) behind at most (polled)",
                     w->behind_max);

@@ -120,7 +120,7 @@ static void observe_nodes(struct sim *s)
     for (size_t n = 0; n < s->node_count; n++) {
         int64_t value = 0, at_us = s->now_us;
         enum report_node_state st = node_state(s, (int)n, &value, NULL, 0);
-        if ((s->drill->topology.components & (DRILL_ASYNC | DRILL_MIRROR)) != 0 &&
+        if ((s->drill->topology.components & (DRILL_ASYNC | DRILL_MIRROR | DRILL_CLUSTER)) != 0 &&
             st != REPORT_STATE_DOWN && value > w->lag_max)
             w->lag_max = value;
         bool changed = st != w->node[n].state;
@@ -161,8 +161,8 @@ void story_observe(struct sim *s)
         w->started = true;
         int64_t every = s->drill->duration_us / STORY_LAG_MARKS_MAX;
         w->lag_every_us = every > 1000 ? every : 1000;
-        w->lag_max = (s->drill->topology.components & (DRILL_ASYNC | DRILL_MIRROR)) != 0 ? 0
-                                                                                       : -1;
+        unsigned copies = DRILL_ASYNC | DRILL_MIRROR | DRILL_CLUSTER;
+        w->lag_max = (s->drill->topology.components & copies) != 0 ? 0 : -1;
         for (size_t i = 0; i < WORLD_FAULTS_MAX; i++)
             w->fault_fired_us[i] = -1;
         for (size_t n = 0; n < DRILL_NODES_MAX; n++) {

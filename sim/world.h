@@ -147,7 +147,7 @@ struct world_story {
     bool started;
     int64_t lag_every_us;                   /* a lag mark at most this often per node */
     int64_t fault_fired_us[WORLD_FAULTS_MAX]; /* when each fault first fired, -1: not yet */
-    int64_t lag_max;                        /* async, mirror: changes a copy was behind at
+    int64_t lag_max;                        /* async, mirror, cluster: changes a copy was behind at
                                                most (-1: none seen), for the agreement */
     struct {
         enum report_node_state state;
