@@ -4,7 +4,8 @@
  * stretches, which the simulator's story and run --live's watcher draw with
  * the same words) and the lag figures either run measured, simulated beside
  * live. The simulator sees every event; the live runner polls its nodes
- * (live_watch.c), so a live figure is a sample and says so.
+ * (live_watch.c), so a live figure is a sample and says so. With topology
+ * stake, also what the ledger did to each predictor (slashes, exclusion).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -102,8 +103,73 @@ static void put_figure(FILE *out, const struct report_metric *m, const char *non
         fprintf(out, "%" PRId64 " %s", m->value, m->unit);
 }
 
+/* ---- stake: what the ledger did to each predictor ----------------------------- */
+
+struct stake_story {
+    int64_t slashed;                   /* micro-units, over every round */
+    int64_t rounds_slashed;
+    int64_t excluded_round;            /* 0: never */
+};
+
+/* From ledger.c's marks on a predictor's lane ("round N: slashed X", "round N: excluded"). */
+static struct stake_story stake_of(const struct report_run *r, const char *lane)
+{
+    struct stake_story st = {0, 0, 0};
+    for (size_t i = 0; i < r->event_count; i++) {
+        const struct report_event *e = &r->events[i];
+        long long round = 0, amount = 0;
+        if (e->mark != REPORT_OP_FAIL || strcmp(e->lane, lane) != 0)
+            continue;
+        if (sscanf(e->label, "round %lld: slashed %lld", &round, &amount) == 2) {
+            st.slashed += amount;
+            st.rounds_slashed++;
+        } else if (sscanf(e->label, "round %lld: exclude", &round) == 1 &&
+                   strstr(e->label, "excluded") != NULL) {
+            st.excluded_round = round;
+        }
+    }
+    return st;
+}
+
+static void put_stake(FILE *out, const struct stake_story *st)
+{
+    if (st->rounds_slashed == 0)
+        fputs("never slashed", out);
+    else
+        fprintf(out, "slashed %" PRId64 " in %" PRId64 " round(s)", st->slashed,
+                st->rounds_slashed);
+    if (st->excluded_round > 0)
+        fprintf(out, ", excluded in round %" PRId64, st->excluded_round);
+}
+
+/* The stake ledger's verdicts on each predictor, simulated beside live. */
+static void agree_stake(const struct report_run *sim, const struct report_run *live, FILE *out)
+{
+    bool header = false;
+    for (size_t n = 0; n < live->node_lane_count; n++) {
+        const char *lane = live->lanes[n];
+        if (strncmp(lane, "predictor", 9) != 0)
+            continue;
+        struct stake_story s = stake_of(sim, lane), l = stake_of(live, lane);
+        if (!header)
+            fputs("\n## Stake\n\nWhat the ledger did to each predictor, simulated beside "
+                  "live (serve --stake's ledger, the runner's predictors).\n\n"
+                  "| predictor | simulated | live |\n|---|---|---|\n",
+                  out);
+        header = true;
+        bool same = s.slashed == l.slashed && s.rounds_slashed == l.rounds_slashed &&
+                    s.excluded_round == l.excluded_round;
+        fprintf(out, "| %s | ", lane);
+        put_stake(out, &s);
+        fputs(" | ", out);
+        put_stake(out, &l);
+        fputs(same ? " |\n" : " (differs) |\n", out);
+    }
+}
+
 void live_agree_lag(const struct report_run *sim, const struct report_run *live, FILE *out)
 {
+    agree_stake(sim, live, out);
     bool any = false;
     for (size_t i = 0; i < live->metric_count && !any; i++)
         any = is_lag_figure(live->metrics[i].name);

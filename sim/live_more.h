@@ -46,7 +46,8 @@ void live_watch_stop(struct live_watch *w);
 /*
  * The agreement's lag: how long each node was behind (from the lanes both runs
  * drew) and the lag figures either run measured, simulated beside live, in
- * Markdown. Nothing when neither run had a copy that could fall behind.
+ * Markdown. Nothing when neither run had a copy that could fall behind. With
+ * topology stake, first what the ledger did to each predictor, both ways.
  */
 void live_agree_lag(const struct report_run *sim, const struct report_run *live, FILE *out);
 

@@ -146,6 +146,10 @@ case_stake() {
         fail "predictor3 was not excluded in round 4"
     grep -q 'refused: 409 refused by the ledger: predictor 3 is excluded' "$DIR/trace.log" ||
         fail "the excluded liar's prediction was not refused by serve"
+    # the agreement sets what the ledger did to each predictor, both ways
+    grep -q '^| predictor3 | slashed 488000 in 3 round(s), excluded in round 4 | slashed 488000 in 3 round(s), excluded in round 4 |$' \
+        "$DIR/agreement.md" || fail "agreement.md's Stake row: $(grep predictor3 "$DIR/agreement.md")"
+    ! grep -q '(differs)' "$DIR/agreement.md" || fail "agreement.md says a row differs"
     local rc=0
     "$FD" run "$HERE/live_stake.drill" --out "$WORK/reports" >"$WORK/out" 2>"$WORK/err" || rc=$?
     [ "$rc" = 0 ] || fail "the simulated run exited $rc"
