@@ -224,6 +224,16 @@ int sim_live_check(const struct drill *d, struct drill_errors *errs)
         }
         return -EINVAL; /* its statements would only repeat it */
     }
+    if (c == DRILL_CLUSTER && d->clients + d->topology.replicas + 1 > live_registry_senders_max()) {
+        /* each client is a node the registry's process answers, beside the replicas and
+         * the leader's own client: serve keeps the links and counters of that many */
+        add_error(errs, topo_line, 1,
+                  "run --live: %d clients, %d replicas and the leader would be %d senders to the "
+                  "registry's process, which keeps at most %d; run it in the simulator",
+                  d->clients, d->topology.replicas, d->clients + d->topology.replicas + 1,
+                  live_registry_senders_max());
+        return -EINVAL;
+    }
     for (size_t i = 0; i < d->event_count; i++) {
         const struct drill_event *e = &d->events[i];
         switch (e->action) {

@@ -38,6 +38,8 @@ void live_clients_done(struct live_clients *lc, int client, const char *replica,
                        int64_t position);
 /* Under the lock: the registry's answers the clients took, and messages refused. */
 void live_clients_counts(struct live_clients *lc, uint64_t *answers, uint64_t *refused);
+/* How many nodes may send to the registry's process (serve keeps their links and counters). */
+int live_registry_senders_max(void);
 /* Not under the lock: stops the listener, the timers and the links; frees lc. */
 void live_clients_stop(struct live_clients *lc);
 

@@ -338,6 +338,11 @@ void live_clients_counts(struct live_clients *lc, uint64_t *answers, uint64_t *r
     *refused = lc->refused;
 }
 
+int live_registry_senders_max(void)
+{
+    return WIRE_PEERS_MAX;
+}
+
 void live_clients_stop(struct live_clients *lc)
 {
     if (lc == NULL)

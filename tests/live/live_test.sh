@@ -235,6 +235,14 @@ case_not_live_yet() {
     grep -q "leader.drill:13:1: run --live cannot cut the power of a real machine: write \`crash leader process\`" \
         "$WORK/err" || fail "no FILE:LINE:COL error for the leader's power cut"
     [ ! -e "$WORK/reports/live_cluster_crash" ] || fail "reports written"
+    # more clients than the registry's process keeps senders for
+    sed -e 's/clients=4 /clients=20 /' "$HERE/live_cluster_crash.drill" >"$WORK/many.drill"
+    local rc=0
+    "$FD" check --live "$WORK/many.drill" >"$WORK/out" 2>"$WORK/err" || rc=$?
+    [ "$rc" = 2 ] || fail "check --live of 20 cluster clients exited $rc"
+    grep -q "many.drill:7:1: run --live: 20 clients, 2 replicas and the leader would be 23 senders" \
+        "$WORK/err" || fail "no FILE:LINE:COL error for too many cluster clients"
+    "$FD" check "$WORK/many.drill" >"$WORK/out" 2>"$WORK/err" || fail "valid for the simulator"
     "$FD" check --live "$SCENARIOS/cluster-concurrent-purchases.drill" >"$WORK/out" ||
         fail "a cluster scenario is refused live"
     "$FD" check --live "$SCENARIOS/mirror-disk-full-degrade.drill" >"$WORK/out" ||
