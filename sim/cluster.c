@@ -98,6 +98,7 @@ struct cluster {
     bool live;
     struct node_cluster_status live_leader, live_rep[DRILL_REPLICAS_MAX];
     int64_t listing_slack_us; /* live: transits the runner cannot see, allowed on top */
+    int ignored_count;        /* live: how many replicas the ignored answer listed */
 };
 
 static struct cluster *state(struct sim *s)
@@ -1087,6 +1088,9 @@ enum sim_check cluster_lb_balanced(struct sim *s, const struct drill_expect *e, 
         char answer[128], kept[128];
         mask_text(cl, s, cl->ignored_answer, answer, sizeof(answer));
         mask_text(cl, s, cl->ignored_kept, kept, sizeof(kept));
+        if (cl->live) /* the host names a message, never decodes it: its size is what it knows */
+            snprintf(answer, sizeof(answer), "listing %d replica%s", cl->ignored_count,
+                     cl->ignored_count == 1 ? "" : "s");
         snprintf(why, len,
                  "at %.3fs client%d got the registry's answer %s but kept %s: a client that "
                  "does not take the registry's answers balances over replicas it no longer "
@@ -1260,4 +1264,17 @@ void cluster_live_listing(struct sim *s, int client, uint32_t listed, const int6
     for (int r = 0; r < cl->replica_count; r++)
         cl->rep[r].registry_heard_us = killed_us[r] >= 0 ? killed_us[r] : s->now_us;
     judge_listing(s, cl, client, listed);
+}
+
+/* Live: client `client`'s node got a registry answer listing `listed` replicas and kept
+ * `kept` (bit r: replica r+1): a different count is an answer it did not take. */
+void cluster_live_answer(struct sim *s, int client, int listed, uint32_t kept)
+{
+    struct cluster *cl = state(s);
+    if (cl->ignored_client > 0 || __builtin_popcount(kept) == listed)
+        return;
+    cl->ignored_client = client;
+    cl->ignored_at_us = s->now_us;
+    cl->ignored_count = listed;
+    cl->ignored_kept = kept;
 }

@@ -2019,17 +2019,21 @@ static void play(struct live *L, size_t index)
 /* ---- the run ----------------------------------------------------------- */
 
 /*
- * Cluster, under the lock: client c took the registry's answer `listed`. A replica
+ * Cluster, under the lock: client c got the registry's answer (`count` replicas) and
+ * holds `listed` now, the answer when it took it. A replica
  * whose process the runner killed cannot have been heard since: listing it past the
  * registry's window (plus LIVE_LISTING_SLACK_US for the two transits the runner does
  * not see) is what lb-balanced reports, as the simulator does.
  */
-static void took_listing(void *ctx, int client, uint32_t listed)
+static void took_listing(void *ctx, int client, int count, uint32_t listed, bool took)
 {
     struct live *L = ctx;
     struct sim *s = L->s;
     int64_t killed[DRILL_REPLICAS_MAX];
     tick(L);
+    cluster_live_answer(s, client, count, listed); /* an answer it did not take */
+    if (!took)
+        return;
     for (int r = 0; r < s->drill->topology.replicas && r < DRILL_REPLICAS_MAX; r++) {
         char name[FAULTS_NODE_MAX];
         snprintf(name, sizeof(name), "replica%d", r + 1);

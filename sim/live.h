@@ -23,8 +23,9 @@
  */
 struct live_clients;
 
-/* Under the lock: client c took a registry answer, which lists `listed` (bit i: replica i+1). */
-typedef void (*live_took_fn)(void *ctx, int client, uint32_t listed);
+/* Under the lock: client c got a registry answer listing `count` replicas; afterwards its
+ * node holds `kept` (bit i: replica i+1), which is the answer when it `took` it. */
+typedef void (*live_took_fn)(void *ctx, int client, int count, uint32_t kept, bool took);
 
 /* Starts the client nodes and their transport; 0, or -errno with msg. */
 int live_clients_start(struct sim *s, pthread_mutex_t *lock, const char *secret_file,

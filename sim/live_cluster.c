@@ -182,6 +182,12 @@ static int on_request(struct mg_connection *conn, void *arg)
         free(body);
         return refuse(conn, lc, "not an authentic, fresh message of the registry");
     }
+    /* an answer's size, as the platform names it (a host never decodes a message) */
+    char what[96] = "";
+    long long listed = -1;
+    node_msg_describe(body, len, what, sizeof(what));
+    if (sscanf(what, "replicas (%lld listed)", &listed) != 1)
+        listed = -1;
     struct node_status *st = calloc(2, sizeof(*st)); /* large: not on a worker's stack */
     pthread_mutex_lock(lc->lock);
     bool fresh = counter > lc->last_counter[c];
@@ -190,11 +196,11 @@ static int on_request(struct mg_connection *conn, void *arg)
         if (st != NULL)
             node_status(lc->nodes[c], &st[0]);
         (void)node_on_message(lc->nodes[c], from, body, len);
-        if (st != NULL && node_status(lc->nodes[c], &st[1]) == 0 &&
-            st[1].cluster.registry_answers > st[0].cluster.registry_answers) {
-            lc->answers++; /* an answer the client took: its list is the registry's now */
+        if (st != NULL && node_status(lc->nodes[c], &st[1]) == 0 && listed >= 0) {
+            bool took = st[1].cluster.registry_answers > st[0].cluster.registry_answers;
+            lc->answers += took; /* its list is the registry's now */
             if (lc->took != NULL)
-                lc->took(lc->took_ctx, c, st[1].cluster.known_mask);
+                lc->took(lc->took_ctx, c, (int)listed, st[1].cluster.known_mask, took);
         }
     }
     pthread_mutex_unlock(lc->lock);

@@ -357,6 +357,7 @@ void cluster_live_start(struct sim *s, int64_t seeded);
 void cluster_live_status(struct sim *s, int replica, const struct node_cluster_status *st);
 void cluster_live_listing(struct sim *s, int client, uint32_t listed, const int64_t *killed_us,
                           int64_t slack_us);
+void cluster_live_answer(struct sim *s, int client, int listed, uint32_t kept);
 
 /* checkers.c: evaluate every expectation now (a checkpoint, the drain, the end) */
 void checkers_run(struct sim *s, const char *when);
