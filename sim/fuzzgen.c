@@ -514,7 +514,8 @@ static void one_event(struct gen *g)
  * its own ("fuzz/<n>/shapes"), so a drill that draws none is, byte for byte,
  * the drill the generator wrote before the shapes existed (a fuzz seed and
  * drill number recorded then still name the same drill), and one that draws
- * a shape differs from it only by the shape's words and lines.
+ * a shape differs from it only by the shape's words and lines (and, for a
+ * wide jitter, the drain's bound and the duration that follow from it).
  *
  * - wide jitter (async, cluster): a jitter of 12-30ms, past the shipper's
  *   pace (NODE_ASYNC_PUMP_US: a batch every 10ms). Batches overtake each
