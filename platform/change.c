@@ -40,16 +40,32 @@ static const char *const orders_cols[] = {"id", "user_id", "status", "total_cent
 static const char *const lines_cols[] = {"order_id", "product_id", "quantity",
                                          "unit_price_cents"};
 
+/* The bookkeeping a mirrored copy keeps in step with its pair (schema_v2 in
+ * db.c, fd_sync_marks in sync.c): a mirrored node's outbox and sync queue are
+ * written inside its mirrored writes, so they are part of the mirror's change
+ * (never of a replication change: change_apply refuses them). */
+static const char *const outbox_cols[] = {"seq", "change", "at_us"};
+static const char *const position_cols[] = {"source", "seq", "at_us"};
+static const char *const queue_cols[] = {"id",      "tbl",        "row_key",
+                                         "op",      "state",      "retries",
+                                         "created_at", "synced_at", "last_error"};
+static const char *const marks_cols[] = {"queue_id", "at_us"}; /* rowid table, no key */
+
 const struct db_table db_tables[] = {
     {"users", 4, 1, users_cols},      {"products", 6, 1, products_cols},
     {"carts", 3, 2, carts_cols},      {"orders", 5, 1, orders_cols},
     {"order_lines", 4, 2, lines_cols},
+    {"fd_outbox", 3, 1, outbox_cols}, {"fd_position", 3, 1, position_cols},
+    {"fd_sync_queue", 9, 1, queue_cols}, {"fd_sync_marks", 2, 0, marks_cols},
 };
-const size_t db_table_count = sizeof(db_tables) / sizeof(db_tables[0]);
+const size_t db_table_count = 5;
+const size_t db_mirrored_table_count = sizeof(db_tables) / sizeof(db_tables[0]);
+
+#define COLS_MAX 12 /* the widest table above */
 
 static int table_index(const char *name)
 {
-    for (size_t i = 0; i < db_table_count; i++)
+    for (size_t i = 0; i < db_mirrored_table_count; i++)
         if (strcmp(db_tables[i].name, name) == 0)
             return (int)i;
     return -1;
@@ -152,14 +168,14 @@ static void on_preupdate(void *ctx, sqlite3 *db, int op, const char *schema, con
     struct change_log *log = ctx;
     int table = table_index(name);
     if (table < 0 || strcmp(schema, "main") != 0)
-        return; /* the mirror's own bookkeeping is not part of a change */
+        return; /* the mirror's own backlog is not part of a change */
     const struct db_table *t = &db_tables[table];
     if (sqlite3_preupdate_count(db) != t->ncol) {
         log->err = -EBADMSG;
         return;
     }
-    sqlite3_value *olds[8] = {0}, *news[8] = {0};
-    assert(t->ncol <= 8);
+    sqlite3_value *olds[COLS_MAX] = {0}, *news[COLS_MAX] = {0};
+    assert(t->ncol <= COLS_MAX);
     uint32_t mask = 0;
     for (int i = 0; i < t->ncol; i++) {
         if (op != SQLITE_INSERT)
@@ -281,10 +297,12 @@ struct row_change {
     int table;
     int op;
     uint32_t mask;
-    struct value_ref old[8], neu[8];
+    struct value_ref old[COLS_MAX], neu[COLS_MAX];
 };
 
-static bool read_row(struct reader *r, struct row_change *rc)
+/* Decodes one row change of a table below `tables` (db_table_count: the
+ * domain only; db_mirrored_table_count: a mirror's change). */
+static bool read_row(struct reader *r, struct row_change *rc, size_t tables)
 {
     const uint8_t *b;
     if (!take(r, 6, &b))
@@ -292,7 +310,7 @@ static bool read_row(struct reader *r, struct row_change *rc)
     rc->table = b[0];
     rc->op = b[1];
     rc->mask = le32(b + 2);
-    if ((size_t)rc->table >= db_table_count)
+    if ((size_t)rc->table >= tables)
         return false;
     const struct db_table *t = &db_tables[rc->table];
     if (rc->op != SQLITE_INSERT && rc->op != SQLITE_DELETE && rc->op != SQLITE_UPDATE)
@@ -468,18 +486,28 @@ static int apply_row(struct db *d, const struct row_change *rc, int64_t seq)
     return err;
 }
 
-int change_apply(struct db *d, const void *data, size_t len, int64_t seq)
+static int apply_rows(struct db *d, const void *data, size_t len, int64_t seq, size_t tables)
 {
     struct reader r = {data, len};
     struct row_change rc;
     while (r.left > 0) {
-        if (!read_row(&r, &rc))
+        if (!read_row(&r, &rc, tables))
             return db_fail(d, -EBADMSG, "change %lld is corrupt", (long long)seq);
         int err = apply_row(d, &rc, seq);
         if (err)
             return err;
     }
     return 0;
+}
+
+int change_apply(struct db *d, const void *data, size_t len, int64_t seq)
+{
+    return apply_rows(d, data, len, seq, db_table_count);
+}
+
+int change_apply_mirrored(struct db *d, const void *data, size_t len, int64_t seq)
+{
+    return apply_rows(d, data, len, seq, db_mirrored_table_count);
 }
 
 /* ---- inverting --------------------------------------------------------- */
@@ -533,7 +561,7 @@ int change_invert(const void *data, size_t len, struct change_log *out)
             cap *= 2;
         }
         starts[count++] = len - r.left;
-        if (!read_row(&r, &rc)) {
+        if (!read_row(&r, &rc, db_mirrored_table_count)) {
             free(starts);
             return -EBADMSG;
         }
@@ -543,7 +571,7 @@ int change_invert(const void *data, size_t len, struct change_log *out)
     out->err = 0;
     for (size_t k = count; k-- > 0;) {
         struct reader one = {(const uint8_t *)data + starts[k], len - starts[k]};
-        bool ok = read_row(&one, &rc);
+        bool ok = read_row(&one, &rc, db_mirrored_table_count);
         assert(ok);
         put_inverse(out, &rc);
     }
@@ -565,7 +593,7 @@ int change_for_each_row(const void *data, size_t len, change_row_fn fn, void *ar
     struct reader r = {data, len};
     struct row_change rc;
     while (r.left > 0) {
-        if (!read_row(&r, &rc))
+        if (!read_row(&r, &rc, db_table_count))
             return -EBADMSG;
         const struct db_table *t = &db_tables[rc.table];
         const struct value_ref *key = rc.op == SQLITE_INSERT ? rc.neu : rc.old;
@@ -623,7 +651,7 @@ int change_for_each_value(const void *data, size_t len, change_value_fn fn, void
     struct reader r = {data, len};
     struct row_change rc;
     while (r.left > 0) {
-        if (!read_row(&r, &rc))
+        if (!read_row(&r, &rc, db_table_count))
             return -EBADMSG;
         int err = row_values(&rc, fn, arg);
         if (err)

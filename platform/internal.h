@@ -63,9 +63,11 @@ struct db_table {
     const char *const *cols;
 };
 
-/* The domain tables, in the order digests and sessions use (changeset.c). */
+/* The domain tables, in the order digests and sessions use (change.c), then
+ * the outbox and sync-queue bookkeeping a mirrored copy keeps in step. */
 extern const struct db_table db_tables[];
-extern const size_t db_table_count;
+extern const size_t db_table_count;          /* the domain tables */
+extern const size_t db_mirrored_table_count; /* and the bookkeeping a mirror carries */
 
 /* Opens a copy, sets WAL and synchronous, creates or migrates the schema. */
 int db_open(struct db *d, const struct shop_copy *copy, const struct shop_config *cfg,
@@ -128,8 +130,11 @@ struct change_log {
 void change_capture_start(struct db *d, struct change_log *log);
 /* Stops capturing; returns the capture's error, if any. */
 int change_capture_stop(struct db *d, struct change_log *log);
-/* Applies a change strictly: any mismatch is divergence (-EBADMSG). */
+/* Applies a replication change (domain tables only) strictly: any mismatch is
+ * divergence (-EBADMSG). */
 int change_apply(struct db *d, const void *data, size_t len, int64_t seq);
+/* The same for a mirror's change, which may carry outbox and queue rows. */
+int change_apply_mirrored(struct db *d, const void *data, size_t len, int64_t seq);
 /* Writes into out the change that undoes data. */
 int change_invert(const void *data, size_t len, struct change_log *out);
 void change_log_release(struct change_log *log);
@@ -229,19 +234,28 @@ bool platform_crash_point(const struct platform_env *env, const char *node, cons
 
 /* ---- Offline sync (sync.c) --------------------------------------------- */
 
-/* What sync.c works on: a shop's single copy, its host and its node. */
+/* What sync.c works on: a shop's copy (a mirror's lead: messages and
+ * direct statements; writes and reads go through shop_parts_write/read), its
+ * host and its node. */
 struct shop_parts {
     struct db *db;
     const struct platform_env *env;
     const char *node;
+    bool mirrored;
 };
 
 /*
  * Fills out for sync.c (clearing the shop's message), or returns -ECANCELED
- * after a crash, -EROFS for a reader when `write`, -EINVAL for a mirror.
+ * after a crash, -EROFS for a reader when `write`, -EINVAL inside a group.
  */
 int shop_parts(shop *s, bool write, struct shop_parts *out);
 /* A crash point fired inside sync.c: every later call on s is -ECANCELED. */
 void shop_set_crashed(shop *s);
+/* Runs body as one write of the shop (a mirrored write on a mirror). */
+int shop_parts_write(shop *s, db_body body, void *arg);
+/* Runs body as one read of the shop (on the copy the mirror reads). */
+int shop_parts_read(shop *s, db_body body, void *arg);
+/* Creates the sync marks table on a copy (a mirrored local's two copies). */
+int sync_prepare_copy(struct db *d);
 
 #endif /* FAULTDRILL_PLATFORM_INTERNAL_H */

@@ -107,7 +107,7 @@ static int run_captured(struct db *d, db_body body, void *arg, struct change_log
 static int append_change(struct mirror *m, struct db *d, const void *data, size_t len,
                          int64_t seq, int64_t peer_seq, bool apply)
 {
-    int err = apply ? change_apply(d, data, len, seq) : 0;
+    int err = apply ? change_apply_mirrored(d, data, len, seq) : 0;
     if (err)
         return err;
     sqlite3_stmt *st =
@@ -269,7 +269,7 @@ static int compensate(struct mirror *m, int a, const struct change_log *cs, bool
     int64_t seq = other_known ? A->seq - 1 : A->seq + 1;
     int err = db_begin(A);
     if (!err && other_known) {
-        err = change_apply(A, inv->data, inv->len, A->seq);
+        err = change_apply_mirrored(A, inv->data, inv->len, A->seq);
         sqlite3_stmt *st = err ? NULL : db_stmt(A, "DELETE FROM fd_backlog WHERE seq = ?");
         if (!err && st == NULL)
             err = -EIO;
@@ -711,6 +711,15 @@ int mirror_open(struct mirror *m, const struct shop_config *cfg, const struct pl
     err = db_open(&m->copy[1], &cfg->mirror, cfg, errmsg);
     if (err) {
         db_close(&m->copy[0], false);
+        return err;
+    }
+    /* A mirrored local's sync marks are part of its mirrored writes: both
+     * copies hold their table before any change can carry a mark. */
+    for (int i = 0; !err && cfg->sync_queue != SHOP_QUEUE_NONE && i < 2; i++)
+        err = sync_prepare_copy(&m->copy[i]);
+    if (err) { /* the message is in errmsg (both copies write there) */
+        db_close(&m->copy[0], false);
+        db_close(&m->copy[1], false);
         return err;
     }
     m->since_us = mirror_now(m);

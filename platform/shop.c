@@ -129,26 +129,51 @@ static int record_change(shop *s, struct db *d, int64_t *seq)
     if (!err && s->sync_queue == SHOP_QUEUE_SAME && !mutant_is(MUTANT_SHOP_QUEUE_AFTER_COMMIT))
         err = replog_queue(d, s->log.data, s->log.len, shop_now(s));
     if (!err && s->propagate_before_commit && s->env.before_commit != NULL)
-        s->env.before_commit(s->env.ctx, d->node, *seq, s->log.data, s->log.len);
+        s->env.before_commit(s->env.ctx, s->process_node, *seq, s->log.data, s->log.len);
     return err;
 }
 
+static bool queue_after_commit(const shop *s)
+{
+    return s->sync_queue == SHOP_QUEUE_SEPARATE ||
+           (s->sync_queue == SHOP_QUEUE_SAME && mutant_is(MUTANT_SHOP_QUEUE_AFTER_COMMIT));
+}
+
+static int queue_body(struct db *d, void *arg)
+{
+    shop *s = arg;
+    return replog_queue(d, s->log.data, s->log.len, shop_now(s));
+}
+
 /*
- * The naive queue=separate: the queue rows follow in a second transaction,
- * so a crash in between leaves a committed row nobody will ever sync.
+ * The naive queue=separate: the queue rows follow in a second transaction
+ * (a second mirrored write on a mirror), so a crash in between leaves a
+ * committed row nobody will ever sync.
  */
-static int queue_separately(shop *s, struct db *d)
+static int queue_separately(shop *s)
 {
     if (platform_crash_point(&s->env, s->process_node, "sync-between-row-and-queue"))
         return -ECANCELED;
-    int err = db_begin(d);
-    if (!err)
-        err = replog_queue(d, s->log.data, s->log.len, shop_now(s));
-    if (err) {
-        db_rollback(d);
-        return err;
+    if (s->topology == SHOP_MIRROR)
+        return mirror_write(&s->mirror, queue_body, s);
+    return db_write(&s->single, queue_body, s);
+}
+
+/* After a captured write committed: queue=separate's second transaction. */
+static int queue_after(shop *s)
+{
+    if (!queue_after_commit(s) || s->log.len == 0)
+        return 0;
+    int err = queue_separately(s);
+    if (err && err != -ECANCELED) {
+        /* The write itself committed: it is acknowledged. Its queue rows
+         * are lost, which is exactly the naive mode's flaw. */
+        snprintf(s->errmsg, sizeof(s->errmsg),
+                 "the change committed but its sync-queue rows could not be written "
+                 "(queue=separate): it will never be synced");
+        err = 0;
     }
-    return db_commit(d);
+    return err;
 }
 
 /* A single copy's write whose change is recorded (outbox, sync queue). */
@@ -174,20 +199,60 @@ static int captured_write(shop *s, db_body body, void *arg)
         return err;
     if (seq > 0)
         s->last_seq = seq;
-    bool after = s->sync_queue == SHOP_QUEUE_SEPARATE ||
-                 (s->sync_queue == SHOP_QUEUE_SAME && mutant_is(MUTANT_SHOP_QUEUE_AFTER_COMMIT));
-    if (after && s->log.len > 0) {
-        err = queue_separately(s, d);
-        if (err && err != -ECANCELED) {
-            /* The write itself committed: it is acknowledged. Its queue
-             * rows are lost, which is exactly the naive mode's flaw. */
-            snprintf(s->errmsg, sizeof(s->errmsg),
-                     "the change committed but its sync-queue rows could not be written "
-                     "(queue=separate): it will never be synced");
-            err = 0;
-        }
+    return queue_after(s);
+}
+
+/* A mirrored write's recording (mirror_captured_write). */
+struct mirror_record {
+    shop *s;
+    db_body body;
+    void *arg;
+    int64_t seq; /* the outbox sequence recorded, or 0 */
+};
+
+/*
+ * Runs on the lead copy inside the mirror's transaction and capture: the
+ * body, then what the outbox and the queue record of the body's change. The
+ * mirror's capture takes those bookkeeping rows in too, so the other copy
+ * applies them in its own transaction (same sequence numbers, same queue
+ * ids), a degraded copy replays them on resync, and strict undoes them with
+ * the change.
+ */
+static int mirror_record_body(struct db *d, void *arg)
+{
+    struct mirror_record *r = arg;
+    shop *s = r->s;
+    int err = r->body(d, r->arg);
+    struct change_log *cap = d->capturing;
+    if (err || cap == NULL || cap->err || cap->len == 0)
+        return err;
+    /* The domain change alone (the outbox row must not hold itself): a
+     * copy, since recording grows the capture's buffer. */
+    s->log.len = 0;
+    s->log.rows = cap->rows;
+    if (s->log.cap < cap->len) {
+        uint8_t *grown = realloc(s->log.data, cap->len);
+        if (grown == NULL)
+            return db_fail(d, -ENOMEM, "out of memory copying a change");
+        s->log.data = grown;
+        s->log.cap = cap->len;
     }
-    return err;
+    memcpy(s->log.data, cap->data, cap->len);
+    s->log.len = cap->len;
+    return record_change(s, d, &r->seq);
+}
+
+/* A mirrored shop's write whose change is recorded (outbox, sync queue). */
+static int mirror_captured_write(shop *s, db_body body, void *arg)
+{
+    struct mirror_record r = {.s = s, .body = body, .arg = arg};
+    s->log.len = 0;
+    int err = mirror_write(&s->mirror, mirror_record_body, &r);
+    if (err)
+        return err;
+    if (r.seq > 0)
+        s->last_seq = r.seq;
+    return queue_after(s);
 }
 
 static int shop_write(shop *s, db_body body, void *arg)
@@ -199,10 +264,14 @@ static int shop_write(shop *s, db_body body, void *arg)
     if (s->group.active)
         return group_write(s, body, arg);
     s->errmsg[0] = '\0';
-    int err = s->topology == SHOP_MIRROR ? mirror_write(&s->mirror, body, arg)
-              : is_captured(s)           ? captured_write(s, body, arg)
-                                         : db_write(&s->single, body, arg);
-    if (!err && s->topology == SHOP_MIRROR)
+    int err;
+    if (s->topology == SHOP_MIRROR && is_captured(s))
+        err = mirror_captured_write(s, body, arg);
+    else if (s->topology == SHOP_MIRROR)
+        err = mirror_write(&s->mirror, body, arg);
+    else
+        err = is_captured(s) ? captured_write(s, body, arg) : db_write(&s->single, body, arg);
+    if (!err && s->topology == SHOP_MIRROR && !s->outbox)
         s->last_seq = s->mirror.copy[s->mirror.lead].seq; /* the pair's sequence */
     if (err == -ECANCELED) {
         s->crashed = true;
@@ -248,12 +317,6 @@ int shop_open(const struct shop_config *cfg, const struct platform_env *env, sho
     if (s == NULL) {
         snprintf(msg, SHOP_ERRMSG_MAX, "out of memory");
         return -ENOMEM;
-    }
-    if (cfg->topology != SHOP_SINGLE &&
-        (cfg->outbox || cfg->sync_queue != SHOP_QUEUE_NONE || cfg->propagate_before_commit)) {
-        snprintf(msg, SHOP_ERRMSG_MAX, "shop_open: an outbox or a sync queue needs a single copy");
-        free(s);
-        return -EINVAL;
     }
     s->topology = cfg->topology;
     s->outbox = cfg->outbox || cfg->propagate_before_commit;
@@ -504,7 +567,8 @@ int64_t shop_user_create(shop *s, const char *name, const char *email)
         return shop_fail(s, -EINVAL, "'%.64s' is not an email address", email ? email : "");
     struct user_args a = {.s = s, .name = name, .email = email};
     /* the bug: a users change bypasses the outbox and the sync queue */
-    int err = mutant_is(MUTANT_SHOP_OUTBOX_SKIPS_USERS) && is_captured(s)
+    int err = mutant_is(MUTANT_SHOP_OUTBOX_SKIPS_USERS) && is_captured(s) &&
+                          s->topology == SHOP_SINGLE
                   ? db_write(&s->single, user_create_body, &a)
                   : shop_write(s, user_create_body, &a);
     return err ? err : a.id;
@@ -538,7 +602,7 @@ int shop_user_update(shop *s, const char *email, const char *name, const char *n
     if (new_email != NULL && !is_email_ok(new_email))
         return shop_fail(s, -EINVAL, "'%.64s' is not an email address", new_email);
     struct user_args a = {.s = s, .name = name, .email = email, .new_email = new_email};
-    if (mutant_is(MUTANT_SHOP_OUTBOX_SKIPS_USERS) && is_captured(s))
+    if (mutant_is(MUTANT_SHOP_OUTBOX_SKIPS_USERS) && is_captured(s) && s->topology == SHOP_SINGLE)
         return db_write(&s->single, user_update_body, &a);
     return shop_write(s, user_update_body, &a);
 }
@@ -1595,19 +1659,37 @@ int shop_audit(shop *s, int copy, struct shop_audit *out)
 
 /* ---- replication log --------------------------------------------------- */
 
+/*
+ * A single copy, or a mirror (whose outbox is kept on both copies: read from
+ * the copy the mirror reads, pruned by a mirrored write). The rest of the
+ * replication log (applying batches, whole-state copies) is a single copy's:
+ * a mirrored node only ships.
+ */
 static struct db *single_copy(shop *s)
 {
     return s->topology == SHOP_SINGLE ? &s->single : NULL;
 }
 
+/* Runs body as a read of s: its single copy, or the copy the mirror reads. */
+static int log_read(shop *s, db_body body, void *arg)
+{
+    if (s->topology == SHOP_MIRROR)
+        return shop_read(s, body, arg);
+    return body(&s->single, arg);
+}
+
+static int info_body(struct db *d, void *arg)
+{
+    return replog_info(d, arg);
+}
+
 int shop_outbox_info(shop *s, struct shop_outbox_info *out)
 {
-    struct db *d = single_copy(s);
     if (s->crashed)
         return shop_crashed(s);
-    if (d == NULL)
-        return shop_fail(s, -EINVAL, "only a single copy keeps an outbox");
-    return replog_info(d, out);
+    if (!s->outbox && s->topology != SHOP_SINGLE)
+        return shop_fail(s, -EINVAL, "this mirrored shop keeps no outbox");
+    return log_read(s, info_body, out);
 }
 
 int64_t shop_last_seq(const shop *s)
@@ -1615,31 +1697,59 @@ int64_t shop_last_seq(const shop *s)
     return s->last_seq;
 }
 
+struct outbox_read {
+    int64_t after_seq;
+    size_t max_changes, max_bytes;
+    struct shop_batch *out;
+};
+
+static int outbox_read_body(struct db *d, void *arg)
+{
+    struct outbox_read *r = arg;
+    return replog_read(d, r->after_seq, r->max_changes, r->max_bytes, r->out);
+}
+
 int shop_outbox_read(shop *s, int64_t after_seq, size_t max_changes, size_t max_bytes,
                      struct shop_batch *out)
 {
-    struct db *d = single_copy(s);
     memset(out, 0, sizeof(*out));
     if (s->crashed)
         return shop_crashed(s);
-    if (d == NULL || after_seq < 0 || max_changes == 0)
-        return shop_fail(s, -EINVAL, "shop_outbox_read: a single copy, a position >= 0 and a "
+    if ((!s->outbox && s->topology != SHOP_SINGLE) || after_seq < 0 || max_changes == 0)
+        return shop_fail(s, -EINVAL, "shop_outbox_read: an outbox, a position >= 0 and a "
                                      "batch size > 0 are required");
     if (max_changes > SHOP_BATCH_CHANGES_MAX)
         max_changes = SHOP_BATCH_CHANGES_MAX;
     if (max_bytes > SHOP_BATCH_BYTES_MAX)
         max_bytes = SHOP_BATCH_BYTES_MAX;
-    return replog_read(d, after_seq, max_changes, max_bytes, out);
+    struct outbox_read r = {after_seq, max_changes, max_bytes, out};
+    return log_read(s, outbox_read_body, &r);
+}
+
+static int prune_body(struct db *d, void *arg)
+{
+    return replog_prune(d, *(const int64_t *)arg);
 }
 
 int shop_outbox_prune(shop *s, int64_t seq)
 {
-    struct db *d = single_copy(s);
     if (s->crashed)
         return shop_crashed(s);
-    if (d == NULL)
-        return shop_fail(s, -EINVAL, "only a single copy keeps an outbox");
-    return replog_prune(d, seq);
+    if (s->topology == SHOP_SINGLE)
+        return replog_prune(&s->single, seq);
+    if (!s->outbox)
+        return shop_fail(s, -EINVAL, "this mirrored shop keeps no outbox");
+    if (s->reader || s->group.active)
+        return shop_fail(s, -EINVAL, "shop_outbox_prune: a writer, outside a group");
+    s->errmsg[0] = '\0';
+    /* a mirrored write: both copies prune the same rows (the degraded copy
+     * on resync), and a strict pair that cannot write keeps them */
+    int err = mirror_write(&s->mirror, prune_body, &seq);
+    if (err == -ECANCELED) {
+        s->crashed = true;
+        s->mirror.crashed = true;
+    }
+    return err;
 }
 
 int shop_replica_apply(shop *s, const char *source, const void *batch, size_t len,
@@ -1658,14 +1768,25 @@ int shop_replica_apply(shop *s, const char *source, const void *batch, size_t le
     return replog_apply(d, source, batch, len, out);
 }
 
+struct position_read {
+    const char *source;
+    int64_t *seq, *at_us;
+};
+
+static int position_body(struct db *d, void *arg)
+{
+    struct position_read *r = arg;
+    return replog_position(d, r->source, r->seq, r->at_us);
+}
+
 int shop_replica_position(shop *s, const char *source, int64_t *seq, int64_t *at_us)
 {
-    struct db *d = single_copy(s);
     if (s->crashed)
         return shop_crashed(s);
-    if (d == NULL || source == NULL)
-        return shop_fail(s, -EINVAL, "only a single copy has positions");
-    return replog_position(d, source, seq, at_us);
+    if (source == NULL)
+        return shop_fail(s, -EINVAL, "shop_replica_position: a source is required");
+    struct position_read r = {source, seq, at_us};
+    return log_read(s, position_body, &r);
 }
 
 /* ---- offline sync (sync.c) ---------------------------------------------- */
@@ -1676,13 +1797,35 @@ int shop_parts(shop *s, bool write, struct shop_parts *out)
         return shop_crashed(s);
     if (write && s->reader)
         return shop_fail(s, -EROFS, "this handle only reads");
-    if (s->topology != SHOP_SINGLE || s->group.active)
-        return shop_fail(s, -EINVAL, "offline sync works on a single copy, outside a group");
+    if (s->group.active)
+        return shop_fail(s, -EINVAL, "offline sync works outside a group");
     s->errmsg[0] = '\0';
-    out->db = &s->single;
+    out->mirrored = s->topology == SHOP_MIRROR;
+    out->db = out->mirrored ? &s->mirror.copy[s->mirror.lead] : &s->single;
     out->env = &s->env;
     out->node = s->process_node;
     return 0;
+}
+
+int shop_parts_write(shop *s, db_body body, void *arg)
+{
+    if (s->topology != SHOP_MIRROR)
+        return db_write(&s->single, body, arg);
+    if (s->crashed)
+        return shop_crashed(s);
+    int err = mirror_write(&s->mirror, body, arg);
+    if (err == -ECANCELED) {
+        s->crashed = true;
+        s->mirror.crashed = true;
+    }
+    return err;
+}
+
+int shop_parts_read(shop *s, db_body body, void *arg)
+{
+    if (s->topology != SHOP_MIRROR)
+        return db_read(&s->single, body, arg);
+    return shop_read(s, body, arg);
 }
 
 void shop_set_crashed(shop *s)
@@ -1701,14 +1844,25 @@ const char *shop_sync_state_name(enum shop_sync_state st)
     return (unsigned)st < 3 ? names[st] : "?";
 }
 
+struct snapshot_read {
+    void **data;
+    size_t *len;
+};
+
+static int snapshot_body(struct db *d, void *arg)
+{
+    struct snapshot_read *r = arg;
+    return replog_snapshot(d, r->data, r->len);
+}
+
 int shop_snapshot(shop *s, void **data, size_t *len)
 {
-    struct db *d = single_copy(s);
     if (s->crashed)
         return shop_crashed(s);
-    if (d == NULL)
-        return shop_fail(s, -EINVAL, "only a single copy can be copied whole");
-    return replog_snapshot(d, data, len);
+    if (s->topology == SHOP_SINGLE)
+        return replog_snapshot(&s->single, data, len);
+    struct snapshot_read r = {data, len}; /* the copy the mirror reads */
+    return shop_read(s, snapshot_body, &r);
 }
 
 int shop_restore(shop *s, const void *data, size_t len)

@@ -50,6 +50,11 @@ static const char marks_schema[] = "CREATE TABLE IF NOT EXISTS fd_sync_marks ("
 
 /* ---- small helpers ------------------------------------------------------- */
 
+int sync_prepare_copy(struct db *d)
+{
+    return db_exec(d, marks_schema);
+}
+
 static int64_t sync_now(const struct shop_parts *p)
 {
     return p->env->now_us != NULL ? p->env->now_us(p->env->ctx) : 0;
@@ -398,6 +403,10 @@ static int pending_body(struct db *d, void *arg)
 {
     struct pending_ctx *c = arg;
     sqlite3_stmt *q = NULL;
+    if (c->rr.d != d) { /* a mirror read from its other copy */
+        row_reader_release(&c->rr);
+        c->rr.d = d;
+    }
     int err = prepare(d,
                       "SELECT id, tbl, row_key, op, state, retries FROM fd_sync_queue"
                       " WHERE state = 'PENDING' OR (?1 AND state = 'FAILED')"
@@ -435,7 +444,7 @@ int shop_sync_pending(shop *local, size_t max, bool include_failed, struct shop_
     buf_put(&c.b, PUSH_MAGIC, 4);
     buf_le(&c.b, 0, 4);
     buf_text(&c.b, p.node, 2);
-    err = c.b.err ? c.b.err : db_read(p.db, pending_body, &c);
+    err = c.b.err ? c.b.err : shop_parts_read(local, pending_body, &c);
     row_reader_release(&c.rr);
     if (err) {
         free(c.b.data);
@@ -578,6 +587,8 @@ int shop_sync_apply_central(shop *central, const char *origin, const void *push,
     int err = shop_parts(central, true, &p);
     if (err)
         return err;
+    if (p.mirrored) /* mirror offline mirrors the locals, central stays one copy */
+        return db_fail(p.db, -EINVAL, "central is a single copy: it cannot be mirrored");
     uint32_t count = 0;
     if (origin == NULL || push == NULL || push_check(push, len, origin, &count) != 0)
         return db_fail(p.db, -EPROTO, "a malformed sync push from %s",
@@ -754,7 +765,7 @@ int shop_sync_mark(shop *local, const struct shop_sync_result *res, int err, int
         return db_fail(p.db, -ECANCELED, "node %s crashed at sync-after-push", p.node);
     }
     c.now_us = sync_now(&p);
-    rc = db_write(p.db, mark_body, &c);
+    rc = shop_parts_write(local, mark_body, &c);
     if (rc)
         memset(c.out, 0, sizeof(*c.out));
     return rc;
@@ -851,7 +862,7 @@ int shop_sync_status(shop *local, struct shop_sync_status *out)
     if (err)
         return err;
     struct status_ctx c = {.out = out, .now_us = sync_now(&p)};
-    err = db_read(p.db, status_body, &c);
+    err = shop_parts_read(local, status_body, &c);
     if (err)
         memset(out, 0, sizeof(*out));
     return err;
@@ -899,7 +910,7 @@ int shop_sync_entry_get(shop *local, int64_t id, struct shop_sync_entry *out)
     if (err)
         return err;
     struct entry_ctx c = {.id = id, .out = out};
-    return db_read(p.db, entry_body, &c);
+    return shop_parts_read(local, entry_body, &c);
 }
 
 /* ---- central's side, read ------------------------------------------------- */
@@ -1229,9 +1240,9 @@ int shop_sync_compare(shop *local, shop *central, const char *origin, struct sho
     struct side rows = {0}, queue = {0}, held = {0};
     struct local_ctx lc = {.rows = &rows, .queue = &queue};
     struct central_ctx cc = {.origin = origin, .rows = &held};
-    err = db_read(pl.db, local_body, &lc);
+    err = shop_parts_read(local, local_body, &lc);
     if (!err) {
-        err = db_read(pc.db, central_body, &cc);
+        err = shop_parts_read(central, central_body, &cc);
         if (err)
             snprintf(pl.db->errmsg, SHOP_ERRMSG_MAX, "%s", pc.db->errmsg);
     }
