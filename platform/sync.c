@@ -358,6 +358,7 @@ struct pending_ctx {
     bool include_failed;
     struct shop_sync_push *out;
     struct buf b;
+    size_t head_len; /* the push's header, before the first entry */
     struct row_reader rr;
 };
 
@@ -407,6 +408,11 @@ static int pending_body(struct db *d, void *arg)
         row_reader_release(&c->rr);
         c->rr.d = d;
     }
+    /* a mirror's second attempt (on its other copy) starts the push over */
+    c->b.len = c->head_len;
+    c->out->count = 0;
+    c->out->retried = 0;
+    c->out->failed = 0;
     int err = prepare(d,
                       "SELECT id, tbl, row_key, op, state, retries FROM fd_sync_queue"
                       " WHERE state = 'PENDING' OR (?1 AND state = 'FAILED')"
@@ -444,6 +450,7 @@ int shop_sync_pending(shop *local, size_t max, bool include_failed, struct shop_
     buf_put(&c.b, PUSH_MAGIC, 4);
     buf_le(&c.b, 0, 4);
     buf_text(&c.b, p.node, 2);
+    c.head_len = c.b.len;
     err = c.b.err ? c.b.err : shop_parts_read(local, pending_body, &c);
     row_reader_release(&c.rr);
     if (err) {
@@ -737,6 +744,9 @@ static int mark_failed(struct db *d, struct mark_ctx *c)
 static int mark_body(struct db *d, void *arg)
 {
     struct mark_ctx *c = arg;
+    /* a mirror may run the body a second time on its other copy (the lead
+     * failed): count only the run that commits */
+    memset(c->out, 0, sizeof(*c->out));
     if (mutant_is(MUTANT_SYNC_MARKS_UNSENT))
         return mark_synced(d, c); /* the bug: a refused push counts as synced */
     return c->err == 0 ? mark_synced(d, c) : mark_failed(d, c);
@@ -817,6 +827,7 @@ static int status_body(struct db *d, void *arg)
 {
     struct status_ctx *c = arg;
     struct shop_sync_status *out = c->out;
+    memset(out, 0, sizeof(*out)); /* a mirror's second attempt starts over */
     int err = status_counts(d, out);
     int64_t v[3];
     if (!err)
@@ -1095,6 +1106,8 @@ struct local_ctx {
 static int local_body(struct db *d, void *arg)
 {
     struct local_ctx *c = arg;
+    c->rows->n = 0; /* a mirror's second attempt starts over */
+    c->queue->n = 0;
     int err = local_rows(d, c->rows);
     return err ? err : local_queue(d, c->queue);
 }

@@ -431,10 +431,10 @@ static int parse_valued(struct serve_options *o, const char *opt, const char *v)
         if (is_combination(v)) {
             fprintf(stderr,
                     "faultdrill serve: --topology '%s': combining topologies is not built yet "
-                    "(DESIGN.md 2: mirror is a node's storage, async, offline and cluster "
-                    "replicate between nodes; the platform keeps an outbox or a sync queue "
-                    "on a single copy only, so a mirrored primary, local or leader cannot "
-                    "replicate yet); run one of single, mirror, async, offline, cluster\n",
+                    "in serve (DESIGN.md 2: mirror is a node's storage, async, offline and "
+                    "cluster replicate between nodes; the simulator runs `topology mirror "
+                    "async|offline|cluster`, serve does not open a mirrored primary, local or "
+                    "leader yet); run one of single, mirror, async, offline, cluster\n",
                     v);
             return SERVE_EXIT_USAGE;
         }

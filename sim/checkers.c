@@ -44,6 +44,12 @@ static int64_t copy_bound(struct sim *s, int copy)
         world_cfg(s)->ack == MIRROR_ACK_EARLY || shop_mirror_status(world_shop(s), &st) != 0 ||
         st.changes_behind == 0 || st.behind == NULL || strcmp(st.behind, copy_node(s, copy)) != 0)
         return INT64_MAX;
+    struct shop_outbox_info info;
+    if (world_cfg(s)->outbox) {
+        /* a mirrored leader (mirror cluster): writes are numbered by its
+         * outbox, which each copy keeps; reads are pinned to this copy */
+        return shop_outbox_info(world_shop(s), &info) == 0 ? info.head_seq : 0;
+    }
     return copy == 0 ? st.seq_primary : st.seq_mirror;
 }
 
@@ -54,13 +60,15 @@ static bool leaves_row(enum drill_op kind)
            kind == DRILL_OP_USER_CREATE;
 }
 
-/* Acknowledged writes so far (what two equal copies prove they both hold). */
-static uint64_t acked_writes(const struct sim *s)
+/* Acknowledged writes so far (what two equal copies prove they both hold):
+ * those node n served, or all of them when n < 0. */
+static uint64_t acked_writes(const struct sim *s, int n)
 {
-    uint64_t n = 0;
+    uint64_t count = 0;
     for (size_t i = 0; i < s->op_count; i++)
-        n += s->ops[i].outcome == SIM_OK && s->ops[i].is_write;
-    return n;
+        count += s->ops[i].outcome == SIM_OK && s->ops[i].is_write &&
+                 (n < 0 || s->ops[i].node == n);
+    return count;
 }
 
 /* Is the effect of one acknowledged write on the copy reads are pinned to? */
@@ -146,12 +154,14 @@ void checkers_release(struct sim *s)
     s->memo = NULL;
 }
 
-/* A copy's digest, once per evaluation (mirror-identical and converges share it). */
-static int digest(struct sim *s, int copy, char hex[65])
+/* A copy of the main shop's digest, once per evaluation (mirror-identical
+ * and converges share it); another shop's (a mirrored leader's or local's)
+ * is computed each time. */
+static int digest_of(struct sim *s, shop *sh, int copy, char hex[65])
 {
     struct checker_memo *cm = memo(s);
-    if (cm == NULL)
-        return shop_digest(world_shop(s), copy, hex);
+    if (cm == NULL || sh != world_shop(s))
+        return shop_digest(sh, copy, hex);
     if (cm->digest_evaluation[copy] != s->evaluation) {
         cm->digest_evaluation[copy] = s->evaluation;
         cm->digest_err[copy] = shop_digest(world_shop(s), copy, cm->digest[copy]);
@@ -318,11 +328,16 @@ static enum sim_check mirror_identical(struct sim *s, const struct drill_expect 
                                        size_t len)
 {
     (void)e;
-    if (world_shop(s) == NULL || !is_mirrored(s))
+    /* the mirrored node's pair: the primary's, or (mirror cluster, mirror
+     * offline) the leader's or the local's, also after a failover moved
+     * the main node elsewhere */
+    int mn = world_mirror_node(s);
+    shop *sh = world_mirror_shop(s);
+    const struct shop_config *cfg = world_mirror_cfg(s);
+    if (sh == NULL || cfg->topology != SHOP_MIRROR)
         return SIM_CHECK_SKIPPED;
     struct mirror_status st;
-    shop_mirror_status(world_shop(s), &st);
-    const struct shop_config *cfg = world_cfg(s);
+    shop_mirror_status(sh, &st);
     bool naive = cfg->ack == MIRROR_ACK_EARLY;
     bool correct_degrade = cfg->policy == MIRROR_DEGRADE && !naive;
     bool strict = cfg->policy == MIRROR_STRICT && !naive;
@@ -364,32 +379,32 @@ static enum sim_check mirror_identical(struct sim *s, const struct drill_expect 
                  (unsigned long long)cm->pair_faulted, (unsigned long long)cm->pair_repairing,
                  SHOP_MIRROR_REPAIR_MAX_US / 1000);
     char a[65], b[65];
-    if (digest(s, 0, a) != 0 || digest(s, 1, b) != 0)
+    if (digest_of(s, sh, 0, a) != 0 || digest_of(s, sh, 1, b) != 0)
         return SIM_CHECK_SKIPPED; /* a copy cannot be read now */
     if (strcmp(a, b) == 0) {
-        if (strict && in_sync) {
-            shop_pin_reads(world_shop(s), 0);
+        if (strict && in_sync && sh == world_shop(s)) {
+            shop_pin_reads(sh, 0);
             enum sim_check r = refused_absent(s, why, len);
-            shop_pin_reads(world_shop(s), -1);
+            shop_pin_reads(sh, -1);
             if (r == SIM_CHECK_VIOLATED)
                 return r;
         }
-        world_witness(s, acked_writes(s));
+        world_witness(s, acked_writes(s, s->topo != NULL ? mn : -1));
         snprintf(why, len, "%s", note);
         return SIM_CHECK_HOLDS;
     }
     struct shop_audit *pa = calloc(2, sizeof(*pa));
-    if (pa != NULL && shop_audit(world_shop(s), 0, &pa[0]) == 0 &&
-        shop_audit(world_shop(s), 1, &pa[1]) == 0)
+    if (pa != NULL && shop_audit(sh, 0, &pa[0]) == 0 && shop_audit(sh, 1, &pa[1]) == 0)
         snprintf(why, len,
-                 "at %.3fs primary and mirror hold different data%s: primary has %lld orders "
+                 "at %.3fs %s and mirror hold different data%s: %s has %lld orders "
                  "and %lld users, mirror %lld orders and %lld users (positions %lld and %lld)",
-                 secs(s->now_us), in_sync ? " while the pair reports in sync" : "",
+                 secs(s->now_us), cfg->primary.node, in_sync ? " while the pair reports in sync" : "",
+                 cfg->primary.node,
                  (long long)pa[0].orders, (long long)pa[0].users, (long long)pa[1].orders,
                  (long long)pa[1].users, (long long)st.seq_primary, (long long)st.seq_mirror);
     else
-        snprintf(why, len, "at %.3fs primary and mirror hold different data%s", secs(s->now_us),
-                 in_sync ? " while the pair reports in sync" : "");
+        snprintf(why, len, "at %.3fs %s and mirror hold different data%s", secs(s->now_us),
+                 cfg->primary.node, in_sync ? " while the pair reports in sync" : "");
     free(pa);
     return SIM_CHECK_VIOLATED;
 }
@@ -636,15 +651,27 @@ static enum sim_check monotonic_reads(struct sim *s, const struct drill_expect *
 static enum sim_check converges_now(struct sim *s, const struct drill_expect *e, char *why,
                                     size_t len)
 {
+    enum sim_check r = SIM_CHECK_HOLDS;
     if (s->topo == &world_async_topo)
-        return async_converges(s, e, why, len);
-    if (s->topo == &world_offline_topo)
-        return offline_converges(s, e, why, len);
-    if (s->topo == &world_cluster_topo)
-        return cluster_converges(s, e, why, len);
-    if (!is_mirrored(s))
+        r = async_converges(s, e, why, len);
+    else if (s->topo == &world_offline_topo)
+        r = offline_converges(s, e, why, len);
+    else if (s->topo == &world_cluster_topo)
+        r = cluster_converges(s, e, why, len);
+    if (s->topo != NULL && (r != SIM_CHECK_HOLDS || world_mirror_cfg(s)->topology != SHOP_MIRROR))
+        return r;
+    if (s->topo == NULL && !is_mirrored(s))
         return SIM_CHECK_HOLDS;
-    return mirror_identical(s, e, why, len);
+    if (s->topo == NULL)
+        return mirror_identical(s, e, why, len);
+    /* a combination (mirror async|cluster|offline): the mirrored node's
+     * pair converges too, on top of the nodes' replication */
+    char between[REPORT_TEXT_MAX];
+    snprintf(between, sizeof(between), "%s", why);
+    r = mirror_identical(s, e, why, len);
+    if (r == SIM_CHECK_HOLDS)
+        snprintf(why, len, "%s", between);
+    return r;
 }
 
 static enum sim_check converges(struct sim *s, const struct drill_expect *e, char *why, size_t len)

@@ -150,10 +150,13 @@ size_t drill_nodes(const struct drill *d, char names[DRILL_NODES_MAX][FAULTS_NOD
     const struct drill_topology *t = &d->topology;
     unsigned comps = t->components != 0 ? t->components : DRILL_SINGLE;
     size_t n = 0;
-    if (comps & (DRILL_SINGLE | DRILL_MIRROR | DRILL_ASYNC)) {
+    /* a mirror is the second disk of the node it mirrors, listed after it:
+     * the primary, the cluster's leader, or the offline local */
+    bool beside = (comps & DRILL_MIRROR) && (comps & (DRILL_OFFLINE | DRILL_CLUSTER));
+    if ((comps & (DRILL_SINGLE | DRILL_ASYNC)) || ((comps & DRILL_MIRROR) && !beside)) {
         n = nodes_add(names, n, "primary", 0);
     }
-    if (comps & DRILL_MIRROR) {
+    if ((comps & DRILL_MIRROR) && !beside) {
         n = nodes_add(names, n, "mirror", 0);
     }
     if (comps & DRILL_ASYNC) {
@@ -166,10 +169,16 @@ size_t drill_nodes(const struct drill *d, char names[DRILL_NODES_MAX][FAULTS_NOD
         if (t->locals == 0) {
             n = nodes_add(names, n, "local", 0);
         }
+        if (beside) {
+            n = nodes_add(names, n, "mirror", 0);
+        }
         n = nodes_add(names, n, "central", 0);
     }
     if (comps & DRILL_CLUSTER) {
         n = nodes_add(names, n, "leader", 0);
+        if (beside) {
+            n = nodes_add(names, n, "mirror", 0);
+        }
         for (int i = 1; i <= t->replicas; i++) {
             n = nodes_add(names, n, "replica", i);
         }
@@ -200,8 +209,10 @@ bool drill_has_node(const struct drill *d, const char *name)
 static int topology_node_count(const struct drill_topology *t)
 {
     int n = 0;
-    if (t->components & (DRILL_SINGLE | DRILL_MIRROR | DRILL_ASYNC)) {
-        n++;
+    unsigned c = t->components;
+    if ((c & (DRILL_SINGLE | DRILL_ASYNC)) ||
+        ((c & DRILL_MIRROR) && !(c & (DRILL_OFFLINE | DRILL_CLUSTER)))) {
+        n++; /* primary (drill_nodes) */
     }
     n += (t->components & DRILL_MIRROR) ? 1 : 0;
     n += (t->components & DRILL_ASYNC) ? 1 : 0;
@@ -2395,10 +2406,11 @@ static const char *fault_unreachable(const struct drill *d, const char *name, ch
         if (link_used(r, role_of(to))) {
             return NULL;
         }
-        if (r == ROLE_PRIMARY && role_of(to) == ROLE_MIRROR) {
+        if (role_of(to) == ROLE_MIRROR || r == ROLE_MIRROR) {
             snprintf(buf, len,
-                     "the mirror is a disk of the primary's process: no message goes "
+                     "the mirror is a disk of the %s's process: no message goes "
                      "from %.32s to %.32s (use disk/mirror/... or a partition)",
+                     (c & DRILL_CLUSTER) ? "leader" : (c & DRILL_OFFLINE) ? "local" : "primary",
                      node, to);
         } else {
             snprintf(buf, len, "no message ever goes from %.32s to %.32s in this topology", node,
@@ -2413,8 +2425,17 @@ static const char *fault_unreachable(const struct drill *d, const char *name, ch
     bool ok = true;
     const char *needs = "";
     if (strncmp(point, "mirror-", 7) == 0) {
-        ok = (c & DRILL_MIRROR) != 0 && r == ROLE_PRIMARY;
-        needs = "topology mirror, on primary (the process that writes both copies)";
+        /* (locals=1 names its local local1: role_of takes prefixes) */
+        enum role mirrored = (c & DRILL_CLUSTER)   ? ROLE_LEADER
+                             : (c & DRILL_OFFLINE) ? ROLE_LOCAL
+                                                   : ROLE_PRIMARY;
+        ok = (c & DRILL_MIRROR) != 0 && r == mirrored;
+        needs = mirrored == ROLE_LEADER  ? "topology mirror, on leader (the process that writes "
+                                           "both copies)"
+                : mirrored == ROLE_LOCAL ? "topology mirror, on local (the process that writes "
+                                           "both copies)"
+                                         : "topology mirror, on primary (the process that writes "
+                                           "both copies)";
     } else if (strcmp(point, "checkout-mid-transaction") == 0) {
         ok = (r == ROLE_PRIMARY) || (r == ROLE_SECONDARY && (c & DRILL_ASYNC)) || r == ROLE_LOCAL ||
              r == ROLE_LEADER;
@@ -2437,13 +2458,20 @@ static const char *fault_unreachable(const struct drill *d, const char *name, ch
 int drill_check_runnable(const struct drill *d, struct drill_errors *errs)
 {
     size_t before = errs->count;
-    unsigned later =
-        d->topology.components & (DRILL_MIRROR | DRILL_ASYNC | DRILL_OFFLINE | DRILL_CLUSTER);
-    if (later & (later - 1)) {
-        errors_add(
-            errs, d->topology_line, 1,
-            "combining topology components (mirror, async, offline, cluster) in one drill is "
-            "not built yet: use one of them (stake may go beside any)");
+    /* mirror is a node's storage (DESIGN §2): it goes with one of the
+     * components that replicate between nodes; those do not combine */
+    unsigned between = d->topology.components & (DRILL_ASYNC | DRILL_OFFLINE | DRILL_CLUSTER);
+    if (between & (between - 1)) {
+        errors_add(errs, d->topology_line, 1,
+                   "async, offline and cluster replicate between nodes and do not combine with "
+                   "each other: use one of them (mirror and stake may go beside it)");
+    }
+    if ((d->topology.components & DRILL_MIRROR) && (d->topology.components & DRILL_OFFLINE) &&
+        d->topology.locals > 1) {
+        errors_add(errs, d->topology_line, 1,
+                   "mirror offline mirrors the disk of one local: locals=%d beside mirror is not "
+                   "built (drop locals=, or drop mirror)",
+                   d->topology.locals);
     }
     int failovers = 0;
     for (size_t i = 0; i < d->event_count; i++) {

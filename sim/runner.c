@@ -329,6 +329,24 @@ const struct shop_config *world_cfg(const struct sim *s)
     return &s->nodes[s->main_node].cfg;
 }
 
+int world_mirror_node(const struct sim *s)
+{
+    for (size_t i = 0; i < s->node_count; i++)
+        if (s->nodes[i].holds_db && s->nodes[i].cfg.topology == SHOP_MIRROR)
+            return (int)i;
+    return s->main_node;
+}
+
+shop *world_mirror_shop(const struct sim *s)
+{
+    return s->nodes[world_mirror_node(s)].shop;
+}
+
+const struct shop_config *world_mirror_cfg(const struct sim *s)
+{
+    return &s->nodes[world_mirror_node(s)].cfg;
+}
+
 /* ---- the platform's host ------------------------------------------------ */
 
 static int64_t env_now(void *ctx)
@@ -358,7 +376,7 @@ uint64_t world_faults_fired(struct sim *s)
     for (size_t i = 0; i < s->fault_count; i++)
         if (s->faults[i].armed && faults_stats(s->faults[i].name, NULL, &fired) == 0)
             total += fired;
-    const struct shop_config *cfg = world_cfg(s);
+    const struct shop_config *cfg = world_mirror_cfg(s);
     if (s->partition.active && cfg->topology == SHOP_MIRROR) {
         char name[FAULTS_NAME_MAX];
         for (size_t i = 0; i < 3; i++) {
@@ -398,8 +416,8 @@ static void check_integrity(struct sim *s, int n, const char *when)
 static void trace_mirror(struct sim *s)
 {
     struct mirror_status st;
-    if (world_shop(s) == NULL || world_cfg(s)->topology != SHOP_MIRROR ||
-        shop_mirror_status(world_shop(s), &st) != 0)
+    if (world_mirror_shop(s) == NULL || world_mirror_cfg(s)->topology != SHOP_MIRROR ||
+        shop_mirror_status(world_mirror_shop(s), &st) != 0)
         return;
     if ((int)st.state == s->mirror_state && strcmp(st.lead, s->mirror_lead) == 0)
         return;
@@ -416,7 +434,7 @@ static void trace_mirror(struct sim *s)
 /* A mirror out of sync repairs itself when the platform says: the sim only fires it. */
 static void mirror_wake(struct sim *s)
 {
-    shop *sh = world_shop(s);
+    shop *sh = world_mirror_shop(s);
     int64_t at = s->live || sh == NULL ? -1 : shop_mirror_next_wake(sh);
     if (at < 0 || at == s->mirror_wake_us)
         return;
@@ -426,7 +444,7 @@ static void mirror_wake(struct sim *s)
 
 static void mirror_tick(struct sim *s)
 {
-    shop *sh = world_shop(s);
+    shop *sh = world_mirror_shop(s);
     if (sh == NULL)
         return;
     if (shop_mirror_tick(sh) == -ECANCELED)
@@ -451,7 +469,7 @@ int world_open_shop(struct sim *s, int n, const char *why)
         return err;
     }
     world_trace(s, node->name, "shop open (%s)", why);
-    if (n == s->main_node) {
+    if (n == world_mirror_node(s)) {
         s->mirror_state = -1;
         trace_mirror(s);
     }
@@ -874,7 +892,7 @@ bool world_serve_on(struct sim *s, int n, struct sim_op *op)
     tl_str(&l, ": ");
     tl_str(&l, op->err ? shop_errmsg(node->shop) : "done");
     tl_end(s, &l);
-    if (n == s->main_node)
+    if (n == world_mirror_node(s))
         trace_mirror(s);
     if (s->topo != NULL && s->topo->served != NULL)
         s->topo->served(s, n, op);
@@ -1059,10 +1077,10 @@ static const char *const partition_points[] = {"read", "write", "fsync"};
 
 static void set_remote_disk(struct sim *s, bool cut)
 {
-    const struct shop_config *cfg = world_cfg(s);
+    const struct shop_config *cfg = world_mirror_cfg(s);
     if (cfg->topology != SHOP_MIRROR)
         return;
-    int m = world_node_index(s, cfg->mirror.node), p = s->main_node;
+    int m = world_node_index(s, cfg->mirror.node), p = world_mirror_node(s);
     bool separated = cut && is_cut(s, p, m);
     char name[FAULTS_NAME_MAX];
     for (size_t i = 0; i < 3; i++) {
@@ -1092,7 +1110,7 @@ static bool hits_disk_of(const char *name, const char *node)
 
 bool world_pair_disk_faulted(const struct sim *s, int64_t *healed_us)
 {
-    const struct shop_config *cfg = world_cfg(s);
+    const struct shop_config *cfg = world_mirror_cfg(s);
     bool armed = s->remote_disk_cut;
     int64_t healed = s->remote_disk_healed_us;
     for (size_t i = 0; i < s->fault_count; i++) {
@@ -1195,15 +1213,15 @@ static bool drain_pending(struct sim *s, char *why, size_t len)
     if (s->topo != NULL && s->topo->pending != NULL && s->topo->pending(s, why, len))
         return true;
     struct mirror_status st;
-    if (world_cfg(s)->topology == SHOP_MIRROR && shop_mirror_status(world_shop(s), &st) == 0 &&
+    if (world_mirror_cfg(s)->topology == SHOP_MIRROR && shop_mirror_status(world_mirror_shop(s), &st) == 0 &&
         st.changes_behind > 0) {
-        int err = shop_mirror_resync(world_shop(s));
+        int err = shop_mirror_resync(world_mirror_shop(s));
         if (err == -ECANCELED) {
             world_handle_crash_point(s);
             snprintf(why, len, "the shop crashed during resync");
             return true;
         }
-        shop_mirror_status(world_shop(s), &st);
+        shop_mirror_status(world_mirror_shop(s), &st);
         if (st.changes_behind > 0) {
             snprintf(why, len, "copy %s is still %lld change(s) behind: %.120s", st.behind,
                      (long long)st.changes_behind, st.last_error);
@@ -1343,16 +1361,15 @@ static const struct world_topo *topo_of(const struct drill *d)
     return NULL;
 }
 
-/* What this build can run: one replicated component (combining them, or
- * with a mirror, is not built), and the checkers built so far. */
+/* What this build can run: one component that replicates between nodes
+ * (a mirror may go beside it), and the checkers built so far. */
 static int check_supported(const struct drill *d, char *msg)
 {
-    unsigned later = DRILL_MIRROR | DRILL_ASYNC | DRILL_OFFLINE | DRILL_CLUSTER;
-    unsigned c = d->topology.components & later;
+    unsigned c = d->topology.components & (DRILL_ASYNC | DRILL_OFFLINE | DRILL_CLUSTER);
     if (c & (c - 1)) {
         snprintf(msg, REPORT_ERR_MAX,
-                 "%.300s: combining topology components (mirror, async, offline, cluster) in "
-                 "one drill is not built yet: use one of them",
+                 "%.300s: async, offline and cluster do not combine with each other: use one "
+                 "of them",
                  d->file);
         return -ENOTSUP;
     }
@@ -1416,6 +1433,12 @@ static bool is_db_node(const char *name)
 static void setup_node_config(struct sim *s, struct world_node *n, bool mirror)
 {
     bool primary = strcmp(n->name, "primary") == 0;
+    /* the node whose disk is mirrored (DESIGN §2, "Combinations") */
+    unsigned comps = s->drill->topology.components;
+    const char *mirrored_node = (comps & DRILL_CLUSTER)   ? "leader"
+                                : (comps & DRILL_OFFLINE) ? (s->drill->topology.locals > 0 ? "local1"
+                                                                                           : "local")
+                                                          : "primary";
     if (primary)
         snprintf(n->paths[0], sizeof(n->paths[0]), "%s/db.sqlite", s->workdir);
     else
@@ -1432,7 +1455,7 @@ static void setup_node_config(struct sim *s, struct world_node *n, bool mirror)
         (void)mkdir(n->paths[0], 0700);
         snprintf(n->paths[0], sizeof(n->paths[0]), "%.500s/%s/%s", s->workdir, n->name, file);
     }
-    bool mirrored = primary && mirror;
+    bool mirrored = mirror && strcmp(n->name, mirrored_node) == 0;
     n->cfg = (struct shop_config){
         .topology = mirrored ? SHOP_MIRROR : SHOP_SINGLE,
         .primary = {.node = n->name, .path = n->paths[0], .vfs = faults_vfs_name(n->name)},

@@ -296,6 +296,12 @@ bool world_pair_disk_faulted(const struct sim *s, int64_t *healed_us);
 /* The main node's shop and config (single, mirror, async primary). */
 shop *world_shop(const struct sim *s);
 const struct shop_config *world_cfg(const struct sim *s);
+/* The node whose disk is mirrored (the primary, or with `mirror cluster` the
+ * leader, with `mirror offline` the local), its shop and config; the main
+ * node when nothing is mirrored. */
+int world_mirror_node(const struct sim *s);
+shop *world_mirror_shop(const struct sim *s);
+const struct shop_config *world_mirror_cfg(const struct sim *s);
 /* Sends a node-to-node message (copies data) through the link's faults; at_us >= now. */
 void world_send(struct sim *s, int from, int to, int type, int64_t a, int64_t b,
                 const void *data, size_t len, int64_t at_us);

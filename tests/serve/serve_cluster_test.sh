@@ -403,7 +403,7 @@ case_combination_refused() {
         [ "$rc" = 2 ] || fail "--topology '$t' exited $rc, expected 2"
         grep -q "combining topologies is not built yet" "$WORK/combo.log" ||
             fail "--topology '$t' did not say why: $(cat "$WORK/combo.log")"
-        grep -q "single copy only" "$WORK/combo.log" || fail "--topology '$t' gave no reason"
+        grep -q "serve does not open a mirrored" "$WORK/combo.log" || fail "--topology '$t' gave no reason"
         [ ! -e "$WORK/combo" ] || fail "--topology '$t' made its data directory"
     done
     rc=0

@@ -438,9 +438,17 @@ static const struct {
     {"two failovers",
      "drill \"t\"\ntopology async\nat 1s failover secondary\nat 2s failover secondary\n", 4, 1,
      "a second failover: async promotes its secondary once"},
-    {"components not built together", "drill \"t\"\ntopology mirror async\n", 2, 1,
-     "combining topology components (mirror, async, offline, cluster) in one drill is not built "
-     "yet: use one of them (stake may go beside any)"},
+    {"components that do not combine", "drill \"t\"\ntopology async cluster\n", 2, 1,
+     "async, offline and cluster replicate between nodes and do not combine with each other: "
+     "use one of them (mirror and stake may go beside it)"},
+    {"a mirror beside several locals", "drill \"t\"\ntopology mirror offline locals=2\n", 2, 1,
+     "mirror offline mirrors the disk of one local: locals=2 beside mirror is not built (drop "
+     "locals=, or drop mirror)"},
+    {"a mirror crash point off the mirrored node",
+     "drill \"t\"\ntopology mirror cluster\nat 1s fault crash/replica1/mirror-between-commits\n",
+     3, 13,
+     "fault crash/replica1/mirror-between-commits can never fire here: this crash point exists "
+     "only with topology mirror, on leader (the process that writes both copies)"},
 };
 
 #define UNRUNNABLE_COUNT (sizeof unrunnable / sizeof unrunnable[0])

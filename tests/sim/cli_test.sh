@@ -62,8 +62,8 @@ expect no-lost-acks
 DRILL
 
 cat >"$work/async.drill" <<'DRILL'
-drill "Mirror and async in one drill"
-topology mirror async delay=200ms
+drill "Async and offline in one drill"
+topology async delay=200ms offline
 duration 2s
 expect no-lost-acks
 DRILL
@@ -142,9 +142,9 @@ sed -i 's/cart:40/carts:40/' "$work/mix.drill"
 expect_rc 2 "an unknown mix operation" "$fd" check "$work/mix.drill"
 expect_grep "cart-add (or cart)" "$work/err" "the mix error names the short names too"
 # check refuses what run would (DESIGN.md §4): the same FILE:LINE:COL error, exit 2
-expect_rc 2 "a combination of topologies not built yet" "$fd" run "$work/async.drill" --out "$work/o"
-expect_grep "async.drill:2:1: combining topology components" "$work/err" "says what is missing"
-expect_rc 2 "check of a combination not built yet" "$fd" check "$work/async.drill"
+expect_rc 2 "a combination of topologies that does not exist" "$fd" run "$work/async.drill" --out "$work/o"
+expect_grep "async.drill:2:1: async, offline and cluster replicate between nodes" "$work/err" "says what is wrong"
+expect_rc 2 "check of a combination that does not exist" "$fd" check "$work/async.drill"
 expect_grep "async.drill:2:1: " "$work/err" "check says where"
 expect_rc 2 "check of a fault that can never fire" "$fd" check "$work/never.drill"
 expect_grep "never.drill:4:13: fault crash/primary/mirror-between-commits can never fire here" \
