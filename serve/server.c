@@ -67,6 +67,9 @@ static const char usage[] =
     "                      each its own process (DIR/replicaN/db.sqlite, DIR/registry);\n"
     "                      a replica forwards writes to the leader and holds a read until\n"
     "                      it caught up with the client's X-Faultdrill-Session\n"
+    "                    'mirror async', 'mirror offline', 'mirror cluster': the same,\n"
+    "                      with the primary's, the local's or the leader's disk mirrored\n"
+    "                      (db_mirror.sqlite beside db.sqlite, GET /mirror/status)\n"
     "                    Nodes talk over POST /api/node, authenticated with HMAC-SHA256\n"
     "                    under the cluster secret (DIR/node.secret, made at first start)\n"
     "  --policy P        mirror: strict (default) refuses writes while either copy\n"
@@ -219,8 +222,9 @@ static bool is_replica_name(const char *node)
            parse_int(node + 7, 1, SERVE_REPLICAS_MAX, &k) == 0;
 }
 
-/* "mirror async", "async+mirror", "mirror,cluster": two known topologies. */
-static bool is_combination(const char *v)
+/* "mirror async", "async+mirror", "mirror,cluster": two known topologies,
+ * their indexes in roles[] in *a and *b. */
+static bool is_combination(const char *v, size_t *a, size_t *b)
 {
     char words[2][16];
     int n = 0;
@@ -233,11 +237,17 @@ static bool is_combination(const char *v)
         }
         p += len + (p[len] != '\0');
     }
+    size_t found[2];
     int known = 0;
     for (int k = 0; k < n; k++)
         for (size_t i = 0; i < sizeof(roles) / sizeof(roles[0]); i++)
-            known += strcmp(words[k], roles[i].name) == 0;
-    return n == 2 && known == 2;
+            if (strcmp(words[k], roles[i].name) == 0)
+                found[known++] = i;
+    if (n != 2 || known != 2)
+        return false;
+    *a = found[0];
+    *b = found[1];
+    return true;
 }
 
 /* --role NODE against --topology; 0 or an exit code after saying why. */
@@ -252,7 +262,8 @@ static int resolve_role(struct serve_options *o, const char *node, bool topology
             return SERVE_EXIT_USAGE;
         }
         o->role = SERVE_OFFLINE;
-        o->topology = SHOP_SINGLE;
+        /* `--topology 'mirror offline'`: every local's disk is mirrored */
+        o->topology = topology_given && o->topology == SHOP_MIRROR ? SHOP_MIRROR : SHOP_SINGLE;
         o->node = node;
         return 0;
     }
@@ -428,15 +439,25 @@ static int parse_valued(struct serve_options *o, const char *opt, const char *v)
                 return 0;
             }
         }
-        if (is_combination(v)) {
-            fprintf(stderr,
-                    "faultdrill serve: --topology '%s': combining topologies is not built yet "
-                    "in serve (DESIGN.md 2: mirror is a node's storage, async, offline and "
-                    "cluster replicate between nodes; the simulator runs `topology mirror "
-                    "async|offline|cluster`, serve does not open a mirrored primary, local or "
-                    "leader yet); run one of single, mirror, async, offline, cluster\n",
-                    v);
-            return SERVE_EXIT_USAGE;
+        size_t a, b;
+        if (is_combination(v, &a, &b)) {
+            /* DESIGN.md 2: mirror is a node's storage, async, offline and
+             * cluster replicate between nodes; so mirror goes beside one */
+            size_t other = roles[a].role == SERVE_MIRROR ? b : a;
+            bool mirrored = roles[a].role == SERVE_MIRROR || roles[b].role == SERVE_MIRROR;
+            enum serve_role r = roles[other].role;
+            if (!mirrored || r == SERVE_MIRROR || r == SERVE_SINGLE) {
+                fprintf(stderr,
+                        "faultdrill serve: --topology '%s': mirror (a node's storage) goes "
+                        "beside one of async, offline, cluster, which replicate between nodes "
+                        "and do not combine with each other\n",
+                        v);
+                return SERVE_EXIT_USAGE;
+            }
+            o->role = r;
+            o->topology = SHOP_MIRROR; /* the primary's, the local's or the leader's disk */
+            o->node = roles[other].node;
+            return 0;
         }
     }
     fprintf(stderr, "faultdrill serve: bad value for %s: '%s'\n%s", opt, v, usage);
@@ -556,9 +577,9 @@ static int prepare_data_dir(const char *dir)
 }
 
 /* The second copy's node of a topology that keeps one in this process. */
-static const char *second_node(enum serve_role role)
+static const char *second_node(const struct serve_options *o)
 {
-    return role == SERVE_MIRROR ? "mirror" : NULL;
+    return o->topology == SHOP_MIRROR ? "mirror" : NULL;
 }
 
 /* A node's database in its data directory: the name says which copy it is. */
@@ -584,7 +605,7 @@ static int open_shop(struct server *srv, shop **out)
     int err = faults_init(0);
     if (!err)
         err = faults_vfs_register(o->node, &fh);
-    const char *second = second_node(o->role);
+    const char *second = second_node(o);
     if (!err && second != NULL)
         err = faults_vfs_register(second, &fh);
     if (err) {
@@ -818,13 +839,14 @@ static void banner(const struct server *srv, const char *fifo)
 {
     int pid = (int)getpid();
     const struct serve_options *o = &srv->opt;
-    const char *second = second_node(o->role);
+    const char *second = second_node(o);
     const char *node = second != NULL ? second : o->node;
-    printf("faultdrill serve: http://127.0.0.1:%d/  topology %s", o->port,
-           serve_role_name(o->role));
-    if (o->role == SERVE_MIRROR)
+    bool combined = o->role != SERVE_MIRROR && o->topology == SHOP_MIRROR;
+    printf("faultdrill serve: http://127.0.0.1:%d/  topology %s%s", o->port,
+           combined ? "mirror " : "", serve_role_name(o->role));
+    if (o->topology == SHOP_MIRROR)
         printf(", policy %s", o->policy == MIRROR_STRICT ? "strict" : "degrade");
-    else if (o->role == SERVE_ASYNC)
+    if (o->role == SERVE_ASYNC)
         printf(", delay %" PRId64 " ms", o->delay_ms);
     else if (o->role == SERVE_OFFLINE)
         printf(", interval %" PRId64 " ms, retries %d%s", o->interval_ms, o->retries,
@@ -934,7 +956,7 @@ static int serve_run(struct server *srv, const sigset_t *signals)
         return SERVE_EXIT_CANNOT_RUN;
     }
     srv->env = host_env(&srv->host);
-    const char *nodes[2] = {srv->opt.node, second_node(srv->opt.role)};
+    const char *nodes[2] = {srv->opt.node, second_node(&srv->opt)};
     panel_init(&srv->panel, nodes, nodes[1] != NULL ? 2 : 1);
     static char installed_web[PATH_MAX];
     if (srv->opt.web_dir == NULL)
