@@ -324,16 +324,10 @@ static enum sim_check refused_absent(struct sim *s, char *why, size_t len)
  * and said. degrade may keep a copy behind until the drain. The naive mode
  * (ack=early) is judged every time: its drift is its bug.
  */
-static enum sim_check mirror_identical(struct sim *s, const struct drill_expect *e, char *why,
-                                       size_t len)
+static enum sim_check pair_identical(struct sim *s, int mn, char *why, size_t len)
 {
-    (void)e;
-    /* the mirrored node's pair: the primary's, or (mirror cluster, mirror
-     * offline) the leader's or the local's, also after a failover moved
-     * the main node elsewhere */
-    int mn = world_mirror_node(s);
-    shop *sh = world_mirror_shop(s);
-    const struct shop_config *cfg = world_mirror_cfg(s);
+    shop *sh = s->nodes[mn].shop;
+    const struct shop_config *cfg = &s->nodes[mn].cfg;
     if (sh == NULL || cfg->topology != SHOP_MIRROR)
         return SIM_CHECK_SKIPPED;
     struct mirror_status st;
@@ -353,7 +347,7 @@ static enum sim_check mirror_identical(struct sim *s, const struct drill_expect 
     bool in_sync = st.state == MIRROR_IN_SYNC && st.changes_behind == 0;
     if (strict && !in_sync && cm != NULL) {
         int64_t healed_us;
-        bool faulted = world_pair_disk_faulted(s, &healed_us);
+        bool faulted = world_pair_disk_faulted(s, mn, &healed_us);
         bool repairing = !faulted && healed_us >= 0 &&
                          s->now_us - healed_us <= SHOP_MIRROR_REPAIR_MAX_US;
         if (faulted || repairing) {
@@ -407,6 +401,27 @@ static enum sim_check mirror_identical(struct sim *s, const struct drill_expect 
                  cfg->primary.node, in_sync ? " while the pair reports in sync" : "");
     free(pa);
     return SIM_CHECK_VIOLATED;
+}
+
+/* Every mirrored node's pair: the primary's, or (mirror cluster, mirror
+ * offline) the leader's or each local's, also after a failover moved the
+ * main node elsewhere. A pair not judged now (down, degraded on purpose) is
+ * judged at a later evaluation; the check is skipped only when none was. */
+static enum sim_check mirror_identical(struct sim *s, const struct drill_expect *e, char *why,
+                                       size_t len)
+{
+    (void)e;
+    enum sim_check result = SIM_CHECK_SKIPPED;
+    for (size_t n = 0; n < s->node_count; n++) {
+        if (!world_is_mirrored(s, (int)n))
+            continue;
+        enum sim_check r = pair_identical(s, (int)n, why, len);
+        if (r == SIM_CHECK_VIOLATED)
+            return r;
+        if (r == SIM_CHECK_HOLDS)
+            result = r;
+    }
+    return result;
 }
 
 /* Runs fn on every copy that can be read now. */
@@ -658,7 +673,7 @@ static enum sim_check converges_now(struct sim *s, const struct drill_expect *e,
         r = offline_converges(s, e, why, len);
     else if (s->topo == &world_cluster_topo)
         r = cluster_converges(s, e, why, len);
-    if (s->topo != NULL && (r != SIM_CHECK_HOLDS || world_mirror_cfg(s)->topology != SHOP_MIRROR))
+    if (s->topo != NULL && (r != SIM_CHECK_HOLDS || !world_is_mirrored(s, world_mirror_node(s))))
         return r;
     if (s->topo == NULL && !is_mirrored(s))
         return SIM_CHECK_HOLDS;

@@ -163,14 +163,18 @@ size_t drill_nodes(const struct drill *d, char names[DRILL_NODES_MAX][FAULTS_NOD
         n = nodes_add(names, n, "secondary", 0);
     }
     if (comps & DRILL_OFFLINE) {
+        /* every local's disk is mirrored: localK's mirror is mirrorK */
         for (int i = 1; i <= t->locals; i++) {
             n = nodes_add(names, n, "local", i);
+            if (beside) {
+                n = nodes_add(names, n, "mirror", i);
+            }
         }
         if (t->locals == 0) {
             n = nodes_add(names, n, "local", 0);
-        }
-        if (beside) {
-            n = nodes_add(names, n, "mirror", 0);
+            if (beside) {
+                n = nodes_add(names, n, "mirror", 0);
+            }
         }
         n = nodes_add(names, n, "central", 0);
     }
@@ -214,10 +218,11 @@ static int topology_node_count(const struct drill_topology *t)
         ((c & DRILL_MIRROR) && !(c & (DRILL_OFFLINE | DRILL_CLUSTER)))) {
         n++; /* primary (drill_nodes) */
     }
-    n += (t->components & DRILL_MIRROR) ? 1 : 0;
+    bool mirror = (c & DRILL_MIRROR) != 0;
+    n += mirror && !(c & DRILL_OFFLINE) ? 1 : 0; /* offline: one mirror per local, below */
     n += (t->components & DRILL_ASYNC) ? 1 : 0;
     if (t->components & DRILL_OFFLINE) {
-        n += (t->locals > 0 ? t->locals : 1) + 1;
+        n += (t->locals > 0 ? t->locals : 1) * (mirror ? 2 : 1) + 1;
     }
     if (t->components & DRILL_CLUSTER) {
         n += t->replicas + 2;
@@ -2425,7 +2430,7 @@ static const char *fault_unreachable(const struct drill *d, const char *name, ch
     bool ok = true;
     const char *needs = "";
     if (strncmp(point, "mirror-", 7) == 0) {
-        /* (locals=1 names its local local1: role_of takes prefixes) */
+        /* (role_of takes prefixes: local1, mirror2...) */
         enum role mirrored = (c & DRILL_CLUSTER)   ? ROLE_LEADER
                              : (c & DRILL_OFFLINE) ? ROLE_LOCAL
                                                    : ROLE_PRIMARY;
@@ -2465,13 +2470,6 @@ int drill_check_runnable(const struct drill *d, struct drill_errors *errs)
         errors_add(errs, d->topology_line, 1,
                    "async, offline and cluster replicate between nodes and do not combine with "
                    "each other: use one of them (mirror and stake may go beside it)");
-    }
-    if ((d->topology.components & DRILL_MIRROR) && (d->topology.components & DRILL_OFFLINE) &&
-        d->topology.locals > 1) {
-        errors_add(errs, d->topology_line, 1,
-                   "mirror offline mirrors the disk of one local: locals=%d beside mirror is not "
-                   "built (drop locals=, or drop mirror)",
-                   d->topology.locals);
     }
     int failovers = 0;
     for (size_t i = 0; i < d->event_count; i++) {

@@ -226,8 +226,6 @@ static void topology_line(struct gen *g, const struct fuzz_space *sp)
     }
     if (has(g, DRILL_OFFLINE)) {
         g->locals = chance(g, 40) ? 0 : (int)between(g, 1, 3);
-        if (has(g, DRILL_MIRROR) && g->locals > 1)
-            g->locals = 1; /* mirror offline mirrors one local (check refuses more) */
         g->interval_us = time_between(g, 100 * MS, SECOND);
         g->retries = (int)between(g, 1, 6);
         if (g->locals > 0)

@@ -329,22 +329,18 @@ const struct shop_config *world_cfg(const struct sim *s)
     return &s->nodes[s->main_node].cfg;
 }
 
+bool world_is_mirrored(const struct sim *s, int n)
+{
+    return n >= 0 && (size_t)n < s->node_count && s->nodes[n].holds_db &&
+           s->nodes[n].cfg.topology == SHOP_MIRROR;
+}
+
 int world_mirror_node(const struct sim *s)
 {
     for (size_t i = 0; i < s->node_count; i++)
-        if (s->nodes[i].holds_db && s->nodes[i].cfg.topology == SHOP_MIRROR)
+        if (world_is_mirrored(s, (int)i))
             return (int)i;
     return s->main_node;
-}
-
-shop *world_mirror_shop(const struct sim *s)
-{
-    return s->nodes[world_mirror_node(s)].shop;
-}
-
-const struct shop_config *world_mirror_cfg(const struct sim *s)
-{
-    return &s->nodes[world_mirror_node(s)].cfg;
 }
 
 /* ---- the platform's host ------------------------------------------------ */
@@ -376,11 +372,12 @@ uint64_t world_faults_fired(struct sim *s)
     for (size_t i = 0; i < s->fault_count; i++)
         if (s->faults[i].armed && faults_stats(s->faults[i].name, NULL, &fired) == 0)
             total += fired;
-    const struct shop_config *cfg = world_mirror_cfg(s);
-    if (s->partition.active && cfg->topology == SHOP_MIRROR) {
+    for (size_t n = 0; s->partition.active && n < s->node_count; n++) {
+        if (!world_is_mirrored(s, (int)n))
+            continue;
         char name[FAULTS_NAME_MAX];
         for (size_t i = 0; i < 3; i++) {
-            snprintf(name, sizeof(name), "disk/%s/%s", cfg->mirror.node,
+            snprintf(name, sizeof(name), "disk/%s/%s", s->nodes[n].cfg.mirror.node,
                      i == 0 ? "read" : i == 1 ? "write" : "fsync");
             if (faults_stats(name, NULL, &fired) == 0)
                 total += fired;
@@ -413,16 +410,17 @@ static void check_integrity(struct sim *s, int n, const char *when)
 
 /* Traces the mirror's state when it changes: students watch it degrade,
  * fall behind and catch up in trace.log. */
-static void trace_mirror(struct sim *s)
+static void trace_mirror(struct sim *s, int n)
 {
     struct mirror_status st;
-    if (world_mirror_shop(s) == NULL || world_mirror_cfg(s)->topology != SHOP_MIRROR ||
-        shop_mirror_status(world_mirror_shop(s), &st) != 0)
+    struct world_node *node = &s->nodes[n];
+    if (!world_is_mirrored(s, n) || node->shop == NULL ||
+        shop_mirror_status(node->shop, &st) != 0)
         return;
-    if ((int)st.state == s->mirror_state && strcmp(st.lead, s->mirror_lead) == 0)
+    if ((int)st.state == node->mirror_state && strcmp(st.lead, node->mirror_lead) == 0)
         return;
-    s->mirror_state = (int)st.state;
-    snprintf(s->mirror_lead, sizeof(s->mirror_lead), "%s", st.lead);
+    node->mirror_state = (int)st.state;
+    snprintf(node->mirror_lead, sizeof(node->mirror_lead), "%s", st.lead);
     if (st.changes_behind > 0)
         world_trace(s, st.lead, "mirror %s: %s leads, %s is %lld change(s) behind (%.160s)",
                     mirror_state_name(st.state), st.lead, st.behind,
@@ -431,26 +429,31 @@ static void trace_mirror(struct sim *s)
         world_trace(s, st.lead, "mirror %s: %s leads", mirror_state_name(st.state), st.lead);
 }
 
-/* A mirror out of sync repairs itself when the platform says: the sim only fires it. */
+/* A mirror out of sync repairs itself when the platform says: the sim only
+ * fires it (each mirrored node's pair on its own). */
 static void mirror_wake(struct sim *s)
 {
-    shop *sh = world_mirror_shop(s);
-    int64_t at = s->live || sh == NULL ? -1 : shop_mirror_next_wake(sh);
-    if (at < 0 || at == s->mirror_wake_us)
-        return;
-    s->mirror_wake_us = at;
-    sim_queue_push(&s->queue, at > s->now_us ? at : s->now_us, SIM_EV_MIRROR, 0, 0);
+    for (size_t n = 0; n < s->node_count; n++) {
+        struct world_node *node = &s->nodes[n];
+        if (!world_is_mirrored(s, (int)n))
+            continue;
+        int64_t at = s->live || node->shop == NULL ? -1 : shop_mirror_next_wake(node->shop);
+        if (at < 0 || at == node->mirror_wake_us)
+            continue;
+        node->mirror_wake_us = at;
+        sim_queue_push(&s->queue, at > s->now_us ? at : s->now_us, SIM_EV_MIRROR, (int)n, 0);
+    }
 }
 
-static void mirror_tick(struct sim *s)
+static void mirror_tick(struct sim *s, int n)
 {
-    shop *sh = world_mirror_shop(s);
+    shop *sh = world_is_mirrored(s, n) ? s->nodes[n].shop : NULL;
     if (sh == NULL)
         return;
     if (shop_mirror_tick(sh) == -ECANCELED)
         world_handle_crash_point(s);
     else
-        trace_mirror(s);
+        trace_mirror(s, n);
 }
 
 /* Opens node n's shop (recovery included). */
@@ -469,9 +472,9 @@ int world_open_shop(struct sim *s, int n, const char *why)
         return err;
     }
     world_trace(s, node->name, "shop open (%s)", why);
-    if (n == world_mirror_node(s)) {
-        s->mirror_state = -1;
-        trace_mirror(s);
+    if (world_is_mirrored(s, n)) {
+        node->mirror_state = -1;
+        trace_mirror(s, n);
     }
     check_integrity(s, n, why);
     return 0;
@@ -892,8 +895,7 @@ bool world_serve_on(struct sim *s, int n, struct sim_op *op)
     tl_str(&l, ": ");
     tl_str(&l, op->err ? shop_errmsg(node->shop) : "done");
     tl_end(s, &l);
-    if (n == world_mirror_node(s))
-        trace_mirror(s);
+    trace_mirror(s, n);
     if (s->topo != NULL && s->topo->served != NULL)
         s->topo->served(s, n, op);
     session_served(s, n, op);
@@ -1077,24 +1079,27 @@ static const char *const partition_points[] = {"read", "write", "fsync"};
 
 static void set_remote_disk(struct sim *s, bool cut)
 {
-    const struct shop_config *cfg = world_mirror_cfg(s);
-    if (cfg->topology != SHOP_MIRROR)
-        return;
-    int m = world_node_index(s, cfg->mirror.node), p = world_mirror_node(s);
-    bool separated = cut && is_cut(s, p, m);
-    char name[FAULTS_NAME_MAX];
-    for (size_t i = 0; i < 3; i++) {
-        snprintf(name, sizeof(name), "disk/%s/%s", cfg->mirror.node, partition_points[i]);
-        if (separated) {
-            struct faults_arm_spec spec = {.p = 1, .err = EIO};
-            faults_arm(name, &spec);
-        } else {
-            faults_disarm(name);
+    for (size_t p = 0; p < s->node_count; p++) {
+        struct world_node *node = &s->nodes[p];
+        if (!world_is_mirrored(s, (int)p))
+            continue;
+        const struct shop_config *cfg = &node->cfg;
+        int m = world_node_index(s, cfg->mirror.node);
+        bool separated = cut && is_cut(s, (int)p, m);
+        char name[FAULTS_NAME_MAX];
+        for (size_t i = 0; i < 3; i++) {
+            snprintf(name, sizeof(name), "disk/%s/%s", cfg->mirror.node, partition_points[i]);
+            if (separated) {
+                struct faults_arm_spec spec = {.p = 1, .err = EIO};
+                faults_arm(name, &spec);
+            } else {
+                faults_disarm(name);
+            }
         }
+        if (node->remote_disk_cut && !separated)
+            node->remote_disk_healed_us = s->now_us;
+        node->remote_disk_cut = separated;
     }
-    if (s->remote_disk_cut && !separated)
-        s->remote_disk_healed_us = s->now_us;
-    s->remote_disk_cut = separated;
 }
 
 /* Does fault `name` (a trailing '*' matches the rest) reach the disk of node? */
@@ -1108,11 +1113,11 @@ static bool hits_disk_of(const char *name, const char *node)
     return strncmp(name, prefix, strlen(prefix)) == 0;
 }
 
-bool world_pair_disk_faulted(const struct sim *s, int64_t *healed_us)
+bool world_pair_disk_faulted(const struct sim *s, int n, int64_t *healed_us)
 {
-    const struct shop_config *cfg = world_mirror_cfg(s);
-    bool armed = s->remote_disk_cut;
-    int64_t healed = s->remote_disk_healed_us;
+    const struct shop_config *cfg = &s->nodes[n].cfg;
+    bool armed = s->nodes[n].remote_disk_cut;
+    int64_t healed = s->nodes[n].remote_disk_healed_us;
     for (size_t i = 0; i < s->fault_count; i++) {
         const struct world_fault *f = &s->faults[i];
         if (!hits_disk_of(f->name, cfg->primary.node) &&
@@ -1212,16 +1217,19 @@ static bool drain_pending(struct sim *s, char *why, size_t len)
     }
     if (s->topo != NULL && s->topo->pending != NULL && s->topo->pending(s, why, len))
         return true;
-    struct mirror_status st;
-    if (world_mirror_cfg(s)->topology == SHOP_MIRROR && shop_mirror_status(world_mirror_shop(s), &st) == 0 &&
-        st.changes_behind > 0) {
-        int err = shop_mirror_resync(world_mirror_shop(s));
+    for (size_t n = 0; n < s->node_count; n++) {
+        struct mirror_status st;
+        shop *sh = s->nodes[n].shop;
+        if (!world_is_mirrored(s, (int)n) || sh == NULL || shop_mirror_status(sh, &st) != 0 ||
+            st.changes_behind == 0)
+            continue;
+        int err = shop_mirror_resync(sh);
         if (err == -ECANCELED) {
             world_handle_crash_point(s);
             snprintf(why, len, "the shop crashed during resync");
             return true;
         }
-        shop_mirror_status(world_mirror_shop(s), &st);
+        shop_mirror_status(sh, &st);
         if (st.changes_behind > 0) {
             snprintf(why, len, "copy %s is still %lld change(s) behind: %.120s", st.behind,
                      (long long)st.changes_behind, st.last_error);
@@ -1341,7 +1349,7 @@ static void dispatch(struct sim *s, const struct sim_event *ev)
             drain_poll(s, true);
         break;
     case SIM_EV_MIRROR:
-        mirror_tick(s);
+        mirror_tick(s, ev->a);
         break;
     }
 }
@@ -1433,17 +1441,26 @@ static bool is_db_node(const char *name)
 static void setup_node_config(struct sim *s, struct world_node *n, bool mirror)
 {
     bool primary = strcmp(n->name, "primary") == 0;
-    /* the node whose disk is mirrored (DESIGN §2, "Combinations") */
+    /* the nodes whose disk is mirrored (DESIGN §2, "Combinations"): the
+     * primary, the leader, or every local (localK's mirror is mirrorK) */
     unsigned comps = s->drill->topology.components;
-    const char *mirrored_node = (comps & DRILL_CLUSTER)   ? "leader"
-                                : (comps & DRILL_OFFLINE) ? (s->drill->topology.locals > 0 ? "local1"
-                                                                                           : "local")
-                                                          : "primary";
+    bool mirrored = false;
+    snprintf(n->mirror_node, sizeof(n->mirror_node), "mirror");
+    if (!mirror)
+        mirrored = false;
+    else if (comps & DRILL_CLUSTER)
+        mirrored = strcmp(n->name, "leader") == 0;
+    else if (comps & DRILL_OFFLINE)
+        mirrored = strncmp(n->name, "local", 5) == 0;
+    else
+        mirrored = primary;
+    if (mirrored && strncmp(n->name, "local", 5) == 0 && n->name[5] != '\0')
+        snprintf(n->mirror_node, sizeof(n->mirror_node), "mirror%.8s", n->name + 5);
     if (primary)
         snprintf(n->paths[0], sizeof(n->paths[0]), "%s/db.sqlite", s->workdir);
     else
         snprintf(n->paths[0], sizeof(n->paths[0]), "%s/db_%s.sqlite", s->workdir, n->name);
-    snprintf(n->paths[1], sizeof(n->paths[1]), "%s/db_mirror.sqlite", s->workdir);
+    snprintf(n->paths[1], sizeof(n->paths[1]), "%s/db_%s.sqlite", s->workdir, n->mirror_node);
     if (s->live &&
         (s->drill->topology.components & (DRILL_ASYNC | DRILL_OFFLINE | DRILL_CLUSTER)) != 0) {
         /* run --live (live.c): each node is a serve process with a data directory of its
@@ -1455,12 +1472,11 @@ static void setup_node_config(struct sim *s, struct world_node *n, bool mirror)
         (void)mkdir(n->paths[0], 0700);
         snprintf(n->paths[0], sizeof(n->paths[0]), "%.500s/%s/%s", s->workdir, n->name, file);
     }
-    bool mirrored = mirror && strcmp(n->name, mirrored_node) == 0;
     n->cfg = (struct shop_config){
         .topology = mirrored ? SHOP_MIRROR : SHOP_SINGLE,
         .primary = {.node = n->name, .path = n->paths[0], .vfs = faults_vfs_name(n->name)},
-        .mirror = {.node = "mirror", .path = n->paths[1],
-                   .vfs = mirrored ? faults_vfs_name("mirror") : NULL},
+        .mirror = {.node = n->mirror_node, .path = n->paths[1],
+                   .vfs = mirrored ? faults_vfs_name(n->mirror_node) : NULL},
         .policy = s->drill->topology.policy,
         .ack = s->drill->topology.ack,
         .sync_full = !s->drill->topology.sync_normal,
@@ -1478,6 +1494,9 @@ static int setup_nodes(struct sim *s)
         snprintf(n->name, sizeof(n->name), "%s", names[i]);
         n->up = true;
         n->holds_db = is_db_node(n->name);
+        n->mirror_state = -1;
+        n->mirror_wake_us = -1;
+        n->remote_disk_healed_us = -1;
         int err = faults_vfs_register(n->name, &host);
         if (err) {
             snprintf(s->msg, sizeof(s->msg), "cannot register the disk of %s: %s", n->name,
@@ -1670,8 +1689,6 @@ int world_prepare(struct sim *s, const struct drill *d, const struct sim_options
     s->drill = d;
     s->seed = opt->seed_given ? opt->seed : d->seed;
     s->trace_memory = opt->trace_memory > 0 ? opt->trace_memory : TRACE_MEMORY_DEFAULT;
-    s->mirror_wake_us = -1;
-    s->remote_disk_healed_us = -1;
     faults_rng_seed(&s->net_rng, s->seed, "net");
     faults_rng_seed(&s->crash_rng, s->seed, "crash");
     int err = faults_init(s->seed);

@@ -31,6 +31,14 @@ struct world_node {
     int64_t busy_until_us;  /* a node serves one request at a time */
     uint64_t crashes;
     uint64_t commits;       /* client writes it committed (or may have): a copy's own position */
+    /* a mirrored node (its cfg.topology is SHOP_MIRROR): its mirror's node name
+     * (mirror, or mirrorK beside localK), and its pair as the runner follows it */
+    char mirror_node[FAULTS_NODE_MAX];
+    int mirror_state;       /* last traced enum mirror_state, -1 before any */
+    char mirror_lead[FAULTS_NODE_MAX];
+    int64_t mirror_wake_us; /* the mirror's self-repair queued for then (-1: none) */
+    bool remote_disk_cut;   /* a partition cuts the node off its mirror's disk */
+    int64_t remote_disk_healed_us; /* when such a cut last healed (-1: never) */
 };
 
 struct world_client {
@@ -185,11 +193,6 @@ struct sim {
     void *ledger_state;            /* ledger.c's own state; NULL without topology stake */
     bool crash_pending;
     char crash_node[FAULTS_NODE_MAX];
-    int mirror_state;       /* last traced enum mirror_state, -1 before any */
-    char mirror_lead[FAULTS_NODE_MAX];
-    int64_t mirror_wake_us; /* the mirror's self-repair queued for then (-1: none) */
-    bool remote_disk_cut;   /* a partition cuts the shop off its mirror's disk */
-    int64_t remote_disk_healed_us; /* when such a cut last healed (-1: never) */
     char crash_point[64];
     int64_t delay_pending_us; /* slow disks during the request being served */
     uint32_t served_op[DRILL_CLIENTS_MAX + 1]; /* last request served per client */
@@ -289,19 +292,19 @@ void world_fault_healed(struct sim *s, struct world_fault *f);
 /* Times the armed faults have fired so far: a check whose answer changed it
  * saw an injected fault, not the system (integrity is judged without them). */
 uint64_t world_faults_fired(struct sim *s);
-/* Whether a disk of the mirrored pair fails on purpose now (a drill's disk fault on either
- * copy, or a partition between the shop and its mirror's disk); *healed_us receives when the
- * last such fault healed (-1: none has). mirror-identical judges a pair out of sync by it. */
-bool world_pair_disk_faulted(const struct sim *s, int64_t *healed_us);
+/* Whether a disk of node n's mirrored pair fails on purpose now (a drill's disk fault on
+ * either copy, or a partition between the node and its mirror's disk); *healed_us receives
+ * when the last such fault healed (-1: none has). mirror-identical judges a pair out of sync
+ * by it. */
+bool world_pair_disk_faulted(const struct sim *s, int n, int64_t *healed_us);
 /* The main node's shop and config (single, mirror, async primary). */
 shop *world_shop(const struct sim *s);
 const struct shop_config *world_cfg(const struct sim *s);
-/* The node whose disk is mirrored (the primary, or with `mirror cluster` the
- * leader, with `mirror offline` the local), its shop and config; the main
- * node when nothing is mirrored. */
+/* Is node n mirrored (the primary, or with `mirror cluster` the leader, with
+ * `mirror offline` each local)? world_mirror_node: the first such node, the
+ * main node when none is. */
+bool world_is_mirrored(const struct sim *s, int n);
 int world_mirror_node(const struct sim *s);
-shop *world_mirror_shop(const struct sim *s);
-const struct shop_config *world_mirror_cfg(const struct sim *s);
 /* Sends a node-to-node message (copies data) through the link's faults; at_us >= now. */
 void world_send(struct sim *s, int from, int to, int type, int64_t a, int64_t b,
                 const void *data, size_t len, int64_t at_us);

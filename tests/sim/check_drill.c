@@ -441,9 +441,6 @@ static const struct {
     {"components that do not combine", "drill \"t\"\ntopology async cluster\n", 2, 1,
      "async, offline and cluster replicate between nodes and do not combine with each other: "
      "use one of them (mirror and stake may go beside it)"},
-    {"a mirror beside several locals", "drill \"t\"\ntopology mirror offline locals=2\n", 2, 1,
-     "mirror offline mirrors the disk of one local: locals=2 beside mirror is not built (drop "
-     "locals=, or drop mirror)"},
     {"a mirror crash point off the mirrored node",
      "drill \"t\"\ntopology mirror cluster\nat 1s fault crash/replica1/mirror-between-commits\n",
      3, 13,
@@ -683,6 +680,10 @@ START_TEST(each_topology_has_its_nodes_in_a_stable_order)
     assert_nodes("topology offline", "local central");
     assert_nodes("topology offline locals=3", "local1 local2 local3 central");
     assert_nodes("topology cluster", "leader replica1 replica2 registry");
+    /* a mirror is the second disk of the node it mirrors, listed after it */
+    assert_nodes("topology mirror cluster", "leader mirror replica1 replica2 registry");
+    assert_nodes("topology offline mirror", "local mirror central");
+    assert_nodes("topology mirror offline locals=2", "local1 mirror1 local2 mirror2 central");
     assert_nodes("topology cluster replicas=3 cache=naive ttl=2s",
                  "leader replica1 replica2 replica3 registry");
     ck_assert(drill_has_node(d, "replica3"));
