@@ -9,7 +9,8 @@
  * line of quantity 1, rotating over 20 products with stock 10^9 and 50 users.
  * Phases: bare (pwrite 4 KiB at offset 0 + fdatasync), single, mirror strict
  * (ack both, both copies in the same directory), and mirror degrade for
- * information. Targets (from the issue): strict >= 0.5 x unmirrored, and
+ * information, then single and strict again with an outbox (the mirrored node
+ * of `mirror async|cluster`). Targets (from the issue): strict >= 0.5 x unmirrored, and
  * unmirrored >= 0.5 x bare.
  *
  * This is a host of the platform (DESIGN.md §1): it may read the monotonic
@@ -509,16 +510,24 @@ int main(int argc, char **argv)
     strict.ack = MIRROR_ACK_BOTH;
     struct shop_config degrade = strict;
     degrade.policy = MIRROR_DEGRADE;
+    /* the combinations' mirrored node (mirror async|cluster): its outbox rows
+     * travel in the mirrored change and are written on both copies */
+    struct shop_config single_outbox = single, strict_outbox = strict;
+    single_outbox.outbox = true;
+    strict_outbox.outbox = true;
 
-    enum { BARE, SINGLE, STRICT, DEGRADE, PHASES };
+    enum { BARE, SINGLE, STRICT, DEGRADE, SINGLE_OUTBOX, STRICT_OUTBOX, PHASES };
     struct phase ph[PHASES] = {
         [BARE] = {.name = "bare fdatasync"},
         [SINGLE] = {.name = "single"},
         [STRICT] = {.name = "mirror strict"},
         [DEGRADE] = {.name = "mirror degrade"},
+        [SINGLE_OUTBOX] = {.name = "single outbox"},
+        [STRICT_OUTBOX] = {.name = "strict outbox"},
     };
     const struct shop_config *cfgs[PHASES] = {
-        [SINGLE] = &single, [STRICT] = &strict, [DEGRADE] = &degrade};
+        [SINGLE] = &single, [STRICT] = &strict, [DEGRADE] = &degrade,
+        [SINGLE_OUTBOX] = &single_outbox, [STRICT_OUTBOX] = &strict_outbox};
     int err = run_bare(dir, opt.seconds, &lat, &ph[BARE]);
     for (int i = SINGLE; !err && i < PHASES; i++) {
         /* Each shop phase starts from fresh files. */
@@ -538,5 +547,8 @@ int main(int argc, char **argv)
     printf("\n");
     print_target("strict/unmirrored", rate(&ph[STRICT]), rate(&ph[SINGLE]));
     print_target("unmirrored/bare", rate(&ph[SINGLE]), rate(&ph[BARE]));
+    printf("strict outbox / single outbox: %.2fx (the cost of the mirror on a node "
+           "that also replicates)\n",
+           rate(&ph[SINGLE_OUTBOX]) > 0 ? rate(&ph[STRICT_OUTBOX]) / rate(&ph[SINGLE_OUTBOX]) : 0);
     return err ? EXIT_SETUP : 0;
 }
