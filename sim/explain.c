@@ -89,7 +89,16 @@ static const char *duration(int64_t us, char buf[DRILL_DURATION_TEXT_MAX])
 
 static void explain_mirror(struct text *t, const struct drill_topology *topo)
 {
-    text_add(t, "Two copies, primary and mirror, written synchronously; ");
+    if (topo->components & DRILL_CLUSTER)
+        text_add(t, "The leader's disk is mirrored: two copies, leader and mirror, written "
+                    "synchronously; ");
+    else if (topo->components & DRILL_OFFLINE)
+        text_add(t, topo->locals > 0 ? "Each local's disk is mirrored (localK's mirror is "
+                                       "mirrorK): two copies, written synchronously; "
+                                     : "The local's disk is mirrored: two copies, local and "
+                                       "mirror, written synchronously; ");
+    else
+        text_add(t, "Two copies, primary and mirror, written synchronously; ");
     if (topo->policy == MIRROR_STRICT) {
         text_add(t, "policy strict: a write is refused while either copy cannot write. ");
     } else {
