@@ -10,7 +10,7 @@
 #
 #   serve_combo_test.sh FAULTDRILL SERVE_DIGEST CASE
 #
-# Cases: mirror_async mirror_offline mirror_cluster refused
+# Cases: mirror_async mirror_async_failover mirror_offline mirror_cluster refused
 set -euo pipefail
 
 FD=$1
@@ -87,6 +87,35 @@ case_mirror_async() {
         "$WORK/data/secondary/db_async.sqlite" >"$WORK/digest" ||
         fail "the copies differ after a clean stop: $(cat "$WORK/digest")"
     same_rows "$WORK/data" "$OUTBOX_SQL"
+}
+
+# Failover with a mirrored primary: the three orders the secondary never got
+# are named as lost, the old primary (both its copies) is fenced, and its pair
+# still holds them, identical on both copies.
+case_mirror_async_failover() {
+    start_server "$WORK/data" --topology 'mirror async' --policy strict --delay 0
+    until_json /replication/status '.lagChanges == 0 and .secondarySeq == .primarySeq'
+    local held sec
+    held=$(jq .secondarySeq "$WORK/body")
+    sec=$(jq -r .secondaryProcess.url "$WORK/body")
+    fiu "enable name=net/primary/secondary/drop"
+    orders 3
+    expect 200 GET /replication/status
+    jqe ".lagChanges == 3 and .secondarySeq == $held"
+    "$FD" serve failover "$sec" >"$WORK/promote" 2>&1 || fail "serve failover: $(cat "$WORK/promote")"
+    jq -e ".failover.position == $held" "$WORK/promote" >/dev/null ||
+        fail "the promotion's answer: $(cat "$WORK/promote")"
+    expect 201 POST "$sec/users" '{"name":"Nova","email":"nova@example.org"}'
+    until_json /replication/status '.fenced'
+    jqe ".lostChanges.first == $((held + 1)) and .lostChanges.last == $((held + 3)) and
+         .lostChanges.count == 3"
+    expect 503 POST /orders '{"userId":1,"products":[{"productId":1,"quantity":1}]}'
+    stop_server
+    "$DIGEST" "$WORK/data/db.sqlite" "$WORK/data/db_mirror.sqlite" >"$WORK/digest" ||
+        fail "the fenced primary's copies differ: $(cat "$WORK/digest")"
+    same_rows "$WORK/data" "$OUTBOX_SQL"
+    [ "$(sqlite3 -readonly "$WORK/data/db_mirror.sqlite" "SELECT count(*) FROM orders")" = 3 ] ||
+        fail "the mirror does not hold the three orders the secondary lost"
 }
 
 case_mirror_offline() {
