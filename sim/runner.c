@@ -559,7 +559,13 @@ static void restart_node(struct sim *s, int n, const char *why)
         return;
     struct world_node *o = &s->nodes[owner];
     if (o->shop != NULL && owner != n) {
-        /* a disk of the shop came back: the shop reattaches and resyncs */
+        /* a disk of the shop came back: the shop reattaches and resyncs. A
+         * node that also replicates (mirror async|cluster|offline) lets go of
+         * the shop first and restarts its protocol on the reopened one below:
+         * if the reopen fails, it must not keep the closed one (fuzz found
+         * the async core pruning through it) */
+        if (s->topo != NULL && s->topo->crashed != NULL)
+            s->topo->crashed(s, owner);
         shop_close(o->shop);
         o->shop = NULL;
     }

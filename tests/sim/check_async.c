@@ -174,6 +174,44 @@ START_TEST(test_no_failover_loses_nothing)
 END_TEST
 
 /*
+ * mirror async (DESIGN §2): the mirror's disk comes back unreadable, so the
+ * primary's shop cannot reopen on it. The async core must let go of the
+ * closed shop (it pruned its outbox through it: a use after free that fuzz
+ * found), stay down until the drain reopens it, and then ship the rest.
+ */
+START_TEST(test_mirror_async_primary_that_cannot_reopen_lets_go_of_its_shop)
+{
+    static const char text[] =
+        "drill \"mirror async reopen\"\n"
+        "topology mirror policy=degrade async delay=50ms batch=4\n"
+        "seed 1\n"
+        "duration 6s\n"
+        "products 5 stock=100 price=1..20\n"
+        "users 3\n"
+        "workload w clients=3 rate=60/s mix=cart:40,checkout:40,browse:20 until=3s\n"
+        "at 500ms crash mirror\n"
+        "at 1s    fault disk/mirror/read p=1 for=1s\n"
+        "at 1500ms restart mirror\n"
+        "at 3s    drain within=2s\n"
+        "expect converges\nexpect no-lost-acks\nexpect mirror-identical\n";
+    struct drill *d = calloc(1, sizeof(*d));
+    struct drill_errors *errs = calloc(1, sizeof(*errs));
+    ck_assert(d != NULL && errs != NULL);
+    ck_assert_int_eq(drill_parse_text("mirror-async.drill", text, strlen(text), d, errs), 0);
+    struct report_run rep;
+    run(d, &rep);
+    ck_assert_ptr_nonnull(strstr(rep.trace, "primary    cannot open the shop (restart)"));
+    ck_assert_ptr_nonnull(strstr(rep.trace, "drained: every queue is empty"));
+    for (size_t i = 0; i < rep.expectation_count; i++)
+        ck_assert_msg(rep.expectations[i].ok && rep.expectations[i].checks > 0, "%s: %s",
+                      rep.expectations[i].invariant, rep.expectations[i].explanation);
+    sim_result_release(&rep);
+    free(errs);
+    free(d);
+}
+END_TEST
+
+/*
  * Issue 10's bug: with jitter, a late gap report rewound the shipper below
  * the pruned outbox and converges failed on half the seeds. Every seed
  * must converge now, and the drain must find nothing pending.
@@ -212,6 +250,7 @@ static Suite *async_suite(void)
     tcase_add_test(tc, test_rpo_reads_through_an_armed_read_fault_both_ways);
     tcase_add_test(tc, test_no_failover_loses_nothing);
     tcase_add_test(tc, test_jitter_late_gap_converges_on_every_seed);
+    tcase_add_test(tc, test_mirror_async_primary_that_cannot_reopen_lets_go_of_its_shop);
     suite_add_tcase(suite, tc);
     return suite;
 }
