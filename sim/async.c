@@ -609,7 +609,7 @@ enum sim_check async_replica_prefix(struct sim *s, const struct drill_expect *e,
         shop_outbox_info(p, &info) != 0 || ss.position != info.head_seq)
         return SIM_CHECK_HOLDS; /* positions only moved forward; contents judged when caught up */
     char dp[65], ds[65];
-    if (shop_digest(p, 0, dp) != 0 || shop_digest(sec, 0, ds) != 0)
+    if (shop_digest(p, world_lead_copy(s, a->primary), dp) != 0 || shop_digest(sec, 0, ds) != 0)
         return SIM_CHECK_SKIPPED;
     if (strcmp(dp, ds) == 0)
         return SIM_CHECK_HOLDS;
@@ -633,7 +633,8 @@ enum sim_check async_converges(struct sim *s, const struct drill_expect *e, char
     }
     shop *p = s->nodes[a->primary].shop, *sec = s->nodes[a->secondary].shop;
     char dp[65], ds[65];
-    if (p == NULL || sec == NULL || shop_digest(p, 0, dp) != 0 || shop_digest(sec, 0, ds) != 0)
+    if (p == NULL || sec == NULL || shop_digest(p, world_lead_copy(s, a->primary), dp) != 0 ||
+        shop_digest(sec, 0, ds) != 0)
         return SIM_CHECK_SKIPPED;
     if (strcmp(dp, ds) == 0) {
         struct shop_outbox_info info;

@@ -1138,7 +1138,8 @@ static void explain_divergence(struct sim *s, struct cluster *cl, struct replica
                                 "%lld) hold different data",
                                 secs(s->now_us), cl_node_name(s, rep->node),
                                 (long long)rs.position, (long long)ls.head_seq);
-    if (a != NULL && shop_audit(s->nodes[cl->leader].shop, 0, &a[0]) == 0 &&
+    if (a != NULL &&
+        shop_audit(s->nodes[cl->leader].shop, world_lead_copy(s, cl->leader), &a[0]) == 0 &&
         shop_audit(s->nodes[rep->node].shop, 0, &a[1]) == 0 && n < len)
         n += (size_t)snprintf(why + n, len - n, ": the leader has %lld orders and %lld users, "
                                                 "%s %lld orders and %lld users",
@@ -1171,7 +1172,7 @@ enum sim_check cluster_converges(struct sim *s, const struct drill_expect *e, ch
     struct cluster *cl = state(s);
     shop *ls = s->nodes[cl->leader].up ? s->nodes[cl->leader].shop : NULL;
     char lead[65], copy[65];
-    if (ls == NULL || shop_digest(ls, 0, lead) != 0) {
+    if (ls == NULL || shop_digest(ls, world_lead_copy(s, cl->leader), lead) != 0) {
         after_event(s, 0);
         snprintf(why, len, "after the drain the leader's data cannot be read");
         return SIM_CHECK_VIOLATED;

@@ -335,6 +335,16 @@ bool world_is_mirrored(const struct sim *s, int n)
            s->nodes[n].cfg.topology == SHOP_MIRROR;
 }
 
+int world_lead_copy(const struct sim *s, int n)
+{
+    struct mirror_status st;
+    const struct world_node *node = &s->nodes[n];
+    if (!world_is_mirrored(s, n) || node->shop == NULL ||
+        shop_mirror_status(node->shop, &st) != 0 || st.lead == NULL)
+        return 0;
+    return strcmp(st.lead, node->cfg.primary.node) == 0 ? 0 : 1;
+}
+
 int world_mirror_node(const struct sim *s)
 {
     for (size_t i = 0; i < s->node_count; i++)

@@ -305,6 +305,9 @@ const struct shop_config *world_cfg(const struct sim *s);
  * main node when none is. */
 bool world_is_mirrored(const struct sim *s, int n);
 int world_mirror_node(const struct sim *s);
+/* The copy of node n's shop that holds every write (0, or 1 while a degraded
+ * mirror leads): what a checker compares with the other nodes. */
+int world_lead_copy(const struct sim *s, int n);
 /* Sends a node-to-node message (copies data) through the link's faults; at_us >= now. */
 void world_send(struct sim *s, int from, int to, int type, int64_t a, int64_t b,
                 const void *data, size_t len, int64_t at_us);
