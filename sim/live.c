@@ -1446,16 +1446,21 @@ static int restart(struct live *L, int n, const char *why)
     if (L->procs[n].pid > 0)
         return 0;
     char msg[REPORT_ERR_MAX];
+    /* a process starting may send (a replica heartbeats) before it prints its address:
+     * from now on the registry may hear it again */
+    pthread_mutex_lock(&L->lock);
+    L->killed_us[n] = -1;
+    pthread_mutex_unlock(&L->lock);
     int err = proc_start(L, n, msg, sizeof(msg));
     pthread_mutex_lock(&L->lock);
     tick(L);
     struct world_node *node = &s->nodes[n];
     if (err) {
+        L->killed_us[n] = s->now_us; /* down now; what it sent while starting, heard */
         world_trace(s, node->name, "restart (%s) failed: %s", why, msg);
     } else {
         node->up = true;
         s->epoch++;
-        L->killed_us[n] = -1;
         world_trace(s, node->name, "restart (%s): process %d at %s", why, (int)L->procs[n].pid,
                     L->procs[n].base);
         world_mark(s, node->name, REPORT_RESTART, "%s restarted", node->name);
