@@ -1557,7 +1557,7 @@ static void node_unknown(struct parser *p, int col, const char *name, const char
                          bool clients)
 {
     char names[DRILL_NODES_MAX][FAULTS_NODE_MAX];
-    const char *ptrs[DRILL_NODES_MAX];
+    const char *ptrs[DRILL_NODES_MAX] = {NULL}; /* no node: suggest() meets NULL at once */
     size_t n = drill_nodes(p->d, names);
     for (size_t i = 0; i < n; i++) {
         ptrs[i] = names[i];
@@ -2167,7 +2167,7 @@ static void stmt_expect(struct parser *p, struct stmt *s)
     const struct word *w = s->pos[0];
     const struct invariant_info *inv = invariant_lookup(w->text);
     if (inv == NULL) {
-        const char *names[DRILL_EXPECTS_MAX];
+        const char *names[DRILL_EXPECTS_MAX] = {NULL};
         char h[HINT_TEXT_MAX];
         werr(p, w, "unknown invariant '%s'; `faultdrill invariants` lists them%s", w->text,
              hint(h, w->text, names, invariant_names(names)));

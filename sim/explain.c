@@ -76,7 +76,7 @@ static const char *node_phrase(const char *node, char buf[FAULTS_NAME_MAX])
 {
     size_t len = strlen(node);
     bool numbered = len > 0 && node[len - 1] >= '0' && node[len - 1] <= '9';
-    snprintf(buf, FAULTS_NAME_MAX, "%s%s", numbered ? "" : "the ", node);
+    snprintf(buf, FAULTS_NAME_MAX, "%s%.*s", numbered ? "" : "the ", FAULTS_NAME_MAX - 5, node);
     return buf;
 }
 

@@ -951,7 +951,11 @@ static int write_file(const char *path, writer_fn fn, const struct sweep *s, boo
                       char err[REPORT_ERR_MAX])
 {
     char tmp[4200];
-    snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path);
+    int n = snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", path);
+    if (n < 0 || (size_t)n >= sizeof(tmp)) {
+        snprintf(err, REPORT_ERR_MAX, "cannot write %.300s: %s", path, strerror(ENAMETOOLONG));
+        return -ENAMETOOLONG;
+    }
     int fd = mkstemp(tmp);
     if (fd < 0) {
         int rc = -errno;
