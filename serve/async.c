@@ -335,7 +335,8 @@ static void put_from(struct buf *b, const char *key, const cJSON *peer, const ch
     buf_puts(b, "\":");
     if (cJSON_IsNumber(x)) {
         char tmp[48];
-        snprintf(tmp, sizeof(tmp), "%.17g", x->valuedouble);
+        /* as the peer wrote it: 0.381, not 0.38100000000000001 */
+        snprintf(tmp, sizeof(tmp), "%.15g", x->valuedouble);
         buf_puts(b, tmp);
     } else {
         buf_puts(b, "null");

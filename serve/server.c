@@ -132,6 +132,8 @@ static const char usage[] =
     "Stop with Ctrl-C or SIGTERM: requests in flight finish, the databases close.\n"
     "Exit codes: 0 stopped cleanly, 2 bad usage, 3 could not run.\n";
 
+static const char usage_hint[] = "`faultdrill serve --help` lists the options.\n";
+
 static int parse_int(const char *text, int min, int max, int *out)
 {
     char *end = NULL;
@@ -460,7 +462,8 @@ static int parse_valued(struct serve_options *o, const char *opt, const char *v)
             return 0;
         }
     }
-    fprintf(stderr, "faultdrill serve: bad value for %s: '%s'\n%s", opt, v, usage);
+    /* one line, not the whole help: the error must stay on the screen */
+    fprintf(stderr, "faultdrill serve: bad value for %s: '%s'\n%s", opt, v, usage_hint);
     return SERVE_EXIT_USAGE;
 }
 
@@ -518,7 +521,8 @@ static int parse_options(int argc, char **argv, struct serve_options *o)
             if (code != 0)
                 return code;
         } else {
-            fprintf(stderr, "faultdrill serve: unknown or incomplete option '%s'\n%s", a, usage);
+            fprintf(stderr, "faultdrill serve: unknown or incomplete option '%s'\n%s", a,
+                    usage_hint);
             return SERVE_EXIT_USAGE;
         }
     }

@@ -22,7 +22,9 @@ static const char usage_main[] =
     "\n"
     "  run DRILL|DIR... [--live] [--seed N] [--out DIR] [--junit FILE] [-q|-v]\n"
     "                      run drills and judge their expectations\n"
-    "  check DRILL|DIR...  parse and validate only\n"
+    "  check [--live] DRILL|DIR...\n"
+    "                      parse and validate only (--live: and what run --live\n"
+    "                      cannot play)\n"
     "  explain DRILL       what the drill will do, in words\n"
     "  faults              the fault-point catalog\n"
     "  invariants          the checkers and what each means\n"
@@ -34,6 +36,7 @@ static const char usage_main[] =
     "  shrink DRILL --seed N [-o FILE]\n"
     "                      the smallest drill that still fails the same way\n"
     "  fuzz [--topology T] [--runs N | --time DUR] [--seed S] [--jobs N] [--out DIR]\n"
+    "        [--show N] [--first]\n"
     "                      random valid drills, each failure shrunk\n"
     "  serve [--port N] [--data DIR] [--allow-faults] ...\n"
     "                      the live shop on civetweb\n"
@@ -56,8 +59,9 @@ static const char usage_run[] =
     "  -q            print only failures    -v  print more about each run\n"
     "  --live        play the drill against real `faultdrill serve` processes on\n"
     "                loopback, in real time, judged by the same checkers (reports in\n"
-    "                OUT/DRILL/live-seed-N, \"mode\": \"live\"); single, mirror, async\n"
-    "                and offline drills (one serve --role process per node)\n";
+    "                OUT/DRILL/live-seed-N, \"mode\": \"live\"); single, mirror, async,\n"
+    "                offline, cluster and stake drills (one serve process per node);\n"
+    "                `check --live` says what cannot be played live and why\n";
 
 static const char usage_check[] = "usage: faultdrill check [--live] DRILL|DIR...\n"
                                   "\nParses and validates drills; prints every error as\n"
