@@ -547,6 +547,7 @@ enum sim_check async_rpo_bounded(struct sim *s, const struct drill_expect *e, ch
                      "not fenced",
                      op->id, drill_op_name(op->kind), op->client, secs(op->complete_us),
                      secs(a->failover_us));
+            world_witness(s, 1); /* the failover was judged */
             return SIM_CHECK_VIOLATED;
         }
         snprintf(why, len,
@@ -555,6 +556,7 @@ enum sim_check async_rpo_bounded(struct sim *s, const struct drill_expect *e, ch
                  "write outside the replication lag window was lost",
                  op->id, drill_op_name(op->kind), op->client, secs(op->complete_us),
                  (long long)op->seq, (long long)a->failover_position);
+        world_witness(s, 1);
         return SIM_CHECK_VIOLATED;
     }
     if (e->max >= 0 && lost > (size_t)e->max) {
@@ -565,6 +567,7 @@ enum sim_check async_rpo_bounded(struct sim *s, const struct drill_expect *e, ch
                  secs(a->failover_us), lost, ids[0], (long long)e->max,
                  secs(a->failover_us - a->failover_position_at_us),
                  secs(a->failover_position_at_us));
+        world_witness(s, 1);
         return SIM_CHECK_VIOLATED;
     }
     if (a->unreadable > 0) {

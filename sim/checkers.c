@@ -223,6 +223,8 @@ static enum sim_check acks_on(struct sim *s, int copy, int64_t bound, uint64_t *
         }
         if (r == SIM_CHECK_VIOLATED) {
             m->valid = false;
+            /* a violation judged what came before it and the write found missing */
+            *witnesses = settled + unsettled + 1;
             return r;
         }
         if (r == SIM_CHECK_SKIPPED) {
@@ -400,6 +402,7 @@ static enum sim_check pair_identical(struct sim *s, int mn, char *why, size_t le
         snprintf(why, len, "at %.3fs %s and mirror hold different data%s", secs(s->now_us),
                  cfg->primary.node, in_sync ? " while the pair reports in sync" : "");
     free(pa);
+    world_witness(s, acked_writes(s, s->topo != NULL ? mn : -1)); /* the pair was compared */
     return SIM_CHECK_VIOLATED;
 }
 
@@ -695,6 +698,7 @@ static enum sim_check converges(struct sim *s, const struct drill_expect *e, cha
         return SIM_CHECK_SKIPPED; /* a liveness property: judged after a drain */
     if (s->drain_failed) {
         snprintf(why, len, "%s", s->drain_why);
+        world_witness(s, acked_writes(s, -1)); /* the drain waited for them all, in vain */
         return SIM_CHECK_VIOLATED;
     }
     /* A fault armed after the drain that fires while the copies are read

@@ -1188,6 +1188,8 @@ enum sim_check cluster_converges(struct sim *s, const struct drill_expect *e, ch
         }
         if (strcmp(lead, copy) != 0) {
             explain_divergence(s, cl, rep, why, len);
+            int64_t head = cl_status(cl, -1).head_seq; /* the changes the copies were judged on */
+            world_witness(s, head > cl->seeded ? (uint64_t)(head - cl->seeded) : 0);
             return SIM_CHECK_VIOLATED;
         }
     }

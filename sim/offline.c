@@ -501,6 +501,7 @@ enum sim_check offline_converges(struct sim *s, const struct drill_expect *e, ch
                  (long long)c->rows, (long long)c->mismatched[SHOP_SYNC_MISSING],
                  (long long)c->mismatched[SHOP_SYNC_DIFFERS],
                  (long long)c->mismatched[SHOP_SYNC_UNDELETED], row);
+        world_witness(s, local_writes(s, o->local[i].node)); /* compared, and found apart */
         result = SIM_CHECK_VIOLATED;
     }
     free(c);

@@ -32,6 +32,46 @@ static void run_seed(const char *text, uint64_t seed, struct report_run *rep)
     free(d);
 }
 
+/* Every naive drill of the catalog: an expectation seen violated judged what it
+ * found broken, so its witnesses are never 0 ("0 acknowledged writes looked up"
+ * beside 20 lost writes was a count left behind by an early return). */
+START_TEST(test_a_violation_counts_what_it_judged)
+{
+    static const char *const naive[] = {
+        "mirror-early-ack-drift",         "mirror-early-ack-stale-reads",
+        "async-outbox-off-failover",      "async-failover-loses-lag-window",
+        "offline-separate-queue-crash",   "cluster-naive-cache",
+        "cluster-propagate-before-commit",
+    };
+    size_t violated = 0;
+    for (size_t i = 0; i < sizeof(naive) / sizeof(naive[0]); i++) {
+        char path[512];
+        snprintf(path, sizeof(path), "%s/%s.drill", SCENARIOS_DIR, naive[i]);
+        struct drill *d = calloc(1, sizeof(*d));
+        struct drill_errors *errs = calloc(1, sizeof(*errs));
+        ck_assert_ptr_nonnull(d);
+        ck_assert_ptr_nonnull(errs);
+        ck_assert_msg(drill_parse_file(path, d, errs) == 0, "%s does not parse", path);
+        struct sim_options opt = {0};
+        struct report_run rep;
+        char msg[REPORT_ERR_MAX];
+        ck_assert_msg(sim_run(d, &opt, &rep, msg) == 0, "%s: %s", naive[i], msg);
+        for (size_t k = 0; k < rep.expectation_count; k++) {
+            const struct report_expectation *x = &rep.expectations[k];
+            if (!x->observed_violated)
+                continue;
+            violated++;
+            ck_assert_msg(x->witnesses > 0, "%s: %s violated with 0 witnesses: %s", naive[i],
+                          x->invariant, x->explanation);
+        }
+        sim_result_release(&rep);
+        free(errs);
+        free(d);
+    }
+    ck_assert_uint_ge(violated, sizeof(naive) / sizeof(naive[0])); /* each shows its bug */
+}
+END_TEST
+
 static void run_text(const char *text, struct report_run *rep)
 {
     run_seed(text, 1, rep);
@@ -450,6 +490,7 @@ int main(void)
     tcase_add_test(alarms, test_strict_pair_is_judged_once_repaired_and_counts_what_it_skipped);
     tcase_add_test(alarms, test_drain_reopens_a_node_whose_restart_failed);
     tcase_add_test(alarms, test_a_drain_ending_at_the_end_is_judged);
+    tcase_add_test(alarms, test_a_violation_counts_what_it_judged);
     suite_add_tcase(su, alarms);
     TCase *ledger = tcase_create("ledger");
     tcase_set_timeout(ledger, 120);
