@@ -2511,7 +2511,8 @@ bool sim_live_compare(const struct report_run *sim, const struct report_run *liv
     bool header = false;
     for (size_t i = 0; i < live->metric_count; i++) {
         for (size_t j = 0; j < sim->metric_count; j++) {
-            if (strcmp(live->metrics[i].name, sim->metrics[j].name) != 0)
+            if (strcmp(live->metrics[i].name, sim->metrics[j].name) != 0 ||
+                live_agree_is_lag(live->metrics[i].name)) /* in the Lag section */
                 continue;
             if (!header)
                 fputs("\n| figure | simulated | live |\n|---|---|---|\n", out);

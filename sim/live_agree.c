@@ -80,7 +80,7 @@ static void put_behind(FILE *out, const struct behind *b)
     put_duration(out, b->longest_us);
 }
 
-static bool is_lag_figure(const char *name)
+bool live_agree_is_lag(const char *name)
 {
     return strstr(name, "lag") != NULL;
 }
@@ -170,11 +170,12 @@ static void agree_stake(const struct report_run *sim, const struct report_run *l
 void live_agree_lag(const struct report_run *sim, const struct report_run *live, FILE *out)
 {
     agree_stake(sim, live, out);
+    /* only when something lagged: a strict mirror's "never" and 0 changes say nothing */
     bool any = false;
     for (size_t i = 0; i < live->metric_count && !any; i++)
-        any = is_lag_figure(live->metrics[i].name);
+        any = live_agree_is_lag(live->metrics[i].name) && live->metrics[i].value != 0;
     for (size_t i = 0; i < sim->metric_count && !any; i++)
-        any = is_lag_figure(sim->metrics[i].name);
+        any = live_agree_is_lag(sim->metrics[i].name) && sim->metrics[i].value != 0;
     size_t nodes = live->node_lane_count;
     for (size_t n = 0; n < nodes && !any; n++) {
         struct behind s = behind_of(sim, live->lanes[n]), l = behind_of(live, live->lanes[n]);
@@ -200,7 +201,7 @@ void live_agree_lag(const struct report_run *sim, const struct report_run *live,
         const struct report_run *r = side == 0 ? sim : live;
         for (size_t i = 0; i < r->metric_count; i++) {
             const char *name = r->metrics[i].name;
-            if (!is_lag_figure(name) || (side == 1 && figure(sim, name) != NULL))
+            if (!live_agree_is_lag(name) || (side == 1 && figure(sim, name) != NULL))
                 continue; /* each figure once */
             if (!header)
                 fputs("\n| lag figure | simulated | live |\n|---|---|---|\n", out);

@@ -50,6 +50,9 @@ void live_watch_stop(struct live_watch *w);
  * topology stake, first what the ledger did to each predictor, both ways.
  */
 void live_agree_lag(const struct report_run *sim, const struct report_run *live, FILE *out);
+/* A lag figure (its name says lag): the agreement sets it in the Lag section, not among
+ * the other figures. */
+bool live_agree_is_lag(const char *name);
 
 /* live_net.c: a client's hops on the drill's network (latency= plus a seeded draw in
  * [0, jitter=]), one before its request, one after the reply, as the simulator's

@@ -95,6 +95,11 @@ case_mirror_lanes() {
     lane mirror 'up / in sync' 'in sync: both copies hold every write'
     row mirror | grep -Eq '^\| mirror \| [0-9.]+m?s in 1 stretch\(es\).* \| [0-9.]+m?s in 1 stretch\(es\)' ||
         fail "mirror's row: $(row mirror)"
+    # a lag figure is set once, in the Lag section, not also among the other figures
+    ! sed -n '1,/^## Lag/p' "$DIR/agreement.md" | grep -q '^| lag_changes_max' ||
+        fail "lag_changes_max is listed before the Lag section too"
+    row lag_changes_max | grep -Eq '^\| lag_changes_max \| [1-9][0-9]* changes \| [1-9][0-9]* changes \|$' ||
+        fail "lag_changes_max row: $(row lag_changes_max)"
 }
 
 # latency=200ms jitter=20ms, played: the nodes' messages in serve's transport, the
