@@ -687,3 +687,27 @@ void ledger_live_closed(struct sim *s, const struct stake_round_result *r)
                     (long long)r->total_stake, (long long)r->slashed_total, (long long)r->treasury);
     trace_entries(s, r);
 }
+
+int ledger_live_move(struct sim *s, const char *dir)
+{
+    struct ledger_state *l = st(s);
+    if (l == NULL || l->ledger != NULL)
+        return -EBUSY;
+    char to[WORLD_PATH_MAX];
+    if (snprintf(to, sizeof(to), "%s/ledger.sqlite", dir) >= (int)sizeof(to))
+        return -ENAMETOOLONG;
+    static const char *const suffixes[] = {"-wal", "-shm", ""}; /* the database last */
+    for (size_t i = 0; i < sizeof(suffixes) / sizeof(*suffixes); i++) {
+        char a[WORLD_PATH_MAX + 8], b[WORLD_PATH_MAX + 8];
+        snprintf(a, sizeof(a), "%s%s", l->path, suffixes[i]);
+        snprintf(b, sizeof(b), "%s%s", to, suffixes[i]);
+        if (rename(a, b) != 0 && (errno != ENOENT || suffixes[i][0] == '\0')) {
+            int err = -errno;
+            world_trace(s, "ledger", "cannot move the stake ledger to its node's directory: %s",
+                        strerror(errno));
+            return err;
+        }
+    }
+    snprintf(l->path, sizeof(l->path), "%s", to);
+    return 0;
+}

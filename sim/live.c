@@ -176,15 +176,16 @@ static bool runs_process(const struct drill *d, const char *name)
     return false;
 }
 
-/* The node whose process runs node `name` (a mirror's disk, the stake ledger: its
- * primary's). */
+/* The node whose process runs node `name` (a mirror's disk: its primary's; the stake
+ * ledger: the first node's, primary, local or leader, whose serve --stake hosts it). */
 static int process_of(const struct drill *d, const char *name)
 {
     char names[DRILL_NODES_MAX][FAULTS_NODE_MAX];
     size_t n = drill_nodes(d, names);
-    if (strcmp(name, "mirror") == 0 ||
-        ((d->topology.components & DRILL_STAKE) != 0 && strcmp(name, "ledger") == 0))
+    if (strcmp(name, "mirror") == 0)
         name = "primary";
+    else if ((d->topology.components & DRILL_STAKE) != 0 && strcmp(name, "ledger") == 0)
+        name = names[0];
     for (size_t i = 0; i < n; i++)
         if (strcmp(names[i], name) == 0)
             return runs_process(d, name) ? (int)i : -1;
@@ -195,13 +196,14 @@ int sim_live_check(const struct drill *d, struct drill_errors *errs)
 {
     size_t before = errs->count;
     unsigned c = d->topology.components;
-    /* stake: serve --stake in primary's process, beside single or mirror */
-    unsigned live = DRILL_SINGLE | DRILL_MIRROR |
-                    ((c & (DRILL_ASYNC | DRILL_OFFLINE | DRILL_CLUSTER)) == 0 ? DRILL_STAKE : 0);
-    unsigned other = c == DRILL_ASYNC || c == DRILL_OFFLINE || c == DRILL_CLUSTER ? 0 : c & ~live;
+    /* stake runs beside any topology that runs live (serve --stake in its first node's
+     * process): the rest is judged as if alone */
+    unsigned rest = c & ~(unsigned)DRILL_STAKE;
+    unsigned live = DRILL_SINGLE | DRILL_MIRROR | DRILL_STAKE;
+    unsigned other =
+        rest == DRILL_ASYNC || rest == DRILL_OFFLINE || rest == DRILL_CLUSTER ? 0 : c & ~live;
     int topo_line = d->topology_line > 0 ? d->topology_line : 1;
-    if (other != 0 && (c & (DRILL_ASYNC | DRILL_OFFLINE | DRILL_CLUSTER)) != 0 &&
-        (c & DRILL_STAKE) == 0) {
+    if (other != 0 && (c & (DRILL_ASYNC | DRILL_OFFLINE | DRILL_CLUSTER)) != 0) {
         add_error(errs, topo_line, 1,
                   "run --live plays async, offline and cluster each alone, not combined with "
                   "another component; run it in the simulator");
@@ -211,20 +213,15 @@ int sim_live_check(const struct drill *d, struct drill_errors *errs)
         for (unsigned bit = 1; bit <= DRILL_STAKE; bit <<= 1) {
             if ((other & bit) == 0)
                 continue;
-            if (bit == DRILL_STAKE)
-                add_error(errs, topo_line, 1,
-                          "run --live plays topology stake beside single or mirror only (serve "
-                          "--stake in primary's process), not beside async, offline or "
-                          "cluster yet; run it in the simulator");
-            else
-                add_error(errs, topo_line, 1,
-                          "run --live does not play topology %s yet (single, mirror, async, "
-                          "offline, cluster and stake run live); run it in the simulator",
-                          drill_component_name((enum drill_component)bit));
+            add_error(errs, topo_line, 1,
+                      "run --live does not play topology %s yet (single, mirror, async, "
+                      "offline, cluster and stake run live); run it in the simulator",
+                      drill_component_name((enum drill_component)bit));
         }
         return -EINVAL; /* its statements would only repeat it */
     }
-    if (c == DRILL_CLUSTER && d->clients + d->topology.replicas + 1 > live_registry_senders_max()) {
+    if (rest == DRILL_CLUSTER &&
+        d->clients + d->topology.replicas + 1 > live_registry_senders_max()) {
         /* each client is a node the registry's process answers, beside the replicas and
          * the leader's own client: serve keeps the links and counters of that many */
         add_error(errs, topo_line, 1,
@@ -257,9 +254,9 @@ int sim_live_check(const struct drill *d, struct drill_errors *errs)
                           e->name);
             else if ((c & DRILL_STAKE) != 0 && process_of(d, e->name) == process_of(d, "ledger"))
                 add_error(errs, e->line, e->arg_col,
-                          "run --live hosts the stake ledger in %s's process: crashing it "
-                          "would take the ledger down too, which the simulator does not; run "
-                          "it in the simulator",
+                          "run --live hosts the stake ledger in %s's process (serve --stake): "
+                          "crashing it would take the ledger down too, which the simulator "
+                          "does not; run it in the simulator",
                           e->name);
             break;
         case DRILL_RESTART:
@@ -304,7 +301,7 @@ int sim_live_check(const struct drill *d, struct drill_errors *errs)
                         strcmp(e->side[side][k], "ledger") == 0) {
                         add_error(errs, e->line, e->arg_col,
                                   "run --live cannot cut %s off: the predictors' predictions "
-                                  "are the runner's HTTP requests to primary's process",
+                                  "are the runner's HTTP requests to the ledger's process",
                                   e->side[side][k]);
                         side = 2;
                         break;
@@ -325,13 +322,13 @@ int sim_live_check(const struct drill *d, struct drill_errors *errs)
             break;
         case DRILL_GO_OFFLINE:
         case DRILL_GO_ONLINE:
-            if (c != DRILL_OFFLINE)
+            if (rest != DRILL_OFFLINE)
                 add_error(errs, e->line, e->col, "run --live plays `%s` in topology offline "
                                                  "only",
                           drill_action_name(e->action));
             break;
         case DRILL_FAILOVER:
-            if (c != DRILL_ASYNC || strcmp(e->name, "secondary") != 0)
+            if (rest != DRILL_ASYNC || strcmp(e->name, "secondary") != 0)
                 add_error(errs, e->line, e->col,
                           "run --live plays `failover secondary` of topology async only "
                           "(POST /replication/failover on the secondary's process)");
@@ -474,6 +471,8 @@ static void build_argv(struct live *L, int n, struct live_argv *a)
     arg(a, a->jitter);
     arg(a, "--net-seed");
     arg(a, a->net_seed);
+    if ((t->components & DRILL_STAKE) != 0 && n == process_of(s->drill, "ledger"))
+        arg(a, "--stake"); /* the ledger the simulator's setup made, moved into its DATA */
     if (is_cluster(s->drill)) {
         /* every node is told the cluster's shape; the leader starts none of them itself
          * (each has a --peer), so the runner can kill and restart each by its pid */
@@ -2387,6 +2386,12 @@ int sim_run_live(const struct drill *d, const struct sim_options *opt, struct re
     if (!err && (d->topology.components & DRILL_STAKE) != 0) {
         err = ledger_start(s); /* the ledger file, its predictors registered */
         ledger_live_let_go(s); /* serve --stake opens it */
+        int host = process_of(d, "ledger");
+        if (!err && multi_process(d) && host >= 0) {
+            char dir[WORLD_PATH_MAX + FAULTS_NODE_MAX + 2];
+            snprintf(dir, sizeof(dir), "%.500s/%s", s->workdir, s->nodes[host].name);
+            err = ledger_live_move(s, dir); /* into its host's own data directory */
+        }
     }
     /* the catalog is on disk: the runner lets go of it, the processes take it */
     if (!err && is_cluster(d) && s->nodes[s->main_node].shop != NULL)

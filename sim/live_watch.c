@@ -347,6 +347,9 @@ static void poll_nodes(struct live_watch *w)
             continue;
         if (how[n] == 0)
             say(v, REPORT_STATE_DOWN, 0, "down: crashed, not restarted yet");
+        else if (strcmp(name, "ledger") == 0)
+            say(v, REPORT_STATE_UP, 0, "up: the stake ledger, in %s's process",
+                s->nodes[s->main_node].name);
         else if ((c & DRILL_MIRROR) != 0 &&
                  ((int)n == s->main_node || strcmp(name, "mirror") == 0)) {
             if (mirror != NULL)

@@ -445,6 +445,8 @@ struct ledger_live_prediction {
 struct stake_round_result;
 void ledger_live_let_go(struct sim *s);   /* closes the runner's handle: serve opens the file */
 int ledger_live_open(struct sim *s);      /* opens it again for a judgement (0: open) */
+/* moves the (closed) ledger's file into dir: the hosting process's data directory */
+int ledger_live_move(struct sim *s, const char *dir);
 int64_t ledger_live_round_us(struct sim *s);
 /* One step of the predictors: the truth walks, each draws (and maybe lies), traced */
 int ledger_live_step(struct sim *s, struct ledger_live_prediction *out, int max);

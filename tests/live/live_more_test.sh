@@ -6,7 +6,7 @@
 #
 #   live_more_test.sh FAULTDRILL CASE
 #
-# Cases: async_lag offline_lanes mirror_lanes latency stake stake_refusals
+# Cases: async_lag offline_lanes mirror_lanes latency stake stake_refusals stake_async
 set -euo pipefail
 
 FD=$1
@@ -161,6 +161,25 @@ case_stake() {
     ledger_story "$WORK/reports/live_stake/seed-11/trace.log" >"$WORK/sim.story"
     ledger_story "$DIR/trace.log" >"$WORK/live.story"
     [ "$(wc -l <"$WORK/sim.story")" -ge 40 ] || fail "the simulated ledger story is short"
+    diff "$WORK/sim.story" "$WORK/live.story" >"$WORK/story.diff" ||
+        fail "the live ledger's story differs from the simulator's: $(head -20 "$WORK/story.diff")"
+}
+
+# Stake beside an async pair: the primary's process hosts the ledger (in its own data
+# directory); the ledger's story is the simulator's, and the pair's verdicts too.
+case_stake_async() {
+    live live_stake_async 5
+    jq -e '.verdict == "pass" and all(.expectations[]; .observed == "held")' "$DIR/report.json" >/dev/null ||
+        fail "live: $(jq -c '[.expectations[] | {invariant, observed, explanation}]' "$DIR/report.json")"
+    grep -q '^| predictor2 | slashed 360000 in 2 round(s) | slashed 360000 in 2 round(s) |$' \
+        "$DIR/agreement.md" || fail "agreement.md's Stake row: $(grep predictor2 "$DIR/agreement.md")"
+    grep -q 'stake ledger open (judged on its file)' "$DIR/trace.log" || fail "the ledger was not judged on its file"
+    ! grep -q '^| ledger |' "$DIR/agreement.md" || fail "the ledger has a Lag row"
+    local rc=0
+    "$FD" run "$HERE/live_stake_async.drill" --out "$WORK/reports" >"$WORK/out" 2>"$WORK/err" || rc=$?
+    [ "$rc" = 0 ] || fail "the simulated run exited $rc"
+    ledger_story "$WORK/reports/live_stake_async/seed-5/trace.log" >"$WORK/sim.story"
+    ledger_story "$DIR/trace.log" >"$WORK/live.story"
     diff "$WORK/sim.story" "$WORK/live.story" >"$WORK/story.diff" ||
         fail "the live ledger's story differs from the simulator's: $(head -20 "$WORK/story.diff")"
 }
