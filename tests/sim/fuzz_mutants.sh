@@ -3,7 +3,9 @@
 # (platform/mutants.h): for each mutant, `fuzz --first --jobs 1` with one
 # seed, and the number of the first failing drill. First the same fuzz with
 # no mutant: a failure there would be the platform's or the bench's, not the
-# mutant's, and is printed. Prints a Markdown table (the README's). A figure
+# mutant's, and is printed; a mutant found at or past that drill, or whose
+# first failure is a crash of the simulator, is marked † (not its own
+# finding for sure). Prints a Markdown table (the README's). A figure
 # printer, not a test: a mutant fuzz does not find within RUNS is "not found".
 # usage: fuzz_mutants.sh FAULTDRILL MUTANT_LIST [SEED [RUNS]]
 #   FAULTDRILL from a mutant build (cmake -DFAULTDRILL_MUTANTS=ON)
@@ -24,7 +26,9 @@ first() { # first MUTANT: "N SIGNATURE" or "-"
 }
 
 base=$(first none)
-if [ "$base" != "-" ]; then
+base_n=
+if [[ $base != -* ]]; then
+    base_n=${base%% *}
     echo "without a mutant, drill ${base%% *} fails already: ${base#* }"
 fi
 echo "fuzz --seed $seed --jobs 1 --first, at most $runs drills per mutant"
@@ -35,11 +39,15 @@ while IFS=$'\t' read -r name _; do
     t0=$(date +%s)
     r=$(first "$name")
     t1=$(date +%s)
-    if [ "$r" = "-" ]; then
-        echo "| \`$name\` | not in $runs | |"
+    if [[ $r == -* ]]; then
+        echo "| \`$name\` | not in $runs | ${r#-} |"
     else
         n=${r%% *}
-        echo "| \`$name\` | $((n + 1)) | ${r#* } |"
+        mark=
+        if { [ -n "$base_n" ] && [ "$n" -ge "$base_n" ]; } || [[ $r == *"could not run"* ]]; then
+            mark=†
+        fi
+        echo "| \`$name\` | $((n + 1))$mark | ${r#* } |"
     fi
     echo "$name: $r ($((t1 - t0)) s)" >&2
 done < <("$list")
