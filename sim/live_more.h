@@ -17,6 +17,19 @@
 
 struct sim;
 
+/* A reply libcurl writes into (live_watch.c, live_stake.c): grown as it comes and
+ * NUL-terminated; past max bytes the transfer fails and cut says so. */
+struct live_body {
+    char *data;
+    size_t len, max;
+    bool cut;
+};
+
+/* CURLOPT_WRITEFUNCTION with CURLOPT_WRITEDATA a struct live_body (live_net.c). */
+size_t live_body_collect(char *data, size_t size, size_t n, void *arg);
+/* Empties it for the next reply (keeps its memory and max). */
+void live_body_reset(struct live_body *b);
+
 /* What the watcher asks the live runner, always under *lock. */
 struct live_watch_io {
     struct sim *s;

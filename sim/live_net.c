@@ -5,9 +5,12 @@
  * node-to-node messages are delayed in their senders' transports (serve
  * --latency, --jitter); a client's request and reply are delayed here: its
  * thread waits one hop before sending and one after the answer, each drawn
- * from the client's own seeded generator.
+ * from the client's own seeded generator. The reply collector the status
+ * watcher and the stake players share (live_body) lives here too.
  */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "sim/live_more.h"
@@ -33,4 +36,32 @@ int64_t live_hop(struct live_hops *h)
     while (nanosleep(&d, &d) != 0) {
     }
     return us;
+}
+
+/* ---- replies ------------------------------------------------------------ */
+
+size_t live_body_collect(char *data, size_t size, size_t n, void *arg)
+{
+    struct live_body *b = arg;
+    size_t len = size * n;
+    if (b->len + len > b->max) {
+        b->cut = true;
+        return 0; /* libcurl fails the transfer */
+    }
+    char *grown = realloc(b->data, b->len + len + 1);
+    if (grown == NULL)
+        return 0;
+    b->data = grown;
+    memcpy(b->data + b->len, data, len);
+    b->len += len;
+    b->data[b->len] = '\0';
+    return len;
+}
+
+void live_body_reset(struct live_body *b)
+{
+    b->len = 0;
+    b->cut = false;
+    if (b->data != NULL)
+        b->data[0] = '\0';
 }

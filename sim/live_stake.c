@@ -40,9 +40,7 @@ struct live_stake {
     pthread_t thread;
     atomic_bool stop;
     CURL *h;
-    char *body;
-    size_t body_len;
-    bool body_cut;
+    struct live_body body;           /* the last reply */
     struct stake_round_result result; /* large: off the stack */
     struct ledger_live_prediction preds[DRILL_PREDICTORS_MAX];
 };
@@ -70,24 +68,6 @@ void live_stake_disarm(struct world_fault *f)
 
 /* ---- HTTP ---------------------------------------------------------------- */
 
-static size_t on_body(char *data, size_t size, size_t n, void *arg)
-{
-    struct live_stake *w = arg;
-    size_t len = size * n;
-    if (w->body_len + len > LIVE_STAKE_BODY_MAX) {
-        w->body_cut = true;
-        return 0;
-    }
-    char *grown = realloc(w->body, w->body_len + len + 1);
-    if (grown == NULL)
-        return 0;
-    w->body = grown;
-    memcpy(w->body + w->body_len, data, len);
-    w->body_len += len;
-    w->body[w->body_len] = '\0';
-    return len;
-}
-
 /* POST base+path with a JSON body (NULL: none): the status (0: no answer), the reply
  * parsed in *out (NULL when it is not JSON); why says what went wrong. */
 static long post(struct live_stake *w, const char *base, const char *path, const char *json,
@@ -96,8 +76,7 @@ static long post(struct live_stake *w, const char *base, const char *path, const
     char url[128];
     snprintf(url, sizeof(url), "%s%s", base, path);
     struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
-    w->body_len = 0;
-    w->body_cut = false;
+    live_body_reset(&w->body);
     curl_easy_setopt(w->h, CURLOPT_URL, url);
     curl_easy_setopt(w->h, CURLOPT_HTTPHEADER, hdr);
     curl_easy_setopt(w->h, CURLOPT_POSTFIELDS, json != NULL ? json : "");
@@ -110,8 +89,8 @@ static long post(struct live_stake *w, const char *base, const char *path, const
         return 0;
     }
     curl_easy_getinfo(w->h, CURLINFO_RESPONSE_CODE, &status);
-    if (!w->body_cut && w->body != NULL)
-        *out = cJSON_Parse(w->body);
+    if (!w->body.cut && w->body.data != NULL)
+        *out = cJSON_Parse(w->body.data);
     const cJSON *detail = cJSON_GetObjectItemCaseSensitive(*out, "detail");
     const cJSON *error = cJSON_GetObjectItemCaseSensitive(*out, "error");
     snprintf(why, len, "%ld %s%s%s", status, cJSON_IsString(error) ? error->valuestring : "",
@@ -250,8 +229,9 @@ struct live_stake *live_stake_start(const struct live_stake_io *io)
     }
     w->io = *io;
     w->h = h;
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, w);
+    w->body.max = LIVE_STAKE_BODY_MAX;
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, live_body_collect);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &w->body);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)LIVE_STAKE_TIMEOUT_MS);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
@@ -277,6 +257,6 @@ void live_stake_stop(struct live_stake *w)
             faults_stats(s->faults[i].name, &s->faults[i].reached, &s->faults[i].fired);
     pthread_mutex_unlock(w->io.lock);
     curl_easy_cleanup(w->h);
-    free(w->body);
+    free(w->body.data);
     free(w);
 }

@@ -56,9 +56,7 @@ struct live_watch {
     pthread_t thread;
     atomic_bool stop;
     CURL *h;
-    char *body;
-    size_t body_len;
-    bool body_cut;
+    struct live_body body;             /* the last reply */
     struct watched node[DRILL_NODES_MAX];
     int64_t lag_every_us;
     uint64_t polls;
@@ -71,38 +69,18 @@ struct live_watch {
 
 /* ---- HTTP -------------------------------------------------------------- */
 
-static size_t on_body(char *data, size_t size, size_t n, void *arg)
-{
-    struct live_watch *w = arg;
-    size_t len = size * n;
-    if (w->body_len + len > LIVE_WATCH_BODY_MAX) {
-        w->body_cut = true;
-        return 0;
-    }
-    char *grown = realloc(w->body, w->body_len + len + 1);
-    if (grown == NULL)
-        return 0;
-    w->body = grown;
-    memcpy(w->body + w->body_len, data, len);
-    w->body_len += len;
-    w->body[w->body_len] = '\0';
-    return len;
-}
-
 /* GET base+path: its JSON when it answered 200, else NULL (no news this poll). */
 static cJSON *get_json(struct live_watch *w, const char *base, const char *path)
 {
     char url[128];
     snprintf(url, sizeof(url), "%s%s", base, path);
-    w->body_len = 0;
-    w->body_cut = false;
+    live_body_reset(&w->body);
     curl_easy_setopt(w->h, CURLOPT_URL, url);
     long status = 0;
-    if (curl_easy_perform(w->h) != CURLE_OK || w->body_cut || w->body == NULL ||
+    if (curl_easy_perform(w->h) != CURLE_OK || w->body.cut || w->body.data == NULL ||
         curl_easy_getinfo(w->h, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK || status != 200)
         return NULL;
-    w->body[w->body_len] = '\0';
-    return cJSON_Parse(w->body);
+    return cJSON_Parse(w->body.data);
 }
 
 static double num(const cJSON *o, const char *key, double none)
@@ -419,8 +397,9 @@ struct live_watch *live_watch_start(const struct live_watch_io *io)
         w->node[n].state = REPORT_STATE_COUNT;
         w->node[n].pending_since_us = -1;
     }
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(h, CURLOPT_WRITEDATA, w);
+    w->body.max = LIVE_WATCH_BODY_MAX;
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, live_body_collect);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &w->body);
     curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)LIVE_WATCH_TIMEOUT_MS);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
@@ -499,7 +478,7 @@ void live_watch_stop(struct live_watch *w)
     }
     pthread_mutex_unlock(w->io.lock);
     curl_easy_cleanup(w->h);
-    free(w->body);
+    free(w->body.data);
     free(w->samples);
     free(w);
 }
