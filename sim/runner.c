@@ -1487,6 +1487,9 @@ static void setup_node_config(struct sim *s, struct world_node *n, bool mirror)
         snprintf(n->paths[0], sizeof(n->paths[0]), "%.500s/%s", s->workdir, n->name);
         (void)mkdir(n->paths[0], 0700);
         snprintf(n->paths[0], sizeof(n->paths[0]), "%.500s/%s/%s", s->workdir, n->name, file);
+        /* a combination's mirrored node: serve keeps the second copy beside the first */
+        snprintf(n->paths[1], sizeof(n->paths[1]), "%.500s/%s/db_mirror.sqlite", s->workdir,
+                 n->name);
     }
     n->cfg = (struct shop_config){
         .topology = mirrored ? SHOP_MIRROR : SHOP_SINGLE,

@@ -285,9 +285,36 @@ case_cluster_crash() {
     same_verdicts "$live" "$(report live_cluster_crash 8 sim)"
 }
 
+# A combination live: the primary's process keeps both copies (serve --topology
+# 'mirror async'), its mirror disk fails through that process's fifo, the pair
+# resyncs, the secondary is promoted; the verdicts are the simulator's.
+case_mirror_async() {
+    local drill=$HERE/live_mirror_async.drill
+    run_drill 0 "$drill" --live
+    local live trace
+    live=$(report live_mirror_async 8 live)
+    live_report_ok "$live"
+    trace=$(dirname "$live")/trace.log
+    jq -e 'all(.expectations[]; .observed == "held")' "$live" >/dev/null ||
+        fail "live: $(jq -c '[.expectations[] | {invariant, observed, explanation}]' "$live")"
+    jq -e '.expectations[] | select(.invariant == "mirror-identical") | .witnesses > 0' \
+        "$live" >/dev/null || fail "mirror-identical compared nothing live"
+    grep -q 'mirror *fault disk/mirror/write armed' "$trace" || fail "the mirror's fault was not armed"
+    grep -q 'failover: secondary promoted at change [1-9]' "$trace" || fail "no failover traced"
+    grep -q 'AGREE   live_mirror_async' "$WORK/out" || fail "the simulator disagrees"
+    run_drill 0 "$drill"
+    same_verdicts "$live" "$(report live_mirror_async 8 sim)"
+    # the other combinations say why they do not run live
+    local rc=0
+    "$FD" check --live "$SCENARIOS/mirror-cluster-leader-mirror-disk-fails.drill" >"$WORK/out" \
+        2>"$WORK/err" || rc=$?
+    [ "$rc" = 2 ] && grep -q 'mirror-disk-fails.drill:7:1: run --live plays the combination mirror async only, not mirror cluster yet' "$WORK/err" ||
+        fail "mirror cluster is not refused live with its reason (rc $rc)"
+}
+
 case "$CASE" in
 mirror_degrade | planted_early_ack | crash_process | partition | async_failover | \
-    offline_outage | power_cut_refused | not_live_yet | cluster_crash)
+    offline_outage | power_cut_refused | not_live_yet | cluster_crash | mirror_async)
     "case_$CASE"
     ;;
 *)
