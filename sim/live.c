@@ -176,17 +176,44 @@ static bool runs_process(const struct drill *d, const char *name)
     return false;
 }
 
+/* mirror offline with locals=N: mirrorK, the mirror disk of localK */
+static bool is_local_mirror(const struct drill *d, const char *name)
+{
+    return (d->topology.components & (DRILL_MIRROR | DRILL_OFFLINE)) ==
+               (DRILL_MIRROR | DRILL_OFFLINE) &&
+           strncmp(name, "mirror", 6) == 0 && name[6] >= '1' && name[6] <= '9';
+}
+
+/* A point's name in the process that runs it: each local's serve process names its
+ * mirror disk `mirror`, so disk/mirrorK/... is disk/mirror/... in localK's process. */
+static const char *point_in_process(const struct drill *d, const char *point,
+                                    char out[FAULTS_NAME_MAX])
+{
+    char lane[FAULTS_NODE_MAX];
+    world_fault_lane(point, lane);
+    const char *rest = strchr(point, '/');
+    if (!is_local_mirror(d, lane) || rest == NULL || (rest = strchr(rest + 1, '/')) == NULL)
+        return point;
+    size_t family = (size_t)(strchr(point, '/') - point);
+    snprintf(out, FAULTS_NAME_MAX, "%.*s/mirror%s", (int)family, point, rest);
+    return out;
+}
+
 /* The node whose process runs node `name` (a mirror's disk: its primary's; the stake
  * ledger: the first node's, primary, local or leader, whose serve --stake hosts it). */
 static int process_of(const struct drill *d, const char *name)
 {
     char names[DRILL_NODES_MAX][FAULTS_NODE_MAX];
     size_t n = drill_nodes(d, names);
+    char local[FAULTS_NODE_MAX];
     if (strcmp(name, "mirror") == 0) /* a disk of the mirrored node's process */
         name = (d->topology.components & DRILL_CLUSTER)   ? "leader"
                : (d->topology.components & DRILL_OFFLINE) ? "local"
                                                           : "primary";
-    else if ((d->topology.components & DRILL_STAKE) != 0 && strcmp(name, "ledger") == 0)
+    else if (is_local_mirror(d, name)) { /* mirror offline: mirrorK is localK's disk */
+        snprintf(local, sizeof(local), "local%s", name + 6);
+        name = local;
+    } else if ((d->topology.components & DRILL_STAKE) != 0 && strcmp(name, "ledger") == 0)
         name = names[0];
     for (size_t i = 0; i < n; i++)
         if (strcmp(names[i], name) == 0)
@@ -204,17 +231,6 @@ int sim_live_check(const struct drill *d, struct drill_errors *errs)
     /* a combination: mirror is the replicating node's storage (serve --topology 'mirror
      * async' etc. keeps both files in that node's process), so it plays as the other */
     if ((rest & DRILL_MIRROR) != 0 && (rest & ~(unsigned)DRILL_MIRROR) != 0) {
-        if ((rest & DRILL_ASYNC) == 0) {
-            /* mirror cluster: the leader's writes come forwarded by the replicas, and the
-             * live history does not yet count them as the leader pair's (mirror-identical
-             * would judge nothing); mirror offline: each local's process names its mirror
-             * disk `mirror`, so mirror1..mirrorN cannot be told apart yet */
-            add_error(errs, d->topology_line > 0 ? d->topology_line : 1, 1,
-                      "run --live plays the combination mirror async only, not mirror %s yet; "
-                      "run it in the simulator",
-                      (rest & DRILL_CLUSTER) != 0 ? "cluster" : "offline");
-            return -EINVAL;
-        }
         rest &= ~(unsigned)DRILL_MIRROR;
     }
     unsigned live = DRILL_SINGLE | DRILL_MIRROR | DRILL_STAKE;
@@ -223,8 +239,8 @@ int sim_live_check(const struct drill *d, struct drill_errors *errs)
     int topo_line = d->topology_line > 0 ? d->topology_line : 1;
     if (other != 0 && (c & (DRILL_ASYNC | DRILL_OFFLINE | DRILL_CLUSTER)) != 0) {
         add_error(errs, topo_line, 1,
-                  "run --live plays async, offline and cluster each alone, not combined with "
-                  "another component; run it in the simulator");
+                  "run --live plays async, offline and cluster each alone (beside mirror and "
+                  "stake), not combined with each other; run it in the simulator");
         return -EINVAL;
     }
     if (other != 0) {
@@ -689,10 +705,12 @@ static void fault_counts(struct live *L, struct world_fault *f, int n)
     char cmd[FAULTS_NAME_MAX + 32];
     if (pid <= 0)
         return;
-    snprintf(cmd, sizeof(cmd), "faultdrill-reached name=%s", f->name);
+    char point[FAULTS_NAME_MAX];
+    const char *name = point_in_process(L->s->drill, f->name, point);
+    snprintf(cmd, sizeof(cmd), "faultdrill-reached name=%s", name);
     if (fifo_command(pid, cmd, &v) == 0 && v >= 0)
         f->reached += (uint64_t)v;
-    snprintf(cmd, sizeof(cmd), "faultdrill-fired name=%s", f->name);
+    snprintf(cmd, sizeof(cmd), "faultdrill-fired name=%s", name);
     if (fifo_command(pid, cmd, &v) == 0 && v >= 0)
         f->fired += (uint64_t)v;
 }
@@ -710,13 +728,14 @@ static int fault_send(struct live *L, const struct drill_event *e, const struct 
             return 0; /* used up before its process restarted */
         spec.count -= f->fired;
     }
-    char cmd[FAULTS_NAME_MAX + 160];
+    char cmd[FAULTS_NAME_MAX + 160], point[FAULTS_NAME_MAX];
     const struct faults_point *fp = faults_lookup(e->name);
     int64_t info = fp != NULL && fp->delay_us_default > 0 ? spec.delay_us : spec.err;
     snprintf(cmd, sizeof(cmd),
              "faultdrill-arm name=%s,failinfo=%" PRId64 ",p=%.17g,count=%" PRIu64
              ",after=%" PRIu64,
-             e->name, info, spec.p > 0 ? spec.p : 1.0, spec.count, spec.after);
+             point_in_process(L->s->drill, e->name, point), info, spec.p > 0 ? spec.p : 1.0,
+             spec.count, spec.after);
     long reply = -1;
     int err = fifo_command(pid, cmd, &reply);
     return err ? err : reply == 0 ? 0 : -EINVAL;
@@ -734,7 +753,9 @@ static void heal_fault(struct live *L, struct world_fault *f)
         fault_counts(L, f, n);
         char cmd[FAULTS_NAME_MAX + 32];
         long reply = 0;
-        snprintf(cmd, sizeof(cmd), "faultdrill-disarm name=%s", f->name);
+        char point[FAULTS_NAME_MAX];
+        snprintf(cmd, sizeof(cmd), "faultdrill-disarm name=%s",
+                 point_in_process(s->drill, f->name, point));
         fifo_command(L->procs[n].pid, cmd, &reply);
     }
     world_fault_healed(s, f);
@@ -1272,7 +1293,11 @@ static int lineage_of(const struct live *L, int n)
     const struct drill_topology *t = &L->s->drill->topology;
     if (is_cluster(L->s->drill)) /* every copy speaks in the leader's sequence */
         return L->s->main_node;
-    bool persistent = (t->components & DRILL_MIRROR) != 0 ||
+    /* a mirror's sequence: the mirrored node's process only (mirror async: not the
+     * secondary's single copy) */
+    bool mirror_pair = (t->components & DRILL_MIRROR) != 0 &&
+                       (!multi_process(L->s->drill) || n == process_of(L->s->drill, "mirror"));
+    bool persistent = mirror_pair ||
                       ((t->components & DRILL_ASYNC) != 0 && !t->outbox_off &&
                        strcmp(L->s->nodes[n].name, "primary") == 0);
     return persistent ? n : n + DRILL_NODES_MAX * (int)L->procs[n].incarnation;
@@ -1284,7 +1309,8 @@ static void complete(struct live *L, const struct ask *q, const struct answer *a
     struct sim *s = L->s;
     tick(L);
     struct sim_op *op = &s->ops[q->id - 1];
-    op->node = q->node;
+    /* a cluster's write is the leader's (the replica forwarded it), as in the simulator */
+    op->node = is_cluster(s->drill) && op->is_write ? s->main_node : q->node;
     op->err = a->err;
     op->served_us = s->now_us;
     if (a->outcome == SIM_OK && q->kind == DRILL_OP_CHECKOUT) {
@@ -1704,14 +1730,12 @@ static void resume(struct live *L)
 }
 
 /* GET /mirror/status of the main process: changes its mirror is behind (-1: unknown). */
-static int64_t mirror_behind(struct live *L, CURL *h, char *why, size_t len)
+static int64_t mirror_behind(struct live *L, CURL *h, int m, char *why, size_t len)
 {
     struct reply r;
     char base[64];
     pthread_mutex_lock(&L->lock);
-    /* the mirrored node's process: after a failover it is no longer the main node */
-    int m = process_of(L->s->drill, "mirror");
-    snprintf(base, sizeof(base), "%s", L->procs[m >= 0 ? m : L->s->main_node].base);
+    snprintf(base, sizeof(base), "%s", L->procs[m].base);
     pthread_mutex_unlock(&L->lock);
     request(h, base, "GET", "/mirror/status", NULL, &r);
     int64_t behind = -1;
@@ -1804,9 +1828,13 @@ static bool drain_pending(struct live *L, CURL *h, char *why, size_t len)
             return true;
         }
     }
-    if ((s->drill->topology.components & DRILL_MIRROR) != 0 && !L->failed_over &&
-        mirror_behind(L, h, why, len) != 0)
-        return true; /* a fenced old primary's pair is judged from its files only */
+    /* each mirrored node's pair (mirror offline: every local's); a fenced old primary's
+     * pair is judged from its files only */
+    for (size_t n = 0; (s->drill->topology.components & DRILL_MIRROR) != 0 && !L->failed_over &&
+                       n < s->node_count;
+         n++)
+        if (s->nodes[n].cfg.topology == SHOP_MIRROR && mirror_behind(L, h, (int)n, why, len) != 0)
+            return true;
     if ((s->drill->topology.components & DRILL_MIRROR) != 0 && !multi_process(s->drill))
         return false;
     if ((s->drill->topology.components & DRILL_ASYNC) != 0 && !L->failed_over)

@@ -326,7 +326,10 @@ static bool struck_concerned_op(const struct story_build *b, const struct world_
 {
     for (size_t k = 0; k < b->c->op_count; k++) {
         const struct sim_op *op = b->c->ops[k];
-        int64_t at = op->served_us >= 0 ? op->served_us : op->invoke_us;
+        /* live, served_us may be in the server's clock: the run's is the reply's */
+        int64_t at = b->s->live             ? op->invoke_us
+                     : op->served_us >= 0 ? op->served_us
+                                          : op->invoke_us;
         if (at >= f->armed_at_us && (f->armed || at <= f->healed_at_us))
             return true;
     }
@@ -446,7 +449,12 @@ static void op_sentence(struct sim *s, const struct sim_op *op, char *out, size_
                                         "failed", "ended with an unknown outcome", "was rejected"};
     static const char unknown_prefix[] = "outcome unknown: ";
     char served[64] = "";
-    if (op->node >= 0 && op->served_us >= 0)
+    if (op->node >= 0 && op->served_us >= 0 && s->live)
+        /* live, served_us may be a row's own time in the server's clock (an order's
+         * created_at): the reply's time is the run's */
+        snprintf(served, sizeof(served), ", answered by %s at %.3fs,", s->nodes[op->node].name,
+                 secs(op->complete_us));
+    else if (op->node >= 0 && op->served_us >= 0)
         snprintf(served, sizeof(served), ", served by %s at %.3fs,", s->nodes[op->node].name,
                  secs(op->served_us));
     int w = snprintf(out, len, "client%d's %s (op #%u)%s %s", op->client, drill_op_name(op->kind),
