@@ -926,6 +926,9 @@ static void stop_all(struct server *srv)
         wire_hurry(srv->net);
         cluster_drain(srv);
     }
+    /* a request in flight may be a node message held by a link's delay
+     * (wire_api): mg_stop waits for it, so the delays end first */
+    wire_hurry(srv->net);
     if (srv->mg != NULL) {
         pthread_t poker;
         bool poking = pthread_create(&poker, NULL, poke_listener, &srv->opt.port) == 0;
