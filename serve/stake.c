@@ -235,6 +235,18 @@ static void put_round(struct buf *b, const struct stake_round_result *r)
 
 /* ---- routes --------------------------------------------------------------- */
 
+/* Under h->lock: the round in h->result, or the ledger's error rc. */
+static void reply_round(struct request *rq, struct stake_host *h, int rc)
+{
+    if (rc) {
+        reply_ledger_error(rq, h, rc);
+        return;
+    }
+    buf_reset(&rq->w->out);
+    put_round(&rq->w->out, &h->result);
+    http_reply(rq, 200);
+}
+
 void stake_register_route(struct request *rq)
 {
     struct stake_host *h = host_of(rq);
@@ -310,13 +322,7 @@ void stake_close_route(struct request *rq)
     int rc = stake_current_round(h->ledger, &round);
     if (!rc)
         rc = stake_close_round(h->ledger, round, &h->result);
-    if (rc) {
-        reply_ledger_error(rq, h, rc);
-    } else {
-        buf_reset(&rq->w->out);
-        put_round(&rq->w->out, &h->result);
-        http_reply(rq, 200);
-    }
+    reply_round(rq, h, rc);
     pthread_mutex_unlock(&h->lock);
 }
 
@@ -336,13 +342,7 @@ void stake_round_route(struct request *rq)
     }
     pthread_mutex_lock(&h->lock);
     int rc = stake_round_get(h->ledger, round, &h->result);
-    if (rc) {
-        reply_ledger_error(rq, h, rc);
-    } else {
-        buf_reset(&rq->w->out);
-        put_round(&rq->w->out, &h->result);
-        http_reply(rq, 200);
-    }
+    reply_round(rq, h, rc);
     pthread_mutex_unlock(&h->lock);
 }
 
